@@ -1,0 +1,216 @@
+//! Where time comes from: the [`Clock`] trait (injectable, so tests drive day rollover without
+//! waiting for midnight), the [`Timezone`] that decides day boundaries, and a per-thread cache that
+//! formats the second-resolution part of a timestamp once per second instead of once per event.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Datelike, Local, NaiveDate, Offset, TimeZone, Timelike, Utc};
+
+/// A source of wall-clock time.
+///
+/// The default is [`SystemClock`]. Tests inject a [`ManualClock`] so that day rollover and
+/// timestamps are deterministic.
+///
+/// ```
+/// use actionlog::{Clock, ManualClock};
+/// let clock = ManualClock::at("2025-11-03T23:59:59Z".parse().unwrap());
+/// clock.advance(chrono::Duration::seconds(1));
+/// assert_eq!(clock.now().to_rfc3339(), "2025-11-04T00:00:00+00:00");
+/// ```
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The operating system's real-time clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to; clones share the same time.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    /// A clock standing at `t`.
+    pub fn at(t: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(t)))
+    }
+
+    /// Moves the clock to `t` (backwards too).
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: chrono::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Which calendar decides timestamps' offsets and where one day file ends and the next begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timezone {
+    /// The machine's local time zone (the seed's behaviour and the default).
+    #[default]
+    Local,
+    /// UTC, for fleets spread over several zones.
+    Utc,
+}
+
+/// One calendar day in the configured [`Timezone`]; names a day file.
+pub(crate) type Day = NaiveDate;
+
+/// The parts of a timestamp that change at most once per second, pre-formatted.
+#[derive(Clone, Copy)]
+pub(crate) struct SecondStamp {
+    unix_secs: i64,
+    tz: Timezone,
+    /// `YYYY-MM-DDTHH:MM:SS` in the configured zone.
+    pub(crate) local: [u8; 19],
+    /// `+HH:MM`.
+    pub(crate) offset: [u8; 6],
+    pub(crate) day: Day,
+}
+
+/// A formatted timestamp: the cached second plus microseconds.
+#[derive(Clone, Copy)]
+pub(crate) struct Stamp {
+    pub(crate) second: SecondStamp,
+    pub(crate) micros: u32,
+}
+
+impl Stamp {
+    /// Appends the RFC 3339 form with microseconds and offset, e.g. `2025-11-03T14:30:45.123456+01:00`.
+    pub(crate) fn write_rfc3339(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.second.local);
+        out.push(b'.');
+        let mut digits = [b'0'; 6];
+        let mut m = self.micros;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        out.extend_from_slice(&digits);
+        out.extend_from_slice(&self.second.offset);
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<SecondStamp>> = const { RefCell::new(None) };
+}
+
+/// Splits `now` into a cached per-second part and microseconds, reformatting only when the
+/// second (or the zone) changed since this thread's last call.
+pub(crate) fn stamp(now: DateTime<Utc>, tz: Timezone) -> Stamp {
+    let secs = now.timestamp();
+    let micros = now.timestamp_subsec_micros().min(999_999);
+    let second = CACHE
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            match *c {
+                Some(s) if s.unix_secs == secs && s.tz == tz => s,
+                _ => {
+                    let s = second_stamp(now, tz);
+                    *c = Some(s);
+                    s
+                }
+            }
+        })
+        // During thread teardown the cache is gone: format without it.
+        .unwrap_or_else(|_| second_stamp(now, tz));
+    Stamp { second, micros }
+}
+
+fn second_stamp(now: DateTime<Utc>, tz: Timezone) -> SecondStamp {
+    let (naive, offset_secs) = match tz {
+        Timezone::Utc => (now.naive_utc(), 0),
+        Timezone::Local => {
+            let off = Local.offset_from_utc_datetime(&now.naive_utc()).fix();
+            (
+                now.naive_utc() + chrono::Duration::seconds(off.local_minus_utc() as i64),
+                off.local_minus_utc(),
+            )
+        }
+    };
+    let mut local = *b"0000-00-00T00:00:00";
+    put2(&mut local[0..2], (naive.year().clamp(0, 9999) / 100) as u32);
+    put2(&mut local[2..4], (naive.year().clamp(0, 9999) % 100) as u32);
+    put2(&mut local[5..7], naive.month());
+    put2(&mut local[8..10], naive.day());
+    put2(&mut local[11..13], naive.hour());
+    put2(&mut local[14..16], naive.minute());
+    put2(&mut local[17..19], naive.second());
+    let mut offset = *b"+00:00";
+    if offset_secs < 0 {
+        offset[0] = b'-';
+    }
+    let abs = offset_secs.unsigned_abs() / 60;
+    put2(&mut offset[1..3], abs / 60);
+    put2(&mut offset[4..6], abs % 60);
+    SecondStamp {
+        unix_secs: now.timestamp(),
+        tz,
+        local,
+        offset,
+        day: naive.date(),
+    }
+}
+
+fn put2(out: &mut [u8], v: u32) {
+    out[0] = b'0' + (v / 10 % 10) as u8;
+    out[1] = b'0' + (v % 10) as u8;
+}
+
+/// The day `now` falls on in `tz`.
+pub(crate) fn day_of(now: DateTime<Utc>, tz: Timezone) -> Day {
+    stamp(now, tz).second.day
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamp_has_micros_and_offset() {
+        let t: DateTime<Utc> = "2025-11-03T14:30:45.123456Z".parse().unwrap();
+        let mut out = Vec::new();
+        stamp(t, Timezone::Utc).write_rfc3339(&mut out);
+        assert_eq!(out, b"2025-11-03T14:30:45.123456+00:00");
+        // Same second again comes from the cache and must still carry the new micros.
+        let t2: DateTime<Utc> = "2025-11-03T14:30:45.000007Z".parse().unwrap();
+        out.clear();
+        stamp(t2, Timezone::Utc).write_rfc3339(&mut out);
+        assert_eq!(out, b"2025-11-03T14:30:45.000007+00:00");
+    }
+
+    #[test]
+    fn local_stamp_agrees_with_chrono() {
+        let t: DateTime<Utc> = "2025-06-01T01:02:03.5Z".parse().unwrap();
+        let mut out = Vec::new();
+        stamp(t, Timezone::Local).write_rfc3339(&mut out);
+        let expected = t
+            .with_timezone(&Local)
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn day_follows_zone() {
+        let t: DateTime<Utc> = "2025-11-03T23:59:59Z".parse().unwrap();
+        assert_eq!(day_of(t, Timezone::Utc).to_string(), "2025-11-03");
+    }
+}

@@ -1,0 +1,192 @@
+//! The console output: [`ConsoleLayer`] writes the seed's coloured line for every event, whole,
+//! with one `write` call, so lines from several threads never interleave.
+//!
+//! Console lines are written on the caller's thread, like `tracing_subscriber::fmt`: a terminal
+//! is meant to show what happens as it happens. Turn the console off in services whose stderr
+//! is slow or unread; the day files carry everything.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::{format, record};
+
+/// Which standard stream the console output goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stream {
+    /// Standard error (the default: keeps stdout free for the program's own output).
+    #[default]
+    Stderr,
+    /// Standard output (the seed's Python `StreamHandler(stdout)`).
+    Stdout,
+}
+
+/// Whether console lines are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorMode {
+    /// Colour when the stream is a terminal and `NO_COLOR` is unset or empty; `CLICOLOR_FORCE`
+    /// (set and not `0`) forces colour on.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// A [`Layer`] printing the seed's console line:
+/// `2025-11-03T14:30:45 INFO     [data_collection_page] Start Collection button clicked {"us_congress": true}`.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let console = actionlog::ConsoleLayer::new(actionlog::Stream::Stderr)
+///     .color(actionlog::ColorMode::Never);
+/// let subscriber = tracing_subscriber::registry().with(console);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!(lookback_days = 30, "hello"));
+/// ```
+pub struct ConsoleLayer {
+    writer: BoxMakeWriter,
+    stream: Option<Stream>,
+    color: ColorMode,
+    /// The resolved colour decision.
+    colored: bool,
+    clock: Arc<dyn Clock>,
+    tz: Timezone,
+}
+
+impl std::fmt::Debug for ConsoleLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleLayer")
+            .field("stream", &self.stream)
+            .field("colored", &self.colored)
+            .field("timezone", &self.tz)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsoleLayer {
+    /// Writes to `stream`, colour decided by [`ColorMode::Auto`].
+    pub fn new(stream: Stream) -> Self {
+        let writer = match stream {
+            Stream::Stderr => BoxMakeWriter::new(std::io::stderr),
+            Stream::Stdout => BoxMakeWriter::new(std::io::stdout),
+        };
+        let mut layer = ConsoleLayer {
+            writer,
+            stream: Some(stream),
+            color: ColorMode::Auto,
+            colored: false,
+            clock: Arc::new(SystemClock),
+            tz: Timezone::default(),
+        };
+        layer.resolve_color();
+        layer
+    }
+
+    /// Writes to any [`MakeWriter`] (a test buffer, a file); not a terminal, so
+    /// [`ColorMode::Auto`] colours only under `CLICOLOR_FORCE`.
+    pub fn with_writer<W>(writer: W) -> Self
+    where
+        W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+    {
+        let mut layer = ConsoleLayer {
+            writer: BoxMakeWriter::new(writer),
+            stream: None,
+            color: ColorMode::Auto,
+            colored: false,
+            clock: Arc::new(SystemClock),
+            tz: Timezone::default(),
+        };
+        layer.resolve_color();
+        layer
+    }
+
+    /// Sets the colour mode.
+    #[must_use]
+    pub fn color(mut self, mode: ColorMode) -> Self {
+        self.color = mode;
+        self.resolve_color();
+        self
+    }
+
+    /// The zone of the printed timestamps (default: local time).
+    #[must_use]
+    pub fn timezone(mut self, tz: Timezone) -> Self {
+        self.tz = tz;
+        self
+    }
+
+    /// The clock for timestamps (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn resolve_color(&mut self) {
+        self.colored = match self.color {
+            ColorMode::Always => true,
+            ColorMode::Never => false,
+            ColorMode::Auto => {
+                let tty = match self.stream {
+                    Some(Stream::Stderr) => std::io::stderr().is_terminal(),
+                    Some(Stream::Stdout) => std::io::stdout().is_terminal(),
+                    None => false,
+                };
+                format::console::auto_color(
+                    tty,
+                    std::env::var("NO_COLOR").ok().as_deref(),
+                    std::env::var("CLICOLOR_FORCE").ok().as_deref(),
+                )
+            }
+        };
+    }
+}
+
+impl<S> Layer<S> for ConsoleLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        record::on_new_span(attrs, id, &ctx);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        record::on_record(id, values, &ctx);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let stamp = clock::stamp(self.clock.now(), self.tz);
+        record::with_scratch(|s| {
+            let logger = record::capture_event(event, &ctx, format::console::SEPS, s);
+            s.line.clear();
+            format::console::write_line(
+                &mut s.line,
+                &stamp,
+                event.metadata().level(),
+                self.colored,
+                &s.message,
+                logger.as_str(),
+                &s.meta,
+            );
+            // Console output is best effort: a closed or full stderr must not hurt the app.
+            let _ = self
+                .writer
+                .make_writer_for(event.metadata())
+                .write_all(&s.line);
+        });
+    }
+}

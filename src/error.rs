@@ -1,0 +1,49 @@
+//! Set-up errors. Only set-up can fail: once running, write and delivery failures are counted
+//! and reported (see [`crate::Stats`]), never returned to or panicking the host app.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why [`crate::init`] or a layer's `build` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The log directory could not be created or is not a writable directory.
+    #[error("cannot use log directory {path}: {source}")]
+    LogDir {
+        /// The directory as configured.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: io::Error,
+    },
+    /// Today's log file could not be opened for appending (e.g. permissions, or a symlink
+    /// planted in its place, which is refused rather than followed).
+    #[error("cannot open log file {path}: {source}")]
+    LogFile {
+        /// The day file.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: io::Error,
+    },
+    /// A global `tracing` subscriber is already installed (by an earlier `init` or by other code).
+    #[error(
+        "a global tracing subscriber is already installed; actionlog::init can run once per process"
+    )]
+    AlreadyInitialized,
+    /// The filter directives (from the builder or `RUST_LOG`) do not parse.
+    #[error("invalid log filter {directives:?}: {reason}")]
+    Filter {
+        /// The directives as given.
+        directives: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// The background writer thread could not be spawned.
+    #[error("cannot start the actionlog writer thread: {0}")]
+    Thread(#[source] io::Error),
+}

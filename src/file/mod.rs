@@ -1,0 +1,250 @@
+//! The daily JSON-lines output: [`FileLayer`] formats each event on the caller's thread into one
+//! finished line and hands it to the writer thread ([`writer`]) through a bounded channel; the
+//! writer appends it to `<dir>/YYYY-MM-DD.log` ([`rolling`]).
+//!
+//! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
+//! full channel makes the caller wait for the writer, so nothing is lost; under
+//! [`Overflow::DropNewest`] it never waits and the line is dropped and counted instead.
+
+pub(crate) mod rolling;
+pub(crate) mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::guard::{Counters, FileWorker, Guard};
+use crate::record;
+use crate::{Error, format};
+use writer::Msg;
+
+/// What a layer does when its channel is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Wait for room: nothing is lost; the caller is held while the writer is behind.
+    #[default]
+    Block,
+    /// Drop the new line at once and count it; the caller is never held.
+    DropNewest,
+}
+
+/// Default capacity of the file channel, in lines.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 65_536;
+/// Default time [`Guard`] waits on drop for queued lines to be written.
+pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A [`Layer`] writing every event as one JSON line to daily files.
+///
+/// Compose it with any other layers and filters:
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let dir = tempfile::tempdir().unwrap();
+/// let (files, guard) = actionlog::FileLayer::builder(dir.path()).build().unwrap();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(files.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("collect", lookback_days = 30);
+///     let _in = span.enter();
+///     tracing::info!(us_congress = true, "Start Collection button clicked");
+/// });
+/// drop(guard); // flushes
+/// let day_file = std::fs::read_dir(dir.path()).unwrap()
+///     .map(|e| e.unwrap().path())
+///     .find(|p| p.extension().is_some_and(|x| x == "log") && !p.ends_with("latest.log"))
+///     .unwrap();
+/// let line = std::fs::read_to_string(day_file).unwrap();
+/// assert!(line.contains(r#""metadata":{"us_congress":true,"lookback_days":30}"#));
+/// ```
+pub struct FileLayer {
+    tx: Sender<Msg>,
+    overflow: Overflow,
+    clock: Arc<dyn Clock>,
+    tz: Timezone,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for FileLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileLayer")
+            .field("overflow", &self.overflow)
+            .field("timezone", &self.tz)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileLayer {
+    /// Starts configuring a file layer writing into `dir`.
+    pub fn builder(dir: impl AsRef<Path>) -> FileLayerBuilder {
+        FileLayerBuilder {
+            dir: dir.as_ref().to_path_buf(),
+            tz: Timezone::default(),
+            keep_days: None,
+            capacity: DEFAULT_CHANNEL_CAPACITY,
+            overflow: Overflow::default(),
+            flush_deadline: DEFAULT_FLUSH_DEADLINE,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    fn send(&self, msg: Msg) {
+        let sent = match self.overflow {
+            Overflow::Block => self.tx.send(msg).is_ok(),
+            Overflow::DropNewest => match self.tx.try_send(msg) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            },
+        };
+        if !sent {
+            self.counters.lines_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<S> Layer<S> for FileLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        record::on_new_span(attrs, id, &ctx);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        record::on_record(id, values, &ctx);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let stamp = clock::stamp(self.clock.now(), self.tz);
+        let level = format::level_name(event.metadata().level());
+        let line = record::with_scratch(|s| {
+            let logger = record::capture_event(event, &ctx, format::file::SEPS, s);
+            s.line.clear();
+            format::file::write_line(
+                &mut s.line,
+                &stamp,
+                level,
+                &s.message,
+                logger.as_str(),
+                &s.meta,
+            );
+            s.line.as_slice().to_vec()
+        });
+        self.send(Msg::Line(stamp.second.day, line));
+    }
+}
+
+/// Configures a [`FileLayer`]; [`build`](Self::build) opens today's file and starts the writer.
+#[must_use]
+pub struct FileLayerBuilder {
+    dir: PathBuf,
+    tz: Timezone,
+    keep_days: Option<usize>,
+    capacity: usize,
+    overflow: Overflow,
+    flush_deadline: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for FileLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileLayerBuilder")
+            .field("dir", &self.dir)
+            .field("timezone", &self.tz)
+            .field("keep_days", &self.keep_days)
+            .field("capacity", &self.capacity)
+            .field("overflow", &self.overflow)
+            .field("flush_deadline", &self.flush_deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileLayerBuilder {
+    /// The zone of timestamps and day boundaries (default: local time).
+    pub fn timezone(mut self, tz: Timezone) -> Self {
+        self.tz = tz;
+        self
+    }
+
+    /// Keep only the newest `n` day files (at least 1: the open one is never deleted).
+    /// Default: keep everything.
+    pub fn keep_days(mut self, n: usize) -> Self {
+        self.keep_days = Some(n);
+        self
+    }
+
+    /// Lines the channel holds before [`Overflow`] applies (default 65 536).
+    pub fn channel_capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// What to do when the channel is full (default [`Overflow::Block`]).
+    pub fn overflow(mut self, o: Overflow) -> Self {
+        self.overflow = o;
+        self
+    }
+
+    /// How long the guard waits on drop for queued lines (default 5 s).
+    pub fn flush_deadline(mut self, d: Duration) -> Self {
+        self.flush_deadline = d;
+        self
+    }
+
+    /// The clock for timestamps and rollover (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Shares a clock already behind an `Arc`.
+    pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Creates the directory (mode 0750), opens today's file (mode 0640), points `latest.log` at
+    /// it and starts the writer thread.
+    ///
+    /// # Errors
+    /// [`Error::LogDir`] or [`Error::LogFile`] naming the path and the OS cause;
+    /// [`Error::Config`] for a zero capacity; [`Error::Thread`] if the thread cannot start.
+    pub fn build(self) -> Result<(FileLayer, Guard), Error> {
+        if self.capacity == 0 {
+            return Err(Error::Config("channel capacity must be at least 1"));
+        }
+        let day = clock::day_of(self.clock.now(), self.tz);
+        let files = rolling::DayFiles::open(self.dir, self.keep_days, day)?;
+        let (tx, rx) = crossbeam_channel::bounded(self.capacity);
+        let counters = Arc::new(Counters::default());
+        let w = writer::Writer::new(rx, files, counters.clone(), self.clock.clone(), self.tz);
+        let thread = std::thread::Builder::new()
+            .name("actionlog-file".into())
+            .spawn(move || w.run())
+            .map_err(Error::Thread)?;
+        let layer = FileLayer {
+            tx: tx.clone(),
+            overflow: self.overflow,
+            clock: self.clock,
+            tz: self.tz,
+            counters: counters.clone(),
+        };
+        let guard = Guard {
+            file: Some(FileWorker {
+                tx,
+                thread: Some(thread),
+                counters,
+            }),
+            flush_deadline: self.flush_deadline,
+        };
+        Ok((layer, guard))
+    }
+}

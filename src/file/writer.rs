@@ -1,0 +1,250 @@
+//! The file writer thread: receives finished lines from the bounded channel and appends them to
+//! the day files. It knows nothing about formatting events; the layer sends complete lines.
+//!
+//! Invariants:
+//! - One thread owns the files, so lines are never torn or interleaved: each line is appended
+//!   whole, and a write that fails part-way resumes from the first unwritten byte.
+//! - Lines are batched while the channel has more, and written as soon as it is empty, so an
+//!   idle service's lines reach the file (the OS page cache) at once.
+//! - A write error is counted, reported once per outage, and retried every [`RETRY_EVERY`] by
+//!   reopening (and recreating) the directory and file. Up to [`PENDING_CAP`] bytes wait in
+//!   memory meanwhile; lines beyond that are dropped and counted.
+//! - Dropped lines (channel full under `DropNewest`, or the pending cap) are announced by one
+//!   WARNING line with the count once the writer catches up.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::rolling::DayFiles;
+use crate::clock::{self, Clock, Day, Timezone};
+use crate::guard::Counters;
+
+/// How often a broken file is retried, and how often the open file is checked against its path.
+pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// The most bytes held in memory while the file cannot be written.
+pub(crate) const PENDING_CAP: usize = 16 << 20;
+/// Write to the file once this much is buffered even if the channel still has lines.
+const WRITE_CHUNK: usize = 64 << 10;
+
+/// What the layer and the guard send to the writer.
+pub(crate) enum Msg {
+    /// A complete line (ending in `\n`) for the file of `Day`.
+    Line(Day, Vec<u8>),
+    /// Write out everything received so far, then acknowledge.
+    Flush(Sender<()>),
+    /// Drain, write out, acknowledge, and stop.
+    Shutdown(Sender<()>),
+}
+
+pub(crate) struct Writer {
+    rx: Receiver<Msg>,
+    files: DayFiles,
+    /// Bytes received and not yet written; always whole lines, except a tail left by a partial write.
+    buf: Vec<u8>,
+    /// Complete lines in `buf`.
+    buf_lines: u64,
+    counters: Arc<Counters>,
+    clock: Arc<dyn Clock>,
+    tz: Timezone,
+    /// When the file last failed, while it stays broken.
+    broken_since: Option<Instant>,
+    last_attempt: Instant,
+    last_stale_check: Instant,
+    /// Drops already announced in the file.
+    announced_drops: u64,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        rx: Receiver<Msg>,
+        files: DayFiles,
+        counters: Arc<Counters>,
+        clock: Arc<dyn Clock>,
+        tz: Timezone,
+    ) -> Self {
+        let now = Instant::now();
+        Writer {
+            rx,
+            files,
+            buf: Vec::with_capacity(WRITE_CHUNK * 2),
+            buf_lines: 0,
+            counters,
+            clock,
+            tz,
+            broken_since: None,
+            last_attempt: now,
+            last_stale_check: now,
+            announced_drops: 0,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        loop {
+            let msg = if self.broken_since.is_some() {
+                match self.rx.recv_timeout(RETRY_EVERY) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match self.rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                }
+            };
+            let mut next = msg;
+            // Take everything already queued before touching the file: one write per batch.
+            while let Some(m) = next {
+                match m {
+                    Msg::Line(day, line) => self.push(day, line),
+                    Msg::Flush(ack) => {
+                        self.write_out(true);
+                        let _ = ack.send(());
+                    }
+                    Msg::Shutdown(ack) => {
+                        while let Ok(m) = self.rx.try_recv() {
+                            if let Msg::Line(day, line) = m {
+                                self.push(day, line);
+                            }
+                        }
+                        self.announce_drops();
+                        self.write_out(true);
+                        let _ = ack.send(());
+                        return;
+                    }
+                }
+                if self.buf.len() >= WRITE_CHUNK {
+                    self.write_out(false);
+                }
+                next = self.rx.try_recv().ok();
+            }
+            self.announce_drops();
+            self.write_out(false);
+        }
+        // Every sender is gone (the layer and guard were dropped): write what is left.
+        self.write_out(true);
+    }
+
+    fn push(&mut self, day: Day, line: Vec<u8>) {
+        if day > self.files.day() {
+            // The first line of a new day closes the old file with everything that belongs in it.
+            self.write_out(true);
+            if let Err(e) = self.files.rotate(day) {
+                self.fail(e);
+            }
+        }
+        if self.broken_since.is_some() && self.buf.len() + line.len() > PENDING_CAP {
+            self.counters.lines_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.buf.extend_from_slice(&line);
+        self.buf_lines += 1;
+    }
+
+    /// Writes the buffer to the current file. While broken, tries at most every [`RETRY_EVERY`]
+    /// unless `force`d.
+    fn write_out(&mut self, force: bool) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if self.broken_since.is_some() && !force && now - self.last_attempt < RETRY_EVERY {
+            return;
+        }
+        if now - self.last_stale_check >= RETRY_EVERY {
+            self.last_stale_check = now;
+            if self.files.is_stale() {
+                self.files.close();
+            }
+        }
+        self.last_attempt = now;
+        let result = match self.files.file() {
+            Ok(file) => write_some(file, &self.buf),
+            Err(e) => Err((0, e)),
+        };
+        match result {
+            Ok(()) => {
+                self.counters
+                    .lines_written
+                    .fetch_add(self.buf_lines, Ordering::Relaxed);
+                self.buf.clear();
+                self.buf_lines = 0;
+                if let Some(since) = self.broken_since.take() {
+                    crate::report::emit(format_args!(
+                        "writing to {} again after {:.1}s",
+                        self.files.current_path().display(),
+                        since.elapsed().as_secs_f64()
+                    ));
+                }
+            }
+            Err((written, e)) => {
+                let done = self.buf[..written].iter().filter(|&&b| b == b'\n').count() as u64;
+                self.counters
+                    .lines_written
+                    .fetch_add(done, Ordering::Relaxed);
+                self.buf_lines -= done.min(self.buf_lines);
+                self.buf.drain(..written);
+                self.fail(e);
+            }
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+        self.files.close();
+        if self.broken_since.is_none() {
+            self.broken_since = Some(Instant::now());
+            crate::report::emit(format_args!(
+                "cannot write to {}: {e}; retrying every {}s, holding up to {} MiB meanwhile",
+                self.files.current_path().display(),
+                RETRY_EVERY.as_secs(),
+                PENDING_CAP >> 20
+            ));
+        }
+    }
+
+    /// Appends a WARNING line counting lines dropped since the last announcement.
+    fn announce_drops(&mut self) {
+        let dropped = self.counters.lines_dropped.load(Ordering::Relaxed);
+        if dropped <= self.announced_drops {
+            return;
+        }
+        let n = dropped - self.announced_drops;
+        self.announced_drops = dropped;
+        let stamp = clock::stamp(self.clock.now(), self.tz);
+        let mut line = Vec::with_capacity(192);
+        let mut meta = Vec::new();
+        meta.extend_from_slice(b"\"dropped\":");
+        crate::format::json::write_int(&mut meta, n);
+        crate::format::file::write_line(
+            &mut line,
+            &stamp,
+            "WARNING",
+            &format!(
+                "actionlog dropped {n} log lines: the writer could not keep up or could not write"
+            ),
+            "actionlog",
+            &meta,
+        );
+        self.buf.extend_from_slice(&line);
+        self.buf_lines += 1;
+    }
+}
+
+/// Writes all of `buf`, or reports how much got written before the error.
+fn write_some(file: &mut std::fs::File, buf: &[u8]) -> Result<(), (usize, io::Error)> {
+    let mut written = 0;
+    while written < buf.len() {
+        match file.write(&buf[written..]) {
+            Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((written, e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The seed's console line: `2025-11-03T14:30:45 INFO     [logger] message {"k": v}`, with the
+//! level coloured, and every control character in user data escaped so that nothing logged can
+//! start a new line, move the cursor or retitle the terminal.
+
+use nu_ansi_term::{Color, Style};
+
+use crate::clock::Stamp;
+use crate::record::Seps;
+
+/// The seed's Python-`json.dumps`-like separators.
+pub(crate) const SEPS: Seps = Seps {
+    kv: b": ",
+    item: b", ",
+};
+
+/// The style of each level name: DEBUG cyan, INFO green, WARNING yellow, ERROR red, TRACE dimmed.
+fn level_style(level: &tracing::Level) -> Style {
+    match *level {
+        tracing::Level::TRACE => Style::new().dimmed(),
+        tracing::Level::DEBUG => Color::Cyan.normal(),
+        tracing::Level::INFO => Color::Green.normal(),
+        tracing::Level::WARN => Color::Yellow.normal(),
+        tracing::Level::ERROR => Color::Red.normal(),
+    }
+}
+
+/// Appends one complete console line.
+pub(crate) fn write_line(
+    out: &mut Vec<u8>,
+    stamp: &Stamp,
+    level: &tracing::Level,
+    color: bool,
+    message: &str,
+    logger: &str,
+    meta: &[u8],
+) {
+    out.extend_from_slice(&stamp.second.local);
+    out.push(b' ');
+    let name = super::level_name(level);
+    if color {
+        let style = level_style(level);
+        out.extend_from_slice(style.prefix().to_string().as_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(style.suffix().to_string().as_bytes());
+    } else {
+        out.extend_from_slice(name.as_bytes());
+    }
+    // Pad to 8 columns, then the separating space (the seed's `%(levelname)-8s `).
+    out.resize(out.len() + 9 - name.len().min(8), b' ');
+    out.push(b'[');
+    write_text(out, logger);
+    out.extend_from_slice(b"] ");
+    write_text(out, message);
+    if !meta.is_empty() {
+        out.extend_from_slice(b" {");
+        out.extend_from_slice(meta);
+        out.push(b'}');
+    }
+    out.push(b'\n');
+}
+
+/// Appends free text with every control character (C0, DEL, C1) made visible:
+/// `\n`, `\r`, `\t`, and `\u{1b}`-style escapes for the rest.
+pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let esc: &str = match c {
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if c.is_control() => "",
+            _ => continue,
+        };
+        out.extend_from_slice(&s.as_bytes()[start..i]);
+        if esc.is_empty() {
+            use std::io::Write as _;
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.extend_from_slice(esc.as_bytes());
+        }
+        start = i + c.len_utf8();
+    }
+    out.extend_from_slice(&s.as_bytes()[start..]);
+}
+
+/// Decides whether to colour: `CLICOLOR_FORCE` (set and not `0`) forces colour on; otherwise
+/// `NO_COLOR` (set and non-empty) turns it off; otherwise colour only on a terminal.
+pub(crate) fn auto_color(is_terminal: bool, no_color: Option<&str>, force: Option<&str>) -> bool {
+    if force.is_some_and(|v| !v.is_empty() && v != "0") {
+        return true;
+    }
+    if no_color.is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    is_terminal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_escaping_neutralises_terminal_controls() {
+        let mut out = Vec::new();
+        write_text(&mut out, "a\x1b[2J\r\nFAKE\u{9b}31m\x7f\tz");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\\u{1b}[2J\\r\\nFAKE\\u{9b}31m\\u{7f}\\tz"
+        );
+    }
+
+    #[test]
+    fn color_decision() {
+        assert!(auto_color(true, None, None));
+        assert!(!auto_color(false, None, None));
+        assert!(!auto_color(true, Some("1"), None));
+        assert!(auto_color(true, Some(""), None));
+        assert!(auto_color(false, None, Some("1")));
+        assert!(auto_color(false, Some("1"), Some("1")));
+        assert!(!auto_color(false, None, Some("0")));
+    }
+}

@@ -1,0 +1,17 @@
+//! Turning captured fields into bytes: [`json`] holds the escaping and value rendering shared by
+//! every output, [`file`] the JSON-lines record, [`console`] the seed's coloured console line.
+
+pub(crate) mod console;
+pub(crate) mod file;
+pub(crate) mod json;
+
+/// The seed's level names: Python's `WARNING` rather than tracing's `WARN`.
+pub(crate) fn level_name(level: &tracing::Level) -> &'static str {
+    match *level {
+        tracing::Level::TRACE => "TRACE",
+        tracing::Level::DEBUG => "DEBUG",
+        tracing::Level::INFO => "INFO",
+        tracing::Level::WARN => "WARNING",
+        tracing::Level::ERROR => "ERROR",
+    }
+}

@@ -1,0 +1,81 @@
+//! # actionlog
+//!
+//! A complete structured-log pipeline for [`tracing`] in one line:
+//!
+//! ```no_run
+//! fn main() -> Result<(), actionlog::Error> {
+//!     let _guard = actionlog::init()?;
+//!     tracing::info!(us_congress = true, lookback_days = 30, "Start Collection button clicked");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! That writes
+//! - `logs/YYYY-MM-DD.log`: one JSON object per line,
+//!   `{"timestamp":"2025-11-03T14:30:45.123456+01:00","level":"INFO","message":"Start Collection button clicked","logger":"tracker","metadata":{"us_congress":true,"lookback_days":30}}`,
+//!   with `logs/latest.log` a symlink to today's file;
+//! - to stderr, coloured when it is a terminal:
+//!   `2025-11-03T14:30:45 INFO     [tracker] Start Collection button clicked {"us_congress": true, "lookback_days": 30}`.
+//!
+//! `metadata` holds the event's fields and those of every enclosing span (innermost wins).
+//! Records from the `log` crate are captured too.
+//!
+//! Each output is also a plain [`Layer`](tracing_subscriber::Layer) to compose yourself:
+//! [`FileLayer`] and [`ConsoleLayer`].
+//!
+//! ## Modules, in the order data flows
+//! - `record`: captures span and event fields (span fields rendered once per span);
+//! - `format`: JSON escaping, the file line, the console line;
+//! - `file`: the [`FileLayer`], its bounded channel, writer thread and day files;
+//! - [`ConsoleLayer`]: the seed's console line;
+//! - `guard`: the [`Guard`] with counters and flush-on-drop; `builder`: the [`Builder`].
+//!
+//! ## Guarantees
+//! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
+//!   [`Stats`] and reported once on stderr, and the writer keeps retrying.
+//! - The caller does no file I/O. Under [`Overflow::Block`] (default) nothing is lost and the
+//!   caller waits only while the channel is full; under [`Overflow::DropNewest`] it never waits and
+//!   every drop is counted.
+//! - User data cannot forge lines or drive a terminal: control characters are escaped in every
+//!   output, and each file line is one valid JSON object.
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+mod builder;
+mod clock;
+mod console;
+mod error;
+mod file;
+mod format;
+mod guard;
+mod record;
+mod report;
+
+pub use builder::{Builder, DEFAULT_FILTER};
+pub use clock::{Clock, ManualClock, SystemClock, Timezone};
+pub use console::{ColorMode, ConsoleLayer, Stream};
+pub use error::Error;
+pub use file::{
+    DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
+};
+pub use guard::{Guard, Stats};
+
+/// Installs actionlog with every default: day files in `./logs`, console on stderr, filter from
+/// `RUST_LOG` (default `info`), local-time days.
+///
+/// ```no_run
+/// let _guard = actionlog::init()?;
+/// tracing::info!("service started");
+/// # Ok::<(), actionlog::Error>(())
+/// ```
+///
+/// # Errors
+/// See [`Builder::init`]; a second call returns [`Error::AlreadyInitialized`].
+pub fn init() -> Result<Guard, Error> {
+    builder().init()
+}
+
+/// Starts a [`Builder`] with the defaults of [`init`].
+pub fn builder() -> Builder {
+    Builder::default()
+}
