@@ -111,8 +111,7 @@ impl Writer {
                                 self.push(day, line);
                             }
                         }
-                        self.announce_drops();
-                        self.write_out(true);
+                        self.finish();
                         let _ = ack.send(());
                         return;
                     }
@@ -126,7 +125,23 @@ impl Writer {
             self.write_out(false);
         }
         // Every sender is gone (the layer and guard were dropped): write what is left.
+        self.finish();
+    }
+
+    /// The last write before stopping; whatever still cannot be written is counted as dropped.
+    fn finish(&mut self) {
+        self.announce_drops();
         self.write_out(true);
+        if !self.buf.is_empty() {
+            let lost = self.buf_lines;
+            self.counters
+                .lines_dropped
+                .fetch_add(lost, Ordering::Relaxed);
+            crate::report::emit(format_args!(
+                "{lost} log lines could not be written to {} before shutdown",
+                self.files.current_path().display()
+            ));
+        }
     }
 
     fn push(&mut self, day: Day, line: Vec<u8>) {
@@ -155,9 +170,16 @@ impl Writer {
         if self.broken_since.is_some() && !force && now - self.last_attempt < RETRY_EVERY {
             return;
         }
-        if now - self.last_stale_check >= RETRY_EVERY {
+        if force || now - self.last_stale_check >= RETRY_EVERY {
             self.last_stale_check = now;
             if self.files.is_stale() {
+                // The file was deleted or moved (or its directory removed): writes would vanish
+                // into an unlinked inode. Count it like any write error and reopen.
+                self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                crate::report::emit(format_args!(
+                    "{} vanished (deleted or moved); recreating it",
+                    self.files.current_path().display()
+                ));
                 self.files.close();
             }
         }
