@@ -63,7 +63,12 @@ impl Stack {
 /// The workload: one span with two fields, events with three fields and a message.
 #[inline(never)]
 fn emit(i: u64) {
-    tracing::info!(seq = i, user_id = "alice@example.com", ratio = 0.5, "order placed");
+    tracing::info!(
+        seq = i,
+        user_id = "alice@example.com",
+        ratio = 0.5,
+        "order placed"
+    );
 }
 
 /// Emits `per_thread` events on each of `threads` threads, then flushes and stops the writer.
@@ -182,7 +187,10 @@ fn caller_latency(stack: Stack) -> (f64, f64) {
     drop(dispatch);
     finish();
     samples.sort_by(|a, b| a.total_cmp(b));
-    (samples[samples.len() / 2], samples[samples.len() * 99 / 100])
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
 }
 
 /// Child-process mode: run one stack once and print `events lines elapsed_ns peak_rss_kib`.
@@ -194,7 +202,13 @@ fn child(stack: Stack, threads: usize, per_thread: u64) {
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("0");
-    println!("{} {} {} {}", threads as u64 * per_thread, lines, elapsed.as_nanos(), rss);
+    println!(
+        "{} {} {} {}",
+        threads as u64 * per_thread,
+        lines,
+        elapsed.as_nanos(),
+        rss
+    );
 }
 
 fn summary() {
@@ -207,11 +221,17 @@ fn summary() {
     for threads in [1usize, 2] {
         for stack in [Stack::Actionlog, Stack::Peer, Stack::PeerBlocking] {
             let out = Command::new(&exe)
-                .env("ACTIONLOG_BENCH_CHILD", format!("{} {threads} {PER_THREAD}", stack.name()))
+                .env(
+                    "ACTIONLOG_BENCH_CHILD",
+                    format!("{} {threads} {PER_THREAD}", stack.name()),
+                )
                 .output()
                 .unwrap();
             let text = String::from_utf8_lossy(&out.stdout);
-            let f: Vec<f64> = text.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            let f: Vec<f64> = text
+                .split_whitespace()
+                .map(|x| x.parse().unwrap())
+                .collect();
             let (events, lines, ns, rss) = (f[0], f[1], f[2], f[3]);
             let rate = events / (ns / 1e9);
             rates.insert((stack.name(), threads), rate);
@@ -238,7 +258,10 @@ fn summary() {
     println!("\n| caller-side cost per event | median | p99 |\n|---|---|---|");
     println!("| actionlog | {om:.0} ns | {o99:.0} ns |");
     println!("| peer | {pm:.0} ns | {p99:.0} ns |");
-    println!("median caller cost: actionlog is {:.2} of the peer's", om / pm);
+    println!(
+        "median caller cost: actionlog is {:.2} of the peer's",
+        om / pm
+    );
 }
 
 fn main() {

@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
+use crate::action::{ActionFilter, ActionLayer};
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::console::{ColorMode, ConsoleLayer, Stream};
 use crate::file::{DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, Overflow};
+use crate::pipeline::PipelineConfig;
+use crate::sink::Sink;
 use crate::{Error, Guard};
 
 /// The filter used when neither the builder nor `RUST_LOG` gives one.
@@ -42,6 +46,14 @@ pub struct Builder {
     overflow: Overflow,
     flush_deadline: Duration,
     clock: Arc<dyn Clock>,
+    actions: bool,
+    sink: Option<Box<dyn Sink>>,
+    #[cfg(feature = "postgres")]
+    database_url: Option<String>,
+    migrate: bool,
+    action_table: String,
+    pipeline: PipelineConfig,
+    emit_initiated: bool,
 }
 
 impl Default for Builder {
@@ -57,6 +69,14 @@ impl Default for Builder {
             overflow: Overflow::Block,
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
+            actions: true,
+            sink: None,
+            #[cfg(feature = "postgres")]
+            database_url: None,
+            migrate: false,
+            action_table: "action_logs".to_owned(),
+            pipeline: PipelineConfig::default(),
+            emit_initiated: true,
         }
     }
 }
@@ -73,6 +93,11 @@ impl std::fmt::Debug for Builder {
             .field("capacity", &self.capacity)
             .field("overflow", &self.overflow)
             .field("flush_deadline", &self.flush_deadline)
+            .field("actions", &self.actions)
+            .field("sink", &self.sink.as_ref().map(|s| s.name()))
+            .field("migrate", &self.migrate)
+            .field("action_table", &self.action_table)
+            .field("pipeline", &self.pipeline)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +170,89 @@ impl Builder {
         self
     }
 
+    /// Action records on or off (default on: to SQLite at `<log_dir>/actions.db`, or to
+    /// PostgreSQL when a database URL is configured).
+    pub fn actions(mut self, on: bool) -> Self {
+        self.actions = on;
+        self
+    }
+
+    /// Delivers action records to `sink` instead of the default.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sink = Some(Box::new(sink));
+        self
+    }
+
+    /// Delivers action records to PostgreSQL at `url` (default: the `DATABASE_URL` environment
+    /// variable if set, else the embedded SQLite database). A database that is down at start
+    /// does not fail `init`: records are retried in the background.
+    #[cfg(feature = "postgres")]
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+
+    /// Creates the action table, indexes and trigger on first connection if missing (PostgreSQL;
+    /// SQLite always does). Default off: production schemas are usually migrated by hand with
+    /// `migrations/0001_action_logs.sql`.
+    pub fn migrate(mut self, on: bool) -> Self {
+        self.migrate = on;
+        self
+    }
+
+    /// The action table's name (default `action_logs`), validated as an SQL identifier.
+    pub fn action_table(mut self, name: impl Into<String>) -> Self {
+        self.action_table = name.into();
+        self
+    }
+
+    /// Delivery settings: channel capacity, batch size and linger, overflow, retry backoff.
+    pub fn pipeline(mut self, config: PipelineConfig) -> Self {
+        self.pipeline = config;
+        self
+    }
+
+    /// Whether action spans yield an `initiated` record when created (default true).
+    pub fn emit_initiated(mut self, on: bool) -> Self {
+        self.emit_initiated = on;
+        self
+    }
+
+    /// The configured sink, or the default one, or none when actions are off.
+    fn action_sink(&mut self) -> Result<Option<Box<dyn Sink>>, Error> {
+        if !self.actions {
+            return Ok(None);
+        }
+        crate::sink::validate_table_name(&self.action_table)?;
+        if let Some(s) = self.sink.take() {
+            return Ok(Some(s));
+        }
+        #[cfg(feature = "postgres")]
+        {
+            let url = self.database_url.clone().or_else(|| {
+                std::env::var("DATABASE_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+            });
+            if let Some(url) = url {
+                let sink = crate::sink::postgres::PostgresSink::new(&url)?
+                    .table(&self.action_table)?
+                    .migrate(self.migrate);
+                return Ok(Some(Box::new(sink)));
+            }
+        }
+        #[cfg(feature = "sqlite")]
+        {
+            let sink = crate::sink::sqlite::SqliteSink::open_table(
+                self.log_dir.join("actions.db"),
+                &self.action_table,
+            )?;
+            return Ok(Some(Box::new(sink)));
+        }
+        #[allow(unreachable_code)]
+        Ok(None)
+    }
+
     fn env_filter(&self) -> Result<EnvFilter, Error> {
         let directives = match &self.filter {
             Some(d) => d.clone(),
@@ -168,7 +276,7 @@ impl Builder {
     /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the log
     /// directory and file errors of [`crate::FileLayerBuilder::build`]; [`Error::Filter`] for
     /// bad directives.
-    pub fn init(self) -> Result<Guard, Error> {
+    pub fn init(mut self) -> Result<Guard, Error> {
         if tracing::dispatcher::has_been_set() {
             return Err(Error::AlreadyInitialized);
         }
@@ -183,17 +291,37 @@ impl Builder {
         if let Some(n) = self.keep_days {
             files = files.keep_days(n);
         }
-        let (file, guard) = files.build()?;
+        let (file, mut guard) = files.build()?;
+        // After the files: a log directory problem is reported as such, not as a database one.
+        let sink = self.action_sink()?;
         let console = self.console.map(|s| {
             ConsoleLayer::new(s)
                 .color(self.color)
                 .timezone(self.tz)
                 .clock_arc(self.clock.clone())
         });
+        let actions = match sink {
+            Some(sink) => {
+                let (layer, action_guard) = ActionLayer::builder(sink)
+                    .pipeline(
+                        self.pipeline
+                            .clone()
+                            .dead_letter_dir(self.log_dir.join("dead-letter")),
+                    )
+                    .emit_initiated(self.emit_initiated)
+                    .flush_deadline(self.flush_deadline)
+                    .clock_arc(self.clock.clone())
+                    .build()?;
+                guard = guard.merge(action_guard);
+                Some(layer.with_filter(ActionFilter))
+            }
+            None => None,
+        };
+        // The level filter applies to the files and console only: actions are an audit trail
+        // and are recorded whatever RUST_LOG says.
         let subscriber = tracing_subscriber::registry()
-            .with(filter)
-            .with(file)
-            .with(console);
+            .with(file.and_then(console).with_filter(filter))
+            .with(actions);
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| Error::AlreadyInitialized)?;
         // Route `log` records into tracing. If the app installed another `log` logger first,

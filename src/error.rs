@@ -40,6 +40,14 @@ pub enum Error {
         /// The parser's message.
         reason: String,
     },
+    /// The action database could not be opened or prepared (its name never carries credentials).
+    #[error("cannot use the action database {target}: {reason}")]
+    Database {
+        /// The database file, or the URL with any password removed.
+        target: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(&'static str),

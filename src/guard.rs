@@ -1,4 +1,4 @@
-//! The [`Guard`] that [`crate::init`] returns: it keeps the background writer alive, exposes the
+//! The [`Guard`] that [`crate::init`] returns: it keeps the background workers alive, exposes the
 //! counters, and on drop flushes everything within the flush deadline.
 
 use std::sync::Arc;
@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::file::writer::Msg;
+use crate::pipeline::{ActionWorker, Cmd};
 
-/// Live counters shared by a layer and its writer thread.
+/// Live counters shared by the file layer and its writer thread.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) lines_written: AtomicU64,
@@ -18,7 +19,7 @@ pub(crate) struct Counters {
     pub(crate) write_errors: AtomicU64,
 }
 
-/// A snapshot of the file output's counters.
+/// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -29,16 +30,17 @@ pub struct Stats {
     pub lines_dropped: u64,
     /// Failed attempts to write or reopen a day file.
     pub write_errors: u64,
-}
-
-impl Counters {
-    pub(crate) fn snapshot(&self) -> Stats {
-        Stats {
-            lines_written: self.lines_written.load(Ordering::Relaxed),
-            lines_dropped: self.lines_dropped.load(Ordering::Relaxed),
-            write_errors: self.write_errors.load(Ordering::Relaxed),
-        }
-    }
+    /// Action records produced by the action layer (an action span makes two: initiated, final).
+    pub actions_recorded: u64,
+    /// Action records written to the database (merged records count once each).
+    pub actions_delivered: u64,
+    /// Batch writes that failed transiently and were retried.
+    pub actions_retried: u64,
+    /// Action records kept in the dead-letter file: rejected by the database, or not deliverable
+    /// before the shutdown deadline.
+    pub actions_dead_lettered: u64,
+    /// Action records lost because the channel stayed full past the overflow bound.
+    pub actions_dropped: u64,
 }
 
 /// The file writer thread and the way to reach it.
@@ -49,17 +51,26 @@ pub(crate) struct FileWorker {
 }
 
 impl FileWorker {
-    /// Sends `make(ack)` and waits for the ack until `deadline`.
-    fn request(&self, make: impl FnOnce(Sender<()>) -> Msg, deadline: Instant) -> bool {
+    /// Sends `make(ack)` within `deadline`; returns the ack's receiver.
+    fn send(
+        &self,
+        make: impl FnOnce(Sender<()>) -> Msg,
+        deadline: Instant,
+    ) -> Option<Receiver<()>> {
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
         let wait = deadline.saturating_duration_since(Instant::now());
-        if self.tx.send_timeout(make(ack_tx), wait).is_err() {
-            return false;
-        }
-        ack_rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .is_ok()
+        self.tx
+            .send_timeout(make(ack_tx), wait)
+            .ok()
+            .map(|_| ack_rx)
     }
+}
+
+fn wait_ack(ack: Option<Receiver<()>>, deadline: Instant) -> bool {
+    ack.is_some_and(|rx| {
+        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
+    })
 }
 
 /// Keeps actionlog's background work alive; dropping it flushes and stops it.
@@ -80,6 +91,7 @@ impl FileWorker {
 #[must_use = "dropping the guard stops the writer; bind it with `let _guard = …`"]
 pub struct Guard {
     pub(crate) file: Option<FileWorker>,
+    pub(crate) actions: Option<ActionWorker>,
     pub(crate) flush_deadline: Duration,
 }
 
@@ -93,50 +105,94 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
+    /// Combines two guards (e.g. a [`crate::FileLayer`]'s and an [`crate::ActionLayer`]'s) into one.
+    pub fn merge(mut self, mut other: Guard) -> Guard {
+        Guard {
+            file: self.file.take().or(other.file.take()),
+            actions: self.actions.take().or(other.actions.take()),
+            flush_deadline: self.flush_deadline.max(other.flush_deadline),
+        }
+    }
+
     /// The counters now.
     pub fn stats(&self) -> Stats {
-        self.file
-            .as_ref()
-            .map(|w| w.counters.snapshot())
-            .unwrap_or_default()
+        let mut s = Stats::default();
+        if let Some(w) = &self.file {
+            s.lines_written = w.counters.lines_written.load(Ordering::Relaxed);
+            s.lines_dropped = w.counters.lines_dropped.load(Ordering::Relaxed);
+            s.write_errors = w.counters.write_errors.load(Ordering::Relaxed);
+        }
+        if let Some(a) = &self.actions {
+            let c = &a.counters;
+            s.actions_recorded = c.recorded.load(Ordering::Relaxed);
+            s.actions_delivered = c.delivered.load(Ordering::Relaxed);
+            s.actions_retried = c.retried.load(Ordering::Relaxed);
+            s.actions_dead_lettered = c.dead_lettered.load(Ordering::Relaxed);
+            s.actions_dropped = c.dropped.load(Ordering::Relaxed);
+        }
+        s
     }
 
-    /// Writes out everything emitted before this call; returns `false` if that did not finish
-    /// within the flush deadline.
+    /// Writes out and delivers everything emitted before this call; returns `false` if that did
+    /// not finish within the flush deadline (e.g. the database is down: records stay queued).
     pub fn flush(&self) -> bool {
         let deadline = Instant::now() + self.flush_deadline;
-        self.file
-            .as_ref()
-            .is_none_or(|w| w.request(Msg::Flush, deadline))
+        let file = self.file.as_ref().map(|w| w.send(Msg::Flush, deadline));
+        let actions = self.actions.as_ref().map(|a| a.send(Cmd::Flush));
+        let file_ok = file.is_none_or(|ack| wait_ack(ack, deadline));
+        let actions_ok = actions.is_none_or(|ack| wait_ack(ack, deadline));
+        file_ok && actions_ok
     }
 
-    /// Flushes and stops the writer, waiting at most `deadline`, and returns the final counters.
-    /// Lines emitted afterwards are counted as dropped.
+    /// Flushes and stops the workers, waiting at most `deadline`, and returns the final counters.
+    /// Action records that cannot be delivered by then go to the dead-letter file; events
+    /// emitted afterwards are counted as dropped.
     pub fn shutdown(mut self, deadline: Duration) -> Stats {
         self.stop(deadline)
     }
 
-    fn stop(&mut self, deadline: Duration) -> Stats {
-        let Some(mut w) = self.file.take() else {
-            return Stats::default();
-        };
-        let done = w.request(Msg::Shutdown, Instant::now() + deadline);
-        if done {
-            if let Some(t) = w.thread.take() {
-                let _ = t.join();
-            }
+    fn stop(&mut self, within: Duration) -> Stats {
+        let deadline = Instant::now() + within;
+        // Ask both workers at once so that a slow database cannot eat the files' time.
+        // The action worker gets a little less, to leave it time to dead-letter what is left.
+        let action_deadline = deadline - within / 10;
+        let mut file = self.file.take();
+        let mut actions = self.actions.take();
+        let file_ack = file.as_ref().map(|w| w.send(Msg::Shutdown, deadline));
+        let action_ack = actions
+            .as_ref()
+            .map(|a| a.send(|ack| Cmd::Shutdown(action_deadline, ack)));
+        let file_done = file_ack.is_none_or(|ack| wait_ack(ack, deadline));
+        let actions_done = action_ack.is_none_or(|ack| wait_ack(ack, deadline));
+        if let Some(t) = file
+            .as_mut()
+            .and_then(|w| w.thread.take())
+            .filter(|_| file_done)
+        {
+            let _ = t.join();
         }
-        let stats = w.counters.snapshot();
-        if !done {
+        if let Some(t) = actions
+            .as_mut()
+            .and_then(|a| a.thread.take())
+            .filter(|_| actions_done)
+        {
+            let _ = t.join();
+        }
+        self.file = file;
+        self.actions = actions;
+        let stats = self.stats();
+        self.file = None;
+        self.actions = None;
+        if !file_done || !actions_done {
             crate::report::emit(format_args!(
-                "log files not fully flushed within {deadline:?}; {} lines written, {} dropped",
-                stats.lines_written, stats.lines_dropped
+                "not fully flushed within {within:?}: {stats:?}"
             ));
-        } else if stats.lines_dropped > 0 || stats.write_errors > 0 {
-            crate::report::emit(format_args!(
-                "{} log lines dropped and {} write errors during this run ({} lines written)",
-                stats.lines_dropped, stats.write_errors, stats.lines_written
-            ));
+        } else if stats.lines_dropped > 0
+            || stats.write_errors > 0
+            || stats.actions_dropped > 0
+            || stats.actions_dead_lettered > 0
+        {
+            crate::report::emit(format_args!("at shutdown: {stats:?}"));
         }
         stats
     }

@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod action;
 mod builder;
 mod clock;
 mod console;
@@ -48,9 +49,12 @@ mod error;
 mod file;
 mod format;
 mod guard;
+mod pipeline;
 mod record;
 mod report;
+pub mod sink;
 
+pub use action::{ActionFilter, ActionLayer, ActionLayerBuilder, ActionRecord, OPEN_STATUSES};
 pub use builder::{Builder, DEFAULT_FILTER};
 pub use clock::{Clock, ManualClock, SystemClock, Timezone};
 pub use console::{ColorMode, ConsoleLayer, Stream};
@@ -59,6 +63,7 @@ pub use file::{
     DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
 };
 pub use guard::{Guard, Stats};
+pub use pipeline::{ActionOverflow, PipelineConfig};
 
 /// Installs actionlog with every default: day files in `./logs`, console on stderr, filter from
 /// `RUST_LOG` (default `info`), local-time days.

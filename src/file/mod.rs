@@ -238,6 +238,7 @@ impl FileLayerBuilder {
             counters: counters.clone(),
         };
         let guard = Guard {
+            actions: None,
             file: Some(FileWorker {
                 tx,
                 thread: Some(thread),

@@ -58,7 +58,7 @@ pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Opens (creating if needed) a day file for appending, refusing symlinks.
-fn open_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     let created = OpenOptions::new()
         .append(true)
         .create_new(true)

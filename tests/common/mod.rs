@@ -59,3 +59,4 @@ pub fn day_files(dir: &Path) -> Vec<PathBuf> {
 pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
     s.parse().unwrap()
 }
+pub mod actions;

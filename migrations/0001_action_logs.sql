@@ -1,0 +1,41 @@
+-- actionlog: the seed's action_logs table, its five indexes, and updated_at kept by a trigger.
+-- Idempotent: safe to run by hand (psql -f) and again on every start (Builder::migrate(true)).
+-- The id default uses gen_random_uuid() (built into PostgreSQL 13+) instead of the seed's
+-- uuid_generate_v4(), which needs the uuid-ossp extension; actionlog always supplies UUID v7 ids.
+
+CREATE TABLE IF NOT EXISTS action_logs (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    action_type VARCHAR(50) NOT NULL,
+    user_id VARCHAR(255),
+    action_timestamp TIMESTAMPTZ DEFAULT NOW(),
+    action_details JSONB,
+    job_id VARCHAR(100),
+    job_execution_id UUID,
+    status VARCHAR(20),
+    result_message TEXT,
+    error_message TEXT,
+    source VARCHAR(50),
+    ip_address VARCHAR(45),
+    user_agent TEXT,
+    request_duration_seconds DECIMAL(10,3),
+    created_at TIMESTAMPTZ DEFAULT NOW(),
+    updated_at TIMESTAMPTZ DEFAULT NOW()
+);
+
+CREATE INDEX IF NOT EXISTS idx_action_logs_action_type ON action_logs(action_type);
+CREATE INDEX IF NOT EXISTS idx_action_logs_user_id ON action_logs(user_id);
+CREATE INDEX IF NOT EXISTS idx_action_logs_timestamp ON action_logs(action_timestamp DESC);
+CREATE INDEX IF NOT EXISTS idx_action_logs_job_id ON action_logs(job_id);
+CREATE INDEX IF NOT EXISTS idx_action_logs_status ON action_logs(status);
+
+CREATE OR REPLACE FUNCTION action_logs_set_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := NOW();
+    RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER action_logs_updated_at
+    BEFORE UPDATE ON action_logs
+    FOR EACH ROW EXECUTE FUNCTION action_logs_set_updated_at();

@@ -1,0 +1,386 @@
+//! [`ActionLayer`]: reads action records out of spans and events and hands them to the delivery
+//! pipeline. The hot path captures and hands off: it never does I/O and never awaits; spans and
+//! events without action or column fields cost one scan of their (static) field names.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::sync::Arc;
+use tracing::field::Field;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use uuid::Uuid;
+
+use super::{ActionRecord, INHERITED, to_value};
+use crate::clock::{Clock, SystemClock};
+use crate::pipeline::{self, Intake, PipelineConfig};
+use crate::record::{Val, ValHandler, Visitor};
+use crate::sink::Sink;
+use crate::{Error, Guard};
+
+/// Typed fields of a span that is an action or carries column fields, kept in its extensions.
+#[derive(Default)]
+struct TypedFields(Vec<(&'static str, Value)>);
+
+impl ValHandler for &mut TypedFields {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        let v = to_value(v);
+        match self.0.iter_mut().find(|(k, _)| *k == field.name()) {
+            Some(slot) => slot.1 = v,
+            None => self.0.push((field.name(), v)),
+        }
+    }
+}
+
+/// The state of an open action span.
+struct ActionSpan {
+    id: Uuid,
+    started: DateTime<Utc>,
+    /// The first ERROR event seen inside the span (its `error` field, else its message).
+    error: Option<String>,
+    /// Column fields of the enclosing spans at creation, innermost first.
+    inherited: Vec<(&'static str, Value)>,
+}
+
+/// Picks the `error` field (preferred) or the message out of an event.
+#[derive(Default)]
+struct ErrorText {
+    error: Option<String>,
+    message: Option<String>,
+}
+
+impl ValHandler for &mut ErrorText {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        let text = || match to_value(v) {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        match field.name() {
+            "error" => self.error = Some(text()),
+            "message" => self.message = Some(text()),
+            _ => {}
+        }
+    }
+}
+
+/// A [`Layer`] turning action spans and events into [`ActionRecord`]s delivered to a database.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use tracing_subscriber::prelude::*;
+/// let dir = tempfile::tempdir().unwrap();
+/// let sink = actionlog::sink::SqliteSink::open(dir.path().join("actions.db")).unwrap();
+/// let (actions, guard) = actionlog::ActionLayer::builder(sink).build().unwrap();
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(actions), || {
+///     let span = tracing::info_span!("collect", action_type = "data_collection_start", user_id = "ana");
+///     span.in_scope(|| tracing::info!("working"));
+/// });
+/// drop(guard); // delivers what is queued
+/// # }
+/// ```
+pub struct ActionLayer {
+    intake: Intake,
+    clock: Arc<dyn Clock>,
+    emit_initiated: bool,
+}
+
+impl std::fmt::Debug for ActionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionLayer")
+            .field("emit_initiated", &self.emit_initiated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActionLayer {
+    /// Starts configuring an action layer delivering to `sink`.
+    pub fn builder(sink: impl Sink) -> ActionLayerBuilder {
+        ActionLayerBuilder {
+            sink: Box::new(sink),
+            config: PipelineConfig::default(),
+            clock: Arc::new(SystemClock),
+            emit_initiated: true,
+            flush_deadline: crate::DEFAULT_FLUSH_DEADLINE,
+        }
+    }
+
+    /// The record of `state` and `fields` as it stands, before the final status is decided.
+    fn build(&self, name: &str, state: &ActionSpan, fields: Option<&TypedFields>) -> ActionRecord {
+        let mut rec = ActionRecord::new(state.id, name.to_owned(), state.started, "initiated");
+        if let Some(fields) = fields {
+            for (k, v) in &fields.0 {
+                if !rec.set_column(k, v) {
+                    rec.action_details.insert((*k).to_owned(), v.clone());
+                }
+            }
+        }
+        for (k, v) in &state.inherited {
+            rec.inherit(k, v);
+        }
+        rec
+    }
+}
+
+/// The per-layer filter for an [`ActionLayer`]: it lets through exactly what the layer reads
+/// (spans and events declaring `action_type` or a column field, and ERROR events), decided once
+/// per callsite. Compose with it so that a log-level filter on other layers never hides actions:
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use tracing_subscriber::prelude::*;
+/// let dir = tempfile::tempdir().unwrap();
+/// let sink = actionlog::sink::SqliteSink::open(dir.path().join("a.db")).unwrap();
+/// let (actions, _guard) = actionlog::ActionLayer::builder(sink).build().unwrap();
+/// let (files, _files_guard) = actionlog::FileLayer::builder(dir.path()).build().unwrap();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(files.with_filter(tracing_subscriber::EnvFilter::new("warn")))
+///     .with(actions.with_filter(actionlog::ActionFilter));
+/// # let _ = subscriber; }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActionFilter;
+
+impl ActionFilter {
+    fn wants(meta: &tracing::Metadata<'_>) -> bool {
+        *meta.level() == Level::ERROR || declares(meta, "action_type") || declares_columns(meta)
+    }
+}
+
+impl<S> tracing_subscriber::layer::Filter<S> for ActionFilter {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _: &Context<'_, S>) -> bool {
+        Self::wants(meta)
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing_core::Interest {
+        if Self::wants(meta) {
+            tracing_core::Interest::always()
+        } else {
+            tracing_core::Interest::never()
+        }
+    }
+}
+
+fn declares(meta: &tracing::Metadata<'_>, name: &str) -> bool {
+    meta.fields().field(name).is_some()
+}
+
+fn declares_columns(meta: &tracing::Metadata<'_>) -> bool {
+    meta.fields().iter().any(|f| INHERITED.contains(&f.name()))
+}
+
+impl<S> Layer<S> for ActionLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        let is_action = declares(meta, "action_type");
+        if !is_action && !declares_columns(meta) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = TypedFields::default();
+        attrs.record(&mut Visitor(&mut fields));
+        if is_action {
+            let mut inherited: Vec<(&'static str, Value)> = Vec::new();
+            if let Some(parent) = span.parent() {
+                for ancestor in parent.scope() {
+                    if let Some(f) = ancestor.extensions().get::<TypedFields>() {
+                        for (k, v) in &f.0 {
+                            if INHERITED.contains(k) && !inherited.iter().any(|(n, _)| n == k) {
+                                inherited.push((k, v.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+            let state = ActionSpan {
+                id: Uuid::now_v7(),
+                started: self.clock.now(),
+                error: None,
+                inherited,
+            };
+            if self.emit_initiated {
+                let mut rec = self.build(meta.name(), &state, Some(&fields));
+                rec.status = "initiated".to_owned();
+                self.intake.submit(rec);
+            }
+            span.extensions_mut().insert(state);
+        }
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(fields) = span.extensions_mut().get_mut::<TypedFields>() {
+                values.record(&mut Visitor(fields));
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let is_action = declares(meta, "action_type");
+        let is_error = *meta.level() == Level::ERROR;
+        if !is_action && !is_error {
+            return;
+        }
+        if is_error {
+            // Fail the innermost enclosing action.
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    let mut ext = span.extensions_mut();
+                    if let Some(state) = ext.get_mut::<ActionSpan>() {
+                        if state.error.is_none() {
+                            let mut t = ErrorText::default();
+                            event.record(&mut Visitor(&mut t));
+                            state.error =
+                                Some(t.error.or(t.message).unwrap_or_else(|| "error".into()));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if is_action {
+            let mut fields = TypedFields::default();
+            event.record(&mut Visitor(&mut fields));
+            let now = self.clock.now();
+            let mut rec = ActionRecord::new(Uuid::now_v7(), String::new(), now, "completed");
+            let explicit_status = fields.0.iter().any(|(k, _)| *k == "status");
+            for (k, v) in fields.0 {
+                if !rec.set_column(k, &v) {
+                    rec.action_details.insert(k.to_owned(), v);
+                }
+            }
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    if let Some(f) = span.extensions().get::<TypedFields>() {
+                        for (k, v) in &f.0 {
+                            rec.inherit(k, v);
+                        }
+                    }
+                }
+            }
+            if rec.action_type.is_empty() {
+                rec.action_type = meta.name().to_owned();
+            }
+            if is_error && !explicit_status {
+                rec.status = "failed".to_owned();
+            }
+            if rec.status == "failed" && rec.error_message.is_none() {
+                rec.error_message = rec
+                    .action_details
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_owned);
+            }
+            self.intake.submit(rec);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let ext = span.extensions();
+        let Some(state) = ext.get::<ActionSpan>() else {
+            return;
+        };
+        let fields = ext.get::<TypedFields>();
+        let mut rec = self.build(span.name(), state, fields);
+        let recorded = |name: &str| fields.and_then(|f| f.0.iter().find(|(k, _)| *k == name));
+        let error_field = recorded("error").is_some();
+        let failed = rec.status == "failed" || error_field || state.error.is_some();
+        if failed {
+            rec.status = "failed".to_owned();
+            if rec.error_message.is_none() {
+                rec.error_message = state.error.clone();
+            }
+        } else if !rec.is_final() {
+            rec.status = "completed".to_owned();
+        }
+        let ended = self.clock.now();
+        rec.request_duration_seconds = Some(
+            (ended - state.started)
+                .num_microseconds()
+                .map_or(0.0, |us| us as f64 / 1e6)
+                .max(0.0),
+        );
+        drop(ext);
+        self.intake.submit(rec);
+    }
+}
+
+/// Configures an [`ActionLayer`] and its delivery pipeline.
+#[must_use]
+pub struct ActionLayerBuilder {
+    sink: Box<dyn Sink>,
+    config: PipelineConfig,
+    clock: Arc<dyn Clock>,
+    emit_initiated: bool,
+    flush_deadline: std::time::Duration,
+}
+
+impl std::fmt::Debug for ActionLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionLayerBuilder")
+            .field("sink", &self.sink.name())
+            .field("config", &self.config)
+            .field("emit_initiated", &self.emit_initiated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActionLayerBuilder {
+    /// Whether an action span yields an `initiated` record at creation (default true).
+    pub fn emit_initiated(mut self, on: bool) -> Self {
+        self.emit_initiated = on;
+        self
+    }
+
+    /// Delivery settings: channel, batching, overflow, retries, dead-letter directory.
+    pub fn pipeline(mut self, config: PipelineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The clock for action timestamps and durations (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long dropping the guard waits for queued records to be delivered (default 5 s).
+    pub fn flush_deadline(mut self, d: std::time::Duration) -> Self {
+        self.flush_deadline = d;
+        self
+    }
+
+    /// Starts the delivery worker and returns the layer and its guard.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for out-of-range settings, [`Error::Thread`] if the worker cannot start.
+    pub fn build(self) -> Result<(ActionLayer, Guard), Error> {
+        let (intake, worker) = pipeline::start(self.sink, self.config, self.clock.clone())?;
+        let layer = ActionLayer {
+            intake,
+            clock: self.clock,
+            emit_initiated: self.emit_initiated,
+        };
+        let guard = Guard {
+            file: None,
+            actions: Some(worker),
+            flush_deadline: self.flush_deadline,
+        };
+        Ok((layer, guard))
+    }
+}

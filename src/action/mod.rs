@@ -1,0 +1,213 @@
+//! Action records: the seed's `action_logs` row, built from spans and events by [`ActionLayer`].
+//!
+//! - A span that declares an `action_type` field is an *action*. It yields an `initiated` record
+//!   when created (unless switched off) and its final record when it closes: `completed`, or
+//!   `failed` when an ERROR event happened inside it, or a `status = "failed"` or `error` field
+//!   was recorded on it. Both records share one UUID v7 id, so they are one row.
+//! - An event with an `action_type` field is a one-shot action (status from its `status` field,
+//!   default `completed`): the seed's `log_action(...)` is
+//!   `info!(action_type = "data_collection_start", status = "initiated", ...)`.
+//! - Fields named like the table's columns fill those columns; every other field goes into
+//!   `action_details`. Column fields missing on the action are taken from the enclosing spans
+//!   (innermost wins), so an action inside a job run carries the run's `job_id` and
+//!   `job_execution_id`.
+
+mod layer;
+
+pub use layer::{ActionFilter, ActionLayer, ActionLayerBuilder};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::record::Val;
+
+/// Statuses that may still change; any other status is final and is never overwritten by one of
+/// these (a late or replayed `initiated` cannot undo `completed`).
+pub const OPEN_STATUSES: [&str; 2] = ["initiated", "in_progress"];
+
+/// One `action_logs` row, or a newer state of one (same `id`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ActionRecord {
+    /// Row id: a UUID v7 made by the layer, shared by an action's initiated and final records.
+    pub id: Uuid,
+    /// What happened, e.g. `data_collection_start`.
+    pub action_type: String,
+    /// Who did it.
+    pub user_id: Option<String>,
+    /// When the action started.
+    pub action_timestamp: DateTime<Utc>,
+    /// Every field that is not a column, as a JSON object.
+    pub action_details: Map<String, Value>,
+    /// The scheduled job concerned.
+    pub job_id: Option<String>,
+    /// The job run concerned (a UUID in the database; text here so a malformed one is reported
+    /// by the database and dead-lettered rather than silently dropped).
+    pub job_execution_id: Option<String>,
+    /// `initiated`, `in_progress`, `completed`, `failed`, or what the app recorded.
+    pub status: String,
+    /// Outcome text on success.
+    pub result_message: Option<String>,
+    /// Error text on failure.
+    pub error_message: Option<String>,
+    /// `ui_button`, `scheduled_job`, `api`, `recovery`, …
+    pub source: Option<String>,
+    /// Client address.
+    pub ip_address: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Wall time from the action's start to its end.
+    pub request_duration_seconds: Option<f64>,
+}
+
+impl ActionRecord {
+    pub(crate) fn new(id: Uuid, action_type: String, at: DateTime<Utc>, status: &str) -> Self {
+        ActionRecord {
+            id,
+            action_type,
+            user_id: None,
+            action_timestamp: at,
+            action_details: Map::new(),
+            job_id: None,
+            job_execution_id: None,
+            status: status.to_owned(),
+            result_message: None,
+            error_message: None,
+            source: None,
+            ip_address: None,
+            user_agent: None,
+            request_duration_seconds: None,
+        }
+    }
+
+    /// A record with only an id and an action type, status `initiated`, timestamped now: for
+    /// sinks' tests and replays.
+    pub fn blank(id: Uuid, action_type: &str) -> Self {
+        Self::new(id, action_type.to_owned(), Utc::now(), "initiated")
+    }
+
+    /// True when the status can no longer be replaced by an open one.
+    pub fn is_final(&self) -> bool {
+        !OPEN_STATUSES.contains(&self.status.as_str())
+    }
+
+    /// The record as a JSON object with the table's column names (used for dead letters and
+    /// the PostgREST body).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        let opt = |v: &Option<String>| v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()));
+        m.insert("id".into(), Value::String(self.id.to_string()));
+        m.insert(
+            "action_type".into(),
+            Value::String(self.action_type.clone()),
+        );
+        m.insert("user_id".into(), opt(&self.user_id));
+        m.insert(
+            "action_timestamp".into(),
+            Value::String(
+                self.action_timestamp
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
+            ),
+        );
+        m.insert(
+            "action_details".into(),
+            Value::Object(self.action_details.clone()),
+        );
+        m.insert("job_id".into(), opt(&self.job_id));
+        m.insert("job_execution_id".into(), opt(&self.job_execution_id));
+        m.insert("status".into(), Value::String(self.status.clone()));
+        m.insert("result_message".into(), opt(&self.result_message));
+        m.insert("error_message".into(), opt(&self.error_message));
+        m.insert("source".into(), opt(&self.source));
+        m.insert("ip_address".into(), opt(&self.ip_address));
+        m.insert("user_agent".into(), opt(&self.user_agent));
+        m.insert(
+            "request_duration_seconds".into(),
+            self.request_duration_seconds
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Null, Value::Number),
+        );
+        Value::Object(m)
+    }
+
+    /// Sets a column from a field of that name; returns false for a non-column name.
+    fn set_column(&mut self, name: &str, v: &Value) -> bool {
+        let text = || match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match name {
+            "action_type" => self.action_type = text(),
+            "user_id" => self.user_id = Some(text()),
+            "status" => self.status = text(),
+            "source" => self.source = Some(text()),
+            "job_id" => self.job_id = Some(text()),
+            "job_execution_id" => self.job_execution_id = Some(text()),
+            "result_message" => self.result_message = Some(text()),
+            "error_message" | "error" => self.error_message = Some(text()),
+            "ip_address" => self.ip_address = Some(text()),
+            "user_agent" => self.user_agent = Some(text()),
+            "request_duration_seconds" | "duration_seconds" => {
+                self.request_duration_seconds = v.as_f64()
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Fills the columns still empty from an enclosing span's column fields.
+    fn inherit(&mut self, name: &str, v: &Value) {
+        let empty = match name {
+            "user_id" => self.user_id.is_none(),
+            "source" => self.source.is_none(),
+            "job_id" => self.job_id.is_none(),
+            "job_execution_id" => self.job_execution_id.is_none(),
+            "ip_address" => self.ip_address.is_none(),
+            "user_agent" => self.user_agent.is_none(),
+            _ => false,
+        };
+        if empty {
+            self.set_column(name, v);
+        }
+    }
+}
+
+/// Column fields an action inherits from enclosing spans.
+pub(crate) const INHERITED: [&str; 6] = [
+    "user_id",
+    "source",
+    "job_id",
+    "job_execution_id",
+    "ip_address",
+    "user_agent",
+];
+
+/// Converts a visited value to JSON, keeping its type; non-finite floats become strings.
+pub(crate) fn to_value(v: Val<'_>) -> Value {
+    match v {
+        Val::Str(s) => Value::String(s.to_owned()),
+        Val::Bool(b) => Value::Bool(b),
+        Val::I64(i) => Value::from(i),
+        Val::U64(u) => Value::from(u),
+        Val::I128(i) => i64::try_from(i).map_or_else(|_| Value::String(i.to_string()), Value::from),
+        Val::U128(u) => u64::try_from(u).map_or_else(|_| Value::String(u.to_string()), Value::from),
+        Val::F64(f) => serde_json::Number::from_f64(f).map_or_else(
+            || {
+                Value::String(
+                    if f.is_nan() {
+                        "NaN"
+                    } else if f > 0.0 {
+                        "inf"
+                    } else {
+                        "-inf"
+                    }
+                    .to_owned(),
+                )
+            },
+            Value::Number,
+        ),
+        Val::Debug(d) => Value::String(format!("{d:?}")),
+        Val::Error(e) => Value::String(e.to_string()),
+    }
+}

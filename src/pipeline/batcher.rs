@@ -1,0 +1,314 @@
+//! The delivery worker: collects records into batches (size or linger, whichever comes first),
+//! merges records of one action inside a batch, writes each batch through the [`Sink`] with
+//! retries, isolates rejected rows by splitting, and dead-letters what the database refuses.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, select};
+use uuid::Uuid;
+
+use super::dead_letter::DeadLetter;
+use super::retry::Backoff;
+use super::{ActionCounters, Cmd, PipelineConfig};
+use crate::action::ActionRecord;
+use crate::clock::Clock;
+use crate::sink::{FailureKind, Sink, SinkError};
+
+/// A record and how many received records it stands for after merging.
+type Weighted = (ActionRecord, u64);
+
+pub(crate) struct Batcher {
+    rx: Receiver<ActionRecord>,
+    ctl: Receiver<Cmd>,
+    sink: Box<dyn Sink>,
+    config: PipelineConfig,
+    counters: Arc<ActionCounters>,
+    clock: Arc<dyn Clock>,
+    rt: tokio::runtime::Runtime,
+    dead_letter: DeadLetter,
+    /// Since when, and why, the sink has been failing; `None` while healthy.
+    outage: Option<Instant>,
+    /// Set once shutdown was asked: retries stop at this instant.
+    deadline: Option<Instant>,
+    /// Acks to send once the current backlog is delivered.
+    flush_acks: Vec<Sender<()>>,
+    shutdown_ack: Option<Sender<()>>,
+}
+
+impl Batcher {
+    pub(crate) fn new(
+        rx: Receiver<ActionRecord>,
+        ctl: Receiver<Cmd>,
+        sink: Box<dyn Sink>,
+        config: PipelineConfig,
+        counters: Arc<ActionCounters>,
+        clock: Arc<dyn Clock>,
+        rt: tokio::runtime::Runtime,
+    ) -> Self {
+        let dead_letter = DeadLetter::new(config.dead_letter_dir.clone());
+        Batcher {
+            rx,
+            ctl,
+            sink,
+            config,
+            counters,
+            clock,
+            rt,
+            dead_letter,
+            outage: None,
+            deadline: None,
+            flush_acks: Vec::new(),
+            shutdown_ack: None,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        // The sink's own tracing and log output must not come back into this pipeline.
+        let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        loop {
+            let mut batch = Vec::new();
+            select! {
+                recv(self.rx) -> r => match r {
+                    Ok(r) => batch.push(r),
+                    // Every layer is gone; wait for the guard's shutdown (or its drop).
+                    Err(_) => match self.ctl.recv() {
+                        Ok(cmd) => self.command(cmd),
+                        Err(_) => return,
+                    },
+                },
+                recv(self.ctl) -> c => match c {
+                    Ok(cmd) => self.command(cmd),
+                    Err(_) => {
+                        // The guard is gone without a shutdown: deliver what is queued and stop.
+                        self.drain_and_deliver();
+                        return;
+                    }
+                },
+            }
+            if !batch.is_empty() {
+                self.fill(&mut batch);
+                self.deliver_batch(batch);
+            }
+            if self.shutdown_ack.is_some() {
+                self.drain_and_deliver();
+                if let Some(ack) = self.shutdown_ack.take() {
+                    let _ = ack.send(());
+                }
+                return;
+            }
+            if !self.flush_acks.is_empty() {
+                self.drain_and_deliver();
+                for ack in self.flush_acks.drain(..) {
+                    let _ = ack.send(());
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Flush(ack) => self.flush_acks.push(ack),
+            Cmd::Shutdown(deadline, ack) => {
+                self.deadline = Some(deadline);
+                self.shutdown_ack = Some(ack);
+            }
+        }
+    }
+
+    /// Adds records until the batch is full or its first record has lingered long enough.
+    fn fill(&mut self, batch: &mut Vec<ActionRecord>) {
+        let linger_end = Instant::now() + self.config.linger;
+        while batch.len() < self.config.batch_size {
+            if self.shutdown_ack.is_some() || !self.flush_acks.is_empty() {
+                // Someone is waiting: take what is already queued, without lingering.
+                match self.rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => return,
+                }
+                continue;
+            }
+            let wait = linger_end.saturating_duration_since(Instant::now());
+            select! {
+                recv(self.rx) -> r => match r {
+                    Ok(r) => batch.push(r),
+                    Err(_) => return,
+                },
+                recv(self.ctl) -> c => if let Ok(cmd) = c { self.command(cmd) },
+                default(wait) => return,
+            }
+        }
+    }
+
+    /// Delivers everything already queued, batch by batch.
+    fn drain_and_deliver(&mut self) {
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < self.config.batch_size {
+                match self.rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            self.deliver_batch(batch);
+        }
+    }
+
+    fn deliver_batch(&mut self, batch: Vec<ActionRecord>) {
+        let merged = merge(batch);
+        let left = self.deliver(merged);
+        if !left.is_empty() {
+            // Only at shutdown: the deadline passed while the sink was failing.
+            let why = "not delivered before the shutdown deadline (the sink was failing)";
+            for (rec, w) in left {
+                self.dead_letter_one(&rec, w, why);
+            }
+        }
+    }
+
+    /// Writes `batch`, retrying transient failures and splitting rejected batches. Returns what
+    /// could not be delivered before the shutdown deadline.
+    fn deliver(&mut self, batch: Vec<Weighted>) -> Vec<Weighted> {
+        let mut backoff = Backoff::new(self.config.retry_base, self.config.retry_cap);
+        let records: Vec<ActionRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
+        loop {
+            let result = {
+                let fut = self.sink.write(&records);
+                self.rt.block_on(fut)
+            };
+            match result {
+                Ok(()) => {
+                    let n: u64 = batch.iter().map(|(_, w)| w).sum();
+                    self.counters.delivered.fetch_add(n, Ordering::Relaxed);
+                    self.healthy();
+                    return Vec::new();
+                }
+                Err(e) if e.kind == FailureKind::Rejected => {
+                    self.healthy();
+                    if batch.len() == 1 {
+                        let (rec, w) = batch.into_iter().next().expect("one record");
+                        self.dead_letter_one(&rec, w, &e.message);
+                        return Vec::new();
+                    }
+                    let mut left = batch;
+                    let right = left.split_off(left.len() / 2);
+                    let mut rest = self.deliver(left);
+                    rest.extend(self.deliver(right));
+                    return rest;
+                }
+                Err(e) => {
+                    self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                    self.failing(&e);
+                    let wait = backoff.next_wait();
+                    if let Some(deadline) = self.deadline {
+                        if Instant::now() + wait >= deadline {
+                            return batch;
+                        }
+                    }
+                    // Sleep, but wake for commands: a shutdown sets the deadline.
+                    if let Ok(cmd) = self.ctl.recv_timeout(wait) {
+                        self.command(cmd);
+                    }
+                }
+            }
+        }
+    }
+
+    fn dead_letter_one(&mut self, rec: &ActionRecord, weight: u64, why: &str) {
+        match self
+            .dead_letter
+            .write(rec, self.sink.name(), why, self.clock.now())
+        {
+            Ok(_) => {
+                self.counters
+                    .dead_lettered
+                    .fetch_add(weight, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.counters.dropped.fetch_add(weight, Ordering::Relaxed);
+                crate::report::emit(format_args!(
+                    "action record {} lost: {why}; and the dead-letter file failed: {e}",
+                    rec.id
+                ));
+            }
+        }
+    }
+
+    fn failing(&mut self, e: &SinkError) {
+        if self.outage.is_none() {
+            self.outage = Some(Instant::now());
+            crate::report::emit(format_args!(
+                "WARNING: cannot deliver action records to {}: {}; retrying with backoff, records are kept",
+                self.sink.name(),
+                e.message
+            ));
+        }
+    }
+
+    fn healthy(&mut self) {
+        if let Some(since) = self.outage.take() {
+            crate::report::emit(format_args!(
+                "delivering action records to {} again after {:.1}s",
+                self.sink.name(),
+                since.elapsed().as_secs_f64()
+            ));
+        }
+    }
+}
+
+/// Folds records with the same id into one (the newest state wins, but an open status never
+/// replaces a final one), keeping first-seen order.
+pub(crate) fn merge(records: Vec<ActionRecord>) -> Vec<Weighted> {
+    let mut out: Vec<Weighted> = Vec::with_capacity(records.len());
+    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(records.len());
+    for r in records {
+        match index.get(&r.id) {
+            Some(&i) => {
+                let slot = &mut out[i];
+                slot.1 += 1;
+                if r.is_final() || !slot.0.is_final() {
+                    slot.0 = r;
+                }
+            }
+            None => {
+                index.insert(r.id, out.len());
+                out.push((r, 1));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: Uuid, status: &str) -> ActionRecord {
+        ActionRecord::new(id, "t".into(), chrono::Utc::now(), status)
+    }
+
+    #[test]
+    fn merge_keeps_final_state_and_counts_weights() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let merged = merge(vec![
+            rec(a, "initiated"),
+            rec(b, "initiated"),
+            rec(a, "completed"),
+            rec(a, "initiated"),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(
+            (merged[0].0.id, merged[0].0.status.as_str(), merged[0].1),
+            (a, "completed", 3)
+        );
+        assert_eq!(
+            (merged[1].0.id, merged[1].0.status.as_str(), merged[1].1),
+            (b, "initiated", 1)
+        );
+    }
+}

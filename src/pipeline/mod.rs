@@ -1,0 +1,222 @@
+//! Delivery of action records: the bounded channel from the layer ([`Intake`]), the batching
+//! worker ([`batcher`]), the retry policy ([`retry`]) and the dead-letter file ([`dead_letter`]).
+//!
+//! Invariants:
+//! - The layer's side never does I/O and never awaits. Under [`ActionOverflow::Block`] (default,
+//!   100 ms) a full channel holds the caller at most that long, then the record is dropped and
+//!   counted; under [`ActionOverflow::DropNewest`] it is dropped at once and counted.
+//! - One worker thread with its own single-threaded tokio runtime does all delivery; it never runs
+//!   on the app's executor, and everything it does runs under a no-op subscriber, so the sink's
+//!   own `tracing`/`log` output (tokio-postgres, reqwest) never feeds back into the pipeline.
+//! - Writes are idempotent upserts keyed by the record id, so a batch retried after an ambiguous
+//!   failure (connection lost after commit) lands once.
+//! - Counters: every record the layer produced is `recorded`; it then ends as `delivered`,
+//!   `dead_lettered` (rejected by the database, or undeliverable by the shutdown deadline: kept in
+//!   `<log_dir>/dead-letter/`), `dropped` (channel full), or is still queued.
+//!   `recorded = delivered + dead_lettered + dropped + queued`.
+
+pub(crate) mod batcher;
+pub(crate) mod dead_letter;
+pub(crate) mod retry;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::Error;
+use crate::action::ActionRecord;
+use crate::clock::Clock;
+use crate::sink::Sink;
+
+/// What the layer does when the action channel is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionOverflow {
+    /// Wait at most this long for room, then drop the record (counted).
+    Block(Duration),
+    /// Drop the record at once (counted); the caller never waits.
+    DropNewest,
+}
+
+impl Default for ActionOverflow {
+    fn default() -> Self {
+        ActionOverflow::Block(Duration::from_millis(100))
+    }
+}
+
+/// Delivery settings for action records.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub(crate) capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) linger: Duration,
+    pub(crate) overflow: ActionOverflow,
+    pub(crate) retry_base: Duration,
+    pub(crate) retry_cap: Duration,
+    pub(crate) dead_letter_dir: Option<PathBuf>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            capacity: 10_000,
+            batch_size: 500,
+            linger: Duration::from_millis(250),
+            overflow: ActionOverflow::default(),
+            retry_base: Duration::from_millis(100),
+            retry_cap: Duration::from_secs(30),
+            dead_letter_dir: Some(PathBuf::from("logs/dead-letter")),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Records the channel holds (default 10 000).
+    #[must_use]
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// Largest batch written in one statement (default 500).
+    #[must_use]
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Longest a record waits for its batch to fill (default 250 ms).
+    #[must_use]
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = d;
+        self
+    }
+
+    /// What a full channel does (default [`ActionOverflow::Block`] for 100 ms).
+    #[must_use]
+    pub fn overflow(mut self, o: ActionOverflow) -> Self {
+        self.overflow = o;
+        self
+    }
+
+    /// Retry backoff: first wait about `base`, doubling up to `cap`, with jitter
+    /// (defaults 100 ms and 30 s).
+    #[must_use]
+    pub fn retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.retry_base = base;
+        self.retry_cap = cap;
+        self
+    }
+
+    /// Where rejected records go, as `YYYY-MM-DD.jsonl` files (default `logs/dead-letter`).
+    #[must_use]
+    pub fn dead_letter_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dead_letter_dir = Some(dir.into());
+        self
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.capacity == 0 {
+            return Err(Error::Config("action channel capacity must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Config("batch size must be at least 1"));
+        }
+        if self.retry_base.is_zero() || self.retry_cap < self.retry_base {
+            return Err(Error::Config("retry backoff needs 0 < base <= cap"));
+        }
+        Ok(())
+    }
+}
+
+/// Live counters of the action pipeline.
+#[derive(Debug, Default)]
+pub(crate) struct ActionCounters {
+    pub(crate) recorded: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+}
+
+/// Control messages to the worker, on their own channel so they never wait behind records.
+pub(crate) enum Cmd {
+    /// Deliver everything received so far, then acknowledge.
+    Flush(Sender<()>),
+    /// Deliver what can be delivered before the instant, dead-letter the rest, acknowledge, stop.
+    Shutdown(Instant, Sender<()>),
+}
+
+/// The layer's end of the channel.
+#[derive(Clone)]
+pub(crate) struct Intake {
+    tx: Sender<ActionRecord>,
+    overflow: ActionOverflow,
+    counters: Arc<ActionCounters>,
+}
+
+impl Intake {
+    /// Hands a record to the worker; never does I/O, waits at most the overflow bound.
+    pub(crate) fn submit(&self, rec: ActionRecord) {
+        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        let sent = match self.overflow {
+            ActionOverflow::Block(wait) => self.tx.send_timeout(rec, wait).is_ok(),
+            ActionOverflow::DropNewest => self.tx.try_send(rec).is_ok(),
+        };
+        if !sent {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The worker thread and the way to reach it; owned by the [`crate::Guard`].
+pub(crate) struct ActionWorker {
+    pub(crate) ctl: Sender<Cmd>,
+    pub(crate) thread: Option<JoinHandle<()>>,
+    pub(crate) counters: Arc<ActionCounters>,
+}
+
+impl ActionWorker {
+    /// Sends a command carrying an ack channel; returns the ack's receiver.
+    pub(crate) fn send(&self, make: impl FnOnce(Sender<()>) -> Cmd) -> Option<Receiver<()>> {
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        self.ctl.send(make(ack_tx)).ok().map(|_| ack_rx)
+    }
+}
+
+/// Starts the worker thread delivering to `sink`.
+pub(crate) fn start(
+    sink: Box<dyn Sink>,
+    config: PipelineConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<(Intake, ActionWorker), Error> {
+    config.validate()?;
+    let (tx, rx) = crossbeam_channel::bounded(config.capacity);
+    let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+    let counters = Arc::new(ActionCounters::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Thread)?;
+    let intake = Intake {
+        tx,
+        overflow: config.overflow,
+        counters: counters.clone(),
+    };
+    let worker = batcher::Batcher::new(rx, ctl_rx, sink, config, counters.clone(), clock, rt);
+    let thread = std::thread::Builder::new()
+        .name("actionlog-actions".into())
+        .spawn(move || worker.run())
+        .map_err(Error::Thread)?;
+    Ok((
+        intake,
+        ActionWorker {
+            ctl: ctl_tx,
+            thread: Some(thread),
+            counters,
+        },
+    ))
+}

@@ -1,0 +1,211 @@
+//! Where action records end up, behind one small trait: [`Sink`]. A sink writes a batch as one
+//! idempotent upsert keyed by the record id and says, when it fails, whether the failure is worth
+//! retrying ([`FailureKind`]). Batching, retries, splitting and dead letters are the pipeline's.
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresSink;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteSink;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use crate::Error;
+use crate::action::ActionRecord;
+
+/// The future a sink returns; run on the pipeline's own single-threaded runtime.
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + 'a>>;
+
+/// A destination for action records.
+pub trait Sink: Send + 'static {
+    /// A short name for reports and dead letters (`"sqlite"`, `"postgres"`).
+    fn name(&self) -> &'static str;
+
+    /// Writes `batch` (ids unique within it) as one all-or-nothing idempotent upsert: writing
+    /// the same records again changes nothing, and an open status (`initiated`, `in_progress`)
+    /// never replaces a final one.
+    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a>;
+}
+
+impl Sink for Box<dyn Sink> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+        (**self).write(batch)
+    }
+}
+
+/// How a failed write should be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The database could not be reached or asked to try again (connection refused or reset,
+    /// timeout, serialization failure, deadlock, shutdown): retry the same batch with backoff.
+    Transient,
+    /// The set-up is wrong (table missing, permission denied, authentication): retry with
+    /// backoff too, since splitting cannot help, and let the operator fix it.
+    Config,
+    /// The database refused the data (constraint violation, bad value): split the batch to
+    /// isolate the bad rows and dead-letter them.
+    Rejected,
+}
+
+/// A failed write.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    /// What to do about it.
+    pub kind: FailureKind,
+    /// The database's message (never containing credentials).
+    pub message: String,
+}
+
+impl SinkError {
+    /// A failure of the given kind.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        SinkError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The `action_logs` columns actionlog writes, in the order of every sink's statement.
+pub(crate) const COLUMNS: [&str; 14] = [
+    "id",
+    "action_type",
+    "user_id",
+    "action_timestamp",
+    "action_details",
+    "job_id",
+    "job_execution_id",
+    "status",
+    "result_message",
+    "error_message",
+    "source",
+    "ip_address",
+    "user_agent",
+    "request_duration_seconds",
+];
+
+/// The `WHERE` condition of every sink's upsert (`t` the stored row, `excluded` the new one):
+/// an open status never replaces a final one, and an identical row is not touched at all, so a
+/// replay changes nothing, not even `updated_at`.
+pub(crate) fn upsert_guard(table: &str, excluded: &str) -> String {
+    let open = "('initiated', 'in_progress')";
+    let changed = COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{table}.{c} IS DISTINCT FROM {excluded}.{c}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    format!(
+        "({table}.status IS NULL OR {table}.status IN {open} OR {excluded}.status NOT IN {open}) AND ({changed})"
+    )
+}
+
+/// `c = excluded.c, …` for every column but the id.
+pub(crate) fn upsert_set(excluded: &str) -> String {
+    COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = {excluded}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks that `name` can be used unquoted-safe as a table name: ASCII letters, digits and
+/// underscores, not starting with a digit, at most 63 bytes (PostgreSQL's limit).
+///
+/// # Errors
+/// [`Error::Config`] otherwise.
+pub fn validate_table_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && !name.as_bytes()[0].is_ascii_digit()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "table name must be 1-63 ASCII letters, digits or underscores, not starting with a digit",
+        ))
+    }
+}
+
+/// Text without NUL characters, which PostgreSQL rejects in `text` and `jsonb`: each becomes
+/// U+FFFD, so one such value cannot poison a batch and the spot stays visible.
+pub(crate) fn clean_text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// [`clean_text`] applied to every string and key of a JSON value.
+pub(crate) fn clean_json(v: &Value) -> Cow<'_, Value> {
+    fn dirty(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(dirty),
+            Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || dirty(v)),
+            _ => false,
+        }
+    }
+    fn clean(v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(clean_text(s).into_owned()),
+            Value::Array(a) => Value::Array(a.iter().map(clean).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (clean_text(k).into_owned(), clean(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    if dirty(v) {
+        Cow::Owned(clean(v))
+    } else {
+        Cow::Borrowed(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        assert!(validate_table_name("action_logs").is_ok());
+        assert!(validate_table_name("_x9").is_ok());
+        for bad in [
+            "",
+            "9x",
+            "a-b",
+            "a.b",
+            "x\"; DROP TABLE y; --",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_table_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nul_cleaning() {
+        assert_eq!(clean_text("a\0b"), "a\u{FFFD}b");
+        let v = serde_json::json!({"k\0": ["x\0", 1]});
+        assert_eq!(
+            clean_json(&v).into_owned(),
+            serde_json::json!({"k\u{FFFD}": ["x\u{FFFD}", 1]})
+        );
+    }
+}

@@ -1,0 +1,352 @@
+//! PostgreSQL: a batch goes in as one statement,
+//! `INSERT … SELECT … FROM UNNEST($1::uuid[], …) ON CONFLICT (id) DO UPDATE … WHERE …`
+//! (one round trip, one plan, parameters only). The connection is made lazily on the worker's
+//! runtime and remade after any connection-level failure, so a database that is down at start
+//! does not fail `init`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, Statement};
+use uuid::Uuid;
+
+use super::{
+    COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_json, clean_text, upsert_guard,
+    upsert_set, validate_table_name,
+};
+use crate::Error;
+use crate::action::ActionRecord;
+
+/// The migration creating `action_logs`, as shipped in `migrations/0001_action_logs.sql`.
+pub const MIGRATION: &str = include_str!("../../migrations/0001_action_logs.sql");
+
+/// Writes action records into PostgreSQL.
+pub struct PostgresSink {
+    config: tokio_postgres::Config,
+    /// `postgres://user@host:port/db` without the password, for messages.
+    target: String,
+    schema: Option<String>,
+    table: String,
+    migrate: bool,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+    conn: Option<(Client, Statement)>,
+}
+
+impl std::fmt::Debug for PostgresSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSink")
+            .field("target", &self.target)
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("migrate", &self.migrate)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL's user, hosts, ports and database, never its password.
+fn describe(c: &tokio_postgres::Config) -> String {
+    let host = c
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(s) => s.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        c.get_user().unwrap_or(""),
+        c.get_dbname().unwrap_or("")
+    )
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+impl PostgresSink {
+    /// A sink for the database at `url` (`postgres://user:pass@host:port/db?…`), writing into
+    /// `action_logs`. Nothing is connected yet.
+    ///
+    /// # Errors
+    /// [`Error::Database`] if the URL does not parse (the message never repeats the URL).
+    pub fn new(url: &str) -> Result<Self, Error> {
+        let config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| Error::Database {
+                    target: "(the configured database URL)".into(),
+                    reason: e.to_string(),
+                })?;
+        Ok(PostgresSink {
+            target: describe(&config),
+            config,
+            schema: None,
+            table: "action_logs".into(),
+            migrate: false,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            conn: None,
+        })
+    }
+
+    /// Writes into `table` (validated as an SQL identifier; default `action_logs`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad name.
+    pub fn table(mut self, table: &str) -> Result<Self, Error> {
+        validate_table_name(table)?;
+        self.table = table.to_owned();
+        Ok(self)
+    }
+
+    /// Works inside `schema` (created when migrating): every connection sets its `search_path`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad name.
+    pub fn schema(mut self, schema: &str) -> Result<Self, Error> {
+        validate_table_name(schema)?;
+        self.schema = Some(schema.to_owned());
+        Ok(self)
+    }
+
+    /// Applies the migration (idempotently) on the first connection (default off).
+    pub fn migrate(mut self, on: bool) -> Self {
+        self.migrate = on;
+        self
+    }
+
+    /// How long connecting may take before it counts as a transient failure (default 5 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How long one batch may take (default 30 s); past it the connection is dropped and the
+    /// batch retried (the upsert makes that safe).
+    pub fn statement_timeout(mut self, d: Duration) -> Self {
+        self.statement_timeout = d;
+        self
+    }
+
+    /// The migration SQL for this sink's table name.
+    pub fn migration_sql(&self) -> String {
+        MIGRATION.replace("action_logs", &self.table)
+    }
+
+    fn upsert_sql(&self) -> String {
+        let t = &self.table;
+        let types = [
+            "uuid[]",
+            "text[]",
+            "text[]",
+            "timestamptz[]",
+            "jsonb[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "float8[]",
+        ];
+        let params = types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| format!("${}::{ty}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cols = COLUMNS.join(", ");
+        let select = COLUMNS
+            .iter()
+            .map(|c| {
+                if *c == "job_execution_id" {
+                    "u.job_execution_id::uuid".to_owned()
+                } else {
+                    format!("u.{c}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "INSERT INTO {t} AS t ({cols}) SELECT {select} FROM UNNEST({params}) AS u({cols}) \
+             ON CONFLICT (id) DO UPDATE SET {} WHERE {}",
+            upsert_set("EXCLUDED"),
+            upsert_guard("t", "EXCLUDED")
+        )
+    }
+
+    async fn connect(&mut self) -> Result<(), SinkError> {
+        let connecting = self.config.connect(NoTls);
+        let (client, connection) =
+            match tokio::time::timeout(self.connect_timeout, connecting).await {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => return Err(self.error(&e)),
+                Err(_) => {
+                    return Err(SinkError::new(
+                        FailureKind::Transient,
+                        format!(
+                            "connecting to {} timed out after {:?}",
+                            self.target, self.connect_timeout
+                        ),
+                    ));
+                }
+            };
+        tokio::spawn(async move {
+            // Ends when the client is dropped or the server goes away; the next write notices.
+            let _ = connection.await;
+        });
+        let mut setup = String::new();
+        if let Some(s) = &self.schema {
+            if self.migrate {
+                setup.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};", quote_ident(s)));
+            }
+            setup.push_str(&format!("SET search_path TO {};", quote_ident(s)));
+        }
+        if self.migrate {
+            // One migrator at a time across processes; the SQL itself is idempotent.
+            setup.push_str("BEGIN; SELECT pg_advisory_xact_lock(7265786);");
+            setup.push_str(&self.migration_sql());
+            setup.push_str("COMMIT;");
+        }
+        if !setup.is_empty() {
+            client
+                .batch_execute(&setup)
+                .await
+                .map_err(|e| self.error(&e))?;
+        }
+        let stmt = client
+            .prepare(&self.upsert_sql())
+            .await
+            .map_err(|e| self.error(&e))?;
+        self.conn = Some((client, stmt));
+        Ok(())
+    }
+
+    async fn write_batch(&mut self, batch: &[ActionRecord]) -> Result<(), SinkError> {
+        if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            self.conn = None;
+            self.connect().await?;
+        }
+        let (client, stmt) = self.conn.as_ref().expect("connected above");
+        let ids: Vec<Uuid> = batch.iter().map(|r| r.id).collect();
+        let text = |f: fn(&ActionRecord) -> Option<&str>| -> Vec<Option<String>> {
+            batch
+                .iter()
+                .map(|r| f(r).map(|s| clean_text(s).into_owned()))
+                .collect()
+        };
+        let action_type = text(|r| Some(&r.action_type));
+        let user_id = text(|r| r.user_id.as_deref());
+        let ts: Vec<DateTime<Utc>> = batch.iter().map(|r| r.action_timestamp).collect();
+        let details: Vec<Value> = batch
+            .iter()
+            .map(|r| {
+                let v = Value::Object(r.action_details.clone());
+                clean_json(&v).into_owned()
+            })
+            .collect();
+        let job_id = text(|r| r.job_id.as_deref());
+        let job_execution_id = text(|r| r.job_execution_id.as_deref());
+        let status = text(|r| Some(&r.status));
+        let result_message = text(|r| r.result_message.as_deref());
+        let error_message = text(|r| r.error_message.as_deref());
+        let source = text(|r| r.source.as_deref());
+        let ip = text(|r| r.ip_address.as_deref());
+        let ua = text(|r| r.user_agent.as_deref());
+        let duration: Vec<Option<f64>> = batch.iter().map(|r| r.request_duration_seconds).collect();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 14] = [
+            &ids,
+            &action_type,
+            &user_id,
+            &ts,
+            &details,
+            &job_id,
+            &job_execution_id,
+            &status,
+            &result_message,
+            &error_message,
+            &source,
+            &ip,
+            &ua,
+            &duration,
+        ];
+        let exec = client.execute(stmt, &params);
+        let outcome = tokio::time::timeout(self.statement_timeout, exec).await;
+        match outcome {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                let err = self.error(&e);
+                if err.kind != FailureKind::Rejected {
+                    self.conn = None;
+                }
+                Err(err)
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(SinkError::new(
+                    FailureKind::Transient,
+                    format!(
+                        "batch of {} rows timed out after {:?}",
+                        batch.len(),
+                        self.statement_timeout
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Classifies a driver error; the message names the server, never the password.
+    fn error(&self, e: &tokio_postgres::Error) -> SinkError {
+        let kind = classify(e);
+        let message = match e.as_db_error() {
+            Some(db) => format!("{} ({}): {}", self.target, db.code().code(), db.message()),
+            None => format!("{}: {e}", self.target),
+        };
+        SinkError::new(kind, message)
+    }
+}
+
+/// Which failures are worth retrying, by SQLSTATE class.
+fn classify(e: &tokio_postgres::Error) -> FailureKind {
+    let Some(code) = e.code() else {
+        // No SQLSTATE: I/O, closed connection, protocol: the network's fault.
+        return FailureKind::Transient;
+    };
+    let c = code.code();
+    if c.starts_with("08") // connection exception
+        || c.starts_with("53") // insufficient resources
+        || c.starts_with("57") // operator intervention: admin shutdown, cannot connect now, query canceled
+        || c.starts_with("58") // system error (I/O)
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::LOCK_NOT_AVAILABLE
+    {
+        FailureKind::Transient
+    } else if c.starts_with("28") // authentication
+        || c.starts_with("3D") // database does not exist
+        || c.starts_with("3F") // schema does not exist
+        || c.starts_with("42")
+    // undefined table/column, permission denied
+    {
+        FailureKind::Config
+    } else {
+        FailureKind::Rejected
+    }
+}
+
+impl Sink for PostgresSink {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+        Box::pin(self.write_batch(batch))
+    }
+}

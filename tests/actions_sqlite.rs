@@ -1,0 +1,402 @@
+//! Action records into the embedded SQLite store: the lifecycle of action spans, one-shot
+//! events, `#[instrument(err)]`, column inheritance, merging, idempotent replay, dead letters.
+
+mod common;
+
+use actionlog::sink::{Sink, SqliteSink};
+use actionlog::{ManualClock, PipelineConfig};
+use common::actions::{dead_letters, with_actions};
+use common::utc;
+use rusqlite::Connection;
+use serde_json::Value;
+
+struct Db {
+    dir: tempfile::TempDir,
+}
+
+impl Db {
+    fn new() -> Self {
+        Db {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("actions.db")
+    }
+    fn sink(&self) -> SqliteSink {
+        SqliteSink::open(self.path()).unwrap()
+    }
+    fn dead(&self) -> std::path::PathBuf {
+        self.dir.path().join("dead-letter")
+    }
+    /// Rows as JSON objects, ordered by action_timestamp then id.
+    fn rows(&self, filter: &str) -> Vec<Value> {
+        let c = Connection::open(self.path()).unwrap();
+        let sql = format!(
+            "SELECT json_object('id', id, 'action_type', action_type, 'user_id', user_id, 'status', status,
+              'details', json(action_details), 'job_id', job_id, 'job_execution_id', job_execution_id,
+              'result_message', result_message, 'error_message', error_message, 'source', source,
+              'ip_address', ip_address, 'user_agent', user_agent, 'duration', request_duration_seconds,
+              'action_timestamp', action_timestamp, 'updated_at', updated_at)
+             FROM action_logs {filter} ORDER BY action_timestamp, id"
+        );
+        let mut stmt = c.prepare(&sql).unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|s| serde_json::from_str(&s.unwrap()).unwrap())
+            .collect()
+    }
+}
+
+fn clock() -> ManualClock {
+    ManualClock::at(utc("2025-11-03T14:30:45Z"))
+}
+
+#[test]
+fn span_action_initiated_then_completed_is_one_row() {
+    let db = Db::new();
+    let clock = clock();
+    let guard = with_actions(
+        db.sink(),
+        &db.dead(),
+        &clock,
+        PipelineConfig::default(),
+        || {
+            let span = tracing::info_span!(
+                "start_collection",
+                action_type = "data_collection_start",
+                user_id = "ana@example.com",
+                source = "ui_button",
+                lookback_days = 30,
+                us_congress = true,
+                result_message = tracing::field::Empty,
+            );
+            let _e = span.enter();
+            clock.advance(chrono::Duration::milliseconds(1500));
+            span.record("result_message", "42 disclosures");
+        },
+    );
+    assert!(guard.flush());
+    let rows = db.rows("");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["action_type"], "data_collection_start");
+    assert_eq!(r["status"], "completed");
+    assert_eq!(r["user_id"], "ana@example.com");
+    assert_eq!(r["source"], "ui_button");
+    assert_eq!(r["result_message"], "42 disclosures");
+    assert_eq!(
+        r["details"],
+        serde_json::json!({"lookback_days": 30, "us_congress": true})
+    );
+    assert_eq!(r["duration"], 1.5);
+    assert_eq!(r["action_timestamp"], "2025-11-03T14:30:45.000000Z");
+    let stats = guard.shutdown(std::time::Duration::from_secs(5));
+    assert_eq!((stats.actions_recorded, stats.actions_delivered), (2, 2));
+}
+
+#[test]
+fn initiated_row_is_visible_while_the_action_runs() {
+    let db = Db::new();
+    let clock = clock();
+    let dead = db.dead();
+    let (layer, guard) = actionlog::ActionLayer::builder(db.sink())
+        .pipeline(PipelineConfig::default().dead_letter_dir(&dead))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    use tracing_subscriber::prelude::*;
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("backfill", action_type = "ticker_backfill");
+        assert!(guard.flush());
+        assert_eq!(db.rows("")[0]["status"], "initiated");
+        drop(span);
+        assert!(guard.flush());
+        assert_eq!(db.rows("")[0]["status"], "completed");
+    });
+}
+
+#[test]
+fn failures_from_error_events_status_and_error_fields() {
+    let db = Db::new();
+    let clock = clock();
+    let guard = with_actions(
+        db.sink(),
+        &db.dead(),
+        &clock,
+        PipelineConfig::default(),
+        || {
+            tracing::info_span!("a", action_type = "by_error_event").in_scope(|| {
+                tracing::info!("fine so far");
+                tracing::error!(retries = 3, "upstream returned 503");
+            });
+            tracing::info_span!(
+                "b",
+                action_type = "by_status_field",
+                status = tracing::field::Empty
+            )
+            .in_scope(|| {
+                tracing::Span::current().record("status", "failed");
+            });
+            tracing::info_span!(
+                "c",
+                action_type = "by_error_field",
+                error = tracing::field::Empty
+            )
+            .in_scope(|| {
+                tracing::Span::current().record("error", "disk quota exceeded");
+            });
+            tracing::info_span!(
+                "d",
+                action_type = "cancelled_job",
+                status = tracing::field::Empty
+            )
+            .in_scope(|| {
+                tracing::Span::current().record("status", "cancelled");
+            });
+        },
+    );
+    assert!(guard.flush());
+    let rows = db.rows("");
+    let by_type = |t: &str| rows.iter().find(|r| r["action_type"] == t).unwrap().clone();
+    let a = by_type("by_error_event");
+    assert_eq!(
+        (a["status"].as_str(), a["error_message"].as_str()),
+        (Some("failed"), Some("upstream returned 503"))
+    );
+    assert_eq!(by_type("by_status_field")["status"], "failed");
+    let c = by_type("by_error_field");
+    assert_eq!(
+        (c["status"].as_str(), c["error_message"].as_str()),
+        (Some("failed"), Some("disk quota exceeded"))
+    );
+    assert_eq!(by_type("cancelled_job")["status"], "cancelled");
+}
+
+#[derive(Debug)]
+struct FetchError(&'static str);
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+#[tracing::instrument(err, fields(action_type = "run_job_now", job_id = %job))]
+fn run_now(job: &str, fail: bool) -> Result<u32, FetchError> {
+    if fail {
+        Err(FetchError("senate feed unreachable"))
+    } else {
+        Ok(7)
+    }
+}
+
+#[test]
+fn instrument_err_marks_the_action_failed() {
+    let db = Db::new();
+    let clock = clock();
+    let guard = with_actions(
+        db.sink(),
+        &db.dead(),
+        &clock,
+        PipelineConfig::default(),
+        || {
+            let _ = run_now("data_collection", true);
+            let _ = run_now("ticker_backfill", false);
+        },
+    );
+    assert!(guard.flush());
+    let rows = db.rows("");
+    let failed = rows
+        .iter()
+        .find(|r| r["job_id"] == "data_collection")
+        .unwrap();
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error_message"], "senate feed unreachable");
+    assert_eq!(failed["details"]["job"], "data_collection");
+    let ok = rows
+        .iter()
+        .find(|r| r["job_id"] == "ticker_backfill")
+        .unwrap();
+    assert_eq!(ok["status"], "completed");
+}
+
+#[test]
+fn one_shot_events_and_inherited_columns() {
+    let db = Db::new();
+    let clock = clock();
+    let exec = uuid::Uuid::now_v7().to_string();
+    let guard = with_actions(
+        db.sink(),
+        &db.dead(),
+        &clock,
+        PipelineConfig::default(),
+        || {
+            tracing::info!(
+                action_type = "data_collection_start",
+                status = "initiated",
+                user_id = "ana",
+                sources = "us_congress",
+                "clicked"
+            );
+            tracing::info!(action_type = "pause_job", job_id = "data_collection");
+            let run = tracing::info_span!("job_execution", job_id = "nightly", job_execution_id = %exec, source = "scheduled_job");
+            run.in_scope(|| {
+                tracing::info!(action_type = "job_execution", result = "ok");
+                tracing::error!(action_type = "job_step", "step exploded");
+            });
+        },
+    );
+    assert!(guard.flush());
+    let rows = db.rows("");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let by_type = |t: &str| rows.iter().find(|r| r["action_type"] == t).unwrap().clone();
+    let start = by_type("data_collection_start");
+    assert_eq!(start["status"], "initiated");
+    assert_eq!(start["user_id"], "ana");
+    assert_eq!(
+        start["details"],
+        serde_json::json!({"sources": "us_congress", "message": "clicked"})
+    );
+    assert_eq!(by_type("pause_job")["status"], "completed");
+    let inner = by_type("job_execution");
+    assert_eq!(inner["job_id"], "nightly");
+    assert_eq!(inner["job_execution_id"], exec);
+    assert_eq!(inner["source"], "scheduled_job");
+    let step = by_type("job_step");
+    assert_eq!(
+        (step["status"].as_str(), step["error_message"].as_str()),
+        (Some("failed"), Some("step exploded"))
+    );
+}
+
+#[test]
+fn replay_changes_nothing_and_open_status_never_overwrites_final() {
+    let db = Db::new();
+    let clock = clock();
+    // Capture the real records the layer made by delivering them, then replay them by hand.
+    let guard = with_actions(
+        db.sink(),
+        &db.dead(),
+        &clock,
+        PipelineConfig::default(),
+        || {
+            tracing::info_span!("x", action_type = "add_interval_job", job_id = "j1")
+                .in_scope(|| {});
+        },
+    );
+    assert!(guard.flush());
+    let before = db.rows("");
+    assert_eq!(before[0]["status"], "completed");
+    let id = uuid::Uuid::parse_str(before[0]["id"].as_str().unwrap()).unwrap();
+
+    let mut sink = db.sink();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut initiated = actionlog_record(id, "initiated");
+    initiated.job_id = Some("j1".into());
+    rt.block_on(sink.write(std::slice::from_ref(&initiated)))
+        .unwrap();
+    let after = db.rows("");
+    assert_eq!(
+        after, before,
+        "a late initiated must not undo completed, nor touch updated_at"
+    );
+}
+
+fn actionlog_record(id: uuid::Uuid, status: &str) -> actionlog::ActionRecord {
+    let mut r = actionlog::ActionRecord::blank(id, "add_interval_job");
+    r.status = status.into();
+    r
+}
+
+#[test]
+fn a_rejected_row_is_dead_lettered_while_the_rest_land() {
+    let db = Db::new();
+    let clock = clock();
+    let too_long = "x".repeat(51);
+    let guard = with_actions(
+        db.sink(),
+        &db.dead(),
+        &clock,
+        PipelineConfig::default(),
+        || {
+            for i in 0..10 {
+                tracing::info!(action_type = "remove_job", seq = i);
+            }
+            tracing::info!(action_type = too_long.as_str(), seq = 99);
+            tracing::info!(action_type = "resume_job", job_execution_id = "not-a-uuid");
+        },
+    );
+    assert!(guard.flush());
+    assert_eq!(db.rows("").len(), 10);
+    let dead = dead_letters(&db.dead());
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.iter().any(|d| d["record"]["details"].is_null() && d["record"]["action_details"]["seq"] == 99));
+    assert!(
+        dead.iter()
+            .all(|d| d["sink"] == "sqlite" && d["error"].as_str().unwrap().contains("CHECK"))
+    );
+    let stats = guard.shutdown(std::time::Duration::from_secs(5));
+    assert_eq!(stats.actions_recorded, 12);
+    assert_eq!(stats.actions_delivered, 10);
+    assert_eq!(stats.actions_dead_lettered, 2);
+}
+
+#[test]
+fn dropping_the_guard_delivers_what_is_queued() {
+    let db = Db::new();
+    let clock = clock();
+    // A long linger: only the guard's drop can make these land.
+    let config = PipelineConfig::default().linger(std::time::Duration::from_secs(3600));
+    let guard = with_actions(db.sink(), &db.dead(), &clock, config, || {
+        for i in 0..25 {
+            tracing::info!(action_type = "run_job_now", seq = i);
+        }
+    });
+    drop(guard);
+    assert_eq!(db.rows("").len(), 25);
+}
+
+/// Wraps a sink and remembers the size of every batch it was handed.
+struct Recording<S> {
+    inner: S,
+    sizes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl<S: Sink> Sink for Recording<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn write<'a>(
+        &'a mut self,
+        batch: &'a [actionlog::ActionRecord],
+    ) -> actionlog::sink::SinkFuture<'a> {
+        self.sizes.lock().unwrap().push(batch.len());
+        self.inner.write(batch)
+    }
+}
+
+#[test]
+fn records_of_one_action_merge_inside_a_batch() {
+    let db = Db::new();
+    let clock = clock();
+    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Recording {
+        inner: db.sink(),
+        sizes: sizes.clone(),
+    };
+    let config = PipelineConfig::default().linger(std::time::Duration::from_secs(3600));
+    let guard = with_actions(sink, &db.dead(), &clock, config, || {
+        for i in 0..3 {
+            tracing::info_span!("s", action_type = "add_cron_job", seq = i).in_scope(|| {});
+        }
+    });
+    assert!(guard.flush());
+    // Six records (initiated + completed per action) became one batch of three rows.
+    assert_eq!(*sizes.lock().unwrap(), vec![3]);
+    assert!(db.rows("").iter().all(|r| r["status"] == "completed"));
+    let stats = guard.stats();
+    assert_eq!((stats.actions_recorded, stats.actions_delivered), (6, 6));
+}

@@ -1,0 +1,41 @@
+//! Helpers for action-record tests: a subscriber with only the action layer, SQLite queries.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use actionlog::{ActionFilter, ActionLayer, Guard, ManualClock, PipelineConfig};
+use tracing_subscriber::prelude::*;
+
+/// Runs `f` with an action layer writing to `sink`; returns the guard (not yet dropped).
+pub fn with_actions<S: actionlog::sink::Sink>(
+    sink: S,
+    dead_letter: &Path,
+    clock: &ManualClock,
+    config: PipelineConfig,
+    f: impl FnOnce(),
+) -> Guard {
+    let (layer, guard) = ActionLayer::builder(sink)
+        .pipeline(config.dead_letter_dir(dead_letter))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer.with_filter(ActionFilter));
+    tracing::subscriber::with_default(subscriber, f);
+    guard
+}
+
+/// Every dead-lettered line in `dir`.
+pub fn dead_letters(dir: &Path) -> Vec<serde_json::Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+        );
+    }
+    out
+}
