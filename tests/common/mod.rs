@@ -60,3 +60,6 @@ pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
     s.parse().unwrap()
 }
 pub mod actions;
+#[cfg(feature = "postgres")]
+pub mod pg;
+pub mod proxy;
