@@ -80,6 +80,7 @@ impl SinkError {
 }
 
 /// The `action_logs` columns actionlog writes, in the order of every sink's statement.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) const COLUMNS: [&str; 14] = [
     "id",
     "action_type",
@@ -100,6 +101,7 @@ pub(crate) const COLUMNS: [&str; 14] = [
 /// The `WHERE` condition of every sink's upsert (`t` the stored row, `excluded` the new one):
 /// an open status never replaces a final one, and an identical row is not touched at all, so a
 /// replay changes nothing, not even `updated_at`.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn upsert_guard(table: &str, excluded: &str) -> String {
     let open = "('initiated', 'in_progress')";
     let changed = COLUMNS[1..]
@@ -113,6 +115,7 @@ pub(crate) fn upsert_guard(table: &str, excluded: &str) -> String {
 }
 
 /// `c = excluded.c, …` for every column but the id.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn upsert_set(excluded: &str) -> String {
     COLUMNS[1..]
         .iter()
@@ -142,6 +145,7 @@ pub fn validate_table_name(name: &str) -> Result<(), Error> {
 
 /// Text without NUL characters, which PostgreSQL rejects in `text` and `jsonb`: each becomes
 /// U+FFFD, so one such value cannot poison a batch and the spot stays visible.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn clean_text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
         Cow::Owned(s.replace('\0', "\u{FFFD}"))
@@ -151,6 +155,7 @@ pub(crate) fn clean_text(s: &str) -> Cow<'_, str> {
 }
 
 /// [`clean_text`] applied to every string and key of a JSON value.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn clean_json(v: &Value) -> Cow<'_, Value> {
     fn dirty(v: &Value) -> bool {
         match v {
