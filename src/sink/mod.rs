@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::action::ActionRecord;
@@ -154,33 +154,41 @@ pub(crate) fn clean_text(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// [`clean_text`] applied to every string and key of a JSON value.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => map_has_nul(m),
+        _ => false,
+    }
+}
+
+fn map_has_nul(m: &Map<String, Value>) -> bool {
+    m.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+}
+
+fn clean_value(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(clean_text(s).into_owned()),
+        Value::Array(a) => Value::Array(a.iter().map(clean_value).collect()),
+        Value::Object(m) => Value::Object(clean_entries(m)),
+        other => other.clone(),
+    }
+}
+
+fn clean_entries(m: &Map<String, Value>) -> Map<String, Value> {
+    m.iter()
+        .map(|(k, v)| (clean_text(k).into_owned(), clean_value(v)))
+        .collect()
+}
+
+/// [`clean_text`] applied to every string and key of a JSON object; borrows when clean.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) fn clean_json(v: &Value) -> Cow<'_, Value> {
-    fn dirty(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(a) => a.iter().any(dirty),
-            Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || dirty(v)),
-            _ => false,
-        }
-    }
-    fn clean(v: &Value) -> Value {
-        match v {
-            Value::String(s) => Value::String(clean_text(s).into_owned()),
-            Value::Array(a) => Value::Array(a.iter().map(clean).collect()),
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (clean_text(k).into_owned(), clean(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-    if dirty(v) {
-        Cow::Owned(clean(v))
+pub(crate) fn clean_map(m: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
+    if map_has_nul(m) {
+        Cow::Owned(clean_entries(m))
     } else {
-        Cow::Borrowed(v)
+        Cow::Borrowed(m)
     }
 }
 
@@ -207,10 +215,13 @@ mod tests {
     #[test]
     fn nul_cleaning() {
         assert_eq!(clean_text("a\0b"), "a\u{FFFD}b");
-        let v = serde_json::json!({"k\0": ["x\0", 1]});
+        let v = serde_json::json!({"k\0": ["x\0", 1], "ok": {"n": "\0"}});
+        let clean = clean_map(v.as_object().unwrap()).into_owned();
         assert_eq!(
-            clean_json(&v).into_owned(),
-            serde_json::json!({"k\u{FFFD}": ["x\u{FFFD}", 1]})
+            Value::Object(clean),
+            serde_json::json!({"k\u{FFFD}": ["x\u{FFFD}", 1], "ok": {"n": "\u{FFFD}"}})
         );
+        let fine = serde_json::json!({"a": 1});
+        assert!(matches!(clean_map(fine.as_object().unwrap()), Cow::Borrowed(_)));
     }
 }
