@@ -31,18 +31,32 @@ mod bench {
 
     impl Env {
         pub fn new() -> Env {
-            let url = std::env::var("ACTIONLOG_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let url = std::env::var("ACTIONLOG_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             let client = rt.block_on(async {
-                let (c, conn) = tokio_postgres::connect(&url, NoTls).await.expect("bench database reachable");
+                let (c, conn) = tokio_postgres::connect(&url, NoTls)
+                    .await
+                    .expect("bench database reachable");
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
                 c
             });
             let schema = format!("al_bench_{}", std::process::id());
-            let env = Env { rt, client, url, schema };
-            env.exec(&format!("DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}; SET search_path TO {0};", env.schema));
+            let env = Env {
+                rt,
+                client,
+                url,
+                schema,
+            };
+            env.exec(&format!(
+                "DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}; SET search_path TO {0};",
+                env.schema
+            ));
             let sink = env.sink();
             env.exec(&sink.migration_sql());
             env
@@ -53,7 +67,10 @@ mod bench {
         }
 
         fn sink(&self) -> PostgresSink {
-            PostgresSink::new(&self.url).unwrap().schema(&self.schema).unwrap()
+            PostgresSink::new(&self.url)
+                .unwrap()
+                .schema(&self.schema)
+                .unwrap()
         }
 
         /// The sink with each load strategy: staged COPY (default), UNNEST.
@@ -68,7 +85,10 @@ mod bench {
 
     impl Drop for Env {
         fn drop(&mut self) {
-            let _ = self.rt.block_on(self.client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)));
+            let _ = self.rt.block_on(
+                self.client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)),
+            );
         }
     }
 
@@ -82,7 +102,8 @@ mod bench {
                 r.job_id = Some("data_collection".into());
                 r.request_duration_seconds = Some(0.25);
                 r.action_details.insert("lookback_days".into(), 30.into());
-                r.action_details.insert("sources".into(), "us_congress".into());
+                r.action_details
+                    .insert("sources".into(), "us_congress".into());
                 r
             })
             .collect()
@@ -112,8 +133,16 @@ mod bench {
         pin_mut!(writer);
         for r in batch {
             let details = serde_json::Value::Object(r.action_details.clone());
-            let row: [&(dyn ToSql + Sync); 8] =
-                [&r.id, &r.action_type, &r.user_id, &r.action_timestamp, &details, &r.job_id, &r.status, &r.source];
+            let row: [&(dyn ToSql + Sync); 8] = [
+                &r.id,
+                &r.action_type,
+                &r.user_id,
+                &r.action_timestamp,
+                &details,
+                &r.job_id,
+                &r.status,
+                &r.source,
+            ];
             writer.as_mut().write(&row).await.unwrap();
         }
         writer.finish().await.unwrap();
@@ -123,8 +152,12 @@ mod bench {
         let ids: Vec<uuid::Uuid> = batch.iter().map(|r| r.id).collect();
         let types: Vec<&str> = batch.iter().map(|r| r.action_type.as_str()).collect();
         let users: Vec<Option<&str>> = batch.iter().map(|r| r.user_id.as_deref()).collect();
-        let ts: Vec<chrono::DateTime<chrono::Utc>> = batch.iter().map(|r| r.action_timestamp).collect();
-        let details: Vec<serde_json::Value> = batch.iter().map(|r| serde_json::Value::Object(r.action_details.clone())).collect();
+        let ts: Vec<chrono::DateTime<chrono::Utc>> =
+            batch.iter().map(|r| r.action_timestamp).collect();
+        let details: Vec<serde_json::Value> = batch
+            .iter()
+            .map(|r| serde_json::Value::Object(r.action_details.clone()))
+            .collect();
         let jobs: Vec<Option<&str>> = batch.iter().map(|r| r.job_id.as_deref()).collect();
         let status: Vec<&str> = batch.iter().map(|r| r.status.as_str()).collect();
         let source: Vec<Option<&str>> = batch.iter().map(|r| r.source.as_deref()).collect();
@@ -159,7 +192,12 @@ mod bench {
     }
 
     /// Writes one batch with `method`, returning the time the write took.
-    pub fn write(env: &Env, sinks: &mut [PostgresSink; 2], method: Method, batch: &[ActionRecord]) -> Duration {
+    pub fn write(
+        env: &Env,
+        sinks: &mut [PostgresSink; 2],
+        method: Method,
+        batch: &[ActionRecord],
+    ) -> Duration {
         let t = Instant::now();
         match method {
             Method::Sink => env.rt.block_on(sinks[0].write(batch)).unwrap(),
@@ -176,7 +214,12 @@ mod bench {
             let mut g = c.benchmark_group(format!("pg_rows/batch_{size}"));
             g.sample_size(10).measurement_time(Duration::from_secs(4));
             g.throughput(Throughput::Elements(size as u64));
-            for method in [Method::Sink, Method::SinkUnnest, Method::Copy, Method::Unnest] {
+            for method in [
+                Method::Sink,
+                Method::SinkUnnest,
+                Method::Copy,
+                Method::Unnest,
+            ] {
                 env.truncate();
                 g.bench_function(BenchmarkId::from_parameter(method.name()), |b| {
                     b.iter_batched(
@@ -194,13 +237,20 @@ mod bench {
     pub fn summary(env: &Env) {
         let mut sinks = env.sinks();
         println!("\n## Summary: rows/s, interleaved rounds, fresh ids each batch\n");
-        println!("| batch | sink, staged COPY (default) | sink, UNNEST | binary COPY | raw UNNEST insert | default sink / COPY |");
+        println!(
+            "| batch | sink, staged COPY (default) | sink, UNNEST | binary COPY | raw UNNEST insert | default sink / COPY |"
+        );
         println!("|---|---|---|---|---|---|");
         for size in [100usize, 500, 2000] {
             env.truncate();
             let rows_per_method = 40_000usize;
             let mut spent = [Duration::ZERO; 4];
-            let methods = [Method::Sink, Method::SinkUnnest, Method::Copy, Method::Unnest];
+            let methods = [
+                Method::Sink,
+                Method::SinkUnnest,
+                Method::Copy,
+                Method::Unnest,
+            ];
             for _ in 0..rows_per_method / size {
                 for (i, m) in methods.iter().enumerate() {
                     let batch = records(size);
@@ -223,9 +273,14 @@ mod bench {
         let batch = records(n);
         let t = Instant::now();
         for r in &batch {
-            env.rt.block_on(sinks[0].write(std::slice::from_ref(r))).unwrap();
+            env.rt
+                .block_on(sinks[0].write(std::slice::from_ref(r)))
+                .unwrap();
         }
-        println!("\none upsert per row (batch size 1): {:.1} k rows/s", n as f64 / t.elapsed().as_secs_f64() / 1e3);
+        println!(
+            "\none upsert per row (batch size 1): {:.1} k rows/s",
+            n as f64 / t.elapsed().as_secs_f64() / 1e3
+        );
     }
 }
 

@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .in_scope(|| tracing::error!(error = "ticker service returned 500", "backfill failed"));
 
-    let stats = guard.shutdown(Duration::from_secs(5));
+    let stats = guard.shutdown(Duration::from_secs(5)).stats;
     println!(
         "delivered {} action records ({} dead-lettered, {} dropped)",
         stats.actions_delivered, stats.actions_dead_lettered, stats.actions_dropped

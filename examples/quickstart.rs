@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_log::log::info!(target: "legacy_module", "a record from the log crate");
 
     // Flush files and deliver action records before reading them back.
-    let stats = guard.shutdown(std::time::Duration::from_secs(5));
+    let stats = guard.shutdown(std::time::Duration::from_secs(5)).stats;
     println!("\nstats: {stats:?}");
     println!("day files: ./logs/YYYY-MM-DD.log (./logs/latest.log points at today's)");
     print_actions("logs/actions.db")?;

@@ -43,6 +43,17 @@ pub struct Stats {
     pub actions_dropped: u64,
 }
 
+/// What [`Guard::shutdown`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shutdown {
+    /// The final counters.
+    pub stats: Stats,
+    /// Whether every worker confirmed it had written out or delivered (or dead-lettered)
+    /// everything before the deadline.
+    pub complete: bool,
+}
+
 /// The file writer thread and the way to reach it.
 pub(crate) struct FileWorker {
     pub(crate) tx: Sender<Msg>,
@@ -147,11 +158,11 @@ impl Guard {
     /// Flushes and stops the workers, waiting at most `deadline`, and returns the final counters.
     /// Action records that cannot be delivered by then go to the dead-letter file; events
     /// emitted afterwards are counted as dropped.
-    pub fn shutdown(mut self, deadline: Duration) -> Stats {
+    pub fn shutdown(mut self, deadline: Duration) -> Shutdown {
         self.stop(deadline)
     }
 
-    fn stop(&mut self, within: Duration) -> Stats {
+    fn stop(&mut self, within: Duration) -> Shutdown {
         let deadline = Instant::now() + within;
         // Ask both workers at once so that a slow database cannot eat the files' time.
         // The action worker gets a little less, to leave it time to dead-letter what is left.
@@ -194,7 +205,10 @@ impl Guard {
         {
             crate::report::emit(format_args!("at shutdown: {stats:?}"));
         }
-        stats
+        Shutdown {
+            stats,
+            complete: file_done && actions_done,
+        }
     }
 }
 

@@ -62,7 +62,7 @@ pub use error::Error;
 pub use file::{
     DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
 };
-pub use guard::{Guard, Stats};
+pub use guard::{Guard, Shutdown, Stats};
 pub use pipeline::{ActionOverflow, PipelineConfig};
 
 /// Installs actionlog with every default: day files in `./logs`, console on stderr, filter from

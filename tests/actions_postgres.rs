@@ -197,7 +197,7 @@ fn a_bad_row_is_dead_lettered_and_the_rest_land() {
             seq = 1001
         );
     });
-    let stats = guard.shutdown(Duration::from_secs(10));
+    let stats = guard.shutdown(Duration::from_secs(10)).stats;
     assert_eq!(db.count(""), 40);
     // NUL bytes were cleaned, not rejected.
     assert_eq!(
@@ -260,7 +260,12 @@ fn database_down_at_start_then_reachable_everything_lands() {
             tracing::info!(action_type = "scheduled_job_execution", seq = i);
         }
     });
-    let stats = guard.shutdown(Duration::from_secs(20));
+    let done = guard.shutdown(Duration::from_secs(20));
+    assert!(
+        done.complete,
+        "the worker acknowledged the shutdown: {done:?}"
+    );
+    let stats = done.stats;
     assert_eq!(db.count(""), 60);
     assert!(stats.actions_retried >= 1, "{stats:?}");
     assert_eq!(
@@ -352,4 +357,69 @@ fn the_migration_runs_by_hand_and_twice() {
     db.psql("UPDATE action_logs SET status = 'completed', created_at = NOW() - INTERVAL '1 hour', updated_at = NOW() - INTERVAL '1 hour'");
     let moved = db.psql("SELECT updated_at > created_at FROM action_logs");
     assert_eq!(moved.trim(), "t", "the trigger keeps updated_at current");
+}
+
+#[test]
+fn values_survive_the_direct_copy_path() {
+    let Some(db) = TestDb::new("copypath") else {
+        return;
+    };
+    let dead = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
+    let exec = uuid::Uuid::now_v7();
+    let durations = [
+        0.0,
+        0.001,
+        0.0004,
+        2.25,
+        1234.5678,
+        10_000.5,
+        9_999_999.999,
+        -3.5,
+    ];
+    let guard = with_actions(db.sink(), dead.path(), &clock, fast_retries(), || {
+        for (i, d) in durations.iter().enumerate() {
+            // One-shot actions are first writes: they take the COPY-into-the-table path.
+            tracing::info!(action_type = "job_execution", seq = i, duration_seconds = *d, job_execution_id = %exec, source = "scheduled_job");
+        }
+        // Out of the column's range: taken off the fast path and rejected by PostgreSQL itself.
+        tracing::info!(
+            action_type = "job_execution",
+            seq = 99,
+            duration_seconds = 1e12
+        );
+    });
+    let stats = guard.shutdown(Duration::from_secs(10)).stats;
+    let rows = db.query(
+        "SELECT (action_details->>'seq')::int, request_duration_seconds::text, job_execution_id::text, source
+         FROM action_logs ORDER BY 1",
+    );
+    let got: Vec<String> = rows.iter().map(|r| r.get::<_, String>(1)).collect();
+    assert_eq!(
+        got,
+        [
+            "0.000",
+            "0.001",
+            "0.000",
+            "2.250",
+            "1234.568",
+            "10000.500",
+            "9999999.999",
+            "-3.500"
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.get::<_, String>(2) == exec.to_string()
+                && r.get::<_, String>(3) == "scheduled_job")
+    );
+    assert_eq!(
+        (stats.actions_delivered, stats.actions_dead_lettered),
+        (durations.len() as u64, 1)
+    );
+    let letters = dead_letters(dead.path());
+    assert!(
+        letters[0]["error"].as_str().unwrap().contains("22003"),
+        "{letters:?}"
+    );
 }

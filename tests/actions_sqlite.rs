@@ -91,7 +91,7 @@ fn span_action_initiated_then_completed_is_one_row() {
     );
     assert_eq!(r["duration"], 1.5);
     assert_eq!(r["action_timestamp"], "2025-11-03T14:30:45.000000Z");
-    let stats = guard.shutdown(std::time::Duration::from_secs(5));
+    let stats = guard.shutdown(std::time::Duration::from_secs(5)).stats;
     assert_eq!((stats.actions_recorded, stats.actions_delivered), (2, 2));
 }
 
@@ -338,7 +338,7 @@ fn a_rejected_row_is_dead_lettered_while_the_rest_land() {
         dead.iter()
             .all(|d| d["sink"] == "sqlite" && d["error"].as_str().unwrap().contains("CHECK"))
     );
-    let stats = guard.shutdown(std::time::Duration::from_secs(5));
+    let stats = guard.shutdown(std::time::Duration::from_secs(5)).stats;
     assert_eq!(stats.actions_recorded, 12);
     assert_eq!(stats.actions_delivered, 10);
     assert_eq!(stats.actions_dead_lettered, 2);

@@ -48,7 +48,7 @@ fn run(
             });
         }
     });
-    let stats = guard.shutdown(std::time::Duration::from_secs(60));
+    let stats = guard.shutdown(std::time::Duration::from_secs(60)).stats;
     let mut ours = Vec::new();
     let mut notices = 0;
     for f in day_files(dir.path()) {

@@ -292,6 +292,8 @@ where
         };
         let fields = ext.get::<TypedFields>();
         let mut rec = self.build(span.name(), state, fields);
+        // The initiated record, if one was made, wrote this id first.
+        rec.first_write = !self.emit_initiated;
         let recorded = |name: &str| fields.and_then(|f| f.0.iter().find(|(k, _)| *k == name));
         let error_field = recorded("error").is_some();
         let failed = rec.status == "failed" || error_field || state.error.is_some();

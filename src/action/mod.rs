@@ -59,6 +59,10 @@ pub struct ActionRecord {
     pub user_agent: Option<String>,
     /// Wall time from the action's start to its end.
     pub request_duration_seconds: Option<f64>,
+    /// True when this is the first record the layer made for this id (an `initiated` record, a
+    /// one-shot action, or a whole action merged into one batch). Only a hint: a sink may append
+    /// such rows without conflict handling, and must fall back to the upsert if the id exists.
+    pub first_write: bool,
 }
 
 impl ActionRecord {
@@ -78,6 +82,7 @@ impl ActionRecord {
             ip_address: None,
             user_agent: None,
             request_duration_seconds: None,
+            first_write: true,
         }
     }
 

@@ -69,11 +69,25 @@ impl Batcher {
         // The sink's own tracing and log output must not come back into this pipeline.
         let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
         loop {
+            // Commands may have arrived while delivering (during a backoff pause or a fill):
+            // act on them before blocking again.
+            if let Some(ack) = self.shutdown_ack.take() {
+                self.drain_and_deliver();
+                let _ = ack.send(());
+                return;
+            }
+            if !self.flush_acks.is_empty() {
+                self.drain_and_deliver();
+                for ack in self.flush_acks.drain(..) {
+                    let _ = ack.send(());
+                }
+                continue;
+            }
             let mut batch = Vec::new();
             select! {
                 recv(self.rx) -> r => match r {
                     Ok(r) => batch.push(r),
-                    // Every layer is gone; wait for the guard's shutdown (or its drop).
+                    // Every layer is gone; only commands can come now.
                     Err(_) => match self.ctl.recv() {
                         Ok(cmd) => self.command(cmd),
                         Err(_) => return,
@@ -91,19 +105,6 @@ impl Batcher {
             if !batch.is_empty() {
                 self.fill(&mut batch);
                 self.deliver_batch(batch);
-            }
-            if self.shutdown_ack.is_some() {
-                self.drain_and_deliver();
-                if let Some(ack) = self.shutdown_ack.take() {
-                    let _ = ack.send(());
-                }
-                return;
-            }
-            if !self.flush_acks.is_empty() {
-                self.drain_and_deliver();
-                for ack in self.flush_acks.drain(..) {
-                    let _ = ack.send(());
-                }
             }
         }
     }
@@ -271,9 +272,12 @@ pub(crate) fn merge(records: Vec<ActionRecord>) -> Vec<Weighted> {
             Some(&i) => {
                 let slot = &mut out[i];
                 slot.1 += 1;
+                // Whoever wrote first, this id is new to the database if any part of it was.
+                let first_write = slot.0.first_write || r.first_write;
                 if r.is_final() || !slot.0.is_final() {
                     slot.0 = r;
                 }
+                slot.0.first_write = first_write;
             }
             None => {
                 index.insert(r.id, out.len());
@@ -289,7 +293,9 @@ mod tests {
     use super::*;
 
     fn rec(id: Uuid, status: &str) -> ActionRecord {
-        ActionRecord::new(id, "t".into(), chrono::Utc::now(), status)
+        let mut r = ActionRecord::new(id, "t".into(), chrono::Utc::now(), status);
+        r.first_write = status == "initiated";
+        r
     }
 
     #[test]

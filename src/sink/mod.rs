@@ -222,6 +222,9 @@ mod tests {
             serde_json::json!({"k\u{FFFD}": ["x\u{FFFD}", 1], "ok": {"n": "\u{FFFD}"}})
         );
         let fine = serde_json::json!({"a": 1});
-        assert!(matches!(clean_map(fine.as_object().unwrap()), Cow::Borrowed(_)));
+        assert!(matches!(
+            clean_map(fine.as_object().unwrap()),
+            Cow::Borrowed(_)
+        ));
     }
 }

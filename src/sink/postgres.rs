@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{Json, ToSql, Type};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::types::{IsNull, Json, ToSql, Type};
+use tokio_postgres::{Client, NoTls, Statement, Transaction};
 use uuid::Uuid;
 
 use super::{
@@ -29,8 +29,9 @@ pub const MIGRATION: &str = include_str!("../../migrations/0001_action_logs.sql"
 /// How a batch is loaded; both are one transaction and the same idempotent upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoadStrategy {
-    /// Binary `COPY` into a session-local staging table, then one
-    /// `INSERT … SELECT … ON CONFLICT` from it (the default: fastest in `benches/pg_sink.rs`).
+    /// Binary `COPY`: first writes straight into the table, the rest into a session-local
+    /// staging table and then one `INSERT … SELECT … ON CONFLICT` from it (the default: fastest
+    /// in `benches/pg_sink.rs`).
     #[default]
     StagedCopy,
     /// One `INSERT … SELECT … FROM UNNEST($1::uuid[], …) ON CONFLICT` with array parameters.
@@ -166,7 +167,13 @@ impl PostgresSink {
         let cols = COLUMNS.join(", ");
         let select = COLUMNS
             .iter()
-            .map(|c| if *c == "job_execution_id" { "u.job_execution_id::uuid".to_owned() } else { format!("u.{c}") })
+            .map(|c| {
+                if *c == "job_execution_id" {
+                    "u.job_execution_id::uuid".to_owned()
+                } else {
+                    format!("u.{c}")
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let from = match self.strategy {
@@ -256,11 +263,16 @@ impl PostgresSink {
         }
         let strategy = self.strategy;
         let timeout = self.statement_timeout;
+        let table_copy = format!(
+            "COPY {} ({}) FROM STDIN BINARY",
+            self.table,
+            COLUMNS.join(", ")
+        );
         let (client, stmt) = self.conn.as_mut().expect("connected above");
         let load = async {
             match strategy {
                 LoadStrategy::Unnest => load_unnest(client, stmt, batch).await,
-                LoadStrategy::StagedCopy => load_staged(client, stmt, batch).await,
+                LoadStrategy::StagedCopy => load_copy(client, stmt, &table_copy, batch).await,
             }
         };
         match tokio::time::timeout(timeout, load).await {
@@ -276,7 +288,11 @@ impl PostgresSink {
                 self.conn = None;
                 Err(SinkError::new(
                     FailureKind::Transient,
-                    format!("batch of {} rows timed out after {:?}", batch.len(), timeout),
+                    format!(
+                        "batch of {} rows timed out after {:?}",
+                        batch.len(),
+                        timeout
+                    ),
                 ))
             }
         }
@@ -317,7 +333,7 @@ const STAGE_TYPES: [Type; 14] = [
 
 /// One record's values in [`COLUMNS`] order, NUL-cleaned, borrowing where nothing needed cleaning.
 struct Row<'a> {
-    texts: [Option<Cow<'a, str>>; 11],
+    texts: [Option<Cow<'a, str>>; 10],
     details: Json<Cow<'a, Map<String, Value>>>,
 }
 
@@ -337,27 +353,114 @@ impl<'a> Row<'a> {
                 t(r.source.as_deref()),
                 t(r.ip_address.as_deref()),
                 t(r.user_agent.as_deref()),
-                None,
             ],
             details: Json(details),
         }
     }
 }
 
-async fn load_staged(client: &mut Client, insert: &Statement, batch: &[ActionRecord]) -> Result<(), tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let sink = tx.copy_in(&format!("COPY {STAGE} FROM STDIN BINARY")).await?;
-    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &STAGE_TYPES));
-    for r in batch {
+/// The table's own column types, for binary COPY straight into it.
+const TABLE_TYPES: [Type; 14] = [
+    Type::UUID,
+    Type::VARCHAR,
+    Type::VARCHAR,
+    Type::TIMESTAMPTZ,
+    Type::JSONB,
+    Type::VARCHAR,
+    Type::UUID,
+    Type::VARCHAR,
+    Type::TEXT,
+    Type::TEXT,
+    Type::VARCHAR,
+    Type::VARCHAR,
+    Type::TEXT,
+    Type::NUMERIC,
+];
+
+/// A duration for the `DECIMAL(10,3)` column, encoded in NUMERIC's binary form (base-10000
+/// digit groups), rounded to milliseconds like the column.
+#[derive(Debug)]
+struct Numeric3(f64);
+
+/// The largest magnitude `DECIMAL(10,3)` holds.
+const NUMERIC3_MAX: f64 = 9_999_999.999;
+
+impl ToSql for Numeric3 {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use bytes::BufMut;
+        let millis = (self.0 * 1000.0).round();
+        if !millis.is_finite() || millis.abs() > NUMERIC3_MAX * 1000.0 {
+            return Err("duration out of DECIMAL(10,3) range".into());
+        }
+        let v = millis.abs() as u64;
+        let (int, frac) = (v / 1000, (v % 1000) * 10);
+        let mut groups: Vec<i16> = Vec::new();
+        let mut i = int;
+        while i > 0 {
+            groups.insert(0, (i % 10_000) as i16);
+            i /= 10_000;
+        }
+        let weight = groups.len() as i16 - 1;
+        if frac != 0 {
+            groups.push(frac as i16);
+        }
+        let weight = if int == 0 {
+            if frac != 0 { -1 } else { 0 }
+        } else {
+            weight
+        };
+        out.put_i16(groups.len() as i16);
+        out.put_i16(weight);
+        out.put_u16(if millis < 0.0 && v != 0 { 0x4000 } else { 0 });
+        out.put_u16(3);
+        for g in groups {
+            out.put_i16(g);
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// Can `r` be appended straight into the table? Only first writes whose values the table's
+/// binary types can carry as they are; anything else takes the upsert, where PostgreSQL's own
+/// casts reject bad values row by row.
+fn direct(r: &ActionRecord) -> bool {
+    r.first_write
+        && r.job_execution_id
+            .as_deref()
+            .is_none_or(|s| Uuid::parse_str(s).is_ok())
+        && r.request_duration_seconds
+            .is_none_or(|d| d.is_finite() && d.abs() <= NUMERIC3_MAX)
+}
+
+/// Streams `rows` through binary COPY, into the table (`into_table`) or the staging table.
+async fn copy_rows(
+    tx: &Transaction<'_>,
+    sql: &str,
+    rows: &[&ActionRecord],
+    into_table: bool,
+) -> Result<(), tokio_postgres::Error> {
+    let types: &[Type] = if into_table {
+        &TABLE_TYPES
+    } else {
+        &STAGE_TYPES
+    };
+    let sink = tx.copy_in(sql).await?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, types));
+    for r in rows {
         let row = Row::new(r);
-        let [action_type, user_id, job_id, job_execution_id, status, result_message, error_message, source, ip, ua, _] =
-            &row.texts;
-        let values: [&(dyn ToSql + Sync); 14] = [
-            &r.id,
+        let [
             action_type,
             user_id,
-            &r.action_timestamp,
-            &row.details,
             job_id,
             job_execution_id,
             status,
@@ -366,27 +469,107 @@ async fn load_staged(client: &mut Client, insert: &Statement, batch: &[ActionRec
             source,
             ip,
             ua,
-            &r.request_duration_seconds,
+        ] = &row.texts;
+        let exec_uuid: Option<Uuid> = r
+            .job_execution_id
+            .as_deref()
+            .and_then(|s| Uuid::parse_str(s).ok());
+        let numeric = r.request_duration_seconds.map(Numeric3);
+        let values: [&(dyn ToSql + Sync); 14] = [
+            &r.id,
+            action_type,
+            user_id,
+            &r.action_timestamp,
+            &row.details,
+            job_id,
+            if into_table {
+                &exec_uuid
+            } else {
+                job_execution_id
+            },
+            status,
+            result_message,
+            error_message,
+            source,
+            ip,
+            ua,
+            if into_table {
+                &numeric
+            } else {
+                &r.request_duration_seconds
+            },
         ];
         writer.as_mut().write(&values).await?;
     }
     writer.finish().await?;
+    Ok(())
+}
+
+/// The default load: first writes are appended with binary COPY straight into the table (as
+/// fast as a raw COPY); the rest are COPYed into the staging table and upserted from it, all in
+/// one transaction. If a "first write" exists after all (a replay, or a retry after a commit
+/// whose reply was lost), the unique violation sends the whole batch down the upsert path.
+async fn load_copy(
+    client: &mut Client,
+    insert: &Statement,
+    table_copy: &str,
+    batch: &[ActionRecord],
+) -> Result<(), tokio_postgres::Error> {
+    let stage_copy = format!("COPY {STAGE} FROM STDIN BINARY");
+    let (fresh, rest): (Vec<&ActionRecord>, Vec<&ActionRecord>) =
+        batch.iter().partition(|r| direct(r));
+    if !fresh.is_empty() {
+        let tx = client.transaction().await?;
+        match copy_rows(&tx, table_copy, &fresh, true).await {
+            Ok(()) => {
+                if !rest.is_empty() {
+                    copy_rows(&tx, &stage_copy, &rest, false).await?;
+                    tx.execute(insert, &[]).await?;
+                }
+                return tx.commit().await;
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => tx.rollback().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    let all: Vec<&ActionRecord> = batch.iter().collect();
+    let tx = client.transaction().await?;
+    copy_rows(&tx, &stage_copy, &all, false).await?;
     tx.execute(insert, &[]).await?;
     tx.commit().await
 }
 
-async fn load_unnest(client: &mut Client, insert: &Statement, batch: &[ActionRecord]) -> Result<(), tokio_postgres::Error> {
+async fn load_unnest(
+    client: &mut Client,
+    insert: &Statement,
+    batch: &[ActionRecord],
+) -> Result<(), tokio_postgres::Error> {
     let rows: Vec<Row<'_>> = batch.iter().map(Row::new).collect();
     let ids: Vec<Uuid> = batch.iter().map(|r| r.id).collect();
     let ts: Vec<DateTime<Utc>> = batch.iter().map(|r| r.action_timestamp).collect();
-    let details: Vec<&Json<Cow<'_, Map<String, Value>>>> = rows.iter().map(|r| &r.details).collect();
-    let col = |i: usize| -> Vec<&Option<Cow<'_, str>>> { rows.iter().map(|r| &r.texts[i]).collect() };
-    let (action_type, user_id, job_id, job_execution_id, status) = (col(0), col(1), col(2), col(3), col(4));
+    let details: Vec<&Json<Cow<'_, Map<String, Value>>>> =
+        rows.iter().map(|r| &r.details).collect();
+    let col =
+        |i: usize| -> Vec<&Option<Cow<'_, str>>> { rows.iter().map(|r| &r.texts[i]).collect() };
+    let (action_type, user_id, job_id, job_execution_id, status) =
+        (col(0), col(1), col(2), col(3), col(4));
     let (result_message, error_message, source, ip, ua) = (col(5), col(6), col(7), col(8), col(9));
     let duration: Vec<Option<f64>> = batch.iter().map(|r| r.request_duration_seconds).collect();
     let params: [&(dyn ToSql + Sync); 14] = [
-        &ids, &action_type, &user_id, &ts, &details, &job_id, &job_execution_id, &status, &result_message,
-        &error_message, &source, &ip, &ua, &duration,
+        &ids,
+        &action_type,
+        &user_id,
+        &ts,
+        &details,
+        &job_id,
+        &job_execution_id,
+        &status,
+        &result_message,
+        &error_message,
+        &source,
+        &ip,
+        &ua,
+        &duration,
     ];
     client.execute(insert, &params).await.map(|_| ())
 }
