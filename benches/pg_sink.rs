@@ -267,6 +267,33 @@ mod bench {
                 100.0 * rate(spent[0]) / rate(spent[2])
             );
         }
+        // The other half of an action span's life: its final record updates the row its
+        // `initiated` record created in an earlier batch (no COPY can do that; for scale).
+        println!("\n| batch | sink, final records updating initiated rows (staged COPY) | sink, same with UNNEST |");
+        println!("|---|---|---|");
+        for size in [100usize, 500, 2000] {
+            env.truncate();
+            let mut spent = [Duration::ZERO; 2];
+            let rounds = 20_000 / size;
+            for _ in 0..rounds {
+                for (i, m) in [Method::Sink, Method::SinkUnnest].into_iter().enumerate() {
+                    let mut batch = records(size);
+                    for r in &mut batch {
+                        r.status = "initiated".into();
+                    }
+                    write(env, &mut sinks, m, &batch);
+                    for r in &mut batch {
+                        r.status = "completed".into();
+                        r.first_write = false;
+                        r.result_message = Some("done".into());
+                    }
+                    spent[i] += write(env, &mut sinks, m, &batch);
+                }
+            }
+            let rate = |d: Duration| (rounds * size) as f64 / d.as_secs_f64();
+            println!("| {size} | {:.1} k | {:.1} k |", rate(spent[0]) / 1e3, rate(spent[1]) / 1e3);
+        }
+
         // For scale: one INSERT per row through the same connection.
         env.truncate();
         let n = 2000;

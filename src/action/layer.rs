@@ -13,7 +13,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
-use super::{ActionRecord, INHERITED, to_value};
+use super::{ActionRecord, INHERITED, new_id, to_value};
 use crate::clock::{Clock, SystemClock};
 use crate::pipeline::{self, Intake, PipelineConfig};
 use crate::record::{Val, ValHandler, Visitor};
@@ -111,9 +111,7 @@ impl ActionLayer {
         let mut rec = ActionRecord::new(state.id, name.to_owned(), state.started, "initiated");
         if let Some(fields) = fields {
             for (k, v) in &fields.0 {
-                if !rec.set_column(k, v) {
-                    rec.action_details.insert((*k).to_owned(), v.clone());
-                }
+                rec.set_field(k, v.clone());
             }
         }
         for (k, v) in &state.inherited {
@@ -199,9 +197,10 @@ where
                     }
                 }
             }
+            let started = self.clock.now();
             let state = ActionSpan {
-                id: Uuid::now_v7(),
-                started: self.clock.now(),
+                id: new_id(started),
+                started,
                 error: None,
                 inherited,
             };
@@ -251,12 +250,10 @@ where
             let mut fields = TypedFields::default();
             event.record(&mut Visitor(&mut fields));
             let now = self.clock.now();
-            let mut rec = ActionRecord::new(Uuid::now_v7(), String::new(), now, "completed");
+            let mut rec = ActionRecord::new(new_id(now), String::new(), now, "completed");
             let explicit_status = fields.0.iter().any(|(k, _)| *k == "status");
             for (k, v) in fields.0 {
-                if !rec.set_column(k, &v) {
-                    rec.action_details.insert(k.to_owned(), v);
-                }
+                rec.set_field(k, v);
             }
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {

@@ -145,7 +145,7 @@ pub fn validate_table_name(name: &str) -> Result<(), Error> {
 
 /// Text without NUL characters, which PostgreSQL rejects in `text` and `jsonb`: each becomes
 /// U+FFFD, so one such value cannot poison a batch and the spot stays visible.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn clean_text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
         Cow::Owned(s.replace('\0', "\u{FFFD}"))
@@ -183,7 +183,7 @@ fn clean_entries(m: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// [`clean_text`] applied to every string and key of a JSON object; borrows when clean.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn clean_map(m: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
     if map_has_nul(m) {
         Cow::Owned(clean_entries(m))
