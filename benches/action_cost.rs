@@ -37,7 +37,12 @@ impl Kind {
     #[inline(never)]
     fn emit(self, i: u64) {
         match self {
-            Kind::Plain => tracing::info!(seq = i, user_id = "alice@example.com", ratio = 0.5, "order placed"),
+            Kind::Plain => tracing::info!(
+                seq = i,
+                user_id = "alice@example.com",
+                ratio = 0.5,
+                "order placed"
+            ),
             Kind::ActionEvent => tracing::info!(
                 action_type = "order_placed",
                 seq = i,
@@ -45,10 +50,13 @@ impl Kind {
                 ratio = 0.5,
                 "order placed"
             ),
-            Kind::ActionSpan => {
-                tracing::info_span!("order", action_type = "order_placed", seq = i, user_id = "alice@example.com")
-                    .in_scope(|| {})
-            }
+            Kind::ActionSpan => tracing::info_span!(
+                "order",
+                action_type = "order_placed",
+                seq = i,
+                user_id = "alice@example.com"
+            )
+            .in_scope(|| {}),
         }
     }
 }
@@ -61,7 +69,10 @@ struct Stack {
 
 fn stack() -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    let (files, fg) = FileLayer::builder(dir.path()).timezone(actionlog::Timezone::Utc).build().unwrap();
+    let (files, fg) = FileLayer::builder(dir.path())
+        .timezone(actionlog::Timezone::Utc)
+        .build()
+        .unwrap();
     let sink = SqliteSink::open(dir.path().join("actions.db")).unwrap();
     let (actions, ag) = ActionLayer::builder(sink)
         // Batches close only at the flush between bursts, so the sink's own work (SQLite on the
@@ -77,12 +88,21 @@ fn stack() -> Stack {
     let subscriber = tracing_subscriber::registry()
         .with(files.with_filter(tracing_subscriber::EnvFilter::new("info")))
         .with(actions.with_filter(ActionFilter));
-    Stack { dispatch: Dispatch::new(subscriber), guards: vec![fg, ag], _dir: dir }
+    Stack {
+        dispatch: Dispatch::new(subscriber),
+        guards: vec![fg, ag],
+        _dir: dir,
+    }
 }
 
 /// Emits `n` events of `kind` in bursts, flushing `guards` between them; returns the time
 /// spent emitting.
-fn paced(kind: Kind, n: u64, guards: &[actionlog::Guard], mut each: impl FnMut(Duration)) -> Duration {
+fn paced(
+    kind: Kind,
+    n: u64,
+    guards: &[actionlog::Guard],
+    mut each: impl FnMut(Duration),
+) -> Duration {
     let mut total = Duration::ZERO;
     let mut i = 0;
     while i < n {
@@ -108,7 +128,9 @@ fn caller_cost(c: &mut Criterion) {
     for kind in [Kind::Plain, Kind::ActionEvent, Kind::ActionSpan] {
         let s = stack();
         tracing::dispatcher::with_default(&s.dispatch, || {
-            g.bench_function(kind.name(), |b| b.iter_custom(|iters| paced(kind, iters, &s.guards, |_| {})));
+            g.bench_function(kind.name(), |b| {
+                b.iter_custom(|iters| paced(kind, iters, &s.guards, |_| {}))
+            });
         });
         for guard in s.guards {
             let _ = guard.shutdown(Duration::from_secs(30));
@@ -120,7 +142,9 @@ fn caller_cost(c: &mut Criterion) {
 criterion_group!(benches, caller_cost);
 
 fn summary() {
-    println!("\n## Summary: per-event caller cost, 100 000 events each, bursts of 1 000 with a flush between\n");
+    println!(
+        "\n## Summary: per-event caller cost, 100 000 events each, bursts of 1 000 with a flush between\n"
+    );
     println!("| kind | median | p99 | rows delivered |");
     println!("|---|---|---|---|");
     let mut medians = Vec::new();
@@ -128,16 +152,27 @@ fn summary() {
         let s = stack();
         let mut samples = Vec::with_capacity(100_000);
         tracing::dispatcher::with_default(&s.dispatch, || {
-            paced(kind, 100_000, &s.guards, |d| samples.push(d.as_nanos() as f64));
+            paced(kind, 100_000, &s.guards, |d| {
+                samples.push(d.as_nanos() as f64)
+            });
         });
         let mut delivered = 0;
         for guard in s.guards {
-            delivered += guard.shutdown(Duration::from_secs(30)).stats.actions_delivered;
+            delivered += guard
+                .shutdown(Duration::from_secs(30))
+                .stats
+                .actions_delivered;
         }
         samples.sort_by(|a, b| a.total_cmp(b));
-        let (m, p99) = (samples[samples.len() / 2], samples[samples.len() * 99 / 100]);
+        let (m, p99) = (
+            samples[samples.len() / 2],
+            samples[samples.len() * 99 / 100],
+        );
         medians.push(m);
-        println!("| {} | {m:.0} ns | {p99:.0} ns | {delivered} records |", kind.name());
+        println!(
+            "| {} | {m:.0} ns | {p99:.0} ns | {delivered} records |",
+            kind.name()
+        );
     }
     println!(
         "\naction event / plain event (median): {:.2}x; action span / plain event: {:.2}x",
@@ -152,6 +187,8 @@ fn main() {
         return;
     }
     benches();
-    criterion::Criterion::default().configure_from_args().final_summary();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
     summary();
 }

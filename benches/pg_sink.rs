@@ -269,7 +269,9 @@ mod bench {
         }
         // The other half of an action span's life: its final record updates the row its
         // `initiated` record created in an earlier batch (no COPY can do that; for scale).
-        println!("\n| batch | sink, final records updating initiated rows (staged COPY) | sink, same with UNNEST |");
+        println!(
+            "\n| batch | sink, final records updating initiated rows (staged COPY) | sink, same with UNNEST |"
+        );
         println!("|---|---|---|");
         for size in [100usize, 500, 2000] {
             env.truncate();
@@ -291,7 +293,11 @@ mod bench {
                 }
             }
             let rate = |d: Duration| (rounds * size) as f64 / d.as_secs_f64();
-            println!("| {size} | {:.1} k | {:.1} k |", rate(spent[0]) / 1e3, rate(spent[1]) / 1e3);
+            println!(
+                "| {size} | {:.1} k | {:.1} k |",
+                rate(spent[0]) / 1e3,
+                rate(spent[1]) / 1e3
+            );
         }
 
         // For scale: one INSERT per row through the same connection.

@@ -13,7 +13,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
-use super::{ActionRecord, INHERITED, new_id, to_value};
+use super::capture::{Captured, Origin};
+use super::{INHERITED, new_id, to_value};
 use crate::clock::{Clock, SystemClock};
 use crate::pipeline::{self, Intake, PipelineConfig};
 use crate::record::{Val, ValHandler, Visitor};
@@ -105,20 +106,6 @@ impl ActionLayer {
             flush_deadline: crate::DEFAULT_FLUSH_DEADLINE,
         }
     }
-
-    /// The record of `state` and `fields` as it stands, before the final status is decided.
-    fn build(&self, name: &str, state: &ActionSpan, fields: Option<&TypedFields>) -> ActionRecord {
-        let mut rec = ActionRecord::new(state.id, name.to_owned(), state.started, "initiated");
-        if let Some(fields) = fields {
-            for (k, v) in &fields.0 {
-                rec.set_field(k, v.clone());
-            }
-        }
-        for (k, v) in &state.inherited {
-            rec.inherit(k, v);
-        }
-        rec
-    }
 }
 
 /// The per-layer filter for an [`ActionLayer`]: it lets through exactly what the layer reads
@@ -171,6 +158,26 @@ fn declares_columns(meta: &tracing::Metadata<'_>) -> bool {
     meta.fields().iter().any(|f| INHERITED.contains(&f.name()))
 }
 
+/// Column fields of the enclosing spans of `parent`, innermost first, each name once.
+fn inherited<'a, S>(
+    scope: impl Iterator<Item = tracing_subscriber::registry::SpanRef<'a, S>>,
+) -> Vec<(&'static str, Value)>
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    let mut out: Vec<(&'static str, Value)> = Vec::new();
+    for span in scope {
+        if let Some(f) = span.extensions().get::<TypedFields>() {
+            for (k, v) in &f.0 {
+                if INHERITED.contains(k) && !out.iter().any(|(n, _)| n == k) {
+                    out.push((k, v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
 impl<S> Layer<S> for ActionLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -182,32 +189,29 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = TypedFields::default();
+        let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
         attrs.record(&mut Visitor(&mut fields));
         if is_action {
-            let mut inherited: Vec<(&'static str, Value)> = Vec::new();
-            if let Some(parent) = span.parent() {
-                for ancestor in parent.scope() {
-                    if let Some(f) = ancestor.extensions().get::<TypedFields>() {
-                        for (k, v) in &f.0 {
-                            if INHERITED.contains(k) && !inherited.iter().any(|(n, _)| n == k) {
-                                inherited.push((k, v.clone()));
-                            }
-                        }
-                    }
-                }
-            }
             let started = self.clock.now();
             let state = ActionSpan {
                 id: new_id(started),
                 started,
                 error: None,
-                inherited,
+                inherited: span
+                    .parent()
+                    .map(|p| inherited(p.scope()))
+                    .unwrap_or_default(),
             };
             if self.emit_initiated {
-                let mut rec = self.build(meta.name(), &state, Some(&fields));
-                rec.status = "initiated".to_owned();
-                self.intake.submit(rec);
+                self.intake.submit(Captured {
+                    id: state.id,
+                    at: started,
+                    name: meta.name(),
+                    origin: Origin::SpanStart,
+                    fields: fields.0.clone(),
+                    inherited: state.inherited.clone(),
+                    first_write: true,
+                });
             }
             span.extensions_mut().insert(state);
         }
@@ -247,70 +251,46 @@ where
             }
         }
         if is_action {
-            let mut fields = TypedFields::default();
+            let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
             event.record(&mut Visitor(&mut fields));
             let now = self.clock.now();
-            let mut rec = ActionRecord::new(new_id(now), String::new(), now, "completed");
-            let explicit_status = fields.0.iter().any(|(k, _)| *k == "status");
-            for (k, v) in fields.0 {
-                rec.set_field(k, v);
-            }
-            if let Some(scope) = ctx.event_scope(event) {
-                for span in scope {
-                    if let Some(f) = span.extensions().get::<TypedFields>() {
-                        for (k, v) in &f.0 {
-                            rec.inherit(k, v);
-                        }
-                    }
-                }
-            }
-            if rec.action_type.is_empty() {
-                rec.action_type = meta.name().to_owned();
-            }
-            if is_error && !explicit_status {
-                rec.status = "failed".to_owned();
-            }
-            if rec.status == "failed" && rec.error_message.is_none() {
-                rec.error_message = rec
-                    .action_details
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned);
-            }
-            self.intake.submit(rec);
+            self.intake.submit(Captured {
+                id: new_id(now),
+                at: now,
+                name: meta.name(),
+                origin: Origin::Event { is_error },
+                fields: fields.0,
+                inherited: ctx
+                    .event_scope(event)
+                    .map(|s| inherited(s))
+                    .unwrap_or_default(),
+                first_write: true,
+            });
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let ext = span.extensions();
-        let Some(state) = ext.get::<ActionSpan>() else {
+        let mut ext = span.extensions_mut();
+        let Some(state) = ext.remove::<ActionSpan>() else {
             return;
         };
-        let fields = ext.get::<TypedFields>();
-        let mut rec = self.build(span.name(), state, fields);
-        // The initiated record, if one was made, wrote this id first.
-        rec.first_write = !self.emit_initiated;
-        let recorded = |name: &str| fields.and_then(|f| f.0.iter().find(|(k, _)| *k == name));
-        let error_field = recorded("error").is_some();
-        let failed = rec.status == "failed" || error_field || state.error.is_some();
-        if failed {
-            rec.status = "failed".to_owned();
-            if rec.error_message.is_none() {
-                rec.error_message = state.error.clone();
-            }
-        } else if !rec.is_final() {
-            rec.status = "completed".to_owned();
-        }
-        let ended = self.clock.now();
-        rec.request_duration_seconds = Some(
-            (ended - state.started)
-                .num_microseconds()
-                .map_or(0.0, |us| us as f64 / 1e6)
-                .max(0.0),
-        );
+        // The span is closing: its fields can be moved out rather than cloned.
+        let fields = ext.remove::<TypedFields>().map(|f| f.0).unwrap_or_default();
         drop(ext);
-        self.intake.submit(rec);
+        self.intake.submit(Captured {
+            id: state.id,
+            at: state.started,
+            name: span.name(),
+            origin: Origin::SpanEnd {
+                ended: self.clock.now(),
+                error: state.error,
+            },
+            fields,
+            inherited: state.inherited,
+            // The initiated record, if one was made, wrote this id first.
+            first_write: !self.emit_initiated,
+        });
     }
 }
 

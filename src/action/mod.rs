@@ -12,7 +12,10 @@
 //!   (innermost wins), so an action inside a job run carries the run's `job_id` and
 //!   `job_execution_id`.
 
+mod capture;
 mod layer;
+
+pub(crate) use capture::Captured;
 
 pub use layer::{ActionFilter, ActionLayer, ActionLayerBuilder};
 
@@ -153,7 +156,9 @@ impl ActionRecord {
             "error_message" | "error" => self.error_message = Some(text(v)),
             "ip_address" => self.ip_address = Some(text(v)),
             "user_agent" => self.user_agent = Some(text(v)),
-            "request_duration_seconds" | "duration_seconds" => self.request_duration_seconds = v.as_f64(),
+            "request_duration_seconds" | "duration_seconds" => {
+                self.request_duration_seconds = v.as_f64()
+            }
             _ => return Err(v),
         }
         Ok(())

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::dead_letter::DeadLetter;
 use super::retry::Backoff;
 use super::{ActionCounters, Cmd, PipelineConfig};
-use crate::action::ActionRecord;
+use crate::action::{ActionRecord, Captured};
 use crate::clock::Clock;
 use crate::sink::{FailureKind, Sink, SinkError};
 
@@ -24,7 +24,7 @@ const FILL_TICK: Duration = Duration::from_millis(5);
 type Weighted = (ActionRecord, u64);
 
 pub(crate) struct Batcher {
-    rx: Receiver<ActionRecord>,
+    rx: Receiver<Captured>,
     ctl: Receiver<Cmd>,
     sink: Box<dyn Sink>,
     config: PipelineConfig,
@@ -43,7 +43,7 @@ pub(crate) struct Batcher {
 
 impl Batcher {
     pub(crate) fn new(
-        rx: Receiver<ActionRecord>,
+        rx: Receiver<Captured>,
         ctl: Receiver<Cmd>,
         sink: Box<dyn Sink>,
         config: PipelineConfig,
@@ -89,7 +89,7 @@ impl Batcher {
             let mut batch = Vec::new();
             select! {
                 recv(self.rx) -> r => match r {
-                    Ok(r) => batch.push(r),
+                    Ok(r) => batch.push(r.into_record()),
                     // Every layer is gone; only commands can come now.
                     Err(_) => match self.ctl.recv() {
                         Ok(cmd) => self.command(cmd),
@@ -133,7 +133,7 @@ impl Batcher {
         loop {
             while batch.len() < self.config.batch_size {
                 match self.rx.try_recv() {
-                    Ok(r) => batch.push(r),
+                    Ok(r) => batch.push(r.into_record()),
                     Err(_) => break,
                 }
             }
@@ -158,7 +158,7 @@ impl Batcher {
             let mut batch = Vec::new();
             while batch.len() < self.config.batch_size {
                 match self.rx.try_recv() {
-                    Ok(r) => batch.push(r),
+                    Ok(r) => batch.push(r.into_record()),
                     Err(_) => break,
                 }
             }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::Error;
-use crate::action::ActionRecord;
+use crate::action::Captured;
 use crate::clock::Clock;
 use crate::sink::Sink;
 
@@ -153,14 +153,14 @@ pub(crate) enum Cmd {
 /// The layer's end of the channel.
 #[derive(Clone)]
 pub(crate) struct Intake {
-    tx: Sender<ActionRecord>,
+    tx: Sender<Captured>,
     overflow: ActionOverflow,
     counters: Arc<ActionCounters>,
 }
 
 impl Intake {
     /// Hands a record to the worker; never does I/O, waits at most the overflow bound.
-    pub(crate) fn submit(&self, rec: ActionRecord) {
+    pub(crate) fn submit(&self, rec: Captured) {
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         let sent = match self.overflow {
             ActionOverflow::Block(wait) => self.tx.send_timeout(rec, wait).is_ok(),

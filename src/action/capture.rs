@@ -1,0 +1,87 @@
+//! What the layer hands to the pipeline: the raw, typed fields of an action plus what the layer
+//! alone knows (id, times, the error seen inside a span). Turning that into an [`ActionRecord`]
+//! (columns, details map, final status) happens on the worker thread, off the app's hot path.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::ActionRecord;
+
+/// Where a capture came from, and what decides its status.
+pub(crate) enum Origin {
+    /// A one-shot action event; `is_error` when it was emitted at ERROR level.
+    Event { is_error: bool },
+    /// An action span was created: the `initiated` record.
+    SpanStart,
+    /// An action span closed at `ended`; `error` is the first ERROR event seen inside it.
+    SpanEnd {
+        ended: DateTime<Utc>,
+        error: Option<String>,
+    },
+}
+
+/// One action record, as captured on the app's thread.
+pub(crate) struct Captured {
+    pub(crate) id: Uuid,
+    /// The action's start (a span's creation, an event's emission).
+    pub(crate) at: DateTime<Utc>,
+    /// The span or event name: the action type when no `action_type` value was recorded.
+    pub(crate) name: &'static str,
+    pub(crate) origin: Origin,
+    /// The action's own fields, in recording order.
+    pub(crate) fields: Vec<(&'static str, Value)>,
+    /// Column fields of the enclosing spans, innermost first, used where the action has none.
+    pub(crate) inherited: Vec<(&'static str, Value)>,
+    pub(crate) first_write: bool,
+}
+
+impl Captured {
+    /// The row: columns from the fields, everything else into `action_details`, and the status
+    /// the seed's rules give (see the [`crate::action`] module docs).
+    pub(crate) fn into_record(self) -> ActionRecord {
+        let mut rec = ActionRecord::new(self.id, String::new(), self.at, "initiated");
+        rec.first_write = self.first_write;
+        let mut explicit_status = false;
+        let mut error_field = false;
+        for (k, v) in self.fields {
+            explicit_status |= k == "status";
+            error_field |= k == "error";
+            rec.set_field(k, v);
+        }
+        for (k, v) in &self.inherited {
+            rec.inherit(k, v);
+        }
+        if rec.action_type.is_empty() {
+            rec.action_type = self.name.to_owned();
+        }
+        match self.origin {
+            Origin::SpanStart => rec.status = "initiated".to_owned(),
+            Origin::SpanEnd { ended, error } => {
+                if rec.status == "failed" || error_field || error.is_some() {
+                    rec.status = "failed".to_owned();
+                    if rec.error_message.is_none() {
+                        rec.error_message = error;
+                    }
+                } else if !rec.is_final() {
+                    rec.status = "completed".to_owned();
+                }
+                let micros = (ended - self.at).num_microseconds().unwrap_or(0).max(0);
+                rec.request_duration_seconds = Some(micros as f64 / 1e6);
+            }
+            Origin::Event { is_error } => {
+                if !explicit_status {
+                    rec.status = if is_error { "failed" } else { "completed" }.to_owned();
+                }
+                if rec.status == "failed" && rec.error_message.is_none() {
+                    rec.error_message = rec
+                        .action_details
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_owned);
+                }
+            }
+        }
+        rec
+    }
+}
