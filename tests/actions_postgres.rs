@@ -423,3 +423,46 @@ fn values_survive_the_direct_copy_path() {
         "{letters:?}"
     );
 }
+
+#[test]
+fn shutdown_with_the_database_down_keeps_every_record_in_the_dead_letter_file() {
+    let Some(db) = TestDb::new("downatexit") else {
+        return;
+    };
+    let dead = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(upstream_of(&db.url), false);
+    let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
+    let guard = with_actions(
+        db.sink_at(&proxy.url(&db.url)),
+        dead.path(),
+        &clock,
+        fast_retries(),
+        || {
+            for i in 0..30 {
+                tracing::info!(action_type = "scheduled_job_execution", seq = i);
+            }
+        },
+    );
+    let done = guard.shutdown(Duration::from_secs(2));
+    assert!(done.complete, "{done:?}");
+    let s = done.stats;
+    assert_eq!(
+        (
+            s.actions_recorded,
+            s.actions_delivered,
+            s.actions_dead_lettered,
+            s.actions_dropped
+        ),
+        (30, 0, 30, 0)
+    );
+    assert!(s.actions_retried >= 1);
+    let letters = dead_letters(dead.path());
+    assert_eq!(letters.len(), 30);
+    assert!(
+        letters
+            .iter()
+            .all(|l| l["error"].as_str().unwrap().contains("shutdown deadline"))
+    );
+    // The database was never reached: not even the migration ran.
+    assert!(db.query("SELECT to_regclass('action_logs') IS NULL")[0].get::<_, bool>(0));
+}

@@ -400,3 +400,67 @@ fn records_of_one_action_merge_inside_a_batch() {
     let stats = guard.stats();
     assert_eq!((stats.actions_recorded, stats.actions_delivered), (6, 6));
 }
+
+/// A sink that holds every write until the test opens the gate: a database that hangs.
+struct Gated<S> {
+    inner: S,
+    gate: std::sync::mpsc::Receiver<()>,
+    open: bool,
+}
+
+impl<S: Sink> Sink for Gated<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn write<'a>(
+        &'a mut self,
+        batch: &'a [actionlog::ActionRecord],
+    ) -> actionlog::sink::SinkFuture<'a> {
+        if !self.open {
+            // Blocks the worker thread (only it) until the test says go.
+            let _ = self.gate.recv();
+            self.open = true;
+        }
+        self.inner.write(batch)
+    }
+}
+
+#[test]
+fn a_full_channel_drops_and_counts_and_nothing_goes_unaccounted() {
+    for overflow in [
+        actionlog::ActionOverflow::DropNewest,
+        actionlog::ActionOverflow::Block(std::time::Duration::from_millis(5)),
+    ] {
+        let db = Db::new();
+        let clock = clock();
+        let (open, gate) = std::sync::mpsc::channel();
+        let sink = Gated {
+            inner: db.sink(),
+            gate,
+            open: false,
+        };
+        let config = PipelineConfig::default()
+            .capacity(4)
+            .batch_size(1)
+            .linger(std::time::Duration::from_millis(1))
+            .overflow(overflow);
+        let guard = with_actions(sink, &db.dead(), &clock, config, || {
+            for i in 0..50 {
+                tracing::info!(action_type = "remove_job", seq = i);
+            }
+        });
+        open.send(()).unwrap();
+        let done = guard.shutdown(std::time::Duration::from_secs(10));
+        let s = done.stats;
+        assert!(done.complete, "{done:?}");
+        assert_eq!(s.actions_recorded, 50);
+        // At most the channel (4) plus the batch the worker held can have been kept.
+        assert!(s.actions_dropped >= 50 - 4 - 2, "{overflow:?}: {s:?}");
+        assert_eq!(
+            s.actions_recorded,
+            s.actions_delivered + s.actions_dead_lettered + s.actions_dropped,
+            "{s:?}"
+        );
+        assert_eq!(db.rows("").len() as u64, s.actions_delivered);
+    }
+}
