@@ -32,8 +32,10 @@ pub(crate) struct Batcher {
     clock: Arc<dyn Clock>,
     rt: tokio::runtime::Runtime,
     dead_letter: DeadLetter,
-    /// Since when, and why, the sink has been failing; `None` while healthy.
+    /// Since when the sink has been failing; `None` while healthy.
     outage: Option<Instant>,
+    /// The sink's last failure, quoted in dead letters written at shutdown.
+    last_error: Option<String>,
     /// Set once shutdown was asked: retries stop at this instant.
     deadline: Option<Instant>,
     /// Acks to send once the current backlog is delivered.
@@ -62,6 +64,7 @@ impl Batcher {
             rt,
             dead_letter,
             outage: None,
+            last_error: None,
             deadline: None,
             flush_acks: Vec::new(),
             shutdown_ack: None,
@@ -174,9 +177,12 @@ impl Batcher {
         let left = self.deliver(merged);
         if !left.is_empty() {
             // Only at shutdown: the deadline passed while the sink was failing.
-            let why = "not delivered before the shutdown deadline (the sink was failing)";
+            let why = format!(
+                "not delivered before the shutdown deadline; last error: {}",
+                self.last_error.as_deref().unwrap_or("none")
+            );
             for (rec, w) in left {
-                self.dead_letter_one(&rec, w, why);
+                self.dead_letter_one(&rec, w, &why);
             }
         }
     }
@@ -250,6 +256,7 @@ impl Batcher {
     }
 
     fn failing(&mut self, e: &SinkError) {
+        self.last_error = Some(e.message.clone());
         if self.outage.is_none() {
             self.outage = Some(Instant::now());
             crate::report::emit(format_args!(

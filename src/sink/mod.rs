@@ -6,6 +6,8 @@
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "postgres-tls")]
+mod tls;
 
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSink;

@@ -7,13 +7,17 @@
 use std::time::Duration;
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+#[cfg(not(feature = "postgres-tls"))]
+use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, Json, ToSql, Type};
-use tokio_postgres::{Client, NoTls, Statement, Transaction};
+use tokio_postgres::{Client, Statement, Transaction};
 use uuid::Uuid;
 
 use super::{
@@ -49,7 +53,18 @@ pub struct PostgresSink {
     connect_timeout: Duration,
     statement_timeout: Duration,
     strategy: LoadStrategy,
+    #[cfg(feature = "postgres-tls")]
+    tls: Tls,
     conn: Option<(Client, Statement)>,
+}
+
+/// TLS settings of a sink (feature `postgres-tls`).
+#[cfg(feature = "postgres-tls")]
+#[derive(Clone)]
+struct Tls {
+    verify: super::tls::Verify,
+    root_cert: Option<std::path::PathBuf>,
+    connector: tokio_postgres_rustls::MakeRustlsConnect,
 }
 
 impl std::fmt::Debug for PostgresSink {
@@ -93,12 +108,49 @@ impl PostgresSink {
     /// # Errors
     /// [`Error::Database`] if the URL does not parse (the message never repeats the URL).
     pub fn new(url: &str) -> Result<Self, Error> {
-        let config: tokio_postgres::Config =
-            url.parse()
-                .map_err(|e: tokio_postgres::Error| Error::Database {
-                    target: "(the configured database URL)".into(),
-                    reason: e.to_string(),
-                })?;
+        let bad = |reason: String| Error::Database {
+            target: "(the configured database URL)".into(),
+            reason,
+        };
+        // libpq's `verify-ca` / `verify-full` and `sslrootcert` are unknown to tokio-postgres:
+        // take them out and apply them ourselves.
+        let (url, sslmode) = take_param(url, "sslmode");
+        let (url, root_cert) = take_param(&url, "sslrootcert");
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
+        let mode = sslmode.as_deref().unwrap_or("prefer");
+        config.ssl_mode(match mode {
+            "disable" => tokio_postgres::config::SslMode::Disable,
+            "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
+            "require" | "verify-ca" | "verify-full" => tokio_postgres::config::SslMode::Require,
+            other => return Err(bad(format!("unknown sslmode {other:?}"))),
+        });
+        if config.get_application_name().is_none() {
+            config.application_name("actionlog");
+        }
+        #[cfg(not(feature = "postgres-tls"))]
+        if matches!(mode, "require" | "verify-ca" | "verify-full") || root_cert.is_some() {
+            return Err(Error::Config(
+                "TLS (sslmode=require/verify-ca/verify-full) needs actionlog's `postgres-tls` feature",
+            ));
+        }
+        #[cfg(feature = "postgres-tls")]
+        let tls = {
+            use super::tls::Verify;
+            let verify = match mode {
+                "verify-full" => Verify::Full,
+                "verify-ca" => Verify::Ca,
+                _ => Verify::None,
+            };
+            let root_cert = root_cert.map(std::path::PathBuf::from);
+            let connector = super::tls::connector(verify, root_cert.as_deref()).map_err(bad)?;
+            Tls {
+                verify,
+                root_cert,
+                connector,
+            }
+        };
         Ok(PostgresSink {
             target: describe(&config),
             config,
@@ -108,8 +160,29 @@ impl PostgresSink {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             strategy: LoadStrategy::default(),
+            #[cfg(feature = "postgres-tls")]
+            tls,
             conn: None,
         })
+    }
+
+    /// Trusts only the certificates in this PEM file (like libpq's `sslrootcert`) instead of the
+    /// Mozilla roots, for `sslmode=verify-ca` / `verify-full` against a private CA.
+    ///
+    /// # Errors
+    /// [`Error::Database`] if the file cannot be read or holds no usable certificate.
+    #[cfg(feature = "postgres-tls")]
+    pub fn tls_root_cert(mut self, pem: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let path = pem.as_ref().to_path_buf();
+        self.tls.connector =
+            super::tls::connector(self.tls.verify, Some(&path)).map_err(|reason| {
+                Error::Database {
+                    target: self.target.clone(),
+                    reason,
+                }
+            })?;
+        self.tls.root_cert = Some(path);
+        Ok(self)
     }
 
     /// Writes into `table` (validated as an SQL identifier; default `action_logs`).
@@ -196,10 +269,25 @@ impl PostgresSink {
         )
     }
 
+    /// Opens a connection, with TLS when the feature is on; the second half drives it.
+    async fn open(
+        &self,
+    ) -> Result<(Client, Pin<Box<dyn Future<Output = ()> + Send>>), tokio_postgres::Error> {
+        #[cfg(feature = "postgres-tls")]
+        let (client, connection) = self.config.connect(self.tls.connector.clone()).await?;
+        #[cfg(not(feature = "postgres-tls"))]
+        let (client, connection) = self.config.connect(NoTls).await?;
+        Ok((
+            client,
+            Box::pin(async move {
+                let _ = connection.await;
+            }),
+        ))
+    }
+
     async fn connect(&mut self) -> Result<(), SinkError> {
-        let connecting = self.config.connect(NoTls);
         let (client, connection) =
-            match tokio::time::timeout(self.connect_timeout, connecting).await {
+            match tokio::time::timeout(self.connect_timeout, self.open()).await {
                 Ok(Ok(pair)) => pair,
                 Ok(Err(e)) => return Err(self.error(&e)),
                 Err(_) => {
@@ -212,10 +300,8 @@ impl PostgresSink {
                     ));
                 }
             };
-        tokio::spawn(async move {
-            // Ends when the client is dropped or the server goes away; the next write notices.
-            let _ = connection.await;
-        });
+        // Ends when the client is dropped or the server goes away; the next write notices.
+        tokio::spawn(connection);
         let mut setup = String::new();
         if let Some(s) = &self.schema {
             if self.migrate {
@@ -303,7 +389,17 @@ impl PostgresSink {
         let kind = classify(e);
         let message = match e.as_db_error() {
             Some(db) => format!("{} ({}): {}", self.target, db.code().code(), db.message()),
-            None => format!("{}: {e}", self.target),
+            None => {
+                // The driver's own text is terse ("error performing TLS handshake"): add the
+                // causes, which say what actually failed (refused, reset, bad certificate).
+                let mut text = format!("{}: {e}", self.target);
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                text
+            }
         };
         SinkError::new(kind, message)
     }
@@ -574,6 +670,39 @@ async fn load_unnest(
     client.execute(insert, &params).await.map(|_| ())
 }
 
+/// Removes `key` from a connection string, in URL form (`…?a=1&key=v`) or key/value form
+/// (`host=h key=v`); returns the rest and the value.
+fn take_param(url: &str, key: &str) -> (String, Option<String>) {
+    let prefix = format!("{key}=");
+    let mut value = None;
+    let mut keep = |p: &&str| match p.strip_prefix(prefix.as_str()) {
+        Some(v) => {
+            value = Some(v.to_owned());
+            false
+        }
+        None => true,
+    };
+    let rest = if url.contains("://") {
+        match url.split_once('?') {
+            None => url.to_owned(),
+            Some((base, query)) => {
+                let kept: Vec<&str> = query.split('&').filter(&mut keep).collect();
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+        }
+    } else {
+        url.split_whitespace()
+            .filter(&mut keep)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (rest, value)
+}
+
 /// Which failures are worth retrying, by SQLSTATE class.
 fn classify(e: &tokio_postgres::Error) -> FailureKind {
     let Some(code) = e.code() else {
@@ -609,5 +738,48 @@ impl Sink for PostgresSink {
 
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
         Box::pin(self.write_batch(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_param_from_both_forms() {
+        assert_eq!(
+            take_param(
+                "postgres://u@h/db?sslmode=verify-full&connect_timeout=3",
+                "sslmode"
+            ),
+            (
+                "postgres://u@h/db?connect_timeout=3".to_owned(),
+                Some("verify-full".to_owned())
+            )
+        );
+        assert_eq!(
+            take_param("postgres://u@h/db?sslmode=require", "sslmode"),
+            ("postgres://u@h/db".to_owned(), Some("require".to_owned()))
+        );
+        assert_eq!(
+            take_param("postgres://u@h/db", "sslmode"),
+            ("postgres://u@h/db".to_owned(), None)
+        );
+        assert_eq!(
+            take_param("host=h sslrootcert=/ca.pem user=u", "sslrootcert"),
+            ("host=h user=u".to_owned(), Some("/ca.pem".to_owned()))
+        );
+    }
+
+    #[test]
+    fn password_never_in_messages_or_debug() {
+        let sink =
+            PostgresSink::new("postgres://writer:CANARY-s3cret@db.example:6543/app").unwrap();
+        let shown = format!("{sink:?} {}", sink.target);
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert!(shown.contains("writer@db.example:6543/app"), "{shown}");
+        let err = PostgresSink::new("postgres://writer:CANARY-s3cret@db.example:notaport/app")
+            .unwrap_err();
+        assert!(!err.to_string().contains("CANARY"), "{err}");
     }
 }
