@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actionlog::sink::Sink;
 use actionlog::{ManualClock, PipelineConfig};
-use common::actions::{dead_letters, with_actions};
+use common::actions::{Recording, dead_letters, with_actions};
 use common::pg::TestDb;
 use common::proxy::{Proxy, upstream_of};
 
@@ -357,6 +357,12 @@ fn the_migration_runs_by_hand_and_twice() {
     db.psql("UPDATE action_logs SET status = 'completed', created_at = NOW() - INTERVAL '1 hour', updated_at = NOW() - INTERVAL '1 hour'");
     let moved = db.psql("SELECT updated_at > created_at FROM action_logs");
     assert_eq!(moved.trim(), "t", "the trigger keeps updated_at current");
+    // Even by hand, an open status does not replace a final one.
+    db.psql("UPDATE action_logs SET status = 'initiated'");
+    assert_eq!(
+        db.psql("SELECT status FROM action_logs").trim(),
+        "completed"
+    );
 }
 
 #[test]
@@ -465,4 +471,30 @@ fn shutdown_with_the_database_down_keeps_every_record_in_the_dead_letter_file() 
     );
     // The database was never reached: not even the migration ran.
     assert!(db.query("SELECT to_regclass('action_logs') IS NULL")[0].get::<_, bool>(0));
+}
+
+#[test]
+fn records_of_one_action_merge_inside_a_batch() {
+    let Some(db) = TestDb::new("merge") else {
+        return;
+    };
+    let dead = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
+    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Recording {
+        inner: db.sink(),
+        sizes: sizes.clone(),
+    };
+    let config = fast_retries().linger(Duration::from_secs(3600));
+    let guard = with_actions(sink, dead.path(), &clock, config, || {
+        for i in 0..4 {
+            tracing::info_span!("s", action_type = "add_interval_job", seq = i).in_scope(|| {});
+        }
+    });
+    assert!(guard.flush());
+    // Eight records (initiated + completed each) went to the database as one batch of four rows.
+    assert_eq!(*sizes.lock().unwrap(), vec![4]);
+    assert_eq!(db.count("WHERE status = 'completed'"), 4);
+    let s = guard.stats();
+    assert_eq!((s.actions_recorded, s.actions_delivered), (8, 8));
 }

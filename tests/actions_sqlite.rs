@@ -5,7 +5,7 @@ mod common;
 
 use actionlog::sink::{Sink, SqliteSink};
 use actionlog::{ManualClock, PipelineConfig};
-use common::actions::{dead_letters, with_actions};
+use common::actions::{Recording, dead_letters, with_actions};
 use common::utc;
 use rusqlite::Connection;
 use serde_json::Value;
@@ -357,25 +357,6 @@ fn dropping_the_guard_delivers_what_is_queued() {
     });
     drop(guard);
     assert_eq!(db.rows("").len(), 25);
-}
-
-/// Wraps a sink and remembers the size of every batch it was handed.
-struct Recording<S> {
-    inner: S,
-    sizes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
-}
-
-impl<S: Sink> Sink for Recording<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn write<'a>(
-        &'a mut self,
-        batch: &'a [actionlog::ActionRecord],
-    ) -> actionlog::sink::SinkFuture<'a> {
-        self.sizes.lock().unwrap().push(batch.len());
-        self.inner.write(batch)
-    }
 }
 
 #[test]
