@@ -170,8 +170,9 @@ impl Builder {
         self
     }
 
-    /// Action records on or off (default on: to SQLite at `<log_dir>/actions.db`, or to
-    /// PostgreSQL when a database URL is configured).
+    /// Action records on or off (default on: to SQLite at `<log_dir>/actions.db`; to
+    /// PostgreSQL when a database URL is configured (feature `postgres`); to Supabase when
+    /// `SUPABASE_URL` is set (feature `supabase`).
     pub fn actions(mut self, on: bool) -> Self {
         self.actions = on;
         self
@@ -240,6 +241,11 @@ impl Builder {
                     .migrate(self.migrate);
                 return Ok(Some(Box::new(sink)));
             }
+        }
+        #[cfg(feature = "supabase")]
+        if std::env::var("SUPABASE_URL").is_ok_and(|u| !u.trim().is_empty()) {
+            let sink = crate::sink::supabase::SupabaseSink::from_env()?.table(&self.action_table)?;
+            return Ok(Some(Box::new(sink)));
         }
         #[cfg(feature = "sqlite")]
         {

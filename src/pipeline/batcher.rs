@@ -220,7 +220,10 @@ impl Batcher {
                 Err(e) => {
                     self.counters.retried.fetch_add(1, Ordering::Relaxed);
                     self.failing(&e);
-                    let wait = backoff.next_wait();
+                    // A server's Retry-After is honoured, within the backoff cap.
+                    let wait = backoff
+                        .next_wait()
+                        .max(e.retry_after.unwrap_or_default().min(self.config.retry_cap));
                     if let Some(deadline) = self.deadline {
                         if Instant::now() + wait >= deadline {
                             return batch;

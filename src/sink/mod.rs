@@ -6,6 +6,8 @@
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "supabase")]
+pub mod supabase;
 #[cfg(feature = "postgres-tls")]
 mod tls;
 
@@ -13,6 +15,8 @@ mod tls;
 pub use postgres::PostgresSink;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;
+#[cfg(feature = "supabase")]
+pub use supabase::SupabaseSink;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -69,6 +73,8 @@ pub struct SinkError {
     pub kind: FailureKind,
     /// The database's message (never containing credentials).
     pub message: String,
+    /// How long the server asked us to wait before retrying (HTTP `Retry-After`), if it did.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl SinkError {
@@ -77,6 +83,7 @@ impl SinkError {
         SinkError {
             kind,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -147,7 +154,7 @@ pub fn validate_table_name(name: &str) -> Result<(), Error> {
 
 /// Text without NUL characters, which PostgreSQL rejects in `text` and `jsonb`: each becomes
 /// U+FFFD, so one such value cannot poison a batch and the spot stays visible.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "postgres", feature = "supabase")), allow(dead_code))]
 pub(crate) fn clean_text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
         Cow::Owned(s.replace('\0', "\u{FFFD}"))
@@ -185,7 +192,7 @@ fn clean_entries(m: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// [`clean_text`] applied to every string and key of a JSON object; borrows when clean.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "postgres", feature = "supabase")), allow(dead_code))]
 pub(crate) fn clean_map(m: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
     if map_has_nul(m) {
         Cow::Owned(clean_entries(m))

@@ -1,0 +1,313 @@
+//! Supabase (feature `supabase`): action records to `action_logs` through Supabase's REST API,
+//! which is PostgREST, over reqwest with rustls — for deployments that have the project URL and
+//! an API key but no direct database connection.
+//!
+//! A batch is one `POST {url}/rest/v1/{table}?on_conflict=id&columns=…` whose body is a JSON
+//! array of objects that all have the same keys (what PostgREST needs for a bulk insert), with
+//! `Prefer: return=minimal,resolution=merge-duplicates`: an upsert keyed by id. The migration's
+//! `BEFORE UPDATE` trigger keeps the two idempotency rules PostgREST cannot express (an open
+//! status never replaces a final one; an identical write changes nothing).
+//!
+//! Responses, following PostgREST's error mapping (JSON body `{code, message, details, hint}`):
+//! 2xx delivered; 408, 429 (with `Retry-After`), 500, 502, 503, 504, 520, connection errors and
+//! timeouts retried; 401/403 a configuration error (the key was rejected: records are kept and
+//! retried, never sent elsewhere); 404 the table is missing (PGRST205: the message points at the
+//! migration); other 4xx (e.g. PGRST102, PGRST204, a constraint) reject the rows, which the
+//! pipeline isolates by splitting and dead-letters with PostgREST's error.
+//!
+//! The key travels only in the `apikey` and `Authorization: Bearer` headers: it is never part of
+//! a message, an error or a `Debug` output.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use serde_json::Value;
+
+use super::{COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, validate_table_name};
+use crate::Error;
+use crate::action::ActionRecord;
+
+/// Default cap on one request body; larger batches are split.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// Writes action records through Supabase's REST API (PostgREST).
+pub struct SupabaseSink {
+    client: reqwest::Client,
+    /// `{url}/rest/v1/{table}?on_conflict=id&columns=…`
+    endpoint: String,
+    /// The project URL, for messages.
+    base: String,
+    table: String,
+    key: String,
+    timeout: Duration,
+    max_request_bytes: usize,
+}
+
+impl std::fmt::Debug for SupabaseSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupabaseSink")
+            .field("url", &self.base)
+            .field("table", &self.table)
+            .field("key", &"[REDACTED]")
+            .field("timeout", &self.timeout)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish()
+    }
+}
+
+impl SupabaseSink {
+    /// A sink for the project at `url` (e.g. `https://xyz.supabase.co`) using `key`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a URL that is not http(s) or an empty key (neither is repeated in
+    /// the message).
+    pub fn new(url: &str, key: &str) -> Result<Self, Error> {
+        let base = url.trim().trim_end_matches('/').to_owned();
+        let scheme_ok = base.starts_with("https://") || base.starts_with("http://");
+        if !scheme_ok || base.len() <= "https://".len() || base.contains(char::is_whitespace) {
+            return Err(Error::Config("SUPABASE_URL must be an http(s) URL such as https://<project>.supabase.co"));
+        }
+        if key.trim().is_empty() {
+            return Err(Error::Config("the Supabase API key is empty"));
+        }
+        if HeaderValue::from_str(key).is_err() {
+            return Err(Error::Config("the Supabase API key holds characters not allowed in an HTTP header"));
+        }
+        let mut sink = SupabaseSink {
+            client: reqwest::Client::new(),
+            endpoint: String::new(),
+            base,
+            table: "action_logs".into(),
+            key: key.to_owned(),
+            timeout: Duration::from_secs(10),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        };
+        sink.rebuild()?;
+        Ok(sink)
+    }
+
+    /// Like the seed's `SupabaseConfig.from_env()`: `SUPABASE_URL` and
+    /// `SUPABASE_SERVICE_ROLE_KEY`, else `SUPABASE_KEY`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a variable is missing or invalid.
+    pub fn from_env() -> Result<Self, Error> {
+        let url = std::env::var("SUPABASE_URL").map_err(|_| Error::Config("SUPABASE_URL is not set"))?;
+        let key = std::env::var("SUPABASE_SERVICE_ROLE_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .or_else(|| std::env::var("SUPABASE_KEY").ok())
+            .ok_or(Error::Config("neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_KEY is set"))?;
+        Self::new(&url, &key)
+    }
+
+    /// Writes into `table` (validated as an SQL identifier; default `action_logs`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad name.
+    pub fn table(mut self, table: &str) -> Result<Self, Error> {
+        validate_table_name(table)?;
+        self.table = table.to_owned();
+        self.rebuild()?;
+        Ok(self)
+    }
+
+    /// Time allowed for one request, connection included (default 10 s); past it the request
+    /// counts as a transient failure and is retried (the upsert makes that safe).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the HTTP client cannot be built.
+    pub fn timeout(mut self, d: Duration) -> Result<Self, Error> {
+        self.timeout = d;
+        self.rebuild()?;
+        Ok(self)
+    }
+
+    /// Largest request body (default 1 MiB); bigger batches go as several requests.
+    pub fn max_request_bytes(mut self, n: usize) -> Self {
+        self.max_request_bytes = n.max(1024);
+        self
+    }
+
+    fn rebuild(&mut self) -> Result<(), Error> {
+        self.endpoint = format!(
+            "{}/rest/v1/{}?on_conflict=id&columns={}",
+            self.base,
+            self.table,
+            COLUMNS.join(",")
+        );
+        let mut headers = HeaderMap::new();
+        let mut key = HeaderValue::from_str(&self.key).map_err(|_| Error::Config("invalid API key"))?;
+        key.set_sensitive(true);
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", self.key)).map_err(|_| Error::Config("invalid API key"))?;
+        bearer.set_sensitive(true);
+        headers.insert("apikey", key);
+        headers.insert(reqwest::header::AUTHORIZATION, bearer);
+        headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("Prefer", HeaderValue::from_static("return=minimal,resolution=merge-duplicates"));
+        self.client = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|_| Error::Config("cannot build the HTTP client"))?;
+        Ok(())
+    }
+
+    /// The body: every record with every column, NUL-cleaned (PostgreSQL refuses NUL in text
+    /// and jsonb).
+    fn body(batch: &[ActionRecord]) -> Vec<u8> {
+        let rows: Vec<Value> = batch
+            .iter()
+            .map(|r| {
+                let mut v = r.to_json();
+                if let Value::Object(m) = &mut v {
+                    for (_, field) in m.iter_mut() {
+                        match field {
+                            Value::String(s) if s.contains('\0') => *s = clean_text(s).into_owned(),
+                            Value::Object(d) => {
+                                if let std::borrow::Cow::Owned(clean) = clean_map(d) {
+                                    *d = clean;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                v
+            })
+            .collect();
+        serde_json::to_vec(&rows).unwrap_or_else(|_| b"[]".to_vec())
+    }
+
+    async fn post(&self, batch: &[ActionRecord]) -> Result<(), SinkError> {
+        let body = Self::body(batch);
+        if body.len() > self.max_request_bytes && batch.len() > 1 {
+            let (a, b) = batch.split_at(batch.len() / 2);
+            Box::pin(self.post(a)).await?;
+            return Box::pin(self.post(b)).await;
+        }
+        let response = self.client.post(&self.endpoint).body(body).send().await.map_err(|e| {
+            // reqwest's errors carry the URL (never the key, which is only in headers).
+            let what = if e.is_timeout() {
+                format!("request to {} timed out after {:?}", self.base, self.timeout)
+            } else {
+                format!("cannot reach {}: {}", self.base, error_chain(&e))
+            };
+            SinkError::new(FailureKind::Transient, what)
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.unwrap_or_default();
+        let detail = postgrest_error(&text);
+        let code = status.as_u16();
+        let (kind, message) = match code {
+            401 | 403 => (
+                FailureKind::Config,
+                format!(
+                    "{} rejected the API key (HTTP {code}{detail}); records are kept until the key is fixed",
+                    self.base
+                ),
+            ),
+            404 => (
+                FailureKind::Config,
+                format!(
+                    "{} has no table {:?} (HTTP 404{detail}); run migrations/0001_action_logs.sql in the Supabase SQL editor",
+                    self.base, self.table
+                ),
+            ),
+            408 | 429 | 500 | 502 | 503 | 504 | 520 => (
+                FailureKind::Transient,
+                format!("{} answered HTTP {code}{detail}", self.base),
+            ),
+            c if (400..500).contains(&c) => (
+                FailureKind::Rejected,
+                format!("{} rejected the rows: HTTP {code}{detail}", self.base),
+            ),
+            _ => (
+                FailureKind::Transient,
+                format!("{} answered HTTP {code}{detail}", self.base),
+            ),
+        };
+        let mut err = SinkError::new(kind, message);
+        err.retry_after = retry_after;
+        Err(err)
+    }
+}
+
+/// `: CODE message (details; hint)` from a PostgREST error body, or the start of a non-JSON body.
+fn postgrest_error(body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(v) => {
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
+            let mut out = format!(": {} {}", field("code"), field("message"));
+            let (details, hint) = (field("details"), field("hint"));
+            if !details.is_empty() || !hint.is_empty() {
+                out.push_str(&format!(" ({details}; {hint})"));
+            }
+            out
+        }
+        Err(_) if body.trim().is_empty() => String::new(),
+        Err(_) => format!(": {}", body.chars().take(200).collect::<String>()),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
+impl Sink for SupabaseSink {
+    fn name(&self) -> &'static str {
+        "supabase"
+    }
+
+    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+        Box::pin(self.post(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_configuration_is_refused_without_echoing_secrets() {
+        for url in ["", "ftp://x", "xyz.supabase.co", "https://"] {
+            let err = SupabaseSink::new(url, "CANARY-KEY").unwrap_err();
+            assert!(!err.to_string().contains("CANARY"), "{err}");
+        }
+        assert!(SupabaseSink::new("https://x.supabase.co", "  ").is_err());
+        let err = SupabaseSink::new("https://x.supabase.co", "CANARY\nKEY").unwrap_err();
+        assert!(!err.to_string().contains("CANARY"), "{err}");
+        let sink = SupabaseSink::new("https://x.supabase.co/", "CANARY-KEY").unwrap();
+        let shown = format!("{sink:?}");
+        assert!(!shown.contains("CANARY") && shown.contains("[REDACTED]"), "{shown}");
+        assert!(sink.endpoint.starts_with("https://x.supabase.co/rest/v1/action_logs?on_conflict=id&columns=id,action_type,"));
+    }
+
+    #[test]
+    fn postgrest_error_bodies() {
+        assert_eq!(
+            postgrest_error(r#"{"code":"PGRST204","message":"Column 'x' not found","details":null,"hint":null}"#),
+            ": PGRST204 Column 'x' not found"
+        );
+        assert_eq!(postgrest_error(""), "");
+        assert_eq!(postgrest_error("<html>bad gateway</html>"), ": <html>bad gateway</html>");
+    }
+}
