@@ -244,7 +244,8 @@ impl Builder {
         }
         #[cfg(feature = "supabase")]
         if std::env::var("SUPABASE_URL").is_ok_and(|u| !u.trim().is_empty()) {
-            let sink = crate::sink::supabase::SupabaseSink::from_env()?.table(&self.action_table)?;
+            let sink =
+                crate::sink::supabase::SupabaseSink::from_env()?.table(&self.action_table)?;
             return Ok(Some(Box::new(sink)));
         }
         #[cfg(feature = "sqlite")]

@@ -23,7 +23,9 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
-use super::{COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, validate_table_name};
+use super::{
+    COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, validate_table_name,
+};
 use crate::Error;
 use crate::action::ActionRecord;
 
@@ -65,13 +67,17 @@ impl SupabaseSink {
         let base = url.trim().trim_end_matches('/').to_owned();
         let scheme_ok = base.starts_with("https://") || base.starts_with("http://");
         if !scheme_ok || base.len() <= "https://".len() || base.contains(char::is_whitespace) {
-            return Err(Error::Config("SUPABASE_URL must be an http(s) URL such as https://<project>.supabase.co"));
+            return Err(Error::Config(
+                "SUPABASE_URL must be an http(s) URL such as https://<project>.supabase.co",
+            ));
         }
         if key.trim().is_empty() {
             return Err(Error::Config("the Supabase API key is empty"));
         }
         if HeaderValue::from_str(key).is_err() {
-            return Err(Error::Config("the Supabase API key holds characters not allowed in an HTTP header"));
+            return Err(Error::Config(
+                "the Supabase API key holds characters not allowed in an HTTP header",
+            ));
         }
         let mut sink = SupabaseSink {
             client: reqwest::Client::new(),
@@ -92,12 +98,15 @@ impl SupabaseSink {
     /// # Errors
     /// [`Error::Config`] when a variable is missing or invalid.
     pub fn from_env() -> Result<Self, Error> {
-        let url = std::env::var("SUPABASE_URL").map_err(|_| Error::Config("SUPABASE_URL is not set"))?;
+        let url =
+            std::env::var("SUPABASE_URL").map_err(|_| Error::Config("SUPABASE_URL is not set"))?;
         let key = std::env::var("SUPABASE_SERVICE_ROLE_KEY")
             .ok()
             .filter(|k| !k.trim().is_empty())
             .or_else(|| std::env::var("SUPABASE_KEY").ok())
-            .ok_or(Error::Config("neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_KEY is set"))?;
+            .ok_or(Error::Config(
+                "neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_KEY is set",
+            ))?;
         Self::new(&url, &key)
     }
 
@@ -137,15 +146,22 @@ impl SupabaseSink {
             COLUMNS.join(",")
         );
         let mut headers = HeaderMap::new();
-        let mut key = HeaderValue::from_str(&self.key).map_err(|_| Error::Config("invalid API key"))?;
+        let mut key =
+            HeaderValue::from_str(&self.key).map_err(|_| Error::Config("invalid API key"))?;
         key.set_sensitive(true);
-        let mut bearer =
-            HeaderValue::from_str(&format!("Bearer {}", self.key)).map_err(|_| Error::Config("invalid API key"))?;
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", self.key))
+            .map_err(|_| Error::Config("invalid API key"))?;
         bearer.set_sensitive(true);
         headers.insert("apikey", key);
         headers.insert(reqwest::header::AUTHORIZATION, bearer);
-        headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert("Prefer", HeaderValue::from_static("return=minimal,resolution=merge-duplicates"));
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            "Prefer",
+            HeaderValue::from_static("return=minimal,resolution=merge-duplicates"),
+        );
         self.client = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(self.timeout)
@@ -189,15 +205,24 @@ impl SupabaseSink {
             Box::pin(self.post(a)).await?;
             return Box::pin(self.post(b)).await;
         }
-        let response = self.client.post(&self.endpoint).body(body).send().await.map_err(|e| {
-            // reqwest's errors carry the URL (never the key, which is only in headers).
-            let what = if e.is_timeout() {
-                format!("request to {} timed out after {:?}", self.base, self.timeout)
-            } else {
-                format!("cannot reach {}: {}", self.base, error_chain(&e))
-            };
-            SinkError::new(FailureKind::Transient, what)
-        })?;
+        let response = self
+            .client
+            .post(&self.endpoint)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                // reqwest's errors carry the URL (never the key, which is only in headers).
+                let what = if e.is_timeout() {
+                    format!(
+                        "request to {} timed out after {:?}",
+                        self.base, self.timeout
+                    )
+                } else {
+                    format!("cannot reach {}: {}", self.base, error_chain(&e))
+                };
+                SinkError::new(FailureKind::Transient, what)
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -249,11 +274,27 @@ impl SupabaseSink {
 fn postgrest_error(body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
         Ok(v) => {
-            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
-            let mut out = format!(": {} {}", field("code"), field("message"));
-            let (details, hint) = (field("details"), field("hint"));
-            if !details.is_empty() || !hint.is_empty() {
-                out.push_str(&format!(" ({details}; {hint})"));
+            let field = |k: &str| {
+                v.get(k)
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            };
+            let head = [field("code"), field("message")]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>();
+            let tail = [field("details"), field("hint")]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>();
+            let mut out = String::new();
+            if !head.is_empty() {
+                out = format!(": {}", head.join(" "));
+            }
+            if !tail.is_empty() {
+                out.push_str(&format!(" ({})", tail.join("; ")));
             }
             out
         }
@@ -297,17 +338,31 @@ mod tests {
         assert!(!err.to_string().contains("CANARY"), "{err}");
         let sink = SupabaseSink::new("https://x.supabase.co/", "CANARY-KEY").unwrap();
         let shown = format!("{sink:?}");
-        assert!(!shown.contains("CANARY") && shown.contains("[REDACTED]"), "{shown}");
-        assert!(sink.endpoint.starts_with("https://x.supabase.co/rest/v1/action_logs?on_conflict=id&columns=id,action_type,"));
+        assert!(
+            !shown.contains("CANARY") && shown.contains("[REDACTED]"),
+            "{shown}"
+        );
+        assert!(sink.endpoint.starts_with(
+            "https://x.supabase.co/rest/v1/action_logs?on_conflict=id&columns=id,action_type,"
+        ));
     }
 
     #[test]
     fn postgrest_error_bodies() {
         assert_eq!(
-            postgrest_error(r#"{"code":"PGRST204","message":"Column 'x' not found","details":null,"hint":null}"#),
+            postgrest_error(
+                r#"{"code":"PGRST204","message":"Column 'x' not found","details":null,"hint":null}"#
+            ),
             ": PGRST204 Column 'x' not found"
         );
         assert_eq!(postgrest_error(""), "");
-        assert_eq!(postgrest_error("<html>bad gateway</html>"), ": <html>bad gateway</html>");
+        assert_eq!(
+            postgrest_error(r#"{"message":"Invalid API key","hint":"Check the key."}"#),
+            ": Invalid API key (Check the key.)"
+        );
+        assert_eq!(
+            postgrest_error("<html>bad gateway</html>"),
+            ": <html>bad gateway</html>"
+        );
     }
 }

@@ -62,4 +62,6 @@ pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
 pub mod actions;
 #[cfg(feature = "postgres")]
 pub mod pg;
+#[cfg(all(feature = "supabase", feature = "postgres"))]
+pub mod postgrest;
 pub mod proxy;

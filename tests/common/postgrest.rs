@@ -1,0 +1,371 @@
+//! A PostgREST contract double, built from PostgREST's documentation of bulk upserts
+//! (`POST /rest/v1/{table}?on_conflict=id&columns=…`, `Prefer: return=minimal,
+//! resolution=merge-duplicates`, JSON array of objects with identical keys, error bodies
+//! `{code, message, details, hint}`) and Supabase's API-key headers. PostgREST itself cannot be
+//! installed on these machines; this loopback HTTP/1.1 server enforces that contract and then
+//! performs the upsert in the real PostgreSQL, so tests check rows in the database.
+//!
+//! Faults can be queued; each request takes the next one: a status code (with a PostgREST
+//! error body), 429 with `Retry-After`, a slow answer (the insert commits after the delay), a
+//! connection reset after the commit (no answer at all).
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status and a PostgREST-style error body, without touching the database.
+    Status(u16),
+    /// 429 with `Retry-After: n` seconds.
+    RetryAfter(u64),
+    /// Wait this long, then do the insert and answer normally.
+    Slow(Duration),
+    /// Do the insert, commit, then drop the connection without answering.
+    ResetAfterCommit,
+}
+
+struct Shared {
+    key: String,
+    db_url: String,
+    schema: String,
+    faults: Mutex<VecDeque<Fault>>,
+    /// When each request arrived, in order.
+    arrivals: Mutex<Vec<Instant>>,
+    violations: Mutex<Vec<String>>,
+    stop: AtomicBool,
+    requests: AtomicUsize,
+}
+
+pub struct Double {
+    pub url: String,
+    shared: Arc<Shared>,
+    addr: std::net::SocketAddr,
+}
+
+impl Double {
+    /// Serves `schema` of the database at `db_url`, accepting only `key`.
+    pub fn start(db_url: &str, schema: &str, key: &str) -> Double {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            key: key.to_owned(),
+            db_url: db_url.to_owned(),
+            schema: schema.to_owned(),
+            faults: Mutex::new(VecDeque::new()),
+            arrivals: Mutex::new(Vec::new()),
+            violations: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            requests: AtomicUsize::new(0),
+        });
+        let s = shared.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || serve(conn, &s));
+            }
+        });
+        Double {
+            url: format!("http://{addr}"),
+            shared,
+            addr,
+        }
+    }
+
+    pub fn push(&self, f: Fault) {
+        self.shared.faults.lock().unwrap().push_back(f);
+    }
+
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.shared.arrivals.lock().unwrap().clone()
+    }
+
+    /// Contract violations seen (requests that a real PostgREST would also have refused).
+    pub fn violations(&self) -> Vec<String> {
+        self.shared.violations.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Double {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+struct Request {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
+fn respond(w: &mut TcpStream, status: u16, extra: &[(&str, String)], body: &Value) {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+    if !body.is_empty() {
+        head.push_str("content-type: application/json\r\n");
+    }
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = w.write_all(head.as_bytes());
+    let _ = w.write_all(body.as_bytes());
+}
+
+fn err_body(code: &str, message: &str) -> Value {
+    json!({"code": code, "message": message, "details": null, "hint": null})
+}
+
+fn serve(conn: TcpStream, s: &Shared) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(async {
+        let (c, conn) = tokio_postgres::connect(&s.db_url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        c.batch_execute(&format!("SET search_path TO {}", s.schema))
+            .await
+            .unwrap();
+        c
+    });
+    let mut w = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    while let Some(req) = read_request(&mut r) {
+        s.requests.fetch_add(1, Ordering::SeqCst);
+        s.arrivals.lock().unwrap().push(Instant::now());
+        let fault = s.faults.lock().unwrap().pop_front();
+        match &fault {
+            Some(Fault::Status(code)) => {
+                let body = match code {
+                    401 => {
+                        json!({"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."})
+                    }
+                    404 => err_body("PGRST205", "Could not find the table in the schema cache"),
+                    _ => err_body("PGRST000", "injected failure"),
+                };
+                respond(&mut w, *code, &[], &body);
+                continue;
+            }
+            Some(Fault::RetryAfter(secs)) => {
+                respond(
+                    &mut w,
+                    429,
+                    &[("retry-after", secs.to_string())],
+                    &err_body("", "Too Many Requests"),
+                );
+                continue;
+            }
+            Some(Fault::Slow(d)) => std::thread::sleep(*d),
+            _ => {}
+        }
+        let (status, body) = handle(&req, s, &rt, &client);
+        if matches!(fault, Some(Fault::ResetAfterCommit)) {
+            let _ = w.shutdown(Shutdown::Both);
+            return;
+        }
+        respond(&mut w, status, &[], &body);
+    }
+}
+
+/// The contract for one request; `(status, body)`.
+fn handle(
+    req: &Request,
+    s: &Shared,
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+) -> (u16, Value) {
+    let violation = |what: String| {
+        s.violations.lock().unwrap().push(what.clone());
+        (400, err_body("PGRST100", &what))
+    };
+    if req.method != "POST" {
+        return violation(format!("method {}", req.method));
+    }
+    // Supabase's gateway: the key in both headers.
+    let bearer = format!("Bearer {}", s.key);
+    if req.header("apikey") != Some(s.key.as_str())
+        || req.header("authorization") != Some(bearer.as_str())
+    {
+        return (
+            401,
+            json!({"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."}),
+        );
+    }
+    if !req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/json"))
+    {
+        return violation("content-type must be application/json".into());
+    }
+    let prefer = req.header("prefer").unwrap_or("");
+    if !prefer.contains("return=minimal") || !prefer.contains("resolution=merge-duplicates") {
+        return violation(format!(
+            "Prefer must ask for return=minimal,resolution=merge-duplicates, got {prefer:?}"
+        ));
+    }
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    let Some(table) = path.strip_prefix("/rest/v1/") else {
+        return violation(format!("path {path}"));
+    };
+    let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
+    let param = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    if param("on_conflict") != Some("id") {
+        return violation("on_conflict=id is required for an upsert keyed by id".into());
+    }
+    let Some(columns) = param("columns") else {
+        return violation("columns= is required".into());
+    };
+    let columns: Vec<&str> = columns.split(',').collect();
+    let exists: bool = rt
+        .block_on(client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]))
+        .unwrap()
+        .get(0);
+    if !exists {
+        return (
+            404,
+            err_body(
+                "PGRST205",
+                &format!("Could not find the table 'public.{table}' in the schema cache"),
+            ),
+        );
+    }
+    let Ok(Value::Array(rows)) = serde_json::from_slice::<Value>(&req.body) else {
+        return (400, err_body("PGRST102", "Empty or invalid json"));
+    };
+    let mut keys: Option<Vec<&String>> = None;
+    for row in &rows {
+        let Value::Object(m) = row else {
+            return (400, err_body("PGRST102", "All object keys must match"));
+        };
+        let mut k: Vec<&String> = m.keys().collect();
+        k.sort();
+        match &keys {
+            None => keys = Some(k),
+            Some(first) if *first != k => {
+                return (400, err_body("PGRST102", "All object keys must match"));
+            }
+            _ => {}
+        }
+        // A row the test marked for rejection: what a CHECK constraint would say.
+        if m.get("action_details").and_then(|d| d.get("reject")) == Some(&Value::Bool(true)) {
+            return (
+                400,
+                err_body(
+                    "23514",
+                    "new row for relation violates check constraint \"reject_marked\"",
+                ),
+            );
+        }
+    }
+    for k in keys.unwrap_or_default() {
+        if !columns.contains(&k.as_str()) {
+            return (
+                400,
+                err_body(
+                    "PGRST204",
+                    &format!("Could not find the '{k}' column of '{table}' in the schema cache"),
+                ),
+            );
+        }
+    }
+    // merge-duplicates: INSERT … ON CONFLICT (id) DO UPDATE SET every given column.
+    let cols = columns.join(", ");
+    let set = columns
+        .iter()
+        .filter(|c| **c != "id")
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::text::json) \
+         ON CONFLICT (id) DO UPDATE SET {set}"
+    );
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    match rt.block_on(client.execute(&sql, &[&body])) {
+        Ok(_) => (201, Value::Null),
+        Err(e) => {
+            let db = e.as_db_error();
+            let code = db.map(|d| d.code().code().to_owned()).unwrap_or_default();
+            let message = db
+                .map(|d| d.message().to_owned())
+                .unwrap_or_else(|| e.to_string());
+            // PostgREST's mapping of SQLSTATEs to HTTP statuses.
+            let status = match code.as_str() {
+                "23505" | "23503" => 409,
+                "42P01" => 404,
+                "42501" => 403,
+                c if c.starts_with("22") || c.starts_with("23") => 400,
+                _ => 500,
+            };
+            (status, err_body(&code, &message))
+        }
+    }
+}
