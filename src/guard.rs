@@ -101,8 +101,8 @@ fn wait_ack(ack: Option<Receiver<()>>, deadline: Instant) -> bool {
 /// ```
 #[must_use = "dropping the guard stops the writer; bind it with `let _guard = …`"]
 pub struct Guard {
-    pub(crate) file: Option<FileWorker>,
-    pub(crate) actions: Option<ActionWorker>,
+    pub(crate) files: Vec<FileWorker>,
+    pub(crate) actions: Vec<ActionWorker>,
     pub(crate) flush_deadline: Duration,
 }
 
@@ -116,30 +116,35 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
-    /// Combines two guards (e.g. a [`crate::FileLayer`]'s and an [`crate::ActionLayer`]'s) into one.
+    /// Combines two guards (e.g. a [`crate::FileLayer`]'s and an [`crate::ActionLayer`]'s) into
+    /// one that keeps, flushes and stops the workers of both; counters are summed.
     pub fn merge(mut self, mut other: Guard) -> Guard {
+        let mut files = std::mem::take(&mut self.files);
+        files.append(&mut other.files);
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.append(&mut other.actions);
         Guard {
-            file: self.file.take().or(other.file.take()),
-            actions: self.actions.take().or(other.actions.take()),
+            files,
+            actions,
             flush_deadline: self.flush_deadline.max(other.flush_deadline),
         }
     }
 
-    /// The counters now.
+    /// The counters now (summed over every worker this guard holds).
     pub fn stats(&self) -> Stats {
         let mut s = Stats::default();
-        if let Some(w) = &self.file {
-            s.lines_written = w.counters.lines_written.load(Ordering::Relaxed);
-            s.lines_dropped = w.counters.lines_dropped.load(Ordering::Relaxed);
-            s.write_errors = w.counters.write_errors.load(Ordering::Relaxed);
+        for w in &self.files {
+            s.lines_written += w.counters.lines_written.load(Ordering::Relaxed);
+            s.lines_dropped += w.counters.lines_dropped.load(Ordering::Relaxed);
+            s.write_errors += w.counters.write_errors.load(Ordering::Relaxed);
         }
-        if let Some(a) = &self.actions {
+        for a in &self.actions {
             let c = &a.counters;
-            s.actions_recorded = c.recorded.load(Ordering::Relaxed);
-            s.actions_delivered = c.delivered.load(Ordering::Relaxed);
-            s.actions_retried = c.retried.load(Ordering::Relaxed);
-            s.actions_dead_lettered = c.dead_lettered.load(Ordering::Relaxed);
-            s.actions_dropped = c.dropped.load(Ordering::Relaxed);
+            s.actions_recorded += c.recorded.load(Ordering::Relaxed);
+            s.actions_delivered += c.delivered.load(Ordering::Relaxed);
+            s.actions_retried += c.retried.load(Ordering::Relaxed);
+            s.actions_dead_lettered += c.dead_lettered.load(Ordering::Relaxed);
+            s.actions_dropped += c.dropped.load(Ordering::Relaxed);
         }
         s
     }
@@ -148,11 +153,19 @@ impl Guard {
     /// not finish within the flush deadline (e.g. the database is down: records stay queued).
     pub fn flush(&self) -> bool {
         let deadline = Instant::now() + self.flush_deadline;
-        let file = self.file.as_ref().map(|w| w.send(Msg::Flush, deadline));
-        let actions = self.actions.as_ref().map(|a| a.send(Cmd::Flush));
-        let file_ok = file.is_none_or(|ack| wait_ack(ack, deadline));
-        let actions_ok = actions.is_none_or(|ack| wait_ack(ack, deadline));
-        file_ok && actions_ok
+        // Ask every worker first, then wait: they flush in parallel within one deadline.
+        let acks: Vec<Option<Receiver<()>>> = self
+            .files
+            .iter()
+            .map(|w| w.send(Msg::Flush, deadline))
+            .chain(self.actions.iter().map(|a| a.send(Cmd::Flush)))
+            .collect();
+        // Wait for each one (no short-circuit): a slow one must not leave others unasked.
+        let mut ok = true;
+        for ack in acks {
+            ok &= wait_ack(ack, deadline);
+        }
+        ok
     }
 
     /// Flushes and stops the workers, waiting at most `deadline`, and returns the final counters.
@@ -164,37 +177,42 @@ impl Guard {
 
     fn stop(&mut self, within: Duration) -> Shutdown {
         let deadline = Instant::now() + within;
-        // Ask both workers at once so that a slow database cannot eat the files' time.
-        // The action worker gets a little less, to leave it time to dead-letter what is left.
+        // Ask every worker at once so that a slow database cannot eat the files' time. Action
+        // workers get a little less, to leave them time to dead-letter what is left.
         let action_deadline = deadline - within / 10;
-        let mut file = self.file.take();
-        let mut actions = self.actions.take();
-        let file_ack = file.as_ref().map(|w| w.send(Msg::Shutdown, deadline));
-        let action_ack = actions
-            .as_ref()
-            .map(|a| a.send(|ack| Cmd::Shutdown(action_deadline, ack)));
-        let file_done = file_ack.is_none_or(|ack| wait_ack(ack, deadline));
-        let actions_done = action_ack.is_none_or(|ack| wait_ack(ack, deadline));
-        if let Some(t) = file
-            .as_mut()
-            .and_then(|w| w.thread.take())
-            .filter(|_| file_done)
-        {
-            let _ = t.join();
+        let file_acks: Vec<_> = self
+            .files
+            .iter()
+            .map(|w| w.send(Msg::Shutdown, deadline))
+            .collect();
+        let action_acks: Vec<_> = self
+            .actions
+            .iter()
+            .map(|a| a.send(|ack| Cmd::Shutdown(action_deadline, ack)))
+            .collect();
+        let mut complete = true;
+        for (w, ack) in self.files.iter_mut().zip(file_acks) {
+            if wait_ack(ack, deadline) {
+                if let Some(t) = w.thread.take() {
+                    let _ = t.join();
+                }
+            } else {
+                complete = false;
+            }
         }
-        if let Some(t) = actions
-            .as_mut()
-            .and_then(|a| a.thread.take())
-            .filter(|_| actions_done)
-        {
-            let _ = t.join();
+        for (a, ack) in self.actions.iter_mut().zip(action_acks) {
+            if wait_ack(ack, deadline) {
+                if let Some(t) = a.thread.take() {
+                    let _ = t.join();
+                }
+            } else {
+                complete = false;
+            }
         }
-        self.file = file;
-        self.actions = actions;
         let stats = self.stats();
-        self.file = None;
-        self.actions = None;
-        if !file_done || !actions_done {
+        self.files.clear();
+        self.actions.clear();
+        if !complete {
             crate::report::emit(format_args!(
                 "not fully flushed within {within:?}: {stats:?}"
             ));
@@ -205,10 +223,7 @@ impl Guard {
         {
             crate::report::emit(format_args!("at shutdown: {stats:?}"));
         }
-        Shutdown {
-            stats,
-            complete: file_done && actions_done,
-        }
+        Shutdown { stats, complete }
     }
 }
 

@@ -39,6 +39,35 @@ fn sink_io_does_not_come_back_as_events() {
         .pipeline(PipelineConfig::default().dead_letter_dir(dir.path()))
         .build()
         .unwrap();
+    // With the `supabase` feature, a second action layer posts the same actions over HTTP
+    // (reqwest, hyper, rustls all log) to the PostgREST contract double, into its own table.
+    #[cfg(feature = "supabase")]
+    let double = {
+        let http_table = actionlog::sink::PostgresSink::new(&db.url)
+            .unwrap()
+            .table("action_logs_http")
+            .unwrap();
+        db.exec(&format!(
+            "SET search_path TO {}; {}",
+            db.schema,
+            http_table.migration_sql()
+        ));
+        common::postgrest::Double::start(&db.url, &db.schema, "k")
+    };
+    #[cfg(feature = "supabase")]
+    let (http_layer, http_guard) = ActionLayer::builder(
+        actionlog::sink::SupabaseSink::new(&double.url, "k")
+            .unwrap()
+            .table("action_logs_http")
+            .unwrap(),
+    )
+    .pipeline(PipelineConfig::default().dead_letter_dir(dir.path()))
+    .build()
+    .unwrap();
+    #[cfg(feature = "supabase")]
+    let guard = guard.merge(http_guard);
+    #[cfg(feature = "supabase")]
+    let layer = layer.and_then(http_layer);
     tracing_subscriber::registry()
         .with(Targets(seen.clone()).with_filter(tracing_subscriber::filter::LevelFilter::TRACE))
         .with(layer.with_filter(ActionFilter))
@@ -58,6 +87,14 @@ fn sink_io_does_not_come_back_as_events() {
             db.count("")
         });
     assert_eq!(rows, 10);
+    #[cfg(feature = "supabase")]
+    {
+        let http_rows =
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+                db.query("SELECT count(*) FROM action_logs_http")[0].get::<_, i64>(0)
+            });
+        assert_eq!(http_rows, 10, "{:?}", guard.stats());
+    }
     assert!(
         seen.iter().any(|t| t == "tokio_postgres::probe"),
         "{seen:?}"
@@ -66,7 +103,17 @@ fn sink_io_does_not_come_back_as_events() {
         .iter()
         .filter(|t| {
             *t != "tokio_postgres::probe"
-                && (t.starts_with("tokio_postgres") || t.starts_with("tokio"))
+                && [
+                    "tokio_postgres",
+                    "tokio",
+                    "reqwest",
+                    "hyper",
+                    "h2",
+                    "rustls",
+                    "mio",
+                ]
+                .iter()
+                .any(|c| t.starts_with(c))
         })
         .collect();
     assert!(

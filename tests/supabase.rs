@@ -252,3 +252,33 @@ fn oversized_batches_are_split_into_several_requests() {
     assert_eq!(env.db.count(""), 20);
     assert!(env.double.requests() >= 4, "{}", env.double.requests());
 }
+
+#[test]
+fn a_retry_budget_gives_up_into_the_dead_letter_file() {
+    let Some(env) = env("sb_budget") else { return };
+    for _ in 0..1000 {
+        env.double.push(Fault::Status(503));
+    }
+    let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
+    let config = PipelineConfig::default()
+        .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .retry_budget(Duration::from_millis(200));
+    let guard = with_actions(env.sink(), env.dead.path(), &clock, config, || actions(3));
+    // The flush completes although the server never recovers: the budget ran out.
+    assert!(guard.flush());
+    let s = guard.stats();
+    assert_eq!((s.actions_delivered, s.actions_dead_lettered), (0, 6));
+    let letters = dead_letters(env.dead.path());
+    assert!(
+        letters[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("retry budget"),
+        "{letters:?}"
+    );
+    assert!(
+        letters[0]["error"].as_str().unwrap().contains("503"),
+        "{letters:?}"
+    );
+    env.assert_no_canary();
+}

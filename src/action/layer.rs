@@ -356,8 +356,8 @@ impl ActionLayerBuilder {
             emit_initiated: self.emit_initiated,
         };
         let guard = Guard {
-            file: None,
-            actions: Some(worker),
+            files: Vec::new(),
+            actions: vec![worker],
             flush_deadline: self.flush_deadline,
         };
         Ok((layer, guard))

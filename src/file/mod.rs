@@ -238,12 +238,12 @@ impl FileLayerBuilder {
             counters: counters.clone(),
         };
         let guard = Guard {
-            actions: None,
-            file: Some(FileWorker {
+            actions: Vec::new(),
+            files: vec![FileWorker {
                 tx,
                 thread: Some(thread),
                 counters,
-            }),
+            }],
             flush_deadline: self.flush_deadline,
         };
         Ok((layer, guard))

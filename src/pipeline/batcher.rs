@@ -176,9 +176,14 @@ impl Batcher {
         let merged = merge(batch);
         let left = self.deliver(merged);
         if !left.is_empty() {
-            // Only at shutdown: the deadline passed while the sink was failing.
+            // The sink kept failing past the shutdown deadline or the retry budget.
             let why = format!(
-                "not delivered before the shutdown deadline; last error: {}",
+                "not delivered before the {}; last error: {}",
+                if self.deadline.is_some() {
+                    "shutdown deadline"
+                } else {
+                    "retry budget ran out"
+                },
                 self.last_error.as_deref().unwrap_or("none")
             );
             for (rec, w) in left {
@@ -188,9 +193,10 @@ impl Batcher {
     }
 
     /// Writes `batch`, retrying transient failures and splitting rejected batches. Returns what
-    /// could not be delivered before the shutdown deadline.
+    /// could not be delivered before the shutdown deadline or within the retry budget.
     fn deliver(&mut self, batch: Vec<Weighted>) -> Vec<Weighted> {
         let mut backoff = Backoff::new(self.config.retry_base, self.config.retry_cap);
+        let give_up = self.config.retry_budget.map(|b| Instant::now() + b);
         let records: Vec<ActionRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
         loop {
             let result = {
@@ -224,10 +230,12 @@ impl Batcher {
                     let wait = backoff
                         .next_wait()
                         .max(e.retry_after.unwrap_or_default().min(self.config.retry_cap));
-                    if let Some(deadline) = self.deadline {
-                        if Instant::now() + wait >= deadline {
-                            return batch;
-                        }
+                    let until = match (self.deadline, give_up) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if until.is_some_and(|t| Instant::now() + wait >= t) {
+                        return batch;
                     }
                     // Sleep, but wake for commands: a shutdown sets the deadline.
                     if let Ok(cmd) = self.ctl.recv_timeout(wait) {

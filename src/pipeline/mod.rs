@@ -56,6 +56,7 @@ pub struct PipelineConfig {
     pub(crate) overflow: ActionOverflow,
     pub(crate) retry_base: Duration,
     pub(crate) retry_cap: Duration,
+    pub(crate) retry_budget: Option<Duration>,
     pub(crate) dead_letter_dir: Option<PathBuf>,
 }
 
@@ -68,6 +69,7 @@ impl Default for PipelineConfig {
             overflow: ActionOverflow::default(),
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_secs(30),
+            retry_budget: None,
             dead_letter_dir: Some(PathBuf::from("logs/dead-letter")),
         }
     }
@@ -108,6 +110,15 @@ impl PipelineConfig {
     pub fn retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.retry_base = base;
         self.retry_cap = cap;
+        self
+    }
+
+    /// How long one batch may keep failing transiently before it is given up and written to the
+    /// dead-letter file with the last error (default: no budget, retry until shutdown). A budget
+    /// keeps a long outage from holding the channel full; the dead-letter file keeps the records.
+    #[must_use]
+    pub fn retry_budget(mut self, d: Duration) -> Self {
+        self.retry_budget = Some(d);
         self
     }
 

@@ -72,7 +72,14 @@ impl Double {
                 }
                 let Ok(conn) = conn else { continue };
                 let s = s.clone();
-                std::thread::spawn(move || serve(conn, &s));
+                // The double is not the system under test: its own database traffic must not
+                // reach whatever subscriber the test installed.
+                std::thread::spawn(move || {
+                    tracing::subscriber::with_default(
+                        tracing::subscriber::NoSubscriber::default(),
+                        || serve(conn, &s),
+                    )
+                });
             }
         });
         Double {
