@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock, Timezone};
 use crate::console::{ColorMode, ConsoleLayer, Stream};
 use crate::file::{DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, Overflow};
 use crate::pipeline::PipelineConfig;
+use crate::redact::Redaction;
 use crate::sink::Sink;
 use crate::{Error, Guard};
 
@@ -54,6 +55,7 @@ pub struct Builder {
     action_table: String,
     pipeline: PipelineConfig,
     emit_initiated: bool,
+    redaction: Redaction,
 }
 
 impl Default for Builder {
@@ -77,6 +79,7 @@ impl Default for Builder {
             action_table: "action_logs".to_owned(),
             pipeline: PipelineConfig::default(),
             emit_initiated: true,
+            redaction: Redaction::default(),
         }
     }
 }
@@ -219,6 +222,14 @@ impl Builder {
         self
     }
 
+    /// Which field names are redacted in every output — console, files, action rows (default
+    /// [`Redaction::default`]: password, secret, token, api_key, authorization, cookie, session,
+    /// credit-card-like names, …).
+    pub fn redaction(mut self, r: Redaction) -> Self {
+        self.redaction = r;
+        self
+    }
+
     /// The configured sink, or the default one, or none when actions are off.
     fn action_sink(&mut self) -> Result<Option<Box<dyn Sink>>, Error> {
         if !self.actions {
@@ -294,6 +305,7 @@ impl Builder {
             .channel_capacity(self.capacity)
             .overflow(self.overflow)
             .flush_deadline(self.flush_deadline)
+            .redaction(self.redaction.clone())
             .clock_arc(self.clock.clone());
         if let Some(n) = self.keep_days {
             files = files.keep_days(n);
@@ -305,6 +317,7 @@ impl Builder {
             ConsoleLayer::new(s)
                 .color(self.color)
                 .timezone(self.tz)
+                .redaction(self.redaction.clone())
                 .clock_arc(self.clock.clone())
         });
         let actions = match sink {
@@ -316,6 +329,7 @@ impl Builder {
                             .dead_letter_dir(self.log_dir.join("dead-letter")),
                     )
                     .emit_initiated(self.emit_initiated)
+                    .redaction(self.redaction.clone())
                     .flush_deadline(self.flush_deadline)
                     .clock_arc(self.clock.clone())
                     .build()?;

@@ -17,6 +17,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::redact::Redaction;
 use crate::{format, record};
 
 /// Which standard stream the console output goes to.
@@ -60,6 +61,7 @@ pub struct ConsoleLayer {
     colored: bool,
     clock: Arc<dyn Clock>,
     tz: Timezone,
+    redaction: Redaction,
 }
 
 impl std::fmt::Debug for ConsoleLayer {
@@ -86,6 +88,7 @@ impl ConsoleLayer {
             colored: false,
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
+            redaction: Redaction::default(),
         };
         layer.resolve_color();
         layer
@@ -104,9 +107,17 @@ impl ConsoleLayer {
             colored: false,
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
+            redaction: Redaction::default(),
         };
         layer.resolve_color();
         layer
+    }
+
+    /// Which field names are redacted (default [`Redaction::default`]).
+    #[must_use]
+    pub fn redaction(mut self, r: Redaction) -> Self {
+        self.redaction = r;
+        self
     }
 
     /// Sets the colour mode.
@@ -161,17 +172,18 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        record::on_new_span(attrs, id, &ctx);
+        record::on_new_span(attrs, id, &ctx, &self.redaction);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        record::on_record(id, values, &ctx);
+        record::on_record(id, values, &ctx, &self.redaction);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let stamp = clock::stamp(self.clock.now(), self.tz);
         record::with_scratch(|s| {
-            let logger = record::capture_event(event, &ctx, format::console::SEPS, s);
+            let logger =
+                record::capture_event(event, &ctx, format::console::SEPS, s, &self.redaction);
             s.line.clear();
             format::console::write_line(
                 &mut s.line,

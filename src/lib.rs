@@ -51,6 +51,7 @@ mod format;
 mod guard;
 mod pipeline;
 mod record;
+mod redact;
 mod report;
 pub mod sink;
 
@@ -64,6 +65,7 @@ pub use file::{
 };
 pub use guard::{Guard, Shutdown, Stats};
 pub use pipeline::{ActionOverflow, PipelineConfig};
+pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 
 /// Installs actionlog with every default: day files in `./logs`, console on stderr, filter from
 /// `RUST_LOG` (default `info`), local-time days.

@@ -16,6 +16,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::json;
+use crate::redact::{REDACTED, Redaction};
 
 /// One field value as `tracing` handed it over, before rendering.
 pub(crate) enum Val<'a> {
@@ -101,14 +102,20 @@ pub(crate) struct SpanFields {
 }
 
 impl SpanFields {
-    pub(crate) fn new(attrs: &Attributes<'_>) -> Self {
+    pub(crate) fn new(attrs: &Attributes<'_>, redaction: &Redaction) -> Self {
         let mut s = SpanFields::default();
-        attrs.record(&mut Visitor(&mut s));
+        attrs.record(&mut Visitor(SpanFieldsWriter {
+            fields: &mut s,
+            redaction,
+        }));
         s
     }
 
-    pub(crate) fn record(&mut self, values: &Record<'_>) {
-        values.record(&mut Visitor(&mut *self));
+    pub(crate) fn record(&mut self, values: &Record<'_>, redaction: &Redaction) {
+        values.record(&mut Visitor(SpanFieldsWriter {
+            fields: self,
+            redaction,
+        }));
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
@@ -116,43 +123,65 @@ impl SpanFields {
     }
 }
 
-impl ValHandler for &mut SpanFields {
+struct SpanFieldsWriter<'a> {
+    fields: &'a mut SpanFields,
+    redaction: &'a Redaction,
+}
+
+impl ValHandler for SpanFieldsWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         let mut out = Vec::new();
-        v.write_json(&mut out);
+        if self.redaction.hides_field(field.name()) {
+            json::write_str(&mut out, REDACTED);
+        } else {
+            v.write_json(&mut out);
+        }
         let out = out.into_boxed_slice();
-        match self.fields.iter_mut().find(|(k, _)| *k == field.name()) {
+        match self
+            .fields
+            .fields
+            .iter_mut()
+            .find(|(k, _)| *k == field.name())
+        {
             Some(slot) => slot.1 = out,
-            None => self.fields.push((field.name(), out)),
+            None => self.fields.fields.push((field.name(), out)),
         }
     }
 }
 
 /// Stores the span's fields in its extensions unless another of our layers already did.
-pub(crate) fn on_new_span<S>(attrs: &Attributes<'_>, id: &tracing::span::Id, ctx: &Context<'_, S>)
-where
+pub(crate) fn on_new_span<S>(
+    attrs: &Attributes<'_>,
+    id: &tracing::span::Id,
+    ctx: &Context<'_, S>,
+    redaction: &Redaction,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     if let Some(span) = ctx.span(id) {
         let mut ext = span.extensions_mut();
         if ext.get_mut::<SpanFields>().is_none() {
-            ext.insert(SpanFields::new(attrs));
+            ext.insert(SpanFields::new(attrs, redaction));
         }
     }
 }
 
 /// Applies `Span::record`. Idempotent, so several of our layers on one registry may all call it.
-pub(crate) fn on_record<S>(id: &tracing::span::Id, values: &Record<'_>, ctx: &Context<'_, S>)
-where
+pub(crate) fn on_record<S>(
+    id: &tracing::span::Id,
+    values: &Record<'_>,
+    ctx: &Context<'_, S>,
+    redaction: &Redaction,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     if let Some(span) = ctx.span(id) {
         let mut ext = span.extensions_mut();
         match ext.get_mut::<SpanFields>() {
-            Some(f) => f.record(values),
+            Some(f) => f.record(values, redaction),
             None => {
                 let mut f = SpanFields::default();
-                f.record(values);
+                f.record(values, redaction);
                 ext.insert(f);
             }
         }
@@ -182,6 +211,7 @@ struct EventHandler<'a> {
     scratch: &'a mut Scratch,
     seps: Seps,
     is_log: bool,
+    redaction: &'a Redaction,
 }
 
 impl ValHandler for EventHandler<'_> {
@@ -209,7 +239,13 @@ impl ValHandler for EventHandler<'_> {
         if self.is_log && name.starts_with("log.") {
             return;
         }
-        push_entry(self.scratch, self.seps, name, |out| v.write_json(out));
+        if self.redaction.hides_field(name) {
+            push_entry(self.scratch, self.seps, name, |out| {
+                json::write_str(out, REDACTED)
+            });
+        } else {
+            push_entry(self.scratch, self.seps, name, |out| v.write_json(out));
+        }
     }
 }
 
@@ -234,6 +270,7 @@ pub(crate) fn capture_event<'e, S>(
     ctx: &Context<'_, S>,
     seps: Seps,
     scratch: &mut Scratch,
+    redaction: &Redaction,
 ) -> LoggerName<'e>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -247,6 +284,7 @@ where
         scratch,
         seps,
         is_log,
+        redaction,
     }));
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope {

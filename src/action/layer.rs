@@ -18,6 +18,7 @@ use super::{INHERITED, new_id, to_value};
 use crate::clock::{Clock, SystemClock};
 use crate::pipeline::{self, Intake, PipelineConfig};
 use crate::record::{Val, ValHandler, Visitor};
+use crate::redact::{REDACTED, Redaction};
 use crate::sink::Sink;
 use crate::{Error, Guard};
 
@@ -25,12 +26,22 @@ use crate::{Error, Guard};
 #[derive(Default)]
 struct TypedFields(Vec<(&'static str, Value)>);
 
-impl ValHandler for &mut TypedFields {
+/// Records into [`TypedFields`], redacting secret-looking names.
+struct TypedWriter<'a> {
+    fields: &'a mut TypedFields,
+    redaction: &'a Redaction,
+}
+
+impl ValHandler for TypedWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
-        let v = to_value(v);
-        match self.0.iter_mut().find(|(k, _)| *k == field.name()) {
+        let v = if self.redaction.hides_field(field.name()) {
+            Value::String(REDACTED.to_owned())
+        } else {
+            to_value(v)
+        };
+        match self.fields.0.iter_mut().find(|(k, _)| *k == field.name()) {
             Some(slot) => slot.1 = v,
-            None => self.0.push((field.name(), v)),
+            None => self.fields.0.push((field.name(), v)),
         }
     }
 }
@@ -83,6 +94,7 @@ impl ValHandler for &mut ErrorText {
 /// ```
 pub struct ActionLayer {
     intake: Intake,
+    redaction: Redaction,
     clock: Arc<dyn Clock>,
     emit_initiated: bool,
 }
@@ -96,6 +108,13 @@ impl std::fmt::Debug for ActionLayer {
 }
 
 impl ActionLayer {
+    fn writer<'a>(&'a self, fields: &'a mut TypedFields) -> TypedWriter<'a> {
+        TypedWriter {
+            fields,
+            redaction: &self.redaction,
+        }
+    }
+
     /// Starts configuring an action layer delivering to `sink`.
     pub fn builder(sink: impl Sink) -> ActionLayerBuilder {
         ActionLayerBuilder {
@@ -104,6 +123,7 @@ impl ActionLayer {
             clock: Arc::new(SystemClock),
             emit_initiated: true,
             flush_deadline: crate::DEFAULT_FLUSH_DEADLINE,
+            redaction: Redaction::default(),
         }
     }
 }
@@ -190,7 +210,7 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
         let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
-        attrs.record(&mut Visitor(&mut fields));
+        attrs.record(&mut Visitor(self.writer(&mut fields)));
         if is_action {
             let started = self.clock.now();
             let state = ActionSpan {
@@ -221,7 +241,7 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             if let Some(fields) = span.extensions_mut().get_mut::<TypedFields>() {
-                values.record(&mut Visitor(fields));
+                values.record(&mut Visitor(self.writer(fields)));
             }
         }
     }
@@ -252,7 +272,7 @@ where
         }
         if is_action {
             let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
-            event.record(&mut Visitor(&mut fields));
+            event.record(&mut Visitor(self.writer(&mut fields)));
             let now = self.clock.now();
             self.intake.submit(Captured {
                 id: new_id(now),
@@ -302,6 +322,7 @@ pub struct ActionLayerBuilder {
     clock: Arc<dyn Clock>,
     emit_initiated: bool,
     flush_deadline: std::time::Duration,
+    redaction: Redaction,
 }
 
 impl std::fmt::Debug for ActionLayerBuilder {
@@ -318,6 +339,12 @@ impl ActionLayerBuilder {
     /// Whether an action span yields an `initiated` record at creation (default true).
     pub fn emit_initiated(mut self, on: bool) -> Self {
         self.emit_initiated = on;
+        self
+    }
+
+    /// Which field names are redacted in action rows (default [`Redaction::default`]).
+    pub fn redaction(mut self, r: Redaction) -> Self {
+        self.redaction = r;
         self
     }
 
@@ -349,9 +376,12 @@ impl ActionLayerBuilder {
     /// # Errors
     /// [`Error::Config`] for out-of-range settings, [`Error::Thread`] if the worker cannot start.
     pub fn build(self) -> Result<(ActionLayer, Guard), Error> {
-        let (intake, worker) = pipeline::start(self.sink, self.config, self.clock.clone())?;
+        let mut config = self.config;
+        config.redaction = self.redaction.clone();
+        let (intake, worker) = pipeline::start(self.sink, config, self.clock.clone())?;
         let layer = ActionLayer {
             intake,
+            redaction: self.redaction,
             clock: self.clock,
             emit_initiated: self.emit_initiated,
         };

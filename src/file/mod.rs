@@ -24,6 +24,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::clock::{self, Clock, SystemClock, Timezone};
 use crate::guard::{Counters, FileWorker, Guard};
 use crate::record;
+use crate::redact::Redaction;
 use crate::{Error, format};
 use writer::Msg;
 
@@ -67,6 +68,7 @@ pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// ```
 pub struct FileLayer {
     tx: Sender<Msg>,
+    redaction: Redaction,
     overflow: Overflow,
     clock: Arc<dyn Clock>,
     tz: Timezone,
@@ -93,6 +95,7 @@ impl FileLayer {
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
+            redaction: Redaction::default(),
         }
     }
 
@@ -115,18 +118,18 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        record::on_new_span(attrs, id, &ctx);
+        record::on_new_span(attrs, id, &ctx, &self.redaction);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        record::on_record(id, values, &ctx);
+        record::on_record(id, values, &ctx, &self.redaction);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let stamp = clock::stamp(self.clock.now(), self.tz);
         let level = format::level_name(event.metadata().level());
         let line = record::with_scratch(|s| {
-            let logger = record::capture_event(event, &ctx, format::file::SEPS, s);
+            let logger = record::capture_event(event, &ctx, format::file::SEPS, s, &self.redaction);
             s.line.clear();
             format::file::write_line(
                 &mut s.line,
@@ -152,6 +155,7 @@ pub struct FileLayerBuilder {
     overflow: Overflow,
     flush_deadline: Duration,
     clock: Arc<dyn Clock>,
+    redaction: Redaction,
 }
 
 impl std::fmt::Debug for FileLayerBuilder {
@@ -205,6 +209,12 @@ impl FileLayerBuilder {
         self
     }
 
+    /// Which field names are redacted (default [`Redaction::default`]).
+    pub fn redaction(mut self, r: Redaction) -> Self {
+        self.redaction = r;
+        self
+    }
+
     /// Shares a clock already behind an `Arc`.
     pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -232,6 +242,7 @@ impl FileLayerBuilder {
             .map_err(Error::Thread)?;
         let layer = FileLayer {
             tx: tx.clone(),
+            redaction: self.redaction,
             overflow: self.overflow,
             clock: self.clock,
             tz: self.tz,

@@ -15,6 +15,7 @@ use super::retry::Backoff;
 use super::{ActionCounters, Cmd, PipelineConfig};
 use crate::action::{ActionRecord, Captured};
 use crate::clock::Clock;
+use crate::redact::Redaction;
 use crate::sink::{FailureKind, Sink, SinkError};
 
 /// How often an open batch looks for more records (see [`Batcher::fill`]).
@@ -32,6 +33,7 @@ pub(crate) struct Batcher {
     clock: Arc<dyn Clock>,
     rt: tokio::runtime::Runtime,
     dead_letter: DeadLetter,
+    redaction: Redaction,
     /// Since when the sink has been failing; `None` while healthy.
     outage: Option<Instant>,
     /// The sink's last failure, quoted in dead letters written at shutdown.
@@ -53,6 +55,7 @@ impl Batcher {
         clock: Arc<dyn Clock>,
         rt: tokio::runtime::Runtime,
     ) -> Self {
+        let redaction = config.redaction.clone();
         let dead_letter = DeadLetter::new(config.dead_letter_dir.clone());
         Batcher {
             rx,
@@ -63,6 +66,7 @@ impl Batcher {
             clock,
             rt,
             dead_letter,
+            redaction,
             outage: None,
             last_error: None,
             deadline: None,
@@ -92,7 +96,7 @@ impl Batcher {
             let mut batch = Vec::new();
             select! {
                 recv(self.rx) -> r => match r {
-                    Ok(r) => batch.push(r.into_record()),
+                    Ok(r) => batch.push(self.row(r)),
                     // Every layer is gone; only commands can come now.
                     Err(_) => match self.ctl.recv() {
                         Ok(cmd) => self.command(cmd),
@@ -113,6 +117,13 @@ impl Batcher {
                 self.deliver_batch(batch);
             }
         }
+    }
+
+    /// The row for a capture, with secret-looking keys scrubbed at any depth of its details.
+    fn row(&self, captured: Captured) -> ActionRecord {
+        let mut rec = captured.into_record();
+        self.redaction.scrub_map(&mut rec.action_details);
+        rec
     }
 
     fn command(&mut self, cmd: Cmd) {
@@ -136,7 +147,7 @@ impl Batcher {
         loop {
             while batch.len() < self.config.batch_size {
                 match self.rx.try_recv() {
-                    Ok(r) => batch.push(r.into_record()),
+                    Ok(r) => batch.push(self.row(r)),
                     Err(_) => break,
                 }
             }
@@ -161,7 +172,7 @@ impl Batcher {
             let mut batch = Vec::new();
             while batch.len() < self.config.batch_size {
                 match self.rx.try_recv() {
-                    Ok(r) => batch.push(r.into_record()),
+                    Ok(r) => batch.push(self.row(r)),
                     Err(_) => break,
                 }
             }

@@ -30,6 +30,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::Error;
 use crate::action::Captured;
 use crate::clock::Clock;
+use crate::redact::Redaction;
 use crate::sink::Sink;
 
 /// What the layer does when the action channel is full.
@@ -58,6 +59,8 @@ pub struct PipelineConfig {
     pub(crate) retry_cap: Duration,
     pub(crate) retry_budget: Option<Duration>,
     pub(crate) dead_letter_dir: Option<PathBuf>,
+    /// Set by the action layer's builder, so rows and layer agree.
+    pub(crate) redaction: Redaction,
 }
 
 impl Default for PipelineConfig {
@@ -70,6 +73,7 @@ impl Default for PipelineConfig {
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_secs(30),
             retry_budget: None,
+            redaction: Redaction::default(),
             dead_letter_dir: Some(PathBuf::from("logs/dead-letter")),
         }
     }
