@@ -21,6 +21,8 @@ use tracing_subscriber::prelude::*;
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Stack {
     Actionlog,
+    /// actionlog with redaction switched off, to price the default deny-list.
+    ActionlogNoRedaction,
     /// The peer as configured by default (lossy).
     Peer,
     /// The peer with `lossy(false)`, for a like-for-like nothing-lost comparison.
@@ -31,6 +33,7 @@ impl Stack {
     fn name(self) -> &'static str {
         match self {
             Stack::Actionlog => "actionlog",
+            Stack::ActionlogNoRedaction => "actionlog_no_redaction",
             Stack::Peer => "peer_lossy_default",
             Stack::PeerBlocking => "peer_lossless",
         }
@@ -39,9 +42,15 @@ impl Stack {
     /// A dispatcher writing into `dir` and the closure that flushes and stops its writer.
     fn build(self, dir: &Path) -> (Dispatch, Box<dyn FnOnce()>) {
         match self {
-            Stack::Actionlog => {
+            Stack::Actionlog | Stack::ActionlogNoRedaction => {
+                let redaction = if self == Stack::Actionlog {
+                    actionlog::Redaction::default()
+                } else {
+                    actionlog::Redaction::none()
+                };
                 let (layer, guard) = actionlog::FileLayer::builder(dir)
                     .timezone(actionlog::Timezone::Utc)
+                    .redaction(redaction)
                     .build()
                     .unwrap();
                 let d = Dispatch::new(tracing_subscriber::registry().with(layer));
@@ -142,7 +151,7 @@ fn throughput(c: &mut Criterion) {
 fn caller_cost(c: &mut Criterion) {
     let mut g = c.benchmark_group("caller_cost");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
-    for stack in [Stack::Actionlog, Stack::Peer] {
+    for stack in [Stack::Actionlog, Stack::ActionlogNoRedaction, Stack::Peer] {
         let dir = tempfile::tempdir().unwrap();
         let (dispatch, finish) = stack.build(dir.path());
         tracing::dispatcher::with_default(&dispatch, || {
@@ -254,9 +263,11 @@ fn summary() {
         );
     }
     let (om, o99) = caller_latency(Stack::Actionlog);
+    let (nm, n99) = caller_latency(Stack::ActionlogNoRedaction);
     let (pm, p99) = caller_latency(Stack::Peer);
     println!("\n| caller-side cost per event | median | p99 |\n|---|---|---|");
     println!("| actionlog | {om:.0} ns | {o99:.0} ns |");
+    println!("| actionlog, redaction off | {nm:.0} ns | {n99:.0} ns |");
     println!("| peer | {pm:.0} ns | {p99:.0} ns |");
     println!(
         "median caller cost: actionlog is {:.2} of the peer's",
