@@ -56,6 +56,7 @@ pub struct Builder {
     pipeline: PipelineConfig,
     emit_initiated: bool,
     redaction: Redaction,
+    panic_hook: bool,
 }
 
 impl Default for Builder {
@@ -80,6 +81,7 @@ impl Default for Builder {
             pipeline: PipelineConfig::default(),
             emit_initiated: true,
             redaction: Redaction::default(),
+            panic_hook: true,
         }
     }
 }
@@ -230,6 +232,15 @@ impl Builder {
         self
     }
 
+    /// Whether `init` installs a panic hook (default on) that logs every panic as an ERROR event
+    /// on target `panic` with its location, thread and message — so it also fails the action it
+    /// happened in — and flushes the day files (waiting at most one second) before calling the
+    /// hook that was there before.
+    pub fn panic_hook(mut self, on: bool) -> Self {
+        self.panic_hook = on;
+        self
+    }
+
     /// The configured sink, or the default one, or none when actions are off.
     fn action_sink(&mut self) -> Result<Option<Box<dyn Sink>>, Error> {
         if !self.actions {
@@ -354,6 +365,29 @@ impl Builder {
         let _ = tracing_log::LogTracer::builder()
             .with_max_level(log_level)
             .init();
+        if self.panic_hook {
+            install_panic_hook(guard.file_flusher());
+        }
         Ok(guard)
     }
+}
+
+/// Logs panics as ERROR events and flushes the files, then runs the previous hook.
+fn install_panic_hook(files: crate::guard::FileFlusher) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let thread_name = thread.name().unwrap_or("<unnamed>");
+        let message = crate::report::panic_text(info.payload());
+        tracing::error!(target: "panic", location = %location, thread = thread_name, "panicked: {message}");
+        // Not from the writer thread itself: it cannot flush while it is unwinding.
+        if thread_name != crate::file::WRITER_THREAD {
+            files.flush(std::time::Duration::from_secs(1));
+        }
+        previous(info);
+    }));
 }

@@ -77,6 +77,30 @@ impl FileWorker {
     }
 }
 
+/// A handle that flushes the day files from anywhere (the panic hook), without owning the guard.
+#[derive(Clone)]
+pub(crate) struct FileFlusher(Vec<Sender<Msg>>);
+
+impl FileFlusher {
+    /// Asks every file writer to write out what it has, waiting at most `within`.
+    pub(crate) fn flush(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let acks: Vec<_> = self
+            .0
+            .iter()
+            .map(|tx| {
+                let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+                tx.send_timeout(Msg::Flush(ack_tx), within)
+                    .ok()
+                    .map(|_| ack_rx)
+            })
+            .collect();
+        for ack in acks {
+            wait_ack(ack, deadline);
+        }
+    }
+}
+
 fn wait_ack(ack: Option<Receiver<()>>, deadline: Instant) -> bool {
     ack.is_some_and(|rx| {
         rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -128,6 +152,10 @@ impl Guard {
             actions,
             flush_deadline: self.flush_deadline.max(other.flush_deadline),
         }
+    }
+
+    pub(crate) fn file_flusher(&self) -> FileFlusher {
+        FileFlusher(self.files.iter().map(|w| w.tx.clone()).collect())
     }
 
     /// The counters now (summed over every worker this guard holds).

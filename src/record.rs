@@ -6,7 +6,7 @@
 //! reused by every event inside the span: an event never re-visits its parents' fields.
 
 use std::cell::RefCell;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
@@ -44,15 +44,29 @@ impl Val<'_> {
             Val::F64(v) => json::write_f64(out, v),
             Val::Debug(d) => {
                 out.push(b'"');
-                let _ = write!(json::JsonEscaper(out), "{d:?}");
+                guarded(&mut json::JsonEscaper(out), format_args!("{d:?}"));
                 out.push(b'"');
             }
             Val::Error(e) => {
                 out.push(b'"');
-                let _ = write!(json::JsonEscaper(out), "{e}");
+                guarded(&mut json::JsonEscaper(out), format_args!("{e}"));
                 out.push(b'"');
             }
         }
+    }
+}
+
+/// What a value whose `Debug` or `Display` panicked shows instead (after whatever it wrote).
+pub(crate) const FORMAT_PANICKED: &str = "<formatting panicked>";
+
+/// Formats user code's `Debug`/`Display` output, containing a panic inside it: logging never
+/// takes the app down because a value could not describe itself.
+pub(crate) fn guarded(out: &mut dyn fmt::Write, args: fmt::Arguments<'_>) {
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = out.write_fmt(args);
+    }));
+    if done.is_err() {
+        let _ = out.write_str(FORMAT_PANICKED);
     }
 }
 
@@ -222,10 +236,10 @@ impl ValHandler for EventHandler<'_> {
             match v {
                 Val::Str(s) => m.push_str(s),
                 Val::Debug(d) => {
-                    let _ = write!(m, "{d:?}");
+                    guarded(m, format_args!("{d:?}"));
                 }
                 Val::Error(e) => {
-                    let _ = write!(m, "{e}");
+                    guarded(m, format_args!("{e}"));
                 }
                 other => {
                     let mut b = Vec::new();

@@ -233,7 +233,15 @@ pub(crate) fn to_value(v: Val<'_>) -> Value {
             },
             Value::Number,
         ),
-        Val::Debug(d) => Value::String(format!("{d:?}")),
-        Val::Error(e) => Value::String(e.to_string()),
+        Val::Debug(d) => {
+            let mut s = String::new();
+            crate::record::guarded(&mut s, format_args!("{d:?}"));
+            Value::String(s)
+        }
+        Val::Error(e) => {
+            let mut s = String::new();
+            crate::record::guarded(&mut s, format_args!("{e}"));
+            Value::String(s)
+        }
     }
 }

@@ -38,6 +38,9 @@ pub enum Overflow {
     DropNewest,
 }
 
+/// The file writer thread's name.
+pub(crate) const WRITER_THREAD: &str = "actionlog-file";
+
 /// Default capacity of the file channel, in lines.
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 65_536;
 /// Default time [`Guard`] waits on drop for queued lines to be written.
@@ -237,7 +240,7 @@ impl FileLayerBuilder {
         let counters = Arc::new(Counters::default());
         let w = writer::Writer::new(rx, files, counters.clone(), self.clock.clone(), self.tz);
         let thread = std::thread::Builder::new()
-            .name("actionlog-file".into())
+            .name(WRITER_THREAD.into())
             .spawn(move || w.run())
             .map_err(Error::Thread)?;
         let layer = FileLayer {

@@ -82,7 +82,24 @@ impl Writer {
         }
     }
 
+    /// Serves until shutdown; a panic inside (a bug of ours) is reported, counted as a write
+    /// error, and the loop starts again: logging never silently stops.
     pub(crate) fn run(mut self) {
+        loop {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve())) {
+                Ok(()) => return,
+                Err(p) => {
+                    self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                    crate::report::emit(format_args!(
+                        "the file writer panicked ({}); restarting it",
+                        crate::report::panic_text(p.as_ref())
+                    ));
+                }
+            }
+        }
+    }
+
+    fn serve(&mut self) {
         loop {
             let msg = if self.broken_since.is_some() {
                 match self.rx.recv_timeout(RETRY_EVERY) {

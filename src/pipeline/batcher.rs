@@ -75,9 +75,23 @@ impl Batcher {
         }
     }
 
+    /// Serves until shutdown; a panic inside (in a sink, or a bug of ours) is reported and the
+    /// loop starts again: delivery never silently stops.
     pub(crate) fn run(mut self) {
         // The sink's own tracing and log output must not come back into this pipeline.
         let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        loop {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve())) {
+                Ok(()) => return,
+                Err(p) => crate::report::emit(format_args!(
+                    "the action worker panicked ({}); restarting it",
+                    crate::report::panic_text(p.as_ref())
+                )),
+            }
+        }
+    }
+
+    fn serve(&mut self) {
         loop {
             // Commands may have arrived while delivering (during a backoff pause or a fill):
             // act on them before blocking again.
