@@ -57,6 +57,8 @@ pub struct Builder {
     emit_initiated: bool,
     redaction: Redaction,
     panic_hook: bool,
+    max_field_bytes: usize,
+    max_record_bytes: usize,
 }
 
 impl Default for Builder {
@@ -82,6 +84,8 @@ impl Default for Builder {
             emit_initiated: true,
             redaction: Redaction::default(),
             panic_hook: true,
+            max_field_bytes: crate::limits::DEFAULT_MAX_FIELD_BYTES,
+            max_record_bytes: crate::limits::DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -232,6 +236,19 @@ impl Builder {
         self
     }
 
+    /// Cap on one field value or message in bytes (default 64 KiB; process-wide, see
+    /// [`crate::limits`]): longer ones are cut and end with `…[truncated N bytes]`.
+    pub fn max_field_bytes(mut self, n: usize) -> Self {
+        self.max_field_bytes = n;
+        self
+    }
+
+    /// Cap on one event's fields together in bytes (default 1 MiB; process-wide).
+    pub fn max_record_bytes(mut self, n: usize) -> Self {
+        self.max_record_bytes = n;
+        self
+    }
+
     /// Whether `init` installs a panic hook (default on) that logs every panic as an ERROR event
     /// on target `panic` with its location, thread and message — so it also fails the action it
     /// happened in — and flushes the day files (waiting at most one second) before calling the
@@ -311,6 +328,7 @@ impl Builder {
         }
         let filter = self.env_filter()?;
         let max_level = filter.max_level_hint();
+        crate::limits::set(self.max_field_bytes, self.max_record_bytes);
         let mut files = FileLayer::builder(&self.log_dir)
             .timezone(self.tz)
             .channel_capacity(self.capacity)

@@ -49,6 +49,7 @@ mod error;
 mod file;
 mod format;
 mod guard;
+pub mod limits;
 mod pipeline;
 mod record;
 mod redact;

@@ -16,6 +16,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::json;
+use crate::limits;
 use crate::redact::{REDACTED, Redaction};
 
 /// One field value as `tracing` handed it over, before rendering.
@@ -35,7 +36,12 @@ impl Val<'_> {
     /// Appends the value as JSON: numbers and booleans keep their type, everything else is a string.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         match *self {
-            Val::Str(s) => json::write_str(out, s),
+            Val::Str(s) if s.len() <= limits::max_field_bytes() => json::write_str(out, s),
+            Val::Str(s) => {
+                out.push(b'"');
+                bounded(&mut json::JsonEscaper(out), format_args!("{s}"));
+                out.push(b'"');
+            }
             Val::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
             Val::I64(v) => json::write_int(out, v),
             Val::U64(v) => json::write_int(out, v),
@@ -44,12 +50,12 @@ impl Val<'_> {
             Val::F64(v) => json::write_f64(out, v),
             Val::Debug(d) => {
                 out.push(b'"');
-                guarded(&mut json::JsonEscaper(out), format_args!("{d:?}"));
+                bounded(&mut json::JsonEscaper(out), format_args!("{d:?}"));
                 out.push(b'"');
             }
             Val::Error(e) => {
                 out.push(b'"');
-                guarded(&mut json::JsonEscaper(out), format_args!("{e}"));
+                bounded(&mut json::JsonEscaper(out), format_args!("{e}"));
                 out.push(b'"');
             }
         }
@@ -68,6 +74,13 @@ pub(crate) fn guarded(out: &mut dyn fmt::Write, args: fmt::Arguments<'_>) {
     if done.is_err() {
         let _ = out.write_str(FORMAT_PANICKED);
     }
+}
+
+/// [`guarded`] formatting kept within the field size cap (see [`crate::limits`]).
+pub(crate) fn bounded(out: &mut dyn fmt::Write, args: fmt::Arguments<'_>) {
+    let mut capped = limits::Capped::new(out);
+    guarded(&mut capped, args);
+    capped.finish();
 }
 
 /// Receives each visited field.
@@ -234,13 +247,10 @@ impl ValHandler for EventHandler<'_> {
         if name == "message" {
             let m = &mut self.scratch.message;
             match v {
-                Val::Str(s) => m.push_str(s),
-                Val::Debug(d) => {
-                    guarded(m, format_args!("{d:?}"));
-                }
-                Val::Error(e) => {
-                    guarded(m, format_args!("{e}"));
-                }
+                Val::Str(s) if s.len() <= limits::max_field_bytes() => m.push_str(s),
+                Val::Str(s) => bounded(m, format_args!("{s}")),
+                Val::Debug(d) => bounded(m, format_args!("{d:?}")),
+                Val::Error(e) => bounded(m, format_args!("{e}")),
                 other => {
                     let mut b = Vec::new();
                     other.write_json(&mut b);
@@ -309,6 +319,15 @@ where
                 }
             }
         }
+    }
+    // One event's fields together stay within the record cap; the message is capped on its own.
+    if scratch.meta.len() + scratch.message.len() > limits::max_record_bytes() {
+        let text = format!("{} of fields", limits::marker(scratch.meta.len()));
+        scratch.meta.clear();
+        scratch.names.clear();
+        push_entry(scratch, seps, "_truncated", |out| {
+            json::write_str(out, &text)
+        });
     }
     match normalized {
         Some(m) => LoggerName::Owned(m.target().to_owned()),

@@ -445,3 +445,29 @@ fn a_full_channel_drops_and_counts_and_nothing_goes_unaccounted() {
         assert_eq!(db.rows("").len() as u64, s.actions_delivered);
     }
 }
+
+#[test]
+fn huge_values_are_cut_at_the_field_cap_in_rows_too() {
+    let db = Db::new();
+    let clock = clock();
+    let huge = "h".repeat(200 * 1024);
+    let guard = with_actions(
+        db.sink(),
+        &db.dead(),
+        &clock,
+        PipelineConfig::default(),
+        || {
+            tracing::info!(
+                action_type = "backfill",
+                payload = huge.as_str(),
+                result_message = huge.as_str()
+            );
+        },
+    );
+    assert!(guard.flush());
+    let rows = db.rows("");
+    let cap = actionlog::limits::max_field_bytes();
+    let expected = format!("{}…[truncated {} bytes]", &huge[..cap], huge.len() - cap);
+    assert_eq!(rows[0]["details"]["payload"], expected.as_str());
+    assert_eq!(rows[0]["result_message"], expected.as_str());
+}

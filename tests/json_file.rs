@@ -89,13 +89,28 @@ fn span_fields_innermost_wins_and_record_after_creation() {
 
 #[test]
 fn hostile_values_stay_one_valid_line_each() {
+    // Many fields near the field cap: together over the record cap, so they are replaced.
+    let big = "b".repeat(62 * 1024);
     let huge = "x".repeat(10 * 1024 * 1024);
     let (lines, raw) = lines_of(|| {
         tracing::info!(target: "t", v = "\x1b[2J\r\nFAKE\u{9b}\u{7f}\"\\", "line\nbreak\x1b]0;x\x07");
         tracing::info!(target: "t", nan = f64::NAN, inf = f64::INFINITY, ninf = f64::NEG_INFINITY, "floats");
         tracing::info!(target: "t", huge = huge.as_str(), "huge");
+        let span = tracing::info_span!(
+            "wide",
+            a = big.as_str(),
+            b = big.as_str(),
+            c = big.as_str(),
+            d = big.as_str(),
+            e = big.as_str(),
+            f = big.as_str(),
+            g = big.as_str(),
+            h = big.as_str()
+        );
+        let _e = span.enter();
+        tracing::info!(target: "t", i = big.as_str(), j = big.as_str(), k = big.as_str(), l = big.as_str(), m = big.as_str(), n = big.as_str(), o = big.as_str(), p = big.as_str(), q = big.as_str(), "wide");
     });
-    assert_eq!(raw.lines().count(), 3);
+    assert_eq!(raw.lines().count(), 4);
     assert_eq!(lines[0]["message"], "line\nbreak\x1b]0;x\x07");
     assert_eq!(lines[0]["metadata"]["v"], "\x1b[2J\r\nFAKE\u{9b}\u{7f}\"\\");
     // No raw control byte anywhere in the file but the line ends.
@@ -104,10 +119,22 @@ fn hostile_values_stay_one_valid_line_each() {
         lines[1]["metadata"],
         json!({"nan": "NaN", "inf": "inf", "ninf": "-inf"})
     );
+    // Cut at the field cap (64 KiB by default), marked with how much was dropped.
+    let kept = lines[2]["metadata"]["huge"].as_str().unwrap();
+    let cap = actionlog::limits::max_field_bytes();
     assert_eq!(
-        lines[2]["metadata"]["huge"].as_str().unwrap().len(),
-        huge.len()
+        kept,
+        format!("{}…[truncated {} bytes]", &huge[..cap], huge.len() - cap)
     );
+    // Seventeen 62 KiB fields exceed the 1 MiB record cap: the message stays, the fields give
+    // way to one entry saying how much was cut.
+    assert_eq!(lines[3]["message"], "wide");
+    let cut = lines[3]["metadata"]["_truncated"].as_str().unwrap();
+    assert!(
+        cut.starts_with("…[truncated ") && cut.ends_with(" bytes] of fields"),
+        "{cut}"
+    );
+    assert!(raw.lines().nth(3).unwrap().len() < actionlog::limits::max_record_bytes());
 }
 
 #[test]

@@ -212,7 +212,12 @@ pub(crate) const INHERITED: [&str; 6] = [
 /// Converts a visited value to JSON, keeping its type; non-finite floats become strings.
 pub(crate) fn to_value(v: Val<'_>) -> Value {
     match v {
-        Val::Str(s) => Value::String(s.to_owned()),
+        Val::Str(s) if s.len() <= crate::limits::max_field_bytes() => Value::String(s.to_owned()),
+        Val::Str(s) => {
+            let mut out = String::new();
+            crate::record::bounded(&mut out, format_args!("{s}"));
+            Value::String(out)
+        }
         Val::Bool(b) => Value::Bool(b),
         Val::I64(i) => Value::from(i),
         Val::U64(u) => Value::from(u),
@@ -235,12 +240,12 @@ pub(crate) fn to_value(v: Val<'_>) -> Value {
         ),
         Val::Debug(d) => {
             let mut s = String::new();
-            crate::record::guarded(&mut s, format_args!("{d:?}"));
+            crate::record::bounded(&mut s, format_args!("{d:?}"));
             Value::String(s)
         }
         Val::Error(e) => {
             let mut s = String::new();
-            crate::record::guarded(&mut s, format_args!("{e}"));
+            crate::record::bounded(&mut s, format_args!("{e}"));
             Value::String(s)
         }
     }

@@ -1,0 +1,102 @@
+//! Size caps, so that one huge value cannot exhaust memory, disk or a database row:
+//! - each field value and each message is cut at [`max_field_bytes`] (default 64 KiB), at a
+//!   character boundary, and ends with `…[truncated N bytes]`;
+//! - an event whose fields still add up to more than [`max_record_bytes`] (default 1 MiB) keeps
+//!   its message and replaces its metadata with one `_truncated` entry saying how much was cut.
+//!
+//! The caps are process-wide (set through [`crate::Builder::max_field_bytes`] and
+//! [`crate::Builder::max_record_bytes`]), like the subscriber they belong to. Formatting a huge
+//! `Debug` value still costs its CPU time; only what is kept is bounded.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Default cap on one field value or message, in bytes.
+pub const DEFAULT_MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Default cap on one event's fields together, in bytes.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+static FIELD: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FIELD_BYTES);
+static RECORD: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_RECORD_BYTES);
+
+/// The cap on one field value or message.
+pub fn max_field_bytes() -> usize {
+    FIELD.load(Ordering::Relaxed)
+}
+
+/// The cap on one event's fields together.
+pub fn max_record_bytes() -> usize {
+    RECORD.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set(field: usize, record: usize) {
+    FIELD.store(field.max(64), Ordering::Relaxed);
+    RECORD.store(record.max(1024), Ordering::Relaxed);
+}
+
+/// The marker appended to a cut value.
+pub(crate) fn marker(dropped: usize) -> String {
+    format!("…[truncated {dropped} bytes]")
+}
+
+/// A `fmt::Write` that keeps at most `left` bytes (cutting at a character boundary) and counts
+/// the rest; [`Capped::finish`] appends the marker if anything was cut.
+pub(crate) struct Capped<'a> {
+    inner: &'a mut dyn fmt::Write,
+    left: usize,
+    dropped: usize,
+}
+
+impl<'a> Capped<'a> {
+    pub(crate) fn new(inner: &'a mut dyn fmt::Write) -> Self {
+        Capped {
+            inner,
+            left: max_field_bytes(),
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn finish(self) {
+        if self.dropped > 0 {
+            let _ = self.inner.write_str(&marker(self.dropped));
+        }
+    }
+}
+
+impl fmt::Write for Capped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.dropped > 0 || s.len() > self.left {
+            let mut keep = self.left.min(s.len());
+            while !s.is_char_boundary(keep) {
+                keep -= 1;
+            }
+            self.inner.write_str(&s[..keep])?;
+            self.dropped += s.len() - keep;
+            self.left -= keep;
+            return Ok(());
+        }
+        self.left -= s.len();
+        self.inner.write_str(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write;
+
+    #[test]
+    fn cuts_at_char_boundaries_and_marks() {
+        let mut out = String::new();
+        let mut c = Capped {
+            inner: &mut out,
+            left: 5,
+            dropped: 0,
+        };
+        c.write_str("ab").unwrap();
+        // Three bytes are left: "cd" fits, the two-byte 'é' would straddle the cap.
+        c.write_str("cdé€f").unwrap();
+        c.finish();
+        assert_eq!(out, "abcd…[truncated 6 bytes]");
+    }
+}
