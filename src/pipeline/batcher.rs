@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
 use uuid::Uuid;
 
 use super::dead_letter::DeadLetter;
@@ -174,8 +174,11 @@ impl Batcher {
                 return;
             }
             let tick = (linger_end - now).min(FILL_TICK);
-            if let Ok(cmd) = self.ctl.recv_timeout(tick) {
-                self.command(cmd);
+            match self.ctl.recv_timeout(tick) {
+                Ok(cmd) => self.command(cmd),
+                // The guard is gone: deliver this batch now rather than spin until the linger ends.
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {}
             }
         }
     }
