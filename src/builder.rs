@@ -355,7 +355,8 @@ impl Builder {
                     .pipeline(
                         self.pipeline
                             .clone()
-                            .dead_letter_dir(self.log_dir.join("dead-letter")),
+                            .dead_letter_dir(self.log_dir.join("dead-letter"))
+                            .spool_dir(self.log_dir.join("spool")),
                     )
                     .emit_initiated(self.emit_initiated)
                     .redaction(self.redaction.clone())

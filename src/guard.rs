@@ -39,8 +39,13 @@ pub struct Stats {
     /// Action records kept in the dead-letter file: rejected by the database, or not deliverable
     /// before the shutdown deadline.
     pub actions_dead_lettered: u64,
-    /// Action records lost because the channel stayed full past the overflow bound.
+    /// Action records lost: the channel stayed full past the overflow bound, or a damaged spool
+    /// line could not be read back.
     pub actions_dropped: u64,
+    /// Action records kept in the spool at shutdown because the sink could not take them in time.
+    pub actions_spooled: u64,
+    /// Action records read back from an earlier run's spool at start.
+    pub actions_replayed: u64,
 }
 
 /// What [`Guard::shutdown`] achieved.
@@ -173,6 +178,8 @@ impl Guard {
             s.actions_retried += c.retried.load(Ordering::Relaxed);
             s.actions_dead_lettered += c.dead_lettered.load(Ordering::Relaxed);
             s.actions_dropped += c.dropped.load(Ordering::Relaxed);
+            s.actions_spooled += c.spooled.load(Ordering::Relaxed);
+            s.actions_replayed += c.replayed.load(Ordering::Relaxed);
         }
         s
     }
@@ -248,6 +255,7 @@ impl Guard {
             || stats.write_errors > 0
             || stats.actions_dropped > 0
             || stats.actions_dead_lettered > 0
+            || stats.actions_spooled > 0
         {
             crate::report::emit(format_args!("at shutdown: {stats:?}"));
         }

@@ -498,3 +498,67 @@ fn records_of_one_action_merge_inside_a_batch() {
     let s = guard.stats();
     assert_eq!((s.actions_recorded, s.actions_delivered), (8, 8));
 }
+
+#[test]
+fn what_the_database_could_not_take_at_shutdown_is_spooled_and_delivered_by_the_next_start() {
+    let Some(db) = TestDb::new("spool") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let proxy = Proxy::start(upstream_of(&db.url), false);
+    let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
+    let config = || fast_retries().spool_dir(&spool);
+    // First run: the database is unreachable until the end.
+    let guard = with_actions(
+        db.sink_at(&proxy.url(&db.url)),
+        &dir.path().join("dead"),
+        &clock,
+        config(),
+        || {
+            for i in 0..30 {
+                tracing::info_span!("s", action_type = "scheduled_job_execution", seq = i)
+                    .in_scope(|| {});
+            }
+        },
+    );
+    let first = guard.shutdown(Duration::from_secs(2));
+    assert!(first.complete, "{first:?}");
+    let s = first.stats;
+    assert_eq!(
+        (
+            s.actions_recorded,
+            s.actions_delivered,
+            s.actions_spooled,
+            s.actions_dead_lettered
+        ),
+        (60, 0, 60, 0)
+    );
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 1, "one segment");
+
+    // Next start, database reachable: the spool goes first, and is removed once delivered.
+    proxy.set_enabled(true);
+    let guard = with_actions(
+        db.sink_at(&proxy.url(&db.url)),
+        &dir.path().join("dead"),
+        &clock,
+        config(),
+        || {},
+    );
+    assert!(guard.flush());
+    let second = guard.shutdown(Duration::from_secs(5)).stats;
+    assert_eq!(
+        (
+            second.actions_replayed,
+            second.actions_delivered,
+            second.actions_dropped
+        ),
+        (30, 30, 0)
+    );
+    assert_eq!(db.count("WHERE status = 'completed'"), 30);
+    assert_eq!(
+        std::fs::read_dir(&spool).unwrap().count(),
+        0,
+        "segment deleted after delivery"
+    );
+}

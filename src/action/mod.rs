@@ -139,6 +139,37 @@ impl ActionRecord {
         Value::Object(m)
     }
 
+    /// The record [`Self::to_json`] wrote, or `None` if `v` is not one.
+    pub fn from_json(v: &Value) -> Option<ActionRecord> {
+        let m = v.as_object()?;
+        let text = |k: &str| m.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let mut r = ActionRecord::new(
+            Uuid::parse_str(m.get("id")?.as_str()?).ok()?,
+            text("action_type")?,
+            DateTime::parse_from_rfc3339(m.get("action_timestamp")?.as_str()?)
+                .ok()?
+                .with_timezone(&Utc),
+            &text("status")?,
+        );
+        r.user_id = text("user_id");
+        r.action_details = m
+            .get("action_details")
+            .and_then(|d| d.as_object())
+            .cloned()
+            .unwrap_or_default();
+        r.job_id = text("job_id");
+        r.job_execution_id = text("job_execution_id");
+        r.result_message = text("result_message");
+        r.error_message = text("error_message");
+        r.source = text("source");
+        r.ip_address = text("ip_address");
+        r.user_agent = text("user_agent");
+        r.request_duration_seconds = m.get("request_duration_seconds").and_then(|d| d.as_f64());
+        // Whether the id reached the database before is unknown: take the upsert path.
+        r.first_write = false;
+        Some(r)
+    }
+
     /// Sets a column from a field of that name, taking the value; hands a non-column value back.
     fn take_column(&mut self, name: &str, v: Value) -> Result<(), Value> {
         let text = |v: Value| match v {

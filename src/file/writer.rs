@@ -7,7 +7,9 @@
 //! - Lines are batched while the channel has more, and written as soon as it is empty, so an
 //!   idle service's lines reach the file (the OS page cache) at once.
 //! - A write error is counted, reported once per outage, and retried every [`RETRY_EVERY`] by
-//!   reopening (and recreating) the directory and file. Up to [`PENDING_CAP`] bytes wait in
+//!   reopening (and recreating) the directory and file. Before each write the open file is
+//!   checked against its path, so a deleted or moved file (or removed directory) is recreated
+//!   instead of swallowing lines. Up to [`PENDING_CAP`] bytes wait in
 //!   memory meanwhile; lines beyond that are dropped and counted.
 //! - Dropped lines (channel full under `DropNewest`, or the pending cap) are announced by one
 //!   WARNING line with the count once the writer catches up.
@@ -23,7 +25,7 @@ use super::rolling::DayFiles;
 use crate::clock::{self, Clock, Day, Timezone};
 use crate::guard::Counters;
 
-/// How often a broken file is retried, and how often the open file is checked against its path.
+/// How often a broken file is retried.
 pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// The most bytes held in memory while the file cannot be written.
 pub(crate) const PENDING_CAP: usize = 16 << 20;
@@ -53,7 +55,6 @@ pub(crate) struct Writer {
     /// When the file last failed, while it stays broken.
     broken_since: Option<Instant>,
     last_attempt: Instant,
-    last_stale_check: Instant,
     /// Drops already announced in the file.
     announced_drops: u64,
 }
@@ -77,7 +78,6 @@ impl Writer {
             tz,
             broken_since: None,
             last_attempt: now,
-            last_stale_check: now,
             announced_drops: 0,
         }
     }
@@ -180,26 +180,20 @@ impl Writer {
     /// Writes the buffer to the current file. While broken, tries at most every [`RETRY_EVERY`]
     /// unless `force`d.
     fn write_out(&mut self, force: bool) {
+        let now = Instant::now();
         if self.buf.is_empty() {
+            // Nothing to write; a flush still checks the file is where it should be.
+            if force {
+                self.check_stale();
+            }
             return;
         }
-        let now = Instant::now();
         if self.broken_since.is_some() && !force && now - self.last_attempt < RETRY_EVERY {
             return;
         }
-        if force || now - self.last_stale_check >= RETRY_EVERY {
-            self.last_stale_check = now;
-            if self.files.is_stale() {
-                // The file was deleted or moved (or its directory removed): writes would vanish
-                // into an unlinked inode. Count it like any write error and reopen.
-                self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                crate::report::emit(format_args!(
-                    "{} vanished (deleted or moved); recreating it",
-                    self.files.current_path().display()
-                ));
-                self.files.close();
-            }
-        }
+        // Before every write: a file deleted or moved (or its directory removed) would swallow
+        // the lines into an unlinked inode. One `stat` per write, amortised over up to 64 KiB.
+        self.check_stale();
         self.last_attempt = now;
         let result = match self.files.file() {
             Ok(file) => write_some(file, &self.buf),
@@ -227,6 +221,22 @@ impl Writer {
                     .fetch_add(done, Ordering::Relaxed);
                 self.buf_lines -= done.min(self.buf_lines);
                 self.buf.drain(..written);
+                self.fail(e);
+            }
+        }
+    }
+
+    /// Reopens (recreating the directory) if the open file is no longer what its path names;
+    /// counted and reported like a write error.
+    fn check_stale(&mut self) {
+        if self.files.is_stale() {
+            self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+            crate::report::emit(format_args!(
+                "{} vanished (deleted or moved); recreating it",
+                self.files.current_path().display()
+            ));
+            self.files.close();
+            if let Err(e) = self.files.file() {
                 self.fail(e);
             }
         }

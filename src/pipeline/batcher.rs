@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::dead_letter::DeadLetter;
 use super::retry::Backoff;
+use super::spool;
 use super::{ActionCounters, Cmd, PipelineConfig};
 use crate::action::{ActionRecord, Captured};
 use crate::clock::Clock;
@@ -43,6 +44,8 @@ pub(crate) struct Batcher {
     /// Acks to send once the current backlog is delivered.
     flush_acks: Vec<Sender<()>>,
     shutdown_ack: Option<Sender<()>>,
+    /// Whether the spool of an earlier run was replayed already.
+    replayed: bool,
 }
 
 impl Batcher {
@@ -72,6 +75,7 @@ impl Batcher {
             deadline: None,
             flush_acks: Vec::new(),
             shutdown_ack: None,
+            replayed: false,
         }
     }
 
@@ -92,6 +96,10 @@ impl Batcher {
     }
 
     fn serve(&mut self) {
+        if !self.replayed {
+            self.replayed = true;
+            self.replay_spool();
+        }
         loop {
             // Commands may have arrived while delivering (during a backoff pause or a fill):
             // act on them before blocking again.
@@ -129,6 +137,49 @@ impl Batcher {
             if !batch.is_empty() {
                 self.fill(&mut batch);
                 self.deliver_batch(batch);
+            }
+        }
+    }
+
+    /// Delivers what an earlier run left in the spool, oldest segment first, deleting each
+    /// segment once all of it was delivered (or dead-lettered).
+    fn replay_spool(&mut self) {
+        let Some(dir) = self.config.spool_dir.clone() else {
+            return;
+        };
+        for seg in spool::pending(&dir) {
+            let (records, skipped) = match spool::read_segment(&seg) {
+                Ok(r) => r,
+                Err(e) => {
+                    crate::report::emit(format_args!(
+                        "cannot read spool segment {}: {e}",
+                        seg.display()
+                    ));
+                    continue;
+                }
+            };
+            if skipped > 0 {
+                self.counters.dropped.fetch_add(skipped, Ordering::Relaxed);
+                crate::report::emit(format_args!(
+                    "{skipped} damaged lines skipped in spool segment {}",
+                    seg.display()
+                ));
+            }
+            self.counters
+                .replayed
+                .fetch_add(records.len() as u64, Ordering::Relaxed);
+            let mut kept = Vec::new();
+            for chunk in records.chunks(self.config.batch_size) {
+                kept.extend(self.deliver(merge(chunk.to_vec())));
+            }
+            if kept.is_empty() {
+                let _ = std::fs::remove_file(&seg);
+            } else {
+                // Shutdown came first: the segment stays for the next start (re-delivering the
+                // part that landed is harmless); its records are not counted twice.
+                let n: u64 = kept.iter().map(|(_, w)| w).sum();
+                self.counters.replayed.fetch_sub(n, Ordering::Relaxed);
+                return;
             }
         }
     }
@@ -203,6 +254,22 @@ impl Batcher {
     fn deliver_batch(&mut self, batch: Vec<ActionRecord>) {
         let merged = merge(batch);
         let left = self.deliver(merged);
+        if !left.is_empty() && self.deadline.is_some() {
+            if let Some(dir) = self.config.spool_dir.clone() {
+                let records: Vec<ActionRecord> = left.iter().map(|(r, _)| r.clone()).collect();
+                let n: u64 = left.iter().map(|(_, w)| w).sum();
+                match spool::write_segment(&dir, &records) {
+                    Ok(_) => {
+                        self.counters.spooled.fetch_add(n, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => crate::report::emit(format_args!(
+                        "cannot write the spool in {}: {e}; using the dead-letter file",
+                        dir.display()
+                    )),
+                }
+            }
+        }
         if !left.is_empty() {
             // The sink kept failing past the shutdown deadline or the retry budget.
             let why = format!(

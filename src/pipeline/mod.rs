@@ -13,11 +13,14 @@
 //! - Counters: every record the layer produced is `recorded`; it then ends as `delivered`,
 //!   `dead_lettered` (rejected by the database, or undeliverable by the shutdown deadline: kept in
 //!   `<log_dir>/dead-letter/`), `dropped` (channel full), or is still queued.
-//!   `recorded = delivered + dead_lettered + dropped + queued`.
+//!   `recorded + replayed = delivered + dead_lettered + dropped + spooled + queued`, where
+//!   `spooled` records were kept on disk at shutdown and `replayed` ones came from the spool of
+//!   an earlier run (see [`spool`]).
 
 pub(crate) mod batcher;
 pub(crate) mod dead_letter;
 pub(crate) mod retry;
+pub(crate) mod spool;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,6 +62,7 @@ pub struct PipelineConfig {
     pub(crate) retry_cap: Duration,
     pub(crate) retry_budget: Option<Duration>,
     pub(crate) dead_letter_dir: Option<PathBuf>,
+    pub(crate) spool_dir: Option<PathBuf>,
     /// Set by the action layer's builder, so rows and layer agree.
     pub(crate) redaction: Redaction,
 }
@@ -75,6 +79,7 @@ impl Default for PipelineConfig {
             retry_budget: None,
             redaction: Redaction::default(),
             dead_letter_dir: Some(PathBuf::from("logs/dead-letter")),
+            spool_dir: None,
         }
     }
 }
@@ -126,6 +131,15 @@ impl PipelineConfig {
         self
     }
 
+    /// Keeps records that could not be delivered by the shutdown deadline in this directory
+    /// (see the spool module), for the next start to deliver first; without one they go to the
+    /// dead-letter file. `init()` uses `<log_dir>/spool`.
+    #[must_use]
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
+        self
+    }
+
     /// Where rejected records go, as `YYYY-MM-DD.jsonl` files (default `logs/dead-letter`).
     #[must_use]
     pub fn dead_letter_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -155,6 +169,8 @@ pub(crate) struct ActionCounters {
     pub(crate) retried: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) spooled: AtomicU64,
+    pub(crate) replayed: AtomicU64,
 }
 
 /// Control messages to the worker, on their own channel so they never wait behind records.
