@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actionlog::sink::Sink;
 use actionlog::{ManualClock, PipelineConfig};
-use common::actions::{Recording, dead_letters, with_actions};
+use common::actions::{Recording, assert_accounted, dead_letters, with_actions};
 use common::pg::TestDb;
 use common::proxy::{Proxy, upstream_of};
 
@@ -266,6 +266,7 @@ fn database_down_at_start_then_reachable_everything_lands() {
         "the worker acknowledged the shutdown: {done:?}"
     );
     let stats = done.stats;
+    assert_accounted(&stats);
     assert_eq!(db.count(""), 60);
     assert!(stats.actions_retried >= 1, "{stats:?}");
     assert_eq!(
@@ -452,6 +453,7 @@ fn shutdown_with_the_database_down_keeps_every_record_in_the_dead_letter_file() 
     let done = guard.shutdown(Duration::from_secs(2));
     assert!(done.complete, "{done:?}");
     let s = done.stats;
+    assert_accounted(&s);
     assert_eq!(
         (
             s.actions_recorded,
@@ -525,6 +527,7 @@ fn what_the_database_could_not_take_at_shutdown_is_spooled_and_delivered_by_the_
     let first = guard.shutdown(Duration::from_secs(2));
     assert!(first.complete, "{first:?}");
     let s = first.stats;
+    assert_accounted(&s);
     assert_eq!(
         (
             s.actions_recorded,
@@ -547,6 +550,7 @@ fn what_the_database_could_not_take_at_shutdown_is_spooled_and_delivered_by_the_
     );
     assert!(guard.flush());
     let second = guard.shutdown(Duration::from_secs(5)).stats;
+    assert_accounted(&second);
     assert_eq!(
         (
             second.actions_replayed,

@@ -50,7 +50,9 @@ impl Env {
         let config = PipelineConfig::default()
             .retry_backoff(Duration::from_millis(10), Duration::from_secs(2));
         let guard = with_actions(sink, self.dead.path(), &clock, config, f);
-        guard.shutdown(Duration::from_secs(5))
+        let done = guard.shutdown(Duration::from_secs(5));
+        common::actions::assert_accounted(&done.stats);
+        done
     }
 
     /// The canary must not be in any file this test wrote.

@@ -58,3 +58,13 @@ impl<S: actionlog::sink::Sink> actionlog::sink::Sink for Recording<S> {
         self.inner.write(batch)
     }
 }
+
+/// The accounting invariant every reliability test checks once the workers have stopped:
+/// every record produced (or read back from an earlier run's spool) ended somewhere.
+pub fn assert_accounted(s: &actionlog::Stats) {
+    assert_eq!(
+        s.actions_recorded + s.actions_replayed,
+        s.actions_delivered + s.actions_dead_lettered + s.actions_dropped + s.actions_spooled,
+        "records unaccounted for: {s:?}"
+    );
+}
