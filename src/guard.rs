@@ -255,7 +255,7 @@ impl Guard {
             || stats.write_errors > 0
             || stats.actions_dropped > 0
             || stats.actions_dead_lettered > 0
-            || stats.actions_spooled > 0
+            || stats.actions_spooled > stats.actions_replayed
         {
             crate::report::emit(format_args!("at shutdown: {stats:?}"));
         }

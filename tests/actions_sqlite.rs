@@ -467,3 +467,71 @@ fn huge_values_are_cut_at_the_field_cap_in_rows_too() {
     assert_eq!(rows[0]["details"]["payload"], expected.as_str());
     assert_eq!(rows[0]["result_message"], expected.as_str());
 }
+
+/// A sink that takes `delay` to acknowledge each batch: a slow database.
+struct Slow<S> {
+    inner: S,
+    delay: std::time::Duration,
+}
+
+impl<S: Sink> Sink for Slow<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn write<'a>(
+        &'a mut self,
+        batch: &'a [actionlog::ActionRecord],
+    ) -> actionlog::sink::SinkFuture<'a> {
+        let write = self.inner.write(batch);
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            write.await
+        })
+    }
+}
+
+#[test]
+fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
+    let db = Db::new();
+    let clock = clock();
+    let sink = Slow {
+        inner: db.sink(),
+        delay: std::time::Duration::from_millis(200),
+    };
+    let config = PipelineConfig::default()
+        .capacity(100)
+        .batch_size(500)
+        .linger(std::time::Duration::from_millis(1))
+        // Generous: the point is that the spill keeps room in the channel, not this bound.
+        .overflow(actionlog::ActionOverflow::Block(
+            std::time::Duration::from_secs(10),
+        ))
+        .spool_dir(db.dir.path().join("spool"));
+    let guard = with_actions(sink, &db.dead(), &clock, config, || {
+        for i in 0..2000 {
+            tracing::info!(action_type = "scheduled_job_execution", seq = i);
+        }
+    });
+    assert!(guard.flush());
+    let s = guard.stats();
+    assert!(
+        s.actions_spooled > 0,
+        "the channel never had to spill: {s:?}"
+    );
+    assert_eq!(s.actions_dropped, 0, "{s:?}");
+    assert_eq!(db.rows("").len(), 2000);
+    let done = guard.shutdown(std::time::Duration::from_secs(10));
+    assert_accounted(&done.stats);
+    assert_eq!(
+        done.stats.actions_delivered,
+        2000 + done.stats.actions_replayed - done.stats.actions_spooled
+    );
+    assert_eq!(
+        std::fs::read_dir(db.dir.path().join("spool"))
+            .unwrap()
+            .count(),
+        0,
+        "spool emptied"
+    );
+}

@@ -16,8 +16,44 @@ use super::spool;
 use super::{ActionCounters, Cmd, PipelineConfig};
 use crate::action::{ActionRecord, Captured};
 use crate::clock::Clock;
-use crate::redact::Redaction;
 use crate::sink::{FailureKind, Sink, SinkError};
+
+/// How often the channel is checked for spilling while the sink is busy or failing.
+const SPILL_CHECK: Duration = Duration::from_millis(10);
+
+fn make_row(captured: Captured, config: &PipelineConfig) -> ActionRecord {
+    let mut rec = captured.into_record();
+    config.redaction.scrub_map(&mut rec.action_details);
+    rec
+}
+
+/// Moves everything waiting in the channel to a new spool segment once the channel is half
+/// full, if a spool is configured; returns how many records moved. A segment that cannot be
+/// written loses its records, counted as dropped and reported.
+fn spill(rx: &Receiver<Captured>, config: &PipelineConfig, counters: &ActionCounters) -> u64 {
+    let Some(dir) = &config.spool_dir else {
+        return 0;
+    };
+    if rx.len() < (config.capacity / 2).max(1) {
+        return 0;
+    }
+    let mut records = Vec::with_capacity(rx.len());
+    while let Ok(c) = rx.try_recv() {
+        records.push(make_row(c, config));
+    }
+    let n = records.len() as u64;
+    match spool::write_segment(dir, &records) {
+        Ok(_) => counters.spooled.fetch_add(n, Ordering::Relaxed),
+        Err(e) => {
+            crate::report::emit(format_args!(
+                "cannot spill {n} action records to {}: {e}",
+                dir.display()
+            ));
+            counters.dropped.fetch_add(n, Ordering::Relaxed)
+        }
+    };
+    n
+}
 
 /// How often an open batch looks for more records (see [`Batcher::fill`]).
 const FILL_TICK: Duration = Duration::from_millis(5);
@@ -34,7 +70,6 @@ pub(crate) struct Batcher {
     clock: Arc<dyn Clock>,
     rt: tokio::runtime::Runtime,
     dead_letter: DeadLetter,
-    redaction: Redaction,
     /// Since when the sink has been failing; `None` while healthy.
     outage: Option<Instant>,
     /// The sink's last failure, quoted in dead letters written at shutdown.
@@ -46,6 +81,8 @@ pub(crate) struct Batcher {
     shutdown_ack: Option<Sender<()>>,
     /// Whether the spool of an earlier run was replayed already.
     replayed: bool,
+    /// Whether records were moved to the spool since the last replay.
+    spilled: bool,
 }
 
 impl Batcher {
@@ -58,7 +95,6 @@ impl Batcher {
         clock: Arc<dyn Clock>,
         rt: tokio::runtime::Runtime,
     ) -> Self {
-        let redaction = config.redaction.clone();
         let dead_letter = DeadLetter::new(config.dead_letter_dir.clone());
         Batcher {
             rx,
@@ -69,13 +105,13 @@ impl Batcher {
             clock,
             rt,
             dead_letter,
-            redaction,
             outage: None,
             last_error: None,
             deadline: None,
             flush_acks: Vec::new(),
             shutdown_ack: None,
             replayed: false,
+            spilled: false,
         }
     }
 
@@ -107,6 +143,12 @@ impl Batcher {
                 self.drain_and_deliver();
                 let _ = ack.send(());
                 return;
+            }
+            if self.spilled {
+                // Records moved to disk during a slow or failed delivery are older than what
+                // the channel holds now: they go first.
+                self.spilled = false;
+                self.replay_spool();
             }
             if !self.flush_acks.is_empty() {
                 self.drain_and_deliver();
@@ -186,9 +228,7 @@ impl Batcher {
 
     /// The row for a capture, with secret-looking keys scrubbed at any depth of its details.
     fn row(&self, captured: Captured) -> ActionRecord {
-        let mut rec = captured.into_record();
-        self.redaction.scrub_map(&mut rec.action_details);
-        rec
+        make_row(captured, &self.config)
     }
 
     fn command(&mut self, cmd: Cmd) {
@@ -294,10 +334,24 @@ impl Batcher {
         let give_up = self.config.retry_budget.map(|b| Instant::now() + b);
         let records: Vec<ActionRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
         loop {
-            let result = {
-                let fut = self.sink.write(&records);
-                self.rt.block_on(fut)
+            let (result, spilled) = {
+                // While the sink works on this batch (maybe for seconds), keep the channel
+                // draining to the spool, so the app is never held by a slow or hanging database.
+                let (sink, rx, config, counters) =
+                    (&mut self.sink, &self.rx, &self.config, &self.counters);
+                self.rt.block_on(async {
+                    let write = sink.write(&records);
+                    tokio::pin!(write);
+                    let mut spilled = 0;
+                    loop {
+                        tokio::select! {
+                            r = &mut write => break (r, spilled),
+                            _ = tokio::time::sleep(SPILL_CHECK) => spilled += spill(rx, config, counters),
+                        }
+                    }
+                })
             };
+            self.spilled |= spilled > 0;
             match result {
                 Ok(()) => {
                     let n: u64 = batch.iter().map(|(_, w)| w).sum();
@@ -332,9 +386,19 @@ impl Batcher {
                     if until.is_some_and(|t| Instant::now() + wait >= t) {
                         return batch;
                     }
-                    // Sleep, but wake for commands: a shutdown sets the deadline.
-                    if let Ok(cmd) = self.ctl.recv_timeout(wait) {
-                        self.command(cmd);
+                    // Sleep, but wake for commands (a shutdown sets the deadline), and keep the
+                    // channel draining to the spool meanwhile.
+                    let end = Instant::now() + wait;
+                    loop {
+                        let left = end.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        if let Ok(cmd) = self.ctl.recv_timeout(left.min(SPILL_CHECK)) {
+                            self.command(cmd);
+                            break;
+                        }
+                        self.spilled |= spill(&self.rx, &self.config, &self.counters) > 0;
                     }
                 }
             }
