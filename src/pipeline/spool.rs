@@ -1,6 +1,10 @@
-//! The disk spool: action records that could not be delivered by the shutdown deadline are kept
-//! in `<spool_dir>/` and delivered by the next process that starts with the same directory,
-//! before its own records.
+//! The disk spool, `<spool_dir>/`:
+//! - while the sink works on a batch or backs off after a failure, the worker checks the channel
+//!   every 10 ms and, once it is half full, moves everything in it to a new segment, so the
+//!   channel keeps draining and the app is not held by a slow or unreachable database;
+//! - records that could not be delivered by the shutdown deadline are written as a segment too;
+//! - segments are delivered before newer records: after the delivery that spilled them, and by
+//!   the next process that starts with the same directory, before its own records.
 //!
 //! On-disk layout: segment files `seg-<unix millis>-<pid>-<n>.jsonl`, written once and never
 //! appended to afterwards, one record per line: `<crc32 of the JSON, 8 hex digits> <JSON>\n`,
@@ -15,9 +19,10 @@
 //! - A line that fails its checksum or does not parse (a torn write, a disk error) is skipped
 //!   and counted, never blocks the rest of the replay.
 //!
-//! Not covered yet: moving records from the in-memory channel to disk *during* an outage; until
-//! then, what is in the channel when the process is SIGKILLed is lost, and a long outage fills
-//! the channel (see `ActionOverflow`).
+//! What can be lost: records still in the in-memory channel (at most its capacity, by default
+//! 10 000, fewer in practice since it spills at half) when the process is SIGKILLed or the
+//! machine loses power; a segment whose file cannot be written (disk full), counted as dropped.
+//! Not bounded yet: the spool's total size on disk.
 
 use std::fs;
 use std::io::{self, Write};
