@@ -24,11 +24,16 @@
 //! [`FileLayer`] and [`ConsoleLayer`].
 //!
 //! ## Modules, in the order data flows
-//! - `record`: captures span and event fields (span fields rendered once per span);
+//! - `record`: captures span and event fields (span fields rendered once per span), with
+//!   [`Redaction`] and the [`limits`] applied;
 //! - `format`: JSON escaping, the file line, the console line;
 //! - `file`: the [`FileLayer`], its bounded channel, writer thread and day files;
 //! - [`ConsoleLayer`]: the seed's console line;
-//! - `guard`: the [`Guard`] with counters and flush-on-drop; `builder`: the [`Builder`].
+//! - `action`: the [`ActionLayer`] turning action spans and events into [`ActionRecord`]s;
+//! - `pipeline`: the bounded channel to the delivery worker, batching, retries, dead letters and
+//!   the disk spool;
+//! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
+//! - `guard`: the [`Guard`] with counters, flush and shutdown; `builder`: the [`Builder`].
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in

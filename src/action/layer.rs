@@ -77,7 +77,7 @@ impl ValHandler for &mut ErrorText {
     }
 }
 
-/// A [`Layer`] turning action spans and events into [`ActionRecord`]s delivered to a database.
+/// A [`Layer`] turning action spans and events into [`ActionRecord`](super::ActionRecord)s delivered to a database.
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {
