@@ -213,8 +213,8 @@ impl Guard {
     fn stop(&mut self, within: Duration) -> Shutdown {
         let deadline = Instant::now() + within;
         // Ask every worker at once so that a slow database cannot eat the files' time. Action
-        // workers get a little less, to leave them time to dead-letter what is left.
-        let action_deadline = deadline - within / 10;
+        // workers get a quarter less, to leave them time to spool (fsync) or dead-letter the rest.
+        let action_deadline = deadline - within / 4;
         let file_acks: Vec<_> = self
             .files
             .iter()

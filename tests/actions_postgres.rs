@@ -450,7 +450,7 @@ fn shutdown_with_the_database_down_keeps_every_record_in_the_dead_letter_file() 
             }
         },
     );
-    let done = guard.shutdown(Duration::from_secs(2));
+    let done = guard.shutdown(Duration::from_secs(4));
     assert!(done.complete, "{done:?}");
     let s = done.stats;
     assert_accounted(&s);
@@ -524,7 +524,7 @@ fn what_the_database_could_not_take_at_shutdown_is_spooled_and_delivered_by_the_
             }
         },
     );
-    let first = guard.shutdown(Duration::from_secs(2));
+    let first = guard.shutdown(Duration::from_secs(4));
     assert!(first.complete, "{first:?}");
     let s = first.stats;
     assert_accounted(&s);

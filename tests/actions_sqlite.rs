@@ -535,3 +535,26 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
         "spool emptied"
     );
 }
+
+#[test]
+fn a_write_that_hangs_past_the_shutdown_deadline_does_not_hold_the_shutdown() {
+    let db = Db::new();
+    let clock = clock();
+    let sink = Slow {
+        inner: db.sink(),
+        delay: std::time::Duration::from_secs(30),
+    };
+    let config = PipelineConfig::default()
+        .linger(std::time::Duration::from_millis(1))
+        .spool_dir(db.dir.path().join("spool"));
+    let guard = with_actions(sink, &db.dead(), &clock, config, || {
+        for i in 0..5 {
+            tracing::info!(action_type = "remove_job", seq = i);
+        }
+    });
+    // The write of the first batch hangs for 30 s; the shutdown deadline is 2 s.
+    let done = guard.shutdown(std::time::Duration::from_secs(2));
+    assert!(done.complete, "{done:?}");
+    assert_accounted(&done.stats);
+    assert_eq!(done.stats.actions_spooled, 5, "{done:?}");
+}

@@ -18,6 +18,9 @@ use crate::action::{ActionRecord, Captured};
 use crate::clock::Clock;
 use crate::sink::{FailureKind, Sink, SinkError};
 
+/// Why a write was abandoned when the shutdown deadline came first.
+const LATE: &str = "the shutdown deadline came during the write";
+
 /// How often the channel is checked for spilling while the sink is busy or failing.
 const SPILL_CHECK: Duration = Duration::from_millis(10);
 
@@ -334,23 +337,46 @@ impl Batcher {
         let give_up = self.config.retry_budget.map(|b| Instant::now() + b);
         let records: Vec<ActionRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
         loop {
-            let (result, spilled) = {
+            let (result, spilled, commands) = {
                 // While the sink works on this batch (maybe for seconds), keep the channel
-                // draining to the spool, so the app is never held by a slow or hanging database.
-                let (sink, rx, config, counters) =
-                    (&mut self.sink, &self.rx, &self.config, &self.counters);
+                // draining to the spool, so the app is never held by a slow or hanging database,
+                // and watch for commands: a shutdown's deadline also bounds this write.
+                let (sink, rx, ctl, config, counters) = (
+                    &mut self.sink,
+                    &self.rx,
+                    &self.ctl,
+                    &self.config,
+                    &self.counters,
+                );
+                let mut deadline = self.deadline;
                 self.rt.block_on(async {
                     let write = sink.write(&records);
                     tokio::pin!(write);
                     let mut spilled = 0;
+                    let mut commands = Vec::new();
                     loop {
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            let late = SinkError::new(FailureKind::Transient, LATE);
+                            break (Err(late), spilled, commands);
+                        }
                         tokio::select! {
-                            r = &mut write => break (r, spilled),
-                            _ = tokio::time::sleep(SPILL_CHECK) => spilled += spill(rx, config, counters),
+                            r = &mut write => break (r, spilled, commands),
+                            _ = tokio::time::sleep(SPILL_CHECK) => {
+                                spilled += spill(rx, config, counters);
+                                while let Ok(cmd) = ctl.try_recv() {
+                                    if let Cmd::Shutdown(d, _) = &cmd {
+                                        deadline = Some(*d);
+                                    }
+                                    commands.push(cmd);
+                                }
+                            }
                         }
                     }
                 })
             };
+            for cmd in commands {
+                self.command(cmd);
+            }
             self.spilled |= spilled > 0;
             match result {
                 Ok(()) => {
@@ -426,7 +452,10 @@ impl Batcher {
     }
 
     fn failing(&mut self, e: &SinkError) {
-        self.last_error = Some(e.message.clone());
+        // Keep the sink's own reason for the dead letters, not our deadline's.
+        if e.message != LATE {
+            self.last_error = Some(e.message.clone());
+        }
         if self.outage.is_none() {
             self.outage = Some(Instant::now());
             crate::report::emit(format_args!(
