@@ -105,17 +105,6 @@ impl Redaction {
             .unwrap_or_else(|_| self.hides(name))
     }
 
-    /// Replaces, in place, the values of hidden keys anywhere in a JSON object.
-    pub(crate) fn scrub_map(&self, m: &mut serde_json::Map<String, serde_json::Value>) {
-        for (k, inner) in m.iter_mut() {
-            if self.hides(k) {
-                *inner = serde_json::Value::String(REDACTED.to_owned());
-            } else {
-                self.scrub_json(inner);
-            }
-        }
-    }
-
     /// Replaces, in place, the values of hidden keys anywhere in a JSON value.
     pub(crate) fn scrub_json(&self, v: &mut serde_json::Value) {
         match v {

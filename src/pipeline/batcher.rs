@@ -26,7 +26,11 @@ const SPILL_CHECK: Duration = Duration::from_millis(10);
 
 fn make_row(captured: Captured, config: &PipelineConfig) -> ActionRecord {
     let mut rec = captured.into_record();
-    config.redaction.scrub_map(&mut rec.action_details);
+    // Top-level keys are field names, already redacted by the layer (with a per-name cache);
+    // only nested JSON, if any, needs a look here.
+    for v in rec.action_details.values_mut() {
+        config.redaction.scrub_json(v);
+    }
     rec
 }
 
