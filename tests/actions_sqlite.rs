@@ -497,7 +497,7 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
     let clock = clock();
     let sink = Slow {
         inner: db.sink(),
-        delay: std::time::Duration::from_millis(200),
+        delay: std::time::Duration::from_millis(50),
     };
     let config = PipelineConfig::default()
         .capacity(100)

@@ -158,7 +158,15 @@ impl Batcher {
                 self.replay_spool();
             }
             if !self.flush_acks.is_empty() {
-                self.drain_and_deliver();
+                // A flush covers what was spilled while draining, too.
+                loop {
+                    self.drain_and_deliver();
+                    if !self.spilled {
+                        break;
+                    }
+                    self.spilled = false;
+                    self.replay_spool();
+                }
                 for ack in self.flush_acks.drain(..) {
                     let _ = ack.send(());
                 }
