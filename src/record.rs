@@ -354,24 +354,23 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Runs `f` with this thread's scratch buffers, or fresh ones when they are in use (an event
-/// emitted from inside a `Debug` impl that is being formatted) or gone (thread teardown).
+/// Runs `f` with this thread's scratch buffers. They are taken out of the thread-local slot for
+/// the call, so an event emitted while one is being formatted (from inside a `Debug` impl) simply
+/// starts from empty buffers, and during thread teardown fresh ones are used.
 pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    let mut f = Some(f);
-    let r = SCRATCH.try_with(|s| match s.try_borrow_mut() {
-        Ok(mut s) => {
-            let r = (f.take().expect("called once"))(&mut s);
-            // Don't let one huge event pin megabytes per thread forever.
-            if s.line.capacity() > 64 * 1024 {
-                *s = Scratch::default();
+    let mut scratch = SCRATCH
+        .try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).ok())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let r = f(&mut scratch);
+    // Don't let one huge event pin megabytes per thread forever.
+    if scratch.line.capacity() <= 64 * 1024 && scratch.meta.capacity() <= 64 * 1024 {
+        let _ = SCRATCH.try_with(|s| {
+            if let Ok(mut slot) = s.try_borrow_mut() {
+                *slot = scratch;
             }
-            Some(r)
-        }
-        Err(_) => None,
-    });
-    match (r, f) {
-        (Ok(Some(r)), _) => r,
-        (_, Some(f)) => f(&mut Scratch::default()),
-        (_, None) => unreachable!("scratch closure ran but returned nothing"),
+        });
     }
+    r
 }
