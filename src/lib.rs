@@ -30,6 +30,8 @@
 //! - `file`: the [`FileLayer`], its bounded channel, writer thread and day files;
 //! - [`ConsoleLayer`]: the seed's console line;
 //! - `action`: the [`ActionLayer`] turning action spans and events into [`ActionRecord`]s;
+//! - [`job`]: the [`JobLayer`] turning job-execution spans into `job_executions` rows with
+//!   their captured log lines;
 //! - `pipeline`: the bounded channel to the delivery worker, batching, retries, dead letters and
 //!   the disk spool;
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
@@ -54,6 +56,7 @@ mod error;
 mod file;
 mod format;
 mod guard;
+pub mod job;
 pub mod limits;
 mod pipeline;
 mod record;
@@ -70,6 +73,7 @@ pub use file::{
     DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
 };
 pub use guard::{Guard, Shutdown, Stats};
+pub use job::{JobExecution, JobFilter, JobLayer};
 pub use pipeline::{ActionOverflow, PipelineConfig};
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 

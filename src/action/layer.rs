@@ -18,6 +18,7 @@ use super::{INHERITED, new_id, to_value};
 use crate::clock::{Clock, SystemClock};
 use crate::pipeline::{self, Intake, PipelineConfig};
 use crate::record::{Val, ValHandler, Visitor};
+use crate::job::{JobLayer, RunId};
 use crate::redact::{REDACTED, Redaction};
 use crate::sink::Sink;
 use crate::{Error, Guard};
@@ -58,9 +59,9 @@ struct ActionSpan {
 
 /// Picks the `error` field (preferred) or the message out of an event.
 #[derive(Default)]
-struct ErrorText {
-    error: Option<String>,
-    message: Option<String>,
+pub(crate) struct ErrorText {
+    pub(crate) error: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 impl ValHandler for &mut ErrorText {
@@ -113,6 +114,16 @@ impl ActionLayer {
             fields,
             redaction: &self.redaction,
         }
+    }
+
+    /// A [`JobLayer`] delivering job runs through this layer's pipeline (same channel, sink,
+    /// counters, clock and redaction).
+    pub fn job_layer(&self) -> JobLayer {
+        JobLayer::new(
+            self.intake.clone(),
+            self.redaction.clone(),
+            self.clock.clone(),
+        )
     }
 
     /// Starts configuring an action layer delivering to `sink`.
@@ -187,6 +198,11 @@ where
 {
     let mut out: Vec<(&'static str, Value)> = Vec::new();
     for span in scope {
+        if let Some(run) = span.extensions().get::<RunId>() {
+            if !out.iter().any(|(n, _)| *n == "job_execution_id") {
+                out.push(("job_execution_id", Value::String(run.0.to_string())));
+            }
+        }
         if let Some(f) = span.extensions().get::<TypedFields>() {
             for (k, v) in &f.0 {
                 if INHERITED.contains(k) && !out.iter().any(|(n, _)| n == k) {
@@ -211,6 +227,14 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
         attrs.record(&mut Visitor(self.writer(&mut fields)));
+        // A job run's own id, for its action record (if it is one) and for what runs inside it.
+        if let Some(run) = crate::job::run_id(&span, self.clock.now()) {
+            if !fields.0.iter().any(|(k, _)| *k == "job_execution_id") {
+                fields
+                    .0
+                    .push(("job_execution_id", Value::String(run.to_string())));
+            }
+        }
         if is_action {
             let started = self.clock.now();
             let state = ActionSpan {

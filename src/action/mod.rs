@@ -16,6 +16,7 @@ mod capture;
 mod layer;
 
 pub(crate) use capture::Captured;
+pub(crate) use layer::ErrorText;
 
 pub use layer::{ActionFilter, ActionLayer, ActionLayerBuilder};
 

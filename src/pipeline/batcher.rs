@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::dead_letter::DeadLetter;
 use super::retry::Backoff;
 use super::spool;
-use super::{ActionCounters, Cmd, PipelineConfig};
-use crate::action::{ActionRecord, Captured};
+use super::{ActionCounters, Cmd, Envelope, PipelineConfig, Row};
+use crate::action::ActionRecord;
+use crate::job::JobExecution;
 use crate::clock::Clock;
 use crate::sink::{FailureKind, Sink, SinkError};
 
@@ -24,20 +25,30 @@ const LATE: &str = "the shutdown deadline came during the write";
 /// How often the channel is checked for spilling while the sink is busy or failing.
 const SPILL_CHECK: Duration = Duration::from_millis(10);
 
-fn make_row(captured: Captured, config: &PipelineConfig) -> ActionRecord {
-    let mut rec = captured.into_record();
-    // Top-level keys are field names, already redacted by the layer (with a per-name cache);
+fn make_row(envelope: Envelope, config: &PipelineConfig) -> Row {
+    // Top-level keys are field names, already redacted by the layers (with a per-name cache);
     // only nested JSON, if any, needs a look here.
-    for v in rec.action_details.values_mut() {
-        config.redaction.scrub_json(v);
+    match envelope {
+        Envelope::Action(captured) => {
+            let mut rec = captured.into_record();
+            for v in rec.action_details.values_mut() {
+                config.redaction.scrub_json(v);
+            }
+            Row::Action(rec)
+        }
+        Envelope::Job(mut run) => {
+            for v in run.metadata.values_mut() {
+                config.redaction.scrub_json(v);
+            }
+            Row::Job(run)
+        }
     }
-    rec
 }
 
 /// Moves everything waiting in the channel to a new spool segment once the channel is half
 /// full, if a spool is configured; returns how many records moved. A segment that cannot be
 /// written loses its records, counted as dropped and reported.
-fn spill(rx: &Receiver<Captured>, config: &PipelineConfig, counters: &ActionCounters) -> u64 {
+fn spill(rx: &Receiver<Envelope>, config: &PipelineConfig, counters: &ActionCounters) -> u64 {
     let Some(dir) = &config.spool_dir else {
         return 0;
     };
@@ -66,10 +77,10 @@ fn spill(rx: &Receiver<Captured>, config: &PipelineConfig, counters: &ActionCoun
 const FILL_TICK: Duration = Duration::from_millis(5);
 
 /// A record and how many received records it stands for after merging.
-type Weighted = (ActionRecord, u64);
+type Weighted = (Row, u64);
 
 pub(crate) struct Batcher {
-    rx: Receiver<Captured>,
+    rx: Receiver<Envelope>,
     ctl: Receiver<Cmd>,
     sink: Box<dyn Sink>,
     config: PipelineConfig,
@@ -94,7 +105,7 @@ pub(crate) struct Batcher {
 
 impl Batcher {
     pub(crate) fn new(
-        rx: Receiver<Captured>,
+        rx: Receiver<Envelope>,
         ctl: Receiver<Cmd>,
         sink: Box<dyn Sink>,
         config: PipelineConfig,
@@ -242,8 +253,8 @@ impl Batcher {
     }
 
     /// The row for a capture, with secret-looking keys scrubbed at any depth of its details.
-    fn row(&self, captured: Captured) -> ActionRecord {
-        make_row(captured, &self.config)
+    fn row(&self, envelope: Envelope) -> Row {
+        make_row(envelope, &self.config)
     }
 
     fn command(&mut self, cmd: Cmd) {
@@ -262,7 +273,7 @@ impl Batcher {
     /// queued, then waits on the control channel for a short tick. A receiver blocked on the
     /// record channel would make every `send` on the app's threads pay a futex wake-up; polling
     /// keeps the hot path free of syscalls at the price of up to one tick of extra latency.
-    fn fill(&mut self, batch: &mut Vec<ActionRecord>) {
+    fn fill(&mut self, batch: &mut Vec<Row>) {
         let linger_end = Instant::now() + self.config.linger;
         loop {
             while batch.len() < self.config.batch_size {
@@ -306,12 +317,12 @@ impl Batcher {
         }
     }
 
-    fn deliver_batch(&mut self, batch: Vec<ActionRecord>) {
+    fn deliver_batch(&mut self, batch: Vec<Row>) {
         let merged = merge(batch);
         let left = self.deliver(merged);
         if !left.is_empty() && self.deadline.is_some() {
             if let Some(dir) = self.config.spool_dir.clone() {
-                let records: Vec<ActionRecord> = left.iter().map(|(r, _)| r.clone()).collect();
+                let records: Vec<Row> = left.iter().map(|(r, _)| r.clone()).collect();
                 let n: u64 = left.iter().map(|(_, w)| w).sum();
                 match spool::write_segment(&dir, &records) {
                     Ok(_) => {
@@ -347,7 +358,16 @@ impl Batcher {
     fn deliver(&mut self, batch: Vec<Weighted>) -> Vec<Weighted> {
         let mut backoff = Backoff::new(self.config.retry_base, self.config.retry_cap);
         let give_up = self.config.retry_budget.map(|b| Instant::now() + b);
-        let records: Vec<ActionRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
+        // One batch may hold both kinds of row: actions are written first, then job runs; a
+        // retry writes both again, which the idempotent writes make harmless.
+        let mut actions: Vec<ActionRecord> = Vec::new();
+        let mut jobs: Vec<JobExecution> = Vec::new();
+        for (r, _) in &batch {
+            match r {
+                Row::Action(a) => actions.push(a.clone()),
+                Row::Job(j) => jobs.push((**j).clone()),
+            }
+        }
         loop {
             let (result, spilled, commands) = {
                 // While the sink works on this batch (maybe for seconds), keep the channel
@@ -362,7 +382,15 @@ impl Batcher {
                 );
                 let mut deadline = self.deadline;
                 self.rt.block_on(async {
-                    let write = sink.write(&records);
+                    let write = async {
+                        if !actions.is_empty() {
+                            sink.write(&actions).await?;
+                        }
+                        if !jobs.is_empty() {
+                            sink.write_jobs(&jobs).await?;
+                        }
+                        Ok(())
+                    };
                     tokio::pin!(write);
                     let mut spilled = 0;
                     let mut commands = Vec::new();
@@ -443,7 +471,7 @@ impl Batcher {
         }
     }
 
-    fn dead_letter_one(&mut self, rec: &ActionRecord, weight: u64, why: &str) {
+    fn dead_letter_one(&mut self, rec: &Row, weight: u64, why: &str) {
         match self
             .dead_letter
             .write(rec, self.sink.name(), why, self.clock.now())
@@ -456,8 +484,8 @@ impl Batcher {
             Err(e) => {
                 self.counters.dropped.fetch_add(weight, Ordering::Relaxed);
                 crate::report::emit(format_args!(
-                    "action record {} lost: {why}; and the dead-letter file failed: {e}",
-                    rec.id
+                    "record {} lost: {why}; and the dead-letter file failed: {e}",
+                    rec.id()
                 ));
             }
         }
@@ -491,24 +519,33 @@ impl Batcher {
 
 /// Folds records with the same id into one (the newest state wins, but an open status never
 /// replaces a final one), keeping first-seen order.
-pub(crate) fn merge(records: Vec<ActionRecord>) -> Vec<Weighted> {
+pub(crate) fn merge(records: Vec<Row>) -> Vec<Weighted> {
     let mut out: Vec<Weighted> = Vec::with_capacity(records.len());
     let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(records.len());
-    for r in records {
+    for row in records {
+        let r = match row {
+            Row::Action(r) => r,
+            // A job run is written once, when it ends: nothing to merge.
+            job => {
+                out.push((job, 1));
+                continue;
+            }
+        };
         match index.get(&r.id) {
             Some(&i) => {
-                let slot = &mut out[i];
-                slot.1 += 1;
-                // Whoever wrote first, this id is new to the database if any part of it was.
-                let first_write = slot.0.first_write || r.first_write;
-                if r.is_final() || !slot.0.is_final() {
-                    slot.0 = r;
+                if let (Row::Action(slot), weight) = &mut out[i] {
+                    *weight += 1;
+                    // Whoever wrote first, this id is new to the database if any part of it was.
+                    let first_write = slot.first_write || r.first_write;
+                    if r.is_final() || !slot.is_final() {
+                        *slot = r;
+                    }
+                    slot.first_write = first_write;
                 }
-                slot.0.first_write = first_write;
             }
             None => {
                 index.insert(r.id, out.len());
-                out.push((r, 1));
+                out.push((Row::Action(r), 1));
             }
         }
     }
@@ -519,29 +556,37 @@ pub(crate) fn merge(records: Vec<ActionRecord>) -> Vec<Weighted> {
 mod tests {
     use super::*;
 
-    fn rec(id: Uuid, status: &str) -> ActionRecord {
+    fn rec(id: Uuid, status: &str) -> Row {
         let mut r = ActionRecord::new(id, "t".into(), chrono::Utc::now(), status);
         r.first_write = status == "initiated";
-        r
+        Row::Action(r)
+    }
+
+    fn status(row: &Row) -> &str {
+        match row {
+            Row::Action(a) => &a.status,
+            Row::Job(j) => &j.status,
+        }
     }
 
     #[test]
     fn merge_keeps_final_state_and_counts_weights() {
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let (a, b, j) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let run = JobExecution::new(j, "job", "success", chrono::Utc::now());
         let merged = merge(vec![
             rec(a, "initiated"),
             rec(b, "initiated"),
+            Row::Job(Box::new(run)),
             rec(a, "completed"),
             rec(a, "initiated"),
         ]);
-        assert_eq!(merged.len(), 2);
+        let got: Vec<(Uuid, &str, u64)> = merged
+            .iter()
+            .map(|(r, w)| (r.id(), status(r), *w))
+            .collect();
         assert_eq!(
-            (merged[0].0.id, merged[0].0.status.as_str(), merged[0].1),
-            (a, "completed", 3)
-        );
-        assert_eq!(
-            (merged[1].0.id, merged[1].0.status.as_str(), merged[1].1),
-            (b, "initiated", 1)
+            got,
+            vec![(a, "completed", 3), (b, "initiated", 1), (j, "success", 1)]
         );
     }
 }

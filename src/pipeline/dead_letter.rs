@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use crate::action::ActionRecord;
+use super::Row;
 use crate::file::rolling;
 
 pub(crate) struct DeadLetter {
@@ -24,7 +24,7 @@ impl DeadLetter {
     /// Appends one record; `Err` means it could not be kept anywhere.
     pub(crate) fn write(
         &self,
-        rec: &ActionRecord,
+        rec: &Row,
         sink: &str,
         error: &str,
         now: DateTime<Utc>,

@@ -30,8 +30,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use serde_json::Value;
+use uuid::Uuid;
+
 use crate::Error;
-use crate::action::Captured;
+use crate::action::{ActionRecord, Captured};
+use crate::job::JobExecution;
 use crate::clock::Clock;
 use crate::redact::Redaction;
 use crate::sink::Sink;
@@ -181,10 +185,58 @@ pub(crate) enum Cmd {
     Shutdown(Instant, Sender<()>),
 }
 
-/// The layer's end of the channel.
+/// What travels through the channel: an action as captured (turned into a row on the worker),
+/// or a finished job run.
+pub(crate) enum Envelope {
+    Action(Captured),
+    Job(Box<JobExecution>),
+}
+
+/// A row to deliver: to `action_logs` or to `job_executions`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Row {
+    Action(ActionRecord),
+    Job(Box<JobExecution>),
+}
+
+/// The key marking a job row in the spool and dead-letter files (action rows, the older format,
+/// have none).
+const TABLE_KEY: &str = "_table";
+
+impl Row {
+    pub(crate) fn id(&self) -> Uuid {
+        match self {
+            Row::Action(a) => a.id,
+            Row::Job(j) => j.id,
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        match self {
+            Row::Action(a) => a.to_json(),
+            Row::Job(j) => {
+                let mut v = j.to_json();
+                if let Value::Object(m) = &mut v {
+                    m.insert(TABLE_KEY.into(), "job_executions".into());
+                }
+                v
+            }
+        }
+    }
+
+    pub(crate) fn from_json(v: &Value) -> Option<Row> {
+        match v.get(TABLE_KEY).and_then(Value::as_str) {
+            Some("job_executions") => JobExecution::from_json(v).map(|j| Row::Job(Box::new(j))),
+            Some(_) => None,
+            None => ActionRecord::from_json(v).map(Row::Action),
+        }
+    }
+}
+
+/// The layers' end of the channel.
 #[derive(Clone)]
 pub(crate) struct Intake {
-    tx: Sender<Captured>,
+    tx: Sender<Envelope>,
     overflow: ActionOverflow,
     counters: Arc<ActionCounters>,
 }
@@ -192,6 +244,15 @@ pub(crate) struct Intake {
 impl Intake {
     /// Hands a record to the worker; never does I/O, waits at most the overflow bound.
     pub(crate) fn submit(&self, rec: Captured) {
+        self.send(Envelope::Action(rec));
+    }
+
+    /// Hands a finished job run to the worker, like [`Self::submit`].
+    pub(crate) fn submit_job(&self, run: JobExecution) {
+        self.send(Envelope::Job(Box::new(run)));
+    }
+
+    fn send(&self, rec: Envelope) {
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         let sent = match self.overflow {
             ActionOverflow::Block(wait) => self.tx.send_timeout(rec, wait).is_ok(),

@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::action::ActionRecord;
+use crate::job::JobExecution;
 
 /// The future a sink returns; run on the pipeline's own single-threaded runtime.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + 'a>>;
@@ -39,6 +40,21 @@ pub trait Sink: Send + 'static {
     /// the same records again changes nothing, and an open status (`initiated`, `in_progress`)
     /// never replaces a final one.
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a>;
+
+    /// Writes finished job runs into `job_executions` (ids unique within the batch) as one
+    /// all-or-nothing write; a run already stored is left as it is. Sinks that keep
+    /// `scheduled_jobs` current do it in the same transaction (see [`crate::job`]).
+    ///
+    /// The default refuses, so a sink written before job runs existed dead-letters them
+    /// rather than losing them.
+    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+        let _ = batch;
+        let e = SinkError::new(
+            FailureKind::Rejected,
+            format!("the {} sink does not store job executions", self.name()),
+        );
+        Box::pin(std::future::ready(Err(e)))
+    }
 }
 
 impl Sink for Box<dyn Sink> {
@@ -48,6 +64,10 @@ impl Sink for Box<dyn Sink> {
 
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
         (**self).write(batch)
+    }
+
+    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+        (**self).write_jobs(batch)
     }
 }
 

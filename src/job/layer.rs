@@ -1,0 +1,399 @@
+//! [`JobLayer`]: turns `job_execution` spans into [`JobExecution`] rows and keeps every event of
+//! a run as a log line of that row. Events outside any run cost one walk up their spans.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+use tracing::field::Field;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, Filter};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use uuid::Uuid;
+
+use super::{DEFAULT_MAX_LOG_BYTES, JobExecution, SPAN_NAME};
+use crate::action::{ErrorText, to_value};
+use crate::clock::{self, Clock, Timezone};
+use crate::pipeline::Intake;
+use crate::record::{self, Val, ValHandler, Visitor};
+use crate::redact::{REDACTED, Redaction};
+
+/// The field of the marker event [`super::run`] emits when a run is dropped unfinished.
+pub(crate) const CANCEL_FIELD: &str = "job_cancelled";
+
+/// Whether a span with this metadata is a job execution.
+pub(crate) fn is_job_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && meta.name() == SPAN_NAME && meta.fields().field("job_id").is_some()
+}
+
+/// The run id of a job span, kept in its extensions; made by whichever of our layers asks
+/// first, so the action layer and the job layer agree whatever their order.
+#[derive(Clone, Copy)]
+pub(crate) struct RunId(pub(crate) Uuid);
+
+/// The run id of `span`, creating it (for `now`) if the span is a job span without one yet.
+pub(crate) fn run_id<S>(span: &SpanRef<'_, S>, now: DateTime<Utc>) -> Option<Uuid>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if !is_job_span(span.metadata()) {
+        return None;
+    }
+    if let Some(id) = span.extensions().get::<RunId>() {
+        return Some(id.0);
+    }
+    let id = crate::action::new_id(now);
+    span.extensions_mut().insert(RunId(id));
+    Some(id)
+}
+
+/// The state of an open run.
+struct Run {
+    started: DateTime<Utc>,
+    job_id: String,
+    metadata: Map<String, Value>,
+    /// `status` and `error` as recorded on the span.
+    status: Option<String>,
+    error_field: Option<String>,
+    /// The first ERROR event inside the run.
+    error: Option<String>,
+    cancelled: bool,
+    logs: String,
+    /// Bytes of log lines left out once the cap was reached.
+    cut: usize,
+}
+
+/// Records span fields into a [`Run`], redacting secret-looking names.
+struct RunWriter<'a> {
+    run: &'a mut Run,
+    redaction: &'a Redaction,
+}
+
+impl ValHandler for RunWriter<'_> {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        let name = field.name();
+        let v = if self.redaction.hides_field(name) {
+            Value::String(REDACTED.to_owned())
+        } else {
+            to_value(v)
+        };
+        let text = |v: Value| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        match name {
+            "job_id" => self.run.job_id = text(v),
+            "status" => self.run.status = Some(text(v)),
+            "error" | "error_message" => self.run.error_field = Some(text(v)),
+            // Ours to give, not the span's to set.
+            "job_execution_id" => {}
+            "next_scheduled_run" => {
+                // Normalised so the scheduled_jobs upkeep can read it back safely; a value
+                // that is not a time is kept under another name.
+                let s = text(v);
+                match DateTime::parse_from_rfc3339(&s) {
+                    Ok(t) => {
+                        let t = t
+                            .with_timezone(&Utc)
+                            .to_rfc3339_opts(SecondsFormat::Micros, true);
+                        self.run.metadata.insert(name.into(), Value::String(t));
+                    }
+                    Err(_) => {
+                        self.run
+                            .metadata
+                            .insert("next_scheduled_run_unparsed".into(), Value::String(s));
+                    }
+                }
+            }
+            _ => {
+                self.run.metadata.insert(name.to_owned(), v);
+            }
+        }
+    }
+}
+
+/// A [`Layer`] turning `job_execution` spans into `job_executions` rows (see [`crate::job`]),
+/// delivered through the pipeline of the [`crate::ActionLayer`] it was made from
+/// ([`crate::ActionLayer::job_layer`]).
+///
+/// Filter it with [`JobFilter`], so that runs are recorded whatever the log level while their
+/// captured lines follow the log filter:
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use tracing_subscriber::prelude::*;
+/// let dir = tempfile::tempdir().unwrap();
+/// let sink = actionlog::sink::SqliteSink::open(dir.path().join("actions.db")).unwrap();
+/// let (actions, guard) = actionlog::ActionLayer::builder(sink).build().unwrap();
+/// let jobs = actions.job_layer();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(jobs.with_filter(actionlog::JobFilter::new(tracing_subscriber::EnvFilter::new("info"))))
+///     .with(actions.with_filter(actionlog::ActionFilter));
+/// tracing::subscriber::with_default(subscriber, || {
+///     let run = tracing::info_span!("job_execution", job_id = "data_collection");
+///     run.in_scope(|| tracing::info!(records = 12, "collected"));
+/// });
+/// drop(guard); // delivers the run, with its one log line
+/// # }
+/// ```
+pub struct JobLayer {
+    intake: Intake,
+    redaction: Redaction,
+    clock: Arc<dyn Clock>,
+    tz: Timezone,
+    max_log_bytes: usize,
+}
+
+impl std::fmt::Debug for JobLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobLayer")
+            .field("max_log_bytes", &self.max_log_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobLayer {
+    pub(crate) fn new(intake: Intake, redaction: Redaction, clock: Arc<dyn Clock>) -> Self {
+        JobLayer {
+            intake,
+            redaction,
+            clock,
+            tz: Timezone::default(),
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+        }
+    }
+
+    /// Cap on a run's captured `logs` (default [`DEFAULT_MAX_LOG_BYTES`]); lines past it are
+    /// left out and counted in a `…[truncated N bytes]` marker at the end.
+    #[must_use]
+    pub fn max_log_bytes(mut self, n: usize) -> Self {
+        self.max_log_bytes = n;
+        self
+    }
+
+    /// The zone of the captured lines' timestamps (default: local time, like the console).
+    #[must_use]
+    pub fn timezone(mut self, tz: Timezone) -> Self {
+        self.tz = tz;
+        self
+    }
+
+    /// The clock for run times and log lines (default: the action layer's).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn finish(&self, run: Run, id: Uuid) -> JobExecution {
+        let ended = self.clock.now();
+        let failed_status = matches!(run.status.as_deref(), Some("failed"));
+        let panicked = std::thread::panicking();
+        let status = if run.cancelled || run.status.as_deref() == Some("cancelled") {
+            "cancelled"
+        } else if failed_status || run.error_field.is_some() || run.error.is_some() || panicked
+        {
+            "failed"
+        } else {
+            "success"
+        };
+        let mut row = JobExecution::new(id, &run.job_id, status, run.started);
+        row.completed_at = Some(ended);
+        let micros = (ended - run.started)
+            .num_microseconds()
+            .unwrap_or(0)
+            .max(0);
+        row.duration_seconds = Some(micros as f64 / 1e6);
+        if status == "failed" {
+            row.error_message = run
+                .error_field
+                .or(run.error)
+                .or_else(|| panicked.then(|| "panicked".to_owned()))
+                .or_else(|| Some("failed".to_owned()));
+        }
+        let mut logs = run.logs;
+        if logs.ends_with('\n') {
+            logs.pop();
+        }
+        if run.cut > 0 {
+            if !logs.is_empty() {
+                logs.push('\n');
+            }
+            logs.push_str(&crate::limits::marker(run.cut));
+        }
+        row.logs = logs;
+        row.metadata = run.metadata;
+        row
+    }
+}
+
+impl<S> Layer<S> for JobLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // Span fields for the captured lines' metadata, shared with the file and console layers.
+        record::on_new_span(attrs, id, &ctx, &self.redaction);
+        if !is_job_span(attrs.metadata()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let now = self.clock.now();
+        run_id(&span, now);
+        let mut run = Run {
+            started: now,
+            job_id: String::new(),
+            metadata: Map::new(),
+            status: None,
+            error_field: None,
+            error: None,
+            cancelled: false,
+            logs: String::new(),
+            cut: 0,
+        };
+        attrs.record(&mut Visitor(RunWriter {
+            run: &mut run,
+            redaction: &self.redaction,
+        }));
+        span.extensions_mut().insert(run);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        record::on_record(id, values, &ctx, &self.redaction);
+        if let Some(span) = ctx.span(id) {
+            if let Some(run) = span.extensions_mut().get_mut::<Run>() {
+                values.record(&mut Visitor(RunWriter {
+                    run,
+                    redaction: &self.redaction,
+                }));
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        let Some(span) = scope
+            .into_iter()
+            .find(|s| s.extensions().get::<Run>().is_some())
+        else {
+            return;
+        };
+        let meta = event.metadata();
+        let cancel = meta.fields().field(CANCEL_FIELD).is_some();
+        let error = (*meta.level() == Level::ERROR).then(|| {
+            let mut t = ErrorText::default();
+            event.record(&mut Visitor(&mut t));
+            t.error.or(t.message).unwrap_or_else(|| "error".into())
+        });
+        let stamp = clock::stamp(self.clock.now(), self.tz);
+        record::with_scratch(|s| {
+            let logger =
+                record::capture_event(event, &ctx, crate::format::console::SEPS, s, &self.redaction);
+            s.line.clear();
+            crate::format::console::write_line(
+                &mut s.line,
+                &stamp,
+                meta.level(),
+                false,
+                &s.message,
+                logger.as_str(),
+                &s.meta,
+            );
+            let mut ext = span.extensions_mut();
+            let Some(run) = ext.get_mut::<Run>() else {
+                return;
+            };
+            run.cancelled |= cancel;
+            if run.error.is_none() {
+                run.error = error;
+            }
+            if run.cut > 0 || run.logs.len() + s.line.len() > self.max_log_bytes {
+                run.cut += s.line.len();
+            } else {
+                // Lines are built from `str`s and escaped: always UTF-8.
+                run.logs.push_str(&String::from_utf8_lossy(&s.line));
+            }
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let mut ext = span.extensions_mut();
+        let Some(run) = ext.remove::<Run>() else {
+            return;
+        };
+        let run_id = ext.get_mut::<RunId>().map(|r| r.0);
+        drop(ext);
+        let run_id = run_id.unwrap_or_else(|| crate::action::new_id(run.started));
+        self.intake.submit_job(self.finish(run, run_id));
+    }
+}
+
+/// The per-layer filter for a [`JobLayer`]: job spans (and the cancellation marker of
+/// [`super::run`]) always pass, so a run is recorded whatever the log level; every other span
+/// and event is decided by `inner`, the log filter, so a run's `logs` hold what the files do.
+#[derive(Debug)]
+pub struct JobFilter<F> {
+    inner: F,
+}
+
+impl<F> JobFilter<F> {
+    /// Wraps the log filter (e.g. the same `EnvFilter` directives as the files).
+    pub fn new(inner: F) -> Self {
+        JobFilter { inner }
+    }
+}
+
+fn always(meta: &tracing::Metadata<'_>) -> bool {
+    is_job_span(meta) || (meta.is_event() && meta.fields().field(CANCEL_FIELD).is_some())
+}
+
+impl<S, F: Filter<S>> Filter<S> for JobFilter<F> {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        always(meta) || self.inner.enabled(meta, cx)
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing_core::Interest {
+        if always(meta) {
+            tracing_core::Interest::always()
+        } else {
+            self.inner.callsite_enabled(meta)
+        }
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
+        always(event.metadata()) || self.inner.event_enabled(event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        // Job spans pass at any level.
+        None
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.inner.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.inner.on_record(id, values, ctx);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.inner.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.inner.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.inner.on_close(id, ctx);
+    }
+}
