@@ -13,6 +13,7 @@ use crate::action::{ActionFilter, ActionLayer};
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::console::{ColorMode, ConsoleLayer, Stream};
 use crate::file::{DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, Overflow};
+use crate::job::JobFilter;
 use crate::pipeline::PipelineConfig;
 use crate::redact::Redaction;
 use crate::sink::Sink;
@@ -59,6 +60,8 @@ pub struct Builder {
     panic_hook: bool,
     max_field_bytes: usize,
     max_record_bytes: usize,
+    scheduled_jobs: bool,
+    job_log_bytes: usize,
 }
 
 impl Default for Builder {
@@ -86,6 +89,8 @@ impl Default for Builder {
             panic_hook: true,
             max_field_bytes: crate::limits::DEFAULT_MAX_FIELD_BYTES,
             max_record_bytes: crate::limits::DEFAULT_MAX_RECORD_BYTES,
+            scheduled_jobs: false,
+            job_log_bytes: crate::job::DEFAULT_MAX_LOG_BYTES,
         }
     }
 }
@@ -258,6 +263,20 @@ impl Builder {
         self
     }
 
+    /// Keeps `scheduled_jobs` rows current from the job runs (default off): see [`crate::job`].
+    /// Applies to the sinks `init` makes; a sink given with [`Self::sink`] has its own switch.
+    pub fn scheduled_jobs(mut self, on: bool) -> Self {
+        self.scheduled_jobs = on;
+        self
+    }
+
+    /// Cap on the log lines kept with each job run (default
+    /// [`crate::job::DEFAULT_MAX_LOG_BYTES`]).
+    pub fn job_log_bytes(mut self, n: usize) -> Self {
+        self.job_log_bytes = n;
+        self
+    }
+
     /// The configured sink, or the default one, or none when actions are off.
     fn action_sink(&mut self) -> Result<Option<Box<dyn Sink>>, Error> {
         if !self.actions {
@@ -277,14 +296,16 @@ impl Builder {
             if let Some(url) = url {
                 let sink = crate::sink::postgres::PostgresSink::new(&url)?
                     .table(&self.action_table)?
-                    .migrate(self.migrate);
+                    .migrate(self.migrate)
+                    .scheduled_jobs(self.scheduled_jobs);
                 return Ok(Some(Box::new(sink)));
             }
         }
         #[cfg(feature = "supabase")]
         if std::env::var("SUPABASE_URL").is_ok_and(|u| !u.trim().is_empty()) {
-            let sink =
-                crate::sink::supabase::SupabaseSink::from_env()?.table(&self.action_table)?;
+            let sink = crate::sink::supabase::SupabaseSink::from_env()?
+                .table(&self.action_table)?
+                .scheduled_jobs(self.scheduled_jobs);
             return Ok(Some(Box::new(sink)));
         }
         #[cfg(feature = "sqlite")]
@@ -292,7 +313,8 @@ impl Builder {
             let sink = crate::sink::sqlite::SqliteSink::open_table(
                 self.log_dir.join("actions.db"),
                 &self.action_table,
-            )?;
+            )?
+            .scheduled_jobs(self.scheduled_jobs);
             return Ok(Some(Box::new(sink)));
         }
         #[allow(unreachable_code)]
@@ -349,6 +371,7 @@ impl Builder {
                 .redaction(self.redaction.clone())
                 .clock_arc(self.clock.clone())
         });
+        let mut jobs = None;
         let actions = match sink {
             Some(sink) => {
                 let (layer, action_guard) = ActionLayer::builder(sink)
@@ -364,6 +387,14 @@ impl Builder {
                     .clock_arc(self.clock.clone())
                     .build()?;
                 guard = guard.merge(action_guard);
+                // Job runs are recorded whatever the level; their captured lines follow it.
+                jobs = Some(
+                    layer
+                        .job_layer()
+                        .timezone(self.tz)
+                        .max_log_bytes(self.job_log_bytes)
+                        .with_filter(JobFilter::new(self.env_filter()?)),
+                );
                 Some(layer.with_filter(ActionFilter))
             }
             None => None,
@@ -372,7 +403,8 @@ impl Builder {
         // and are recorded whatever RUST_LOG says.
         let subscriber = tracing_subscriber::registry()
             .with(file.and_then(console).with_filter(filter))
-            .with(actions);
+            .with(actions)
+            .with(jobs);
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| Error::AlreadyInitialized)?;
         // Route `log` records into tracing. If the app installed another `log` logger first,

@@ -18,7 +18,7 @@ use super::{INHERITED, new_id, to_value};
 use crate::clock::{Clock, SystemClock};
 use crate::pipeline::{self, Intake, PipelineConfig};
 use crate::record::{Val, ValHandler, Visitor};
-use crate::job::{JobLayer, RunId};
+use crate::job::JobLayer;
 use crate::redact::{REDACTED, Redaction};
 use crate::sink::Sink;
 use crate::{Error, Guard};
@@ -198,11 +198,6 @@ where
 {
     let mut out: Vec<(&'static str, Value)> = Vec::new();
     for span in scope {
-        if let Some(run) = span.extensions().get::<RunId>() {
-            if !out.iter().any(|(n, _)| *n == "job_execution_id") {
-                out.push(("job_execution_id", Value::String(run.0.to_string())));
-            }
-        }
         if let Some(f) = span.extensions().get::<TypedFields>() {
             for (k, v) in &f.0 {
                 if INHERITED.contains(k) && !out.iter().any(|(n, _)| n == k) {
@@ -228,11 +223,16 @@ where
         let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
         attrs.record(&mut Visitor(self.writer(&mut fields)));
         // A job run's own id, for its action record (if it is one) and for what runs inside it.
-        if let Some(run) = crate::job::run_id(&span, self.clock.now()) {
-            if !fields.0.iter().any(|(k, _)| *k == "job_execution_id") {
-                fields
-                    .0
-                    .push(("job_execution_id", Value::String(run.to_string())));
+        // The job span keeps it in its fields, so what runs inside inherits it.
+        let explicit = fields.0.iter().find_map(|(k, v)| match v {
+            Value::String(s) if *k == "job_execution_id" => Some(s.as_str()),
+            _ => None,
+        });
+        if let Some(run) = crate::job::run_id(&span, self.clock.now(), explicit) {
+            let run = Value::String(run.to_string());
+            match fields.0.iter_mut().find(|(k, _)| *k == "job_execution_id") {
+                Some(slot) => slot.1 = run,
+                None => fields.0.push(("job_execution_id", run)),
             }
         }
         if is_action {

@@ -33,8 +33,13 @@ pub(crate) fn is_job_span(meta: &tracing::Metadata<'_>) -> bool {
 #[derive(Clone, Copy)]
 pub(crate) struct RunId(pub(crate) Uuid);
 
-/// The run id of `span`, creating it (for `now`) if the span is a job span without one yet.
-pub(crate) fn run_id<S>(span: &SpanRef<'_, S>, now: DateTime<Utc>) -> Option<Uuid>
+/// The run id of `span`, creating it if the span is a job span without one yet: the span's own
+/// `job_execution_id` field when it holds a UUID, else a new UUID v7 for `now`.
+pub(crate) fn run_id<S>(
+    span: &SpanRef<'_, S>,
+    now: DateTime<Utc>,
+    explicit: Option<&str>,
+) -> Option<Uuid>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -44,7 +49,9 @@ where
     if let Some(id) = span.extensions().get::<RunId>() {
         return Some(id.0);
     }
-    let id = crate::action::new_id(now);
+    let id = explicit
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_else(|| crate::action::new_id(now));
     span.extensions_mut().insert(RunId(id));
     Some(id)
 }
@@ -60,6 +67,10 @@ struct Run {
     /// The first ERROR event inside the run.
     error: Option<String>,
     cancelled: bool,
+    /// The run was left by a panic unwinding through it.
+    panicked: bool,
+    /// A `job_execution_id` the span was given.
+    explicit_id: Option<String>,
     logs: String,
     /// Bytes of log lines left out once the cap was reached.
     cut: usize,
@@ -87,8 +98,7 @@ impl ValHandler for RunWriter<'_> {
             "job_id" => self.run.job_id = text(v),
             "status" => self.run.status = Some(text(v)),
             "error" | "error_message" => self.run.error_field = Some(text(v)),
-            // Ours to give, not the span's to set.
-            "job_execution_id" => {}
+            "job_execution_id" => self.run.explicit_id = Some(text(v)),
             "next_scheduled_run" => {
                 // Normalised so the scheduled_jobs upkeep can read it back safely; a value
                 // that is not a time is kept under another name.
@@ -190,7 +200,7 @@ impl JobLayer {
     fn finish(&self, run: Run, id: Uuid) -> JobExecution {
         let ended = self.clock.now();
         let failed_status = matches!(run.status.as_deref(), Some("failed"));
-        let panicked = std::thread::panicking();
+        let panicked = run.panicked || std::thread::panicking();
         let status = if run.cancelled || run.status.as_deref() == Some("cancelled") {
             "cancelled"
         } else if failed_status || run.error_field.is_some() || run.error.is_some() || panicked
@@ -241,7 +251,6 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
         let now = self.clock.now();
-        run_id(&span, now);
         let mut run = Run {
             started: now,
             job_id: String::new(),
@@ -250,6 +259,8 @@ where
             error_field: None,
             error: None,
             cancelled: false,
+            panicked: false,
+            explicit_id: None,
             logs: String::new(),
             cut: 0,
         };
@@ -257,6 +268,7 @@ where
             run: &mut run,
             redaction: &self.redaction,
         }));
+        run_id(&span, now, run.explicit_id.as_deref());
         span.extensions_mut().insert(run);
     }
 
@@ -318,6 +330,18 @@ where
                 run.logs.push_str(&String::from_utf8_lossy(&s.line));
             }
         });
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        // A panic unwinding out of the run fails it, even when the span itself is closed later,
+        // outside the unwinding (a `catch_unwind` around `in_scope`).
+        if std::thread::panicking() {
+            if let Some(span) = ctx.span(id) {
+                if let Some(run) = span.extensions_mut().get_mut::<Run>() {
+                    run.panicked = true;
+                }
+            }
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

@@ -6,8 +6,9 @@
 //!   yields one `job_executions` row: `success`, or `failed` when an ERROR event happened inside it
 //!   (its `error` field or message becomes `error_message`), an `error` field was recorded on it
 //!   or its `status` field says `failed`; `cancelled` when the run was dropped before it finished
-//!   (see [`run`]) or `status = "cancelled"` was recorded. A span closed while its thread
-//!   panics is `failed` with the error `panicked`.
+//!   (see [`run`]) or `status = "cancelled"` was recorded. A run a panic unwound out of is
+//!   `failed` with the error `panicked` (with actionlog's panic hook, the panic's own ERROR
+//!   event comes first and gives the message).
 //! - Every event inside the run that the log filter lets through is kept in `logs`, one plain
 //!   console-format line each (no colour codes), up to [`DEFAULT_MAX_LOG_BYTES`] (configurable),
 //!   then a `…[truncated N bytes]` marker.
@@ -30,7 +31,7 @@ mod layer;
 mod run;
 
 pub use layer::{JobFilter, JobLayer};
-pub(crate) use layer::{RunId, run_id};
+pub(crate) use layer::run_id;
 pub use run::{run, try_run};
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -26,9 +26,21 @@ use super::{
 };
 use crate::Error;
 use crate::action::ActionRecord;
+use crate::job::JobExecution;
 
 /// The migration creating `action_logs`, as shipped in `migrations/0001_action_logs.sql`.
 pub const MIGRATION: &str = include_str!("../../migrations/0001_action_logs.sql");
+
+/// The migration creating the job tables, their views and the `scheduled_jobs` refresh
+/// function, as shipped in `migrations/0002_jobs.sql`.
+pub const JOBS_MIGRATION: &str = include_str!("../../migrations/0002_jobs.sql");
+
+/// One batch of job runs, ignoring runs already stored (a run is written once, at its end).
+const INSERT_JOBS: &str = "INSERT INTO job_executions \
+    (id, job_id, status, started_at, completed_at, duration_seconds, error_message, logs, metadata) \
+    SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], \
+    $5::timestamptz[], $6::float8[], $7::text[], $8::text[], $9::jsonb[]) \
+    ON CONFLICT (id) DO NOTHING";
 
 /// How a batch is loaded; both are one transaction and the same idempotent upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +62,7 @@ pub struct PostgresSink {
     schema: Option<String>,
     table: String,
     migrate: bool,
+    scheduled_jobs: bool,
     connect_timeout: Duration,
     statement_timeout: Duration,
     strategy: LoadStrategy,
@@ -157,6 +170,7 @@ impl PostgresSink {
             schema: None,
             table: "action_logs".into(),
             migrate: false,
+            scheduled_jobs: false,
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             strategy: LoadStrategy::default(),
@@ -211,6 +225,13 @@ impl PostgresSink {
         self
     }
 
+    /// Keeps `scheduled_jobs` current from each batch of job runs, in the same transaction
+    /// (default off; see [`crate::job`]).
+    pub fn scheduled_jobs(mut self, on: bool) -> Self {
+        self.scheduled_jobs = on;
+        self
+    }
+
     /// How long connecting may take before it counts as a transient failure (default 5 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
@@ -230,9 +251,12 @@ impl PostgresSink {
         self
     }
 
-    /// The migration SQL for this sink's table name.
+    /// The migration SQL for this sink's table name, then the job tables'.
     pub fn migration_sql(&self) -> String {
-        MIGRATION.replace("action_logs", &self.table)
+        format!(
+            "{}\n{JOBS_MIGRATION}",
+            MIGRATION.replace("action_logs", &self.table)
+        )
     }
 
     fn upsert_sql(&self) -> String {
@@ -342,11 +366,89 @@ impl PostgresSink {
         Ok(())
     }
 
-    async fn write_batch(&mut self, batch: &[ActionRecord]) -> Result<(), SinkError> {
+    /// Connects unless a live connection is there.
+    async fn ready(&mut self) -> Result<(), SinkError> {
         if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
             self.conn = None;
             self.connect().await?;
         }
+        Ok(())
+    }
+
+    /// Maps the outcome of one bounded database step, dropping the connection unless the
+    /// server merely refused the data.
+    fn outcome(
+        &mut self,
+        r: Result<Result<(), tokio_postgres::Error>, tokio::time::error::Elapsed>,
+        rows: usize,
+    ) -> Result<(), SinkError> {
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                let err = self.error(&e);
+                if err.kind != FailureKind::Rejected {
+                    self.conn = None;
+                }
+                Err(err)
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(SinkError::new(
+                    FailureKind::Transient,
+                    format!(
+                        "batch of {rows} rows timed out after {:?}",
+                        self.statement_timeout
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn write_job_batch(&mut self, batch: &[JobExecution]) -> Result<(), SinkError> {
+        self.ready().await?;
+        let refresh = self.scheduled_jobs;
+        let timeout = self.statement_timeout;
+        let (client, _) = self.conn.as_mut().expect("connected above");
+        let load = async {
+            let tx = client.transaction().await?;
+            let ids: Vec<Uuid> = batch.iter().map(|j| j.id).collect();
+            let job_ids: Vec<Cow<'_, str>> = batch.iter().map(|j| clean_text(&j.job_id)).collect();
+            let statuses: Vec<Cow<'_, str>> =
+                batch.iter().map(|j| clean_text(&j.status)).collect();
+            let started: Vec<DateTime<Utc>> = batch.iter().map(|j| j.started_at).collect();
+            let completed: Vec<Option<DateTime<Utc>>> =
+                batch.iter().map(|j| j.completed_at).collect();
+            let durations: Vec<Option<f64>> = batch.iter().map(|j| j.duration_seconds).collect();
+            let errors: Vec<Option<Cow<'_, str>>> = batch
+                .iter()
+                .map(|j| j.error_message.as_deref().map(clean_text))
+                .collect();
+            let logs: Vec<Cow<'_, str>> = batch.iter().map(|j| clean_text(&j.logs)).collect();
+            let metadata: Vec<Json<Cow<'_, Map<String, Value>>>> =
+                batch.iter().map(|j| Json(clean_map(&j.metadata))).collect();
+            tx.execute(
+                INSERT_JOBS,
+                &[
+                    &ids, &job_ids, &statuses, &started, &completed, &durations, &errors, &logs,
+                    &metadata,
+                ],
+            )
+            .await?;
+            if refresh {
+                let mut jobs: Vec<&str> = batch.iter().map(|j| j.job_id.as_str()).collect();
+                jobs.sort_unstable();
+                jobs.dedup();
+                tx.execute("SELECT actionlog_refresh_scheduled_jobs($1::text[])", &[&jobs])
+                    .await?;
+            }
+            tx.commit().await
+        };
+        let r = tokio::time::timeout(timeout, load).await;
+        self.outcome(r, batch.len())
+    }
+
+    async fn write_batch(&mut self, batch: &[ActionRecord]) -> Result<(), SinkError> {
+        self.ready().await?;
         let strategy = self.strategy;
         let timeout = self.statement_timeout;
         let table_copy = format!(
@@ -361,27 +463,8 @@ impl PostgresSink {
                 LoadStrategy::StagedCopy => load_copy(client, stmt, &table_copy, batch).await,
             }
         };
-        match tokio::time::timeout(timeout, load).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                let err = self.error(&e);
-                if err.kind != FailureKind::Rejected {
-                    self.conn = None;
-                }
-                Err(err)
-            }
-            Err(_) => {
-                self.conn = None;
-                Err(SinkError::new(
-                    FailureKind::Transient,
-                    format!(
-                        "batch of {} rows timed out after {:?}",
-                        batch.len(),
-                        timeout
-                    ),
-                ))
-            }
-        }
+        let r = tokio::time::timeout(timeout, load).await;
+        self.outcome(r, batch.len())
     }
 
     /// Classifies a driver error; the message names the server, never the password.
@@ -738,6 +821,10 @@ impl Sink for PostgresSink {
 
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
         Box::pin(self.write_batch(batch))
+    }
+
+    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+        Box::pin(self.write_job_batch(batch))
     }
 }
 

@@ -15,12 +15,14 @@ use super::{
 };
 use crate::Error;
 use crate::action::ActionRecord;
+use crate::job::JobExecution;
 
 /// Writes action records into a SQLite database file.
 pub struct SqliteSink {
     conn: Connection,
     path: PathBuf,
     upsert: String,
+    scheduled_jobs: bool,
 }
 
 impl std::fmt::Debug for SqliteSink {
@@ -64,6 +66,101 @@ fn schema(t: &str) -> String {
     )
 }
 
+/// The job tables and views, mirroring `migrations/0002_jobs.sql`: timestamps are RFC 3339 text
+/// in UTC (so they sort as text), booleans integers, JSON text.
+fn jobs_schema() -> String {
+    let ts = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+    format!(
+        "CREATE TABLE IF NOT EXISTS job_executions (
+            id TEXT PRIMARY KEY,
+            job_id TEXT NOT NULL CHECK (length(job_id) BETWEEN 1 AND 100),
+            status TEXT NOT NULL CHECK (length(status) <= 20),
+            started_at TEXT NOT NULL DEFAULT ({ts}),
+            completed_at TEXT,
+            duration_seconds REAL,
+            error_message TEXT,
+            logs TEXT,
+            metadata TEXT CHECK (metadata IS NULL OR json_valid(metadata)),
+            created_at TEXT DEFAULT ({ts})
+        );
+        CREATE INDEX IF NOT EXISTS idx_job_executions_job_id ON job_executions(job_id, started_at DESC);
+        CREATE INDEX IF NOT EXISTS idx_job_executions_started_at ON job_executions(started_at DESC);
+        CREATE INDEX IF NOT EXISTS idx_job_executions_status ON job_executions(status);
+        CREATE TABLE IF NOT EXISTS scheduled_jobs (
+            id TEXT PRIMARY KEY DEFAULT (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(6)))),
+            job_id TEXT NOT NULL UNIQUE CHECK (length(job_id) BETWEEN 1 AND 100),
+            job_name TEXT,
+            job_function TEXT,
+            schedule_type TEXT,
+            schedule_value TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            last_successful_run TEXT,
+            last_attempted_run TEXT,
+            next_scheduled_run TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            max_consecutive_failures INTEGER NOT NULL DEFAULT 3,
+            auto_retry_on_startup INTEGER NOT NULL DEFAULT 1,
+            metadata TEXT CHECK (metadata IS NULL OR json_valid(metadata)),
+            created_at TEXT DEFAULT ({ts}),
+            updated_at TEXT DEFAULT ({ts})
+        );
+        CREATE TRIGGER IF NOT EXISTS scheduled_jobs_updated_at AFTER UPDATE ON scheduled_jobs
+        FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
+        BEGIN UPDATE scheduled_jobs SET updated_at = {ts} WHERE id = NEW.id; END;
+        CREATE VIEW IF NOT EXISTS scheduled_jobs_status AS
+        SELECT s.job_id, s.job_name, s.schedule_type, s.schedule_value, s.enabled,
+            CASE
+                WHEN NOT s.enabled THEN 'disabled'
+                WHEN s.consecutive_failures >= s.max_consecutive_failures THEN 'failed_max_retries'
+                WHEN s.next_scheduled_run <= {ts} THEN 'overdue'
+                ELSE 'scheduled'
+            END AS job_status,
+            s.last_successful_run, s.last_attempted_run, s.next_scheduled_run,
+            s.consecutive_failures, s.max_consecutive_failures,
+            (SELECT e.status FROM job_executions e WHERE e.job_id = s.job_id
+              ORDER BY e.started_at DESC LIMIT 1) AS last_execution_status,
+            (SELECT MAX(e.started_at) FROM job_executions e WHERE e.job_id = s.job_id)
+              AS last_execution_started_at,
+            (SELECT e.error_message FROM job_executions e WHERE e.job_id = s.job_id
+              ORDER BY e.started_at DESC LIMIT 1) AS last_execution_error
+        FROM scheduled_jobs s;
+        CREATE VIEW IF NOT EXISTS job_execution_summary AS
+        SELECT job_id,
+            COUNT(*) AS total_executions,
+            COUNT(*) FILTER (WHERE status = 'success') AS successful_executions,
+            COUNT(*) FILTER (WHERE status = 'failed') AS failed_executions,
+            COUNT(*) FILTER (WHERE status = 'cancelled') AS cancelled_executions,
+            ROUND(100.0 * COUNT(*) FILTER (WHERE status = 'success') / COUNT(*), 2) AS success_rate,
+            ROUND(AVG(duration_seconds), 3) AS avg_duration_seconds,
+            MAX(started_at) AS last_execution
+        FROM job_executions
+        GROUP BY job_id;"
+    )
+}
+
+/// Keeps one job's `scheduled_jobs` row current from `job_executions`, like the PostgreSQL
+/// function `actionlog_refresh_scheduled_jobs` (derived, and a row already current is not
+/// touched, so a replay changes nothing, not even `updated_at`).
+const REFRESH_SCHEDULED_JOB: &str = "UPDATE scheduled_jobs SET
+        last_attempted_run = x.attempted,
+        last_successful_run = x.success,
+        consecutive_failures = x.failures,
+        next_scheduled_run = COALESCE(x.next_run, scheduled_jobs.next_scheduled_run)
+    FROM (SELECT
+        (SELECT MAX(started_at) FROM job_executions WHERE job_id = ?1) AS attempted,
+        (SELECT MAX(started_at) FROM job_executions WHERE job_id = ?1 AND status = 'success')
+            AS success,
+        (SELECT COUNT(*) FROM job_executions e WHERE e.job_id = ?1 AND e.status = 'failed'
+            AND e.started_at > COALESCE((SELECT MAX(started_at) FROM job_executions
+                WHERE job_id = ?1 AND status = 'success'), '')) AS failures,
+        (SELECT json_extract(metadata, '$.next_scheduled_run') FROM job_executions
+            WHERE job_id = ?1 AND json_extract(metadata, '$.next_scheduled_run') IS NOT NULL
+            ORDER BY started_at DESC LIMIT 1) AS next_run) AS x
+    WHERE scheduled_jobs.job_id = ?1 AND x.attempted IS NOT NULL
+      AND (last_attempted_run IS NOT x.attempted OR last_successful_run IS NOT x.success
+        OR consecutive_failures IS NOT x.failures
+        OR next_scheduled_run IS NOT COALESCE(x.next_run, next_scheduled_run))";
+
 impl SqliteSink {
     /// Opens (creating if needed) the database at `path` with the table `action_logs`.
     ///
@@ -97,6 +194,7 @@ impl SqliteSink {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         conn.execute_batch(&schema(table)).map_err(err)?;
+        conn.execute_batch(&jobs_schema()).map_err(err)?;
         let cols = COLUMNS.join(", ");
         let marks = (1..=COLUMNS.len())
             .map(|i| format!("?{i}"))
@@ -110,7 +208,56 @@ impl SqliteSink {
         );
         // Prepare once now so a schema mismatch is a set-up error, not a runtime one.
         conn.prepare_cached(&upsert).map_err(err)?;
-        Ok(SqliteSink { conn, path, upsert })
+        Ok(SqliteSink {
+            conn,
+            path,
+            upsert,
+            scheduled_jobs: false,
+        })
+    }
+
+    /// Keeps `scheduled_jobs` current from each batch of job runs, in the same transaction
+    /// (default off; see [`crate::job`]).
+    pub fn scheduled_jobs(mut self, on: bool) -> Self {
+        self.scheduled_jobs = on;
+        self
+    }
+
+    fn write_jobs_sync(&mut self, batch: &[JobExecution]) -> Result<(), rusqlite::Error> {
+        let ts = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO job_executions (id, job_id, status, started_at, completed_at,
+                 duration_seconds, error_message, logs, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+            )?;
+            for j in batch {
+                let metadata = serde_json::to_string(&j.metadata).unwrap_or_else(|_| "{}".into());
+                stmt.execute(params![
+                    j.id.to_string(),
+                    j.job_id,
+                    j.status,
+                    ts(&j.started_at),
+                    j.completed_at.as_ref().map(ts),
+                    j.duration_seconds.map(|d| (d * 1000.0).round() / 1000.0),
+                    j.error_message,
+                    j.logs,
+                    metadata,
+                ])?;
+            }
+            if self.scheduled_jobs {
+                let mut refresh = tx.prepare_cached(REFRESH_SCHEDULED_JOB)?;
+                let mut done: Vec<&str> = Vec::new();
+                for j in batch {
+                    if !done.contains(&j.job_id.as_str()) {
+                        done.push(&j.job_id);
+                        refresh.execute([&j.job_id])?;
+                    }
+                }
+            }
+        }
+        tx.commit()
     }
 
     fn write_sync(&mut self, batch: &[ActionRecord]) -> Result<(), rusqlite::Error> {
@@ -173,6 +320,13 @@ impl Sink for SqliteSink {
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
         let result = self
             .write_sync(batch)
+            .map_err(|e| SinkError::new(classify(&e), e.to_string()));
+        Box::pin(std::future::ready(result))
+    }
+
+    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+        let result = self
+            .write_jobs_sync(batch)
             .map_err(|e| SinkError::new(classify(&e), e.to_string()));
         Box::pin(std::future::ready(result))
     }

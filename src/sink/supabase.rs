@@ -1,4 +1,5 @@
-//! Supabase (feature `supabase`): action records to `action_logs` through Supabase's REST API,
+//! Supabase (feature `supabase`): action records to `action_logs` (and job runs to
+//! `job_executions`, ignoring runs already stored) through Supabase's REST API,
 //! which is PostgREST, over reqwest with rustls — for deployments that have the project URL and
 //! an API key but no direct database connection.
 //!
@@ -28,6 +29,12 @@ use super::{
 };
 use crate::Error;
 use crate::action::ActionRecord;
+use crate::job::JobExecution;
+
+const MIGRATION_0001: &str = "migrations/0001_action_logs.sql";
+const MIGRATION_0002: &str = "migrations/0002_jobs.sql";
+/// The function of `migrations/0002_jobs.sql` that keeps `scheduled_jobs` current.
+const REFRESH_FUNCTION: &str = "actionlog_refresh_scheduled_jobs";
 
 /// Default cap on one request body; larger batches are split.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -43,6 +50,7 @@ pub struct SupabaseSink {
     key: String,
     timeout: Duration,
     max_request_bytes: usize,
+    scheduled_jobs: bool,
 }
 
 impl std::fmt::Debug for SupabaseSink {
@@ -87,6 +95,7 @@ impl SupabaseSink {
             key: key.to_owned(),
             timeout: Duration::from_secs(10),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            scheduled_jobs: false,
         };
         sink.rebuild()?;
         Ok(sink)
@@ -132,7 +141,16 @@ impl SupabaseSink {
         Ok(self)
     }
 
-    /// Largest request body (default 1 MiB); bigger batches go as several requests.
+    /// Keeps `scheduled_jobs` current after each batch of job runs, by calling the migration's
+    /// `actionlog_refresh_scheduled_jobs` function over `/rest/v1/rpc/` (default off; see
+    /// [`crate::job`]).
+    pub fn scheduled_jobs(mut self, on: bool) -> Self {
+        self.scheduled_jobs = on;
+        self
+    }
+
+    /// Cap on one request body (default [`DEFAULT_MAX_REQUEST_BYTES`]); a larger batch is sent
+    /// as several requests.
     pub fn max_request_bytes(mut self, n: usize) -> Self {
         self.max_request_bytes = n.max(1024);
         self
@@ -175,10 +193,13 @@ impl SupabaseSink {
     /// The body: every record with every column, NUL-cleaned (PostgreSQL refuses NUL in text
     /// and jsonb).
     fn body(batch: &[ActionRecord]) -> Vec<u8> {
-        let rows: Vec<Value> = batch
-            .iter()
-            .map(|r| {
-                let mut v = r.to_json();
+        Self::clean_body(batch.iter().map(ActionRecord::to_json))
+    }
+
+    /// A JSON array of `rows`, NUL-cleaned.
+    fn clean_body(rows: impl Iterator<Item = Value>) -> Vec<u8> {
+        let rows: Vec<Value> = rows
+            .map(|mut v| {
                 if let Value::Object(m) = &mut v {
                     for (_, field) in m.iter_mut() {
                         match field {
@@ -205,10 +226,59 @@ impl SupabaseSink {
             Box::pin(self.post(a)).await?;
             return Box::pin(self.post(b)).await;
         }
-        let response = self
-            .client
-            .post(&self.endpoint)
-            .body(body)
+        self.send(&self.endpoint, body, None, &self.table, MIGRATION_0001)
+            .await
+    }
+
+    async fn post_jobs(&self, batch: &[JobExecution]) -> Result<(), SinkError> {
+        let body = Self::clean_body(batch.iter().map(JobExecution::to_json));
+        if body.len() > self.max_request_bytes && batch.len() > 1 {
+            let (a, b) = batch.split_at(batch.len() / 2);
+            Box::pin(self.post_jobs(a)).await?;
+            return Box::pin(self.post_jobs(b)).await;
+        }
+        let url = format!(
+            "{}/rest/v1/job_executions?on_conflict=id&columns=id,job_id,status,started_at,completed_at,duration_seconds,error_message,logs,metadata",
+            self.base
+        );
+        // A run is written once, at its end: one already stored is left alone.
+        let prefer = "return=minimal,resolution=ignore-duplicates";
+        self.send(&url, body, Some(prefer), "job_executions", MIGRATION_0002)
+            .await?;
+        if self.scheduled_jobs {
+            let mut jobs: Vec<&str> = batch.iter().map(|j| j.job_id.as_str()).collect();
+            jobs.sort_unstable();
+            jobs.dedup();
+            let url = format!("{}/rest/v1/rpc/{REFRESH_FUNCTION}", self.base);
+            let body = serde_json::to_vec(&serde_json::json!({ "job_ids": jobs }))
+                .unwrap_or_default();
+            self.send(
+                &url,
+                body,
+                Some("return=minimal"),
+                REFRESH_FUNCTION,
+                MIGRATION_0002,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// One POST and the mapping of its outcome; `what` and `migration` name the missing object
+    /// and its migration file when the answer is 404.
+    async fn send(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        prefer: Option<&'static str>,
+        what: &str,
+        migration: &str,
+    ) -> Result<(), SinkError> {
+        let mut request = self.client.post(url).body(body);
+        if let Some(p) = prefer {
+            request = request.header("Prefer", p);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| {
@@ -247,8 +317,8 @@ impl SupabaseSink {
             404 => (
                 FailureKind::Config,
                 format!(
-                    "{} has no table {:?} (HTTP 404{detail}); run migrations/0001_action_logs.sql in the Supabase SQL editor",
-                    self.base, self.table
+                    "{} has no {what:?} (HTTP 404{detail}); run {migration} in the Supabase SQL editor",
+                    self.base
                 ),
             ),
             408 | 429 | 500 | 502 | 503 | 504 | 520 => (
@@ -320,6 +390,10 @@ impl Sink for SupabaseSink {
 
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
         Box::pin(self.post(batch))
+    }
+
+    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+        Box::pin(self.post_jobs(batch))
     }
 }
 

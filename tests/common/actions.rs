@@ -57,6 +57,13 @@ impl<S: actionlog::sink::Sink> actionlog::sink::Sink for Recording<S> {
         self.sizes.lock().unwrap().push(batch.len());
         self.inner.write(batch)
     }
+    fn write_jobs<'a>(
+        &'a mut self,
+        batch: &'a [actionlog::JobExecution],
+    ) -> actionlog::sink::SinkFuture<'a> {
+        self.sizes.lock().unwrap().push(batch.len());
+        self.inner.write_jobs(batch)
+    }
 }
 
 /// The accounting invariant every reliability test checks once the workers have stopped:

@@ -60,6 +60,7 @@ pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
     s.parse().unwrap()
 }
 pub mod actions;
+pub mod jobs;
 #[cfg(feature = "postgres")]
 pub mod pg;
 #[cfg(all(feature = "supabase", feature = "postgres"))]
