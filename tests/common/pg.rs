@@ -116,6 +116,28 @@ impl TestDb {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Like [`Self::psql`], one string per row: records are NUL-separated (`psql -0`), so
+    /// values holding newlines (captured logs) stay in their row.
+    pub fn psql_rows(&self, sql: &str) -> Vec<String> {
+        let out = std::process::Command::new("psql")
+            .arg(&self.url)
+            .args(["-X", "-A", "-t", "-0", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .env("PGOPTIONS", format!("-c search_path={}", self.schema))
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split('\0')
+            .map(|r| r.trim_end_matches('\n').to_owned())
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
     pub fn psql_file(&self, path: &str) {
         let out = std::process::Command::new("psql")
             .arg(&self.url)
