@@ -43,7 +43,11 @@ fn runs_land_with_logs_and_the_seed_queries_answer() {
     });
     let stats = guard.shutdown(std::time::Duration::from_secs(10)).stats;
     assert_accounted(&stats);
-    assert_eq!(stats.actions_dead_lettered + stats.actions_dropped, 0, "{stats:?}");
+    assert_eq!(
+        stats.actions_dead_lettered + stats.actions_dropped,
+        0,
+        "{stats:?}"
+    );
 
     let runs = db.query(
         "SELECT id::text, job_id, status, duration_seconds::float8, error_message, logs,
@@ -59,7 +63,11 @@ fn runs_land_with_logs_and_the_seed_queries_answer() {
         got,
         vec![
             (s("data_collection"), s("success"), None),
-            (s("data_collection"), s("failed"), Some(s("house feed timed out"))),
+            (
+                s("data_collection"),
+                s("failed"),
+                Some(s("house feed timed out"))
+            ),
             (s("ticker_backfill"), s("cancelled"), None),
             (s("ticker_backfill"), s("failed"), Some(s("quota exceeded"))),
         ]

@@ -55,9 +55,14 @@ fn runs_actions_and_scheduled_jobs() {
         jobs: jobs.clone(),
     };
     let clock = clock();
-    let guard = with_jobs(tap, &dir.path().join("dead"), &clock, "info", 1 << 16, || {
-        workload(&clock)
-    });
+    let guard = with_jobs(
+        tap,
+        &dir.path().join("dead"),
+        &clock,
+        "info",
+        1 << 16,
+        || workload(&clock),
+    );
     let stats = guard.shutdown(std::time::Duration::from_secs(10)).stats;
     assert_accounted(&stats);
     assert_eq!(stats.actions_dead_lettered + stats.actions_dropped, 0);
@@ -78,7 +83,11 @@ fn runs_actions_and_scheduled_jobs() {
         vec![
             ("data_collection", "success", "2025-11-03T14:30:45.000000Z"),
             ("data_collection", "failed", "2025-11-03T14:31:45.000000Z"),
-            ("ticker_backfill", "cancelled", "2025-11-03T14:32:45.000000Z"),
+            (
+                "ticker_backfill",
+                "cancelled",
+                "2025-11-03T14:32:45.000000Z"
+            ),
             ("ticker_backfill", "failed", "2025-11-03T14:33:45.000000Z"),
         ]
     );
@@ -91,7 +100,9 @@ fn runs_actions_and_scheduled_jobs() {
     let logs = ok["logs"].as_str().unwrap();
     assert_eq!(logs.lines().count(), 1, "{logs}");
     assert!(
-        logs.starts_with("2025-11-03T14:30:45 INFO     [jobs_sqlite::common::jobs] collected {\"records\": 12"),
+        logs.starts_with(
+            "2025-11-03T14:30:45 INFO     [jobs_sqlite::common::jobs] collected {\"records\": 12"
+        ),
         "{logs}"
     );
     assert!(!logs.contains("below the filter") && !logs.contains('\x1b'));
@@ -215,6 +226,10 @@ fn captured_logs_are_capped_and_follow_the_log_filter() {
         },
     );
     assert!(guard.flush());
+    // The store is no more readable than the day files.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
     let runs = rows(&db, RUNS);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["status"], "success");

@@ -203,18 +203,14 @@ impl JobLayer {
         let panicked = run.panicked || std::thread::panicking();
         let status = if run.cancelled || run.status.as_deref() == Some("cancelled") {
             "cancelled"
-        } else if failed_status || run.error_field.is_some() || run.error.is_some() || panicked
-        {
+        } else if failed_status || run.error_field.is_some() || run.error.is_some() || panicked {
             "failed"
         } else {
             "success"
         };
         let mut row = JobExecution::new(id, &run.job_id, status, run.started);
         row.completed_at = Some(ended);
-        let micros = (ended - run.started)
-            .num_microseconds()
-            .unwrap_or(0)
-            .max(0);
+        let micros = (ended - run.started).num_microseconds().unwrap_or(0).max(0);
         row.duration_seconds = Some(micros as f64 / 1e6);
         if status == "failed" {
             row.error_message = run
@@ -303,8 +299,13 @@ where
         });
         let stamp = clock::stamp(self.clock.now(), self.tz);
         record::with_scratch(|s| {
-            let logger =
-                record::capture_event(event, &ctx, crate::format::console::SEPS, s, &self.redaction);
+            let logger = record::capture_event(
+                event,
+                &ctx,
+                crate::format::console::SEPS,
+                s,
+                &self.redaction,
+            );
             s.line.clear();
             crate::format::console::write_line(
                 &mut s.line,

@@ -30,8 +30,8 @@
 mod layer;
 mod run;
 
-pub use layer::{JobFilter, JobLayer};
 pub(crate) use layer::run_id;
+pub use layer::{JobFilter, JobLayer};
 pub use run::{run, try_run};
 
 use chrono::{DateTime, SecondsFormat, Utc};

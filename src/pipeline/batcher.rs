@@ -15,8 +15,8 @@ use super::retry::Backoff;
 use super::spool;
 use super::{ActionCounters, Cmd, Envelope, PipelineConfig, Row};
 use crate::action::ActionRecord;
-use crate::job::JobExecution;
 use crate::clock::Clock;
+use crate::job::JobExecution;
 use crate::sink::{FailureKind, Sink, SinkError};
 
 /// Why a write was abandoned when the shutdown deadline came first.

@@ -35,8 +35,8 @@ use uuid::Uuid;
 
 use crate::Error;
 use crate::action::{ActionRecord, Captured};
-use crate::job::JobExecution;
 use crate::clock::Clock;
+use crate::job::JobExecution;
 use crate::redact::Redaction;
 use crate::sink::Sink;
 
@@ -193,6 +193,9 @@ pub(crate) enum Envelope {
 }
 
 /// A row to deliver: to `action_logs` or to `job_executions`.
+// Action rows are the common case and stay inline (no allocation per record); job runs are
+// rare and large, so they are boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Row {
     Action(ActionRecord),

@@ -413,8 +413,7 @@ impl PostgresSink {
             let tx = client.transaction().await?;
             let ids: Vec<Uuid> = batch.iter().map(|j| j.id).collect();
             let job_ids: Vec<Cow<'_, str>> = batch.iter().map(|j| clean_text(&j.job_id)).collect();
-            let statuses: Vec<Cow<'_, str>> =
-                batch.iter().map(|j| clean_text(&j.status)).collect();
+            let statuses: Vec<Cow<'_, str>> = batch.iter().map(|j| clean_text(&j.status)).collect();
             let started: Vec<DateTime<Utc>> = batch.iter().map(|j| j.started_at).collect();
             let completed: Vec<Option<DateTime<Utc>>> =
                 batch.iter().map(|j| j.completed_at).collect();
@@ -438,8 +437,11 @@ impl PostgresSink {
                 let mut jobs: Vec<&str> = batch.iter().map(|j| j.job_id.as_str()).collect();
                 jobs.sort_unstable();
                 jobs.dedup();
-                tx.execute("SELECT actionlog_refresh_scheduled_jobs($1::text[])", &[&jobs])
-                    .await?;
+                tx.execute(
+                    "SELECT actionlog_refresh_scheduled_jobs($1::text[])",
+                    &[&jobs],
+                )
+                .await?;
             }
             tx.commit().await
         };

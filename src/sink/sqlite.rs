@@ -187,6 +187,14 @@ impl SqliteSink {
                 reason: e.to_string(),
             })?;
         }
+        if !path.exists() {
+            // Created 0640 whatever the umask (SQLite gives its -wal and -shm files the same
+            // mode): the audit trail is no more readable than the day files.
+            crate::file::rolling::open_append(&path).map_err(|e| Error::Database {
+                target: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")

@@ -250,8 +250,8 @@ impl SupabaseSink {
             jobs.sort_unstable();
             jobs.dedup();
             let url = format!("{}/rest/v1/rpc/{REFRESH_FUNCTION}", self.base);
-            let body = serde_json::to_vec(&serde_json::json!({ "job_ids": jobs }))
-                .unwrap_or_default();
+            let body =
+                serde_json::to_vec(&serde_json::json!({ "job_ids": jobs })).unwrap_or_default();
             self.send(
                 &url,
                 body,
@@ -278,21 +278,18 @@ impl SupabaseSink {
         if let Some(p) = prefer {
             request = request.header("Prefer", p);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| {
-                // reqwest's errors carry the URL (never the key, which is only in headers).
-                let what = if e.is_timeout() {
-                    format!(
-                        "request to {} timed out after {:?}",
-                        self.base, self.timeout
-                    )
-                } else {
-                    format!("cannot reach {}: {}", self.base, error_chain(&e))
-                };
-                SinkError::new(FailureKind::Transient, what)
-            })?;
+        let response = request.send().await.map_err(|e| {
+            // reqwest's errors carry the URL (never the key, which is only in headers).
+            let what = if e.is_timeout() {
+                format!(
+                    "request to {} timed out after {:?}",
+                    self.base, self.timeout
+                )
+            } else {
+                format!("cannot reach {}: {}", self.base, error_chain(&e))
+            };
+            SinkError::new(FailureKind::Transient, what)
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
