@@ -284,3 +284,60 @@ fn a_retry_budget_gives_up_into_the_dead_letter_file() {
     );
     env.assert_no_canary();
 }
+
+/// Job runs through PostgREST: `job_executions` rows with `resolution=ignore-duplicates`, and
+/// the `scheduled_jobs` upkeep through `POST /rest/v1/rpc/actionlog_refresh_scheduled_jobs`;
+/// replaying the batches changes nothing.
+#[test]
+fn job_runs_and_scheduled_jobs_through_postgrest() {
+    let Some(e) = env("sb_jobs") else { return };
+    e.db.psql_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/0002_jobs.sql"
+    ));
+    e.db.psql(
+        "INSERT INTO scheduled_jobs (job_id, job_name) VALUES ('data_collection', 'Data collection')",
+    );
+    let jobs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tap = common::jobs::Tap {
+        inner: e.sink().scheduled_jobs(true),
+        jobs: jobs.clone(),
+    };
+    let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
+    let guard = common::jobs::with_jobs(tap, e.dead.path(), &clock, "info", 1 << 16, || {
+        common::jobs::workload(&clock)
+    });
+    let stats = guard.shutdown(Duration::from_secs(10)).stats;
+    common::actions::assert_accounted(&stats);
+    assert_eq!(
+        stats.actions_dead_lettered + stats.actions_dropped,
+        0,
+        "{stats:?}"
+    );
+    let snapshot = || {
+        e.db.psql("SELECT id, job_id, status, error_message, logs FROM job_executions ORDER BY started_at")
+            + &e.db.psql("SELECT * FROM scheduled_jobs")
+    };
+    let before = snapshot();
+    assert_eq!(
+        e.db.psql("SELECT string_agg(status, ',' ORDER BY started_at) FROM job_executions")
+            .trim(),
+        "success,failed,cancelled,failed"
+    );
+    assert_eq!(
+        e.db.psql(
+            "SELECT consecutive_failures, last_successful_run, next_scheduled_run FROM scheduled_jobs"
+        )
+        .trim(),
+        "1|2025-11-03 14:30:45+00|2025-11-03 15:30:45+00"
+    );
+    let written = jobs.lock().unwrap().clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(e.sink().scheduled_jobs(true).write_jobs(&written))
+        .unwrap();
+    assert_eq!(snapshot(), before);
+    e.assert_no_canary();
+}

@@ -1,7 +1,9 @@
 //! A PostgREST contract double, built from PostgREST's documentation of bulk upserts
 //! (`POST /rest/v1/{table}?on_conflict=id&columns=…`, `Prefer: return=minimal,
-//! resolution=merge-duplicates`, JSON array of objects with identical keys, error bodies
-//! `{code, message, details, hint}`) and Supabase's API-key headers. PostgREST itself cannot be
+//! resolution=merge-duplicates` or `resolution=ignore-duplicates`, JSON array of objects with
+//! identical keys, error bodies `{code, message, details, hint}`), of function calls
+//! (`POST /rest/v1/rpc/{function}` with a JSON object whose keys are the named arguments) and
+//! Supabase's API-key headers. PostgREST itself cannot be
 //! installed on these machines; this loopback HTTP/1.1 server enforces that contract and then
 //! performs the upsert in the real PostgreSQL, so tests check rows in the database.
 //!
@@ -273,12 +275,18 @@ fn handle(
         return violation("content-type must be application/json".into());
     }
     let prefer = req.header("prefer").unwrap_or("");
-    if !prefer.contains("return=minimal") || !prefer.contains("resolution=merge-duplicates") {
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    if let Some(function) = path.strip_prefix("/rest/v1/rpc/") {
+        return rpc(function, req, rt, client);
+    }
+    let ignore = prefer.contains("resolution=ignore-duplicates");
+    if !prefer.contains("return=minimal")
+        || !(ignore || prefer.contains("resolution=merge-duplicates"))
+    {
         return violation(format!(
-            "Prefer must ask for return=minimal,resolution=merge-duplicates, got {prefer:?}"
+            "Prefer must ask for return=minimal and resolution=merge-duplicates or ignore-duplicates, got {prefer:?}"
         ));
     }
-    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
     let Some(table) = path.strip_prefix("/rest/v1/") else {
         return violation(format!("path {path}"));
     };
@@ -351,13 +359,77 @@ fn handle(
         .map(|c| format!("{c} = EXCLUDED.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let on_conflict = if ignore {
+        "DO NOTHING".to_owned()
+    } else {
+        format!("DO UPDATE SET {set}")
+    };
     let sql = format!(
         "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::text::json) \
-         ON CONFLICT (id) DO UPDATE SET {set}"
+         ON CONFLICT (id) {on_conflict}"
     );
     let body = String::from_utf8_lossy(&req.body).into_owned();
-    match rt.block_on(client.execute(&sql, &[&body])) {
-        Ok(_) => (201, Value::Null),
+    answer(rt.block_on(client.execute(&sql, &[&body])).map(|_| ()))
+}
+
+/// `POST /rest/v1/rpc/{function}`: the body's keys are the named arguments (arrays of text or
+/// scalars here, which is all actionlog sends); 404 PGRST202 when there is no such function.
+fn rpc(
+    function: &str,
+    req: &Request,
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+) -> (u16, Value) {
+    let Ok(Value::Object(args)) = serde_json::from_slice::<Value>(&req.body) else {
+        return (400, err_body("PGRST102", "Empty or invalid json"));
+    };
+    let exists: bool = rt
+        .block_on(client.query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1)",
+            &[&function],
+        ))
+        .unwrap()
+        .get(0);
+    if !exists
+        || !function
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return (
+            404,
+            err_body(
+                "PGRST202",
+                &format!("Could not find the function public.{function} in the schema cache"),
+            ),
+        );
+    }
+    let named = args
+        .iter()
+        .map(|(k, v)| {
+            let k: String = k
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if v.is_array() {
+                format!("{k} := ARRAY(SELECT json_array_elements_text($1::text::json->'{k}'))")
+            } else {
+                format!("{k} := ($1::text::json->>'{k}')")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    let sql = format!("SELECT {function}({named})");
+    match answer(rt.block_on(client.execute(&sql, &[&body])).map(|_| ())) {
+        (201, v) => (200, v),
+        other => other,
+    }
+}
+
+/// PostgREST's answer to a statement's outcome.
+fn answer(r: Result<(), tokio_postgres::Error>) -> (u16, Value) {
+    match r {
+        Ok(()) => (201, Value::Null),
         Err(e) => {
             let db = e.as_db_error();
             let code = db.map(|d| d.code().code().to_owned()).unwrap_or_default();
