@@ -1,6 +1,8 @@
-//! Where action records end up, behind one small trait: [`Sink`]. A sink writes a batch as one
-//! idempotent upsert keyed by the record id and says, when it fails, whether the failure is worth
-//! retrying ([`FailureKind`]). Batching, retries, splitting and dead letters are the pipeline's.
+//! Where action records and job runs end up, behind one small trait: [`Sink`]. A sink writes a
+//! batch as one idempotent write keyed by the record id (an upsert into `action_logs`; job runs
+//! into `job_executions`, ignoring runs already stored) and says, when it fails, whether the
+//! failure is worth retrying ([`FailureKind`]). Batching, retries, splitting and dead letters are
+//! the pipeline's.
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
