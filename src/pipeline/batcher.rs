@@ -156,6 +156,8 @@ impl Batcher {
                 // the channel holds now: they go first.
                 self.spilled = false;
                 self.replay_spool();
+                // A shutdown may have come during the replay: check again before blocking.
+                continue;
             }
             if !self.flush_acks.is_empty() {
                 // A flush covers what was spilled while draining, too.
