@@ -147,7 +147,18 @@ impl Batcher {
             // Commands may have arrived while delivering (during a backoff pause or a fill):
             // act on them before blocking again.
             if let Some(ack) = self.shutdown_ack.take() {
-                self.drain_and_deliver();
+                // Like a flush, within the deadline: what was spilled during this run goes too
+                // (oldest first), not only what the channel holds.
+                loop {
+                    if self.spilled {
+                        self.spilled = false;
+                        self.replay_spool();
+                    }
+                    self.drain_and_deliver();
+                    if !self.spilled {
+                        break;
+                    }
+                }
                 let _ = ack.send(());
                 return;
             }
