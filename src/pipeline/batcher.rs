@@ -148,14 +148,15 @@ impl Batcher {
             // act on them before blocking again.
             if let Some(ack) = self.shutdown_ack.take() {
                 // Like a flush, within the deadline: what was spilled during this run goes too
-                // (oldest first), not only what the channel holds.
+                // (oldest first), not only what the channel holds; unless the sink is failing,
+                // in which case the segments are already where the next start looks.
                 loop {
-                    if self.spilled {
+                    if self.spilled && self.outage.is_none() {
                         self.spilled = false;
                         self.replay_spool();
                     }
                     self.drain_and_deliver();
-                    if !self.spilled {
+                    if !self.spilled || self.outage.is_some() {
                         break;
                     }
                 }
