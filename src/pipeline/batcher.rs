@@ -44,9 +44,15 @@ fn spill(rx: &Receiver<Captured>, config: &PipelineConfig, counters: &ActionCoun
     if rx.len() < (config.capacity / 2).max(1) {
         return 0;
     }
-    let mut records = Vec::with_capacity(rx.len());
-    while let Ok(c) = rx.try_recv() {
-        records.push(make_row(c, config));
+    // At most what is queued now: a producer faster than this loop would otherwise keep it
+    // going, piling records up in memory instead of on disk.
+    let queued = rx.len();
+    let mut records = Vec::with_capacity(queued);
+    while records.len() < queued {
+        match rx.try_recv() {
+            Ok(c) => records.push(make_row(c, config)),
+            Err(_) => break,
+        }
     }
     let n = records.len() as u64;
     match spool::write_segment(dir, &records) {
