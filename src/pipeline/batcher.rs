@@ -55,9 +55,15 @@ fn spill(rx: &Receiver<Envelope>, config: &PipelineConfig, counters: &ActionCoun
     if rx.len() < (config.capacity / 2).max(1) {
         return 0;
     }
-    let mut records = Vec::with_capacity(rx.len());
-    while let Ok(c) = rx.try_recv() {
-        records.push(make_row(c, config));
+    // At most what is queued now: a producer faster than this loop would otherwise keep it
+    // going, piling records up in memory instead of on disk.
+    let queued = rx.len();
+    let mut records = Vec::with_capacity(queued);
+    while records.len() < queued {
+        match rx.try_recv() {
+            Ok(c) => records.push(make_row(c, config)),
+            Err(_) => break,
+        }
     }
     let n = records.len() as u64;
     match spool::write_segment(dir, &records) {
@@ -158,7 +164,19 @@ impl Batcher {
             // Commands may have arrived while delivering (during a backoff pause or a fill):
             // act on them before blocking again.
             if let Some(ack) = self.shutdown_ack.take() {
-                self.drain_and_deliver();
+                // Like a flush, within the deadline: what was spilled during this run goes too
+                // (oldest first), not only what the channel holds; unless the sink is failing,
+                // in which case the segments are already where the next start looks.
+                loop {
+                    if self.spilled && self.outage.is_none() {
+                        self.spilled = false;
+                        self.replay_spool();
+                    }
+                    self.drain_and_deliver();
+                    if !self.spilled || self.outage.is_some() {
+                        break;
+                    }
+                }
                 let _ = ack.send(());
                 return;
             }
@@ -167,6 +185,8 @@ impl Batcher {
                 // the channel holds now: they go first.
                 self.spilled = false;
                 self.replay_spool();
+                // A shutdown may have come during the replay: check again before blocking.
+                continue;
             }
             if !self.flush_acks.is_empty() {
                 // A flush covers what was spilled while draining, too.

@@ -21,8 +21,11 @@
 //!   and counted, never blocks the rest of the replay.
 //!
 //! What can be lost: records still in the in-memory channel (at most its capacity, by default
-//! 10 000, fewer in practice since it spills at half) when the process is SIGKILLed or the
-//! machine loses power; a segment whose file cannot be written (disk full), counted as dropped.
+//! 10 000, fewer in practice since it spills at half) and the batch the worker is writing or
+//! retrying (at most the batch size, 500; during an outage these are the outage's oldest
+//! records, held until the sink takes them or shutdown spools them) when the process is
+//! SIGKILLed or the machine loses power; a segment whose file cannot be written (disk full),
+//! counted as dropped. `tests/sigkill.rs` measures it.
 //! Not bounded yet: the spool's total size on disk.
 
 use std::fs;

@@ -66,3 +66,16 @@ pub mod pg;
 #[cfg(all(feature = "supabase", feature = "postgres"))]
 pub mod postgrest;
 pub mod proxy;
+
+/// Polls `cond` until it holds, failing the test (with `what`) if it does not within `within`.
+/// The pause between polls only limits the polling rate; correctness never depends on it.
+pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

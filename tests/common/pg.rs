@@ -84,6 +84,14 @@ impl TestDb {
         self.query(&format!("SELECT count(*) FROM action_logs {filter}"))[0].get(0)
     }
 
+    /// Fails the test if any id appears in more than one row (the primary key should make that
+    /// impossible; this checks the table really has one).
+    pub fn assert_no_duplicate_ids(&self) {
+        let row = &self.query("SELECT count(*), count(DISTINCT id) FROM action_logs")[0];
+        let (all, distinct): (i64, i64) = (row.get(0), row.get(1));
+        assert_eq!(all, distinct, "duplicate ids in action_logs");
+    }
+
     /// A sink writing into this schema, migrating it.
     pub fn sink(&self) -> actionlog::sink::PostgresSink {
         self.sink_at(&self.url)
