@@ -55,6 +55,25 @@ fn spill(rx: &Receiver<Envelope>, config: &PipelineConfig, counters: &ActionCoun
     if rx.len() < (config.capacity / 2).max(1) {
         return 0;
     }
+    let held = spool::size(dir);
+    if held >= config.spool_max_bytes {
+        // Leave the records in the channel: the overflow policy applies to newer ones, and the
+        // oldest, on disk, are kept.
+        if !counters.spool_full.swap(true, Ordering::Relaxed) {
+            crate::report::emit(format_args!(
+                "WARNING: the spool in {} holds {held} bytes, at its bound of {}; records wait in the channel and are dropped (counted) when it is full",
+                dir.display(),
+                config.spool_max_bytes
+            ));
+        }
+        return 0;
+    }
+    if counters.spool_full.swap(false, Ordering::Relaxed) {
+        crate::report::emit(format_args!(
+            "the spool in {} is below its bound again; spilling resumes",
+            dir.display()
+        ));
+    }
     // At most what is queued now: a producer faster than this loop would otherwise keep it
     // going, piling records up in memory instead of on disk.
     let queued = rx.len();
@@ -344,11 +363,15 @@ impl Batcher {
             if let Some(dir) = self.config.spool_dir.clone() {
                 let records: Vec<Row> = left.iter().map(|(r, _)| r.clone()).collect();
                 let n: u64 = left.iter().map(|(_, w)| w).sum();
-                match spool::write_segment(&dir, &records) {
+                match spool::write_bounded(&dir, &records, self.config.spool_max_bytes) {
                     Ok(_) => {
                         self.counters.spooled.fetch_add(n, Ordering::Relaxed);
                         return;
                     }
+                    // At the bound: said once, not once per batch.
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::StorageFull
+                            && self.counters.spool_full.swap(true, Ordering::Relaxed) => {}
                     Err(e) => crate::report::emit(format_args!(
                         "cannot write the spool in {}: {e}; using the dead-letter file",
                         dir.display()

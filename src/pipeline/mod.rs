@@ -55,6 +55,9 @@ impl Default for ActionOverflow {
     }
 }
 
+/// Default bound of the disk spool: 1 GiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
+
 /// Delivery settings for action records.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -67,6 +70,7 @@ pub struct PipelineConfig {
     pub(crate) retry_budget: Option<Duration>,
     pub(crate) dead_letter_dir: Option<PathBuf>,
     pub(crate) spool_dir: Option<PathBuf>,
+    pub(crate) spool_max_bytes: u64,
     /// Set by the action layer's builder, so rows and layer agree.
     pub(crate) redaction: Redaction,
 }
@@ -84,6 +88,7 @@ impl Default for PipelineConfig {
             redaction: Redaction::default(),
             dead_letter_dir: Some(PathBuf::from("logs/dead-letter")),
             spool_dir: None,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
         }
     }
 }
@@ -144,6 +149,15 @@ impl PipelineConfig {
         self
     }
 
+    /// The most the spool may hold on disk (default [`DEFAULT_SPOOL_MAX_BYTES`], 1 GiB). At
+    /// the bound spilling stops (reported once): new records wait in the channel and the
+    /// overflow policy applies to them, every drop counted; see the spool module docs.
+    #[must_use]
+    pub fn spool_max_bytes(mut self, n: u64) -> Self {
+        self.spool_max_bytes = n;
+        self
+    }
+
     /// Where rejected records go, as `YYYY-MM-DD.jsonl` files (default `logs/dead-letter`).
     #[must_use]
     pub fn dead_letter_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -175,6 +189,8 @@ pub(crate) struct ActionCounters {
     pub(crate) dropped: AtomicU64,
     pub(crate) spooled: AtomicU64,
     pub(crate) replayed: AtomicU64,
+    /// Whether the spool is at its bound (reported once per episode).
+    pub(crate) spool_full: std::sync::atomic::AtomicBool,
 }
 
 /// Control messages to the worker, on their own channel so they never wait behind records.

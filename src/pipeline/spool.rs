@@ -26,7 +26,15 @@
 //! records, held until the sink takes them or shutdown spools them) when the process is
 //! SIGKILLed or the machine loses power; a segment whose file cannot be written (disk full),
 //! counted as dropped. `tests/sigkill.rs` measures it.
-//! Not bounded yet: the spool's total size on disk.
+//!
+//! Bound: the spool holds at most [`super::PipelineConfig::spool_max_bytes`] (default 1 GiB),
+//! checked before each segment is written (so it can exceed the bound by at most one segment,
+//! i.e. one channel's worth of records). At the bound the worker stops spilling and reports it
+//! once on stderr: new records wait in the in-memory channel, and once that is full the
+//! overflow policy applies (`Block` for its bound, then drop), each drop counted in
+//! `actions_dropped`; the oldest records, on disk, are kept. At shutdown, what cannot be
+//! delivered and does not fit goes to the dead-letter file instead. Spilling resumes (reported
+//! too) as soon as delivered segments are deleted.
 
 use std::fs;
 use std::io::{self, Write};
@@ -90,6 +98,31 @@ pub(crate) fn write_segment(dir: &Path, records: &[Row]) -> io::Result<PathBuf> 
     f.sync_all()?;
     fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// Bytes held in `dir`: every segment, and any unfinished temporary file.
+pub(crate) fn size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// [`write_segment`] unless `dir` already holds `max` bytes or more (`StorageFull` then).
+pub(crate) fn write_bounded(dir: &Path, records: &[Row], max: u64) -> io::Result<PathBuf> {
+    let held = size(dir);
+    if held >= max {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!("the spool holds {held} bytes, at its bound of {max}"),
+        ));
+    }
+    write_segment(dir, records)
 }
 
 /// The segments waiting in `dir`, oldest first (none if the directory does not exist).

@@ -1,0 +1,121 @@
+//! The spool's size bound: with the sink down and the spool at its bound, the worker stops
+//! spilling; newer records wait in the channel and are dropped (counted) once it is full, what
+//! is left at shutdown goes to the dead-letter file, the records already on disk are kept, and
+//! the next start delivers them. The accounting invariant holds in both runs.
+
+mod common;
+
+use std::time::Duration;
+
+use actionlog::sink::{FailureKind, Sink, SinkError, SinkFuture, SqliteSink};
+use actionlog::{ActionOverflow, ManualClock, PipelineConfig};
+use common::actions::{assert_accounted, dead_letters};
+use tracing_subscriber::prelude::*;
+
+/// A database that is down.
+struct Down;
+
+impl Sink for Down {
+    fn name(&self) -> &'static str {
+        "down"
+    }
+    fn write<'a>(&'a mut self, _: &'a [actionlog::ActionRecord]) -> SinkFuture<'a> {
+        Box::pin(std::future::ready(Err(SinkError::new(
+            FailureKind::Transient,
+            "connection refused",
+        ))))
+    }
+}
+
+fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn emit(from: u64, n: u64) {
+    for seq in from..from + n {
+        tracing::info!(action_type = "scheduled_job_execution", seq);
+    }
+}
+
+#[test]
+fn at_the_bound_spilling_stops_and_every_record_is_accounted_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let dead = dir.path().join("dead-letter");
+    let config = PipelineConfig::default()
+        .capacity(100)
+        .batch_size(10)
+        .linger(Duration::from_millis(1))
+        .overflow(ActionOverflow::DropNewest)
+        .retry_backoff(Duration::from_millis(20), Duration::from_millis(40))
+        .spool_dir(&spool)
+        // Any segment reaches it: after the first, spilling stops.
+        .spool_max_bytes(1)
+        .dead_letter_dir(&dead);
+    let (layer, guard) = actionlog::ActionLayer::builder(Down)
+        .pipeline(config)
+        .clock(ManualClock::at(common::utc("2025-11-03T14:30:45Z")))
+        .build()
+        .unwrap();
+    let subscriber =
+        tracing_subscriber::registry().with(layer.with_filter(actionlog::ActionFilter));
+    tracing::subscriber::with_default(subscriber, || {
+        // Fill the channel while the sink fails: the worker spills it to one segment.
+        emit(0, 100);
+        common::wait_until("a first segment", Duration::from_secs(10), || {
+            !segments(&spool).is_empty()
+        });
+        // Now the spool is at its bound: these wait in the channel, the rest are dropped.
+        emit(100, 300);
+        common::wait_until("the channel to stay full", Duration::from_secs(10), || {
+            guard.stats().actions_dropped > 0
+        });
+    });
+    let done = guard.shutdown(Duration::from_secs(2));
+    let s = done.stats;
+    assert_accounted(&s);
+    assert_eq!(segments(&spool).len(), 1, "spilling stopped at the bound");
+    assert_eq!(s.actions_recorded, 400);
+    assert!(s.actions_dropped >= 200, "{s:?}");
+    // What the channel held at shutdown did not fit in the spool: kept as dead letters.
+    assert!(s.actions_dead_lettered > 0, "{s:?}");
+    assert_eq!(dead_letters(&dead).len() as u64, s.actions_dead_lettered);
+    assert_eq!(s.actions_delivered, 0);
+    let on_disk = std::fs::read_to_string(&segments(&spool)[0])
+        .unwrap()
+        .lines()
+        .count() as u64;
+    assert_eq!(on_disk, s.actions_spooled, "{s:?}");
+
+    // The next start delivers what the spool kept.
+    let db = dir.path().join("actions.db");
+    let (layer, guard) = actionlog::ActionLayer::builder(SqliteSink::open(&db).unwrap())
+        .pipeline(
+            PipelineConfig::default()
+                .spool_dir(&spool)
+                .dead_letter_dir(&dead),
+        )
+        .build()
+        .unwrap();
+    drop(layer);
+    assert!(guard.flush());
+    let s2 = guard.shutdown(Duration::from_secs(5)).stats;
+    assert_accounted(&s2);
+    assert_eq!(s2.actions_replayed, on_disk);
+    assert_eq!(s2.actions_delivered, on_disk);
+    let rows: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(DISTINCT id) FROM action_logs", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(rows as u64, on_disk);
+    assert!(segments(&spool).is_empty());
+}
