@@ -472,6 +472,20 @@ fn huge_values_are_cut_at_the_field_cap_in_rows_too() {
 struct Slow<S> {
     inner: S,
     delay: std::time::Duration,
+    /// Largest batch handed over, and largest spool segment seen during a write (records).
+    largest: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
+    spool: Option<std::path::PathBuf>,
+}
+
+impl<S> Slow<S> {
+    fn new(inner: S, delay: std::time::Duration, spool: Option<std::path::PathBuf>) -> Self {
+        Slow {
+            inner,
+            delay,
+            largest: Default::default(),
+            spool,
+        }
+    }
 }
 
 impl<S: Sink> Sink for Slow<S> {
@@ -482,6 +496,21 @@ impl<S: Sink> Sink for Slow<S> {
         &'a mut self,
         batch: &'a [actionlog::ActionRecord],
     ) -> actionlog::sink::SinkFuture<'a> {
+        {
+            let mut largest = self.largest.lock().unwrap();
+            largest.0 = largest.0.max(batch.len());
+            for seg in self
+                .spool
+                .iter()
+                .filter_map(|d| std::fs::read_dir(d).ok())
+                .flatten()
+            {
+                let lines = std::fs::read_to_string(seg.unwrap().path())
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0);
+                largest.1 = largest.1.max(lines);
+            }
+        }
         let write = self.inner.write(batch);
         let delay = self.delay;
         Box::pin(async move {
@@ -495,10 +524,13 @@ impl<S: Sink> Sink for Slow<S> {
 fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
     let db = Db::new();
     let clock = clock();
-    let sink = Slow {
-        inner: db.sink(),
-        delay: std::time::Duration::from_millis(50),
-    };
+    // Seconds per batch: a database under a long lock or a saturated link.
+    let sink = Slow::new(
+        db.sink(),
+        std::time::Duration::from_secs(1),
+        Some(db.dir.path().join("spool")),
+    );
+    let largest = sink.largest.clone();
     let config = PipelineConfig::default()
         .capacity(100)
         .batch_size(500)
@@ -521,6 +553,14 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
     );
     assert_eq!(s.actions_dropped, 0, "{s:?}");
     assert_eq!(db.rows("").len(), 2000);
+    // Memory stays bounded: besides the channel (100), the worker holds at most one batch (500)
+    // and one spill, which never takes more than the channel held (100 records per segment).
+    let (batch, segment) = *largest.lock().unwrap();
+    assert!(
+        batch <= 500 && segment <= 100,
+        "batch {batch}, segment {segment}"
+    );
+    assert!(segment > 0, "no segment was seen during a write");
     let done = guard.shutdown(std::time::Duration::from_secs(10));
     assert_accounted(&done.stats);
     assert_eq!(
@@ -540,10 +580,7 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
 fn a_write_that_hangs_past_the_shutdown_deadline_does_not_hold_the_shutdown() {
     let db = Db::new();
     let clock = clock();
-    let sink = Slow {
-        inner: db.sink(),
-        delay: std::time::Duration::from_secs(30),
-    };
+    let sink = Slow::new(db.sink(), std::time::Duration::from_secs(30), None);
     let config = PipelineConfig::default()
         .linger(std::time::Duration::from_millis(1))
         .spool_dir(db.dir.path().join("spool"));

@@ -254,40 +254,59 @@ impl Batcher {
         let Some(dir) = self.config.spool_dir.clone() else {
             return;
         };
-        for seg in spool::pending(&dir) {
-            let (records, skipped) = match spool::read_segment(&seg) {
-                Ok(r) => r,
-                Err(e) => {
-                    crate::report::emit(format_args!(
-                        "cannot read spool segment {}: {e}",
-                        seg.display()
-                    ));
-                    continue;
+        // Consecutive segments are delivered together in full batches: spills are often small
+        // (half a channel), and one write per segment would make a slow sink slower still.
+        let segments = spool::pending(&dir);
+        let mut group = Vec::new();
+        let mut records = Vec::new();
+        for (i, seg) in segments.iter().enumerate() {
+            match spool::read_segment(seg) {
+                Ok((r, skipped)) => {
+                    if skipped > 0 {
+                        self.counters.dropped.fetch_add(skipped, Ordering::Relaxed);
+                        crate::report::emit(format_args!(
+                            "{skipped} damaged lines skipped in spool segment {}",
+                            seg.display()
+                        ));
+                    }
+                    records.extend(r);
+                    group.push(seg.clone());
                 }
-            };
-            if skipped > 0 {
-                self.counters.dropped.fetch_add(skipped, Ordering::Relaxed);
-                crate::report::emit(format_args!(
-                    "{skipped} damaged lines skipped in spool segment {}",
+                Err(e) => crate::report::emit(format_args!(
+                    "cannot read spool segment {}: {e}",
                     seg.display()
-                ));
+                )),
             }
-            self.counters
-                .replayed
-                .fetch_add(records.len() as u64, Ordering::Relaxed);
-            let mut kept = Vec::new();
-            for chunk in records.chunks(self.config.batch_size) {
-                kept.extend(self.deliver(merge(chunk.to_vec())));
+            let last = i + 1 == segments.len();
+            if records.len() >= self.config.batch_size || last {
+                if !self.replay_group(std::mem::take(&mut records), &group) {
+                    return;
+                }
+                group.clear();
             }
-            if kept.is_empty() {
-                let _ = std::fs::remove_file(&seg);
-            } else {
-                // Shutdown came first: the segment stays for the next start (re-delivering the
-                // part that landed is harmless); its records are not counted twice.
-                let n: u64 = kept.iter().map(|(_, w)| w).sum();
-                self.counters.replayed.fetch_sub(n, Ordering::Relaxed);
-                return;
+        }
+    }
+
+    /// Delivers the records of the segments in `group`, then deletes them; `false` when the
+    /// shutdown deadline came first: the segments stay for the next start (re-delivering the
+    /// part that landed is harmless) and their records are not counted twice.
+    fn replay_group(&mut self, records: Vec<Row>, group: &[std::path::PathBuf]) -> bool {
+        self.counters
+            .replayed
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        let mut kept = Vec::new();
+        for chunk in records.chunks(self.config.batch_size) {
+            kept.extend(self.deliver(merge(chunk.to_vec())));
+        }
+        if kept.is_empty() {
+            for seg in group {
+                let _ = std::fs::remove_file(seg);
             }
+            true
+        } else {
+            let n: u64 = kept.iter().map(|(_, w)| w).sum();
+            self.counters.replayed.fetch_sub(n, Ordering::Relaxed);
+            false
         }
     }
 
