@@ -545,6 +545,10 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
             tracing::info!(action_type = "scheduled_job_execution", seq = i);
         }
     });
+    // At a second per batch this takes longer than a flush's default deadline (5 s).
+    common::wait_until("every row", std::time::Duration::from_secs(60), || {
+        db.rows("").len() == 2000
+    });
     assert!(guard.flush());
     let s = guard.stats();
     assert!(
@@ -589,8 +593,9 @@ fn a_write_that_hangs_past_the_shutdown_deadline_does_not_hold_the_shutdown() {
             tracing::info!(action_type = "remove_job", seq = i);
         }
     });
-    // The write of the first batch hangs for 30 s; the shutdown deadline is 2 s.
-    let done = guard.shutdown(std::time::Duration::from_secs(2));
+    // The write of the first batch hangs for 30 s; the shutdown deadline is 4 s (spooling
+    // fsyncs, which can take a while on a disk busy with the rest of the suite).
+    let done = guard.shutdown(std::time::Duration::from_secs(4));
     assert!(done.complete, "{done:?}");
     assert_accounted(&done.stats);
     assert_eq!(done.stats.actions_spooled, 5, "{done:?}");

@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::ActionRecord;
+use super::packed::PackedFields;
 
 /// Where a capture came from, and what decides its status.
 pub(crate) enum Origin {
@@ -30,10 +31,21 @@ pub(crate) struct Captured {
     pub(crate) name: &'static str,
     pub(crate) origin: Origin,
     /// The action's own fields, in recording order.
-    pub(crate) fields: Vec<(&'static str, Value)>,
+    pub(crate) fields: Fields,
     /// Column fields of the enclosing spans, innermost first, used where the action has none.
     pub(crate) inherited: Vec<(&'static str, Value)>,
     pub(crate) first_write: bool,
+}
+
+/// An action's fields as the layer took them.
+// Packed event fields stay inline, in the channel slot: boxing them would bring back the
+// allocation the packing avoids.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Fields {
+    /// A span's fields, kept as values while the span lives.
+    Typed(Vec<(&'static str, Value)>),
+    /// An event's fields, packed on the caller (see [`super::packed`]).
+    Packed(PackedFields),
 }
 
 impl Captured {
@@ -44,7 +56,11 @@ impl Captured {
         rec.first_write = self.first_write;
         let mut explicit_status = false;
         let mut error_field = false;
-        for (k, v) in self.fields {
+        let fields = match self.fields {
+            Fields::Typed(f) => f,
+            Fields::Packed(p) => p.unpack(),
+        };
+        for (k, v) in fields {
             explicit_status |= k == "status";
             error_field |= k == "error";
             rec.set_field(k, v);

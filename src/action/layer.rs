@@ -13,7 +13,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
-use super::capture::{Captured, Origin};
+use super::capture::{Captured, Fields, Origin};
+use super::packed::{PackWriter, Packed, PackedFields};
 use super::{INHERITED, new_id, to_value};
 use crate::clock::{Clock, SystemClock};
 use crate::job::JobLayer;
@@ -252,7 +253,7 @@ where
                     at: started,
                     name: meta.name(),
                     origin: Origin::SpanStart,
-                    fields: fields.0.clone(),
+                    fields: Fields::Typed(fields.0.clone()),
                     inherited: state.inherited.clone(),
                     first_write: true,
                 });
@@ -295,15 +296,21 @@ where
             }
         }
         if is_action {
-            let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
-            event.record(&mut Visitor(self.writer(&mut fields)));
+            let mut packed = Packed::new();
+            event.record(&mut Visitor(PackWriter {
+                out: &mut packed,
+                redaction: &self.redaction,
+            }));
             let now = self.clock.now();
             self.intake.submit(Captured {
                 id: new_id(now),
                 at: now,
                 name: meta.name(),
                 origin: Origin::Event { is_error },
-                fields: fields.0,
+                fields: Fields::Packed(PackedFields {
+                    meta: event.metadata(),
+                    packed,
+                }),
                 inherited: ctx
                     .event_scope(event)
                     .map(|s| inherited(s))
@@ -330,7 +337,7 @@ where
                 ended: self.clock.now(),
                 error: state.error,
             },
-            fields,
+            fields: Fields::Typed(fields),
             inherited: state.inherited,
             // The initiated record, if one was made, wrote this id first.
             first_write: !self.emit_initiated,

@@ -14,6 +14,7 @@
 
 mod capture;
 mod layer;
+mod packed;
 
 pub(crate) use capture::Captured;
 pub(crate) use layer::ErrorText;

@@ -225,7 +225,7 @@ impl Batcher {
             let mut batch = Vec::new();
             select! {
                 recv(self.rx) -> r => match r {
-                    Ok(r) => batch.push(self.row(r)),
+                    Ok(r) => batch.push(r),
                     // Every layer is gone; only commands can come now.
                     Err(_) => match self.ctl.recv() {
                         Ok(cmd) => self.command(cmd),
@@ -331,12 +331,12 @@ impl Batcher {
     /// queued, then waits on the control channel for a short tick. A receiver blocked on the
     /// record channel would make every `send` on the app's threads pay a futex wake-up; polling
     /// keeps the hot path free of syscalls at the price of up to one tick of extra latency.
-    fn fill(&mut self, batch: &mut Vec<Row>) {
+    fn fill(&mut self, batch: &mut Vec<Envelope>) {
         let linger_end = Instant::now() + self.config.linger;
         loop {
             while batch.len() < self.config.batch_size {
                 match self.rx.try_recv() {
-                    Ok(r) => batch.push(self.row(r)),
+                    Ok(r) => batch.push(r),
                     Err(_) => break,
                 }
             }
@@ -364,7 +364,7 @@ impl Batcher {
             let mut batch = Vec::new();
             while batch.len() < self.config.batch_size {
                 match self.rx.try_recv() {
-                    Ok(r) => batch.push(self.row(r)),
+                    Ok(r) => batch.push(r),
                     Err(_) => break,
                 }
             }
@@ -375,8 +375,11 @@ impl Batcher {
         }
     }
 
-    fn deliver_batch(&mut self, batch: Vec<Row>) {
-        let merged = merge(batch);
+    /// Turns the captures into rows (only now, when the batch closes: the per-record work stays
+    /// off the cores the app is using while records arrive) and delivers them.
+    fn deliver_batch(&mut self, batch: Vec<Envelope>) {
+        let rows = batch.into_iter().map(|e| self.row(e)).collect();
+        let merged = merge(rows);
         let left = self.deliver(merged);
         if !left.is_empty() && self.deadline.is_some() {
             if let Some(dir) = self.config.spool_dir.clone() {
