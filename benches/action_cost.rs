@@ -8,15 +8,12 @@
 //!
 //! Run: `cargo bench --bench action_cost`
 
-use std::time::{Duration, Instant};
+mod caller;
 
-use actionlog::sink::SqliteSink;
-use actionlog::{ActionFilter, ActionLayer, FileLayer, PipelineConfig};
+use std::time::Duration;
+
+use caller::{paced, stack, summary_row};
 use criterion::{Criterion, criterion_group};
-use tracing::Dispatch;
-use tracing_subscriber::prelude::*;
-
-const BURST: u64 = 1_000;
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -61,75 +58,14 @@ impl Kind {
     }
 }
 
-struct Stack {
-    dispatch: Dispatch,
-    guards: Vec<actionlog::Guard>,
-    _dir: tempfile::TempDir,
-}
-
-fn stack() -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let (files, fg) = FileLayer::builder(dir.path())
-        .timezone(actionlog::Timezone::Utc)
-        .build()
-        .unwrap();
-    let sink = SqliteSink::open(dir.path().join("actions.db")).unwrap();
-    let (actions, ag) = ActionLayer::builder(sink)
-        // Batches close only at the flush between bursts, so the sink's own work (SQLite on the
-        // second of two cores) does not compete with the caller being timed.
-        .pipeline(
-            PipelineConfig::default()
-                .batch_size(4 * BURST as usize)
-                .linger(Duration::from_secs(3600))
-                .dead_letter_dir(dir.path().join("dead-letter")),
-        )
-        .build()
-        .unwrap();
-    let subscriber = tracing_subscriber::registry()
-        .with(files.with_filter(tracing_subscriber::EnvFilter::new("info")))
-        .with(actions.with_filter(ActionFilter));
-    Stack {
-        dispatch: Dispatch::new(subscriber),
-        guards: vec![fg, ag],
-        _dir: dir,
-    }
-}
-
-/// Emits `n` events of `kind` in bursts, flushing `guards` between them; returns the time
-/// spent emitting.
-fn paced(
-    kind: Kind,
-    n: u64,
-    guards: &[actionlog::Guard],
-    mut each: impl FnMut(Duration),
-) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut i = 0;
-    while i < n {
-        let end = (i + BURST).min(n);
-        for j in i..end {
-            let t = Instant::now();
-            kind.emit(j);
-            let d = t.elapsed();
-            each(d);
-            total += d;
-        }
-        i = end;
-        for g in guards {
-            g.flush();
-        }
-    }
-    total
-}
-
 fn caller_cost(c: &mut Criterion) {
     let mut g = c.benchmark_group("action_caller_cost");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
     for kind in [Kind::Plain, Kind::ActionEvent, Kind::ActionSpan] {
-        let s = stack();
+        let s = stack(false);
         tracing::dispatcher::with_default(&s.dispatch, || {
             g.bench_function(kind.name(), |b| {
-                b.iter_custom(|iters| paced(kind, iters, &s.guards, |_| {}))
+                b.iter_custom(|iters| paced(iters, &s.guards, false, |i| kind.emit(i), |_| {}))
             });
         });
         for guard in s.guards {
@@ -147,33 +83,10 @@ fn summary() {
     );
     println!("| kind | median | p99 | rows delivered |");
     println!("|---|---|---|---|");
-    let mut medians = Vec::new();
-    for kind in [Kind::Plain, Kind::ActionEvent, Kind::ActionSpan] {
-        let s = stack();
-        let mut samples = Vec::with_capacity(100_000);
-        tracing::dispatcher::with_default(&s.dispatch, || {
-            paced(kind, 100_000, &s.guards, |d| {
-                samples.push(d.as_nanos() as f64)
-            });
-        });
-        let mut delivered = 0;
-        for guard in s.guards {
-            delivered += guard
-                .shutdown(Duration::from_secs(30))
-                .stats
-                .actions_delivered;
-        }
-        samples.sort_by(|a, b| a.total_cmp(b));
-        let (m, p99) = (
-            samples[samples.len() / 2],
-            samples[samples.len() * 99 / 100],
-        );
-        medians.push(m);
-        println!(
-            "| {} | {m:.0} ns | {p99:.0} ns | {delivered} records |",
-            kind.name()
-        );
-    }
+    let medians: Vec<f64> = [Kind::Plain, Kind::ActionEvent, Kind::ActionSpan]
+        .into_iter()
+        .map(|kind| summary_row(kind.name(), false, false, |i| kind.emit(i), "records"))
+        .collect();
     println!(
         "\naction event / plain event (median): {:.2}x; action span / plain event: {:.2}x",
         medians[1] / medians[0],
@@ -182,13 +95,5 @@ fn summary() {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
-        return;
-    }
-    benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
-    summary();
+    caller::main_with(benches, summary);
 }

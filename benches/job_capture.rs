@@ -8,15 +8,12 @@
 //!
 //! Run: `cargo bench --bench job_capture`
 
-use std::time::{Duration, Instant};
+mod caller;
 
-use actionlog::sink::SqliteSink;
-use actionlog::{ActionFilter, ActionLayer, FileLayer, JobFilter, PipelineConfig};
+use std::time::Duration;
+
+use caller::{paced, stack, summary_row};
 use criterion::{Criterion, criterion_group};
-use tracing::Dispatch;
-use tracing_subscriber::prelude::*;
-
-const BURST: u64 = 1_000;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -43,76 +40,6 @@ fn emit(i: u64) {
     tracing::info!(seq = i, ticker = "NVDA", ratio = 0.5, "ticker resolved");
 }
 
-struct Stack {
-    dispatch: Dispatch,
-    guards: Vec<actionlog::Guard>,
-    _dir: tempfile::TempDir,
-}
-
-fn stack(jobs: bool) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let (files, fg) = FileLayer::builder(dir.path())
-        .timezone(actionlog::Timezone::Utc)
-        .build()
-        .unwrap();
-    let sink = SqliteSink::open(dir.path().join("actions.db")).unwrap();
-    let (actions, ag) = ActionLayer::builder(sink)
-        .pipeline(
-            PipelineConfig::default()
-                .linger(Duration::from_secs(3600))
-                .dead_letter_dir(dir.path().join("dead-letter")),
-        )
-        .build()
-        .unwrap();
-    let job_layer = jobs.then(|| {
-        actions
-            .job_layer()
-            .timezone(actionlog::Timezone::Utc)
-            .with_filter(JobFilter::new(tracing_subscriber::EnvFilter::new("info")))
-    });
-    let subscriber = tracing_subscriber::registry()
-        .with(files.with_filter(tracing_subscriber::EnvFilter::new("info")))
-        .with(actions.with_filter(ActionFilter))
-        .with(job_layer);
-    Stack {
-        dispatch: Dispatch::new(subscriber),
-        guards: vec![fg, ag],
-        _dir: dir,
-    }
-}
-
-/// Emits `n` events in bursts (each burst one run when `kind` is `Inside`), flushing between
-/// bursts; returns the time spent emitting.
-fn paced(
-    kind: Kind,
-    n: u64,
-    guards: &[actionlog::Guard],
-    mut each: impl FnMut(Duration),
-) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut i = 0;
-    while i < n {
-        let end = (i + BURST).min(n);
-        let run = (kind == Kind::Inside)
-            .then(|| tracing::info_span!("job_execution", job_id = "ticker_backfill"));
-        let entered = run.as_ref().map(|r| r.enter());
-        for j in i..end {
-            let t = Instant::now();
-            emit(j);
-            let d = t.elapsed();
-            each(d);
-            total += d;
-        }
-        drop(entered);
-        drop(run);
-        i = end;
-        for g in guards {
-            g.flush();
-        }
-    }
-    total
-}
-
 const KINDS: [Kind; 3] = [Kind::Baseline, Kind::Outside, Kind::Inside];
 
 fn capture_cost(c: &mut Criterion) {
@@ -122,7 +49,7 @@ fn capture_cost(c: &mut Criterion) {
         let s = stack(kind != Kind::Baseline);
         tracing::dispatcher::with_default(&s.dispatch, || {
             g.bench_function(kind.name(), |b| {
-                b.iter_custom(|iters| paced(kind, iters, &s.guards, |_| {}))
+                b.iter_custom(|iters| paced(iters, &s.guards, kind == Kind::Inside, emit, |_| {}))
             });
         });
         for guard in s.guards {
@@ -138,33 +65,13 @@ fn summary() {
     println!("\n## Summary: per-event caller cost, 100 000 events each, bursts of 1 000\n");
     println!("| kind | median | p99 | job runs delivered |");
     println!("|---|---|---|---|");
-    let mut medians = Vec::new();
-    for kind in KINDS {
-        let s = stack(kind != Kind::Baseline);
-        let mut samples = Vec::with_capacity(100_000);
-        tracing::dispatcher::with_default(&s.dispatch, || {
-            paced(kind, 100_000, &s.guards, |d| {
-                samples.push(d.as_nanos() as f64)
-            });
-        });
-        let mut delivered = 0;
-        for guard in s.guards {
-            delivered += guard
-                .shutdown(Duration::from_secs(30))
-                .stats
-                .actions_delivered;
-        }
-        samples.sort_by(|a, b| a.total_cmp(b));
-        let (m, p99) = (
-            samples[samples.len() / 2],
-            samples[samples.len() * 99 / 100],
-        );
-        medians.push(m);
-        println!(
-            "| {} | {m:.0} ns | {p99:.0} ns | {delivered} |",
-            kind.name()
-        );
-    }
+    let medians: Vec<f64> = KINDS
+        .into_iter()
+        .map(|kind| {
+            let (jobs, inside) = (kind != Kind::Baseline, kind == Kind::Inside);
+            summary_row(kind.name(), jobs, inside, emit, "")
+        })
+        .collect();
     println!(
         "\ninside a run / outside (median): {:.2}x; outside / without the job layer: {:.2}x",
         medians[2] / medians[1],
@@ -173,13 +80,5 @@ fn summary() {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
-        return;
-    }
-    benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
-    summary();
+    caller::main_with(benches, summary);
 }
