@@ -69,7 +69,7 @@ fn summary() {
         .into_iter()
         .map(|kind| {
             let (jobs, inside) = (kind != Kind::Baseline, kind == Kind::Inside);
-            summary_row(kind.name(), jobs, inside, emit, "")
+            summary_row(kind.name(), jobs, inside, emit, "runs")
         })
         .collect();
     println!(
