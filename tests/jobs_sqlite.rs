@@ -1,7 +1,8 @@
 //! Job runs into the embedded SQLite store: a successful, a failing, a cancelled and a failed
 //! `try_run` run give the right `job_executions` rows with their captured log lines; an action
 //! inside a run carries its `job_execution_id`; `scheduled_jobs` counters move as specified and a
-//! replayed batch changes nothing; the log cap and the log filter apply to captured lines only.
+//! replayed batch changes nothing; the log cap and the log filter apply to captured lines only;
+//! runs kept in the spool while the store is down land, with their logs, at the next start.
 
 mod common;
 
@@ -276,5 +277,89 @@ fn a_panic_unwinding_out_of_a_run_fails_it() {
     assert_eq!(
         (runs[0]["status"].as_str(), runs[0]["error"].as_str()),
         (Some("failed"), Some("panicked"))
+    );
+}
+
+/// A database that is down.
+struct Down;
+
+impl Sink for Down {
+    fn name(&self) -> &'static str {
+        "down"
+    }
+    fn write<'a>(
+        &'a mut self,
+        _: &'a [actionlog::ActionRecord],
+    ) -> actionlog::sink::SinkFuture<'a> {
+        Box::pin(std::future::ready(Err(actionlog::sink::SinkError::new(
+            actionlog::sink::FailureKind::Transient,
+            "connection refused",
+        ))))
+    }
+    fn write_jobs<'a>(
+        &'a mut self,
+        _: &'a [actionlog::JobExecution],
+    ) -> actionlog::sink::SinkFuture<'a> {
+        self.write(&[])
+    }
+}
+
+#[test]
+fn runs_kept_in_the_spool_while_the_store_is_down_land_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let dead = dir.path().join("dead");
+    let clock = clock();
+    let build = |sink: Box<dyn Sink>| {
+        actionlog::ActionLayer::builder(sink)
+            .pipeline(
+                actionlog::PipelineConfig::default()
+                    .spool_dir(&spool)
+                    .dead_letter_dir(&dead)
+                    .retry_backoff(
+                        std::time::Duration::from_millis(10),
+                        std::time::Duration::from_millis(50),
+                    ),
+            )
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    let (actions, guard) = build(Box::new(Down));
+    let jobs = actions.job_layer().timezone(actionlog::Timezone::Utc);
+    use tracing_subscriber::prelude::*;
+    let subscriber = tracing_subscriber::registry()
+        .with(jobs.with_filter(actionlog::JobFilter::new(
+            tracing_subscriber::EnvFilter::new("info"),
+        )))
+        .with(actions.with_filter(actionlog::ActionFilter));
+    tracing::subscriber::with_default(subscriber, || workload(&clock));
+    let first = guard.shutdown(std::time::Duration::from_secs(2)).stats;
+    assert_accounted(&first);
+    // Four runs and one action (initiated + completed): all in the spool.
+    assert_eq!(
+        (first.actions_recorded, first.actions_spooled),
+        (6, 6),
+        "{first:?}"
+    );
+
+    let db = dir.path().join("actions.db");
+    let (layer, guard) = build(Box::new(SqliteSink::open(&db).unwrap()));
+    drop(layer);
+    assert!(guard.flush());
+    let second = guard.shutdown(std::time::Duration::from_secs(5)).stats;
+    assert_accounted(&second);
+    let runs = rows(&db, RUNS);
+    let statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["success", "failed", "cancelled", "failed"]);
+    assert!(
+        runs[1]["logs"]
+            .as_str()
+            .unwrap()
+            .contains("collection failed")
+    );
+    assert_eq!(
+        rows(&db, "SELECT json_object('s', status) FROM action_logs").len(),
+        1
     );
 }
