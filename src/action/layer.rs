@@ -229,7 +229,8 @@ where
             Value::String(s) if *k == "job_execution_id" => Some(s.as_str()),
             _ => None,
         });
-        if let Some(run) = crate::job::run_id(&span, self.clock.now(), explicit) {
+        let job_run = crate::job::run_id(&span, self.clock.now(), explicit);
+        if let Some(run) = job_run {
             let run = Value::String(run.to_string());
             match fields.0.iter_mut().find(|(k, _)| *k == "job_execution_id") {
                 Some(slot) => slot.1 = run,
@@ -248,12 +249,24 @@ where
                     .unwrap_or_default(),
             };
             if self.emit_initiated {
+                // The creation fields, packed like an event's (no copy of the span's values);
+                // a job span's fields also hold its run id, which the attributes do not.
+                let initial = if job_run.is_some() {
+                    Fields::Typed(fields.0.clone())
+                } else {
+                    let mut packed = Packed::new();
+                    attrs.record(&mut Visitor(PackWriter {
+                        out: &mut packed,
+                        redaction: &self.redaction,
+                    }));
+                    Fields::Packed(PackedFields { meta, packed })
+                };
                 self.intake.submit(Captured {
                     id: state.id,
                     at: started,
                     name: meta.name(),
                     origin: Origin::SpanStart,
-                    fields: Fields::Typed(fields.0.clone()),
+                    fields: initial,
                     inherited: state.inherited.clone(),
                     first_write: true,
                 });
