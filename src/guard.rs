@@ -30,7 +30,9 @@ pub struct Stats {
     pub lines_dropped: u64,
     /// Failed attempts to write or reopen a day file.
     pub write_errors: u64,
-    /// Action records produced by the action layer (an action span makes two: initiated, final).
+    /// Action records produced by the action layer (an action span makes two: initiated, final),
+    /// and job runs produced by the job layer (one each); the `actions_*` counters below count
+    /// both.
     pub actions_recorded: u64,
     /// Action records written to the database (merged records count once each).
     pub actions_delivered: u64,

@@ -1,4 +1,5 @@
-//! Delivery of action records: the bounded channel from the layer ([`Intake`]), the batching
+//! Delivery of action records (and of job runs, which travel the same way and count in the
+//! same counters): the bounded channel from the layer ([`Intake`]), the batching
 //! worker ([`batcher`]), the retry policy ([`retry`]) and the dead-letter file ([`dead_letter`]).
 //!
 //! Invariants:
