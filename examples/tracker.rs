@@ -80,10 +80,11 @@ impl Store {
                 .await?;
             return Ok(Store::Postgres(client));
         }
-        // The file actionlog's SQLite sink created (tables included) in `init`.
+        // The file actionlog's SQLite sink created in `init` (0640, tables included); opened
+        // through the sink first in case `init` used another store.
+        actionlog::sink::SqliteSink::open("logs/actions.db")?;
         let conn = rusqlite::Connection::open("logs/actions.db")?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        actionlog::sink::SqliteSink::open("logs/actions.db")?; // makes sure the tables exist
         Ok(Store::Sqlite(Mutex::new(conn)))
     }
 
