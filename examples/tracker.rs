@@ -2,7 +2,7 @@
 //! with job runs, their captured logs and `scheduled_jobs` kept current by actionlog.
 //!
 //! ```text
-//! cargo run --example tracker                 # the scripted demo (about 20 s)
+//! cargo run --example tracker                 # the scripted demo (about 15 s)
 //! cargo run --example tracker -- collect      # one trigger; also: backfill, add-interval ID SECS,
 //!                                             # add-cron ID EXPR, run-now ID, pause ID, resume ID,
 //!                                             # remove ID, serve SECS (recovery + scheduler)

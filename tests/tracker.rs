@@ -37,7 +37,7 @@ fn the_tracker_demo_fills_every_table_and_the_seed_queries_agree() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // The demo takes about 20 s; a hung child must not hang the suite.
+    // The demo takes about 15 s; a hung child must not hang the suite.
     let deadline = Instant::now() + Duration::from_secs(120);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
