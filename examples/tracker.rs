@@ -26,10 +26,11 @@
 //! tokio-cron-scheduler. Collection and backfill are simulated (no network) and fail now and
 //! then, like the real feeds do.
 //!
-//! Storage: with `DATABASE_URL` (feature `postgres`) everything goes to PostgreSQL; otherwise the
-//! embedded SQLite file `logs/actions.db` holds the action rows, the job runs and the tracker's
-//! own job definitions (`scheduled_jobs`). With only Supabase variables set, the rows go to
-//! Supabase and the job definitions stay in the local SQLite file.
+//! Storage: with `DATABASE_URL` (feature `postgres`) everything goes to PostgreSQL; else with
+//! `SUPABASE_URL` and `SUPABASE_SERVICE_ROLE_KEY` or `SUPABASE_KEY` (feature `supabase`)
+//! everything goes to Supabase, the tracker's own job definitions through the same REST API;
+//! otherwise the embedded SQLite file `logs/actions.db` holds the action rows, the job runs and
+//! the job definitions (`scheduled_jobs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,145 @@ enum Store {
     Sqlite(Mutex<rusqlite::Connection>),
     #[cfg(feature = "postgres")]
     Postgres(tokio_postgres::Client),
+    #[cfg(feature = "supabase")]
+    Supabase(supabase::Rest),
+}
+
+/// The job definitions through Supabase's REST API (PostgREST), like the seed's app did.
+#[cfg(feature = "supabase")]
+mod supabase {
+    use super::{BoxError, JobDef, ts};
+    use chrono::{DateTime, Utc};
+    use serde_json::{Value, json};
+
+    pub struct Rest {
+        client: reqwest::Client,
+        base: String,
+        key: String,
+    }
+
+    impl Rest {
+        /// `SUPABASE_URL` and `SUPABASE_SERVICE_ROLE_KEY` (else `SUPABASE_KEY`), as actionlog
+        /// reads them.
+        pub fn from_env() -> Option<Rest> {
+            let base = std::env::var("SUPABASE_URL").ok()?;
+            let key = std::env::var("SUPABASE_SERVICE_ROLE_KEY")
+                .ok()
+                .filter(|k| !k.trim().is_empty())
+                .or_else(|| std::env::var("SUPABASE_KEY").ok())?;
+            Some(Rest {
+                client: reqwest::Client::new(),
+                base: base.trim_end_matches('/').to_owned(),
+                key,
+            })
+        }
+
+        async fn send(
+            &self,
+            method: reqwest::Method,
+            path_and_query: &str,
+            body: Option<Value>,
+            prefer: &str,
+        ) -> Result<Vec<u8>, BoxError> {
+            let mut req = self
+                .client
+                .request(method, format!("{}/rest/v1/{path_and_query}", self.base))
+                .header("apikey", &self.key)
+                .header("Authorization", format!("Bearer {}", self.key));
+            if let Some(b) = body {
+                req = req
+                    .header("Content-Type", "application/json")
+                    .header("Prefer", prefer)
+                    .body(serde_json::to_vec(&b)?);
+            }
+            let resp = req.send().await?;
+            let status = resp.status();
+            let bytes = resp.bytes().await?.to_vec();
+            if !status.is_success() {
+                return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)).into());
+            }
+            Ok(bytes)
+        }
+
+        pub async fn upsert(
+            &self,
+            def: &JobDef,
+            name: &str,
+            function: &str,
+        ) -> Result<(), BoxError> {
+            let row = json!([{
+                "job_id": def.job_id, "job_name": name, "job_function": function,
+                "schedule_type": def.schedule_type, "schedule_value": def.schedule_value,
+                "enabled": true, "next_scheduled_run": def.next_scheduled_run.map(ts),
+            }]);
+            let cols = "job_id,job_name,job_function,schedule_type,schedule_value,enabled,next_scheduled_run";
+            self.send(
+                reqwest::Method::POST,
+                &format!("scheduled_jobs?on_conflict=job_id&columns={cols}"),
+                Some(row),
+                "return=minimal,resolution=merge-duplicates",
+            )
+            .await?;
+            Ok(())
+        }
+
+        pub async fn set_enabled(
+            &self,
+            job_id: &str,
+            on: bool,
+            next: Option<DateTime<Utc>>,
+        ) -> Result<u64, BoxError> {
+            let mut set = json!({ "enabled": on });
+            if let Some(t) = next {
+                set["next_scheduled_run"] = Value::String(ts(t));
+            }
+            self.send(
+                reqwest::Method::PATCH,
+                &format!("scheduled_jobs?job_id=eq.{job_id}"),
+                Some(set),
+                "return=minimal",
+            )
+            .await?;
+            Ok(1)
+        }
+
+        pub async fn remove(&self, job_id: &str) -> Result<u64, BoxError> {
+            self.send(
+                reqwest::Method::DELETE,
+                &format!("scheduled_jobs?job_id=eq.{job_id}"),
+                None,
+                "",
+            )
+            .await?;
+            Ok(1)
+        }
+
+        pub async fn jobs(&self) -> Result<Vec<JobDef>, BoxError> {
+            let bytes = self
+                .send(
+                    reqwest::Method::GET,
+                    "scheduled_jobs?select=job_id,schedule_type,schedule_value,enabled,auto_retry_on_startup,next_scheduled_run&order=job_id",
+                    None,
+                    "",
+                )
+                .await?;
+            let rows: Vec<Value> = serde_json::from_slice(&bytes)?;
+            Ok(rows
+                .iter()
+                .map(|r| JobDef {
+                    job_id: r["job_id"].as_str().unwrap_or_default().to_owned(),
+                    schedule_type: r["schedule_type"].as_str().unwrap_or_default().to_owned(),
+                    schedule_value: r["schedule_value"].as_str().unwrap_or_default().to_owned(),
+                    enabled: r["enabled"].as_bool().unwrap_or(false),
+                    auto_retry_on_startup: r["auto_retry_on_startup"].as_bool().unwrap_or(false),
+                    next_scheduled_run: r["next_scheduled_run"]
+                        .as_str()
+                        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                        .map(|t| t.with_timezone(&Utc)),
+                })
+                .collect())
+        }
+    }
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -79,6 +219,11 @@ impl Store {
                 ))
                 .await?;
             return Ok(Store::Postgres(client));
+        }
+        #[cfg(feature = "supabase")]
+        if let Some(rest) = supabase::Rest::from_env() {
+            // The tables come from migrations/0001 and 0002, run in the Supabase SQL editor.
+            return Ok(Store::Supabase(rest));
         }
         // The file actionlog's SQLite sink created in `init` (0640, tables included); opened
         // through the sink first in case `init` used another store.
@@ -108,6 +253,8 @@ impl Store {
                     ],
                 )?;
             }
+            #[cfg(feature = "supabase")]
+            Store::Supabase(r) => r.upsert(def, name, function).await?,
             #[cfg(feature = "postgres")]
             Store::Postgres(c) => {
                 c.execute(
@@ -144,6 +291,8 @@ impl Store {
                    next_scheduled_run = COALESCE(?3, next_scheduled_run) WHERE job_id = ?1",
                 rusqlite::params![job_id, on, next.map(ts)],
             )? as u64,
+            #[cfg(feature = "supabase")]
+            Store::Supabase(r) => r.set_enabled(job_id, on, next).await?,
             #[cfg(feature = "postgres")]
             Store::Postgres(c) => {
                 c.execute(
@@ -163,6 +312,8 @@ impl Store {
                 .unwrap()
                 .execute("DELETE FROM scheduled_jobs WHERE job_id = ?1", [job_id])?
                 as u64,
+            #[cfg(feature = "supabase")]
+            Store::Supabase(r) => r.remove(job_id).await?,
             #[cfg(feature = "postgres")]
             Store::Postgres(c) => {
                 c.execute("DELETE FROM scheduled_jobs WHERE job_id = $1", &[&job_id])
@@ -194,6 +345,8 @@ impl Store {
                 })?;
                 Ok(rows.collect::<Result<_, _>>()?)
             }
+            #[cfg(feature = "supabase")]
+            Store::Supabase(r) => r.jobs().await,
             #[cfg(feature = "postgres")]
             Store::Postgres(c) => Ok(c
                 .query(
@@ -615,6 +768,8 @@ async fn main() -> Result<(), BoxError> {
     let query = |sql: &str| {
         if std::env::var("DATABASE_URL").is_ok() {
             format!("psql \"$DATABASE_URL\" -c '{sql}'")
+        } else if std::env::var("SUPABASE_URL").is_ok() {
+            format!("in the Supabase SQL editor: {sql}")
         } else {
             format!("sqlite3 logs/actions.db '{sql}'")
         }

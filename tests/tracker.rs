@@ -19,20 +19,28 @@ fn tracker_binary() -> std::path::PathBuf {
     dir.join("examples").join("tracker")
 }
 
-#[test]
-fn the_tracker_demo_fills_every_table_and_the_seed_queries_agree() {
-    let Some(db) = TestDb::new("tracker") else {
-        return;
-    };
+/// Runs the scripted demo with `env` (and neither `DATABASE_URL`, the Supabase variables nor
+/// `RUST_LOG` from the outside); returns what it said it did: per job, each run's success, in
+/// order.
+fn run_tracker(env: &[(&str, &str)]) -> BTreeMap<String, Vec<bool>> {
     let bin = tracker_binary();
     assert!(bin.exists(), "{} not built", bin.display());
     let work = tempfile::tempdir().unwrap();
-    let url = format!("{}?options=-c%20search_path%3D{}", db.url, db.schema);
-    let mut child = Command::new(&bin)
-        .current_dir(work.path())
-        .env("DATABASE_URL", &url)
-        .env_remove("RUST_LOG")
-        .env_remove("SUPABASE_URL")
+    let mut cmd = Command::new(&bin);
+    cmd.current_dir(work.path());
+    for var in [
+        "RUST_LOG",
+        "DATABASE_URL",
+        "SUPABASE_URL",
+        "SUPABASE_KEY",
+        "SUPABASE_SERVICE_ROLE_KEY",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -53,8 +61,6 @@ fn the_tracker_demo_fills_every_table_and_the_seed_queries_agree() {
         stdout.contains("0 dead-lettered, 0 dropped, 0 spooled"),
         "{stdout}"
     );
-
-    // What the tracker says it did, per job, in order.
     let mut runs: BTreeMap<String, Vec<bool>> = BTreeMap::new();
     for line in stdout.lines().filter(|l| l.starts_with("RUN ")) {
         let parts: Vec<&str> = line.split(' ').collect();
@@ -67,6 +73,41 @@ fn the_tracker_demo_fills_every_table_and_the_seed_queries_agree() {
         vec!["data_collection", "ticker_backfill"],
         "{stdout}"
     );
+    runs
+}
+
+/// The ten triggers, each with its source, are in `action_logs`.
+fn assert_all_ten_triggers(db: &TestDb) {
+    let pairs = db.psql_rows("SELECT DISTINCT action_type || ' ' || source FROM action_logs");
+    for expected in TRIGGERS {
+        assert!(
+            pairs.iter().any(|p| p == expected),
+            "{expected} missing: {pairs:?}"
+        );
+    }
+}
+
+const TRIGGERS: [&str; 10] = [
+    "data_collection_start ui_button",
+    "ticker_backfill ui_button",
+    "add_interval_job ui_button",
+    "add_cron_job ui_button",
+    "run_job_now ui_button",
+    "pause_job ui_button",
+    "resume_job ui_button",
+    "remove_job ui_button",
+    "job_execution scheduled_job",
+    "job_recovery recovery",
+];
+
+#[test]
+fn the_tracker_demo_fills_every_table_and_the_seed_queries_agree() {
+    let Some(db) = TestDb::new("tracker") else {
+        return;
+    };
+    let url = format!("{}?options=-c%20search_path%3D{}", db.url, db.schema);
+    let runs = run_tracker(&[("DATABASE_URL", url.as_str())]);
+
     let total = |j: &str| runs[j].len();
     let ok = |j: &str| runs[j].iter().filter(|o| **o).count();
     let trailing_failures = |j: &str| runs[j].iter().rev().take_while(|o| !**o).count();
@@ -207,29 +248,51 @@ ORDER BY last_execution DESC;",
         );
     }
 
-    // All ten triggers, each with its source.
-    let pairs = db.psql_rows("SELECT DISTINCT action_type || ' ' || source FROM action_logs");
-    for expected in [
-        "data_collection_start ui_button",
-        "ticker_backfill ui_button",
-        "add_interval_job ui_button",
-        "add_cron_job ui_button",
-        "run_job_now ui_button",
-        "pause_job ui_button",
-        "resume_job ui_button",
-        "remove_job ui_button",
-        "job_execution scheduled_job",
-        "job_recovery recovery",
-    ] {
-        assert!(
-            pairs.iter().any(|p| p == expected),
-            "{expected} missing: {pairs:?}"
-        );
-    }
+    assert_all_ten_triggers(&db);
     // Actions inside a run carry its id: every job_execution action is a job_executions row.
     let orphans = db.psql(
         "SELECT count(*) FROM action_logs a WHERE a.action_type = 'job_execution'
          AND NOT EXISTS (SELECT 1 FROM job_executions e WHERE e.id = a.job_execution_id)",
     );
     assert_eq!(orphans.trim(), "0");
+}
+
+/// The same demo with only the Supabase variables set, against the PostgREST contract double
+/// (`common::postgrest`: PostgREST cannot be installed here; the double enforces its documented
+/// protocol, now also GET/PATCH/DELETE with `eq.` filters, and writes into the real
+/// PostgreSQL): the action rows, the job runs (with the `scheduled_jobs` upkeep over `/rpc/`)
+/// and the tracker's own job definitions all land in the Supabase database.
+#[cfg(feature = "supabase")]
+#[test]
+fn the_tracker_demo_on_supabase_keeps_everything_there() {
+    let Some(db) = TestDb::new("tracker_sb") else {
+        return;
+    };
+    db.psql_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/0001_action_logs.sql"
+    ));
+    db.psql_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/0002_jobs.sql"
+    ));
+    let key = "CANARY-tracker-key-51fb";
+    let double = common::postgrest::Double::start(&db.url, &db.schema, key);
+    let runs = run_tracker(&[("SUPABASE_URL", double.url.as_str()), ("SUPABASE_KEY", key)]);
+    assert!(double.violations().is_empty(), "{:?}", double.violations());
+    assert_all_ten_triggers(&db);
+    for (job, outcomes) in &runs {
+        let ok = outcomes.iter().filter(|o| **o).count();
+        let row = db.psql(&format!(
+            "SELECT total_executions, successful_executions FROM job_execution_summary
+             WHERE job_id = '{job}'"
+        ));
+        assert_eq!(row.trim(), format!("{}|{ok}", outcomes.len()));
+    }
+    // The definitions went through the REST API too: the removed job is gone, the others are
+    // enabled and kept current by the upkeep.
+    let jobs = db.psql_rows(
+        "SELECT job_id, enabled, last_attempted_run IS NOT NULL FROM scheduled_jobs ORDER BY job_id",
+    );
+    assert_eq!(jobs, vec!["data_collection|t|t", "ticker_backfill|t|t"]);
 }

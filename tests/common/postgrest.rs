@@ -255,7 +255,7 @@ fn handle(
         s.violations.lock().unwrap().push(what.clone());
         (400, err_body("PGRST100", &what))
     };
-    if req.method != "POST" {
+    if !["POST", "GET", "PATCH", "DELETE"].contains(&req.method.as_str()) {
         return violation(format!("method {}", req.method));
     }
     // Supabase's gateway: the key in both headers.
@@ -268,14 +268,22 @@ fn handle(
             json!({"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."}),
         );
     }
-    if !req
-        .header("content-type")
-        .is_some_and(|c| c.starts_with("application/json"))
+    let has_body = matches!(req.method.as_str(), "POST" | "PATCH");
+    if has_body
+        && !req
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/json"))
     {
         return violation("content-type must be application/json".into());
     }
     let prefer = req.header("prefer").unwrap_or("");
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    if req.method != "POST" {
+        let Some(table) = path.strip_prefix("/rest/v1/") else {
+            return violation(format!("path {path}"));
+        };
+        return rest(&req.method, table, query, req, rt, client);
+    }
     if let Some(function) = path.strip_prefix("/rest/v1/rpc/") {
         return rpc(function, req, rt, client);
     }
@@ -292,7 +300,12 @@ fn handle(
     };
     let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
     let param = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-    if param("on_conflict") != Some("id") {
+    // actionlog's own tables are keyed by id; other tables (an app's own, like the tracker's
+    // scheduled_jobs) may name another unique column.
+    let Some(conflict) = param("on_conflict") else {
+        return violation("on_conflict= is required for an upsert".into());
+    };
+    if ["action_logs", "job_executions"].contains(&table) && conflict != "id" {
         return violation("on_conflict=id is required for an upsert keyed by id".into());
     }
     let Some(columns) = param("columns") else {
@@ -355,7 +368,7 @@ fn handle(
     let cols = columns.join(", ");
     let set = columns
         .iter()
-        .filter(|c| **c != "id")
+        .filter(|c| **c != conflict)
         .map(|c| format!("{c} = EXCLUDED.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
@@ -366,10 +379,112 @@ fn handle(
     };
     let sql = format!(
         "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::text::json) \
-         ON CONFLICT (id) {on_conflict}"
+         ON CONFLICT ({conflict}) {on_conflict}"
     );
     let body = String::from_utf8_lossy(&req.body).into_owned();
     answer(rt.block_on(client.execute(&sql, &[&body])).map(|_| ()))
+}
+
+/// `GET` (`select=a,b`, `order=c`, filters `col=eq.value`), `PATCH` (a JSON object: the columns
+/// to set, on the rows the filters pick) and `DELETE` (the rows the filters pick) on a table,
+/// as PostgREST documents them; only the `eq.` filter, which is all the tracker uses.
+fn rest(
+    method: &str,
+    table: &str,
+    query: &str,
+    req: &Request,
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+) -> (u16, Value) {
+    let ident = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !ident(table) {
+        return (400, err_body("PGRST100", "bad table name"));
+    }
+    let mut select = "*".to_owned();
+    let mut order = String::new();
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
+        let v = percent_decode(v);
+        match k {
+            "select" if v.split(',').all(ident) => select = v,
+            "order" if ident(&v) => order = format!(" ORDER BY {v}"),
+            col if ident(col) && v.starts_with("eq.") => {
+                filters.push((col.to_owned(), v["eq.".len()..].to_owned()));
+            }
+            _ => {
+                return (
+                    400,
+                    err_body("PGRST100", &format!("unsupported parameter {k}={v}")),
+                );
+            }
+        }
+    }
+    let mut params: Vec<String> = filters.iter().map(|(_, v)| v.clone()).collect();
+    let mut wheres: Vec<String> = filters
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{c}::text = ${}", i + 1))
+        .collect();
+    if wheres.is_empty() {
+        wheres.push("true".into());
+    }
+    let wheres = wheres.join(" AND ");
+    let sql = match method {
+        "GET" => format!(
+            "SELECT COALESCE(json_agg(t), '[]')::text FROM (SELECT {select} FROM {table} WHERE {wheres}{order}) t"
+        ),
+        "DELETE" => format!("DELETE FROM {table} WHERE {wheres}"),
+        _ => {
+            let Ok(Value::Object(set)) = serde_json::from_slice::<Value>(&req.body) else {
+                return (400, err_body("PGRST102", "Empty or invalid json"));
+            };
+            if !set.keys().all(|k| ident(k)) || set.is_empty() {
+                return (400, err_body("PGRST102", "bad columns"));
+            }
+            let cols = set.keys().cloned().collect::<Vec<_>>().join(", ");
+            params.push(String::from_utf8_lossy(&req.body).into_owned());
+            format!(
+                "UPDATE {table} SET ({cols}) = (SELECT {cols} FROM json_populate_record(NULL::{table}, ${}::json)) WHERE {wheres}",
+                params.len()
+            )
+        }
+    };
+    let args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+        .iter()
+        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    if method == "GET" {
+        return match rt.block_on(client.query_one(&sql, &args)) {
+            Ok(row) => (
+                200,
+                serde_json::from_str(&row.get::<_, String>(0)).unwrap_or(Value::Null),
+            ),
+            Err(e) => answer(Err(e)),
+        };
+    }
+    match answer(rt.block_on(client.execute(&sql, &args)).map(|_| ())) {
+        (201, _) => (204, Value::Null),
+        other => other,
+    }
+}
+
+/// `%XX` escapes of a query-string value.
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() && v.is_char_boundary(i + 3) {
+            if let Ok(x) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `POST /rest/v1/rpc/{function}`: the body's keys are the named arguments (arrays of text or
