@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use actionlog::ManualClock;
 use actionlog::sink::{Sink, SqliteSink};
-use common::actions::assert_accounted;
+use common::actions::{Down, assert_accounted};
 use common::jobs::{Tap, with_jobs, workload};
 use common::utc;
 use rusqlite::Connection;
@@ -278,30 +278,6 @@ fn a_panic_unwinding_out_of_a_run_fails_it() {
         (runs[0]["status"].as_str(), runs[0]["error"].as_str()),
         (Some("failed"), Some("panicked"))
     );
-}
-
-/// A database that is down.
-struct Down;
-
-impl Sink for Down {
-    fn name(&self) -> &'static str {
-        "down"
-    }
-    fn write<'a>(
-        &'a mut self,
-        _: &'a [actionlog::ActionRecord],
-    ) -> actionlog::sink::SinkFuture<'a> {
-        Box::pin(std::future::ready(Err(actionlog::sink::SinkError::new(
-            actionlog::sink::FailureKind::Transient,
-            "connection refused",
-        ))))
-    }
-    fn write_jobs<'a>(
-        &'a mut self,
-        _: &'a [actionlog::JobExecution],
-    ) -> actionlog::sink::SinkFuture<'a> {
-        self.write(&[])
-    }
 }
 
 #[test]

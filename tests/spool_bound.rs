@@ -7,25 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use actionlog::sink::{FailureKind, Sink, SinkError, SinkFuture, SqliteSink};
+use actionlog::sink::SqliteSink;
 use actionlog::{ActionOverflow, ManualClock, PipelineConfig};
-use common::actions::{assert_accounted, dead_letters};
+use common::actions::{Down, assert_accounted, dead_letters};
 use tracing_subscriber::prelude::*;
-
-/// A database that is down.
-struct Down;
-
-impl Sink for Down {
-    fn name(&self) -> &'static str {
-        "down"
-    }
-    fn write<'a>(&'a mut self, _: &'a [actionlog::ActionRecord]) -> SinkFuture<'a> {
-        Box::pin(std::future::ready(Err(SinkError::new(
-            FailureKind::Transient,
-            "connection refused",
-        ))))
-    }
-}
 
 fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)

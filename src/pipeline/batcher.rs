@@ -55,15 +55,14 @@ fn spill(rx: &Receiver<Envelope>, config: &PipelineConfig, counters: &ActionCoun
     if rx.len() < (config.capacity / 2).max(1) {
         return 0;
     }
-    let held = spool::size(dir);
-    if held >= config.spool_max_bytes {
+    let held = counters.spool_bytes.load(Ordering::Relaxed);
+    if let Err(e) = spool::room(held, config.spool_max_bytes) {
         // Leave the records in the channel: the overflow policy applies to newer ones, and the
         // oldest, on disk, are kept.
         if !counters.spool_full.swap(true, Ordering::Relaxed) {
             crate::report::emit(format_args!(
-                "WARNING: the spool in {} holds {held} bytes, at its bound of {}; records wait in the channel and are dropped (counted) when it is full",
+                "WARNING: {e} in {}; records wait in the channel and are dropped (counted) when it is full",
                 dir.display(),
-                config.spool_max_bytes
             ));
         }
         return 0;
@@ -86,7 +85,10 @@ fn spill(rx: &Receiver<Envelope>, config: &PipelineConfig, counters: &ActionCoun
     }
     let n = records.len() as u64;
     match spool::write_segment(dir, &records) {
-        Ok(_) => counters.spooled.fetch_add(n, Ordering::Relaxed),
+        Ok(bytes) => {
+            counters.spool_bytes.fetch_add(bytes, Ordering::Relaxed);
+            counters.spooled.fetch_add(n, Ordering::Relaxed)
+        }
         Err(e) => {
             crate::report::emit(format_args!(
                 "cannot spill {n} action records to {}: {e}",
@@ -256,6 +258,9 @@ impl Batcher {
         };
         // Consecutive segments are delivered together in full batches: spills are often small
         // (half a channel), and one write per segment would make a slow sink slower still.
+        self.counters
+            .spool_bytes
+            .store(spool::size(&dir), Ordering::Relaxed);
         let segments = spool::pending(&dir);
         let mut group = Vec::new();
         let mut records = Vec::new();
@@ -300,7 +305,14 @@ impl Batcher {
         }
         if kept.is_empty() {
             for seg in group {
-                let _ = std::fs::remove_file(seg);
+                let len = std::fs::metadata(seg).map_or(0, |m| m.len());
+                if std::fs::remove_file(seg).is_ok() {
+                    let _ = self.counters.spool_bytes.fetch_update(
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                        |v| Some(v.saturating_sub(len)),
+                    );
+                }
             }
             true
         } else {
@@ -385,8 +397,14 @@ impl Batcher {
             if let Some(dir) = self.config.spool_dir.clone() {
                 let records: Vec<Row> = left.iter().map(|(r, _)| r.clone()).collect();
                 let n: u64 = left.iter().map(|(_, w)| w).sum();
-                match spool::write_bounded(&dir, &records, self.config.spool_max_bytes) {
-                    Ok(_) => {
+                let held = self.counters.spool_bytes.load(Ordering::Relaxed);
+                let written = spool::room(held, self.config.spool_max_bytes)
+                    .and_then(|()| spool::write_segment(&dir, &records));
+                match written {
+                    Ok(bytes) => {
+                        self.counters
+                            .spool_bytes
+                            .fetch_add(bytes, Ordering::Relaxed);
                         self.counters.spooled.fetch_add(n, Ordering::Relaxed);
                         return;
                     }

@@ -192,6 +192,9 @@ pub(crate) struct ActionCounters {
     pub(crate) replayed: AtomicU64,
     /// Whether the spool is at its bound (reported once per episode).
     pub(crate) spool_full: std::sync::atomic::AtomicBool,
+    /// Bytes in the spool directory: read from disk at each replay, then kept up to date by
+    /// the worker as it writes and deletes segments.
+    pub(crate) spool_bytes: AtomicU64,
 }
 
 /// Control messages to the worker, on their own channel so they never wait behind records.

@@ -75,8 +75,8 @@ pub(crate) fn crc32(bytes: &[u8]) -> u32 {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `records` as one new segment in `dir`; returns its path.
-pub(crate) fn write_segment(dir: &Path, records: &[Row]) -> io::Result<PathBuf> {
+/// Writes `records` as one new segment in `dir`; returns its size in bytes.
+pub(crate) fn write_segment(dir: &Path, records: &[Row]) -> io::Result<u64> {
     rolling::create_dir(dir)?;
     let name = format!(
         "seg-{:013}-{}-{}.jsonl",
@@ -97,10 +97,12 @@ pub(crate) fn write_segment(dir: &Path, records: &[Row]) -> io::Result<PathBuf> 
     f.write_all(&body)?;
     f.sync_all()?;
     fs::rename(&tmp, &path)?;
-    Ok(path)
+    Ok(body.len() as u64)
 }
 
-/// Bytes held in `dir`: every segment, and any unfinished temporary file.
+/// Bytes held in `dir`: every segment, and any unfinished temporary file. Read when the worker
+/// replays the spool; in between the worker keeps the count itself (see `ActionCounters`), so
+/// the bound check is not a directory scan every 10 ms during a long outage.
 pub(crate) fn size(dir: &Path) -> u64 {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -113,16 +115,15 @@ pub(crate) fn size(dir: &Path) -> u64 {
         .sum()
 }
 
-/// [`write_segment`] unless `dir` already holds `max` bytes or more (`StorageFull` then).
-pub(crate) fn write_bounded(dir: &Path, records: &[Row], max: u64) -> io::Result<PathBuf> {
-    let held = size(dir);
+/// `StorageFull` when a spool holding `held` bytes has reached its bound `max`.
+pub(crate) fn room(held: u64, max: u64) -> io::Result<()> {
     if held >= max {
         return Err(io::Error::new(
             io::ErrorKind::StorageFull,
             format!("the spool holds {held} bytes, at its bound of {max}"),
         ));
     }
-    write_segment(dir, records)
+    Ok(())
 }
 
 /// The segments waiting in `dir`, oldest first (none if the directory does not exist).
@@ -191,8 +192,9 @@ mod tests {
         let mut j = JobExecution::new(uuid::Uuid::now_v7(), "job", "failed", chrono::Utc::now());
         j.logs = "line 1\nline 2".into();
         let (a, j) = (Row::Action(a), Row::Job(Box::new(j)));
-        let path = write_segment(dir.path(), &[a.clone(), j.clone()]).unwrap();
-        assert_eq!(pending(dir.path()), vec![path.clone()]);
+        let bytes = write_segment(dir.path(), &[a.clone(), j.clone()]).unwrap();
+        let path = pending(dir.path()).pop().unwrap();
+        assert_eq!(size(dir.path()), bytes);
         let (back, skipped) = read_segment(&path).unwrap();
         assert_eq!(skipped, 0);
         // Times are kept to the microsecond: compare what the files hold.

@@ -75,3 +75,27 @@ pub fn assert_accounted(s: &actionlog::Stats) {
         "records unaccounted for: {s:?}"
     );
 }
+
+/// A database that is down: every write fails as a refused connection would.
+pub struct Down;
+
+impl actionlog::sink::Sink for Down {
+    fn name(&self) -> &'static str {
+        "down"
+    }
+    fn write<'a>(
+        &'a mut self,
+        _: &'a [actionlog::ActionRecord],
+    ) -> actionlog::sink::SinkFuture<'a> {
+        Box::pin(std::future::ready(Err(actionlog::sink::SinkError::new(
+            actionlog::sink::FailureKind::Transient,
+            "connection refused",
+        ))))
+    }
+    fn write_jobs<'a>(
+        &'a mut self,
+        _: &'a [actionlog::JobExecution],
+    ) -> actionlog::sink::SinkFuture<'a> {
+        self.write(&[])
+    }
+}
