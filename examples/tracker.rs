@@ -747,6 +747,15 @@ async fn command(store: Arc<Store>, args: &[String]) -> Result<(), BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // A database asked for but not built in would otherwise fall back to SQLite unnoticed.
+    #[cfg(not(feature = "postgres"))]
+    if std::env::var("DATABASE_URL").is_ok() {
+        return Err("DATABASE_URL is set: run with `--features postgres`".into());
+    }
+    #[cfg(not(feature = "supabase"))]
+    if std::env::var("SUPABASE_URL").is_ok() {
+        return Err("SUPABASE_URL is set: run with `--features supabase`".into());
+    }
     let guard = actionlog::builder()
         .filter("info,tokio_cron_scheduler=warn")
         .scheduled_jobs(true)

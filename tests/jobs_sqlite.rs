@@ -99,7 +99,14 @@ fn runs_actions_and_scheduled_jobs() {
     assert_eq!(ok["completed_at"], "2025-11-03T14:30:46.500000Z");
     assert_eq!(ok["error"], Value::Null);
     let logs = ok["logs"].as_str().unwrap();
-    assert_eq!(logs.lines().count(), 1, "{logs}");
+    assert_eq!(logs.lines().count(), 2, "{logs}");
+    assert!(
+        logs.lines()
+            .nth(1)
+            .unwrap()
+            .contains("] stored {\"rows\": 12"),
+        "{logs}"
+    );
     assert!(
         logs.starts_with(
             "2025-11-03T14:30:45 INFO     [jobs_sqlite::common::jobs] collected {\"records\": 12"

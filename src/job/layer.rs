@@ -1,5 +1,6 @@
 //! [`JobLayer`]: turns `job_execution` spans into [`JobExecution`] rows and keeps every event of
-//! a run as a log line of that row. Events outside any run cost one walk up their spans.
+//! a run as a log line of that row. Each span notes, once, the run it sits in, so an event
+//! finds its run (or that it has none) with one look at its own span.
 
 use std::sync::Arc;
 
@@ -55,6 +56,9 @@ where
     span.extensions_mut().insert(RunId(id));
     Some(id)
 }
+
+/// In a span inside a run (at any depth): the run's span.
+struct InRun(Id);
 
 /// The state of an open run.
 struct Run {
@@ -242,10 +246,24 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         // Span fields for the captured lines' metadata, shared with the file and console layers.
         record::on_new_span(attrs, id, &ctx, &self.redaction);
+        let Some(span) = ctx.span(id) else { return };
         if !is_job_span(attrs.metadata()) {
+            // Remember the run this span sits in, once, so that an event inside it finds the
+            // run in one look instead of walking up its spans. (The registry keeps a span open
+            // while it has children, so the run's id cannot be reused meanwhile.)
+            let run = span.parent().and_then(|parent| {
+                let ext = parent.extensions();
+                if ext.get::<Run>().is_some() {
+                    Some(parent.id())
+                } else {
+                    ext.get::<InRun>().map(|r| r.0.clone())
+                }
+            });
+            if let Some(run) = run {
+                span.extensions_mut().insert(InRun(run));
+            }
             return;
         }
-        let Some(span) = ctx.span(id) else { return };
         let now = self.clock.now();
         let mut run = Run {
             started: now,
@@ -281,13 +299,18 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(scope) = ctx.event_scope(event) else {
+        let Some(leaf) = ctx.event_span(event) else {
             return;
         };
-        let Some(span) = scope
-            .into_iter()
-            .find(|s| s.extensions().get::<Run>().is_some())
-        else {
+        let run = {
+            let ext = leaf.extensions();
+            if ext.get::<Run>().is_some() {
+                Some(leaf.id())
+            } else {
+                ext.get::<InRun>().map(|r| r.0.clone())
+            }
+        };
+        let Some(span) = run.and_then(|id| ctx.span(&id)) else {
             return;
         };
         let meta = event.metadata();

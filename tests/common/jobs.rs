@@ -62,7 +62,7 @@ impl<S: Sink> Sink for Tap<S> {
     }
 }
 
-/// Four runs: a success (with a nested action, a debug line the filter drops, and a
+/// Four runs: a success (with a nested action logging a line, a debug line the filter drops, and a
 /// `next_scheduled_run`), a failure (ERROR event), a cancelled run (future dropped unfinished)
 /// and a failed `try_run`. Each run lasts 1.5 s of the manual clock.
 pub fn workload(clock: &ManualClock) {
@@ -84,7 +84,11 @@ pub fn workload(clock: &ManualClock) {
             action_type = "store_disclosures",
             source = "scheduled_job"
         )
-        .in_scope(step);
+        .in_scope(|| {
+            // Inside a span inside the run: still one of the run's lines.
+            tracing::info!(rows = 12, "stored");
+            step()
+        });
     });
     drop(run);
     next_minute();
