@@ -229,7 +229,8 @@ where
             Value::String(s) if *k == "job_execution_id" => Some(s.as_str()),
             _ => None,
         });
-        let job_run = crate::job::run_id(&span, self.clock.now(), explicit);
+        let now = self.clock.now();
+        let job_run = crate::job::run_id(&span, now, explicit);
         if let Some(run) = job_run {
             let run = Value::String(run.to_string());
             match fields.0.iter_mut().find(|(k, _)| *k == "job_execution_id") {
@@ -238,7 +239,7 @@ where
             }
         }
         if is_action {
-            let started = self.clock.now();
+            let started = now;
             let state = ActionSpan {
                 id: new_id(started),
                 started,
