@@ -474,7 +474,7 @@ impl Tracker {
                 );
                 async {
                     warn!("run missed while the app was down; running it once now");
-                    execute(def.job_id.clone(), "recovery", app.next_run(&def)).await;
+                    execute(def.job_id.clone(), "recovery", next_run(&def)).await;
                 }
                 .instrument(span)
                 .await;
@@ -487,26 +487,16 @@ impl Tracker {
         Ok(app)
     }
 
-    fn next_run(&self, def: &JobDef) -> Option<DateTime<Utc>> {
-        next_run(def)
-    }
-
     /// Hands a job to the scheduler: each tick is a Scheduled Job Execution (trigger 9).
     async fn schedule(&self, def: &JobDef) -> Result<(), BoxError> {
-        let job_id = def.job_id.clone();
+        let tick_def = def.clone();
+        let tick = move |_, _| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+            let next = next_run(&tick_def);
+            Box::pin(execute(tick_def.job_id.clone(), "scheduled_job", next))
+        };
         let job = match interval_of(def) {
-            Some(every) => Job::new_repeated_async(every, move |_, _| {
-                let id = job_id.clone();
-                let next = Utc::now() + chrono::Duration::from_std(every).unwrap_or_default();
-                Box::pin(execute(id, "scheduled_job", Some(next)))
-            })?,
-            None => {
-                let (pattern, def) = (def.schedule_value.clone(), def.clone());
-                Job::new_async(pattern.as_str(), move |_, _| {
-                    let id = job_id.clone();
-                    Box::pin(execute(id, "scheduled_job", next_run(&def)))
-                })?
-            }
+            Some(every) => Job::new_repeated_async(every, tick)?,
+            None => Job::new_async(def.schedule_value.as_str(), tick)?,
         };
         let handle = self.sched.add(job).await?;
         self.handles
@@ -594,7 +584,7 @@ impl Tracker {
                 auto_retry_on_startup: true,
                 next_scheduled_run: None,
             };
-            def.next_scheduled_run = self.next_run(&def);
+            def.next_scheduled_run = next_run(&def);
             let function = format!("tracker::{job_id}");
             let r = match self
                 .store
@@ -649,11 +639,7 @@ impl Tracker {
                     Err(e) => Err(e),
                 }
             } else {
-                match self
-                    .store
-                    .set_enabled(job_id, true, self.next_run(&def))
-                    .await
-                {
+                match self.store.set_enabled(job_id, true, next_run(&def)).await {
                     Ok(_) => self.schedule(&def).await,
                     Err(e) => Err(e),
                 }
