@@ -431,6 +431,10 @@ struct Tracker {
     store: Arc<Store>,
     sched: JobScheduler,
     handles: Mutex<HashMap<String, uuid::Uuid>>,
+    /// Open while the app runs: each scheduled run holds it for reading, and `stop` closes it
+    /// for writing, which waits for the runs in flight (the scheduler's shutdown does not) and
+    /// turns away a tick that fired just before the shutdown, so no run outlives the app.
+    gate: Arc<tokio::sync::RwLock<bool>>,
 }
 
 /// When `def` runs next after now: interval jobs every N seconds, cron jobs by their pattern.
@@ -460,6 +464,7 @@ impl Tracker {
             store,
             sched,
             handles: Mutex::new(HashMap::new()),
+            gate: Arc::new(tokio::sync::RwLock::new(true)),
         };
         let now = Utc::now();
         for def in app.store.jobs().await? {
@@ -489,10 +494,15 @@ impl Tracker {
 
     /// Hands a job to the scheduler: each tick is a Scheduled Job Execution (trigger 9).
     async fn schedule(&self, def: &JobDef) -> Result<(), BoxError> {
-        let tick_def = def.clone();
+        let (tick_def, gate) = (def.clone(), self.gate.clone());
         let tick = move |_, _| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-            let next = next_run(&tick_def);
-            Box::pin(execute(tick_def.job_id.clone(), "scheduled_job", next))
+            let (def, gate) = (tick_def.clone(), gate.clone());
+            Box::pin(async move {
+                let open = gate.read().await;
+                if *open {
+                    execute(def.job_id.clone(), "scheduled_job", next_run(&def)).await;
+                }
+            })
         };
         let job = match interval_of(def) {
             Some(every) => Job::new_repeated_async(every, tick)?,
@@ -676,9 +686,11 @@ impl Tracker {
         .await;
     }
 
-    /// The app goes down: the scheduler stops; definitions stay in the store.
+    /// The app goes down: the scheduler stops and the runs in flight finish; definitions stay in
+    /// the store.
     async fn stop(mut self) -> Result<(), BoxError> {
         self.sched.shutdown().await?;
+        *self.gate.write().await = false;
         Ok(())
     }
 }

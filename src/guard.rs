@@ -41,8 +41,9 @@ pub struct Stats {
     /// Action records kept in the dead-letter file: rejected by the database, or not deliverable
     /// before the shutdown deadline.
     pub actions_dead_lettered: u64,
-    /// Action records lost: the channel stayed full past the overflow bound, or a damaged spool
-    /// line could not be read back.
+    /// Action records lost: the channel stayed full past the overflow bound, a damaged spool
+    /// line could not be read back, the spool could not be written, or the record was made after
+    /// the guard had shut down (a span closing late, a task still running).
     pub actions_dropped: u64,
     /// Action records kept in the spool at shutdown because the sink could not take them in time.
     pub actions_spooled: u64,
