@@ -63,6 +63,7 @@ fn spill(dir: &Path, n: u64) -> Duration {
     // the action worker): once the shutdown comes, no batch waits for a retry, it goes straight
     // to the spool. A 1 ms linger: the first batch does not wait to fill.
     let config = PipelineConfig::default()
+        .no_spool()
         .retry_backoff(Duration::from_secs(20), Duration::from_secs(20))
         .linger(Duration::from_millis(1))
         // Never drop: if spilling falls behind, the caller waits (and the clock shows it).
@@ -94,6 +95,7 @@ fn replay(dir: &Path, n: u64) -> Duration {
     let (_layer, guard) = ActionLayer::builder(Accepts)
         .pipeline(
             PipelineConfig::default()
+                .no_spool()
                 .spool_dir(dir)
                 .dead_letter_dir(dir.join("dead-letter")),
         )

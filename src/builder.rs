@@ -1,23 +1,30 @@
-//! [`Builder`]: every knob with a sensible default, and the one fallible [`Builder::init`] that
-//! installs the global subscriber and returns the [`Guard`].
+//! [`Builder`]: one builder over the outputs' own builders. The settings every output shares
+//! (log directory, time zone, clock, redaction, size caps, flush deadline) are set once here
+//! and handed to each output's builder; what belongs to one output is set on that output's
+//! builder ([`Builder::file_layer`], [`Builder::action_layer`]). [`Builder::build`] returns the
+//! composed layers and the guard without installing anything; [`Builder::init`] is `build`
+//! plus installing them as the global subscriber.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing::Subscriber;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Registry};
 
-use crate::action::{ActionFilter, ActionLayer};
+use crate::action::{ActionFilter, ActionLayerBuilder};
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::console::{ColorMode, ConsoleLayer, Stream};
-use crate::file::{DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, Overflow};
+use crate::error::Error;
+use crate::file::{FileLayer, FileLayerBuilder};
+use crate::guard::Guard;
+use crate::handle::Flusher;
 use crate::job::JobFilter;
-use crate::pipeline::PipelineConfig;
+use crate::limits::Limits;
 use crate::redact::Redaction;
 use crate::sink::Sink;
-use crate::{Error, Guard};
 
 /// The filter used when neither the builder nor `RUST_LOG` gives one.
 pub const DEFAULT_FILTER: &str = "info";
@@ -30,67 +37,55 @@ pub const DEFAULT_FILTER: &str = "info";
 ///     .log_dir("/var/log/tracker")
 ///     .filter("info,tracker=debug")
 ///     .timezone(actionlog::Timezone::Utc)
-///     .keep_days(30)
-///     .overflow(actionlog::Overflow::Block)
 ///     .flush_deadline(Duration::from_secs(2))
+///     .file_layer(|f| f.keep_days(30).overflow(actionlog::Overflow::Block))
+///     .action_layer(|a| a.emit_initiated(false))
 ///     .init()?;
 /// # Ok::<(), actionlog::Error>(())
 /// ```
 #[must_use]
 pub struct Builder {
     log_dir: PathBuf,
+    filter: Option<String>,
+    files: FileLayerBuilder,
     console: Option<Stream>,
     color: ColorMode,
-    filter: Option<String>,
+    /// `None` when actions are off.
+    actions: Option<ActionLayerBuilder>,
+    // Shared settings the console (built at the end) also needs.
     tz: Timezone,
-    keep_days: Option<usize>,
-    capacity: usize,
-    overflow: Overflow,
-    flush_deadline: Duration,
     clock: Arc<dyn Clock>,
-    actions: bool,
-    sink: Option<Box<dyn Sink>>,
+    redaction: Redaction,
+    limits: Limits,
+    panic_hook: bool,
+    // The default sink's choice (when no sink is given).
     #[cfg(feature = "postgres")]
     database_url: Option<String>,
     migrate: bool,
     action_table: String,
-    pipeline: PipelineConfig,
-    emit_initiated: bool,
-    redaction: Redaction,
-    panic_hook: bool,
-    max_field_bytes: usize,
-    max_record_bytes: usize,
     scheduled_jobs: bool,
-    job_log_bytes: usize,
 }
 
 impl Default for Builder {
     fn default() -> Self {
+        let log_dir = PathBuf::from("logs");
         Builder {
-            log_dir: PathBuf::from("logs"),
+            files: FileLayer::builder(&log_dir),
+            actions: Some(ActionLayerBuilder::without_sink().log_dir(&log_dir)),
+            log_dir,
+            filter: None,
             console: Some(Stream::Stderr),
             color: ColorMode::Auto,
-            filter: None,
             tz: Timezone::Local,
-            keep_days: None,
-            capacity: DEFAULT_CHANNEL_CAPACITY,
-            overflow: Overflow::Block,
-            flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
-            actions: true,
-            sink: None,
+            redaction: Redaction::default(),
+            limits: Limits::default(),
+            panic_hook: true,
             #[cfg(feature = "postgres")]
             database_url: None,
             migrate: false,
             action_table: "action_logs".to_owned(),
-            pipeline: PipelineConfig::default(),
-            emit_initiated: true,
-            redaction: Redaction::default(),
-            panic_hook: true,
-            max_field_bytes: crate::limits::DEFAULT_MAX_FIELD_BYTES,
-            max_record_bytes: crate::limits::DEFAULT_MAX_RECORD_BYTES,
             scheduled_jobs: false,
-            job_log_bytes: crate::job::DEFAULT_MAX_LOG_BYTES,
         }
     }
 }
@@ -99,27 +94,92 @@ impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
             .field("log_dir", &self.log_dir)
-            .field("console", &self.console)
-            .field("color", &self.color)
             .field("filter", &self.filter)
-            .field("timezone", &self.tz)
-            .field("keep_days", &self.keep_days)
-            .field("capacity", &self.capacity)
-            .field("overflow", &self.overflow)
-            .field("flush_deadline", &self.flush_deadline)
+            .field("files", &self.files)
+            .field("console", &self.console)
             .field("actions", &self.actions)
-            .field("sink", &self.sink.as_ref().map(|s| s.name()))
+            .field("timezone", &self.tz)
             .field("migrate", &self.migrate)
             .field("action_table", &self.action_table)
-            .field("pipeline", &self.pipeline)
             .finish_non_exhaustive()
     }
 }
 
 impl Builder {
-    /// Directory of the day files (default `./logs`).
+    /// Directory of the day files, and of the spool, the dead letters and the SQLite store
+    /// under it (default `./logs`).
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.log_dir = dir.as_ref().to_path_buf();
+        self.files = self.files.dir(&self.log_dir);
+        self.actions = self.actions.map(|a| a.log_dir(&self.log_dir));
+        self
+    }
+
+    /// Filter directives in `RUST_LOG` syntax, e.g. `"info,tracker=debug"`, for the files, the
+    /// console and the lines kept with job runs (actions are recorded whatever it says).
+    /// Default: `RUST_LOG` if set, else `info`.
+    pub fn filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// Zone of timestamps and day boundaries, for every output (default [`Timezone::Local`]).
+    pub fn timezone(mut self, tz: Timezone) -> Self {
+        self.tz = tz;
+        self.files = self.files.timezone(tz);
+        self.actions = self.actions.map(|a| a.timezone(tz));
+        self
+    }
+
+    /// The clock of every output (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self.files = self.files.clock_arc(self.clock.clone());
+        self.actions = self.actions.map(|a| a.clock_arc(self.clock.clone()));
+        self
+    }
+
+    /// Which field names are redacted in every output — console, files, action rows (default
+    /// [`Redaction::default`]: password, secret, token, api_key, authorization, cookie, session,
+    /// credit-card-like names, …).
+    pub fn redaction(mut self, r: Redaction) -> Self {
+        self.redaction = r.clone();
+        self.files = self.files.redaction(r.clone());
+        self.actions = self.actions.map(|a| a.redaction(r));
+        self
+    }
+
+    /// Cap on one field value or message in bytes, in every output (default 64 KiB; see
+    /// [`crate::limits`]): longer ones are cut and end with `…[truncated N bytes]`.
+    pub fn max_field_bytes(self, n: usize) -> Self {
+        let record = self.limits.max_record_bytes();
+        self.limits(Limits::new(n, record))
+    }
+
+    /// Cap on one event's fields together in bytes, in every output (default 1 MiB).
+    pub fn max_record_bytes(self, n: usize) -> Self {
+        let field = self.limits.max_field_bytes();
+        self.limits(Limits::new(field, n))
+    }
+
+    fn limits(mut self, l: Limits) -> Self {
+        self.limits = l;
+        self.files = self.files.limits(l);
+        self.actions = self.actions.map(|a| a.limits(l));
+        self
+    }
+
+    /// How long dropping the guard waits for queued lines and records (default 5 s).
+    pub fn flush_deadline(mut self, d: Duration) -> Self {
+        self.files = self.files.flush_deadline(d);
+        self.actions = self.actions.map(|a| a.flush_deadline(d));
+        self
+    }
+
+    /// Settings of the day files only, on their own builder: retention, channel capacity,
+    /// overflow policy, … (`|f| f.keep_days(30)`).
+    pub fn file_layer(mut self, f: impl FnOnce(FileLayerBuilder) -> FileLayerBuilder) -> Self {
+        self.files = f(self.files);
         self
     }
 
@@ -141,61 +201,36 @@ impl Builder {
         self
     }
 
-    /// Filter directives in `RUST_LOG` syntax, e.g. `"info,tracker=debug"`. Default: `RUST_LOG`
-    /// if set, else `info`.
-    pub fn filter(mut self, directives: impl Into<String>) -> Self {
-        self.filter = Some(directives.into());
-        self
-    }
-
-    /// Zone of timestamps and day boundaries (default [`Timezone::Local`]).
-    pub fn timezone(mut self, tz: Timezone) -> Self {
-        self.tz = tz;
-        self
-    }
-
-    /// Keep only the newest `n` day files (default: keep all).
-    pub fn keep_days(mut self, n: usize) -> Self {
-        self.keep_days = Some(n);
-        self
-    }
-
-    /// Capacity of the file channel in lines (default 65 536).
-    pub fn channel_capacity(mut self, n: usize) -> Self {
-        self.capacity = n;
-        self
-    }
-
-    /// What happens when the channel is full (default [`Overflow::Block`]: nothing lost).
-    pub fn overflow(mut self, o: Overflow) -> Self {
-        self.overflow = o;
-        self
-    }
-
-    /// How long dropping the guard waits for queued lines (default 5 s).
-    pub fn flush_deadline(mut self, d: Duration) -> Self {
-        self.flush_deadline = d;
-        self
-    }
-
-    /// The clock for timestamps and day rollover (default: the system clock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Action records on or off (default on: to SQLite at `<log_dir>/actions.db`; to
-    /// PostgreSQL when a database URL is configured (feature `postgres`); to Supabase when
-    /// `SUPABASE_URL` is set (feature `supabase`).
+    /// Action records and job runs on or off (default on: to SQLite at
+    /// `<log_dir>/actions.db`; to PostgreSQL when a database URL is configured (feature
+    /// `postgres`); to Supabase when `SUPABASE_URL` is set (feature `supabase`)).
     pub fn actions(mut self, on: bool) -> Self {
-        self.actions = on;
+        self.actions = match (on, self.actions.take()) {
+            (true, Some(a)) => Some(a),
+            (true, None) => Some(
+                ActionLayerBuilder::without_sink()
+                    .log_dir(&self.log_dir)
+                    .timezone(self.tz)
+                    .clock_arc(self.clock.clone())
+                    .redaction(self.redaction.clone())
+                    .limits(self.limits),
+            ),
+            (false, _) => None,
+        };
         self
     }
 
-    /// Delivers action records to `sink` instead of the default.
-    pub fn sink(mut self, sink: impl Sink) -> Self {
-        self.sink = Some(Box::new(sink));
-        self
+    /// Settings of the action and job layers and their pipeline only, on their own builder:
+    /// `|a| a.pipeline(…).emit_initiated(false).job_log_bytes(n)` (turns actions on).
+    pub fn action_layer(self, f: impl FnOnce(ActionLayerBuilder) -> ActionLayerBuilder) -> Self {
+        let mut b = self.actions(true);
+        b.actions = b.actions.map(f);
+        b
+    }
+
+    /// Delivers action records to `sink` instead of the default (turns actions on).
+    pub fn sink(self, sink: impl Sink) -> Self {
+        self.action_layer(|a| a.sink_boxed(Box::new(sink)))
     }
 
     /// Delivers action records to PostgreSQL at `url` (default: the `DATABASE_URL` environment
@@ -215,42 +250,17 @@ impl Builder {
         self
     }
 
-    /// The action table's name (default `action_logs`), validated as an SQL identifier.
+    /// The action table's name for the default sink (default `action_logs`), validated as an
+    /// SQL identifier.
     pub fn action_table(mut self, name: impl Into<String>) -> Self {
         self.action_table = name.into();
         self
     }
 
-    /// Delivery settings: channel capacity, batch size and linger, overflow, retry backoff.
-    pub fn pipeline(mut self, config: PipelineConfig) -> Self {
-        self.pipeline = config;
-        self
-    }
-
-    /// Whether action spans yield an `initiated` record when created (default true).
-    pub fn emit_initiated(mut self, on: bool) -> Self {
-        self.emit_initiated = on;
-        self
-    }
-
-    /// Which field names are redacted in every output — console, files, action rows (default
-    /// [`Redaction::default`]: password, secret, token, api_key, authorization, cookie, session,
-    /// credit-card-like names, …).
-    pub fn redaction(mut self, r: Redaction) -> Self {
-        self.redaction = r;
-        self
-    }
-
-    /// Cap on one field value or message in bytes (default 64 KiB; process-wide, see
-    /// [`crate::limits`]): longer ones are cut and end with `…[truncated N bytes]`.
-    pub fn max_field_bytes(mut self, n: usize) -> Self {
-        self.max_field_bytes = n;
-        self
-    }
-
-    /// Cap on one event's fields together in bytes (default 1 MiB; process-wide).
-    pub fn max_record_bytes(mut self, n: usize) -> Self {
-        self.max_record_bytes = n;
+    /// Keeps `scheduled_jobs` rows current from the job runs (default off): see [`crate::job`].
+    /// Applies to the default sink; a sink given with [`Self::sink`] has its own switch.
+    pub fn scheduled_jobs(mut self, on: bool) -> Self {
+        self.scheduled_jobs = on;
         self
     }
 
@@ -263,29 +273,9 @@ impl Builder {
         self
     }
 
-    /// Keeps `scheduled_jobs` rows current from the job runs (default off): see [`crate::job`].
-    /// Applies to the sinks `init` makes; a sink given with [`Self::sink`] has its own switch.
-    pub fn scheduled_jobs(mut self, on: bool) -> Self {
-        self.scheduled_jobs = on;
-        self
-    }
-
-    /// Cap on the log lines kept with each job run (default
-    /// [`crate::job::DEFAULT_MAX_LOG_BYTES`]).
-    pub fn job_log_bytes(mut self, n: usize) -> Self {
-        self.job_log_bytes = n;
-        self
-    }
-
-    /// The configured sink, or the default one, or none when actions are off.
-    fn action_sink(&mut self) -> Result<Option<Box<dyn Sink>>, Error> {
-        if !self.actions {
-            return Ok(None);
-        }
+    /// The default sink, chosen from the configuration and the environment.
+    fn default_sink(&self) -> Result<Option<Box<dyn Sink>>, Error> {
         crate::sink::validate_table_name(&self.action_table)?;
-        if let Some(s) = self.sink.take() {
-            return Ok(Some(s));
-        }
         #[cfg(feature = "postgres")]
         {
             let url = self.database_url.clone().or_else(|| {
@@ -337,75 +327,89 @@ impl Builder {
             })
     }
 
-    /// Builds the layers and installs them as the process's global subscriber, with the `log`
-    /// crate bridged in. Returns the guard to keep alive until the end of `main`.
+    /// Starts every output and returns them composed as one layer, with their guard, without
+    /// installing anything: put the layer on a registry of your own beside other layers
+    /// (tracing-opentelemetry, a layer of yours) and keep every default. The day files and the
+    /// console sit behind the log filter; actions and job runs behind [`ActionFilter`] and
+    /// [`JobFilter`], so they are recorded whatever the level.
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (actionlog_layer, guard) = actionlog::builder()
+    ///     .log_dir(dir.path())
+    ///     .console(false)
+    ///     .build()
+    ///     .unwrap();
+    /// let mine = tracing_subscriber::filter::LevelFilter::INFO; // any layer of yours
+    /// let subscriber = tracing_subscriber::registry().with(actionlog_layer).with(mine);
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!(answer = 42, "hello"));
+    /// assert!(guard.flush());
+    /// assert_eq!(guard.stats().lines_written, 1);
+    /// ```
+    ///
+    /// Unlike [`Self::init`], `build` neither bridges the `log` crate nor installs the panic
+    /// hook: those are process-wide.
     ///
     /// # Errors
-    /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the log
-    /// directory and file errors of [`crate::FileLayerBuilder::build`]; [`Error::Filter`] for
-    /// bad directives.
-    pub fn init(mut self) -> Result<Guard, Error> {
-        if tracing::dispatcher::has_been_set() {
-            return Err(Error::AlreadyInitialized);
-        }
+    /// The log directory and file errors of [`crate::FileLayerBuilder::build`];
+    /// [`Error::Filter`] for bad directives; [`Error::Database`] when the default store cannot
+    /// be opened; [`Error::Config`] for out-of-range settings.
+    pub fn build<S>(mut self) -> Result<(impl Layer<S> + Send + Sync + 'static, Guard), Error>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let filter = self.env_filter()?;
-        let max_level = filter.max_level_hint();
-        crate::limits::set(self.max_field_bytes, self.max_record_bytes);
-        let mut files = FileLayer::builder(&self.log_dir)
-            .timezone(self.tz)
-            .channel_capacity(self.capacity)
-            .overflow(self.overflow)
-            .flush_deadline(self.flush_deadline)
-            .redaction(self.redaction.clone())
-            .clock_arc(self.clock.clone());
-        if let Some(n) = self.keep_days {
-            files = files.keep_days(n);
-        }
+        let files = std::mem::replace(&mut self.files, FileLayer::builder(&self.log_dir));
         let (file, mut guard) = files.build()?;
-        // After the files: a log directory problem is reported as such, not as a database one.
-        let sink = self.action_sink()?;
         let console = self.console.map(|s| {
             ConsoleLayer::new(s)
                 .color(self.color)
                 .timezone(self.tz)
                 .redaction(self.redaction.clone())
+                .limits(self.limits)
                 .clock_arc(self.clock.clone())
         });
-        let mut jobs = None;
-        let actions = match sink {
-            Some(sink) => {
-                let (layer, action_guard) = ActionLayer::builder(sink)
-                    .pipeline(
-                        self.pipeline
-                            .clone()
-                            .dead_letter_dir(self.log_dir.join("dead-letter"))
-                            .spool_dir(self.log_dir.join("spool")),
-                    )
-                    .emit_initiated(self.emit_initiated)
-                    .redaction(self.redaction.clone())
-                    .flush_deadline(self.flush_deadline)
-                    .clock_arc(self.clock.clone())
-                    .build()?;
-                guard = guard.merge(action_guard);
-                // Job runs are recorded whatever the level; their captured lines follow it.
-                jobs = Some(
-                    layer
-                        .job_layer()
-                        .timezone(self.tz)
-                        .max_log_bytes(self.job_log_bytes)
-                        .with_filter(JobFilter::new(self.env_filter()?)),
-                );
-                Some(layer.with_filter(ActionFilter))
-            }
+        // The level filter applies to the files and console only: actions are an audit trail
+        // and are recorded whatever RUST_LOG says. A list rather than `Option` layers: a `None`
+        // layer composed with `and_then` hides the per-layer filters' interest.
+        let mut layers: Vec<Box<dyn Layer<S> + Send + Sync>> =
+            vec![file.and_then(console).with_filter(filter).boxed()];
+        // After the files: a log directory problem is reported as such, not as a database one.
+        let builder = match self.actions.take() {
+            Some(b) if b.has_sink() => Some(b),
+            Some(b) => self.default_sink()?.map(|sink| b.sink_boxed(sink)),
             None => None,
         };
-        // The level filter applies to the files and console only: actions are an audit trail
-        // and are recorded whatever RUST_LOG says.
-        let subscriber = tracing_subscriber::registry()
-            .with(file.and_then(console).with_filter(filter))
-            .with(actions)
-            .with(jobs);
-        tracing::subscriber::set_global_default(subscriber)
+        if let Some(builder) = builder {
+            let (layer, action_guard) = builder.build()?;
+            guard = guard.merge(action_guard);
+            // Job runs are recorded whatever the level; their captured lines follow it.
+            let jobs = layer
+                .job_layer()
+                .with_filter(JobFilter::new(self.env_filter()?));
+            layers.push(layer.with_filter(ActionFilter).boxed());
+            layers.push(jobs.boxed());
+        }
+        let layer = layers;
+        Ok((layer, guard))
+    }
+
+    /// [`Self::build`], then installs the layers as the process's global subscriber, with the
+    /// `log` crate bridged in and (unless turned off) the panic hook. Returns the guard to keep
+    /// alive until the end of `main`.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the
+    /// errors of [`Self::build`].
+    pub fn init(self) -> Result<Guard, Error> {
+        if tracing::dispatcher::has_been_set() {
+            return Err(Error::AlreadyInitialized);
+        }
+        let max_level = self.env_filter()?.max_level_hint();
+        let panic_hook = self.panic_hook;
+        let (layer, guard) = self.build::<Registry>()?;
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
             .map_err(|_| Error::AlreadyInitialized)?;
         // Route `log` records into tracing. If the app installed another `log` logger first,
         // its records stay with that logger: not an error for us.
@@ -416,15 +420,15 @@ impl Builder {
         let _ = tracing_log::LogTracer::builder()
             .with_max_level(log_level)
             .init();
-        if self.panic_hook {
-            install_panic_hook(guard.file_flusher());
+        if panic_hook {
+            install_panic_hook(guard.flushers());
         }
         Ok(guard)
     }
 }
 
 /// Logs panics as ERROR events and flushes the files, then runs the previous hook.
-fn install_panic_hook(files: crate::guard::FileFlusher) {
+fn install_panic_hook(files: Vec<Flusher>) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let location = info
@@ -437,7 +441,11 @@ fn install_panic_hook(files: crate::guard::FileFlusher) {
         tracing::error!(target: "panic", location = %location, thread = thread_name, "panicked: {message}");
         // Not from the writer thread itself: it cannot flush while it is unwinding.
         if thread_name != crate::file::WRITER_THREAD {
-            files.flush(std::time::Duration::from_secs(1));
+            let deadline = Instant::now() + Duration::from_secs(1);
+            let acks: Vec<_> = files.iter().map(|f| f(deadline)).collect();
+            for ack in acks {
+                ack.wait(deadline);
+            }
         }
         previous(info);
     }));

@@ -17,8 +17,10 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::fields::{Render, event, span};
+use crate::format;
+use crate::limits::Limits;
 use crate::redact::Redaction;
-use crate::{format, record};
 
 /// Which standard stream the console output goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +63,7 @@ pub struct ConsoleLayer {
     colored: bool,
     clock: Arc<dyn Clock>,
     tz: Timezone,
-    redaction: Redaction,
+    render: Render,
 }
 
 impl std::fmt::Debug for ConsoleLayer {
@@ -88,7 +90,7 @@ impl ConsoleLayer {
             colored: false,
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
-            redaction: Redaction::default(),
+            render: Render::default(),
         };
         layer.resolve_color();
         layer
@@ -107,7 +109,7 @@ impl ConsoleLayer {
             colored: false,
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
-            redaction: Redaction::default(),
+            render: Render::default(),
         };
         layer.resolve_color();
         layer
@@ -116,7 +118,14 @@ impl ConsoleLayer {
     /// Which field names are redacted (default [`Redaction::default`]).
     #[must_use]
     pub fn redaction(mut self, r: Redaction) -> Self {
-        self.redaction = r;
+        self.render.redaction = r;
+        self
+    }
+
+    /// Size caps on values and events (default [`Limits::default`]).
+    #[must_use]
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.render.limits = l;
         self
     }
 
@@ -172,26 +181,24 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        record::on_new_span(attrs, id, &ctx, &self.redaction);
+        span::on_new_span(attrs, id, &ctx, &self.render);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        record::on_record(id, values, &ctx, &self.redaction);
+        span::on_record(id, values, &ctx, &self.render);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let stamp = clock::stamp(self.clock.now(), self.tz);
-        record::with_scratch(|s| {
-            let logger =
-                record::capture_event(event, &ctx, format::console::SEPS, s, &self.redaction);
-            s.line.clear();
+        let seps = format::console::SEPS;
+        event::render(event, &ctx, &self.render, seps, |s, logger| {
             format::console::write_line(
                 &mut s.line,
                 &stamp,
                 event.metadata().level(),
                 self.colored,
                 &s.message,
-                logger.as_str(),
+                logger,
                 &s.meta,
             );
             // Console output is best effort: a closed or full stderr must not hurt the app.

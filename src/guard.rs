@@ -1,55 +1,10 @@
-//! The [`Guard`] that [`crate::init`] returns: it keeps the background workers alive, exposes the
+//! The [`Guard`] that [`crate::init`] returns: it holds the outputs' handles, exposes their
 //! counters, and on drop flushes everything within the flush deadline.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-
-use crate::file::writer::Msg;
-use crate::pipeline::{ActionWorker, Cmd};
-
-/// Live counters shared by the file layer and its writer thread.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) lines_written: AtomicU64,
-    pub(crate) lines_dropped: AtomicU64,
-    pub(crate) write_errors: AtomicU64,
-}
-
-/// A snapshot of the counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Lines that reached the day files, including actionlog's own WARNING lines about drops.
-    pub lines_written: u64,
-    /// Lines lost: channel full under [`crate::Overflow::DropNewest`], the writer gone after
-    /// shutdown, or more than the in-memory cap waiting while the file could not be written.
-    pub lines_dropped: u64,
-    /// Failed attempts to write or reopen a day file.
-    pub write_errors: u64,
-    /// Action records produced by the action layer (an action span makes two: initiated, final),
-    /// and job runs produced by the job layer (one each); the `actions_*` counters below count
-    /// both.
-    pub actions_recorded: u64,
-    /// Action records written to the database (merged records count once each).
-    pub actions_delivered: u64,
-    /// Batch writes that failed transiently and were retried.
-    pub actions_retried: u64,
-    /// Action records kept in the dead-letter file: rejected by the database, or not deliverable
-    /// before the shutdown deadline.
-    pub actions_dead_lettered: u64,
-    /// Action records lost: the channel stayed full past the overflow bound, a damaged spool
-    /// line could not be read back, the spool could not be written, or the record was made after
-    /// the guard had shut down (a span closing late, a task still running).
-    pub actions_dropped: u64,
-    /// Action records kept in the spool at shutdown because the sink could not take them in time.
-    pub actions_spooled: u64,
-    /// Action records read back from an earlier run's spool at start.
-    pub actions_replayed: u64,
-}
+use crate::handle::{Flusher, Handle};
+use crate::stats::Stats;
 
 /// What [`Guard::shutdown`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,60 +15,6 @@ pub struct Shutdown {
     /// Whether every worker confirmed it had written out or delivered (or dead-lettered)
     /// everything before the deadline.
     pub complete: bool,
-}
-
-/// The file writer thread and the way to reach it.
-pub(crate) struct FileWorker {
-    pub(crate) tx: Sender<Msg>,
-    pub(crate) thread: Option<JoinHandle<()>>,
-    pub(crate) counters: Arc<Counters>,
-}
-
-impl FileWorker {
-    /// Sends `make(ack)` within `deadline`; returns the ack's receiver.
-    fn send(
-        &self,
-        make: impl FnOnce(Sender<()>) -> Msg,
-        deadline: Instant,
-    ) -> Option<Receiver<()>> {
-        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-        let wait = deadline.saturating_duration_since(Instant::now());
-        self.tx
-            .send_timeout(make(ack_tx), wait)
-            .ok()
-            .map(|_| ack_rx)
-    }
-}
-
-/// A handle that flushes the day files from anywhere (the panic hook), without owning the guard.
-#[derive(Clone)]
-pub(crate) struct FileFlusher(Vec<Sender<Msg>>);
-
-impl FileFlusher {
-    /// Asks every file writer to write out what it has, waiting at most `within`.
-    pub(crate) fn flush(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        let acks: Vec<_> = self
-            .0
-            .iter()
-            .map(|tx| {
-                let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-                tx.send_timeout(Msg::Flush(ack_tx), within)
-                    .ok()
-                    .map(|_| ack_rx)
-            })
-            .collect();
-        for ack in acks {
-            wait_ack(ack, deadline);
-        }
-    }
-}
-
-fn wait_ack(ack: Option<Receiver<()>>, deadline: Instant) -> bool {
-    ack.is_some_and(|rx| {
-        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .is_ok()
-    })
 }
 
 /// Keeps actionlog's background work alive; dropping it flushes and stops it.
@@ -133,9 +34,8 @@ fn wait_ack(ack: Option<Receiver<()>>, deadline: Instant) -> bool {
 /// ```
 #[must_use = "dropping the guard stops the writer; bind it with `let _guard = …`"]
 pub struct Guard {
-    pub(crate) files: Vec<FileWorker>,
-    pub(crate) actions: Vec<ActionWorker>,
-    pub(crate) flush_deadline: Duration,
+    handles: Vec<Box<dyn Handle>>,
+    flush_deadline: Duration,
 }
 
 impl std::fmt::Debug for Guard {
@@ -148,41 +48,35 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
+    /// A guard holding one output's handle.
+    pub(crate) fn new(handle: impl Handle + 'static, flush_deadline: Duration) -> Guard {
+        Guard {
+            handles: vec![Box::new(handle)],
+            flush_deadline,
+        }
+    }
+
     /// Combines two guards (e.g. a [`crate::FileLayer`]'s and an [`crate::ActionLayer`]'s) into
     /// one that keeps, flushes and stops the workers of both; counters are summed.
     pub fn merge(mut self, mut other: Guard) -> Guard {
-        let mut files = std::mem::take(&mut self.files);
-        files.append(&mut other.files);
-        let mut actions = std::mem::take(&mut self.actions);
-        actions.append(&mut other.actions);
+        let mut handles = std::mem::take(&mut self.handles);
+        handles.append(&mut other.handles);
         Guard {
-            files,
-            actions,
+            handles,
             flush_deadline: self.flush_deadline.max(other.flush_deadline),
         }
     }
 
-    pub(crate) fn file_flusher(&self) -> FileFlusher {
-        FileFlusher(self.files.iter().map(|w| w.tx.clone()).collect())
+    /// The flushers of the outputs worth flushing from the panic hook.
+    pub(crate) fn flushers(&self) -> Vec<Flusher> {
+        self.handles.iter().filter_map(|h| h.flusher()).collect()
     }
 
     /// The counters now (summed over every worker this guard holds).
     pub fn stats(&self) -> Stats {
         let mut s = Stats::default();
-        for w in &self.files {
-            s.lines_written += w.counters.lines_written.load(Ordering::Relaxed);
-            s.lines_dropped += w.counters.lines_dropped.load(Ordering::Relaxed);
-            s.write_errors += w.counters.write_errors.load(Ordering::Relaxed);
-        }
-        for a in &self.actions {
-            let c = &a.counters;
-            s.actions_recorded += c.recorded.load(Ordering::Relaxed);
-            s.actions_delivered += c.delivered.load(Ordering::Relaxed);
-            s.actions_retried += c.retried.load(Ordering::Relaxed);
-            s.actions_dead_lettered += c.dead_lettered.load(Ordering::Relaxed);
-            s.actions_dropped += c.dropped.load(Ordering::Relaxed);
-            s.actions_spooled += c.spooled.load(Ordering::Relaxed);
-            s.actions_replayed += c.replayed.load(Ordering::Relaxed);
+        for h in &self.handles {
+            s.add(&h.stats());
         }
         s
     }
@@ -191,65 +85,33 @@ impl Guard {
     /// not finish within the flush deadline (e.g. the database is down: records stay queued).
     pub fn flush(&self) -> bool {
         let deadline = Instant::now() + self.flush_deadline;
-        // Ask every worker first, then wait: they flush in parallel within one deadline.
-        let acks: Vec<Option<Receiver<()>>> = self
-            .files
-            .iter()
-            .map(|w| w.send(Msg::Flush, deadline))
-            .chain(self.actions.iter().map(|a| a.send(Cmd::Flush)))
-            .collect();
+        // Ask every output first, then wait: they flush in parallel within one deadline.
+        let acks: Vec<_> = self.handles.iter().map(|h| h.flush(deadline)).collect();
         // Wait for each one (no short-circuit): a slow one must not leave others unasked.
-        let mut ok = true;
-        for ack in acks {
-            ok &= wait_ack(ack, deadline);
-        }
-        ok
+        acks.into_iter()
+            .fold(true, |ok, ack| ack.wait(deadline) & ok)
     }
 
     /// Flushes and stops the workers, waiting at most `deadline`, and returns the final counters.
-    /// Action records that cannot be delivered by then go to the dead-letter file; events
-    /// emitted afterwards are counted as dropped.
+    /// Action records that cannot be delivered by then go to the spool or the dead-letter file;
+    /// events emitted afterwards are counted as dropped.
     pub fn shutdown(mut self, deadline: Duration) -> Shutdown {
         self.stop(deadline)
     }
 
     fn stop(&mut self, within: Duration) -> Shutdown {
         let deadline = Instant::now() + within;
-        // Ask every worker at once so that a slow database cannot eat the files' time. Action
-        // workers get a quarter less, to leave them time to spool (fsync) or dead-letter the rest.
-        let action_deadline = deadline - within / 4;
-        let file_acks: Vec<_> = self
-            .files
-            .iter()
-            .map(|w| w.send(Msg::Shutdown, deadline))
+        // Ask every output at once so that a slow database cannot eat the files' time.
+        let acks: Vec<_> = self
+            .handles
+            .iter_mut()
+            .map(|h| h.shutdown(deadline))
             .collect();
-        let action_acks: Vec<_> = self
-            .actions
-            .iter()
-            .map(|a| a.send(|ack| Cmd::Shutdown(action_deadline, ack)))
-            .collect();
-        let mut complete = true;
-        for (w, ack) in self.files.iter_mut().zip(file_acks) {
-            if wait_ack(ack, deadline) {
-                if let Some(t) = w.thread.take() {
-                    let _ = t.join();
-                }
-            } else {
-                complete = false;
-            }
-        }
-        for (a, ack) in self.actions.iter_mut().zip(action_acks) {
-            if wait_ack(ack, deadline) {
-                if let Some(t) = a.thread.take() {
-                    let _ = t.join();
-                }
-            } else {
-                complete = false;
-            }
-        }
+        let complete = acks
+            .into_iter()
+            .fold(true, |ok, ack| ack.wait(deadline) & ok);
         let stats = self.stats();
-        self.files.clear();
-        self.actions.clear();
+        self.handles.clear();
         if !complete {
             crate::report::emit(format_args!(
                 "not fully flushed within {within:?}: {stats:?}"

@@ -24,18 +24,22 @@
 //! [`FileLayer`] and [`ConsoleLayer`].
 //!
 //! ## Modules, in the order data flows
-//! - `record`: captures span and event fields (span fields rendered once per span), with
-//!   [`Redaction`] and the [`limits`] applied;
-//! - `format`: JSON escaping, the file line, the console line;
-//! - `file`: the [`FileLayer`], its bounded channel, writer thread and day files;
-//! - [`ConsoleLayer`]: the seed's console line;
-//! - `action`: the [`ActionLayer`] turning action spans and events into [`ActionRecord`]s;
-//! - [`job`]: the [`JobLayer`] turning job-execution spans into `job_executions` rows with
-//!   their captured log lines;
-//! - `pipeline`: the bounded channel to the delivery worker, batching, retries, dead letters and
-//!   the disk spool;
+//! Dependencies point one way, down this list; nothing below the layers imports a layer, the
+//! builder or the crate root.
+//! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs); `guard`: the
+//!   [`Guard`] that holds the outputs' handles (`handle`) and sums their [`Stats`];
+//! - the layers: `file` ([`FileLayer`], its writer thread and day files), `console`
+//!   ([`ConsoleLayer`]), `action` ([`ActionLayer`], [`ActionFilter`]) and [`job`]
+//!   ([`JobLayer`], [`JobFilter`], [`job::run`]);
+//! - `fields`: field capture shared by every layer — the visitor, value conversion, the
+//!   rendering settings ([`Redaction`], [`limits`]), span extensions, event capture;
+//!   `format`: JSON escaping, the file line, the console line;
+//! - `rows`: the owned rows ([`ActionRecord`], [`JobExecution`]) and their encoding;
+//! - `pipeline`: the bounded channel to the delivery worker, batching, retries, dead letters
+//!   and the disk spool ([`PipelineConfig`]);
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
-//! - `guard`: the [`Guard`] with counters, flush and shutdown; `builder`: the [`Builder`].
+//! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `fs` (0750/0640, `O_NOFOLLOW`), `error`,
+//!   `report` (actionlog's own stderr lines).
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
@@ -53,18 +57,22 @@ mod builder;
 mod clock;
 mod console;
 mod error;
+mod fields;
 mod file;
 mod format;
+mod fs;
 mod guard;
+mod handle;
 pub mod job;
 pub mod limits;
 mod pipeline;
-mod record;
 mod redact;
 mod report;
+mod rows;
 pub mod sink;
+mod stats;
 
-pub use action::{ActionFilter, ActionLayer, ActionLayerBuilder, ActionRecord, OPEN_STATUSES};
+pub use action::{ActionFilter, ActionLayer, ActionLayerBuilder};
 pub use builder::{Builder, DEFAULT_FILTER};
 pub use clock::{Clock, ManualClock, SystemClock, Timezone};
 pub use console::{ColorMode, ConsoleLayer, Stream};
@@ -72,10 +80,12 @@ pub use error::Error;
 pub use file::{
     DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
 };
-pub use guard::{Guard, Shutdown, Stats};
-pub use job::{JobExecution, JobFilter, JobLayer};
+pub use guard::{Guard, Shutdown};
+pub use job::{JobFilter, JobLayer};
 pub use pipeline::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
+pub use rows::{ActionRecord, JobExecution, OPEN_STATUSES};
+pub use stats::Stats;
 
 /// Installs actionlog with every default: day files in `./logs`, console on stderr, filter from
 /// `RUST_LOG` (default `info`), local-time days.

@@ -1,37 +1,63 @@
 //! Size caps, so that one huge value cannot exhaust memory, disk or a database row:
-//! - each field value and each message is cut at [`max_field_bytes`] (default 64 KiB), at a
-//!   character boundary, and ends with `…[truncated N bytes]`;
-//! - an event whose fields still add up to more than [`max_record_bytes`] (default 1 MiB) keeps
-//!   its message and replaces its metadata with one `_truncated` entry saying how much was cut.
+//! - each field value and each message is cut at [`Limits::max_field_bytes`] (default 64 KiB),
+//!   at a character boundary, and ends with `…[truncated N bytes]`;
+//! - an event whose fields still add up to more than [`Limits::max_record_bytes`] (default
+//!   1 MiB) keeps its message and replaces its metadata with one `_truncated` entry saying how
+//!   much was cut.
 //!
-//! The caps are process-wide (set through [`crate::Builder::max_field_bytes`] and
-//! [`crate::Builder::max_record_bytes`]), like the subscriber they belong to. Formatting a huge
-//! `Debug` value still costs its CPU time; only what is kept is bounded.
+//! The caps are a per-layer setting (`FileLayerBuilder::limits`, `ConsoleLayer::limits`,
+//! `ActionLayerBuilder::limits`; [`crate::Builder::max_field_bytes`] sets them for every layer it
+//! builds), not a process-wide one, so two subscribers in one process can differ. Formatting a
+//! huge `Debug` value still costs its CPU time; only what is kept is bounded.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Default cap on one field value or message, in bytes.
 pub const DEFAULT_MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Default cap on one event's fields together, in bytes.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
 
-static FIELD: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FIELD_BYTES);
-static RECORD: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_RECORD_BYTES);
-
-/// The cap on one field value or message.
-pub fn max_field_bytes() -> usize {
-    FIELD.load(Ordering::Relaxed)
+/// The size caps of one layer.
+///
+/// ```
+/// let l = actionlog::limits::Limits::new(1024, 16 * 1024);
+/// assert_eq!(l.max_field_bytes(), 1024);
+/// assert_eq!(actionlog::limits::Limits::default().max_record_bytes(), 1 << 20);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    field: usize,
+    record: usize,
 }
 
-/// The cap on one event's fields together.
-pub fn max_record_bytes() -> usize {
-    RECORD.load(Ordering::Relaxed)
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            field: DEFAULT_MAX_FIELD_BYTES,
+            record: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
 }
 
-pub(crate) fn set(field: usize, record: usize) {
-    FIELD.store(field.max(64), Ordering::Relaxed);
-    RECORD.store(record.max(1024), Ordering::Relaxed);
+impl Limits {
+    /// Caps of `max_field_bytes` per value and `max_record_bytes` per event (raised to at
+    /// least 64 and 1024 bytes, so a marker always fits).
+    pub fn new(max_field_bytes: usize, max_record_bytes: usize) -> Self {
+        Limits {
+            field: max_field_bytes.max(64),
+            record: max_record_bytes.max(1024),
+        }
+    }
+
+    /// The cap on one field value or message.
+    pub fn max_field_bytes(&self) -> usize {
+        self.field
+    }
+
+    /// The cap on one event's fields together.
+    pub fn max_record_bytes(&self) -> usize {
+        self.record
+    }
 }
 
 /// The marker appended to a cut value.
@@ -48,10 +74,10 @@ pub(crate) struct Capped<'a> {
 }
 
 impl<'a> Capped<'a> {
-    pub(crate) fn new(inner: &'a mut dyn fmt::Write) -> Self {
+    pub(crate) fn new(inner: &'a mut dyn fmt::Write, max: usize) -> Self {
         Capped {
             inner,
-            left: max_field_bytes(),
+            left: max,
             dropped: 0,
         }
     }
@@ -88,11 +114,7 @@ mod tests {
     #[test]
     fn cuts_at_char_boundaries_and_marks() {
         let mut out = String::new();
-        let mut c = Capped {
-            inner: &mut out,
-            left: 5,
-            dropped: 0,
-        };
+        let mut c = Capped::new(&mut out, 5);
         c.write_str("ab").unwrap();
         // Three bytes are left: "cd" fits, the two-byte 'é' would straddle the cap.
         c.write_str("cdé€f").unwrap();

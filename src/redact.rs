@@ -88,6 +88,11 @@ impl Redaction {
         self.words.iter().any(|w| lower.contains(w.as_str()))
     }
 
+    /// Tells lists apart: clones share it, separately made lists never do.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// [`Self::hides`] for a `tracing` field name, cached per thread.
     pub(crate) fn hides_field(&self, name: &'static str) -> bool {
         if self.words.is_empty() {

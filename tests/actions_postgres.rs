@@ -15,7 +15,9 @@ use common::pg::TestDb;
 use common::proxy::{Proxy, upstream_of};
 
 fn fast_retries() -> PipelineConfig {
-    PipelineConfig::default().retry_backoff(Duration::from_millis(10), Duration::from_millis(200))
+    PipelineConfig::default()
+        .no_spool()
+        .retry_backoff(Duration::from_millis(10), Duration::from_millis(200))
 }
 
 #[derive(Debug)]

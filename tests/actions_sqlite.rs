@@ -60,7 +60,7 @@ fn span_action_initiated_then_completed_is_one_row() {
         db.sink(),
         &db.dead(),
         &clock,
-        PipelineConfig::default(),
+        PipelineConfig::default().no_spool(),
         || {
             let span = tracing::info_span!(
                 "start_collection",
@@ -101,7 +101,7 @@ fn initiated_row_is_visible_while_the_action_runs() {
     let clock = clock();
     let dead = db.dead();
     let (layer, guard) = actionlog::ActionLayer::builder(db.sink())
-        .pipeline(PipelineConfig::default().dead_letter_dir(&dead))
+        .pipeline(PipelineConfig::default().no_spool().dead_letter_dir(&dead))
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -125,7 +125,7 @@ fn failures_from_error_events_status_and_error_fields() {
         db.sink(),
         &db.dead(),
         &clock,
-        PipelineConfig::default(),
+        PipelineConfig::default().no_spool(),
         || {
             tracing::info_span!("a", action_type = "by_error_event").in_scope(|| {
                 tracing::info!("fine so far");
@@ -199,7 +199,7 @@ fn instrument_err_marks_the_action_failed() {
         db.sink(),
         &db.dead(),
         &clock,
-        PipelineConfig::default(),
+        PipelineConfig::default().no_spool(),
         || {
             let _ = run_now("data_collection", true);
             let _ = run_now("ticker_backfill", false);
@@ -230,7 +230,7 @@ fn one_shot_events_and_inherited_columns() {
         db.sink(),
         &db.dead(),
         &clock,
-        PipelineConfig::default(),
+        PipelineConfig::default().no_spool(),
         || {
             tracing::info!(
                 action_type = "data_collection_start",
@@ -279,7 +279,7 @@ fn replay_changes_nothing_and_open_status_never_overwrites_final() {
         db.sink(),
         &db.dead(),
         &clock,
-        PipelineConfig::default(),
+        PipelineConfig::default().no_spool(),
         || {
             tracing::info_span!("x", action_type = "add_interval_job", job_id = "j1")
                 .in_scope(|| {});
@@ -320,7 +320,7 @@ fn a_rejected_row_is_dead_lettered_while_the_rest_land() {
         db.sink(),
         &db.dead(),
         &clock,
-        PipelineConfig::default(),
+        PipelineConfig::default().no_spool(),
         || {
             for i in 0..10 {
                 tracing::info!(action_type = "remove_job", seq = i);
@@ -349,7 +349,9 @@ fn dropping_the_guard_delivers_what_is_queued() {
     let db = Db::new();
     let clock = clock();
     // A long linger: only the guard's drop can make these land.
-    let config = PipelineConfig::default().linger(std::time::Duration::from_secs(3600));
+    let config = PipelineConfig::default()
+        .no_spool()
+        .linger(std::time::Duration::from_secs(3600));
     let guard = with_actions(db.sink(), &db.dead(), &clock, config, || {
         for i in 0..25 {
             tracing::info!(action_type = "run_job_now", seq = i);
@@ -368,7 +370,9 @@ fn records_of_one_action_merge_inside_a_batch() {
         inner: db.sink(),
         sizes: sizes.clone(),
     };
-    let config = PipelineConfig::default().linger(std::time::Duration::from_secs(3600));
+    let config = PipelineConfig::default()
+        .no_spool()
+        .linger(std::time::Duration::from_secs(3600));
     let guard = with_actions(sink, &db.dead(), &clock, config, || {
         for i in 0..3 {
             tracing::info_span!("s", action_type = "add_cron_job", seq = i).in_scope(|| {});
@@ -421,6 +425,7 @@ fn a_full_channel_drops_and_counts_and_nothing_goes_unaccounted() {
             open: false,
         };
         let config = PipelineConfig::default()
+            .no_spool()
             .capacity(4)
             .batch_size(1)
             .linger(std::time::Duration::from_millis(1))
@@ -451,7 +456,7 @@ fn huge_values_are_cut_at_the_field_cap_in_rows_too() {
         db.sink(),
         &db.dead(),
         &clock,
-        PipelineConfig::default(),
+        PipelineConfig::default().no_spool(),
         || {
             tracing::info!(
                 action_type = "backfill",
@@ -462,7 +467,7 @@ fn huge_values_are_cut_at_the_field_cap_in_rows_too() {
     );
     assert!(guard.flush());
     let rows = db.rows("");
-    let cap = actionlog::limits::max_field_bytes();
+    let cap = actionlog::limits::DEFAULT_MAX_FIELD_BYTES;
     let expected = format!("{}…[truncated {} bytes]", &huge[..cap], huge.len() - cap);
     assert_eq!(rows[0]["details"]["payload"], expected.as_str());
     assert_eq!(rows[0]["result_message"], expected.as_str());
@@ -532,6 +537,7 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
     );
     let largest = sink.largest.clone();
     let config = PipelineConfig::default()
+        .no_spool()
         .capacity(100)
         .batch_size(500)
         .linger(std::time::Duration::from_millis(1))
@@ -586,6 +592,7 @@ fn a_write_that_hangs_past_the_shutdown_deadline_does_not_hold_the_shutdown() {
     let clock = clock();
     let sink = Slow::new(db.sink(), std::time::Duration::from_secs(30), None);
     let config = PipelineConfig::default()
+        .no_spool()
         .linger(std::time::Duration::from_millis(1))
         .spool_dir(db.dir.path().join("spool"));
     let guard = with_actions(sink, &db.dead(), &clock, config, || {

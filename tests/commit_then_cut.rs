@@ -35,6 +35,7 @@ fn layer(db: &TestDb, proxy: &Proxy, dead: &std::path::Path) -> (ActionLayer, Gu
     ActionLayer::builder(db.sink_at(&proxy.plain_url(&db.url)))
         .pipeline(
             PipelineConfig::default()
+                .no_spool()
                 .linger(Duration::from_secs(3600))
                 .retry_backoff(Duration::from_millis(10), Duration::from_millis(200))
                 .dead_letter_dir(dead),

@@ -297,6 +297,7 @@ fn runs_kept_in_the_spool_while_the_store_is_down_land_at_the_next_start() {
         actionlog::ActionLayer::builder(sink)
             .pipeline(
                 actionlog::PipelineConfig::default()
+                    .no_spool()
                     .spool_dir(&spool)
                     .dead_letter_dir(&dead)
                     .retry_backoff(

@@ -121,7 +121,7 @@ fn hostile_values_stay_one_valid_line_each() {
     );
     // Cut at the field cap (64 KiB by default), marked with how much was dropped.
     let kept = lines[2]["metadata"]["huge"].as_str().unwrap();
-    let cap = actionlog::limits::max_field_bytes();
+    let cap = actionlog::limits::DEFAULT_MAX_FIELD_BYTES;
     assert_eq!(
         kept,
         format!("{}…[truncated {} bytes]", &huge[..cap], huge.len() - cap)
@@ -134,7 +134,7 @@ fn hostile_values_stay_one_valid_line_each() {
         cut.starts_with("…[truncated ") && cut.ends_with(" bytes] of fields"),
         "{cut}"
     );
-    assert!(raw.lines().nth(3).unwrap().len() < actionlog::limits::max_record_bytes());
+    assert!(raw.lines().nth(3).unwrap().len() < actionlog::limits::DEFAULT_MAX_RECORD_BYTES);
 }
 
 #[test]

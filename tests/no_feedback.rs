@@ -36,7 +36,11 @@ fn sink_io_does_not_come_back_as_events() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (layer, guard) = ActionLayer::builder(db.sink())
-        .pipeline(PipelineConfig::default().dead_letter_dir(dir.path()))
+        .pipeline(
+            PipelineConfig::default()
+                .no_spool()
+                .dead_letter_dir(dir.path()),
+        )
         .build()
         .unwrap();
     // With the `supabase` feature, a second action layer posts the same actions over HTTP
@@ -61,7 +65,11 @@ fn sink_io_does_not_come_back_as_events() {
             .table("action_logs_http")
             .unwrap(),
     )
-    .pipeline(PipelineConfig::default().dead_letter_dir(dir.path()))
+    .pipeline(
+        PipelineConfig::default()
+            .no_spool()
+            .dead_letter_dir(dir.path()),
+    )
     .build()
     .unwrap();
     #[cfg(feature = "supabase")]

@@ -27,7 +27,9 @@ fn with_params(url: &str, params: &str) -> String {
 }
 
 fn fast() -> PipelineConfig {
-    PipelineConfig::default().retry_backoff(Duration::from_millis(10), Duration::from_millis(100))
+    PipelineConfig::default()
+        .no_spool()
+        .retry_backoff(Duration::from_millis(10), Duration::from_millis(100))
 }
 
 /// Delivers 5 actions through `url`; returns the shutdown result and the dead letters.

@@ -147,7 +147,11 @@ fn read_only_log_dir_is_counted_console_and_database_go_on_and_files_resume() {
         .build()
         .unwrap();
     let (actions, action_guard) = ActionLayer::builder(db.sink())
-        .pipeline(PipelineConfig::default().dead_letter_dir(elsewhere.path().join("dead-letter")))
+        .pipeline(
+            PipelineConfig::default()
+                .no_spool()
+                .dead_letter_dir(elsewhere.path().join("dead-letter")),
+        )
         .clock(clock.clone())
         .build()
         .unwrap();

@@ -33,7 +33,11 @@ fn run(redaction: Redaction, f: impl FnOnce()) -> Outputs {
         .redaction(redaction.clone());
     let db = dir.path().join("actions.db");
     let (actions, ag) = ActionLayer::builder(SqliteSink::open(&db).unwrap())
-        .pipeline(PipelineConfig::default().dead_letter_dir(dir.path().join("dead-letter")))
+        .pipeline(
+            PipelineConfig::default()
+                .no_spool()
+                .dead_letter_dir(dir.path().join("dead-letter")),
+        )
         .redaction(redaction)
         .build()
         .unwrap();

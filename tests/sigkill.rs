@@ -182,6 +182,7 @@ fn sigkill_loses_at_most_what_was_only_in_memory() {
     let (layer, guard) = ActionLayer::builder(db.sink())
         .pipeline(
             PipelineConfig::default()
+                .no_spool()
                 .spool_dir(&spool)
                 .dead_letter_dir(dir.path().join("dead-letter-2")),
         )

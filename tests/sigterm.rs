@@ -174,7 +174,9 @@ fn sigterm_with_the_database_down_spools_for_the_next_start() {
 
     // The next start (here: an action layer on the same spool, database reachable) delivers it.
     let clock = actionlog::ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
-    let config = actionlog::PipelineConfig::default().spool_dir(dir.path().join("spool"));
+    let config = actionlog::PipelineConfig::default()
+        .no_spool()
+        .spool_dir(dir.path().join("spool"));
     let guard = common::actions::with_actions(
         db.sink(),
         &dir.path().join("dead-letter"),

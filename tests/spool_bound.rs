@@ -35,6 +35,7 @@ fn at_the_bound_spilling_stops_and_every_record_is_accounted_for() {
     let spool = dir.path().join("spool");
     let dead = dir.path().join("dead-letter");
     let config = PipelineConfig::default()
+        .no_spool()
         .capacity(100)
         .batch_size(10)
         .linger(Duration::from_millis(1))
@@ -84,6 +85,7 @@ fn at_the_bound_spilling_stops_and_every_record_is_accounted_for() {
     let (layer, guard) = actionlog::ActionLayer::builder(SqliteSink::open(&db).unwrap())
         .pipeline(
             PipelineConfig::default()
+                .no_spool()
                 .spool_dir(&spool)
                 .dead_letter_dir(&dead),
         )

@@ -48,6 +48,7 @@ impl Env {
     fn run(&self, sink: SupabaseSink, f: impl FnOnce()) -> actionlog::Shutdown {
         let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
         let config = PipelineConfig::default()
+            .no_spool()
             .retry_backoff(Duration::from_millis(10), Duration::from_secs(2));
         let guard = with_actions(sink, self.dead.path(), &clock, config, f);
         let done = guard.shutdown(Duration::from_secs(5));
@@ -263,6 +264,7 @@ fn a_retry_budget_gives_up_into_the_dead_letter_file() {
     }
     let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
     let config = PipelineConfig::default()
+        .no_spool()
         .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
         .retry_budget(Duration::from_millis(200));
     let guard = with_actions(env.sink(), env.dead.path(), &clock, config, || actions(3));

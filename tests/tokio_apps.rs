@@ -38,7 +38,11 @@ fn run_in(rt: tokio::runtime::Runtime) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("actions.db");
     let (layer, guard) = ActionLayer::builder(SqliteSink::open(&db).unwrap())
-        .pipeline(PipelineConfig::default().dead_letter_dir(dir.path()))
+        .pipeline(
+            PipelineConfig::default()
+                .no_spool()
+                .dead_letter_dir(dir.path()),
+        )
         .build()
         .unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));

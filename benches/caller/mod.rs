@@ -32,6 +32,7 @@ pub fn stack(jobs: bool) -> Stack {
         // second of two cores) does not compete with the caller being timed.
         .pipeline(
             PipelineConfig::default()
+                .no_spool()
                 .batch_size(4 * BURST as usize)
                 .linger(Duration::from_secs(3600))
                 .dead_letter_dir(dir.path().join("dead-letter")),

@@ -2,9 +2,12 @@
 //! pipeline. The hot path captures and hands off: it never does I/O and never awaits; spans and
 //! events without action or column fields cost one scan of their (static) field names.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::sync::Arc;
 use tracing::field::Field;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
@@ -13,16 +16,19 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
-use super::capture::{Captured, Fields, Origin};
-use super::packed::{PackWriter, Packed, PackedFields};
-use super::{INHERITED, new_id, to_value};
-use crate::clock::{Clock, SystemClock};
+use super::filter::{declares, declares_columns};
+use crate::clock::{Clock, SystemClock, Timezone};
+use crate::error::Error;
+use crate::fields::packed::{PackWriter, Packed, PackedFields};
+use crate::fields::span::run_id;
+use crate::fields::{ErrorText, Render, Val, ValHandler, Visitor, new_id, to_value};
+use crate::guard::Guard;
 use crate::job::JobLayer;
+use crate::limits::Limits;
 use crate::pipeline::{self, Intake, PipelineConfig};
-use crate::record::{Val, ValHandler, Visitor};
 use crate::redact::{REDACTED, Redaction};
+use crate::rows::{Captured, Fields, INHERITED, Origin};
 use crate::sink::Sink;
-use crate::{Error, Guard};
 
 /// Typed fields of a span that is an action or carries column fields, kept in its extensions.
 #[derive(Default)]
@@ -31,15 +37,15 @@ struct TypedFields(Vec<(&'static str, Value)>);
 /// Records into [`TypedFields`], redacting secret-looking names.
 struct TypedWriter<'a> {
     fields: &'a mut TypedFields,
-    redaction: &'a Redaction,
+    render: &'a Render,
 }
 
 impl ValHandler for TypedWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
-        let v = if self.redaction.hides_field(field.name()) {
+        let v = if self.render.redaction.hides_field(field.name()) {
             Value::String(REDACTED.to_owned())
         } else {
-            to_value(v)
+            to_value(v, &self.render.limits)
         };
         match self.fields.0.iter_mut().find(|(k, _)| *k == field.name()) {
             Some(slot) => slot.1 = v,
@@ -56,27 +62,6 @@ struct ActionSpan {
     error: Option<String>,
     /// Column fields of the enclosing spans at creation, innermost first.
     inherited: Vec<(&'static str, Value)>,
-}
-
-/// Picks the `error` field (preferred) or the message out of an event.
-#[derive(Default)]
-pub(crate) struct ErrorText {
-    pub(crate) error: Option<String>,
-    pub(crate) message: Option<String>,
-}
-
-impl ValHandler for &mut ErrorText {
-    fn field(&mut self, field: &Field, v: Val<'_>) {
-        let text = || match to_value(v) {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        match field.name() {
-            "error" => self.error = Some(text()),
-            "message" => self.message = Some(text()),
-            _ => {}
-        }
-    }
 }
 
 /// A [`Layer`] turning action spans and events into [`ActionRecord`](super::ActionRecord)s delivered to a database.
@@ -96,9 +81,26 @@ impl ValHandler for &mut ErrorText {
 /// ```
 pub struct ActionLayer {
     intake: Intake,
-    redaction: Redaction,
+    render: Render,
     clock: Arc<dyn Clock>,
     emit_initiated: bool,
+    jobs: JobSettings,
+}
+
+/// What the job layer made from an action layer starts with.
+#[derive(Debug, Clone, Copy)]
+struct JobSettings {
+    max_log_bytes: usize,
+    tz: Timezone,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            max_log_bytes: crate::job::DEFAULT_MAX_LOG_BYTES,
+            tz: Timezone::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ActionLayer {
@@ -113,81 +115,22 @@ impl ActionLayer {
     fn writer<'a>(&'a self, fields: &'a mut TypedFields) -> TypedWriter<'a> {
         TypedWriter {
             fields,
-            redaction: &self.redaction,
+            render: &self.render,
         }
     }
 
     /// A [`JobLayer`] delivering job runs through this layer's pipeline (same channel, sink,
-    /// counters, clock and redaction).
+    /// counters, clock, redaction and size caps; the builder's job settings).
     pub fn job_layer(&self) -> JobLayer {
-        JobLayer::new(
-            self.intake.clone(),
-            self.redaction.clone(),
-            self.clock.clone(),
-        )
+        JobLayer::new(self.intake.clone(), self.render.clone(), self.clock.clone())
+            .max_log_bytes(self.jobs.max_log_bytes)
+            .timezone(self.jobs.tz)
     }
 
     /// Starts configuring an action layer delivering to `sink`.
     pub fn builder(sink: impl Sink) -> ActionLayerBuilder {
-        ActionLayerBuilder {
-            sink: Box::new(sink),
-            config: PipelineConfig::default(),
-            clock: Arc::new(SystemClock),
-            emit_initiated: true,
-            flush_deadline: crate::DEFAULT_FLUSH_DEADLINE,
-            redaction: Redaction::default(),
-        }
+        ActionLayerBuilder::without_sink().sink_boxed(Box::new(sink))
     }
-}
-
-/// The per-layer filter for an [`ActionLayer`]: it lets through exactly what the layer reads
-/// (spans and events declaring `action_type` or a column field, and ERROR events), decided once
-/// per callsite. Compose with it so that a log-level filter on other layers never hides actions:
-///
-/// ```
-/// # #[cfg(feature = "sqlite")] {
-/// use tracing_subscriber::prelude::*;
-/// let dir = tempfile::tempdir().unwrap();
-/// let sink = actionlog::sink::SqliteSink::open(dir.path().join("a.db")).unwrap();
-/// let (actions, _guard) = actionlog::ActionLayer::builder(sink).build().unwrap();
-/// let (files, _files_guard) = actionlog::FileLayer::builder(dir.path()).build().unwrap();
-/// let subscriber = tracing_subscriber::registry()
-///     .with(files.with_filter(tracing_subscriber::EnvFilter::new("warn")))
-///     .with(actions.with_filter(actionlog::ActionFilter));
-/// # let _ = subscriber; }
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ActionFilter;
-
-impl ActionFilter {
-    fn wants(meta: &tracing::Metadata<'_>) -> bool {
-        *meta.level() == Level::ERROR || declares(meta, "action_type") || declares_columns(meta)
-    }
-}
-
-impl<S> tracing_subscriber::layer::Filter<S> for ActionFilter {
-    fn enabled(&self, meta: &tracing::Metadata<'_>, _: &Context<'_, S>) -> bool {
-        Self::wants(meta)
-    }
-
-    fn callsite_enabled(
-        &self,
-        meta: &'static tracing::Metadata<'static>,
-    ) -> tracing_core::Interest {
-        if Self::wants(meta) {
-            tracing_core::Interest::always()
-        } else {
-            tracing_core::Interest::never()
-        }
-    }
-}
-
-fn declares(meta: &tracing::Metadata<'_>, name: &str) -> bool {
-    meta.fields().field(name).is_some()
-}
-
-fn declares_columns(meta: &tracing::Metadata<'_>) -> bool {
-    meta.fields().iter().any(|f| INHERITED.contains(&f.name()))
 }
 
 /// Column fields of the enclosing spans of `parent`, innermost first, each name once.
@@ -230,7 +173,7 @@ where
             _ => None,
         });
         let now = self.clock.now();
-        let job_run = crate::job::run_id(&span, now, explicit);
+        let job_run = run_id(&span, now, explicit);
         if let Some(run) = job_run {
             let run = Value::String(run.to_string());
             match fields.0.iter_mut().find(|(k, _)| *k == "job_execution_id") {
@@ -258,7 +201,7 @@ where
                     let mut packed = Packed::new();
                     attrs.record(&mut Visitor(PackWriter {
                         out: &mut packed,
-                        redaction: &self.redaction,
+                        render: &self.render,
                     }));
                     Fields::Packed(PackedFields { meta, packed })
                 };
@@ -299,10 +242,7 @@ where
                     let mut ext = span.extensions_mut();
                     if let Some(state) = ext.get_mut::<ActionSpan>() {
                         if state.error.is_none() {
-                            let mut t = ErrorText::default();
-                            event.record(&mut Visitor(&mut t));
-                            state.error =
-                                Some(t.error.or(t.message).unwrap_or_else(|| "error".into()));
+                            state.error = Some(ErrorText::of(event, &self.render.limits));
                         }
                         break;
                     }
@@ -313,7 +253,7 @@ where
             let mut packed = Packed::new();
             event.record(&mut Visitor(PackWriter {
                 out: &mut packed,
-                redaction: &self.redaction,
+                render: &self.render,
             }));
             let now = self.clock.now();
             self.intake.submit(Captured {
@@ -359,21 +299,25 @@ where
     }
 }
 
-/// Configures an [`ActionLayer`] and its delivery pipeline.
+/// Configures an [`ActionLayer`], the [`JobLayer`] made from it, and their delivery pipeline.
+///
+/// The defaults are those of [`crate::init`]: spool and dead letters under `logs/` (set
+/// [`Self::log_dir`]), default redaction and size caps, the system clock.
 #[must_use]
 pub struct ActionLayerBuilder {
-    sink: Box<dyn Sink>,
+    sink: Option<Box<dyn Sink>>,
     config: PipelineConfig,
     clock: Arc<dyn Clock>,
     emit_initiated: bool,
-    flush_deadline: std::time::Duration,
-    redaction: Redaction,
+    flush_deadline: Duration,
+    render: Render,
+    jobs: JobSettings,
 }
 
 impl std::fmt::Debug for ActionLayerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActionLayerBuilder")
-            .field("sink", &self.sink.name())
+            .field("sink", &self.sink.as_ref().map(|s| s.name()))
             .field("config", &self.config)
             .field("emit_initiated", &self.emit_initiated)
             .finish_non_exhaustive()
@@ -381,21 +325,60 @@ impl std::fmt::Debug for ActionLayerBuilder {
 }
 
 impl ActionLayerBuilder {
+    /// A builder whose sink is chosen later (by [`crate::Builder`]).
+    pub(crate) fn without_sink() -> Self {
+        ActionLayerBuilder {
+            sink: None,
+            config: PipelineConfig::default(),
+            clock: Arc::new(SystemClock),
+            emit_initiated: true,
+            flush_deadline: crate::file::DEFAULT_FLUSH_DEADLINE,
+            render: Render::default(),
+            jobs: JobSettings::default(),
+        }
+    }
+
+    /// Delivers to `sink`.
+    pub(crate) fn sink_boxed(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Whether a sink was given.
+    pub(crate) fn has_sink(&self) -> bool {
+        self.sink.is_some()
+    }
+
     /// Whether an action span yields an `initiated` record at creation (default true).
     pub fn emit_initiated(mut self, on: bool) -> Self {
         self.emit_initiated = on;
         self
     }
 
-    /// Which field names are redacted in action rows (default [`Redaction::default`]).
+    /// Which field names are redacted in action rows and job runs (default
+    /// [`Redaction::default`]).
     pub fn redaction(mut self, r: Redaction) -> Self {
-        self.redaction = r;
+        self.render.redaction = r;
         self
     }
 
-    /// Delivery settings: channel, batching, overflow, retries, dead-letter directory.
+    /// Size caps on field values (default [`Limits::default`]).
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.render.limits = l;
+        self
+    }
+
+    /// Delivery settings: channel, batching, overflow, retries, spool and dead-letter
+    /// directories. A directory set here wins over [`Self::log_dir`].
     pub fn pipeline(mut self, config: PipelineConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// The directory under which the spool (`spool/`) and the dead-letter files
+    /// (`dead-letter/`) live (default `logs`, like the day files of [`crate::init`]).
+    pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.config.log_dir = dir.as_ref().to_path_buf();
         self
     }
 
@@ -411,30 +394,43 @@ impl ActionLayerBuilder {
     }
 
     /// How long dropping the guard waits for queued records to be delivered (default 5 s).
-    pub fn flush_deadline(mut self, d: std::time::Duration) -> Self {
+    pub fn flush_deadline(mut self, d: Duration) -> Self {
         self.flush_deadline = d;
+        self
+    }
+
+    /// Cap on the log lines kept with each job run (default
+    /// [`crate::job::DEFAULT_MAX_LOG_BYTES`]); see [`JobLayer::max_log_bytes`].
+    pub fn job_log_bytes(mut self, n: usize) -> Self {
+        self.jobs.max_log_bytes = n;
+        self
+    }
+
+    /// The zone of the timestamps in job runs' captured lines (default: local time).
+    pub fn timezone(mut self, tz: Timezone) -> Self {
+        self.jobs.tz = tz;
         self
     }
 
     /// Starts the delivery worker and returns the layer and its guard.
     ///
     /// # Errors
-    /// [`Error::Config`] for out-of-range settings, [`Error::Thread`] if the worker cannot start.
+    /// [`Error::Config`] for out-of-range settings (or no sink), [`Error::Thread`] if the
+    /// worker cannot start.
     pub fn build(self) -> Result<(ActionLayer, Guard), Error> {
+        let sink = self
+            .sink
+            .ok_or(Error::Config("the action layer needs a sink"))?;
         let mut config = self.config;
-        config.redaction = self.redaction.clone();
-        let (intake, worker) = pipeline::start(self.sink, config, self.clock.clone())?;
+        config.redaction = self.render.redaction.clone();
+        let (intake, handle) = pipeline::start(sink, config, self.clock.clone())?;
         let layer = ActionLayer {
             intake,
-            redaction: self.redaction,
+            render: self.render,
             clock: self.clock,
             emit_initiated: self.emit_initiated,
+            jobs: self.jobs,
         };
-        let guard = Guard {
-            files: Vec::new(),
-            actions: vec![worker],
-            flush_deadline: self.flush_deadline,
-        };
-        Ok((layer, guard))
+        Ok((layer, Guard::new(handle, self.flush_deadline)))
     }
 }

@@ -6,6 +6,7 @@
 //! full channel makes the caller wait for the writer, so nothing is lost; under
 //! [`Overflow::DropNewest`] it never waits and the line is dropped and counted instead.
 
+mod handle;
 pub(crate) mod rolling;
 pub(crate) mod writer;
 
@@ -22,10 +23,13 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock, SystemClock, Timezone};
-use crate::guard::{Counters, FileWorker, Guard};
-use crate::record;
+use crate::error::Error;
+use crate::fields::{Render, event, span};
+use crate::format;
+use crate::guard::Guard;
+use crate::limits::Limits;
 use crate::redact::Redaction;
-use crate::{Error, format};
+use handle::{Counters, FileHandle};
 use writer::Msg;
 
 /// What a layer does when its channel is full.
@@ -71,7 +75,7 @@ pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// ```
 pub struct FileLayer {
     tx: Sender<Msg>,
-    redaction: Redaction,
+    render: Render,
     overflow: Overflow,
     clock: Arc<dyn Clock>,
     tz: Timezone,
@@ -98,7 +102,7 @@ impl FileLayer {
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
-            redaction: Redaction::default(),
+            render: Render::default(),
         }
     }
 
@@ -121,29 +125,26 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        record::on_new_span(attrs, id, &ctx, &self.redaction);
+        span::on_new_span(attrs, id, &ctx, &self.render);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        record::on_record(id, values, &ctx, &self.redaction);
+        span::on_record(id, values, &ctx, &self.render);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let stamp = clock::stamp(self.clock.now(), self.tz);
         let level = format::level_name(event.metadata().level());
-        let line = record::with_scratch(|s| {
-            let logger = record::capture_event(event, &ctx, format::file::SEPS, s, &self.redaction);
-            s.line.clear();
-            format::file::write_line(
-                &mut s.line,
-                &stamp,
-                level,
-                &s.message,
-                logger.as_str(),
-                &s.meta,
-            );
-            s.line.as_slice().to_vec()
-        });
+        let line = event::render(
+            event,
+            &ctx,
+            &self.render,
+            format::file::SEPS,
+            |s, logger| {
+                format::file::write_line(&mut s.line, &stamp, level, &s.message, logger, &s.meta);
+                s.line.as_slice().to_vec()
+            },
+        );
         self.send(Msg::Line(stamp.second.day, line));
     }
 }
@@ -158,7 +159,7 @@ pub struct FileLayerBuilder {
     overflow: Overflow,
     flush_deadline: Duration,
     clock: Arc<dyn Clock>,
-    redaction: Redaction,
+    render: Render,
 }
 
 impl std::fmt::Debug for FileLayerBuilder {
@@ -175,6 +176,12 @@ impl std::fmt::Debug for FileLayerBuilder {
 }
 
 impl FileLayerBuilder {
+    /// The directory of the day files (the one given to [`FileLayer::builder`]).
+    pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.dir = dir.as_ref().to_path_buf();
+        self
+    }
+
     /// The zone of timestamps and day boundaries (default: local time).
     pub fn timezone(mut self, tz: Timezone) -> Self {
         self.tz = tz;
@@ -214,7 +221,13 @@ impl FileLayerBuilder {
 
     /// Which field names are redacted (default [`Redaction::default`]).
     pub fn redaction(mut self, r: Redaction) -> Self {
-        self.redaction = r;
+        self.render.redaction = r;
+        self
+    }
+
+    /// Size caps on values and events (default [`Limits::default`]: 64 KiB, 1 MiB).
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.render.limits = l;
         self
     }
 
@@ -245,21 +258,18 @@ impl FileLayerBuilder {
             .map_err(Error::Thread)?;
         let layer = FileLayer {
             tx: tx.clone(),
-            redaction: self.redaction,
+            render: self.render,
             overflow: self.overflow,
             clock: self.clock,
             tz: self.tz,
             counters: counters.clone(),
         };
-        let guard = Guard {
-            actions: Vec::new(),
-            files: vec![FileWorker {
-                tx,
-                thread: Some(thread),
-                counters,
-            }],
-            flush_deadline: self.flush_deadline,
+        let handle = FileHandle {
+            tx,
+            thread: Some(thread),
+            counters,
         };
+        let guard = Guard::new(handle, self.flush_deadline);
         Ok((layer, guard))
     }
 }

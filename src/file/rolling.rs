@@ -10,12 +10,13 @@
 //! - Retention deletes only regular files whose names are exactly `YYYY-MM-DD.log` (a real
 //!   date), never the open file and never anything else in the directory.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::clock::Day;
+use crate::fs::{create_dir, open_append};
 
 /// Name of the symlink to the current day file.
 pub(crate) const LATEST: &str = "latest.log";
@@ -41,62 +42,14 @@ pub(crate) fn file_name(day: Day) -> String {
     day.format("%Y-%m-%d.log").to_string()
 }
 
-/// Creates `dir` (and parents) with mode 0750 if missing.
-pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
-    match fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o750)
-        .create(dir)
-    {
-        Ok(()) if dir.is_dir() => Ok(()),
-        Ok(()) => Err(io::Error::new(
-            io::ErrorKind::NotADirectory,
-            "not a directory",
-        )),
-        Err(e) => Err(e),
-    }
-}
-
-/// Opens (creating if needed) a day file for appending, refusing symlinks.
-pub(crate) fn open_append(path: &Path) -> io::Result<File> {
-    let created = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path);
-    match created {
-        Ok(f) => {
-            // `mode` is filtered by the umask; set the exact mode on what we just created.
-            f.set_permissions(fs::Permissions::from_mode(0o640))?;
-            Ok(f)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
-            .append(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| {
-                if e.raw_os_error() == Some(libc::ELOOP) {
-                    io::Error::new(
-                        e.kind(),
-                        "refusing to write through a symlink in place of a day file",
-                    )
-                } else {
-                    e
-                }
-            }),
-        Err(e) => Err(e),
-    }
-}
-
 impl DayFiles {
     /// Creates the directory and opens `day`'s file; errors name what failed.
     pub(crate) fn open(
         dir: PathBuf,
         keep_days: Option<usize>,
         day: Day,
-    ) -> Result<Self, crate::Error> {
-        create_dir(&dir).map_err(|source| crate::Error::LogDir {
+    ) -> Result<Self, crate::error::Error> {
+        create_dir(&dir).map_err(|source| crate::error::Error::LogDir {
             path: dir.clone(),
             source,
         })?;
@@ -107,10 +60,12 @@ impl DayFiles {
             day,
             latest_failed: false,
         };
-        files.reopen().map_err(|source| crate::Error::LogFile {
-            path: files.path_of(day),
-            source,
-        })?;
+        files
+            .reopen()
+            .map_err(|source| crate::error::Error::LogFile {
+                path: files.path_of(day),
+                source,
+            })?;
         Ok(files)
     }
 

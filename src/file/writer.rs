@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::handle::Counters;
 use super::rolling::DayFiles;
 use crate::clock::{self, Clock, Day, Timezone};
-use crate::guard::Counters;
 
 /// How often a broken file is retried.
 pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);

@@ -4,8 +4,8 @@
 
 use nu_ansi_term::{Color, Style};
 
+use super::Seps;
 use crate::clock::Stamp;
-use crate::record::Seps;
 
 /// The seed's Python-`json.dumps`-like separators.
 pub(crate) const SEPS: Seps = Seps {

@@ -1,9 +1,9 @@
 //! The JSON-lines record of the day files, in the seed's shape and key order:
 //! `{"timestamp":…,"level":…,"message":…,"logger":…,"metadata":{…}}` and a newline.
 
+use super::Seps;
 use crate::clock::Stamp;
 use crate::format::json;
-use crate::record::Seps;
 
 /// Compact separators: the file is for machines.
 pub(crate) const SEPS: Seps = Seps {

@@ -5,6 +5,13 @@ pub(crate) mod console;
 pub(crate) mod file;
 pub(crate) mod json;
 
+/// Separators between metadata entries: compact for files, the seed's `": "` / `", "` for the console.
+#[derive(Clone, Copy)]
+pub(crate) struct Seps {
+    pub(crate) kv: &'static [u8],
+    pub(crate) item: &'static [u8],
+}
+
 /// The seed's level names: Python's `WARNING` rather than tracing's `WARN`.
 pub(crate) fn level_name(level: &tracing::Level) -> &'static str {
     match *level {

@@ -10,52 +10,22 @@ use tracing::field::Field;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
-use tracing_subscriber::layer::{Context, Filter};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
-use super::{DEFAULT_MAX_LOG_BYTES, JobExecution, SPAN_NAME};
-use crate::action::{ErrorText, to_value};
+use super::DEFAULT_MAX_LOG_BYTES;
 use crate::clock::{self, Clock, Timezone};
+use crate::fields::span::{self, RunId, is_job_span, run_id};
+use crate::fields::{
+    ErrorText, Render, Val, ValHandler, Visitor, event, new_id, text_of, to_value,
+};
 use crate::pipeline::Intake;
-use crate::record::{self, Val, ValHandler, Visitor};
-use crate::redact::{REDACTED, Redaction};
+use crate::redact::REDACTED;
+use crate::rows::JobExecution;
 
 /// The field of the marker event [`super::run`] emits when a run is dropped unfinished.
 pub(crate) const CANCEL_FIELD: &str = "job_cancelled";
-
-/// Whether a span with this metadata is a job execution.
-pub(crate) fn is_job_span(meta: &tracing::Metadata<'_>) -> bool {
-    meta.is_span() && meta.name() == SPAN_NAME && meta.fields().field("job_id").is_some()
-}
-
-/// The run id of a job span, kept in its extensions; made by whichever of our layers asks
-/// first, so the action layer and the job layer agree whatever their order.
-#[derive(Clone, Copy)]
-pub(crate) struct RunId(pub(crate) Uuid);
-
-/// The run id of `span`, creating it if the span is a job span without one yet: the span's own
-/// `job_execution_id` field when it holds a UUID, else a new UUID v7 for `now`.
-pub(crate) fn run_id<S>(
-    span: &SpanRef<'_, S>,
-    now: DateTime<Utc>,
-    explicit: Option<&str>,
-) -> Option<Uuid>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    if !is_job_span(span.metadata()) {
-        return None;
-    }
-    if let Some(id) = span.extensions().get::<RunId>() {
-        return Some(id.0);
-    }
-    let id = explicit
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .unwrap_or_else(|| crate::action::new_id(now));
-    span.extensions_mut().insert(RunId(id));
-    Some(id)
-}
 
 /// In a span inside a run (at any depth): the run's span.
 struct InRun(Id);
@@ -83,21 +53,18 @@ struct Run {
 /// Records span fields into a [`Run`], redacting secret-looking names.
 struct RunWriter<'a> {
     run: &'a mut Run,
-    redaction: &'a Redaction,
+    render: &'a Render,
 }
 
 impl ValHandler for RunWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         let name = field.name();
-        let v = if self.redaction.hides_field(name) {
+        let v = if self.render.redaction.hides_field(name) {
             Value::String(REDACTED.to_owned())
         } else {
-            to_value(v)
+            to_value(v, &self.render.limits)
         };
-        let text = |v: Value| match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
+        let text = text_of;
         match name {
             "job_id" => self.run.job_id = text(v),
             "status" => self.run.status = Some(text(v)),
@@ -154,7 +121,7 @@ impl ValHandler for RunWriter<'_> {
 /// ```
 pub struct JobLayer {
     intake: Intake,
-    redaction: Redaction,
+    render: Render,
     clock: Arc<dyn Clock>,
     tz: Timezone,
     max_log_bytes: usize,
@@ -169,10 +136,10 @@ impl std::fmt::Debug for JobLayer {
 }
 
 impl JobLayer {
-    pub(crate) fn new(intake: Intake, redaction: Redaction, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(intake: Intake, render: Render, clock: Arc<dyn Clock>) -> Self {
         JobLayer {
             intake,
-            redaction,
+            render,
             clock,
             tz: Timezone::default(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
@@ -245,7 +212,7 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         // Span fields for the captured lines' metadata, shared with the file and console layers.
-        record::on_new_span(attrs, id, &ctx, &self.redaction);
+        span::on_new_span(attrs, id, &ctx, &self.render);
         let Some(span) = ctx.span(id) else { return };
         if !is_job_span(attrs.metadata()) {
             // Remember the run this span sits in, once, so that an event inside it finds the
@@ -280,19 +247,19 @@ where
         };
         attrs.record(&mut Visitor(RunWriter {
             run: &mut run,
-            redaction: &self.redaction,
+            render: &self.render,
         }));
         run_id(&span, now, run.explicit_id.as_deref());
         span.extensions_mut().insert(run);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        record::on_record(id, values, &ctx, &self.redaction);
+        span::on_record(id, values, &ctx, &self.render);
         if let Some(span) = ctx.span(id) {
             if let Some(run) = span.extensions_mut().get_mut::<Run>() {
                 values.record(&mut Visitor(RunWriter {
                     run,
-                    redaction: &self.redaction,
+                    render: &self.render,
                 }));
             }
         }
@@ -315,28 +282,18 @@ where
         };
         let meta = event.metadata();
         let cancel = meta.fields().field(CANCEL_FIELD).is_some();
-        let error = (*meta.level() == Level::ERROR).then(|| {
-            let mut t = ErrorText::default();
-            event.record(&mut Visitor(&mut t));
-            t.error.or(t.message).unwrap_or_else(|| "error".into())
-        });
+        let error =
+            (*meta.level() == Level::ERROR).then(|| ErrorText::of(event, &self.render.limits));
         let stamp = clock::stamp(self.clock.now(), self.tz);
-        record::with_scratch(|s| {
-            let logger = record::capture_event(
-                event,
-                &ctx,
-                crate::format::console::SEPS,
-                s,
-                &self.redaction,
-            );
-            s.line.clear();
+        let seps = crate::format::console::SEPS;
+        event::render(event, &ctx, &self.render, seps, |s, logger| {
             crate::format::console::write_line(
                 &mut s.line,
                 &stamp,
                 meta.level(),
                 false,
                 &s.message,
-                logger.as_str(),
+                logger,
                 &s.meta,
             );
             let mut ext = span.extensions_mut();
@@ -376,72 +333,7 @@ where
         };
         let run_id = ext.get_mut::<RunId>().map(|r| r.0);
         drop(ext);
-        let run_id = run_id.unwrap_or_else(|| crate::action::new_id(run.started));
+        let run_id = run_id.unwrap_or_else(|| new_id(run.started));
         self.intake.submit_job(self.finish(run, run_id));
-    }
-}
-
-/// The per-layer filter for a [`JobLayer`]: job spans (and the cancellation marker of
-/// [`super::run`]) always pass, so a run is recorded whatever the log level; every other span
-/// and event is decided by `inner`, the log filter, so a run's `logs` hold what the files do.
-#[derive(Debug)]
-pub struct JobFilter<F> {
-    inner: F,
-}
-
-impl<F> JobFilter<F> {
-    /// Wraps the log filter (e.g. the same `EnvFilter` directives as the files).
-    pub fn new(inner: F) -> Self {
-        JobFilter { inner }
-    }
-}
-
-fn always(meta: &tracing::Metadata<'_>) -> bool {
-    is_job_span(meta) || (meta.is_event() && meta.fields().field(CANCEL_FIELD).is_some())
-}
-
-impl<S, F: Filter<S>> Filter<S> for JobFilter<F> {
-    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        always(meta) || self.inner.enabled(meta, cx)
-    }
-
-    fn callsite_enabled(
-        &self,
-        meta: &'static tracing::Metadata<'static>,
-    ) -> tracing_core::Interest {
-        if always(meta) {
-            tracing_core::Interest::always()
-        } else {
-            self.inner.callsite_enabled(meta)
-        }
-    }
-
-    fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
-        always(event.metadata()) || self.inner.event_enabled(event, cx)
-    }
-
-    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        // Job spans pass at any level.
-        None
-    }
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        self.inner.on_new_span(attrs, id, ctx);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        self.inner.on_record(id, values, ctx);
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.inner.on_enter(id, ctx);
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        self.inner.on_exit(id, ctx);
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        self.inner.on_close(id, ctx);
     }
 }

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use super::Row;
-use crate::file::rolling;
+use crate::rows::Row;
 
 pub(crate) struct DeadLetter {
     dir: Option<PathBuf>,
@@ -33,9 +32,9 @@ impl DeadLetter {
             .dir
             .as_ref()
             .ok_or_else(|| std::io::Error::other("no dead-letter directory configured"))?;
-        rolling::create_dir(dir)?;
+        crate::fs::create_dir(dir)?;
         let path = dir.join(now.format("%Y-%m-%d.jsonl").to_string());
-        let mut file = rolling::open_append(&path)?;
+        let mut file = crate::fs::open_append(&path)?;
         let line = json!({
             "dead_lettered_at": now.to_rfc3339_opts(SecondsFormat::Micros, true),
             "sink": sink,

@@ -9,7 +9,7 @@
 //! On-disk layout: segment files `seg-<unix millis>-<pid>-<n>.jsonl`, written once and never
 //! appended to afterwards, one record per line: `<crc32 of the JSON, 8 hex digits> <JSON>\n`,
 //! the JSON being [`crate::ActionRecord::to_json`] (or, for a job run,
-//! [`crate::job::JobExecution::to_json`] with `"_table": "job_executions"` added). Files are created 0640 (directory 0750), written,
+//! [`crate::JobExecution::to_json`] with `"_table": "job_executions"` added). Files are created 0640 (directory 0750), written,
 //! fsynced, then renamed from a `.tmp` name, so a segment either exists whole or not at all.
 //!
 //! Invariants:
@@ -27,6 +27,10 @@
 //! SIGKILLed or the machine loses power; a segment whose file cannot be written (disk full),
 //! counted as dropped. `tests/sigkill.rs` measures it.
 //!
+//! The [`Spool`] type enforces these: it is the only code that writes, lists or deletes
+//! segments, keeps the byte count the bound is checked against, and deletes a segment only
+//! through [`Spool::confirm`], which the worker calls once the segment's records were taken.
+//!
 //! Bound: the spool holds at most [`super::PipelineConfig::spool_max_bytes`] (default 1 GiB),
 //! checked before each segment is written (so it can exceed the bound by at most one segment,
 //! i.e. one channel's worth of records). At the bound the worker stops spilling and reports it
@@ -41,43 +45,125 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::Row;
-use crate::file::rolling;
-
-/// CRC-32 (IEEE 802.3), table-driven.
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
-
-pub(crate) fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c = CRC_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
-}
+use crate::rows::Row;
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// The spool directory, as the worker sees it.
+pub(crate) struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    /// Bytes held: read from disk at [`Self::open`] and each [`Self::pending`], then kept up to
+    /// date as segments are written and deleted, so the bound check is not a directory scan
+    /// every 10 ms during a long outage.
+    bytes: u64,
+    /// Whether the bound was reached (reported once per episode).
+    full: bool,
+    /// Whether segments were written (or found) since the last replay began.
+    replay_due: bool,
+}
+
+/// Why a spill did not happen.
+#[derive(Debug)]
+pub(crate) enum SpillError {
+    /// The spool is at its bound; the message says so with the figures.
+    Full(String),
+    /// The segment could not be written.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for SpillError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpillError::Full(m) => f.write_str(m),
+            SpillError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Spool {
+    /// The spool in `dir`, bounded at `max_bytes`; an earlier run's segments are due for replay.
+    pub(crate) fn open(dir: PathBuf, max_bytes: u64) -> Spool {
+        let bytes = size(&dir);
+        let replay_due = !segments(&dir).is_empty();
+        Spool {
+            dir,
+            max_bytes,
+            bytes,
+            full: false,
+            replay_due,
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether a replay should run: segments were written or found since the last one began.
+    pub(crate) fn replay_due(&self) -> bool {
+        self.replay_due
+    }
+
+    /// Whether another segment may be written. Reaching the bound, and leaving it, is reported
+    /// once each on stderr.
+    pub(crate) fn has_room(&mut self) -> bool {
+        if self.bytes >= self.max_bytes {
+            if !self.full {
+                self.full = true;
+                crate::report::emit(format_args!(
+                    "WARNING: the spool holds {} bytes, at its bound of {} in {}; records wait in the channel and are dropped (counted) when it is full",
+                    self.bytes,
+                    self.max_bytes,
+                    self.dir.display(),
+                ));
+            }
+            return false;
+        }
+        if self.full {
+            self.full = false;
+            crate::report::emit(format_args!(
+                "the spool in {} is below its bound again; spilling resumes",
+                self.dir.display()
+            ));
+        }
+        true
+    }
+
+    /// Writes `records` as one new segment, if there is room (see [`Self::has_room`]).
+    pub(crate) fn write(&mut self, records: &[Row]) -> Result<(), SpillError> {
+        if !self.has_room() {
+            return Err(SpillError::Full(format!(
+                "the spool holds {} bytes, at its bound of {}",
+                self.bytes, self.max_bytes
+            )));
+        }
+        let bytes = write_segment(&self.dir, records).map_err(SpillError::Io)?;
+        self.bytes += bytes;
+        self.replay_due = true;
+        Ok(())
+    }
+
+    /// The segments waiting, oldest first; starts a replay (the byte count is read again).
+    pub(crate) fn pending(&mut self) -> Vec<PathBuf> {
+        self.replay_due = false;
+        self.bytes = size(&self.dir);
+        segments(&self.dir)
+    }
+
+    /// Deletes segments whose every record was delivered or dead-lettered.
+    pub(crate) fn confirm(&mut self, delivered: &[PathBuf]) {
+        for seg in delivered {
+            let len = fs::metadata(seg).map_or(0, |m| m.len());
+            if fs::remove_file(seg).is_ok() {
+                self.bytes = self.bytes.saturating_sub(len);
+            }
+        }
+    }
+}
+
 /// Writes `records` as one new segment in `dir`; returns its size in bytes.
-pub(crate) fn write_segment(dir: &Path, records: &[Row]) -> io::Result<u64> {
-    rolling::create_dir(dir)?;
+fn write_segment(dir: &Path, records: &[Row]) -> io::Result<u64> {
+    crate::fs::create_dir(dir)?;
     let name = format!(
         "seg-{:013}-{}-{}.jsonl",
         chrono::Utc::now().timestamp_millis(),
@@ -89,21 +175,19 @@ pub(crate) fn write_segment(dir: &Path, records: &[Row]) -> io::Result<u64> {
     let mut body = Vec::new();
     for r in records {
         let json = serde_json::to_vec(&r.to_json()).map_err(io::Error::other)?;
-        body.extend_from_slice(format!("{:08x} ", crc32(&json)).as_bytes());
+        body.extend_from_slice(format!("{:08x} ", crc32fast::hash(&json)).as_bytes());
         body.extend_from_slice(&json);
         body.push(b'\n');
     }
-    let mut f = rolling::open_append(&tmp)?;
+    let mut f = crate::fs::open_append(&tmp)?;
     f.write_all(&body)?;
     f.sync_all()?;
     fs::rename(&tmp, &path)?;
     Ok(body.len() as u64)
 }
 
-/// Bytes held in `dir`: every segment, and any unfinished temporary file. Read when the worker
-/// replays the spool; in between the worker keeps the count itself (see `ActionCounters`), so
-/// the bound check is not a directory scan every 10 ms during a long outage.
-pub(crate) fn size(dir: &Path) -> u64 {
+/// Bytes held in `dir`: every segment, and any unfinished temporary file.
+fn size(dir: &Path) -> u64 {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
@@ -115,19 +199,8 @@ pub(crate) fn size(dir: &Path) -> u64 {
         .sum()
 }
 
-/// `StorageFull` when a spool holding `held` bytes has reached its bound `max`.
-pub(crate) fn room(held: u64, max: u64) -> io::Result<()> {
-    if held >= max {
-        return Err(io::Error::new(
-            io::ErrorKind::StorageFull,
-            format!("the spool holds {held} bytes, at its bound of {max}"),
-        ));
-    }
-    Ok(())
-}
-
-/// The segments waiting in `dir`, oldest first (none if the directory does not exist).
-pub(crate) fn pending(dir: &Path) -> Vec<PathBuf> {
+/// The segments in `dir`, oldest first (none if the directory does not exist).
+fn segments(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -164,7 +237,7 @@ pub(crate) fn read_segment(path: &Path) -> io::Result<(Vec<Row>, u64)> {
 fn parse_line(line: &[u8]) -> Option<Row> {
     let (crc, json) = (line.get(..8)?, line.get(9..)?);
     let crc = u32::from_str_radix(std::str::from_utf8(crc).ok()?, 16).ok()?;
-    if line.get(8) != Some(&b' ') || crc32(json) != crc {
+    if line.get(8) != Some(&b' ') || crc32fast::hash(json) != crc {
         return None;
     }
     Row::from_json(&serde_json::from_slice(json).ok()?)
@@ -175,14 +248,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crc_matches_the_standard_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    fn crc_is_the_standard_crc32() {
+        // Segments written by earlier versions (a hand-written table) must still read.
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
     }
 
     #[test]
     fn segments_round_trip_and_damaged_lines_are_skipped() {
-        use crate::ActionRecord;
-        use crate::job::JobExecution;
+        use crate::rows::{ActionRecord, JobExecution};
         let dir = tempfile::tempdir().unwrap();
         let mut a = ActionRecord::blank(uuid::Uuid::now_v7(), "a");
         a.user_id = Some("ana".into());
@@ -192,9 +265,13 @@ mod tests {
         let mut j = JobExecution::new(uuid::Uuid::now_v7(), "job", "failed", chrono::Utc::now());
         j.logs = "line 1\nline 2".into();
         let (a, j) = (Row::Action(a), Row::Job(Box::new(j)));
-        let bytes = write_segment(dir.path(), &[a.clone(), j.clone()]).unwrap();
-        let path = pending(dir.path()).pop().unwrap();
-        assert_eq!(size(dir.path()), bytes);
+        let mut spool = Spool::open(dir.path().to_path_buf(), u64::MAX);
+        assert!(!spool.replay_due());
+        spool.write(&[a.clone(), j.clone()]).unwrap();
+        assert!(spool.replay_due());
+        let bytes = spool.bytes;
+        let path = spool.pending().pop().unwrap();
+        assert_eq!(spool.bytes, bytes);
         let (back, skipped) = read_segment(&path).unwrap();
         assert_eq!(skipped, 0);
         // Times are kept to the microsecond: compare what the files hold.

@@ -26,9 +26,9 @@ use std::pin::Pin;
 
 use serde_json::{Map, Value};
 
-use crate::Error;
-use crate::action::ActionRecord;
-use crate::job::JobExecution;
+use crate::error::Error;
+use crate::rows::ActionRecord;
+use crate::rows::JobExecution;
 
 /// The future a sink returns; run on the pipeline's own single-threaded runtime.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + 'a>>;

@@ -24,9 +24,9 @@ use super::{
     COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, upsert_guard,
     upsert_set, validate_table_name,
 };
-use crate::Error;
-use crate::action::ActionRecord;
-use crate::job::JobExecution;
+use crate::error::Error;
+use crate::rows::ActionRecord;
+use crate::rows::JobExecution;
 
 /// The migration creating `action_logs`, as shipped in `migrations/0001_action_logs.sql`.
 pub const MIGRATION: &str = include_str!("../../migrations/0001_action_logs.sql");

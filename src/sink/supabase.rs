@@ -27,9 +27,9 @@ use serde_json::Value;
 use super::{
     COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, validate_table_name,
 };
-use crate::Error;
-use crate::action::ActionRecord;
-use crate::job::JobExecution;
+use crate::error::Error;
+use crate::rows::ActionRecord;
+use crate::rows::JobExecution;
 
 const MIGRATION_0001: &str = "migrations/0001_action_logs.sql";
 const MIGRATION_0002: &str = "migrations/0002_jobs.sql";

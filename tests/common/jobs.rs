@@ -26,6 +26,7 @@ pub fn with_jobs<S: Sink>(
     let (actions, guard) = ActionLayer::builder(sink)
         .pipeline(
             PipelineConfig::default()
+                .no_spool()
                 .dead_letter_dir(dead_letter)
                 .retry_backoff(Duration::from_millis(10), Duration::from_millis(200)),
         )

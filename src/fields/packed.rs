@@ -17,9 +17,8 @@ use std::fmt;
 use serde_json::Value;
 use tracing::field::Field;
 
-use super::to_value;
-use crate::record::{Val, ValHandler};
-use crate::redact::{REDACTED, Redaction};
+use super::{Render, Val, ValHandler, bounded, float_value, to_value};
+use crate::redact::REDACTED;
 
 /// Bytes kept inline before spilling to the heap: enough for a typical action event.
 const INLINE: usize = 192;
@@ -93,19 +92,23 @@ impl fmt::Write for Append<'_> {
     }
 }
 
-/// Packs visited fields, redacting secret-looking names.
+/// Packs visited fields, redacting secret-looking names and cutting text at the size cap.
 pub(crate) struct PackWriter<'a> {
     pub(crate) out: &'a mut Packed,
-    pub(crate) redaction: &'a Redaction,
+    pub(crate) render: &'a Render,
 }
 
 impl PackWriter<'_> {
-    fn text(&mut self, args: fmt::Arguments<'_>, bounded: bool) {
+    fn text(&mut self, args: fmt::Arguments<'_>, capped: bool) {
         self.out.push(&[TEXT]);
         let at = self.out.current_len();
         self.out.push(&[0; 4]);
-        if bounded {
-            crate::record::bounded(&mut Append(self.out), args);
+        if capped {
+            bounded(
+                &mut Append(self.out),
+                args,
+                self.render.limits.max_field_bytes(),
+            );
         } else {
             let _ = fmt::write(&mut Append(self.out), args);
         }
@@ -118,12 +121,12 @@ impl ValHandler for PackWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         // Field sets hold at most 32 fields: the index fits a byte.
         self.out.push(&[field.index() as u8]);
-        if self.redaction.hides_field(field.name()) {
+        if self.render.redaction.hides_field(field.name()) {
             self.out.push(&[HIDDEN]);
             return;
         }
         match v {
-            Val::Str(s) if s.len() <= crate::limits::max_field_bytes() => {
+            Val::Str(s) if s.len() <= self.render.limits.max_field_bytes() => {
                 self.out.push(&[TEXT]);
                 self.out.push(&(s.len() as u32).to_le_bytes());
                 self.out.push(s.as_bytes());
@@ -145,7 +148,7 @@ impl ValHandler for PackWriter<'_> {
             Val::Debug(d) => self.text(format_args!("{d:?}"), true),
             Val::Error(e) => self.text(format_args!("{e}"), true),
             // Rare: as `to_value` renders them (a number when it fits, else text).
-            other => match to_value(other) {
+            other => match to_value(other, &self.render.limits) {
                 Value::Number(n) if n.is_i64() => {
                     self.out.push(&[I64]);
                     self.out.push(&n.as_i64().unwrap_or_default().to_le_bytes());
@@ -201,7 +204,7 @@ impl PackedFields {
             BOOL => Value::Bool(take(b, 1)?[0] != 0),
             I64 => Value::from(i64::from_le_bytes(eight(b)?)),
             U64 => Value::from(u64::from_le_bytes(eight(b)?)),
-            F64 => to_value(Val::F64(f64::from_bits(u64::from_le_bytes(eight(b)?)))),
+            F64 => float_value(f64::from_bits(u64::from_le_bytes(eight(b)?))),
             HIDDEN => Value::String(REDACTED.to_owned()),
             _ => return None,
         };
@@ -212,7 +215,7 @@ impl PackedFields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Visitor;
+    use crate::fields::Visitor;
     use tracing::Subscriber;
 
     /// Packs the one event `f` emits, through a subscriber that keeps it.
@@ -229,10 +232,10 @@ mod tests {
             fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
             fn event(&self, e: &tracing::Event<'_>) {
                 let mut packed = Packed::new();
-                let redaction = Redaction::default();
+                let render = Render::default();
                 e.record(&mut Visitor(PackWriter {
                     out: &mut packed,
-                    redaction: &redaction,
+                    render: &render,
                 }));
                 let fields = PackedFields {
                     meta: e.metadata(),

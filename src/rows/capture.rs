@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::ActionRecord;
-use super::packed::PackedFields;
+use crate::fields::packed::PackedFields;
 
 /// Where a capture came from, and what decides its status.
 pub(crate) enum Origin {
@@ -44,13 +44,13 @@ pub(crate) struct Captured {
 pub(crate) enum Fields {
     /// A span's fields, kept as values while the span lives.
     Typed(Vec<(&'static str, Value)>),
-    /// An event's fields, packed on the caller (see [`super::packed`]).
+    /// An event's fields, packed on the caller (see `fields::packed`).
     Packed(PackedFields),
 }
 
 impl Captured {
     /// The row: columns from the fields, everything else into `action_details`, and the status
-    /// the seed's rules give (see the [`crate::action`] module docs).
+    /// the seed's rules give (see the `action` module docs).
     pub(crate) fn into_record(self) -> ActionRecord {
         let mut rec = ActionRecord::new(self.id, String::new(), self.at, "initiated");
         rec.first_write = self.first_write;

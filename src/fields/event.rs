@@ -1,0 +1,194 @@
+//! The event capture of the line outputs (day files, console, a job run's `logs`): the
+//! event's message and its fields plus those of every enclosing span, rendered into reusable
+//! per-thread buffers; each output then lays them out as its own line ([`render`]).
+
+use std::cell::RefCell;
+
+use tracing::field::Field;
+use tracing::{Event, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::span::SpanFieldSets;
+use super::{Render, Val, ValHandler, Visitor, bounded};
+use crate::format::{Seps, json};
+use crate::limits;
+use crate::redact::REDACTED;
+
+/// Reusable per-thread buffers for capturing one event.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The event's message, raw (each output escapes it its own way).
+    pub(crate) message: String,
+    /// Metadata entries `"k":v` joined by the item separator, without braces.
+    pub(crate) meta: Vec<u8>,
+    names: Vec<&'static str>,
+    /// The output line being assembled.
+    pub(crate) line: Vec<u8>,
+}
+
+struct EventHandler<'a> {
+    scratch: &'a mut Scratch,
+    seps: Seps,
+    is_log: bool,
+    render: &'a Render,
+}
+
+impl ValHandler for EventHandler<'_> {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        let name = field.name();
+        let limits = &self.render.limits;
+        let max = limits.max_field_bytes();
+        if name == "message" {
+            let m = &mut self.scratch.message;
+            match v {
+                Val::Str(s) if s.len() <= max => m.push_str(s),
+                Val::Str(s) => bounded(m, format_args!("{s}"), max),
+                Val::Debug(d) => bounded(m, format_args!("{d:?}"), max),
+                Val::Error(e) => bounded(m, format_args!("{e}"), max),
+                other => {
+                    let mut b = Vec::new();
+                    other.write_json(&mut b, limits);
+                    m.push_str(&String::from_utf8_lossy(&b));
+                }
+            }
+            return;
+        }
+        // The log bridge's bookkeeping fields are already folded into the normalized metadata.
+        if self.is_log && name.starts_with("log.") {
+            return;
+        }
+        if self.render.redaction.hides_field(name) {
+            push_entry(self.scratch, self.seps, name, |out| {
+                json::write_str(out, REDACTED)
+            });
+        } else {
+            push_entry(self.scratch, self.seps, name, |out| {
+                v.write_json(out, limits)
+            });
+        }
+    }
+}
+
+fn push_entry(s: &mut Scratch, seps: Seps, name: &'static str, value: impl FnOnce(&mut Vec<u8>)) {
+    if s.names.contains(&name) {
+        return;
+    }
+    if !s.meta.is_empty() {
+        s.meta.extend_from_slice(seps.item);
+    }
+    json::write_str(&mut s.meta, name);
+    s.meta.extend_from_slice(seps.kv);
+    value(&mut s.meta);
+    s.names.push(name);
+}
+
+/// Fills `scratch.message` and `scratch.meta` for `event`: the event's own fields first, then the
+/// fields of each enclosing span from the innermost outwards, skipping names already present
+/// (innermost wins). Returns the logger name (the event's target, or the `log` record's target).
+fn capture_event<'e, S>(
+    event: &'e Event<'e>,
+    ctx: &Context<'_, S>,
+    seps: Seps,
+    scratch: &mut Scratch,
+    render: &Render,
+) -> LoggerName<'e>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    scratch.message.clear();
+    scratch.meta.clear();
+    scratch.names.clear();
+    let normalized = event.normalized_metadata();
+    let is_log = normalized.is_some();
+    event.record(&mut Visitor(EventHandler {
+        scratch,
+        seps,
+        is_log,
+        render,
+    }));
+    if let Some(scope) = ctx.event_scope(event) {
+        for span in scope {
+            let ext = span.extensions();
+            if let Some(fields) = ext.get::<SpanFieldSets>().and_then(|f| f.get(render)) {
+                for (name, value) in fields.iter() {
+                    push_entry(scratch, seps, name, |out| out.extend_from_slice(value));
+                }
+            }
+        }
+    }
+    // One event's fields together stay within the record cap; the message is capped on its own.
+    if scratch.meta.len() + scratch.message.len() > render.limits.max_record_bytes() {
+        let text = format!("{} of fields", limits::marker(scratch.meta.len()));
+        scratch.meta.clear();
+        scratch.names.clear();
+        push_entry(scratch, seps, "_truncated", |out| {
+            json::write_str(out, &text)
+        });
+    }
+    match normalized {
+        Some(m) => LoggerName::Owned(m.target().to_owned()),
+        None => LoggerName::Static(event.metadata().target()),
+    }
+}
+
+/// The logger name of an event; `log` records carry a target that does not outlive the event.
+pub(crate) enum LoggerName<'a> {
+    Static(&'a str),
+    Owned(String),
+}
+
+impl LoggerName<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            LoggerName::Static(s) => s,
+            LoggerName::Owned(s) => s,
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch buffers. They are taken out of the thread-local slot for
+/// the call, so an event emitted while one is being formatted (from inside a `Debug` impl) simply
+/// starts from empty buffers, and during thread teardown fresh ones are used.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let mut scratch = SCRATCH
+        .try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).ok())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let r = f(&mut scratch);
+    // Don't let one huge event pin megabytes per thread forever.
+    if scratch.line.capacity() <= 64 * 1024 && scratch.meta.capacity() <= 64 * 1024 {
+        let _ = SCRATCH.try_with(|s| {
+            if let Ok(mut slot) = s.try_borrow_mut() {
+                *slot = scratch;
+            }
+        });
+    }
+    r
+}
+
+/// The shared path of every line output: captures `event` under `render` into this thread's
+/// buffers (message, metadata with `seps`, an empty `line`), then lets `f` lay out the line
+/// from them and the logger name.
+pub(crate) fn render<S, R>(
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+    render: &Render,
+    seps: Seps,
+    f: impl FnOnce(&mut Scratch, &str) -> R,
+) -> R
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    with_scratch(|s| {
+        let logger = capture_event(event, ctx, seps, s, render);
+        s.line.clear();
+        f(s, logger.as_str())
+    })
+}

@@ -1,0 +1,234 @@
+//! Field capture, shared by every layer: one visitor that hands each value `tracing` gives to a
+//! handler as a [`Val`], value conversion (JSON bytes, JSON values, bounded text), the rendering
+//! settings a layer applies ([`Render`]: redaction and size caps), the span extensions our
+//! layers share ([`span`]), the event capture of the line outputs ([`event`]) and the packed
+//! form of an action event's fields ([`packed`]).
+//!
+//! Nothing here knows about layers, rows, the pipeline or sinks.
+
+pub(crate) mod event;
+pub(crate) mod packed;
+pub(crate) mod span;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tracing::field::{Field, Visit};
+use uuid::Uuid;
+
+use crate::format::json;
+use crate::limits::{self, Limits};
+use crate::redact::Redaction;
+
+/// How a layer renders captured fields: which names it redacts, and its size caps. Span fields
+/// are stored per rendering (see [`span::SpanFieldSets`]), so layers with different settings
+/// each see their own result whatever their order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Render {
+    pub(crate) redaction: Redaction,
+    pub(crate) limits: Limits,
+}
+
+/// Identifies a [`Render`]'s settings: equal keys render identically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RenderKey(u64, Limits);
+
+impl Render {
+    pub(crate) fn key(&self) -> RenderKey {
+        RenderKey(self.redaction.id(), self.limits)
+    }
+}
+
+/// One field value as `tracing` handed it over, before rendering.
+pub(crate) enum Val<'a> {
+    Str(&'a str),
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Debug(&'a dyn fmt::Debug),
+    Error(&'a (dyn std::error::Error + 'static)),
+}
+
+impl Val<'_> {
+    /// Appends the value as JSON: numbers and booleans keep their type, everything else is a
+    /// string, cut at `limits`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>, limits: &Limits) {
+        let max = limits.max_field_bytes();
+        match *self {
+            Val::Str(s) if s.len() <= max => json::write_str(out, s),
+            Val::Str(s) => {
+                out.push(b'"');
+                bounded(&mut json::JsonEscaper(out), format_args!("{s}"), max);
+                out.push(b'"');
+            }
+            Val::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Val::I64(v) => json::write_int(out, v),
+            Val::U64(v) => json::write_int(out, v),
+            Val::I128(v) => json::write_int(out, v),
+            Val::U128(v) => json::write_int(out, v),
+            Val::F64(v) => json::write_f64(out, v),
+            Val::Debug(d) => {
+                out.push(b'"');
+                bounded(&mut json::JsonEscaper(out), format_args!("{d:?}"), max);
+                out.push(b'"');
+            }
+            Val::Error(e) => {
+                out.push(b'"');
+                bounded(&mut json::JsonEscaper(out), format_args!("{e}"), max);
+                out.push(b'"');
+            }
+        }
+    }
+}
+
+/// What a value whose `Debug` or `Display` panicked shows instead (after whatever it wrote).
+pub(crate) const FORMAT_PANICKED: &str = "<formatting panicked>";
+
+/// Formats user code's `Debug`/`Display` output, containing a panic inside it: logging never
+/// takes the app down because a value could not describe itself.
+pub(crate) fn guarded(out: &mut dyn fmt::Write, args: fmt::Arguments<'_>) {
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = out.write_fmt(args);
+    }));
+    if done.is_err() {
+        let _ = out.write_str(FORMAT_PANICKED);
+    }
+}
+
+/// [`guarded`] formatting kept within `max` bytes (see [`crate::limits`]).
+pub(crate) fn bounded(out: &mut dyn fmt::Write, args: fmt::Arguments<'_>, max: usize) {
+    let mut capped = limits::Capped::new(out, max);
+    guarded(&mut capped, args);
+    capped.finish();
+}
+
+/// Receives each visited field.
+pub(crate) trait ValHandler {
+    fn field(&mut self, field: &Field, v: Val<'_>);
+}
+
+/// Adapts a [`ValHandler`] to `tracing`'s [`Visit`].
+pub(crate) struct Visitor<H>(pub(crate) H);
+
+impl<H: ValHandler> Visit for Visitor<H> {
+    fn record_f64(&mut self, f: &Field, v: f64) {
+        self.0.field(f, Val::F64(v))
+    }
+    fn record_i64(&mut self, f: &Field, v: i64) {
+        self.0.field(f, Val::I64(v))
+    }
+    fn record_u64(&mut self, f: &Field, v: u64) {
+        self.0.field(f, Val::U64(v))
+    }
+    fn record_i128(&mut self, f: &Field, v: i128) {
+        self.0.field(f, Val::I128(v))
+    }
+    fn record_u128(&mut self, f: &Field, v: u128) {
+        self.0.field(f, Val::U128(v))
+    }
+    fn record_bool(&mut self, f: &Field, v: bool) {
+        self.0.field(f, Val::Bool(v))
+    }
+    fn record_str(&mut self, f: &Field, v: &str) {
+        self.0.field(f, Val::Str(v))
+    }
+    fn record_error(&mut self, f: &Field, v: &(dyn std::error::Error + 'static)) {
+        self.0.field(f, Val::Error(v))
+    }
+    fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
+        self.0.field(f, Val::Debug(v))
+    }
+}
+
+/// A float as JSON; non-finite values become the strings `NaN`, `inf`, `-inf`.
+pub(crate) fn float_value(f: f64) -> Value {
+    serde_json::Number::from_f64(f).map_or_else(
+        || {
+            let s = if f.is_nan() {
+                "NaN"
+            } else if f > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            };
+            Value::String(s.to_owned())
+        },
+        Value::Number,
+    )
+}
+
+/// Converts a visited value to JSON, keeping its type; text is cut at `limits`.
+pub(crate) fn to_value(v: Val<'_>, limits: &Limits) -> Value {
+    let max = limits.max_field_bytes();
+    let text = |args: fmt::Arguments<'_>| {
+        let mut s = String::new();
+        bounded(&mut s, args, max);
+        Value::String(s)
+    };
+    match v {
+        Val::Str(s) if s.len() <= max => Value::String(s.to_owned()),
+        Val::Str(s) => text(format_args!("{s}")),
+        Val::Bool(b) => Value::Bool(b),
+        Val::I64(i) => Value::from(i),
+        Val::U64(u) => Value::from(u),
+        Val::I128(i) => i64::try_from(i).map_or_else(|_| Value::String(i.to_string()), Value::from),
+        Val::U128(u) => u64::try_from(u).map_or_else(|_| Value::String(u.to_string()), Value::from),
+        Val::F64(f) => float_value(f),
+        Val::Debug(d) => text(format_args!("{d:?}")),
+        Val::Error(e) => text(format_args!("{e}")),
+    }
+}
+
+/// A JSON value as column text: strings as they are, anything else as JSON.
+pub(crate) fn text_of(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Picks the `error` field (preferred) or the message out of an ERROR event: what fails the
+/// action or run it happened in.
+pub(crate) struct ErrorText<'a> {
+    limits: &'a Limits,
+    error: Option<String>,
+    message: Option<String>,
+}
+
+impl<'a> ErrorText<'a> {
+    /// The error text of `event`: its `error` field, else its message, else `error`.
+    pub(crate) fn of(event: &tracing::Event<'_>, limits: &'a Limits) -> String {
+        let mut t = ErrorText {
+            limits,
+            error: None,
+            message: None,
+        };
+        event.record(&mut Visitor(&mut t));
+        t.error.or(t.message).unwrap_or_else(|| "error".into())
+    }
+}
+
+impl ValHandler for &mut ErrorText<'_> {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        match field.name() {
+            "error" => self.error = Some(text_of(to_value(v, self.limits))),
+            "message" => self.message = Some(text_of(to_value(v, self.limits))),
+            _ => {}
+        }
+    }
+}
+
+/// A UUID v7 for `now`: 48 bits of Unix milliseconds, then 74 random bits from a thread-local
+/// generator. Cheaper than `Uuid::now_v7()`, which takes a process-wide lock and asks the OS
+/// for randomness on every call; ids stay time-ordered to the millisecond and unique.
+pub(crate) fn new_id(now: DateTime<Utc>) -> Uuid {
+    let millis = now.timestamp_millis().max(0) as u64;
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&fastrand::u64(..).to_le_bytes());
+    random[8..].copy_from_slice(&fastrand::u16(..).to_le_bytes());
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+}

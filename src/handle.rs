@@ -1,0 +1,70 @@
+//! What each background output hands back when it starts: a [`Handle`] that can flush it, shut
+//! it down within a deadline and read its counters. The [`crate::Guard`] only holds and combines
+//! handles; it knows nothing of channels, threads or files.
+
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::stats::Stats;
+
+/// A request sent to a worker: wait for its acknowledgement (and, after a shutdown, for its
+/// thread to end) within a deadline.
+#[must_use]
+pub(crate) struct Ack {
+    rx: Option<Receiver<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ack {
+    /// Sends the request `make(ack)` with `send`; the worker acknowledges on `ack`.
+    pub(crate) fn request<M>(
+        make: impl FnOnce(Sender<()>) -> M,
+        send: impl FnOnce(M) -> bool,
+    ) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        Ack {
+            rx: send(make(tx)).then_some(rx),
+            thread: None,
+        }
+    }
+
+    /// Also waits for `thread` to end once the request is acknowledged.
+    pub(crate) fn then_join(mut self, thread: Option<JoinHandle<()>>) -> Self {
+        self.thread = thread;
+        self
+    }
+
+    /// Whether the worker acknowledged before `deadline`.
+    pub(crate) fn wait(self, deadline: Instant) -> bool {
+        let acked = self.rx.is_some_and(|rx| {
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok()
+        });
+        if acked {
+            if let Some(t) = self.thread {
+                let _ = t.join();
+            }
+        }
+        acked
+    }
+}
+
+/// A way to flush an output from anywhere (the panic hook), without owning its handle.
+pub(crate) type Flusher = Box<dyn Fn(Instant) -> Ack + Send + Sync>;
+
+/// One running output, as its guard sees it.
+pub(crate) trait Handle: Send + Sync {
+    /// Asks the output to write out or deliver everything it received so far.
+    fn flush(&self, deadline: Instant) -> Ack;
+    /// Asks the output to finish what it can before `deadline` and stop; the ack also waits
+    /// for its thread.
+    fn shutdown(&mut self, deadline: Instant) -> Ack;
+    /// Its counters now.
+    fn stats(&self) -> Stats;
+    /// A flusher for the panic hook, for outputs worth flushing there (the day files).
+    fn flusher(&self) -> Option<Flusher> {
+        None
+    }
+}

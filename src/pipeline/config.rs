@@ -1,0 +1,177 @@
+//! [`PipelineConfig`]: the delivery settings, each with its default, validated before the
+//! worker starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::redact::Redaction;
+
+/// What the layer does when the action channel is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionOverflow {
+    /// Wait at most this long for room, then drop the record (counted).
+    Block(Duration),
+    /// Drop the record at once (counted); the caller never waits.
+    DropNewest,
+}
+
+impl Default for ActionOverflow {
+    fn default() -> Self {
+        ActionOverflow::Block(Duration::from_millis(100))
+    }
+}
+
+/// Default bound of the disk spool: 1 GiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
+
+/// Delivery settings for action records.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub(crate) capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) linger: Duration,
+    pub(crate) overflow: ActionOverflow,
+    pub(crate) retry_base: Duration,
+    pub(crate) retry_cap: Duration,
+    pub(crate) retry_budget: Option<Duration>,
+    /// Where the spool and dead letters go unless set on their own.
+    pub(crate) log_dir: PathBuf,
+    pub(crate) dead_letter_dir: Option<PathBuf>,
+    pub(crate) spool_dir: Option<PathBuf>,
+    pub(crate) spool: bool,
+    pub(crate) spool_max_bytes: u64,
+    /// Set by the action layer's builder, so rows and layer agree.
+    pub(crate) redaction: Redaction,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            capacity: 10_000,
+            batch_size: 500,
+            linger: Duration::from_millis(250),
+            overflow: ActionOverflow::default(),
+            retry_base: Duration::from_millis(100),
+            retry_cap: Duration::from_secs(30),
+            retry_budget: None,
+            redaction: Redaction::default(),
+            log_dir: PathBuf::from("logs"),
+            dead_letter_dir: None,
+            spool_dir: None,
+            spool: true,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Records the channel holds (default 10 000).
+    #[must_use]
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// Largest batch written in one statement (default 500).
+    #[must_use]
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Longest a record waits for its batch to fill (default 250 ms).
+    #[must_use]
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = d;
+        self
+    }
+
+    /// What a full channel does (default [`ActionOverflow::Block`] for 100 ms).
+    #[must_use]
+    pub fn overflow(mut self, o: ActionOverflow) -> Self {
+        self.overflow = o;
+        self
+    }
+
+    /// Retry backoff: first wait about `base`, doubling up to `cap`, with jitter
+    /// (defaults 100 ms and 30 s).
+    #[must_use]
+    pub fn retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.retry_base = base;
+        self.retry_cap = cap;
+        self
+    }
+
+    /// How long one batch may keep failing transiently before it is given up and written to the
+    /// dead-letter file with the last error (default: no budget, retry until shutdown). A budget
+    /// keeps a long outage from holding the channel full; the dead-letter file keeps the records.
+    #[must_use]
+    pub fn retry_budget(mut self, d: Duration) -> Self {
+        self.retry_budget = Some(d);
+        self
+    }
+
+    /// Keeps records that could not be delivered by the shutdown deadline (or while the sink
+    /// is slow or down) in this directory (see the spool module), for the next start to
+    /// deliver first. Default `<log_dir>/spool`.
+    #[must_use]
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
+        self.spool = true;
+        self
+    }
+
+    /// Turns the spool off: what cannot be delivered by the shutdown deadline goes to the
+    /// dead-letter file, and a slow sink holds the channel (the overflow policy applies).
+    #[must_use]
+    pub fn no_spool(mut self) -> Self {
+        self.spool = false;
+        self
+    }
+
+    /// The spool directory in use, if any.
+    pub(crate) fn spool_path(&self) -> Option<PathBuf> {
+        self.spool.then(|| {
+            self.spool_dir
+                .clone()
+                .unwrap_or_else(|| self.log_dir.join("spool"))
+        })
+    }
+
+    /// The dead-letter directory in use.
+    pub(crate) fn dead_letter_path(&self) -> PathBuf {
+        self.dead_letter_dir
+            .clone()
+            .unwrap_or_else(|| self.log_dir.join("dead-letter"))
+    }
+
+    /// The most the spool may hold on disk (default [`DEFAULT_SPOOL_MAX_BYTES`], 1 GiB). At
+    /// the bound spilling stops (reported once): new records wait in the channel and the
+    /// overflow policy applies to them, every drop counted; see the spool module docs.
+    #[must_use]
+    pub fn spool_max_bytes(mut self, n: u64) -> Self {
+        self.spool_max_bytes = n;
+        self
+    }
+
+    /// Where rejected records go, as `YYYY-MM-DD.jsonl` files (default `<log_dir>/dead-letter`).
+    #[must_use]
+    pub fn dead_letter_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dead_letter_dir = Some(dir.into());
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.capacity == 0 {
+            return Err(Error::Config("action channel capacity must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Config("batch size must be at least 1"));
+        }
+        if self.retry_base.is_zero() || self.retry_cap < self.retry_base {
+            return Err(Error::Config("retry backoff needs 0 < base <= cap"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! Delivering one batch: writes it through the [`Sink`] on the worker's runtime, retries
+//! transient and configuration failures with capped, jittered backoff ([`Backoff`]), isolates
+//! rejected rows by splitting the batch, and dead-letters what the database refuses (or what a
+//! retry budget gave up on). It also tracks the sink's health, reporting each outage once.
+//!
+//! It never blocks the worker's other duties: while a write or a backoff pause is in progress
+//! it hands control back every [`SPILL_CHECK`] through [`Waiting`], so the loop can move a
+//! filling channel to the spool and take commands, and a shutdown deadline bounds the write.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::ActionCounters;
+use super::dead_letter::DeadLetter;
+use super::retry::Backoff;
+use crate::clock::Clock;
+use crate::rows::{ActionRecord, JobExecution, Row};
+use crate::sink::{FailureKind, Sink, SinkError};
+
+/// Why a write was abandoned when the shutdown deadline came first.
+const LATE: &str = "the shutdown deadline came during the write";
+
+/// How often control returns to the loop while the sink is busy or failing.
+pub(crate) const SPILL_CHECK: Duration = Duration::from_millis(10);
+
+/// A row and how many received records it stands for after merging.
+pub(crate) type Weighted = (Row, u64);
+
+/// What the loop reports back when delivery hands it control.
+pub(crate) struct Tick {
+    /// The shutdown deadline, once one was asked for.
+    pub(crate) deadline: Option<Instant>,
+    /// Whether a command arrived (a backoff pause ends early for it).
+    pub(crate) woke: bool,
+}
+
+/// The loop's duties while a delivery waits.
+pub(crate) trait Waiting {
+    /// Does what is due now (spill a filling channel, take commands) without blocking.
+    fn tick(&mut self) -> Tick;
+    /// Waits at most `d` for a command, then does what is due.
+    fn pause(&mut self, d: Duration) -> Tick;
+}
+
+pub(crate) struct Delivery {
+    sink: Box<dyn Sink>,
+    rt: tokio::runtime::Runtime,
+    dead_letter: DeadLetter,
+    counters: Arc<ActionCounters>,
+    clock: Arc<dyn Clock>,
+    retry_base: Duration,
+    retry_cap: Duration,
+    retry_budget: Option<Duration>,
+    /// Since when the sink has been failing; `None` while healthy.
+    outage: Option<Instant>,
+    /// The sink's last failure, quoted in dead letters written when delivery gives up.
+    last_error: Option<String>,
+}
+
+impl Delivery {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        sink: Box<dyn Sink>,
+        rt: tokio::runtime::Runtime,
+        dead_letter: DeadLetter,
+        counters: Arc<ActionCounters>,
+        clock: Arc<dyn Clock>,
+        retry: (Duration, Duration),
+        retry_budget: Option<Duration>,
+    ) -> Self {
+        Delivery {
+            sink,
+            rt,
+            dead_letter,
+            counters,
+            clock,
+            retry_base: retry.0,
+            retry_cap: retry.1,
+            retry_budget,
+            outage: None,
+            last_error: None,
+        }
+    }
+
+    /// Whether the sink's last write failed.
+    pub(crate) fn is_failing(&self) -> bool {
+        self.outage.is_some()
+    }
+
+    /// Writes `batch`, retrying transient failures and splitting rejected batches. Returns what
+    /// could not be delivered before the shutdown deadline or within the retry budget.
+    pub(crate) fn deliver(
+        &mut self,
+        batch: Vec<Weighted>,
+        wait: &mut dyn Waiting,
+    ) -> Vec<Weighted> {
+        let mut backoff = Backoff::new(self.retry_base, self.retry_cap);
+        let give_up = self.retry_budget.map(|b| Instant::now() + b);
+        // One batch may hold both kinds of row: actions are written first, then job runs; a
+        // retry writes both again, which the idempotent writes make harmless.
+        let mut actions: Vec<ActionRecord> = Vec::new();
+        let mut jobs: Vec<JobExecution> = Vec::new();
+        for (r, _) in &batch {
+            match r {
+                Row::Action(a) => actions.push(a.clone()),
+                Row::Job(j) => jobs.push((**j).clone()),
+            }
+        }
+        loop {
+            let (result, deadline) = self.write(&actions, &jobs, wait);
+            match result {
+                Ok(()) => {
+                    let n: u64 = batch.iter().map(|(_, w)| w).sum();
+                    self.counters.delivered.fetch_add(n, Ordering::Relaxed);
+                    self.healthy();
+                    return Vec::new();
+                }
+                Err(e) if e.kind == FailureKind::Rejected => {
+                    self.healthy();
+                    if batch.len() == 1 {
+                        let (rec, w) = batch.into_iter().next().expect("one record");
+                        self.dead_letter_one(&rec, w, &e.message);
+                        return Vec::new();
+                    }
+                    let mut left = batch;
+                    let right = left.split_off(left.len() / 2);
+                    let mut rest = self.deliver(left, wait);
+                    rest.extend(self.deliver(right, wait));
+                    return rest;
+                }
+                Err(e) => {
+                    self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                    self.failing(&e);
+                    // A server's Retry-After is honoured, within the backoff cap.
+                    let pause = backoff
+                        .next_wait()
+                        .max(e.retry_after.unwrap_or_default().min(self.retry_cap));
+                    let until = match (deadline, give_up) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if until.is_some_and(|t| Instant::now() + pause >= t) {
+                        return batch;
+                    }
+                    // Pause, but wake for commands (a shutdown sets the deadline) and keep
+                    // the loop's duties going meanwhile.
+                    let end = Instant::now() + pause;
+                    loop {
+                        let left = end.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        // The next attempt reads the deadline afresh.
+                        if wait.pause(left.min(SPILL_CHECK)).woke {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt: the sink's write, bounded by the shutdown deadline, handing control to the
+    /// loop every [`SPILL_CHECK`]. Returns the result and the deadline in force at its end.
+    fn write(
+        &mut self,
+        actions: &[ActionRecord],
+        jobs: &[JobExecution],
+        wait: &mut dyn Waiting,
+    ) -> (Result<(), SinkError>, Option<Instant>) {
+        let sink = &mut self.sink;
+        let mut deadline = wait.tick().deadline;
+        let result = self.rt.block_on(async {
+            let write = async {
+                if !actions.is_empty() {
+                    sink.write(actions).await?;
+                }
+                if !jobs.is_empty() {
+                    sink.write_jobs(jobs).await?;
+                }
+                Ok(())
+            };
+            tokio::pin!(write);
+            loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break Err(SinkError::new(FailureKind::Transient, LATE));
+                }
+                tokio::select! {
+                    r = &mut write => break r,
+                    _ = tokio::time::sleep(SPILL_CHECK) => deadline = wait.tick().deadline,
+                }
+            }
+        });
+        (result, deadline)
+    }
+
+    /// Dead-letters what could not be delivered, saying why: the shutdown deadline (when
+    /// `shutting_down`) or the retry budget, and the sink's last error.
+    pub(crate) fn give_up(&mut self, left: Vec<Weighted>, shutting_down: bool) {
+        let why = format!(
+            "not delivered before the {}; last error: {}",
+            if shutting_down {
+                "shutdown deadline"
+            } else {
+                "retry budget ran out"
+            },
+            self.last_error.as_deref().unwrap_or("none")
+        );
+        for (rec, w) in left {
+            self.dead_letter_one(&rec, w, &why);
+        }
+    }
+
+    fn dead_letter_one(&mut self, rec: &Row, weight: u64, why: &str) {
+        match self
+            .dead_letter
+            .write(rec, self.sink.name(), why, self.clock.now())
+        {
+            Ok(_) => {
+                self.counters
+                    .dead_lettered
+                    .fetch_add(weight, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.counters.dropped.fetch_add(weight, Ordering::Relaxed);
+                crate::report::emit(format_args!(
+                    "record {} lost: {why}; and the dead-letter file failed: {e}",
+                    rec.id()
+                ));
+            }
+        }
+    }
+
+    fn failing(&mut self, e: &SinkError) {
+        // Keep the sink's own reason for the dead letters, not our deadline's.
+        if e.message != LATE {
+            self.last_error = Some(e.message.clone());
+        }
+        if self.outage.is_none() {
+            self.outage = Some(Instant::now());
+            crate::report::emit(format_args!(
+                "WARNING: cannot deliver action records to {}: {}; retrying with backoff, records are kept",
+                self.sink.name(),
+                e.message
+            ));
+        }
+    }
+
+    fn healthy(&mut self) {
+        if let Some(since) = self.outage.take() {
+            crate::report::emit(format_args!(
+                "delivering action records to {} again after {:.1}s",
+                self.sink.name(),
+                since.elapsed().as_secs_f64()
+            ));
+        }
+    }
+}

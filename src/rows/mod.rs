@@ -1,0 +1,100 @@
+//! The owned rows the pipeline carries and the sinks store, and their encoding:
+//! - [`ActionRecord`], one `action_logs` row (or a newer state of one);
+//! - [`JobExecution`], one `job_executions` row;
+//! - [`Captured`], an action as a layer took it on the app's thread, turned into its row (the
+//!   seed's status rules) on the worker thread by [`Envelope::into_row`];
+//! - [`Row`], what a batch holds, and its JSON form in the spool and dead-letter files.
+//!
+//! Nothing here knows about layers, the pipeline or sinks.
+
+mod action;
+mod capture;
+mod job;
+
+pub use action::{ActionRecord, OPEN_STATUSES};
+pub use job::JobExecution;
+
+pub(crate) use action::INHERITED;
+pub(crate) use capture::{Captured, Fields, Origin};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::redact::Redaction;
+
+/// What travels through the channel: an action as captured (turned into a row on the worker),
+/// or a finished job run.
+// Action captures stay inline in the channel's preallocated slots (no allocation per record on
+// the app's thread); job runs are rare and boxed.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Envelope {
+    Action(Captured),
+    Job(Box<JobExecution>),
+}
+
+impl Envelope {
+    /// The row, with secret-looking keys scrubbed at any depth of its JSON. Top-level keys are
+    /// field names the layers already redacted (with a per-name cache); only nested JSON, if
+    /// any, needs a look here.
+    pub(crate) fn into_row(self, redaction: &Redaction) -> Row {
+        match self {
+            Envelope::Action(captured) => {
+                let mut rec = captured.into_record();
+                for v in rec.action_details.values_mut() {
+                    redaction.scrub_json(v);
+                }
+                Row::Action(rec)
+            }
+            Envelope::Job(mut run) => {
+                for v in run.metadata.values_mut() {
+                    redaction.scrub_json(v);
+                }
+                Row::Job(run)
+            }
+        }
+    }
+}
+
+/// A row to deliver: to `action_logs` or to `job_executions`.
+// Action rows are the common case and stay inline (no allocation per record); job runs are
+// rare and large, so they are boxed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Row {
+    Action(ActionRecord),
+    Job(Box<JobExecution>),
+}
+
+/// The key marking a job row in the spool and dead-letter files (action rows, the older format,
+/// have none).
+const TABLE_KEY: &str = "_table";
+
+impl Row {
+    pub(crate) fn id(&self) -> Uuid {
+        match self {
+            Row::Action(a) => a.id,
+            Row::Job(j) => j.id,
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        match self {
+            Row::Action(a) => a.to_json(),
+            Row::Job(j) => {
+                let mut v = j.to_json();
+                if let Value::Object(m) = &mut v {
+                    m.insert(TABLE_KEY.into(), "job_executions".into());
+                }
+                v
+            }
+        }
+    }
+
+    pub(crate) fn from_json(v: &Value) -> Option<Row> {
+        match v.get(TABLE_KEY).and_then(Value::as_str) {
+            Some("job_executions") => JobExecution::from_json(v).map(|j| Row::Job(Box::new(j))),
+            Some(_) => None,
+            None => ActionRecord::from_json(v).map(Row::Action),
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The embedded default: action records in `<log_dir>/actions.db` (SQLite, WAL mode), so the
+//! audit trail works on a fresh machine with no server. The file also holds the job tables
+//! (`job_executions`, `scheduled_jobs`) and their two views, created on open ([`schema`]). The
+//! table mirrors the PostgreSQL one, with CHECK constraints for the same length and UUID limits,
+//! so a row one sink rejects the other rejects too.
+//!
+//! SQLite is synchronous, and a write can wait seconds for a lock another process holds (its
+//! busy timeout) or for a slow disk. So the connection lives on a thread of its own: `write`
+//! hands the batch over and its future only awaits the answer, and the delivery worker keeps
+//! spilling to the spool and watching its shutdown deadline meanwhile. A write the worker gave
+//! up on (the deadline came) still finishes or fails on that thread; the idempotent upsert makes
+//! its retry from the spool harmless. Dropping the sink does not wait for that thread.
+//!
+//! Two programs starting together on a fresh store (a web app and its worker) race to create
+//! the schema: set-up takes the write lock up front (`BEGIN IMMEDIATE`, only when something is
+//! missing) and retries a busy database for up to [`SETUP_WAIT`], so neither start fails.
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::SecondsFormat;
+use rusqlite::{Connection, ErrorCode, params};
+use tokio::sync::oneshot;
+
+use super::{
+    COLUMNS, FailureKind, Sink, SinkError, SinkFuture, upsert_guard, upsert_set,
+    validate_table_name,
+};
+use crate::error::Error;
+use crate::rows::{ActionRecord, JobExecution};
+
+/// How long opening waits for another connection's write lock while creating the schema.
+pub const SETUP_WAIT: Duration = Duration::from_secs(10);
+
+/// How long one write waits for another connection's write lock before failing (transiently).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A batch for the connection's thread, with where its answer goes.
+enum Work {
+    Actions(Vec<ActionRecord>, oneshot::Sender<Result<(), SinkError>>),
+    Jobs(Vec<JobExecution>, oneshot::Sender<Result<(), SinkError>>),
+}
+
+/// Writes action records into a SQLite database file, from a thread of its own.
+pub struct SqliteSink {
+    tx: std::sync::mpsc::Sender<Work>,
+    path: PathBuf,
+    scheduled_jobs: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for SqliteSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteSink")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection and its statements, owned by the sink's thread.
+struct Store {
+    conn: Connection,
+    upsert: String,
+    scheduled_jobs: Arc<AtomicBool>,
+}
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// WAL mode and the schema, retried while another connection holds the lock.
+fn setup(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
+    let until = Instant::now() + SETUP_WAIT;
+    loop {
+        let r = (|| {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // Only take the write lock when something is missing: an existing store opens
+            // without waiting for a writer.
+            let have: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, 'job_executions',
+                 'scheduled_jobs', 'scheduled_jobs_status', 'job_execution_summary')",
+                [table],
+                |r| r.get(0),
+            )?;
+            if have < 5 {
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {} {} COMMIT;",
+                    schema::schema(table),
+                    schema::jobs_schema()
+                ))
+                .inspect_err(|_| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                })?;
+            }
+            Ok(())
+        })();
+        match r {
+            Err(e) if busy(&e) && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+impl SqliteSink {
+    /// Opens (creating if needed) the database at `path` with the table `action_logs`.
+    ///
+    /// # Errors
+    /// [`Error::Database`] naming the file and SQLite's reason.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open_table(path, "action_logs")
+    }
+
+    /// Opens the database at `path` writing into `table` (validated as an SQL identifier).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad table name, [`Error::Database`] if the file cannot be used
+    /// (including a lock another connection held longer than [`SETUP_WAIT`] while the schema
+    /// had to be created), [`Error::Thread`] if its thread cannot start.
+    pub fn open_table(path: impl AsRef<Path>, table: &str) -> Result<Self, Error> {
+        validate_table_name(table)?;
+        let path = path.as_ref().to_path_buf();
+        let err = |reason: String| Error::Database {
+            target: path.display().to_string(),
+            reason,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::fs::create_dir(dir).map_err(|e| err(e.to_string()))?;
+        }
+        if !path.exists() {
+            // Created 0640 whatever the umask (SQLite gives its -wal and -shm files the same
+            // mode): the audit trail is no more readable than the day files.
+            match crate::fs::open_append(&path) {
+                Ok(_) => {}
+                // Another program created it first: fine.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(err(e.to_string())),
+            }
+        }
+        let sqlerr = |e: rusqlite::Error| err(e.to_string());
+        let conn = Connection::open(&path).map_err(sqlerr)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlerr)?;
+        setup(&conn, table).map_err(sqlerr)?;
+        let cols = COLUMNS.join(", ");
+        let marks = (1..=COLUMNS.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let upsert = format!(
+            "INSERT INTO {table} ({cols}) VALUES ({marks})
+             ON CONFLICT (id) DO UPDATE SET {} WHERE {}",
+            upsert_set("excluded"),
+            upsert_guard(table, "excluded").replace("IS DISTINCT FROM", "IS NOT"),
+        );
+        // Prepare once now so a schema mismatch is a set-up error, not a runtime one.
+        conn.prepare_cached(&upsert).map_err(sqlerr)?;
+        let scheduled_jobs = Arc::new(AtomicBool::new(false));
+        let mut store = Store {
+            conn,
+            upsert,
+            scheduled_jobs: scheduled_jobs.clone(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Work>();
+        std::thread::Builder::new()
+            .name("actionlog-sqlite".into())
+            .spawn(move || {
+                // Ends when the sink is dropped; the delivery worker is the only sender.
+                for work in rx {
+                    store.serve(work);
+                }
+            })
+            .map_err(Error::Thread)?;
+        Ok(SqliteSink {
+            tx,
+            path,
+            scheduled_jobs,
+        })
+    }
+
+    /// Keeps `scheduled_jobs` current from each batch of job runs, in the same transaction
+    /// (default off; see [`crate::job`]).
+    pub fn scheduled_jobs(self, on: bool) -> Self {
+        self.scheduled_jobs.store(on, Ordering::Relaxed);
+        self
+    }
+
+    /// Hands `make(answer)` to the thread; the future resolves with its answer.
+    fn submit(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), SinkError>>) -> Work,
+    ) -> SinkFuture<'static> {
+        let (answer, rx) = oneshot::channel();
+        let sent = self.tx.send(make(answer)).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err(SinkError::new(
+                    FailureKind::Transient,
+                    "the SQLite writer thread is gone",
+                ));
+            }
+            rx.await.unwrap_or_else(|_| {
+                Err(SinkError::new(
+                    FailureKind::Transient,
+                    "the SQLite writer thread stopped during the write",
+                ))
+            })
+        })
+    }
+}
+
+impl Store {
+    fn serve(&mut self, work: Work) {
+        let err = |e: rusqlite::Error| SinkError::new(classify(&e), e.to_string());
+        // A panic here (a bug, or SQLite's) must not end the thread silently: it answers as a
+        // failed write and the thread goes on.
+        let run = |s: &mut Store, w: &Work| -> Result<(), SinkError> {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match w {
+                Work::Actions(b, _) => s.write(b).map_err(err),
+                Work::Jobs(b, _) => s.write_jobs(b).map_err(err),
+            }))
+            .unwrap_or_else(|p| {
+                Err(SinkError::new(
+                    FailureKind::Transient,
+                    format!(
+                        "the SQLite write panicked: {}",
+                        crate::report::panic_text(p.as_ref())
+                    ),
+                ))
+            })
+        };
+        let result = run(self, &work);
+        let (Work::Actions(_, answer) | Work::Jobs(_, answer)) = work;
+        // The worker may have stopped waiting (deadline): nothing to tell then.
+        let _ = answer.send(result);
+    }
+
+    fn write_jobs(&mut self, batch: &[JobExecution]) -> Result<(), rusqlite::Error> {
+        let ts = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO job_executions (id, job_id, status, started_at, completed_at,
+                 duration_seconds, error_message, logs, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+            )?;
+            for j in batch {
+                let metadata = serde_json::to_string(&j.metadata).unwrap_or_else(|_| "{}".into());
+                stmt.execute(params![
+                    j.id.to_string(),
+                    j.job_id,
+                    j.status,
+                    ts(&j.started_at),
+                    j.completed_at.as_ref().map(ts),
+                    j.duration_seconds.map(|d| (d * 1000.0).round() / 1000.0),
+                    j.error_message,
+                    j.logs,
+                    metadata,
+                ])?;
+            }
+            if self.scheduled_jobs.load(Ordering::Relaxed) {
+                let mut refresh = tx.prepare_cached(schema::REFRESH_SCHEDULED_JOB)?;
+                let mut done: Vec<&str> = Vec::new();
+                for j in batch {
+                    if !done.contains(&j.job_id.as_str()) {
+                        done.push(&j.job_id);
+                        refresh.execute([&j.job_id])?;
+                    }
+                }
+            }
+        }
+        tx.commit()
+    }
+
+    fn write(&mut self, batch: &[ActionRecord]) -> Result<(), rusqlite::Error> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(&self.upsert)?;
+            for r in batch {
+                let details =
+                    serde_json::to_string(&r.action_details).unwrap_or_else(|_| "{}".into());
+                stmt.execute(params![
+                    r.id.to_string(),
+                    r.action_type,
+                    r.user_id,
+                    r.action_timestamp
+                        .to_rfc3339_opts(SecondsFormat::Micros, true),
+                    details,
+                    r.job_id,
+                    r.job_execution_id,
+                    r.status,
+                    r.result_message,
+                    r.error_message,
+                    r.source,
+                    r.ip_address,
+                    r.user_agent,
+                    // The PostgreSQL column is DECIMAL(10,3): store the same precision.
+                    r.request_duration_seconds
+                        .map(|d| (d * 1000.0).round() / 1000.0),
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+fn classify(e: &rusqlite::Error) -> FailureKind {
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::OutOfMemory,
+        ) => FailureKind::Transient,
+        Some(
+            ErrorCode::ReadOnly
+            | ErrorCode::PermissionDenied
+            | ErrorCode::CannotOpen
+            | ErrorCode::DatabaseCorrupt
+            | ErrorCode::SchemaChanged,
+        ) => FailureKind::Config,
+        _ => FailureKind::Rejected,
+    }
+}
+
+impl Sink for SqliteSink {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+        self.submit(|answer| Work::Actions(batch.to_vec(), answer))
+    }
+
+    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+        self.submit(|answer| Work::Jobs(batch.to_vec(), answer))
+    }
+}

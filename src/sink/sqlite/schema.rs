@@ -1,0 +1,131 @@
+//! The SQLite store's schema, mirroring `migrations/0001_action_logs.sql` and
+//! `migrations/0002_jobs.sql`: timestamps are RFC 3339 text in UTC (so they sort as text),
+//! booleans integers, JSON text.
+
+pub(super) fn schema(t: &str) -> String {
+    let ts = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+    format!(
+        "CREATE TABLE IF NOT EXISTS {t} (
+            id TEXT PRIMARY KEY,
+            action_type TEXT NOT NULL CHECK (length(action_type) BETWEEN 1 AND 50),
+            user_id TEXT CHECK (length(user_id) <= 255),
+            action_timestamp TEXT DEFAULT ({ts}),
+            action_details TEXT CHECK (action_details IS NULL OR json_valid(action_details)),
+            job_id TEXT CHECK (length(job_id) <= 100),
+            job_execution_id TEXT CHECK (job_execution_id IS NULL OR (length(job_execution_id) = 36
+                AND lower(job_execution_id) GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]-*-*-*-*')),
+            status TEXT CHECK (length(status) <= 20),
+            result_message TEXT,
+            error_message TEXT,
+            source TEXT CHECK (length(source) <= 50),
+            ip_address TEXT CHECK (length(ip_address) <= 45),
+            user_agent TEXT,
+            request_duration_seconds REAL,
+            created_at TEXT DEFAULT ({ts}),
+            updated_at TEXT DEFAULT ({ts})
+        );
+        CREATE INDEX IF NOT EXISTS idx_{t}_action_type ON {t}(action_type);
+        CREATE INDEX IF NOT EXISTS idx_{t}_user_id ON {t}(user_id);
+        CREATE INDEX IF NOT EXISTS idx_{t}_timestamp ON {t}(action_timestamp DESC);
+        CREATE INDEX IF NOT EXISTS idx_{t}_job_id ON {t}(job_id);
+        CREATE INDEX IF NOT EXISTS idx_{t}_status ON {t}(status);
+        CREATE TRIGGER IF NOT EXISTS {t}_updated_at AFTER UPDATE ON {t}
+        FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
+        BEGIN UPDATE {t} SET updated_at = {ts} WHERE id = NEW.id; END;"
+    )
+}
+
+/// The job tables and views, mirroring `migrations/0002_jobs.sql`: timestamps are RFC 3339 text
+/// in UTC (so they sort as text), booleans integers, JSON text.
+pub(super) fn jobs_schema() -> String {
+    let ts = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+    format!(
+        "CREATE TABLE IF NOT EXISTS job_executions (
+            id TEXT PRIMARY KEY,
+            job_id TEXT NOT NULL CHECK (length(job_id) BETWEEN 1 AND 100),
+            status TEXT NOT NULL CHECK (length(status) <= 20),
+            started_at TEXT NOT NULL DEFAULT ({ts}),
+            completed_at TEXT,
+            duration_seconds REAL,
+            error_message TEXT,
+            logs TEXT,
+            metadata TEXT CHECK (metadata IS NULL OR json_valid(metadata)),
+            created_at TEXT DEFAULT ({ts})
+        );
+        CREATE INDEX IF NOT EXISTS idx_job_executions_job_id ON job_executions(job_id, started_at DESC);
+        CREATE INDEX IF NOT EXISTS idx_job_executions_started_at ON job_executions(started_at DESC);
+        CREATE INDEX IF NOT EXISTS idx_job_executions_status ON job_executions(status);
+        CREATE TABLE IF NOT EXISTS scheduled_jobs (
+            id TEXT PRIMARY KEY DEFAULT (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(6)))),
+            job_id TEXT NOT NULL UNIQUE CHECK (length(job_id) BETWEEN 1 AND 100),
+            job_name TEXT,
+            job_function TEXT,
+            schedule_type TEXT,
+            schedule_value TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            last_successful_run TEXT,
+            last_attempted_run TEXT,
+            next_scheduled_run TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            max_consecutive_failures INTEGER NOT NULL DEFAULT 3,
+            auto_retry_on_startup INTEGER NOT NULL DEFAULT 1,
+            metadata TEXT CHECK (metadata IS NULL OR json_valid(metadata)),
+            created_at TEXT DEFAULT ({ts}),
+            updated_at TEXT DEFAULT ({ts})
+        );
+        CREATE TRIGGER IF NOT EXISTS scheduled_jobs_updated_at AFTER UPDATE ON scheduled_jobs
+        FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
+        BEGIN UPDATE scheduled_jobs SET updated_at = {ts} WHERE id = NEW.id; END;
+        CREATE VIEW IF NOT EXISTS scheduled_jobs_status AS
+        SELECT s.job_id, s.job_name, s.schedule_type, s.schedule_value, s.enabled,
+            CASE
+                WHEN NOT s.enabled THEN 'disabled'
+                WHEN s.consecutive_failures >= s.max_consecutive_failures THEN 'failed_max_retries'
+                WHEN s.next_scheduled_run <= {ts} THEN 'overdue'
+                ELSE 'scheduled'
+            END AS job_status,
+            s.last_successful_run, s.last_attempted_run, s.next_scheduled_run,
+            s.consecutive_failures, s.max_consecutive_failures,
+            (SELECT e.status FROM job_executions e WHERE e.job_id = s.job_id
+              ORDER BY e.started_at DESC LIMIT 1) AS last_execution_status,
+            (SELECT MAX(e.started_at) FROM job_executions e WHERE e.job_id = s.job_id)
+              AS last_execution_started_at,
+            (SELECT e.error_message FROM job_executions e WHERE e.job_id = s.job_id
+              ORDER BY e.started_at DESC LIMIT 1) AS last_execution_error
+        FROM scheduled_jobs s;
+        CREATE VIEW IF NOT EXISTS job_execution_summary AS
+        SELECT job_id,
+            COUNT(*) AS total_executions,
+            COUNT(*) FILTER (WHERE status = 'success') AS successful_executions,
+            COUNT(*) FILTER (WHERE status = 'failed') AS failed_executions,
+            COUNT(*) FILTER (WHERE status = 'cancelled') AS cancelled_executions,
+            ROUND(100.0 * COUNT(*) FILTER (WHERE status = 'success') / COUNT(*), 2) AS success_rate,
+            ROUND(AVG(duration_seconds), 3) AS avg_duration_seconds,
+            MAX(started_at) AS last_execution
+        FROM job_executions
+        GROUP BY job_id;"
+    )
+}
+
+/// Keeps one job's `scheduled_jobs` row current from `job_executions`, like the PostgreSQL
+/// function `actionlog_refresh_scheduled_jobs` (derived, and a row already current is not
+/// touched, so a replay changes nothing, not even `updated_at`).
+pub(super) const REFRESH_SCHEDULED_JOB: &str = "UPDATE scheduled_jobs SET
+        last_attempted_run = x.attempted,
+        last_successful_run = x.success,
+        consecutive_failures = x.failures,
+        next_scheduled_run = COALESCE(x.next_run, scheduled_jobs.next_scheduled_run)
+    FROM (SELECT
+        (SELECT MAX(started_at) FROM job_executions WHERE job_id = ?1) AS attempted,
+        (SELECT MAX(started_at) FROM job_executions WHERE job_id = ?1 AND status = 'success')
+            AS success,
+        (SELECT COUNT(*) FROM job_executions e WHERE e.job_id = ?1 AND e.status = 'failed'
+            AND e.started_at > COALESCE((SELECT MAX(started_at) FROM job_executions
+                WHERE job_id = ?1 AND status = 'success'), '')) AS failures,
+        (SELECT json_extract(metadata, '$.next_scheduled_run') FROM job_executions
+            WHERE job_id = ?1 AND json_extract(metadata, '$.next_scheduled_run') IS NOT NULL
+            ORDER BY started_at DESC LIMIT 1) AS next_run) AS x
+    WHERE scheduled_jobs.job_id = ?1 AND x.attempted IS NOT NULL
+      AND (last_attempted_run IS NOT x.attempted OR last_successful_run IS NOT x.success
+        OR consecutive_failures IS NOT x.failures
+        OR next_scheduled_run IS NOT COALESCE(x.next_run, next_scheduled_run))";

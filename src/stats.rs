@@ -1,0 +1,49 @@
+//! [`Stats`]: a snapshot of every counter actionlog keeps, summed over the outputs a guard holds.
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Lines that reached the day files, including actionlog's own WARNING lines about drops.
+    pub lines_written: u64,
+    /// Lines lost: channel full under [`crate::Overflow::DropNewest`], the writer gone after
+    /// shutdown, or more than the in-memory cap waiting while the file could not be written.
+    pub lines_dropped: u64,
+    /// Failed attempts to write or reopen a day file.
+    pub write_errors: u64,
+    /// Action records produced by the action layer (an action span makes two: initiated, final),
+    /// and job runs produced by the job layer (one each); the `actions_*` counters below count
+    /// both.
+    pub actions_recorded: u64,
+    /// Action records written to the database (merged records count once each).
+    pub actions_delivered: u64,
+    /// Batch writes that failed transiently and were retried.
+    pub actions_retried: u64,
+    /// Action records kept in the dead-letter file: rejected by the database, or not deliverable
+    /// before the shutdown deadline.
+    pub actions_dead_lettered: u64,
+    /// Action records lost: the channel stayed full past the overflow bound, a damaged spool
+    /// line could not be read back, the spool could not be written, or the record was made after
+    /// the guard had shut down (a span closing late, a task still running).
+    pub actions_dropped: u64,
+    /// Action records kept in the spool at shutdown because the sink could not take them in time.
+    pub actions_spooled: u64,
+    /// Action records read back from an earlier run's spool at start.
+    pub actions_replayed: u64,
+}
+
+impl Stats {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: &Stats) {
+        self.lines_written += other.lines_written;
+        self.lines_dropped += other.lines_dropped;
+        self.write_errors += other.write_errors;
+        self.actions_recorded += other.actions_recorded;
+        self.actions_delivered += other.actions_delivered;
+        self.actions_retried += other.actions_retried;
+        self.actions_dead_lettered += other.actions_dead_lettered;
+        self.actions_dropped += other.actions_dropped;
+        self.actions_spooled += other.actions_spooled;
+        self.actions_replayed += other.actions_replayed;
+    }
+}
