@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::Subscriber;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
@@ -20,7 +20,6 @@ use crate::console::{ColorMode, ConsoleLayer, Stream};
 use crate::error::Error;
 use crate::file::{FileLayer, FileLayerBuilder};
 use crate::guard::Guard;
-use crate::handle::Flusher;
 use crate::job::JobFilter;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -275,40 +274,15 @@ impl Builder {
 
     /// The default sink, chosen from the configuration and the environment.
     fn default_sink(&self) -> Result<Option<Box<dyn Sink>>, Error> {
-        crate::sink::validate_table_name(&self.action_table)?;
-        #[cfg(feature = "postgres")]
-        {
-            let url = self.database_url.clone().or_else(|| {
-                std::env::var("DATABASE_URL")
-                    .ok()
-                    .filter(|u| !u.trim().is_empty())
-            });
-            if let Some(url) = url {
-                let sink = crate::sink::postgres::PostgresSink::new(&url)?
-                    .table(&self.action_table)?
-                    .migrate(self.migrate)
-                    .scheduled_jobs(self.scheduled_jobs);
-                return Ok(Some(Box::new(sink)));
-            }
+        crate::sink::Choice {
+            sqlite_path: self.log_dir.join("actions.db"),
+            #[cfg(feature = "postgres")]
+            database_url: self.database_url.clone(),
+            migrate: self.migrate,
+            table: &self.action_table,
+            scheduled_jobs: self.scheduled_jobs,
         }
-        #[cfg(feature = "supabase")]
-        if std::env::var("SUPABASE_URL").is_ok_and(|u| !u.trim().is_empty()) {
-            let sink = crate::sink::supabase::SupabaseSink::from_env()?
-                .table(&self.action_table)?
-                .scheduled_jobs(self.scheduled_jobs);
-            return Ok(Some(Box::new(sink)));
-        }
-        #[cfg(feature = "sqlite")]
-        {
-            let sink = crate::sink::sqlite::SqliteSink::open_table(
-                self.log_dir.join("actions.db"),
-                &self.action_table,
-            )?
-            .scheduled_jobs(self.scheduled_jobs);
-            return Ok(Some(Box::new(sink)));
-        }
-        #[allow(unreachable_code)]
-        Ok(None)
+        .open()
     }
 
     fn env_filter(&self) -> Result<EnvFilter, Error> {
@@ -421,32 +395,8 @@ impl Builder {
             .with_max_level(log_level)
             .init();
         if panic_hook {
-            install_panic_hook(guard.flushers());
+            crate::panic_hook::install(guard.flushers());
         }
         Ok(guard)
     }
-}
-
-/// Logs panics as ERROR events and flushes the files, then runs the previous hook.
-fn install_panic_hook(files: Vec<Flusher>) {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
-            .unwrap_or_default();
-        let thread = std::thread::current();
-        let thread_name = thread.name().unwrap_or("<unnamed>");
-        let message = crate::report::panic_text(info.payload());
-        tracing::error!(target: "panic", location = %location, thread = thread_name, "panicked: {message}");
-        // Not from the writer thread itself: it cannot flush while it is unwinding.
-        if thread_name != crate::file::WRITER_THREAD {
-            let deadline = Instant::now() + Duration::from_secs(1);
-            let acks: Vec<_> = files.iter().map(|f| f(deadline)).collect();
-            for ack in acks {
-                ack.wait(deadline);
-            }
-        }
-        previous(info);
-    }));
 }

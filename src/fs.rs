@@ -54,3 +54,13 @@ pub(crate) fn open_append(path: &Path) -> io::Result<File> {
         Err(e) => Err(e),
     }
 }
+
+/// Takes an exclusive advisory lock (`flock`) on `f` without waiting; `false` when another
+/// process (or another open file of this one) holds it. Released when `f` is closed, also
+/// when the process dies, so a crashed holder never leaves it stuck.
+#[allow(unsafe_code)]
+pub(crate) fn try_lock(f: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `flock` only reads the descriptor, which `f` keeps open for the whole call.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}

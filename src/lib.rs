@@ -65,6 +65,7 @@ mod guard;
 mod handle;
 pub mod job;
 pub mod limits;
+mod panic_hook;
 mod pipeline;
 mod redact;
 mod report;

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use actionlog::sink::Sink;
 use actionlog::{ManualClock, PipelineConfig};
-use common::actions::{Recording, assert_accounted, dead_letters, with_actions};
+use common::actions::{assert_accounted, dead_letters, with_actions};
 use common::pg::TestDb;
 use common::proxy::{Proxy, upstream_of};
+use common::wrap::Wrap;
 
 fn fast_retries() -> PipelineConfig {
     PipelineConfig::default()
@@ -484,11 +485,8 @@ fn records_of_one_action_merge_inside_a_batch() {
     };
     let dead = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
-    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = Recording {
-        inner: db.sink(),
-        sizes: sizes.clone(),
-    };
+    let sink = Wrap::new(db.sink());
+    let sizes = sink.sizes.clone();
     let config = fast_retries().linger(Duration::from_secs(3600));
     let guard = with_actions(sink, dead.path(), &clock, config, || {
         for i in 0..4 {

@@ -5,8 +5,9 @@ mod common;
 
 use actionlog::sink::{Sink, SqliteSink};
 use actionlog::{ManualClock, PipelineConfig};
-use common::actions::{Recording, assert_accounted, dead_letters, with_actions};
+use common::actions::{assert_accounted, dead_letters, with_actions};
 use common::utc;
+use common::wrap::Wrap;
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -365,11 +366,8 @@ fn dropping_the_guard_delivers_what_is_queued() {
 fn records_of_one_action_merge_inside_a_batch() {
     let db = Db::new();
     let clock = clock();
-    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = Recording {
-        inner: db.sink(),
-        sizes: sizes.clone(),
-    };
+    let sink = Wrap::new(db.sink());
+    let sizes = sink.sizes.clone();
     let config = PipelineConfig::default()
         .no_spool()
         .linger(std::time::Duration::from_secs(3600));
@@ -386,30 +384,6 @@ fn records_of_one_action_merge_inside_a_batch() {
     assert_eq!((stats.actions_recorded, stats.actions_delivered), (6, 6));
 }
 
-/// A sink that holds every write until the test opens the gate: a database that hangs.
-struct Gated<S> {
-    inner: S,
-    gate: std::sync::mpsc::Receiver<()>,
-    open: bool,
-}
-
-impl<S: Sink> Sink for Gated<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn write<'a>(
-        &'a mut self,
-        batch: &'a [actionlog::ActionRecord],
-    ) -> actionlog::sink::SinkFuture<'a> {
-        if !self.open {
-            // Blocks the worker thread (only it) until the test says go.
-            let _ = self.gate.recv();
-            self.open = true;
-        }
-        self.inner.write(batch)
-    }
-}
-
 #[test]
 fn a_full_channel_drops_and_counts_and_nothing_goes_unaccounted() {
     for overflow in [
@@ -419,11 +393,7 @@ fn a_full_channel_drops_and_counts_and_nothing_goes_unaccounted() {
         let db = Db::new();
         let clock = clock();
         let (open, gate) = std::sync::mpsc::channel();
-        let sink = Gated {
-            inner: db.sink(),
-            gate,
-            open: false,
-        };
+        let sink = Wrap::new(db.sink()).gated(gate);
         let config = PipelineConfig::default()
             .no_spool()
             .capacity(4)
@@ -473,56 +443,20 @@ fn huge_values_are_cut_at_the_field_cap_in_rows_too() {
     assert_eq!(rows[0]["result_message"], expected.as_str());
 }
 
-/// A sink that takes `delay` to acknowledge each batch: a slow database.
-struct Slow<S> {
-    inner: S,
-    delay: std::time::Duration,
-    /// Largest batch handed over, and largest spool segment seen during a write (records).
-    largest: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
-    spool: Option<std::path::PathBuf>,
-}
-
-impl<S> Slow<S> {
-    fn new(inner: S, delay: std::time::Duration, spool: Option<std::path::PathBuf>) -> Self {
-        Slow {
-            inner,
-            delay,
-            largest: Default::default(),
-            spool,
-        }
-    }
-}
-
-impl<S: Sink> Sink for Slow<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn write<'a>(
-        &'a mut self,
-        batch: &'a [actionlog::ActionRecord],
-    ) -> actionlog::sink::SinkFuture<'a> {
-        {
-            let mut largest = self.largest.lock().unwrap();
-            largest.0 = largest.0.max(batch.len());
-            for seg in self
-                .spool
-                .iter()
-                .filter_map(|d| std::fs::read_dir(d).ok())
-                .flatten()
-            {
-                let lines = std::fs::read_to_string(seg.unwrap().path())
-                    .map(|t| t.lines().count())
-                    .unwrap_or(0);
-                largest.1 = largest.1.max(lines);
-            }
-        }
-        let write = self.inner.write(batch);
-        let delay = self.delay;
-        Box::pin(async move {
-            tokio::time::sleep(delay).await;
-            write.await
+/// The largest spool segment in `spool`, in records.
+fn largest_segment(spool: &std::path::Path) -> usize {
+    std::fs::read_dir(spool)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| {
+                    std::fs::read_to_string(e.path())
+                        .map(|t| t.lines().count())
+                        .unwrap_or(0)
+                })
+                .max()
+                .unwrap_or(0)
         })
-    }
+        .unwrap_or(0)
 }
 
 #[test]
@@ -530,12 +464,18 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
     let db = Db::new();
     let clock = clock();
     // Seconds per batch: a database under a long lock or a saturated link.
-    let sink = Slow::new(
-        db.sink(),
-        std::time::Duration::from_secs(1),
-        Some(db.dir.path().join("spool")),
-    );
-    let largest = sink.largest.clone();
+    // Largest batch handed over, and largest spool segment seen during a write (records).
+    let largest = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+    let sink = {
+        let (largest, spool) = (largest.clone(), db.dir.path().join("spool"));
+        Wrap::new(db.sink())
+            .delay(std::time::Duration::from_secs(1))
+            .before(move |batch| {
+                let mut l = largest.lock().unwrap();
+                l.0 = l.0.max(batch.len());
+                l.1 = l.1.max(largest_segment(&spool));
+            })
+    };
     let config = PipelineConfig::default()
         .no_spool()
         .capacity(100)
@@ -590,7 +530,7 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
 fn a_write_that_hangs_past_the_shutdown_deadline_does_not_hold_the_shutdown() {
     let db = Db::new();
     let clock = clock();
-    let sink = Slow::new(db.sink(), std::time::Duration::from_secs(30), None);
+    let sink = Wrap::new(db.sink()).delay(std::time::Duration::from_secs(30));
     let config = PipelineConfig::default()
         .no_spool()
         .linger(std::time::Duration::from_millis(1))

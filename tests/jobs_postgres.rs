@@ -7,12 +7,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use actionlog::ManualClock;
 use actionlog::sink::Sink;
 use common::actions::assert_accounted;
-use common::jobs::{Tap, with_jobs, workload};
+use common::jobs::{with_jobs, workload};
 use common::pg::TestDb;
 
 #[test]
@@ -30,11 +28,8 @@ fn runs_land_with_logs_and_the_seed_queries_answer() {
                 ('ticker_backfill', 'Ticker backfill', 'tracker::backfill', 'cron', '0 3 * * *'),
                 ('idle', 'Never ran', 'tracker::idle', 'interval', '60')",
     );
-    let jobs = Arc::new(Mutex::new(Vec::new()));
-    let tap = Tap {
-        inner: db.sink().scheduled_jobs(true),
-        jobs: jobs.clone(),
-    };
+    let tap = common::wrap::Wrap::new(db.sink().scheduled_jobs(true));
+    let jobs = tap.jobs.clone();
     // Recent times, so the seed's "today" / "7 days" windows include the runs.
     let clock = ManualClock::at(chrono::Utc::now() - chrono::Duration::minutes(10));
     let dead = tempfile::tempdir().unwrap();

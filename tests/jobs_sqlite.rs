@@ -6,12 +6,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use actionlog::ManualClock;
 use actionlog::sink::{Sink, SqliteSink};
 use common::actions::{Down, assert_accounted};
-use common::jobs::{Tap, with_jobs, workload};
+use common::jobs::{with_jobs, workload};
 use common::utc;
 use rusqlite::Connection;
 use serde_json::Value;
@@ -50,11 +48,8 @@ fn runs_actions_and_scheduled_jobs() {
                     ('idle', 'Never ran', 'interval', '60');",
         )
         .unwrap();
-    let jobs = Arc::new(Mutex::new(Vec::new()));
-    let tap = Tap {
-        inner: sink,
-        jobs: jobs.clone(),
-    };
+    let tap = common::wrap::Wrap::new(sink);
+    let jobs = tap.jobs.clone();
     let clock = clock();
     let guard = with_jobs(
         tap,

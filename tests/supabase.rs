@@ -300,11 +300,8 @@ fn job_runs_and_scheduled_jobs_through_postgrest() {
     e.db.psql(
         "INSERT INTO scheduled_jobs (job_id, job_name) VALUES ('data_collection', 'Data collection')",
     );
-    let jobs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let tap = common::jobs::Tap {
-        inner: e.sink().scheduled_jobs(true),
-        jobs: jobs.clone(),
-    };
+    let tap = common::wrap::Wrap::new(e.sink().scheduled_jobs(true));
+    let jobs = tap.jobs.clone();
     let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
     let guard = common::jobs::with_jobs(tap, e.dead.path(), &clock, "info", 1 << 16, || {
         common::jobs::workload(&clock)

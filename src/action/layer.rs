@@ -2,9 +2,7 @@
 //! pipeline. The hot path captures and hands off: it never does I/O and never awaits; spans and
 //! events without action or column fields cost one scan of their (static) field names.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -16,17 +14,15 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
+use super::builder::ActionLayerBuilder;
 use super::filter::{declares, declares_columns};
-use crate::clock::{Clock, SystemClock, Timezone};
-use crate::error::Error;
+use crate::clock::{Clock, Timezone};
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
 use crate::fields::span::run_id;
 use crate::fields::{ErrorText, Render, Val, ValHandler, Visitor, new_id, to_value};
-use crate::guard::Guard;
 use crate::job::JobLayer;
-use crate::limits::Limits;
-use crate::pipeline::{self, Intake, PipelineConfig};
-use crate::redact::{REDACTED, Redaction};
+use crate::pipeline::Intake;
+use crate::redact::REDACTED;
 use crate::rows::{Captured, Fields, INHERITED, Origin};
 use crate::sink::Sink;
 
@@ -80,18 +76,18 @@ struct ActionSpan {
 /// # }
 /// ```
 pub struct ActionLayer {
-    intake: Intake,
-    render: Render,
-    clock: Arc<dyn Clock>,
-    emit_initiated: bool,
-    jobs: JobSettings,
+    pub(super) intake: Intake,
+    pub(super) render: Render,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) emit_initiated: bool,
+    pub(super) jobs: JobSettings,
 }
 
 /// What the job layer made from an action layer starts with.
 #[derive(Debug, Clone, Copy)]
-struct JobSettings {
-    max_log_bytes: usize,
-    tz: Timezone,
+pub(super) struct JobSettings {
+    pub(super) max_log_bytes: usize,
+    pub(super) tz: Timezone,
 }
 
 impl Default for JobSettings {
@@ -296,141 +292,5 @@ where
             // The initiated record, if one was made, wrote this id first.
             first_write: !self.emit_initiated,
         });
-    }
-}
-
-/// Configures an [`ActionLayer`], the [`JobLayer`] made from it, and their delivery pipeline.
-///
-/// The defaults are those of [`crate::init`]: spool and dead letters under `logs/` (set
-/// [`Self::log_dir`]), default redaction and size caps, the system clock.
-#[must_use]
-pub struct ActionLayerBuilder {
-    sink: Option<Box<dyn Sink>>,
-    config: PipelineConfig,
-    clock: Arc<dyn Clock>,
-    emit_initiated: bool,
-    flush_deadline: Duration,
-    render: Render,
-    jobs: JobSettings,
-}
-
-impl std::fmt::Debug for ActionLayerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActionLayerBuilder")
-            .field("sink", &self.sink.as_ref().map(|s| s.name()))
-            .field("config", &self.config)
-            .field("emit_initiated", &self.emit_initiated)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ActionLayerBuilder {
-    /// A builder whose sink is chosen later (by [`crate::Builder`]).
-    pub(crate) fn without_sink() -> Self {
-        ActionLayerBuilder {
-            sink: None,
-            config: PipelineConfig::default(),
-            clock: Arc::new(SystemClock),
-            emit_initiated: true,
-            flush_deadline: crate::file::DEFAULT_FLUSH_DEADLINE,
-            render: Render::default(),
-            jobs: JobSettings::default(),
-        }
-    }
-
-    /// Delivers to `sink`.
-    pub(crate) fn sink_boxed(mut self, sink: Box<dyn Sink>) -> Self {
-        self.sink = Some(sink);
-        self
-    }
-
-    /// Whether a sink was given.
-    pub(crate) fn has_sink(&self) -> bool {
-        self.sink.is_some()
-    }
-
-    /// Whether an action span yields an `initiated` record at creation (default true).
-    pub fn emit_initiated(mut self, on: bool) -> Self {
-        self.emit_initiated = on;
-        self
-    }
-
-    /// Which field names are redacted in action rows and job runs (default
-    /// [`Redaction::default`]).
-    pub fn redaction(mut self, r: Redaction) -> Self {
-        self.render.redaction = r;
-        self
-    }
-
-    /// Size caps on field values (default [`Limits::default`]).
-    pub fn limits(mut self, l: Limits) -> Self {
-        self.render.limits = l;
-        self
-    }
-
-    /// Delivery settings: channel, batching, overflow, retries, spool and dead-letter
-    /// directories. A directory set here wins over [`Self::log_dir`].
-    pub fn pipeline(mut self, config: PipelineConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The directory under which the spool (`spool/`) and the dead-letter files
-    /// (`dead-letter/`) live (default `logs`, like the day files of [`crate::init`]).
-    pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
-        self.config.log_dir = dir.as_ref().to_path_buf();
-        self
-    }
-
-    /// The clock for action timestamps and durations (default: the system clock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// How long dropping the guard waits for queued records to be delivered (default 5 s).
-    pub fn flush_deadline(mut self, d: Duration) -> Self {
-        self.flush_deadline = d;
-        self
-    }
-
-    /// Cap on the log lines kept with each job run (default
-    /// [`crate::job::DEFAULT_MAX_LOG_BYTES`]); see [`JobLayer::max_log_bytes`].
-    pub fn job_log_bytes(mut self, n: usize) -> Self {
-        self.jobs.max_log_bytes = n;
-        self
-    }
-
-    /// The zone of the timestamps in job runs' captured lines (default: local time).
-    pub fn timezone(mut self, tz: Timezone) -> Self {
-        self.jobs.tz = tz;
-        self
-    }
-
-    /// Starts the delivery worker and returns the layer and its guard.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for out-of-range settings (or no sink), [`Error::Thread`] if the
-    /// worker cannot start.
-    pub fn build(self) -> Result<(ActionLayer, Guard), Error> {
-        let sink = self
-            .sink
-            .ok_or(Error::Config("the action layer needs a sink"))?;
-        let mut config = self.config;
-        config.redaction = self.render.redaction.clone();
-        let (intake, handle) = pipeline::start(sink, config, self.clock.clone())?;
-        let layer = ActionLayer {
-            intake,
-            render: self.render,
-            clock: self.clock,
-            emit_initiated: self.emit_initiated,
-            jobs: self.jobs,
-        };
-        Ok((layer, Guard::new(handle, self.flush_deadline)))
     }
 }

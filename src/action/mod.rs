@@ -12,8 +12,10 @@
 //!   (innermost wins), so an action inside a job run carries the run's `job_id` and
 //!   `job_execution_id`.
 
+mod builder;
 mod filter;
 mod layer;
 
+pub use builder::ActionLayerBuilder;
 pub use filter::ActionFilter;
-pub use layer::{ActionLayer, ActionLayerBuilder};
+pub use layer::ActionLayer;

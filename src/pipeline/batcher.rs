@@ -3,59 +3,21 @@
 //! a filling channel to the [`Spool`] while the sink is slow or failing, replays the spool
 //! oldest first, and answers flush and shutdown commands ([`Asked`]).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 
-use super::delivery::{Delivery, Tick, Waiting, Weighted};
+use super::delivery::{Delivery, Weighted};
+use super::duties::{Asked, Duties};
 use super::merge::merge;
-use super::spool::{self, SpillError, Spool};
+use super::spool::{self, Claim, SpillError, Spool};
 use super::{ActionCounters, Cmd, PipelineConfig};
 use crate::rows::{Envelope, Row};
 
 /// How often an open batch looks for more records (see [`Batcher::fill`]).
 const FILL_TICK: Duration = Duration::from_millis(5);
-
-/// What the worker has been asked to do besides delivering.
-enum Asked {
-    Nothing,
-    /// Deliver everything received so far, then acknowledge each.
-    Flush(Vec<Sender<()>>),
-    /// Deliver what can be delivered before the instant, spool or dead-letter the rest,
-    /// acknowledge each (flushes asked meanwhile included), stop.
-    Shutdown(Instant, Vec<Sender<()>>),
-}
-
-impl Asked {
-    fn add(&mut self, cmd: Cmd) {
-        *self = match (std::mem::replace(self, Asked::Nothing), cmd) {
-            (Asked::Nothing, Cmd::Flush(ack)) => Asked::Flush(vec![ack]),
-            (Asked::Flush(mut acks), Cmd::Flush(ack)) => {
-                acks.push(ack);
-                Asked::Flush(acks)
-            }
-            (Asked::Shutdown(d, mut acks), Cmd::Flush(ack)) => {
-                acks.push(ack);
-                Asked::Shutdown(d, acks)
-            }
-            (Asked::Nothing, Cmd::Shutdown(d, ack)) => Asked::Shutdown(d, vec![ack]),
-            (Asked::Flush(mut acks) | Asked::Shutdown(_, mut acks), Cmd::Shutdown(d, ack)) => {
-                acks.push(ack);
-                Asked::Shutdown(d, acks)
-            }
-        }
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        match self {
-            Asked::Shutdown(d, _) => Some(*d),
-            _ => None,
-        }
-    }
-}
 
 pub(crate) struct Batcher {
     rx: Receiver<Envelope>,
@@ -65,84 +27,6 @@ pub(crate) struct Batcher {
     delivery: Delivery,
     spool: Option<Spool>,
     asked: Asked,
-}
-
-/// The loop's side of a delivery that waits: spill and take commands.
-struct Duties<'a> {
-    rx: &'a Receiver<Envelope>,
-    ctl: &'a Receiver<Cmd>,
-    config: &'a PipelineConfig,
-    counters: &'a ActionCounters,
-    spool: &'a mut Option<Spool>,
-    asked: &'a mut Asked,
-}
-
-impl Duties<'_> {
-    fn done(&mut self, woke: bool) -> Tick {
-        let mut woke = woke;
-        while let Ok(cmd) = self.ctl.try_recv() {
-            self.asked.add(cmd);
-            woke = true;
-        }
-        if let Some(spool) = self.spool.as_mut() {
-            spill(self.rx, spool, self.config, self.counters);
-        }
-        Tick {
-            deadline: self.asked.deadline(),
-            woke,
-        }
-    }
-}
-
-impl Waiting for Duties<'_> {
-    fn tick(&mut self) -> Tick {
-        self.done(false)
-    }
-
-    fn pause(&mut self, d: Duration) -> Tick {
-        let woke = match self.ctl.recv_timeout(d) {
-            Ok(cmd) => {
-                self.asked.add(cmd);
-                true
-            }
-            Err(_) => false,
-        };
-        self.done(woke)
-    }
-}
-
-/// Moves everything waiting in the channel to a new spool segment once the channel is half
-/// full. A segment that cannot be written loses its records, counted as dropped and reported.
-fn spill(
-    rx: &Receiver<Envelope>,
-    spool: &mut Spool,
-    config: &PipelineConfig,
-    counters: &ActionCounters,
-) {
-    if rx.len() < (config.capacity / 2).max(1) || !spool.has_room() {
-        // At the bound the records stay in the channel: the overflow policy applies to newer
-        // ones, and the oldest, on disk, are kept.
-        return;
-    }
-    // At most what is queued now: a producer faster than this loop would otherwise keep it
-    // going, piling records up in memory instead of on disk.
-    let queued = rx.len();
-    let records: Vec<Row> = rx
-        .try_iter()
-        .take(queued)
-        .map(|e| e.into_row(&config.redaction))
-        .collect();
-    let n = records.len() as u64;
-    match spool.write(&records) {
-        Ok(()) => counters.spooled.fetch_add(n, Ordering::Relaxed),
-        Err(e) => {
-            crate::report::emit(format_args!(
-                "cannot spill {n} action records to {}: {e}",
-                spool.dir().display()
-            ));
-            counters.dropped.fetch_add(n, Ordering::Relaxed)
-        }
-    };
 }
 
 impl Batcher {
@@ -291,29 +175,32 @@ impl Batcher {
         let mut group = Vec::new();
         let mut records = Vec::new();
         for (i, seg) in segments.iter().enumerate() {
-            match spool::read_segment(seg) {
-                Ok((r, skipped)) => {
-                    if skipped > 0 {
-                        self.counters.dropped.fetch_add(skipped, Ordering::Relaxed);
-                        crate::report::emit(format_args!(
-                            "{skipped} damaged lines skipped in spool segment {}",
-                            seg.display()
-                        ));
+            // Another program sharing the directory may be replaying it: leave it to that one.
+            if let Some(mut claim) = spool::claim(seg) {
+                match claim.read() {
+                    Ok((r, skipped)) => {
+                        if skipped > 0 {
+                            self.counters.dropped.fetch_add(skipped, Ordering::Relaxed);
+                            crate::report::emit(format_args!(
+                                "{skipped} damaged lines skipped in spool segment {}",
+                                seg.display()
+                            ));
+                        }
+                        records.extend(r);
+                        group.push(claim);
                     }
-                    records.extend(r);
-                    group.push(seg.clone());
+                    Err(e) => crate::report::emit(format_args!(
+                        "cannot read spool segment {}: {e}",
+                        claim.path().display()
+                    )),
                 }
-                Err(e) => crate::report::emit(format_args!(
-                    "cannot read spool segment {}: {e}",
-                    seg.display()
-                )),
             }
             let last = i + 1 == segments.len();
-            if records.len() >= self.config.batch_size || last {
-                if !self.replay_group(std::mem::take(&mut records), &group) {
-                    return;
-                }
-                group.clear();
+            let full = records.len() >= self.config.batch_size;
+            if (full || (last && !group.is_empty()))
+                && !self.replay_group(std::mem::take(&mut records), std::mem::take(&mut group))
+            {
+                return;
             }
         }
     }
@@ -322,7 +209,7 @@ impl Batcher {
     /// `false` when the shutdown deadline or the retry budget came first: the segments stay
     /// for later (re-delivering the part that landed is harmless) and their records are not
     /// counted twice.
-    fn replay_group(&mut self, records: Vec<Row>, group: &[PathBuf]) -> bool {
+    fn replay_group(&mut self, records: Vec<Row>, group: Vec<Claim>) -> bool {
         self.counters
             .replayed
             .fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -396,10 +283,9 @@ impl Batcher {
         let shutting_down = self.asked.deadline().is_some();
         if shutting_down {
             if let Some(spool) = self.spool.as_mut() {
-                let records: Vec<Row> = left.iter().map(|(r, _)| r.clone()).collect();
                 let n: u64 = left.iter().map(|(_, w)| w).sum();
-                match spool.write(&records) {
-                    Ok(()) => {
+                match spool.write(left.iter().map(|(r, _)| r.clone())) {
+                    Ok(_) => {
                         self.counters.spooled.fetch_add(n, Ordering::Relaxed);
                         return;
                     }

@@ -25,6 +25,7 @@ mod batcher;
 mod config;
 mod dead_letter;
 mod delivery;
+mod duties;
 mod merge;
 mod retry;
 mod spool;

@@ -19,6 +19,9 @@
 //! - Segments are replayed oldest first, records in file order.
 //! - A line that fails its checksum or does not parse (a torn write, a disk error) is skipped
 //!   and counted, never blocks the rest of the replay.
+//! - One replayer per segment: a segment is replayed only under an exclusive `flock` on it
+//!   ([`claim`]), held until it is deleted, so two programs sharing a log directory never
+//!   deliver the same segment at once; a segment another program is replaying is left to it.
 //!
 //! What can be lost: records still in the in-memory channel (at most its capacity, by default
 //! 10 000, fewer in practice since it spills at half) and the batch the worker is writing or
@@ -68,15 +71,15 @@ pub(crate) struct Spool {
 pub(crate) enum SpillError {
     /// The spool is at its bound; the message says so with the figures.
     Full(String),
-    /// The segment could not be written.
-    Io(io::Error),
+    /// The segment could not be written; it held this many records.
+    Io(u64, io::Error),
 }
 
 impl std::fmt::Display for SpillError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SpillError::Full(m) => f.write_str(m),
-            SpillError::Io(e) => e.fmt(f),
+            SpillError::Io(_, e) => e.fmt(f),
         }
     }
 }
@@ -129,18 +132,24 @@ impl Spool {
         true
     }
 
-    /// Writes `records` as one new segment, if there is room (see [`Self::has_room`]).
-    pub(crate) fn write(&mut self, records: &[Row]) -> Result<(), SpillError> {
+    /// Writes `records` as one new segment, if there is room (see [`Self::has_room`]);
+    /// returns how many it took. Records are encoded as the iterator yields them, so a caller
+    /// draining a channel keeps it draining while the segment is built.
+    pub(crate) fn write(
+        &mut self,
+        records: impl IntoIterator<Item = Row>,
+    ) -> Result<u64, SpillError> {
         if !self.has_room() {
             return Err(SpillError::Full(format!(
                 "the spool holds {} bytes, at its bound of {}",
                 self.bytes, self.max_bytes
             )));
         }
-        let bytes = write_segment(&self.dir, records).map_err(SpillError::Io)?;
+        let (n, bytes) =
+            write_segment(&self.dir, records).map_err(|(n, e)| SpillError::Io(n, e))?;
         self.bytes += bytes;
         self.replay_due = true;
-        Ok(())
+        Ok(n)
     }
 
     /// The segments waiting, oldest first; starts a replay (the byte count is read again).
@@ -150,19 +159,79 @@ impl Spool {
         segments(&self.dir)
     }
 
-    /// Deletes segments whose every record was delivered or dead-lettered.
-    pub(crate) fn confirm(&mut self, delivered: &[PathBuf]) {
+    /// Deletes claimed segments whose every record was delivered or dead-lettered.
+    pub(crate) fn confirm(&mut self, delivered: Vec<Claim>) {
         for seg in delivered {
-            let len = fs::metadata(seg).map_or(0, |m| m.len());
-            if fs::remove_file(seg).is_ok() {
+            let len = seg.file.metadata().map_or(0, |m| m.len());
+            if fs::remove_file(&seg.path).is_ok() {
                 self.bytes = self.bytes.saturating_sub(len);
             }
+            // The lock goes with the file, after the delete.
         }
     }
 }
 
-/// Writes `records` as one new segment in `dir`; returns its size in bytes.
-fn write_segment(dir: &Path, records: &[Row]) -> io::Result<u64> {
+/// A segment this process is replaying: open, and locked against other replayers.
+pub(crate) struct Claim {
+    path: PathBuf,
+    file: fs::File,
+}
+
+impl Claim {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The records of the segment and how many lines were skipped as damaged.
+    pub(crate) fn read(&mut self) -> io::Result<(Vec<Row>, u64)> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        self.file.read_to_end(&mut bytes)?;
+        Ok(parse_segment(&bytes))
+    }
+}
+
+/// Claims `path` for replay: `None` when another replayer holds it, or it is gone (delivered
+/// and deleted by the one that held it).
+pub(crate) fn claim(path: &Path) -> Option<Claim> {
+    use std::os::unix::fs::MetadataExt;
+    let file = fs::File::open(path).ok()?;
+    if !crate::fs::try_lock(&file) {
+        return None;
+    }
+    // Locked, but maybe only after its replayer deleted it: the path must still be this file.
+    let (open, now) = (file.metadata().ok()?, fs::metadata(path).ok()?);
+    (open.dev() == now.dev() && open.ino() == now.ino()).then(|| Claim {
+        path: path.to_path_buf(),
+        file,
+    })
+}
+
+/// Writes `records` as one new segment in `dir`; returns how many records and bytes it holds,
+/// or how many records were taken when it failed.
+fn write_segment(
+    dir: &Path,
+    records: impl IntoIterator<Item = Row>,
+) -> Result<(u64, u64), (u64, io::Error)> {
+    let mut n = 0;
+    let mut body = Vec::new();
+    for r in records {
+        n += 1;
+        // A row always serializes (strings and numbers only); skip one that would not.
+        let Ok(json) = serde_json::to_vec(&r.to_json()) else {
+            continue;
+        };
+        body.extend_from_slice(format!("{:08x} ", crc32fast::hash(&json)).as_bytes());
+        body.extend_from_slice(&json);
+        body.push(b'\n');
+    }
+    write_file(dir, &body)
+        .map(|bytes| (n, bytes))
+        .map_err(|e| (n, e))
+}
+
+/// Writes one segment file whole: a temporary name, fsync, rename.
+fn write_file(dir: &Path, body: &[u8]) -> io::Result<u64> {
     crate::fs::create_dir(dir)?;
     let name = format!(
         "seg-{:013}-{}-{}.jsonl",
@@ -172,15 +241,8 @@ fn write_segment(dir: &Path, records: &[Row]) -> io::Result<u64> {
     );
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(&name);
-    let mut body = Vec::new();
-    for r in records {
-        let json = serde_json::to_vec(&r.to_json()).map_err(io::Error::other)?;
-        body.extend_from_slice(format!("{:08x} ", crc32fast::hash(&json)).as_bytes());
-        body.extend_from_slice(&json);
-        body.push(b'\n');
-    }
     let mut f = crate::fs::open_append(&tmp)?;
-    f.write_all(&body)?;
+    f.write_all(body)?;
     f.sync_all()?;
     fs::rename(&tmp, &path)?;
     Ok(body.len() as u64)
@@ -217,9 +279,8 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     segs
 }
 
-/// The records of one segment and how many lines were skipped as damaged.
-pub(crate) fn read_segment(path: &Path) -> io::Result<(Vec<Row>, u64)> {
-    let bytes = fs::read(path)?;
+/// The records of one segment's bytes and how many lines were skipped as damaged.
+fn parse_segment(bytes: &[u8]) -> (Vec<Row>, u64) {
     let mut records = Vec::new();
     let mut skipped = 0;
     for line in bytes.split(|&b| b == b'\n') {
@@ -231,7 +292,7 @@ pub(crate) fn read_segment(path: &Path) -> io::Result<(Vec<Row>, u64)> {
             None => skipped += 1,
         }
     }
-    Ok((records, skipped))
+    (records, skipped)
 }
 
 fn parse_line(line: &[u8]) -> Option<Row> {
@@ -267,12 +328,12 @@ mod tests {
         let (a, j) = (Row::Action(a), Row::Job(Box::new(j)));
         let mut spool = Spool::open(dir.path().to_path_buf(), u64::MAX);
         assert!(!spool.replay_due());
-        spool.write(&[a.clone(), j.clone()]).unwrap();
+        assert_eq!(spool.write([a.clone(), j.clone()]).unwrap(), 2);
         assert!(spool.replay_due());
         let bytes = spool.bytes;
         let path = spool.pending().pop().unwrap();
         assert_eq!(spool.bytes, bytes);
-        let (back, skipped) = read_segment(&path).unwrap();
+        let (back, skipped) = claim(&path).unwrap().read().unwrap();
         assert_eq!(skipped, 0);
         // Times are kept to the microsecond: compare what the files hold.
         let json = |rows: &[Row]| rows.iter().map(Row::to_json).collect::<Vec<_>>();
@@ -285,7 +346,10 @@ mod tests {
         bytes[second + 20] ^= 0x01;
         bytes.extend_from_slice(b"0badc0de {\"id\":");
         fs::write(&path, &bytes).unwrap();
-        let (back, skipped) = read_segment(&path).unwrap();
+        let mut held = claim(&path).unwrap();
+        // Another replayer (another open file) cannot claim it meanwhile.
+        assert!(claim(&path).is_none());
+        let (back, skipped) = held.read().unwrap();
         assert_eq!((back.len(), skipped), (1, 2));
         assert_eq!(back[0].id(), a.id());
     }

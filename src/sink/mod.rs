@@ -4,6 +4,7 @@
 //! failure is worth retrying ([`FailureKind`]). Batching, retries, splitting and dead letters are
 //! the pipeline's.
 
+mod choice;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -13,6 +14,7 @@ pub mod supabase;
 #[cfg(feature = "postgres-tls")]
 mod tls;
 
+pub(crate) use choice::Choice;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSink;
 #[cfg(feature = "sqlite")]
@@ -34,6 +36,13 @@ use crate::rows::JobExecution;
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + 'a>>;
 
 /// A destination for action records.
+///
+/// A sink must never block the delivery worker: `write` returns its future at once and does
+/// its I/O inside it, awaiting (a network client), or on a thread of its own that the future
+/// awaits (SQLite, see [`SqliteSink`](crate::sink::SqliteSink) when the `sqlite` feature is on).
+/// While the future is pending the worker keeps moving a filling channel to the spool and
+/// watching the shutdown deadline; a future still pending at the deadline is dropped, so the
+/// write must be safe to abandon and to repeat (it is an idempotent upsert).
 pub trait Sink: Send + 'static {
     /// A short name for reports and dead letters (`"sqlite"`, `"postgres"`).
     fn name(&self) -> &'static str;
@@ -176,7 +185,10 @@ pub fn validate_table_name(name: &str) -> Result<(), Error> {
 
 /// Text without NUL characters, which PostgreSQL rejects in `text` and `jsonb`: each becomes
 /// U+FFFD, so one such value cannot poison a batch and the spot stays visible.
-#[cfg_attr(not(any(feature = "postgres", feature = "supabase")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
+    allow(dead_code)
+)]
 pub(crate) fn clean_text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
         Cow::Owned(s.replace('\0', "\u{FFFD}"))
@@ -214,7 +226,10 @@ fn clean_entries(m: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// [`clean_text`] applied to every string and key of a JSON object; borrows when clean.
-#[cfg_attr(not(any(feature = "postgres", feature = "supabase")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
+    allow(dead_code)
+)]
 pub(crate) fn clean_map(m: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
     if map_has_nul(m) {
         Cow::Owned(clean_entries(m))

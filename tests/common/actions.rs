@@ -40,32 +40,6 @@ pub fn dead_letters(dir: &Path) -> Vec<serde_json::Value> {
     out
 }
 
-/// Wraps a sink and remembers the size of every batch it was handed.
-pub struct Recording<S> {
-    pub inner: S,
-    pub sizes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
-}
-
-impl<S: actionlog::sink::Sink> actionlog::sink::Sink for Recording<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn write<'a>(
-        &'a mut self,
-        batch: &'a [actionlog::ActionRecord],
-    ) -> actionlog::sink::SinkFuture<'a> {
-        self.sizes.lock().unwrap().push(batch.len());
-        self.inner.write(batch)
-    }
-    fn write_jobs<'a>(
-        &'a mut self,
-        batch: &'a [actionlog::JobExecution],
-    ) -> actionlog::sink::SinkFuture<'a> {
-        self.sizes.lock().unwrap().push(batch.len());
-        self.inner.write_jobs(batch)
-    }
-}
-
 /// The accounting invariant every reliability test checks once the workers have stopped:
 /// every record produced (or read back from an earlier run's spool) ended somewhere.
 pub fn assert_accounted(s: &actionlog::Stats) {

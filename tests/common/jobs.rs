@@ -1,15 +1,13 @@
-//! Helpers for job-run tests: a subscriber with the action and job layers, the shared workload,
-//! and a sink wrapper that keeps every job batch it wrote (to replay it).
+//! Helpers for job-run tests: a subscriber with the action and job layers, and the shared
+//! workload.
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actionlog::sink::{Sink, SinkFuture};
+use actionlog::sink::Sink;
 use actionlog::{
-    ActionFilter, ActionLayer, Guard, JobExecution, JobFilter, ManualClock, PipelineConfig,
-    Timezone,
+    ActionFilter, ActionLayer, Guard, JobFilter, ManualClock, PipelineConfig, Timezone,
 };
 use futures_util::FutureExt;
 use tracing_subscriber::prelude::*;
@@ -42,25 +40,6 @@ pub fn with_jobs<S: Sink>(
         .with(actions.with_filter(ActionFilter));
     tracing::subscriber::with_default(subscriber, f);
     guard
-}
-
-/// Keeps a copy of every job batch written through it.
-pub struct Tap<S> {
-    pub inner: S,
-    pub jobs: Arc<Mutex<Vec<JobExecution>>>,
-}
-
-impl<S: Sink> Sink for Tap<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn write<'a>(&'a mut self, batch: &'a [actionlog::ActionRecord]) -> SinkFuture<'a> {
-        self.inner.write(batch)
-    }
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
-        self.jobs.lock().unwrap().extend_from_slice(batch);
-        self.inner.write_jobs(batch)
-    }
 }
 
 /// Four runs: a success (with a nested action logging a line, a debug line the filter drops, and a

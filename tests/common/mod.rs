@@ -66,6 +66,7 @@ pub mod pg;
 #[cfg(all(feature = "supabase", feature = "postgres"))]
 pub mod postgrest;
 pub mod proxy;
+pub mod wrap;
 
 /// Polls `cond` until it holds, failing the test (with `what`) if it does not within `within`.
 /// The pause between polls only limits the polling rate; correctness never depends on it.

@@ -27,8 +27,8 @@ use rusqlite::{Connection, ErrorCode, params};
 use tokio::sync::oneshot;
 
 use super::{
-    COLUMNS, FailureKind, Sink, SinkError, SinkFuture, upsert_guard, upsert_set,
-    validate_table_name,
+    COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, upsert_guard,
+    upsert_set, validate_table_name,
 };
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution};
@@ -65,6 +65,12 @@ struct Store {
     conn: Connection,
     upsert: String,
     scheduled_jobs: Arc<AtomicBool>,
+}
+
+/// Text without NUL, as every store keeps it: SQLite would store a raw NUL, and then its
+/// `length()` and text comparisons stop there (`GROUP BY user_id` would merge such values).
+fn opt(s: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
+    s.as_deref().map(clean_text)
 }
 
 fn busy(e: &rusqlite::Error) -> bool {
@@ -255,16 +261,17 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
             )?;
             for j in batch {
-                let metadata = serde_json::to_string(&j.metadata).unwrap_or_else(|_| "{}".into());
+                let metadata =
+                    serde_json::to_string(&clean_map(&j.metadata)).unwrap_or_else(|_| "{}".into());
                 stmt.execute(params![
                     j.id.to_string(),
-                    j.job_id,
-                    j.status,
+                    clean_text(&j.job_id),
+                    clean_text(&j.status),
                     ts(&j.started_at),
                     j.completed_at.as_ref().map(ts),
                     j.duration_seconds.map(|d| (d * 1000.0).round() / 1000.0),
-                    j.error_message,
-                    j.logs,
+                    opt(&j.error_message),
+                    clean_text(&j.logs),
                     metadata,
                 ])?;
             }
@@ -287,23 +294,23 @@ impl Store {
         {
             let mut stmt = tx.prepare_cached(&self.upsert)?;
             for r in batch {
-                let details =
-                    serde_json::to_string(&r.action_details).unwrap_or_else(|_| "{}".into());
+                let details = serde_json::to_string(&clean_map(&r.action_details))
+                    .unwrap_or_else(|_| "{}".into());
                 stmt.execute(params![
                     r.id.to_string(),
-                    r.action_type,
-                    r.user_id,
+                    clean_text(&r.action_type),
+                    opt(&r.user_id),
                     r.action_timestamp
                         .to_rfc3339_opts(SecondsFormat::Micros, true),
                     details,
-                    r.job_id,
-                    r.job_execution_id,
-                    r.status,
-                    r.result_message,
-                    r.error_message,
-                    r.source,
-                    r.ip_address,
-                    r.user_agent,
+                    opt(&r.job_id),
+                    opt(&r.job_execution_id),
+                    clean_text(&r.status),
+                    opt(&r.result_message),
+                    opt(&r.error_message),
+                    opt(&r.source),
+                    opt(&r.ip_address),
+                    opt(&r.user_agent),
                     // The PostgreSQL column is DECIMAL(10,3): store the same precision.
                     r.request_duration_seconds
                         .map(|d| (d * 1000.0).round() / 1000.0),

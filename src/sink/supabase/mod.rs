@@ -19,6 +19,9 @@
 //! The key travels only in the `apikey` and `Authorization: Bearer` headers: it is never part of
 //! a message, an error or a `Debug` output.
 
+mod errors;
+
+use errors::{error_chain, postgrest_error};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
@@ -337,49 +340,6 @@ impl SupabaseSink {
     }
 }
 
-/// `: CODE message (details; hint)` from a PostgREST error body, or the start of a non-JSON body.
-fn postgrest_error(body: &str) -> String {
-    match serde_json::from_str::<Value>(body) {
-        Ok(v) => {
-            let field = |k: &str| {
-                v.get(k)
-                    .and_then(|x| x.as_str())
-                    .unwrap_or("")
-                    .trim()
-                    .to_owned()
-            };
-            let head = [field("code"), field("message")]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>();
-            let tail = [field("details"), field("hint")]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>();
-            let mut out = String::new();
-            if !head.is_empty() {
-                out = format!(": {}", head.join(" "));
-            }
-            if !tail.is_empty() {
-                out.push_str(&format!(" ({})", tail.join("; ")));
-            }
-            out
-        }
-        Err(_) if body.trim().is_empty() => String::new(),
-        Err(_) => format!(": {}", body.chars().take(200).collect::<String>()),
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
-}
-
 impl Sink for SupabaseSink {
     fn name(&self) -> &'static str {
         "supabase"
@@ -416,24 +376,5 @@ mod tests {
         assert!(sink.endpoint.starts_with(
             "https://x.supabase.co/rest/v1/action_logs?on_conflict=id&columns=id,action_type,"
         ));
-    }
-
-    #[test]
-    fn postgrest_error_bodies() {
-        assert_eq!(
-            postgrest_error(
-                r#"{"code":"PGRST204","message":"Column 'x' not found","details":null,"hint":null}"#
-            ),
-            ": PGRST204 Column 'x' not found"
-        );
-        assert_eq!(postgrest_error(""), "");
-        assert_eq!(
-            postgrest_error(r#"{"message":"Invalid API key","hint":"Check the key."}"#),
-            ": Invalid API key (Check the key.)"
-        );
-        assert_eq!(
-            postgrest_error("<html>bad gateway</html>"),
-            ": <html>bad gateway</html>"
-        );
     }
 }

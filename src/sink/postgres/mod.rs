@@ -1,0 +1,285 @@
+//! PostgreSQL. By default ([`LoadStrategy::StagedCopy`]) a batch goes in with binary `COPY`, in
+//! one transaction: first writes straight into the table, the rest through a session-local
+//! staging table and one `INSERT … SELECT … ON CONFLICT (id) DO UPDATE … WHERE …`;
+//! [`LoadStrategy::Unnest`] sends one `INSERT … SELECT … FROM UNNEST($1::uuid[], …)` instead.
+//! Parameters only, never SQL built from values. The connection is made lazily on the worker's
+//! runtime and remade after any connection-level failure, so a database that is down at start
+//! does not fail `init`.
+//!
+//! One file per part: `url` (the connection string, `sslmode`, what messages may show),
+//! `connect` (connecting, set-up, error classification), `load` (the load paths).
+
+mod connect;
+mod load;
+mod url;
+
+use std::time::Duration;
+
+use tokio_postgres::{Client, Statement};
+
+use super::{COLUMNS, Sink, SinkError, SinkFuture, validate_table_name};
+use crate::error::Error;
+use crate::rows::{ActionRecord, JobExecution};
+use url::{describe, take_param};
+
+/// The migration creating `action_logs`, as shipped in `migrations/0001_action_logs.sql`.
+pub const MIGRATION: &str = include_str!("../../../migrations/0001_action_logs.sql");
+
+/// The migration creating the job tables, their views and the `scheduled_jobs` refresh
+/// function, as shipped in `migrations/0002_jobs.sql`.
+pub const JOBS_MIGRATION: &str = include_str!("../../../migrations/0002_jobs.sql");
+
+/// How a batch is loaded; both are one transaction and the same idempotent upsert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadStrategy {
+    /// Binary `COPY`: first writes straight into the table, the rest into a session-local
+    /// staging table and then one `INSERT … SELECT … ON CONFLICT` from it (the default: fastest
+    /// in `benches/pg_sink.rs`).
+    #[default]
+    StagedCopy,
+    /// One `INSERT … SELECT … FROM UNNEST($1::uuid[], …) ON CONFLICT` with array parameters.
+    Unnest,
+}
+
+/// Writes action records into PostgreSQL.
+pub struct PostgresSink {
+    config: tokio_postgres::Config,
+    /// `postgres://user@host:port/db` without the password, for messages.
+    target: String,
+    schema: Option<String>,
+    table: String,
+    migrate: bool,
+    scheduled_jobs: bool,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+    strategy: LoadStrategy,
+    #[cfg(feature = "postgres-tls")]
+    tls: Tls,
+    conn: Option<(Client, Statement)>,
+}
+
+/// TLS settings of a sink (feature `postgres-tls`).
+#[cfg(feature = "postgres-tls")]
+#[derive(Clone)]
+struct Tls {
+    verify: super::tls::Verify,
+    root_cert: Option<std::path::PathBuf>,
+    connector: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+impl std::fmt::Debug for PostgresSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSink")
+            .field("target", &self.target)
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("migrate", &self.migrate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresSink {
+    /// A sink for the database at `url` (`postgres://user:pass@host:port/db?…`), writing into
+    /// `action_logs`. Nothing is connected yet.
+    ///
+    /// # Errors
+    /// [`Error::Database`] if the URL does not parse (the message never repeats the URL).
+    pub fn new(url: &str) -> Result<Self, Error> {
+        let bad = |reason: String| Error::Database {
+            target: "(the configured database URL)".into(),
+            reason,
+        };
+        // libpq's `verify-ca` / `verify-full` and `sslrootcert` are unknown to tokio-postgres:
+        // take them out and apply them ourselves.
+        let (url, sslmode) = take_param(url, "sslmode");
+        let (url, root_cert) = take_param(&url, "sslrootcert");
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
+        let mode = sslmode.as_deref().unwrap_or("prefer");
+        config.ssl_mode(match mode {
+            "disable" => tokio_postgres::config::SslMode::Disable,
+            "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
+            "require" | "verify-ca" | "verify-full" => tokio_postgres::config::SslMode::Require,
+            other => return Err(bad(format!("unknown sslmode {other:?}"))),
+        });
+        if config.get_application_name().is_none() {
+            config.application_name("actionlog");
+        }
+        #[cfg(not(feature = "postgres-tls"))]
+        if matches!(mode, "require" | "verify-ca" | "verify-full") || root_cert.is_some() {
+            return Err(Error::Config(
+                "TLS (sslmode=require/verify-ca/verify-full) needs actionlog's `postgres-tls` feature",
+            ));
+        }
+        #[cfg(feature = "postgres-tls")]
+        let tls = {
+            use super::tls::Verify;
+            let verify = match mode {
+                "verify-full" => Verify::Full,
+                "verify-ca" => Verify::Ca,
+                _ => Verify::None,
+            };
+            let root_cert = root_cert.map(std::path::PathBuf::from);
+            let connector = super::tls::connector(verify, root_cert.as_deref()).map_err(bad)?;
+            Tls {
+                verify,
+                root_cert,
+                connector,
+            }
+        };
+        Ok(PostgresSink {
+            target: describe(&config),
+            config,
+            schema: None,
+            table: "action_logs".into(),
+            migrate: false,
+            scheduled_jobs: false,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            strategy: LoadStrategy::default(),
+            #[cfg(feature = "postgres-tls")]
+            tls,
+            conn: None,
+        })
+    }
+
+    /// Trusts only the certificates in this PEM file (like libpq's `sslrootcert`) instead of the
+    /// Mozilla roots, for `sslmode=verify-ca` / `verify-full` against a private CA.
+    ///
+    /// # Errors
+    /// [`Error::Database`] if the file cannot be read or holds no usable certificate.
+    #[cfg(feature = "postgres-tls")]
+    pub fn tls_root_cert(mut self, pem: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let path = pem.as_ref().to_path_buf();
+        self.tls.connector =
+            super::tls::connector(self.tls.verify, Some(&path)).map_err(|reason| {
+                Error::Database {
+                    target: self.target.clone(),
+                    reason,
+                }
+            })?;
+        self.tls.root_cert = Some(path);
+        Ok(self)
+    }
+
+    /// Writes into `table` (validated as an SQL identifier; default `action_logs`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad name.
+    pub fn table(mut self, table: &str) -> Result<Self, Error> {
+        validate_table_name(table)?;
+        self.table = table.to_owned();
+        Ok(self)
+    }
+
+    /// Works inside `schema` (created when migrating): every connection sets its `search_path`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad name.
+    pub fn schema(mut self, schema: &str) -> Result<Self, Error> {
+        validate_table_name(schema)?;
+        self.schema = Some(schema.to_owned());
+        Ok(self)
+    }
+
+    /// Applies the migration (idempotently) on the first connection (default off).
+    pub fn migrate(mut self, on: bool) -> Self {
+        self.migrate = on;
+        self
+    }
+
+    /// Keeps `scheduled_jobs` current from each batch of job runs, in the same transaction
+    /// (default off; see [`crate::job`]).
+    pub fn scheduled_jobs(mut self, on: bool) -> Self {
+        self.scheduled_jobs = on;
+        self
+    }
+
+    /// How long connecting may take before it counts as a transient failure (default 5 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How long one batch may take (default 30 s); past it the connection is dropped and the
+    /// batch retried (the upsert makes that safe).
+    pub fn statement_timeout(mut self, d: Duration) -> Self {
+        self.statement_timeout = d;
+        self
+    }
+
+    /// How batches are loaded (default [`LoadStrategy::StagedCopy`]).
+    pub fn load_strategy(mut self, s: LoadStrategy) -> Self {
+        self.strategy = s;
+        self
+    }
+
+    /// The migration SQL for this sink's table name, then the job tables'.
+    pub fn migration_sql(&self) -> String {
+        format!(
+            "{}\n{JOBS_MIGRATION}",
+            MIGRATION.replace("action_logs", &self.table)
+        )
+    }
+
+    async fn write_job_batch(&mut self, batch: &[JobExecution]) -> Result<(), SinkError> {
+        self.ready().await?;
+        let refresh = self.scheduled_jobs;
+        let timeout = self.statement_timeout;
+        let (client, _) = self.conn.as_mut().expect("connected above");
+        let r = tokio::time::timeout(timeout, load::load_jobs(client, batch, refresh)).await;
+        self.outcome(r, batch.len())
+    }
+
+    async fn write_batch(&mut self, batch: &[ActionRecord]) -> Result<(), SinkError> {
+        self.ready().await?;
+        let strategy = self.strategy;
+        let timeout = self.statement_timeout;
+        let table_copy = format!(
+            "COPY {} ({}) FROM STDIN BINARY",
+            self.table,
+            COLUMNS.join(", ")
+        );
+        let (client, stmt) = self.conn.as_mut().expect("connected above");
+        let load = async {
+            match strategy {
+                LoadStrategy::Unnest => load::load_unnest(client, stmt, batch).await,
+                LoadStrategy::StagedCopy => load::load_copy(client, stmt, &table_copy, batch).await,
+            }
+        };
+        let r = tokio::time::timeout(timeout, load).await;
+        self.outcome(r, batch.len())
+    }
+}
+
+impl Sink for PostgresSink {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+        Box::pin(self.write_batch(batch))
+    }
+
+    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+        Box::pin(self.write_job_batch(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_never_in_messages_or_debug() {
+        let sink =
+            PostgresSink::new("postgres://writer:CANARY-s3cret@db.example:6543/app").unwrap();
+        let shown = format!("{sink:?} {}", sink.target);
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert!(shown.contains("writer@db.example:6543/app"), "{shown}");
+        let err = PostgresSink::new("postgres://writer:CANARY-s3cret@db.example:notaport/app")
+            .unwrap_err();
+        assert!(!err.to_string().contains("CANARY"), "{err}");
+    }
+}
