@@ -60,7 +60,7 @@ struct ActionSpan {
     inherited: Vec<(&'static str, Value)>,
 }
 
-/// A [`Layer`] turning action spans and events into [`ActionRecord`](super::ActionRecord)s delivered to a database.
+/// A [`Layer`] turning action spans and events into [`ActionRecord`](crate::ActionRecord)s delivered to a database.
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {

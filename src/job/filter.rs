@@ -9,7 +9,7 @@ use tracing_subscriber::layer::{Context, Filter};
 use super::layer::CANCEL_FIELD;
 use crate::fields::span::is_job_span;
 
-/// The per-layer filter for a [`JobLayer`]: job spans (and the cancellation marker of
+/// The per-layer filter for a [`JobLayer`](crate::JobLayer): job spans (and the cancellation marker of
 /// [`super::run`]) always pass, so a run is recorded whatever the log level; every other span
 /// and event is decided by `inner`, the log filter, so a run's `logs` hold what the files do.
 #[derive(Debug)]

@@ -99,7 +99,7 @@ impl ValHandler for RunWriter<'_> {
 /// delivered through the pipeline of the [`crate::ActionLayer`] it was made from
 /// ([`crate::ActionLayer::job_layer`]).
 ///
-/// Filter it with [`JobFilter`], so that runs are recorded whatever the log level while their
+/// Filter it with [`JobFilter`](crate::JobFilter), so that runs are recorded whatever the log level while their
 /// captured lines follow the log filter:
 ///
 /// ```

@@ -39,7 +39,7 @@ pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + '
 ///
 /// A sink must never block the delivery worker: `write` returns its future at once and does
 /// its I/O inside it, awaiting (a network client), or on a thread of its own that the future
-/// awaits (SQLite, see [`SqliteSink`](crate::sink::SqliteSink) when the `sqlite` feature is on).
+/// awaits (SQLite, see `SqliteSink` when the `sqlite` feature is on).
 /// While the future is pending the worker keeps moving a filling channel to the spool and
 /// watching the shutdown deadline; a future still pending at the deadline is dropped, so the
 /// write must be safe to abandon and to repeat (it is an idempotent upsert).

@@ -1,6 +1,6 @@
 //! The embedded default: action records in `<log_dir>/actions.db` (SQLite, WAL mode), so the
 //! audit trail works on a fresh machine with no server. The file also holds the job tables
-//! (`job_executions`, `scheduled_jobs`) and their two views, created on open ([`schema`]). The
+//! (`job_executions`, `scheduled_jobs`) and their two views, created on open (`schema`). The
 //! table mirrors the PostgreSQL one, with CHECK constraints for the same length and UUID limits,
 //! so a row one sink rejects the other rejects too.
 //!
