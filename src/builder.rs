@@ -44,6 +44,10 @@ pub struct Builder {
     filter: Option<String>,
     tz: Timezone,
     keep_days: Option<usize>,
+    max_file_bytes: Option<u64>,
+    max_total_bytes: Option<u64>,
+    #[cfg(feature = "compress")]
+    compress: bool,
     capacity: usize,
     overflow: Overflow,
     flush_deadline: Duration,
@@ -73,6 +77,10 @@ impl Default for Builder {
             filter: None,
             tz: Timezone::Local,
             keep_days: None,
+            max_file_bytes: None,
+            max_total_bytes: None,
+            #[cfg(feature = "compress")]
+            compress: false,
             capacity: DEFAULT_CHANNEL_CAPACITY,
             overflow: Overflow::Block,
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
@@ -104,6 +112,8 @@ impl std::fmt::Debug for Builder {
             .field("filter", &self.filter)
             .field("timezone", &self.tz)
             .field("keep_days", &self.keep_days)
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("max_total_bytes", &self.max_total_bytes)
             .field("capacity", &self.capacity)
             .field("overflow", &self.overflow)
             .field("flush_deadline", &self.flush_deadline)
@@ -157,6 +167,28 @@ impl Builder {
     /// Keep only the newest `n` day files (default: keep all).
     pub fn keep_days(mut self, n: usize) -> Self {
         self.keep_days = Some(n);
+        self
+    }
+
+    /// Caps each day file at `n` bytes, continuing in `YYYY-MM-DD.1.log`, … (default: no
+    /// cap); see [`crate::FileLayerBuilder::max_file_bytes`].
+    pub fn max_file_bytes(mut self, n: u64) -> Self {
+        self.max_file_bytes = Some(n);
+        self
+    }
+
+    /// Bounds the day files' total bytes, oldest closed files deleted first (default: no
+    /// bound); see [`crate::FileLayerBuilder::max_total_bytes`].
+    pub fn max_total_bytes(mut self, n: u64) -> Self {
+        self.max_total_bytes = Some(n);
+        self
+    }
+
+    /// Compresses closed day files in the background (default off); see
+    /// [`crate::FileLayerBuilder::compress`].
+    #[cfg(feature = "compress")]
+    pub fn compress(mut self, on: bool) -> Self {
+        self.compress = on;
         self
     }
 
@@ -360,6 +392,16 @@ impl Builder {
             .clock_arc(self.clock.clone());
         if let Some(n) = self.keep_days {
             files = files.keep_days(n);
+        }
+        if let Some(n) = self.max_file_bytes {
+            files = files.max_file_bytes(n);
+        }
+        if let Some(n) = self.max_total_bytes {
+            files = files.max_total_bytes(n);
+        }
+        #[cfg(feature = "compress")]
+        {
+            files = files.compress(self.compress);
         }
         let (file, mut guard) = files.build()?;
         // After the files: a log directory problem is reported as such, not as a database one.

@@ -27,7 +27,8 @@
 //! - `record`: captures span and event fields (span fields rendered once per span), with
 //!   [`Redaction`] and the [`limits`] applied;
 //! - `format`: JSON escaping, the file line, the console line;
-//! - `file`: the [`FileLayer`], its bounded channel, writer thread and day files;
+//! - `file`: the [`FileLayer`], its bounded channel, writer thread, day files and their parts,
+//!   retention, compression, and [`day_files`] to read them back;
 //! - [`ConsoleLayer`]: the seed's console line;
 //! - `action`: the [`ActionLayer`] turning action spans and events into [`ActionRecord`]s;
 //! - [`job`]: the [`JobLayer`] turning job-execution spans into `job_executions` rows with
@@ -69,6 +70,7 @@ pub use builder::{Builder, DEFAULT_FILTER};
 pub use clock::{Clock, ManualClock, SystemClock, Timezone};
 pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;
+pub use file::read::{DayFile, DayLines, DayPart, ReadError, day_files};
 pub use file::{
     DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
 };
