@@ -20,7 +20,9 @@
 //! read). A temp file's name is ours and hidden; no other name is touched.
 //!
 //! If the plain file vanished meanwhile (retention deleted it), the temp file is discarded rather
-//! than renamed, so compression never brings back a deleted file. On shutdown the compressor stops
+//! than renamed, so compression never brings back a deleted file; the check, the rename and the
+//! deletion of the plain file hold the lock retention holds for its pass
+//! ([`super::retention::DirLock`]), never across a write or an fsync. On shutdown the compressor stops
 //! at its next 64 KiB and discards the temp file; the next start does that part again.
 //! Failures (disk full, permissions) leave the plain file in place, are reported once on stderr
 //! per failing streak, and are retried at the next change of part.
@@ -42,6 +44,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::names::{self, Kind, PartId};
+use super::retention::DirLock;
 use crate::Error;
 
 /// The compressor thread's name.
@@ -58,12 +61,13 @@ pub(crate) struct Compressor {
 
 impl Compressor {
     /// Starts the thread for `dir`; it waits for the first [`closed_before`](Self::closed_before).
-    pub(crate) fn spawn(dir: PathBuf) -> Result<Self, Error> {
+    pub(crate) fn spawn(dir: PathBuf, lock: DirLock) -> Result<Self, Error> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let stop = Arc::new(AtomicBool::new(false));
         let crash_at = std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok());
         let mut worker = Worker {
             dir,
+            lock,
             stop: stop.clone(),
             crash_at,
             failing: false,
@@ -99,6 +103,8 @@ impl Drop for Compressor {
 
 struct Worker {
     dir: PathBuf,
+    /// Shared with retention: see [`DirLock`].
+    lock: DirLock,
     stop: Arc<AtomicBool>,
     crash_at: Option<u8>,
     /// Whether the last attempt failed, so a failing streak is reported once.
@@ -211,15 +217,26 @@ impl Worker {
         out.sync_all()?;
         drop(out);
         self.crash_point(2);
-        if fs::symlink_metadata(&plain).is_err() {
-            // Retention deleted it while we worked: do not bring it back as a .gz.
-            let _ = fs::remove_file(&tmp);
-            return Ok(Err(Skip::Vanished));
+        {
+            let _held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            if fs::symlink_metadata(&plain).is_err() {
+                // Retention deleted it while we worked: do not bring it back as a .gz.
+                let _ = fs::remove_file(&tmp);
+                return Ok(Err(Skip::Vanished));
+            }
+            fs::rename(&tmp, &gz)?;
         }
-        fs::rename(&tmp, &gz)?;
+        // The .gz is durable under its name before the plain copy goes.
         sync_dir(&self.dir)?;
         self.crash_point(3);
-        fs::remove_file(&plain)?;
+        {
+            let _held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            match fs::remove_file(&plain) {
+                // Retention may have deleted it meanwhile: gone either way.
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
         self.crash_point(4);
         sync_dir(&self.dir)?;
         Ok(Ok(()))

@@ -311,7 +311,10 @@ impl FileLayerBuilder {
         let mut w = writer::Writer::new(rx, files, counters.clone(), self.clock.clone(), self.tz);
         #[cfg(feature = "compress")]
         if self.compress {
-            w.compress_with(compress::Compressor::spawn(w.dir().to_path_buf())?);
+            w.compress_with(compress::Compressor::spawn(
+                w.dir().to_path_buf(),
+                w.dir_lock(),
+            )?);
         }
         let thread = std::thread::Builder::new()
             .name(WRITER_THREAD.into())

@@ -17,17 +17,25 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use super::names::{self, Entry, Kind, PartId};
 use super::rolling::Bounds;
 
+/// Held by retention for its pass and by the compressor while it renames a `.gz` into place and
+/// deletes the plain file, so that retention never sees half of that (and the compressor never
+/// brings back, as a `.gz`, a file retention just deleted). Both hold it only for a listing and
+/// a few renames or deletions, never across a write or an fsync.
+pub(crate) type DirLock = Arc<Mutex<()>>;
+
 /// Applies the bounds to `dir`, where `open` is the part being written (`open_len` bytes so far).
 /// Errors (an unreadable directory, a file already gone) are ignored: retention is retried at
 /// the next open, and must never stop logging.
-pub(crate) fn prune(dir: &Path, open: PartId, open_len: u64, bounds: &Bounds) {
+pub(crate) fn prune(dir: &Path, lock: &DirLock, open: PartId, open_len: u64, bounds: &Bounds) {
     if bounds.keep_days.is_none() && bounds.max_total_bytes.is_none() {
         return;
     }
+    let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
     let Ok(entries) = names::scan(dir) else {
         return;
     };

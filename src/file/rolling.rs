@@ -35,6 +35,8 @@ pub(crate) struct DayFiles {
     id: PartId,
     /// Bytes in the open part: its size when opened plus what was written since.
     len: u64,
+    /// Shared with the compressor: see [`retention::DirLock`].
+    lock: retention::DirLock,
     /// Whether the last `latest.log` update failed, so a failure is reported once, not per reopen.
     latest_failed: bool,
 }
@@ -131,6 +133,7 @@ impl DayFiles {
             current: None,
             id: PartId { day, part: 0 },
             len: 0,
+            lock: retention::DirLock::default(),
             latest_failed: false,
         };
         files.id = files.newest_part(day);
@@ -153,6 +156,12 @@ impl DayFiles {
     #[cfg_attr(not(feature = "compress"), allow(dead_code))]
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The lock the compressor must share with retention.
+    #[cfg_attr(not(feature = "compress"), allow(dead_code))]
+    pub(crate) fn dir_lock(&self) -> retention::DirLock {
+        self.lock.clone()
     }
 
     /// The current part's path.
@@ -261,7 +270,7 @@ impl DayFiles {
             Err(_) => {}
             Ok(()) => self.latest_failed = false,
         }
-        retention::prune(&self.dir, self.id, self.len, &self.bounds);
+        retention::prune(&self.dir, &self.lock, self.id, self.len, &self.bounds);
         Ok(())
     }
 

@@ -97,6 +97,12 @@ impl Writer {
         self.files.dir()
     }
 
+    /// See [`super::retention::DirLock`].
+    #[cfg_attr(not(feature = "compress"), allow(dead_code))]
+    pub(crate) fn dir_lock(&self) -> super::retention::DirLock {
+        self.files.dir_lock()
+    }
+
     /// Hands closed files to `c` from now on.
     #[cfg(feature = "compress")]
     pub(crate) fn compress_with(&mut self, c: super::compress::Compressor) {
