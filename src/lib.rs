@@ -76,7 +76,9 @@ pub use file::{
 };
 pub use guard::{Guard, Shutdown, Stats};
 pub use job::{JobExecution, JobFilter, JobLayer};
-pub use pipeline::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
+pub use pipeline::{
+    ActionOverflow, DEFAULT_DEAD_LETTER_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig,
+};
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 
 /// Installs actionlog with every default: day files in `./logs`, console on stderr, filter from

@@ -140,7 +140,8 @@ impl Batcher {
         clock: Arc<dyn Clock>,
         rt: tokio::runtime::Runtime,
     ) -> Self {
-        let dead_letter = DeadLetter::new(config.dead_letter_dir.clone());
+        let dead_letter =
+            DeadLetter::new(config.dead_letter_dir.clone(), config.dead_letter_max_bytes);
         Batcher {
             rx,
             ctl,
@@ -566,10 +567,13 @@ impl Batcher {
             }
             Err(e) => {
                 self.counters.dropped.fetch_add(weight, Ordering::Relaxed);
-                crate::report::emit(format_args!(
-                    "record {} lost: {why}; and the dead-letter file failed: {e}",
-                    rec.id()
-                ));
+                // At its bound the dead-letter file has said so once already.
+                if !super::dead_letter::is_at_bound(&e) {
+                    crate::report::emit(format_args!(
+                        "record {} lost: {why}; and the dead-letter file failed: {e}",
+                        rec.id()
+                    ));
+                }
             }
         }
     }

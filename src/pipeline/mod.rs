@@ -23,6 +23,8 @@ pub(crate) mod dead_letter;
 pub(crate) mod retry;
 pub(crate) mod spool;
 
+pub use dead_letter::DEFAULT_DEAD_LETTER_MAX_BYTES;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +72,7 @@ pub struct PipelineConfig {
     pub(crate) retry_cap: Duration,
     pub(crate) retry_budget: Option<Duration>,
     pub(crate) dead_letter_dir: Option<PathBuf>,
+    pub(crate) dead_letter_max_bytes: u64,
     pub(crate) spool_dir: Option<PathBuf>,
     pub(crate) spool_max_bytes: u64,
     /// Set by the action layer's builder, so rows and layer agree.
@@ -88,6 +91,7 @@ impl Default for PipelineConfig {
             retry_budget: None,
             redaction: Redaction::default(),
             dead_letter_dir: Some(PathBuf::from("logs/dead-letter")),
+            dead_letter_max_bytes: DEFAULT_DEAD_LETTER_MAX_BYTES,
             spool_dir: None,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
         }
@@ -163,6 +167,15 @@ impl PipelineConfig {
     #[must_use]
     pub fn dead_letter_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dead_letter_dir = Some(dir.into());
+        self
+    }
+
+    /// The most the dead-letter files may hold (default [`DEFAULT_DEAD_LETTER_MAX_BYTES`],
+    /// 1 GiB). Past it, records the database rejects are dropped and counted in
+    /// `Stats::actions_dropped`, the bound reported once; actionlog never deletes dead letters.
+    #[must_use]
+    pub fn dead_letter_max_bytes(mut self, n: u64) -> Self {
+        self.dead_letter_max_bytes = n;
         self
     }
 
