@@ -1,6 +1,6 @@
-//! Compression of closed files (cargo feature `compress`): a thread of its own turns each closed
-//! part `X.log` (yesterday's day file, today's earlier parts) into `X.log.gz`, off the writer's
-//! path. The writer only tells it, by a message that never blocks, which part is now open;
+//! Compression of closed files (cargo feature `compress`): a thread of its own, at the lowest CPU
+//! priority, turns each closed part `X.log` (yesterday's day file, today's earlier parts) into
+//! `X.log.gz`, off the writer's path. The writer only tells it, by a message that never blocks, which part is now open;
 //! every part before that one is closed for good ([`super::rolling`] never reopens an older or a
 //! compressed part).
 //!
@@ -117,8 +117,21 @@ enum Skip {
     Vanished,
 }
 
+/// Gives this thread the lowest CPU priority (nice 19), so that on a busy machine compression
+/// takes only what the app and the writer leave: it is never urgent (retention bounds the
+/// directory whether or not files are compressed), and on a saturated 2-core machine at
+/// normal priority it took about a third of the file path's throughput (BENCHMARKS.md).
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: setpriority(2) takes plain integers and touches no memory of ours. On Linux the
+    // nice value is per thread and `who = 0` names the calling thread, so only this one is
+    // lowered. A failure only leaves the priority as it was.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+}
+
 impl Worker {
     fn run(&mut self, rx: Receiver<PartId>) {
+        lower_priority();
         while let Ok(mut open) = rx.recv() {
             // Several parts may have closed while we worked: the newest open part says it all.
             while let Ok(o) = rx.try_recv() {
@@ -191,7 +204,9 @@ impl Worker {
             Err(e) => return Err(e),
         };
         let out = create_tmp(&tmp)?;
-        let mut enc = GzEncoder::new(out, Compression::default());
+        // Level 1: on these repetitive lines it still shrinks them about 50× (BENCHMARKS.md)
+        // for about a third of the CPU of the default level 6, so it keeps up with bursts.
+        let mut enc = GzEncoder::new(out, Compression::fast());
         let mut buf = vec![0u8; CHUNK];
         let mut first = true;
         loop {
