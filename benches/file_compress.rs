@@ -3,8 +3,12 @@
 //! shows what compressing off the hot path costs the file output end to end. Parts are cut at
 //! 4 MiB (`max_file_bytes`) so that compression has closed files to work on during the run.
 //!
-//! After the criterion groups, a summary writes 200 000 of the benchmark's lines, lets the
-//! compressor finish, and prints the compression ratio (plain bytes / gzip bytes).
+//! After the criterion groups, a summary alternates off, on and off-again runs of 1 000 000
+//! events (8 rounds per thread count; the load of a shared machine drifts, and falls on all
+//! three alike) and prints the on/off throughput ratios beside the off/off ones, the noise
+//! they are to be read against; then it writes 200 000 of the
+//! benchmark's lines, lets the compressor finish, and prints the compression ratio (plain
+//! bytes / gzip bytes).
 //!
 //! Run: `cargo bench --features compress --bench file_compress -- --warm-up-time 1 --measurement-time 5`
 
@@ -135,6 +139,43 @@ fn ratio(n: u64) -> (u64, u64, usize) {
     (plain, gz, day.parts().len())
 }
 
+/// Alternating runs of the same size, off / on / off again, so that the other load on a shared
+/// machine, which drifts over seconds, falls on all three alike. Prints, per round, the
+/// throughput ratio on / off and, as the noise control, off again / off; and their medians.
+fn paired() {
+    const ROUNDS: usize = 8;
+    const EVENTS: u64 = 1_000_000;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[ROUNDS / 2 - 1] + v[ROUNDS / 2]) / 2.0
+    };
+    let show = |v: &[f64]| {
+        v.iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for threads in [1usize, 2] {
+        let (mut on, mut control) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let per_thread = EVENTS / threads as u64;
+            let off = run(false, threads, per_thread).as_secs_f64();
+            on.push(off / run(true, threads, per_thread).as_secs_f64());
+            control.push(off / run(false, threads, per_thread).as_secs_f64());
+        }
+        println!(
+            "{threads} thread(s), {EVENTS} events per run: on/off [{}]; off/off [{}]",
+            show(&on),
+            show(&control)
+        );
+        println!(
+            "{threads} thread(s): median throughput on/off {:.2}, off/off (noise control) {:.2}",
+            median(&mut on),
+            median(&mut control)
+        );
+    }
+}
+
 fn main() {
     // `cargo test --benches` runs bench binaries without `--bench`: keep that quick.
     if !std::env::args().any(|a| a == "--bench") {
@@ -142,6 +183,7 @@ fn main() {
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
+    paired();
     let (plain, gz, parts) = ratio(200_000);
     println!(
         "\ncompression ratio on 200 000 benchmark lines: {plain} plain bytes -> {gz} gzip bytes \

@@ -1,8 +1,10 @@
 //! Compression of closed files (cargo feature `compress`): a thread of its own, at the lowest CPU
-//! priority, turns each closed part `X.log` (yesterday's day file, today's earlier parts) into
-//! `X.log.gz`, off the writer's path. The writer only tells it, by a message that never blocks, which part is now open;
-//! every part before that one is closed for good ([`super::rolling`] never reopens an older or a
-//! compressed part).
+//! priority (`SCHED_IDLE`, else nice 19), turns each closed part `X.log` (yesterday's day file,
+//! today's earlier parts) into `X.log.gz`, off the writer's path. The writer only tells it, by
+//! a message that never blocks, which part is now open; every part before that one is closed
+//! for good ([`super::rolling`] never reopens an older or a compressed part). Compression is
+//! never urgent: retention bounds the directory whether or not files are compressed, so on a
+//! machine with no idle CPU, files simply stay plain for longer.
 //!
 //! The steps for one part, and what a crash (process killed) after each leaves on disk:
 //!
@@ -22,8 +24,9 @@
 //! If the plain file vanished meanwhile (retention deleted it), the temp file is discarded rather
 //! than renamed, so compression never brings back a deleted file; the check, the rename and the
 //! deletion of the plain file hold the lock retention holds for its pass
-//! ([`super::retention::DirLock`]), never across a write or an fsync. On shutdown the compressor stops
-//! at its next 64 KiB and discards the temp file; the next start does that part again.
+//! ([`super::retention::DirLock`]), never across a write or an fsync. On shutdown the
+//! compressor stops at its next 64 KiB and discards the temp file; the next start does that
+//! part again.
 //! Failures (disk full, permissions) leave the plain file in place, are reported once on stderr
 //! per failing streak, and are retried at the next change of part.
 //!
@@ -117,16 +120,19 @@ enum Skip {
     Vanished,
 }
 
-/// Gives this thread the lowest CPU priority (nice 19), so that on a busy machine compression
-/// takes only what the app and the writer leave: it is never urgent (retention bounds the
-/// directory whether or not files are compressed), and on a saturated 2-core machine at
-/// normal priority it took about a third of the file path's throughput (BENCHMARKS.md).
+/// Puts this thread in Linux's `SCHED_IDLE` class (run only when nothing else wants the CPU),
+/// or failing that at nice 19, so that compression takes only the CPU the app and the writer
+/// leave: at normal priority, on a saturated 2-core machine, it took up to a third of the file
+/// path's throughput (BENCHMARKS.md).
 #[allow(unsafe_code)]
 fn lower_priority() {
-    // SAFETY: setpriority(2) takes plain integers and touches no memory of ours. On Linux the
-    // nice value is per thread and `who = 0` names the calling thread, so only this one is
-    // lowered. A failure only leaves the priority as it was.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    // SAFETY: both calls take plain integers or a pointer to a live local, and keep no pointer.
+    // On Linux the scheduling class and the nice value are per thread, and `pid/who = 0` names
+    // the calling thread, so only this one changes. A failure leaves the priority as it was.
+    let idle = libc::sched_param { sched_priority: 0 };
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) } != 0 {
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    }
 }
 
 impl Worker {
