@@ -159,3 +159,26 @@ fn restart_same_day_continues_in_newest_part_and_new_day_starts_at_part_zero() {
     assert_eq!(latest(dir.path()), "2025-11-04.log");
     assert_eq!(seqs(dir.path()), (0..20).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_compressed_newest_part_is_never_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    // An earlier run compressed the day's parts up to 1 (by hand here: the names are what count).
+    for n in ["2025-11-03.log.gz", "2025-11-03.1.log.gz"] {
+        std::fs::write(dir.path().join(n), b"").unwrap();
+    }
+    let clock = ManualClock::at(utc("2025-11-03T10:00:00Z"));
+    let (files, guard) = layer(dir.path(), &clock);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(files), || {
+        tracing::info!(seq = 0, "after a compressed part");
+    });
+    drop(guard);
+    assert_eq!(latest(dir.path()), "2025-11-03.2.log");
+    assert_eq!(
+        std::fs::metadata(dir.path().join("2025-11-03.1.log.gz"))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert!(!dir.path().join("2025-11-03.1.log").exists());
+}

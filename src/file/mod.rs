@@ -1,6 +1,9 @@
 //! The daily JSON-lines output: [`FileLayer`] formats each event on the caller's thread into one
 //! finished line and hands it to the writer thread ([`writer`]) through a bounded channel; the
-//! writer appends it to `<dir>/YYYY-MM-DD.log` ([`rolling`]).
+//! writer appends it to `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
+//! under a size cap ([`rolling`], names in [`names`]). Each time a file is opened, [`retention`]
+//! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
+//! gzips closed files (`compress`). [`read`] reads it all back for every consumer.
 //!
 //! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
 //! full channel makes the caller wait for the writer, so nothing is lost; under
