@@ -1,7 +1,8 @@
 //! The dead-letter directory's bound (`PipelineConfig::dead_letter_max_bytes`): a database that
 //! rejects every record fills the dead-letter files up to the bound and no further; the records
-//! past it are counted as dropped (every record still accounted for), other files in the
-//! directory are neither counted nor touched, and once room is made writing resumes.
+//! past it are counted as dropped (every record still accounted for) and the bound is reported
+//! once on stderr (checked in a child process: this test binary re-run in child mode), other
+//! files in the directory are neither counted nor touched, and once room is made writing resumes.
 
 mod common;
 
@@ -96,4 +97,37 @@ fn dead_letters_only(dir: &std::path::Path) -> Vec<serde_json::Value> {
         }
     }
     dead_letters(tmp.path())
+}
+
+const CHILD: &str = "ACTIONLOG_DEAD_LETTER_BOUND_CHILD";
+
+/// Child mode: 100 rejected records against the bound, so the parent can read our stderr.
+#[test]
+fn bound_child() {
+    let Ok(dir) = std::env::var(CHILD) else {
+        return;
+    };
+    let clock = ManualClock::at(utc("2025-11-03T10:00:00Z"));
+    let config = PipelineConfig::default().dead_letter_max_bytes(BOUND);
+    let guard = with_actions(Rejects, std::path::Path::new(&dir), &clock, config, || {
+        for seq in 0..100 {
+            tracing::info!(action_type = "pause_job", seq);
+        }
+    });
+    let s = guard.shutdown(std::time::Duration::from_secs(10)).stats;
+    assert!(s.actions_dropped > 1, "{s:?}");
+}
+
+#[test]
+fn the_bound_is_reported_once_not_per_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "bound_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("is at its bound").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("lost").count(), 0, "{stderr}");
 }
