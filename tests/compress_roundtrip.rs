@@ -1,7 +1,8 @@
 //! Compression of closed files (feature `compress`): yesterday's day file and today's earlier
 //! parts become `….log.gz` in the background, the open part stays plain, the `.gz` files are
 //! standard gzip (checked with the system's `gzip -t` when it is installed), and every line
-//! reads back once, in order, through `actionlog::day_files`. Injected clock throughout.
+//! reads back once, in order, through `actionlog::day_files` — also when a part is compressed or
+//! deleted between the listing and the reading. Injected clock throughout.
 #![cfg(feature = "compress")]
 
 mod common;
@@ -134,4 +135,27 @@ fn earlier_parts_of_today_are_compressed_and_the_open_part_is_not() {
     });
     drop(guard);
     assert_eq!(seqs(dir.path()), (0..500).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_part_compressed_between_listing_and_reading_is_read_from_its_new_name() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("2025-11-03.log");
+    std::fs::write(&plain, "{\"n\":1}\n{\"n\":2}\n").unwrap();
+    let days = actionlog::day_files(dir.path()).unwrap();
+    assert!(!days[0].parts()[0].is_compressed());
+    // What the compressor does, done by hand after the listing.
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.path().join("2025-11-03.log.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+    gz.finish().unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    let lines: Vec<String> = days[0].lines().collect::<Result<_, _>>().unwrap();
+    assert_eq!(lines, ["{\"n\":1}", "{\"n\":2}"]);
+    // And a part deleted since the listing is skipped, not an error.
+    std::fs::remove_file(dir.path().join("2025-11-03.log.gz")).unwrap();
+    assert_eq!(days[0].lines().count(), 0);
 }
