@@ -243,9 +243,9 @@ impl FileLayerBuilder {
     }
 
     /// Compresses closed files (yesterday's day file, today's earlier parts) to `….log.gz` on
-    /// a background thread of their own, off the writer's path (default off; cargo feature
-    /// `compress`). See [`crate::day_files`] to read them back, and the `compress` module docs for what a
-    /// crash at any point leaves on disk.
+    /// a background thread of their own at the lowest CPU priority, off the writer's path
+    /// (default off; cargo feature `compress`). A crash at any point leaves every line whole
+    /// in the plain or the compressed file; [`crate::day_files`] reads both, each line once.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
