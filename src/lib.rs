@@ -28,7 +28,8 @@
 //! builder or the crate root.
 //! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs); `guard`: the
 //!   [`Guard`] that holds the outputs' handles (`handle`) and sums their [`Stats`];
-//! - the layers: `file` ([`FileLayer`], its writer thread and day files), `console`
+//! - the layers: `file` ([`FileLayer`], its writer thread, day files and their parts,
+//!   retention, compression, and [`day_files`] to read them back), `console`
 //!   ([`ConsoleLayer`]), `action` ([`ActionLayer`], [`ActionFilter`]) and [`job`]
 //!   ([`JobLayer`], [`JobFilter`], [`job::run`]);
 //! - `fields`: field capture shared by every layer — the visitor, value conversion, the
@@ -78,12 +79,15 @@ pub use builder::{Builder, DEFAULT_FILTER};
 pub use clock::{Clock, ManualClock, SystemClock, Timezone};
 pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;
+pub use file::read::{DayFile, DayLines, DayPart, ReadError, day_files};
 pub use file::{
     DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
 };
 pub use guard::{Guard, Shutdown};
 pub use job::{JobFilter, JobLayer};
-pub use pipeline::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
+pub use pipeline::{
+    ActionOverflow, DEFAULT_DEAD_LETTER_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig,
+};
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 pub use rows::{ActionRecord, JobExecution, OPEN_STATUSES};
 pub use stats::Stats;

@@ -69,6 +69,8 @@ fn retention_keeps_newest_day_files_and_nothing_else_is_touched() {
         "2025-10-03.log",
         "notes.txt",
         "2025-10-01.log.gz",
+        "2025-10-01.log.bak",
+        "2025-10-03.1.log",
         "2025-13-01.log",
     ] {
         std::fs::write(dir.path().join(name), "old\n").unwrap();
@@ -88,11 +90,13 @@ fn retention_keeps_newest_day_files_and_nothing_else_is_touched() {
         v.sort();
         v
     };
-    // At start: today's file plus the newest old one.
+    // At start: today's file plus the newest old day, with all its parts; a compressed file is
+    // one of the day's files too.
     assert_eq!(
         names(dir.path()),
         [
-            "2025-10-01.log.gz",
+            "2025-10-01.log.bak",
+            "2025-10-03.1.log",
             "2025-10-03.log",
             "2025-11-03.log",
             "2025-13-01.log",
@@ -108,7 +112,7 @@ fn retention_keeps_newest_day_files_and_nothing_else_is_touched() {
     assert_eq!(
         names(dir.path()),
         [
-            "2025-10-01.log.gz",
+            "2025-10-01.log.bak",
             "2025-11-03.log",
             "2025-11-04.log",
             "2025-13-01.log",

@@ -1,12 +1,20 @@
 //! The daily JSON-lines output: [`FileLayer`] formats each event on the caller's thread into one
 //! finished line and hands it to the writer thread ([`writer`]) through a bounded channel; the
-//! writer appends it to `<dir>/YYYY-MM-DD.log` ([`rolling`]).
+//! writer appends it to `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
+//! under a size cap ([`rolling`], names in [`names`]). Each time a file is opened, [`retention`]
+//! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
+//! gzips closed files (`compress`). [`read`] reads it all back for every consumer.
 //!
 //! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
 //! full channel makes the caller wait for the writer, so nothing is lost; under
 //! [`Overflow::DropNewest`] it never waits and the line is dropped and counted instead.
 
+#[cfg(feature = "compress")]
+pub(crate) mod compress;
 mod handle;
+pub(crate) mod names;
+pub mod read;
+pub(crate) mod retention;
 pub(crate) mod rolling;
 pub(crate) mod writer;
 
@@ -97,7 +105,9 @@ impl FileLayer {
         FileLayerBuilder {
             dir: dir.as_ref().to_path_buf(),
             tz: Timezone::default(),
-            keep_days: None,
+            bounds: rolling::Bounds::default(),
+            #[cfg(feature = "compress")]
+            compress: false,
             capacity: DEFAULT_CHANNEL_CAPACITY,
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
@@ -154,7 +164,9 @@ where
 pub struct FileLayerBuilder {
     dir: PathBuf,
     tz: Timezone,
-    keep_days: Option<usize>,
+    bounds: rolling::Bounds,
+    #[cfg(feature = "compress")]
+    compress: bool,
     capacity: usize,
     overflow: Overflow,
     flush_deadline: Duration,
@@ -167,7 +179,9 @@ impl std::fmt::Debug for FileLayerBuilder {
         f.debug_struct("FileLayerBuilder")
             .field("dir", &self.dir)
             .field("timezone", &self.tz)
-            .field("keep_days", &self.keep_days)
+            .field("keep_days", &self.bounds.keep_days)
+            .field("max_file_bytes", &self.bounds.max_file_bytes)
+            .field("max_total_bytes", &self.bounds.max_total_bytes)
             .field("capacity", &self.capacity)
             .field("overflow", &self.overflow)
             .field("flush_deadline", &self.flush_deadline)
@@ -188,10 +202,68 @@ impl FileLayerBuilder {
         self
     }
 
-    /// Keep only the newest `n` day files (at least 1: the open one is never deleted).
-    /// Default: keep everything.
+    /// Keep only the files of the newest `n` days, all their parts and compressed files
+    /// included (at least 1: the open file is never deleted). Default: keep everything.
     pub fn keep_days(mut self, n: usize) -> Self {
-        self.keep_days = Some(n);
+        self.bounds.keep_days = Some(n);
+        self
+    }
+
+    /// Caps each file at `n` bytes (default: no cap). When the next line would take today's
+    /// file past it, the writer closes the file and continues in `YYYY-MM-DD.1.log`, then
+    /// `.2.log`, …; `latest.log` follows. A line is never split: a file holds at least one
+    /// line, so a single line longer than `n` gets a file of its own; and while the disk
+    /// refuses writes, the lines held meanwhile finish in the file they started in.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (_files, _guard) = actionlog::FileLayer::builder(dir.path())
+    ///     .max_file_bytes(64 << 20)
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn max_file_bytes(mut self, n: u64) -> Self {
+        self.bounds.max_file_bytes = Some(n);
+        self
+    }
+
+    /// Bounds the bytes of actionlog's own files in the directory (day files, their parts and
+    /// compressed files) at `n` (default: no bound). Each time a file is opened, the oldest
+    /// closed files are deleted first until the rest, plus the room the open file may still
+    /// take, fit in `n`; the open file is never deleted and no other name is touched. Files are
+    /// cut into parts of at most `n / 8` (or [`max_file_bytes`](Self::max_file_bytes), if
+    /// smaller), so a busy day cannot outgrow the bound. Works together with
+    /// [`keep_days`](Self::keep_days): a file goes when either says so. The spool, dead-letter
+    /// directory and `actions.db` have their own bounds and are not counted here.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (_files, _guard) = actionlog::FileLayer::builder(dir.path())
+    ///     .max_total_bytes(1 << 30) // 1 GiB, in parts of at most 128 MiB
+    ///     .keep_days(30)
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn max_total_bytes(mut self, n: u64) -> Self {
+        self.bounds.max_total_bytes = Some(n);
+        self
+    }
+
+    /// Compresses closed files (yesterday's day file, today's earlier parts) to `….log.gz` on
+    /// a background thread of their own at the lowest CPU priority, off the writer's path
+    /// (default off; cargo feature `compress`). A crash at any point leaves every line whole
+    /// in the plain or the compressed file; [`crate::day_files`] reads both, each line once.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (_files, _guard) = actionlog::FileLayer::builder(dir.path())
+    ///     .compress(true)
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    #[cfg(feature = "compress")]
+    pub fn compress(mut self, on: bool) -> Self {
+        self.compress = on;
         self
     }
 
@@ -248,10 +320,18 @@ impl FileLayerBuilder {
             return Err(Error::Config("channel capacity must be at least 1"));
         }
         let day = clock::day_of(self.clock.now(), self.tz);
-        let files = rolling::DayFiles::open(self.dir, self.keep_days, day)?;
+        let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
         let (tx, rx) = crossbeam_channel::bounded(self.capacity);
         let counters = Arc::new(Counters::default());
-        let w = writer::Writer::new(rx, files, counters.clone(), self.clock.clone(), self.tz);
+        #[allow(unused_mut)]
+        let mut w = writer::Writer::new(rx, files, counters.clone(), self.clock.clone(), self.tz);
+        #[cfg(feature = "compress")]
+        if self.compress {
+            w.compress_with(compress::Compressor::spawn(
+                w.dir().to_path_buf(),
+                w.dir_lock(),
+            )?);
+        }
         let thread = std::thread::Builder::new()
             .name(WRITER_THREAD.into())
             .spawn(move || w.run())

@@ -1,20 +1,27 @@
-//! The day files on disk: `<dir>/YYYY-MM-DD.log`, the `latest.log` symlink, retention.
+//! The day files on disk: `<dir>/YYYY-MM-DD.log` and its numbered parts `YYYY-MM-DD.N.log`
+//! (names in [`super::names`]), the `latest.log` symlink, and when retention runs.
 //! Knows nothing about threads or channels; the writer thread drives it.
 //!
 //! Invariants:
+//! - The open file is the newest part of its day: a start (or a new day) continues in the day's
+//!   highest-numbered part, unless that part was already compressed, in which case it opens the
+//!   next number. So the writer never appends to a part older than one it has closed, and a
+//!   compressed part is never reopened (the compressor relies on both).
 //! - Day files are opened append-only with `O_NOFOLLOW`: a symlink planted in place of a day file
 //!   is refused, never written through. New files get mode 0640 whatever the umask.
 //! - `latest.log` is a relative symlink to the current day file, replaced atomically by creating
 //!   a temporary link and renaming it over the old one; it is never opened for writing. Failing
 //!   to update it is reported and never stops rotation.
-//! - Retention deletes only regular files whose names are exactly `YYYY-MM-DD.log` (a real
-//!   date), never the open file and never anything else in the directory.
+//! - Retention ([`super::retention`]) runs each time a file is opened (start, new day, new part)
+//!   and deletes only our own names, never the open file.
 
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::names::{self, Kind, PartId};
+use super::retention;
 use crate::clock::Day;
 use crate::fs::{create_dir, open_append};
 
@@ -23,10 +30,14 @@ pub(crate) const LATEST: &str = "latest.log";
 
 pub(crate) struct DayFiles {
     dir: PathBuf,
-    keep_days: Option<usize>,
+    bounds: Bounds,
     current: Option<OpenDay>,
-    /// The day the next (re)open should use.
-    day: Day,
+    /// The part the next (re)open should use.
+    id: PartId,
+    /// Bytes in the open part: its size when opened plus what was written since.
+    len: u64,
+    /// Shared with the compressor: see [`retention::DirLock`].
+    lock: retention::DirLock,
     /// Whether the last `latest.log` update failed, so a failure is reported once, not per reopen.
     latest_failed: bool,
 }
@@ -38,15 +49,35 @@ struct OpenDay {
     ino: u64,
 }
 
-pub(crate) fn file_name(day: Day) -> String {
-    day.format("%Y-%m-%d.log").to_string()
+/// The size and age bounds of the directory, as configured on the builder.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Bounds {
+    pub(crate) keep_days: Option<usize>,
+    pub(crate) max_file_bytes: Option<u64>,
+    pub(crate) max_total_bytes: Option<u64>,
+}
+
+/// With only a total bound, parts are cut at this fraction of it, so deleting closed parts can
+/// always bring the directory back under the bound while the open part grows.
+pub(crate) const PARTS_PER_TOTAL: u64 = 8;
+
+impl Bounds {
+    /// The size at which the open part is closed and the next one begun, if any: the per-file
+    /// cap, and at most an eighth of the total cap.
+    pub(crate) fn part_cap(&self) -> Option<u64> {
+        let from_total = self.max_total_bytes.map(|t| (t / PARTS_PER_TOTAL).max(1));
+        match (self.max_file_bytes, from_total) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 impl DayFiles {
-    /// Creates the directory and opens `day`'s file; errors name what failed.
+    /// Creates the directory and opens `day`'s newest part; errors name what failed.
     pub(crate) fn open(
         dir: PathBuf,
-        keep_days: Option<usize>,
+        bounds: Bounds,
         day: Day,
     ) -> Result<Self, crate::error::Error> {
         create_dir(&dir).map_err(|source| crate::error::Error::LogDir {
@@ -55,31 +86,81 @@ impl DayFiles {
         })?;
         let mut files = DayFiles {
             dir,
-            keep_days,
+            bounds,
             current: None,
-            day,
+            id: PartId { day, part: 0 },
+            len: 0,
+            lock: retention::DirLock::default(),
             latest_failed: false,
         };
+        files.id = files.newest_part(day);
         files
             .reopen()
             .map_err(|source| crate::error::Error::LogFile {
-                path: files.path_of(day),
+                path: files.current_path(),
                 source,
             })?;
         Ok(files)
     }
 
     pub(crate) fn day(&self) -> Day {
-        self.day
+        self.id.day
     }
 
-    fn path_of(&self, day: Day) -> PathBuf {
-        self.dir.join(file_name(day))
+    /// The part being written.
+    pub(crate) fn current_id(&self) -> PartId {
+        self.id
     }
 
-    /// The current day file's path.
+    #[cfg_attr(not(feature = "compress"), allow(dead_code))]
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The lock the compressor must share with retention.
+    #[cfg_attr(not(feature = "compress"), allow(dead_code))]
+    pub(crate) fn dir_lock(&self) -> retention::DirLock {
+        self.lock.clone()
+    }
+
+    /// The current part's path.
     pub(crate) fn current_path(&self) -> PathBuf {
-        self.path_of(self.day)
+        self.dir.join(self.id.file_name())
+    }
+
+    /// Bytes in the current part.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Notes `n` bytes appended to the current part.
+    pub(crate) fn wrote(&mut self, n: usize) {
+        self.len += n as u64;
+    }
+
+    /// See [`Bounds::part_cap`].
+    pub(crate) fn part_cap(&self) -> Option<u64> {
+        self.bounds.part_cap()
+    }
+
+    /// The part a writer starting on `day` continues in: the highest-numbered one, or the next
+    /// number if that one is already compressed (a compressed part is never reopened).
+    fn newest_part(&self, day: Day) -> PartId {
+        let entries = names::scan(&self.dir).unwrap_or_default();
+        let of_day = entries
+            .iter()
+            .filter(|e| e.id.day == day && e.kind != Kind::Tmp);
+        let Some(max) = of_day.clone().map(|e| e.id).max() else {
+            return PartId { day, part: 0 };
+        };
+        if of_day.clone().any(|e| e.id == max && e.kind == Kind::Gz) {
+            PartId {
+                day,
+                part: max.part + 1,
+            }
+        } else {
+            max
+        }
     }
 
     /// The open file, reopening (and recreating the directory) if it was closed after an error.
@@ -107,18 +188,30 @@ impl DayFiles {
         }
     }
 
-    /// Switches to `day`'s file: opens it, points `latest.log` at it, applies retention.
+    /// Switches to `day`'s newest part: opens it, points `latest.log` at it, applies retention.
     pub(crate) fn rotate(&mut self, day: Day) -> io::Result<()> {
-        self.day = day;
+        self.id = self.newest_part(day);
+        self.current = None;
+        self.reopen()
+    }
+
+    /// Closes the current part and continues in the day's next one.
+    pub(crate) fn next_part(&mut self) -> io::Result<()> {
+        let newest = self.newest_part(self.id.day);
+        self.id = PartId {
+            day: self.id.day,
+            part: (self.id.part + 1).max(newest.part),
+        };
         self.current = None;
         self.reopen()
     }
 
     fn reopen(&mut self) -> io::Result<()> {
         create_dir(&self.dir)?;
-        let path = self.path_of(self.day);
+        let path = self.current_path();
         let file = open_append(&path)?;
         let meta = file.metadata()?;
+        self.len = meta.len();
         self.current = Some(OpenDay {
             file,
             path,
@@ -136,13 +229,13 @@ impl DayFiles {
             Err(_) => {}
             Ok(()) => self.latest_failed = false,
         }
-        self.prune();
+        retention::prune(&self.dir, &self.lock, self.id, self.len, &self.bounds);
         Ok(())
     }
 
-    /// Atomically points `latest.log` at the current day file with a relative link.
+    /// Atomically points `latest.log` at the current part with a relative link.
     fn point_latest(&self) -> io::Result<()> {
-        let target = file_name(self.day);
+        let target = self.id.file_name();
         let link = self.dir.join(LATEST);
         if fs::read_link(&link).is_ok_and(|t| t == Path::new(&target)) {
             return Ok(());
@@ -157,50 +250,5 @@ impl DayFiles {
         fs::rename(&tmp, &link).inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
         })
-    }
-
-    /// Deletes the oldest day files beyond `keep_days`, never the current one.
-    fn prune(&self) {
-        let Some(keep) = self.keep_days else { return };
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        let current = file_name(self.day);
-        let mut days: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| is_day_file_name(n))
-            .collect();
-        days.sort_unstable();
-        let excess = days.len().saturating_sub(keep.max(1));
-        for name in days.into_iter().take(excess) {
-            if name != current {
-                let _ = fs::remove_file(self.dir.join(&name));
-            }
-        }
-    }
-}
-
-/// `YYYY-MM-DD.log` naming a real date.
-pub(crate) fn is_day_file_name(name: &str) -> bool {
-    name.len() == 14
-        && name.ends_with(".log")
-        && chrono::NaiveDate::parse_from_str(&name[..10], "%Y-%m-%d")
-            .is_ok_and(|d| file_name(d) == name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn day_file_names() {
-        assert!(is_day_file_name("2025-11-03.log"));
-        assert!(!is_day_file_name("2025-02-30.log"));
-        assert!(!is_day_file_name("latest.log"));
-        assert!(!is_day_file_name("2025-11-03.log.bak"));
-        assert!(!is_day_file_name("2025-1-03.log"));
-        assert!(!is_day_file_name("notes-2025.log"));
     }
 }

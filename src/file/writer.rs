@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::handle::Counters;
+use super::names::PartId;
 use super::rolling::DayFiles;
 use crate::clock::{self, Clock, Day, Timezone};
 
@@ -57,6 +58,11 @@ pub(crate) struct Writer {
     last_attempt: Instant,
     /// Drops already announced in the file.
     announced_drops: u64,
+    /// The background compressor, told which part is open each time that changes.
+    #[cfg(feature = "compress")]
+    compressor: Option<super::compress::Compressor>,
+    /// The open part the compressor was last told about.
+    told: Option<PartId>,
 }
 
 impl Writer {
@@ -79,6 +85,40 @@ impl Writer {
             broken_since: None,
             last_attempt: now,
             announced_drops: 0,
+            #[cfg(feature = "compress")]
+            compressor: None,
+            told: None,
+        }
+    }
+
+    /// The log directory.
+    #[cfg_attr(not(feature = "compress"), allow(dead_code))]
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.files.dir()
+    }
+
+    /// See [`super::retention::DirLock`].
+    #[cfg_attr(not(feature = "compress"), allow(dead_code))]
+    pub(crate) fn dir_lock(&self) -> super::retention::DirLock {
+        self.files.dir_lock()
+    }
+
+    /// Hands closed files to `c` from now on.
+    #[cfg(feature = "compress")]
+    pub(crate) fn compress_with(&mut self, c: super::compress::Compressor) {
+        self.compressor = Some(c);
+    }
+
+    /// Tells the compressor when the open part changed: every part before it is closed for good.
+    fn tell_compressor(&mut self) {
+        let open = self.files.current_id();
+        if self.told == Some(open) {
+            return;
+        }
+        self.told = Some(open);
+        #[cfg(feature = "compress")]
+        if let Some(c) = &self.compressor {
+            c.closed_before(open);
         }
     }
 
@@ -100,6 +140,7 @@ impl Writer {
     }
 
     fn serve(&mut self) {
+        self.tell_compressor();
         loop {
             let msg = if self.broken_since.is_some() {
                 match self.rx.recv_timeout(RETRY_EVERY) {
@@ -140,6 +181,7 @@ impl Writer {
             }
             self.announce_drops();
             self.write_out(false);
+            self.tell_compressor();
         }
         // Every sender is gone (the layer and guard were dropped): write what is left.
         self.finish();
@@ -167,6 +209,20 @@ impl Writer {
             self.write_out(true);
             if let Err(e) = self.files.rotate(day) {
                 self.fail(e);
+            }
+        } else if let Some(cap) = self.files.part_cap() {
+            let held = self.files.len() + self.buf.len() as u64;
+            if held > 0 && held + line.len() as u64 > cap {
+                // The part is full: everything before this line goes into it, this line starts
+                // the next part. Only with nothing held back (a tail left by a failed write must
+                // finish in its own part, or a line would be split); during an outage the part
+                // grows past the cap by what was held, and rolls at the first write that works.
+                self.write_out(false);
+                if self.buf.is_empty() {
+                    if let Err(e) = self.files.next_part() {
+                        self.fail(e);
+                    }
+                }
             }
         }
         if self.broken_since.is_some() && self.buf.len() + line.len() > PENDING_CAP {
@@ -201,6 +257,7 @@ impl Writer {
         };
         match result {
             Ok(()) => {
+                self.files.wrote(self.buf.len());
                 self.counters
                     .lines_written
                     .fetch_add(self.buf_lines, Ordering::Relaxed);
@@ -215,6 +272,7 @@ impl Writer {
                 }
             }
             Err((written, e)) => {
+                self.files.wrote(written);
                 let done = self.buf[..written].iter().filter(|&&b| b == b'\n').count() as u64;
                 self.counters
                     .lines_written

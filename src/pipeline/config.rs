@@ -38,6 +38,7 @@ pub struct PipelineConfig {
     /// Where the spool and dead letters go unless set on their own.
     pub(crate) log_dir: PathBuf,
     pub(crate) dead_letter_dir: Option<PathBuf>,
+    pub(crate) dead_letter_max_bytes: u64,
     pub(crate) spool_dir: Option<PathBuf>,
     pub(crate) spool: bool,
     pub(crate) spool_max_bytes: u64,
@@ -58,6 +59,7 @@ impl Default for PipelineConfig {
             redaction: Redaction::default(),
             log_dir: PathBuf::from("logs"),
             dead_letter_dir: None,
+            dead_letter_max_bytes: super::DEFAULT_DEAD_LETTER_MAX_BYTES,
             spool_dir: None,
             spool: true,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
@@ -159,6 +161,15 @@ impl PipelineConfig {
     #[must_use]
     pub fn dead_letter_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dead_letter_dir = Some(dir.into());
+        self
+    }
+
+    /// The most the dead-letter files may hold (default [`super::DEFAULT_DEAD_LETTER_MAX_BYTES`],
+    /// 1 GiB). Past it, records the database rejects are dropped and counted in
+    /// `Stats::actions_dropped`, the bound reported once; actionlog never deletes dead letters.
+    #[must_use]
+    pub fn dead_letter_max_bytes(mut self, n: u64) -> Self {
+        self.dead_letter_max_bytes = n;
         self
     }
 

@@ -224,10 +224,13 @@ impl Delivery {
             }
             Err(e) => {
                 self.counters.dropped.fetch_add(weight, Ordering::Relaxed);
-                crate::report::emit(format_args!(
-                    "record {} lost: {why}; and the dead-letter file failed: {e}",
-                    rec.id()
-                ));
+                // At its bound the dead-letter file has said so once already.
+                if !super::dead_letter::is_at_bound(&e) {
+                    crate::report::emit(format_args!(
+                        "record {} lost: {why}; and the dead-letter file failed: {e}",
+                        rec.id()
+                    ));
+                }
             }
         }
     }

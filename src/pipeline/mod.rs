@@ -31,6 +31,7 @@ mod retry;
 mod spool;
 
 pub use config::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
+pub use dead_letter::DEFAULT_DEAD_LETTER_MAX_BYTES;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,7 +157,10 @@ pub(crate) fn start(
     let delivery = delivery::Delivery::new(
         sink,
         rt,
-        dead_letter::DeadLetter::new(Some(config.dead_letter_path())),
+        dead_letter::DeadLetter::new(
+            Some(config.dead_letter_path()),
+            config.dead_letter_max_bytes,
+        ),
         counters.clone(),
         clock,
         (config.retry_base, config.retry_cap),
