@@ -52,7 +52,7 @@ fn run(
     let mut ours = Vec::new();
     let mut notices = 0;
     for f in day_files(dir.path()) {
-        let text = std::fs::read_to_string(f).unwrap();
+        let text = common::day_text(&f);
         for line in text.lines() {
             let v: serde_json::Value =
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("torn line {line:?}: {e}"));

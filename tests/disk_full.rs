@@ -104,7 +104,7 @@ fn disk_full_is_counted_console_goes_on_and_files_resume() {
         (201, 0),
         "{done:?}"
     );
-    let text = std::fs::read_to_string(&day_files(&logs)[0]).unwrap();
+    let text = common::day_text(&day_files(&logs)[0]);
     assert_eq!(text.lines().count(), 201);
     for line in text.lines() {
         serde_json::from_str::<serde_json::Value>(line)

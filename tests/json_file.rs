@@ -20,7 +20,7 @@ fn lines_of(f: impl FnOnce()) -> (Vec<serde_json::Value>, String) {
     // Dropping the guard flushes: no explicit flush call.
     drop(guard);
     let path = dir.path().join("2025-11-03.log");
-    (json_lines(&path), std::fs::read_to_string(&path).unwrap())
+    (json_lines(&path), common::day_text(&path))
 }
 
 #[test]

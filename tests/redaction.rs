@@ -49,7 +49,7 @@ fn run(redaction: Redaction, f: impl FnOnce()) -> Outputs {
     drop(fg.merge(ag));
     let files = common::day_files(dir.path())
         .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
+        .map(|p| common::day_text(p))
         .collect::<String>();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let mut stmt = conn

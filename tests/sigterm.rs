@@ -139,7 +139,7 @@ fn sigterm_with_the_recipe_loses_nothing() {
     assert_eq!(rows as u64, r.emitted);
     let lines = common::day_files(dir.path())
         .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .map(|p| common::day_text(p).lines().count())
         .sum::<usize>();
     assert_eq!(
         lines as u64, r.emitted,

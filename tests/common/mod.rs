@@ -34,26 +34,48 @@ impl<'a> MakeWriter<'a> for SharedBuf {
     }
 }
 
-/// Every line of `path`, parsed as JSON (panics on an invalid line: that is a test failure).
+/// Every line of the day file `path` (`<dir>/YYYY-MM-DD.log`), across its numbered parts and
+/// compressed files, read through the library's own reader (`actionlog::day_files`), so every
+/// test reads the log directory as `actionlog tail` does. A path that is not a day file is read
+/// as it is.
+pub fn day_text(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let day = name
+        .strip_suffix(".log")
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let (Some(day), Some(dir)) = (day, path.parent()) else {
+        return std::fs::read_to_string(path).unwrap_or_default();
+    };
+    let Ok(days) = actionlog::day_files(dir) else {
+        return String::new();
+    };
+    days.iter()
+        .filter(|d| d.day() == day)
+        .flat_map(|d| d.lines())
+        .map(|l| l.unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())) + "\n")
+        .collect()
+}
+
+/// Every line of the day file `path` (see [`day_text`]), parsed as JSON (panics on an invalid
+/// line: that is a test failure).
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
+    day_text(path)
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
         .collect()
 }
 
-/// The day files in `dir`, sorted by name.
+/// The days in `dir` as their part-0 paths (`<dir>/YYYY-MM-DD.log`), sorted; read them with
+/// [`json_lines`] or [`day_text`], which take in the numbered and compressed parts too.
 pub fn day_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+    actionlog::day_files(dir)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_str().unwrap();
-            n.len() == 14 && n.ends_with(".log") && n != "latest.log"
-        })
-        .collect();
-    v.sort();
-    v
+        .iter()
+        .map(|d| dir.join(d.day().format("%Y-%m-%d.log").to_string()))
+        .collect()
 }
 
 pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
