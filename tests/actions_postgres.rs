@@ -8,7 +8,6 @@ mod common;
 
 use std::time::Duration;
 
-use actionlog::sink::Sink;
 use actionlog::{ManualClock, PipelineConfig};
 use common::actions::{assert_accounted, dead_letters, with_actions};
 use common::pg::TestDb;
@@ -136,48 +135,6 @@ fn lifecycle_rows_have_the_right_columns() {
     assert_eq!(
         p.get::<_, serde_json::Value>(11),
         serde_json::json!({"message": "pause clicked"})
-    );
-}
-
-#[test]
-fn replaying_a_batch_changes_nothing() {
-    let Some(db) = TestDb::new("replay") else {
-        return;
-    };
-    let dead = tempfile::tempdir().unwrap();
-    let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
-    let guard = with_actions(db.sink(), dead.path(), &clock, fast_retries(), || {
-        for i in 0..5 {
-            tracing::info_span!("a", action_type = "add_interval_job", seq = i).in_scope(|| {});
-        }
-    });
-    drop(guard);
-    let snapshot = |db: &TestDb| -> Vec<String> {
-        db.query("SELECT row_to_json(a)::text FROM action_logs a ORDER BY id")
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    };
-    let before = snapshot(&db);
-    assert_eq!(before.len(), 5);
-
-    // Replay the final records and a stale `initiated` for each, straight through the sink.
-    let rows = db.query("SELECT id, action_details FROM action_logs ORDER BY id");
-    let mut sink = db.sink();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let stale: Vec<actionlog::ActionRecord> = rows
-        .iter()
-        .map(|r| actionlog::ActionRecord::blank(r.get(0), "add_interval_job"))
-        .collect();
-    rt.block_on(sink.write(&stale)).unwrap();
-    rt.block_on(sink.write(&stale)).unwrap();
-    assert_eq!(
-        snapshot(&db),
-        before,
-        "neither a stale initiated nor a replay may change a row"
     );
 }
 

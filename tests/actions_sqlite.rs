@@ -3,7 +3,7 @@
 
 mod common;
 
-use actionlog::sink::{Sink, SqliteSink};
+use actionlog::sink::SqliteSink;
 use actionlog::{ManualClock, PipelineConfig};
 use common::actions::{assert_accounted, dead_letters, with_actions};
 use common::utc;
@@ -269,47 +269,6 @@ fn one_shot_events_and_inherited_columns() {
         (step["status"].as_str(), step["error_message"].as_str()),
         (Some("failed"), Some("step exploded"))
     );
-}
-
-#[test]
-fn replay_changes_nothing_and_open_status_never_overwrites_final() {
-    let db = Db::new();
-    let clock = clock();
-    // Capture the real records the layer made by delivering them, then replay them by hand.
-    let guard = with_actions(
-        db.sink(),
-        &db.dead(),
-        &clock,
-        PipelineConfig::default().no_spool(),
-        || {
-            tracing::info_span!("x", action_type = "add_interval_job", job_id = "j1")
-                .in_scope(|| {});
-        },
-    );
-    assert!(guard.flush());
-    let before = db.rows("");
-    assert_eq!(before[0]["status"], "completed");
-    let id = uuid::Uuid::parse_str(before[0]["id"].as_str().unwrap()).unwrap();
-
-    let mut sink = db.sink();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let mut initiated = actionlog_record(id, "initiated");
-    initiated.job_id = Some("j1".into());
-    rt.block_on(sink.write(std::slice::from_ref(&initiated)))
-        .unwrap();
-    let after = db.rows("");
-    assert_eq!(
-        after, before,
-        "a late initiated must not undo completed, nor touch updated_at"
-    );
-}
-
-fn actionlog_record(id: uuid::Uuid, status: &str) -> actionlog::ActionRecord {
-    let mut r = actionlog::ActionRecord::blank(id, "add_interval_job");
-    r.status = status.into();
-    r
 }
 
 #[test]

@@ -233,8 +233,12 @@ fn a_refused_row_fails_its_batch_and_the_pipeline_isolates_it() {
         let mut sink = store.sink();
         let mut bad = record("completed");
         bad.action_type = "t".repeat(60); // longer than the column allows
-        let e = write(&mut *sink, &[record("completed"), bad]).unwrap_err();
-        assert_eq!(e.kind, FailureKind::Rejected, "{name}: {e}");
+        let mut bad_run = record("completed");
+        bad_run.job_execution_id = Some("not-a-uuid".into());
+        for bad in [bad, bad_run] {
+            let e = write(&mut *sink, &[record("completed"), bad]).unwrap_err();
+            assert_eq!(e.kind, FailureKind::Rejected, "{name}: {e}");
+        }
         assert_eq!(
             store
                 .value("SELECT CAST(COUNT(*) AS TEXT) FROM action_logs")
