@@ -36,6 +36,8 @@
 //!   the disk spool;
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
 //! - `guard`: the [`Guard`] with counters, flush and shutdown; `builder`: the [`Builder`].
+//! - `query` (feature `query`): the read side — read-only queries over the stores, the filter
+//!   grammar, the day files; the `actionlog` command (feature `cli`) is built on it.
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
@@ -59,6 +61,8 @@ mod guard;
 pub mod job;
 pub mod limits;
 mod pipeline;
+#[cfg(feature = "query")]
+pub mod query;
 mod record;
 mod redact;
 mod report;
