@@ -37,6 +37,7 @@ pub use filter::{Cond, Entity, Field, Filter, Op, parse_time};
 pub use store::{Store, Target};
 
 /// A time as every store prints it: RFC 3339, UTC, microseconds (what the SQLite sink writes).
+#[cfg(any(feature = "postgres", feature = "supabase"))]
 pub(crate) fn postgres_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

@@ -1,6 +1,14 @@
 //! The SQLite store, read-only: opened with `SQLITE_OPEN_READ_ONLY` (a missing file is an
 //! error, never created) and `PRAGMA query_only`, each statement interrupted after the
 //! statement timeout by a progress handler.
+//!
+//! Nothing is created beside the file either. The sink keeps the database in WAL mode, and a
+//! read-only reader of a WAL database creates the `-wal` and `-shm` files when they are
+//! missing (and cannot remove them). They exist exactly while a writer has the file open, so:
+//! with a `-wal` file present the store is read like any WAL reader, through the writer's
+//! files; without one, no writer is running and the file is opened `immutable=1` (no locks,
+//! no side files). A writer that starts during such a read appends to its new WAL; the main
+//! file only changes at a checkpoint, after 1000 pages of WAL.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -34,8 +42,16 @@ impl SqliteStore {
             target: target.clone(),
             reason: e.to_string(),
         };
+        let mut file = path.as_os_str().to_owned();
+        file.push("-wal");
+        let live = Path::new(&file).exists();
+        let uri = format!(
+            "file:{}?mode=ro{}",
+            uri_path(path),
+            if live { "" } else { "&immutable=1" }
+        );
         let conn = Connection::open_with_flags(
-            path,
+            uri,
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
@@ -164,6 +180,20 @@ impl SqliteStore {
     pub(crate) async fn newest(&self) -> Result<Rows, Error> {
         self.rows(sql::NEWEST, &[])
     }
+}
+
+/// `path` for a `file:` URI: `%`, `?` and `#` (and anything not printable ASCII)
+/// percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
+            0x21..=0x7e => out.push(*b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// A SQLite value as JSON: JSON columns parsed, `enabled` as a boolean (SQLite has no
