@@ -211,7 +211,7 @@ pub fn get(
     for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
         let v = decode(v);
         let r = match k {
-            "select" if v.split(',').all(ident) => {
+            "select" if v == "*" || v.split(',').all(ident) => {
                 select = v;
                 Ok(())
             }
