@@ -446,3 +446,93 @@ pub fn every_subcommand(dir: &Path, env: &[(&str, &str)]) {
     let logs = run(dir, &["runs", "--logs", &run_id], env);
     assert!(String::from_utf8_lossy(&logs.stdout).contains("job started"));
 }
+
+/// A fresh SQLite store at `<dir>/logs/actions.db` with the sink's schema (made by opening
+/// the real `SqliteSink`), then `sql` run on it.
+pub fn sqlite_store(dir: &Path, sql: &str) -> PathBuf {
+    let db = dir.join("logs").join("actions.db");
+    drop(actionlog::sink::SqliteSink::open(&db).unwrap());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(sql).unwrap();
+    // Back out of WAL so the file stands alone (no -wal: the command reads it immutable).
+    conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    db
+}
+
+/// The id of fixture row `i` (a valid UUID; ids sort like `i`).
+pub fn id(i: usize) -> String {
+    format!("00000000-0000-7000-8000-{i:012x}")
+}
+
+/// `n` actions for the pagination tests: every three share a timestamp (so the id breaks
+/// ties), every fourth failed; as one INSERT both SQLite and PostgreSQL accept.
+pub fn actions_sql(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "('{}', '2026-11-03T10:00:{:02}.000000Z', 'data_collection_start', '{}', 'user{}', '{{\"n\": {i}}}')",
+                id(i),
+                i / 3,
+                if i % 4 == 0 { "failed" } else { "completed" },
+                i % 2
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO action_logs (id, action_timestamp, action_type, status, user_id, action_details) VALUES {};",
+        rows.join(", ")
+    )
+}
+
+/// The expected order of those rows: newest first, then highest id.
+pub fn newest_first(ids: impl Iterator<Item = usize>) -> Vec<String> {
+    let mut v: Vec<usize> = ids.collect();
+    v.sort_by_key(|i| std::cmp::Reverse((i / 3, *i)));
+    v.into_iter().map(id).collect()
+}
+
+/// All pages of `actions ARGS --limit n`, following the printed cursors; the ids per page.
+pub fn all_pages(
+    dir: &Path,
+    args: &[&str],
+    limit: usize,
+    env: &[(&str, &str)],
+) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let lim = limit.to_string();
+        let mut a: Vec<&str> = vec!["actions"];
+        a.extend_from_slice(args);
+        a.extend(["--limit", lim.as_str(), "--format", "json"]);
+        if let Some(c) = &before {
+            a.extend(["--before", c.as_str()]);
+        }
+        let out = run(dir, &a, env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ids: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        pages.push(ids);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        match err
+            .lines()
+            .find_map(|l| l.strip_prefix("next page: --before "))
+        {
+            Some(c) => before = Some(c.to_owned()),
+            None => return pages,
+        }
+        assert!(pages.len() < 100, "pagination does not end");
+    }
+}
