@@ -24,6 +24,8 @@ pub mod files;
 mod filter;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "supabase")]
+mod shapes;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -149,7 +149,7 @@ impl PgStore {
 
     pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
         let mut out = Stats::default();
-        for (name, s) in sql::stats(Dialect::Postgres, range) {
+        for (name, s) in sql::stats(Dialect::Postgres, range, [false, false]) {
             out.sections
                 .push((name, self.rows(&s.text, &s.params).await?));
         }

@@ -189,9 +189,47 @@ pub(crate) fn run_logs(d: Dialect, id: &str) -> Sql {
     sql
 }
 
-/// The stats sections over the range of `f` (its conditions are ignored).
-pub(crate) fn stats(d: Dialect, range: &Filter) -> Vec<(&'static str, Sql)> {
+/// `percentile_disc` for p = 0.5 and 0.95 of `value` per `key`, from a histogram (one row
+/// per key and distinct value, with its count: a hash or index aggregate) instead of sorting
+/// every row: the smallest value whose cumulative count reaches p of the total, which is what
+/// `percentile_disc` returns. Columns `key`, `timed`, `p50_seconds`, `p95_seconds`.
+fn percentiles(d: Dialect, key: &str, value: &str, from: &str, w: &str) -> String {
+    let (v, timed) = match d {
+        Dialect::Postgres => ("v::float8", "SUM(c)::int8"),
+        Dialect::Sqlite => ("v", "SUM(c)"),
+    };
+    format!(
+        "SELECT {key}, {timed} AS timed, \
+         MIN({v}) FILTER (WHERE cum >= 0.5 * tot) AS p50_seconds, \
+         MIN({v}) FILTER (WHERE cum >= 0.95 * tot) AS p95_seconds \
+         FROM (SELECT {key}, v, c, SUM(c) OVER (PARTITION BY {key} ORDER BY v) AS cum, \
+                 SUM(c) OVER (PARTITION BY {key}) AS tot \
+               FROM (SELECT {key}, {value} AS v, COUNT(*) AS c FROM {from} \
+                     WHERE {value} IS NOT NULL AND {w} GROUP BY {key}, {value}) h) w \
+         GROUP BY {key}"
+    )
+}
+
+/// The stats sections over the range of `f` (its conditions are ignored). `scan` (SQLite):
+/// read `action_logs` / `job_executions` by a full scan instead of the time index, better when
+/// the range covers most of the table (a range walk looks every row up in the table).
+pub(crate) fn stats(d: Dialect, range: &Filter, scan: [bool; 2]) -> Vec<(&'static str, Sql)> {
     let n = SECTION_ROWS;
+    let (actions, runs) = match d {
+        Dialect::Sqlite => (
+            if scan[0] {
+                "action_logs NOT INDEXED"
+            } else {
+                "action_logs"
+            },
+            if scan[1] {
+                "job_executions NOT INDEXED"
+            } else {
+                "job_executions"
+            },
+        ),
+        Dialect::Postgres => ("action_logs", "job_executions"),
+    };
     let window = |col: &str| {
         let mut sql = Sql::new(d);
         let mut parts = Vec::new();
@@ -215,7 +253,7 @@ pub(crate) fn stats(d: Dialect, range: &Filter) -> Vec<(&'static str, Sql)> {
 
     let (mut s, w) = window("action_timestamp");
     s.text = format!(
-        "SELECT action_type, status, COUNT(*) AS count FROM action_logs WHERE {w} \
+        "SELECT action_type, status, COUNT(*) AS count FROM {actions} WHERE {w} \
          GROUP BY action_type, status ORDER BY count DESC, action_type, status LIMIT {n}"
     );
     out.push(("actions_by_type_status", s));
@@ -223,7 +261,7 @@ pub(crate) fn stats(d: Dialect, range: &Filter) -> Vec<(&'static str, Sql)> {
     let (mut s, w) = window("action_timestamp");
     s.text = format!(
         "SELECT user_id, COUNT(*) AS action_count, COUNT(DISTINCT action_type) AS unique_actions \
-         FROM action_logs WHERE {w} GROUP BY user_id ORDER BY action_count DESC, user_id LIMIT {n}"
+         FROM {actions} WHERE {w} GROUP BY user_id ORDER BY action_count DESC, user_id LIMIT {n}"
     );
     out.push(("user_activity", s));
 
@@ -238,45 +276,20 @@ pub(crate) fn stats(d: Dialect, range: &Filter) -> Vec<(&'static str, Sql)> {
     let ok = "SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END)";
     let rate = num(&format!("ROUND(100.0 * {ok} / COUNT(*), 2)"));
     let (mut s, w) = window("started_at");
-    s.text = match d {
-        Dialect::Postgres => format!(
-            "SELECT job_id, COUNT(*) AS total, {ok} AS successes, {rate} AS success_rate, \
-             (percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_seconds))::float8 AS p50_seconds, \
-             (percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_seconds))::float8 AS p95_seconds \
-             FROM job_executions WHERE {w} GROUP BY job_id ORDER BY job_id LIMIT {n}"
-        ),
-        // percentile_disc as SQLite can say it: the smallest value whose cumulative share
-        // reaches p (NULL durations get a partition of their own, which MIN ignores).
-        Dialect::Sqlite => format!(
-            "SELECT job_id, COUNT(*) AS total, {ok} AS successes, {rate} AS success_rate, \
-             MIN(duration_seconds) FILTER (WHERE cd >= 0.5) AS p50_seconds, \
-             MIN(duration_seconds) FILTER (WHERE cd >= 0.95) AS p95_seconds \
-             FROM (SELECT job_id, status, duration_seconds, CUME_DIST() OVER \
-               (PARTITION BY job_id, duration_seconds IS NULL ORDER BY duration_seconds) AS cd \
-               FROM job_executions WHERE {w}) GROUP BY job_id ORDER BY job_id LIMIT {n}"
-        ),
-    };
+    s.text = format!(
+        "SELECT j.job_id, j.total, j.successes, j.success_rate, p.p50_seconds, p.p95_seconds \
+         FROM (SELECT job_id, COUNT(*) AS total, {ok} AS successes, {rate} AS success_rate \
+               FROM {runs} WHERE {w} GROUP BY job_id) j \
+         LEFT JOIN ({}) p ON p.job_id = j.job_id ORDER BY j.job_id LIMIT {n}",
+        percentiles(d, "job_id", "duration_seconds", runs, &w)
+    );
     out.push(("job_success_rate", s));
 
     let (mut s, w) = window("action_timestamp");
-    s.text = match d {
-        Dialect::Postgres => format!(
-            "SELECT action_type, COUNT(request_duration_seconds) AS timed, \
-             (percentile_disc(0.5) WITHIN GROUP (ORDER BY request_duration_seconds))::float8 AS p50_seconds, \
-             (percentile_disc(0.95) WITHIN GROUP (ORDER BY request_duration_seconds))::float8 AS p95_seconds \
-             FROM action_logs WHERE request_duration_seconds IS NOT NULL AND {w} \
-             GROUP BY action_type ORDER BY action_type LIMIT {n}"
-        ),
-        Dialect::Sqlite => format!(
-            "SELECT action_type, COUNT(*) AS timed, \
-             MIN(request_duration_seconds) FILTER (WHERE cd >= 0.5) AS p50_seconds, \
-             MIN(request_duration_seconds) FILTER (WHERE cd >= 0.95) AS p95_seconds \
-             FROM (SELECT action_type, request_duration_seconds, CUME_DIST() OVER \
-               (PARTITION BY action_type ORDER BY request_duration_seconds) AS cd \
-               FROM action_logs WHERE request_duration_seconds IS NOT NULL AND {w}) \
-             GROUP BY action_type ORDER BY action_type LIMIT {n}"
-        ),
-    };
+    s.text = format!(
+        "{} ORDER BY action_type LIMIT {n}",
+        percentiles(d, "action_type", "request_duration_seconds", actions, &w)
+    );
     out.push(("action_durations", s));
     out
 }
