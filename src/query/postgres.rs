@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::sql::{self, Dialect, Param};
 use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats, Target};
@@ -16,6 +16,9 @@ const HINT: &str = "run migrations/0001_action_logs.sql and migrations/0002_jobs
 pub struct PgStore {
     client: Client,
     target: String,
+    /// Prepared statements by SQL text (the texts are few: one per query shape), so a query
+    /// is one round trip.
+    prepared: std::sync::Mutex<std::collections::HashMap<String, Statement>>,
 }
 
 impl PgStore {
@@ -57,7 +60,11 @@ impl PgStore {
             ))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let store = PgStore { client, target };
+        let store = PgStore {
+            client,
+            target,
+            prepared: Default::default(),
+        };
         let names = [
             ("table", "action_logs"),
             ("table", "job_executions"),
@@ -107,7 +114,23 @@ impl PgStore {
                 Param::Time(t) => t as &(dyn ToSql + Sync),
             })
             .collect();
-        let st = self.client.prepare(text).await.map_err(|e| self.err(e))?;
+        let cached = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(text)
+            .cloned();
+        let st = match cached {
+            Some(st) => st,
+            None => {
+                let st = self.client.prepare(text).await.map_err(|e| self.err(e))?;
+                let mut map = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+                if map.len() < 64 {
+                    map.insert(text.to_owned(), st.clone());
+                }
+                st
+            }
+        };
         let columns: Vec<String> = st.columns().iter().map(|c| c.name().to_owned()).collect();
         let rows = self
             .client

@@ -118,7 +118,7 @@ impl SqliteStore {
         let deadline = Instant::now() + self.opts.statement_timeout;
         conn.progress_handler(10_000, Some(move || Instant::now() > deadline));
         let result = (|| {
-            let mut st = conn.prepare(text)?;
+            let mut st = conn.prepare_cached(text)?;
             let columns: Vec<String> = st.column_names().iter().map(|c| c.to_string()).collect();
             let values: Vec<rusqlite::types::Value> = params
                 .iter()
