@@ -88,7 +88,9 @@ fn strip_userinfo(url: &str) -> String {
     }
 }
 
-/// An open, read-only store.
+/// An open, read-only store. Its methods are `async` for PostgreSQL and Supabase; the SQLite
+/// backend answers on the calling thread (its queries are short and bounded by the statement
+/// timeout), so a server should call it from `spawn_blocking` or a blocking-friendly thread.
 pub enum Store {
     /// The SQLite file.
     #[cfg(feature = "sqlite")]
