@@ -73,6 +73,7 @@ impl Entity {
     }
 
     /// Columns holding UUIDs (compared as text).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn is_uuid(self, column: &str) -> bool {
         matches!(column, "id" | "job_execution_id")
     }
