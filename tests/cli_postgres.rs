@@ -7,6 +7,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/cli_seed.rs"]
+mod cli_seed;
 mod common;
 
 use common::pg::TestDb;
@@ -37,8 +39,8 @@ fn over_the_tracker_database_the_command_agrees_with_the_seed_sql_and_writes_not
             .map(|r| r.split('|').map(str::to_owned).collect())
             .collect()
     };
-    cli::assert_agrees_with_seed(work.path(), &env, &seed);
-    cli::every_subcommand(work.path(), &env);
+    cli_seed::assert_agrees_with_seed(work.path(), &env, &seed);
+    cli_seed::every_subcommand(work.path(), &env);
 
     assert_eq!(
         fingerprint(&db),

@@ -6,6 +6,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/cli_seed.rs"]
+mod cli_seed;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -76,8 +78,8 @@ fn over_the_tracker_store_the_command_agrees_with_the_seed_sql_and_writes_nothin
     let before = snapshot(dir);
     assert!(before.contains_key("logs/actions.db"));
 
-    cli::assert_agrees_with_seed(dir, &[], &|sql| seed(&db, sql));
-    cli::every_subcommand(dir, &[]);
+    cli_seed::assert_agrees_with_seed(dir, &[], &|sql| seed(&db, sql));
+    cli_seed::every_subcommand(dir, &[]);
 
     let after = snapshot(dir);
     assert_eq!(

@@ -1,6 +1,7 @@
 //! `stats` percentiles: p50/p95 per action type and per job are `percentile_disc` — the
 //! smallest duration whose share of rows reaches p — computed by PostgreSQL's own
-//! `percentile_disc` and by SQLite from a histogram; both must equal the nearest-rank value
+//! `percentile_disc` (directly and in `actionlog_stats` of `migrations/0003_query.sql`, through
+//! the PostgREST double) and by SQLite from a histogram; both must equal the nearest-rank value
 //! computed here from the same rows (ties and a NULL duration included), and the time range
 //! must bound every section.
 #![cfg(feature = "cli")]
@@ -139,4 +140,22 @@ fn postgres_percentiles_are_percentile_disc() {
         got(dir.path(), &[("DATABASE_URL", url.as_str())]),
         expected()
     );
+}
+
+/// The same through the REST API: `actionlog_stats` of `migrations/0003_query.sql`.
+#[cfg(all(feature = "postgres", feature = "supabase"))]
+#[test]
+fn supabase_percentiles_are_percentile_disc() {
+    let Some(db) = common::pg::TestDb::new("cli_pct_sb") else {
+        return;
+    };
+    for m in ["0001_action_logs.sql", "0002_jobs.sql", "0003_query.sql"] {
+        db.psql_file(&format!("{}/migrations/{m}", env!("CARGO_MANIFEST_DIR")));
+    }
+    db.psql(&fixture());
+    let double = common::postgrest::Double::start(&db.url, &db.schema, "k");
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("SUPABASE_URL", double.url.as_str()), ("SUPABASE_KEY", "k")];
+    assert_eq!(got(dir.path(), &env), expected());
+    assert!(double.violations().is_empty(), "{:?}", double.violations());
 }

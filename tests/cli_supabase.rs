@@ -8,6 +8,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/cli_seed.rs"]
+mod cli_seed;
 mod common;
 
 use common::pg::TestDb;
@@ -33,8 +35,8 @@ fn through_the_rest_api_the_command_agrees_with_the_seed_sql_and_writes_nothing(
             .map(|r| r.split('|').map(str::to_owned).collect())
             .collect()
     };
-    cli::assert_agrees_with_seed(work.path(), &env, &seed);
-    cli::every_subcommand(work.path(), &env);
+    cli_seed::assert_agrees_with_seed(work.path(), &env, &seed);
+    cli_seed::every_subcommand(work.path(), &env);
     assert!(double.requests() > requests);
     assert!(double.violations().is_empty(), "{:?}", double.violations());
     assert_eq!(db.psql("SELECT count(*) FROM action_logs"), writes);
