@@ -772,24 +772,23 @@ async fn main() -> Result<(), BoxError> {
         "\n{} records delivered ({} dead-lettered, {} dropped, {} spooled).",
         s.actions_delivered, s.actions_dead_lettered, s.actions_dropped, s.actions_spooled
     );
-    let query = |sql: &str| {
-        if std::env::var("DATABASE_URL").is_ok() {
-            format!("psql \"$DATABASE_URL\" -c '{sql}'")
-        } else if std::env::var("SUPABASE_URL").is_ok() {
-            format!("in the Supabase SQL editor: {sql}")
-        } else {
-            format!("sqlite3 logs/actions.db '{sql}'")
-        }
+    // The `actionlog` command reads the same store (DATABASE_URL / SUPABASE_URL / logs/actions.db).
+    let features = if std::env::var("DATABASE_URL").is_ok() {
+        "cli,postgres"
+    } else if std::env::var("SUPABASE_URL").is_ok() {
+        "cli,supabase"
+    } else {
+        "cli"
     };
+    let cmd = |args: &str| format!("cargo run -q --features {features} --bin actionlog -- {args}");
     println!("Where to look:");
     println!(
         "  logs/latest.log    one JSON object per line (job runs' lines are also in job_executions.logs)"
     );
-    println!("  {}", query("SELECT * FROM job_execution_summary"));
-    println!("  {}", query("SELECT * FROM scheduled_jobs_status"));
-    println!(
-        "  {}",
-        query("SELECT action_type, source, status, COUNT(*) FROM action_logs GROUP BY 1, 2, 3")
-    );
+    println!("  {}", cmd("tail -n 20"));
+    println!("  {}", cmd("jobs"));
+    println!("  {}", cmd("stats --since 1d"));
+    println!("  {}", cmd("actions status=failed"));
+    println!("  {}", cmd("runs data_collection --failed"));
     Ok(())
 }

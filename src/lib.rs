@@ -41,6 +41,9 @@
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
 //! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `fs` (0750/0640, `O_NOFOLLOW`), `error`,
 //!   `report` (actionlog's own stderr lines).
+//! - `query` (feature `query`): the read side, beside the stores — read-only queries over
+//!   them, the filter grammar, the day files; the `actionlog` command (feature `cli`) is built
+//!   on it. It reads the stores' tables; it imports none of the write path.
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
@@ -68,6 +71,8 @@ pub mod job;
 pub mod limits;
 mod panic_hook;
 mod pipeline;
+#[cfg(feature = "query")]
+pub mod query;
 mod redact;
 mod report;
 mod rows;

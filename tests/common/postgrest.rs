@@ -7,6 +7,9 @@
 //! installed on these machines; this loopback HTTP/1.1 server enforces that contract and then
 //! performs the upsert in the real PostgreSQL, so tests check rows in the database.
 //!
+//! Reads (`GET` on tables and views with PostgREST's filters, ordering and logic trees, and
+//! `GET /rest/v1/rpc/{function}` for the read side's aggregates) are in `postgrest_get.rs`.
+//!
 //! Faults can be queued; each request takes the next one: a status code (with a PostgREST
 //! error body), 429 with `Retry-After`, a slow answer (the insert commits after the delay), a
 //! connection reset after the commit (no answer at all).
@@ -20,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+#[path = "postgrest_get.rs"]
+mod get;
 
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -278,6 +284,12 @@ fn handle(
     }
     let prefer = req.header("prefer").unwrap_or("");
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    if req.method == "GET" {
+        let Some(path) = path.strip_prefix("/rest/v1/") else {
+            return violation(format!("path {path}"));
+        };
+        return get::get(path, query, rt, client, percent_decode);
+    }
     if req.method != "POST" {
         let Some(table) = path.strip_prefix("/rest/v1/") else {
             return violation(format!("path {path}"));

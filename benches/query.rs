@@ -1,0 +1,277 @@
+//! The read side on a store of 1 000 000 actions and 100 000 job runs: `stats --since 7d`
+//! and the first page of `actions` through `actionlog::query`, each against the seed's own SQL
+//! run directly on the same store in the same run (`stats` does the seed's four analytics
+//! queries plus the p50/p95 sections, which have no seed counterpart; its baseline is the
+//! four seed queries).
+//!
+//! Data: one bulk SQL insert (a recursive CTE in SQLite, `generate_series` in PostgreSQL) of
+//! the rows the sinks would write — 10 action types, 85 % completed / 5 % failed / 10 %
+//! initiated, 1 000 users, timestamps over the last 6 days, durations 0–2 s; 5 jobs with 90 %
+//! successful runs — into the sinks' own schema (`SqliteSink::open`, the migrations). It is
+//! kept between runs (`target/bench-query/actions.db`, schema `al_bench_query`) and rebuilt
+//! when the counts differ. PostgreSQL is the test database (`ACTIONLOG_TEST_DATABASE_URL`,
+//! default `postgres://root@127.0.0.1:5432/test`); skipped if unreachable.
+//!
+//! Run: `cargo bench --all-features --bench query`
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actionlog::query::{Entity, Filter, Options, PageQuery, Store, Target, parse_time};
+use criterion::Criterion;
+
+const ACTIONS: i64 = 1_000_000;
+const RUNS: i64 = 100_000;
+
+const SQLITE_FILL: &str = "
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999999)
+INSERT INTO action_logs (id, action_type, user_id, action_timestamp, action_details, job_id,
+    status, error_message, source, request_duration_seconds)
+SELECT printf('00000000-0000-7000-8000-%012x', i),
+    CASE i % 10 WHEN 0 THEN 'data_collection_start' WHEN 1 THEN 'ticker_backfill'
+        WHEN 2 THEN 'add_interval_job' WHEN 3 THEN 'add_cron_job' WHEN 4 THEN 'run_job_now'
+        WHEN 5 THEN 'pause_job' WHEN 6 THEN 'resume_job' WHEN 7 THEN 'remove_job'
+        WHEN 8 THEN 'job_execution' ELSE 'job_recovery' END,
+    CASE WHEN i % 10 >= 8 THEN NULL ELSE 'user' || (i % 1000) END,
+    strftime('%Y-%m-%dT%H:%M:%S', 'now', printf('-%d seconds', (i * 7919) % 518400))
+        || printf('.%06dZ', i % 1000000),
+    '{\"n\":' || i || '}',
+    CASE WHEN i % 10 >= 8 THEN 'job_' || (i % 5) END,
+    CASE WHEN i % 20 = 0 THEN 'failed' WHEN i % 10 = 1 THEN 'initiated' ELSE 'completed' END,
+    CASE WHEN i % 20 = 0 THEN 'feed timed out' END,
+    CASE WHEN i % 10 >= 8 THEN 'scheduled_job' ELSE 'ui_button' END,
+    ((i * 31) % 2000) / 1000.0
+FROM n;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+INSERT INTO job_executions (id, job_id, status, started_at, completed_at, duration_seconds,
+    error_message, logs, metadata)
+SELECT printf('00000000-0000-7000-9000-%012x', i), 'job_' || (i % 5),
+    CASE WHEN i % 50 < 4 THEN 'failed' WHEN i % 50 = 4 THEN 'cancelled' ELSE 'success' END,
+    strftime('%Y-%m-%dT%H:%M:%S', 'now', printf('-%d seconds', (i * 7919) % 518400))
+        || printf('.%06dZ', i % 1000000),
+    NULL, ((i * 37) % 5000) / 1000.0,
+    CASE WHEN i % 50 < 4 THEN 'feed down' END, 'job started', '{}'
+FROM n;
+INSERT INTO scheduled_jobs (job_id, job_name, schedule_type, schedule_value, next_scheduled_run)
+SELECT 'job_' || value, 'job ' || value, 'interval', '60', '2999-01-01T00:00:00.000000Z'
+FROM json_each('[0,1,2,3,4]');
+ANALYZE;";
+
+const PG_FILL: &str = "
+INSERT INTO action_logs (id, action_type, user_id, action_timestamp, action_details, job_id,
+    status, error_message, source, request_duration_seconds)
+SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,
+    (ARRAY['data_collection_start', 'ticker_backfill', 'add_interval_job', 'add_cron_job',
+        'run_job_now', 'pause_job', 'resume_job', 'remove_job', 'job_execution',
+        'job_recovery'])[i % 10 + 1],
+    CASE WHEN i % 10 >= 8 THEN NULL ELSE 'user' || (i % 1000) END,
+    date_trunc('second', now()) - ((i * 7919) % 518400) * interval '1 second'
+        + (i % 1000000) * interval '1 microsecond',
+    jsonb_build_object('n', i),
+    CASE WHEN i % 10 >= 8 THEN 'job_' || (i % 5) END,
+    CASE WHEN i % 20 = 0 THEN 'failed' WHEN i % 10 = 1 THEN 'initiated' ELSE 'completed' END,
+    CASE WHEN i % 20 = 0 THEN 'feed timed out' END,
+    CASE WHEN i % 10 >= 8 THEN 'scheduled_job' ELSE 'ui_button' END,
+    ((i * 31) % 2000) / 1000.0
+FROM generate_series(0::bigint, 999999) i;
+INSERT INTO job_executions (id, job_id, status, started_at, duration_seconds, error_message, logs, metadata)
+SELECT ('00000000-0000-7000-9000-' || lpad(to_hex(i), 12, '0'))::uuid, 'job_' || (i % 5),
+    CASE WHEN i % 50 < 4 THEN 'failed' WHEN i % 50 = 4 THEN 'cancelled' ELSE 'success' END,
+    date_trunc('second', now()) - ((i * 7919) % 518400) * interval '1 second'
+        + (i % 1000000) * interval '1 microsecond',
+    ((i * 37) % 5000) / 1000.0, CASE WHEN i % 50 < 4 THEN 'feed down' END, 'job started', '{}'
+FROM generate_series(0::bigint, 99999) i;
+INSERT INTO scheduled_jobs (job_id, job_name, schedule_type, schedule_value, next_scheduled_run)
+SELECT 'job_' || i, 'job ' || i, 'interval', '60', '2999-01-01' FROM generate_series(0, 4) i;";
+
+/// The seed's analytics queries ("Log Querying Examples" and the job success rate) over the
+/// last 7 days, in PostgreSQL; SQLite spells `NOW() - INTERVAL` its own way.
+const SEED_STATS: [&str; 4] = [
+    "SELECT action_type, status, COUNT(*) as count FROM action_logs
+     WHERE action_timestamp >= NOW() - INTERVAL '7 days' GROUP BY action_type, status ORDER BY count DESC",
+    "SELECT user_id, COUNT(*) as action_count, COUNT(DISTINCT action_type) as unique_actions
+     FROM action_logs WHERE action_timestamp >= NOW() - INTERVAL '7 days'
+     GROUP BY user_id ORDER BY action_count DESC",
+    "SELECT * FROM action_logs WHERE status = 'failed' AND action_timestamp >= NOW() - INTERVAL '7 days'
+     ORDER BY action_timestamp DESC",
+    "SELECT job_id, COUNT(*) as total, SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) as successes,
+     ROUND(100.0 * SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) / COUNT(*), 2) as success_rate
+     FROM job_executions WHERE started_at >= NOW() - INTERVAL '7 days' GROUP BY job_id",
+];
+const SEED_FIRST_PAGE: &str = "SELECT * FROM action_logs ORDER BY action_timestamp DESC LIMIT 50";
+
+/// The seed's `NOW() - INTERVAL '7 days'` in SQLite: a parameter holding that time, computed
+/// once (SQLite would evaluate `strftime('now', …)` again for every row).
+fn sqlite_sql(s: &str) -> String {
+    s.replace("NOW() - INTERVAL '7 days'", "?1")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn opts() -> Options {
+    Options {
+        statement_timeout: Duration::from_secs(120),
+        ..Options::default()
+    }
+}
+
+fn range() -> Filter {
+    let mut f = Filter::new(Entity::Actions);
+    f.since = Some(parse_time("7d", chrono::Utc::now()).unwrap());
+    f
+}
+
+fn first_page() -> PageQuery {
+    PageQuery {
+        filter: Filter::new(Entity::Actions),
+        limit: 50,
+        before: None,
+    }
+}
+
+fn sqlite_store() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-query");
+    let db = dir.join("actions.db");
+    let count = |db: &PathBuf| -> Option<(i64, i64)> {
+        let c =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .ok()?;
+        c.query_row(
+            "SELECT (SELECT count(*) FROM action_logs), (SELECT count(*) FROM job_executions)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+    };
+    if count(&db) != Some((ACTIONS, RUNS)) {
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!("building {} …", db.display());
+        drop(actionlog::sink::SqliteSink::open(&db).unwrap());
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(SQLITE_FILL).unwrap();
+        c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    db
+}
+
+fn sqlite(c: &mut Criterion) {
+    let db = sqlite_store();
+    let rt = rt();
+    let store = rt
+        .block_on(Store::open(&Target::Sqlite(db.clone()), &opts()))
+        .unwrap();
+    let raw = rusqlite::Connection::open_with_flags(
+        format!("file:{}?mode=ro&immutable=1", db.display()),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .unwrap();
+    let run_raw = |sql: &str| {
+        let mut st = raw.prepare_cached(&sqlite_sql(sql)).unwrap();
+        let n = st.column_count();
+        let since = chrono::Utc::now() - chrono::Duration::days(7);
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut rows = if st.parameter_count() == 1 {
+            st.query([since]).unwrap()
+        } else {
+            st.query([]).unwrap()
+        };
+        let mut k = 0usize;
+        while let Some(r) = rows.next().unwrap() {
+            for i in 0..n {
+                let _ = r.get_ref(i).unwrap();
+            }
+            k += 1;
+        }
+        k
+    };
+    let mut g = c.benchmark_group("sqlite");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("stats_7d", |b| {
+        b.iter(|| rt.block_on(store.stats(&range())).unwrap())
+    });
+    g.bench_function("seed_sql_stats_7d", |b| {
+        b.iter(|| SEED_STATS.iter().map(|s| run_raw(s)).sum::<usize>())
+    });
+    g.bench_function("actions_first_page", |b| {
+        b.iter(|| rt.block_on(store.actions(&first_page())).unwrap())
+    });
+    g.bench_function("seed_sql_first_page", |b| {
+        b.iter(|| run_raw(SEED_FIRST_PAGE))
+    });
+    g.finish();
+}
+
+fn postgres(c: &mut Criterion) {
+    let base = std::env::var("ACTIONLOG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let schema = "al_bench_query";
+    let rt = rt();
+    let Ok((client, conn)) = rt.block_on(tokio_postgres::connect(&base, tokio_postgres::NoTls))
+    else {
+        eprintln!("SKIPPED postgres: {base} unreachable");
+        return;
+    };
+    rt.spawn(async move {
+        let _ = conn.await;
+    });
+    let counts = rt.block_on(client.query_one(
+        &format!(
+            "SELECT (SELECT count(*) FROM {schema}.action_logs), (SELECT count(*) FROM {schema}.job_executions)"
+        ),
+        &[],
+    ));
+    let ok = counts.is_ok_and(|r| r.get::<_, i64>(0) == ACTIONS && r.get::<_, i64>(1) == RUNS);
+    if !ok {
+        eprintln!("building schema {schema} …");
+        let m = |f: &str| {
+            std::fs::read_to_string(format!("{}/migrations/{f}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+        };
+        rt.block_on(client.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema};
+             {} {} {} {PG_FILL}",
+            m("0001_action_logs.sql"),
+            m("0002_jobs.sql"),
+            m("0003_query.sql")
+        )))
+        .unwrap();
+        for t in ["action_logs", "job_executions"] {
+            rt.block_on(client.batch_execute(&format!("VACUUM ANALYZE {schema}.{t}")))
+                .unwrap();
+        }
+    }
+    rt.block_on(client.batch_execute(&format!("SET search_path TO {schema}")))
+        .unwrap();
+    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let store = rt
+        .block_on(Store::open(&Target::Postgres(url), &opts()))
+        .unwrap();
+    let run_raw = |sql: &str| rt.block_on(client.query(sql, &[])).unwrap().len();
+    let mut g = c.benchmark_group("postgres");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("stats_7d", |b| {
+        b.iter(|| rt.block_on(store.stats(&range())).unwrap())
+    });
+    g.bench_function("seed_sql_stats_7d", |b| {
+        b.iter(|| SEED_STATS.iter().map(|s| run_raw(s)).sum::<usize>())
+    });
+    g.bench_function("actions_first_page", |b| {
+        b.iter(|| rt.block_on(store.actions(&first_page())).unwrap())
+    });
+    g.bench_function("seed_sql_first_page", |b| {
+        b.iter(|| run_raw(SEED_FIRST_PAGE))
+    });
+    g.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    sqlite(&mut c);
+    postgres(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,372 @@
+//! `actionlog`: look at what actionlog recorded — the day files, actions, job runs, the jobs'
+//! state, the seed's statistics and the pipeline's own health — without writing anything.
+//!
+//! Exit codes: 0 done; 1 `jobs --exit-status` found a job overdue or at `failed_max_retries`,
+//! or a query failed; 2 bad input (unknown column, operator, time) or an unusable store (a
+//! missing file, missing tables, an unreachable database, a rejected key).
+//!
+//! For tests only: `ACTIONLOG_NOW` (RFC 3339) replaces the clock that relative times
+//! (`--since 1d`) count back from.
+
+mod output;
+mod tail;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actionlog::query::{self, Entity, Filter, Options, PageQuery, Store, Target};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use output::{Format, Out};
+
+/// Look at what actionlog recorded: day files, actions, job runs and their statistics.
+///
+/// The store is the one the library writes to: `--db PATH`, else `DATABASE_URL`
+/// (PostgreSQL), else `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY` or `SUPABASE_KEY`,
+/// else `<log-dir>/actions.db`. Nothing is ever written to it.
+///
+/// Filters: `column=value`, `column!=value`, `column~substring`, `details.KEY=value`
+/// (runs: `metadata.KEY=value`); times: `30m`, `6h`, `1d`, `2w`, `2026-11-03`, RFC 3339.
+#[derive(Debug, Parser)]
+#[command(name = "actionlog", version)]
+struct Cli {
+    /// The SQLite store to read (default: <log-dir>/actions.db, unless DATABASE_URL or
+    /// SUPABASE_URL is set).
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// The log directory: day files, spool and dead letters.
+    #[arg(long, global = true, default_value = "logs", value_name = "DIR")]
+    log_dir: PathBuf,
+    /// Output format (default: table on a terminal, JSON lines otherwise).
+    #[arg(long, global = true, value_enum)]
+    format: Option<Format>,
+    /// Statement timeout, in seconds.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    timeout: u64,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// The day files as console lines; `-f` follows `latest.log` across midnight.
+    Tail(TailArgs),
+    /// Action records, newest first.
+    Actions(PageArgs),
+    /// Job executions, newest first; `--logs RUN_ID` prints one run's captured lines.
+    Runs(RunsArgs),
+    /// `scheduled_jobs_status` and `job_execution_summary`.
+    Jobs(JobsArgs),
+    /// The seed's analytics: actions by type and status, user activity, failed actions,
+    /// per-job success rate, p50/p95 durations.
+    Stats(StatsArgs),
+    /// The pipeline's own health: day files, spool segments, dead letters, newest rows.
+    Status,
+}
+
+#[derive(Debug, Args)]
+struct TailArgs {
+    /// Keep printing lines as they are written.
+    #[arg(short, long)]
+    follow: bool,
+    /// How many past lines to print first.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    lines: usize,
+    /// Only this level and above (TRACE, DEBUG, INFO, WARN, ERROR).
+    #[arg(long, value_name = "L")]
+    level: Option<String>,
+    /// Only this logger (target) and its children.
+    #[arg(long, value_name = "T")]
+    logger: Option<String>,
+    /// Only lines containing this text.
+    #[arg(long, value_name = "S")]
+    grep: Option<String>,
+    /// Print the JSON lines as they are in the files.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PageArgs {
+    /// Conditions, all of which must hold: status=failed, error_message~timeout, …
+    #[arg(value_name = "FILTER")]
+    filters: Vec<String>,
+    /// Only rows at or after this time.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only rows before this time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Rows per page (at most 10000).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Start after this row: the cursor printed (on stderr) under the previous page.
+    #[arg(long, value_name = "CURSOR")]
+    before: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunsArgs {
+    /// A job id, or filters as for `actions` (job_id=…, status=…, logs~…).
+    #[arg(value_name = "JOB|FILTER")]
+    args: Vec<String>,
+    /// Only failed runs.
+    #[arg(long)]
+    failed: bool,
+    /// Print this run's captured log lines instead.
+    #[arg(long, value_name = "RUN_ID")]
+    logs: Option<String>,
+    #[arg(long, value_name = "TIME")]
+    /// Only runs started at or after this time.
+    since: Option<String>,
+    /// Only runs started before this time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Rows per page (at most 10000).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Start after this row (the cursor printed under the previous page).
+    #[arg(long, value_name = "CURSOR")]
+    before: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct JobsArgs {
+    /// Only jobs that are overdue or at failed_max_retries.
+    #[arg(long)]
+    overdue: bool,
+    /// Exit 1 when a job is overdue or at failed_max_retries (for cron and monitoring).
+    #[arg(long)]
+    exit_status: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatsArgs {
+    /// From this time.
+    #[arg(long, default_value = "7d", value_name = "TIME")]
+    since: String,
+    /// Until this time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+}
+
+/// A failure and its exit code.
+struct Fail(u8, String);
+
+impl From<query::Error> for Fail {
+    fn from(e: query::Error) -> Self {
+        Fail(if e.is_bad_input() { 2 } else { 1 }, e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Fail {
+    fn from(e: std::io::Error) -> Self {
+        Fail(1, e.to_string())
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    std::env::var("ACTIONLOG_NOW")
+        .ok()
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(code, msg)) if code != 0 => {
+            eprintln!("actionlog: {}", output::escape_controls(&msg));
+            ExitCode::from(code)
+        }
+        // A closed pipe (`| head`) is not a failure.
+        Err(_) => ExitCode::SUCCESS,
+    }
+}
+
+fn filter(
+    entity: Entity,
+    exprs: &[String],
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Filter, Fail> {
+    let now = now();
+    let mut f = Filter::new(entity);
+    for e in exprs {
+        f.push(e)?;
+    }
+    f.since = since.map(|s| query::parse_time(s, now)).transpose()?;
+    f.until = until.map(|s| query::parse_time(s, now)).transpose()?;
+    Ok(f)
+}
+
+fn run(cli: Cli) -> Result<u8, Fail> {
+    let terminal = std::io::stdout().is_terminal();
+    let mut out = Out {
+        format: cli.format.unwrap_or(if terminal {
+            Format::Table
+        } else {
+            Format::Json
+        }),
+        terminal,
+        w: std::io::stdout().lock(),
+    };
+    let pipe = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Fail(0, String::new())
+        } else {
+            Fail(1, e.to_string())
+        }
+    };
+    if let Cmd::Tail(t) = &cli.cmd {
+        let level = match &t.level {
+            Some(l) => Some(tail::rank(l).ok_or_else(|| {
+                Fail(
+                    2,
+                    format!("unknown level {l:?}: TRACE, DEBUG, INFO, WARN or ERROR"),
+                )
+            })?),
+            None => None,
+        };
+        let opts = tail::TailOpts {
+            follow: t.follow,
+            lines: t.lines,
+            level,
+            logger: t.logger.clone(),
+            grep: t.grep.clone(),
+            json: t.json,
+            color: terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            poll: Duration::from_millis(100),
+        };
+        return match tail::run(&cli.log_dir, &opts, &mut out.w) {
+            Ok(()) => Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Fail(2, e.to_string())),
+            Err(e) => Err(pipe(e)),
+        };
+    }
+    // Parse every filter before touching the store: bad input is reported as such.
+    let page_query = |entity, exprs: &[String], since, until, limit, before: &Option<String>| {
+        Ok::<_, Fail>(PageQuery {
+            filter: filter(entity, exprs, since, until)?,
+            limit,
+            before: before.as_deref().map(str::parse).transpose()?,
+        })
+    };
+    let target = Target::from_env(cli.db.clone(), cli.log_dir.join("actions.db"))?;
+    let opts = Options {
+        statement_timeout: Duration::from_secs(cli.timeout.max(1)),
+        ..Options::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match &cli.cmd {
+            Cmd::Tail(_) => unreachable!(),
+            Cmd::Actions(a) => {
+                let q = page_query(
+                    Entity::Actions,
+                    &a.filters,
+                    a.since.as_deref(),
+                    a.until.as_deref(),
+                    a.limit,
+                    &a.before,
+                )?;
+                let store = Store::open(&target, &opts).await?;
+                let page = store.actions(&q).await?;
+                out.rows(None, &page.rows).map_err(pipe)?;
+                if let Some(c) = page.next {
+                    eprintln!("next page: --before {c}");
+                }
+                Ok(0)
+            }
+            Cmd::Runs(r) => {
+                let mut exprs = Vec::new();
+                for a in &r.args {
+                    if a.contains(['=', '~']) {
+                        exprs.push(a.clone());
+                    } else {
+                        exprs.push(format!("job_id={a}"));
+                    }
+                }
+                if r.failed {
+                    exprs.push("status=failed".into());
+                }
+                let q = page_query(
+                    Entity::Runs,
+                    &exprs,
+                    r.since.as_deref(),
+                    r.until.as_deref(),
+                    r.limit,
+                    &r.before,
+                )?;
+                let store = Store::open(&target, &opts).await?;
+                if let Some(id) = &r.logs {
+                    return match store.run_logs(id).await? {
+                        Some(logs) => {
+                            for l in logs.lines() {
+                                out.text(l).map_err(pipe)?;
+                            }
+                            Ok(0)
+                        }
+                        None => Err(Fail(2, format!("no run {id:?} in {}", store.target()))),
+                    };
+                }
+                let page = store.runs(&q).await?;
+                out.rows(None, &page.rows).map_err(pipe)?;
+                if let Some(c) = page.next {
+                    eprintln!("next page: --before {c}");
+                }
+                Ok(0)
+            }
+            Cmd::Jobs(j) => {
+                let store = Store::open(&target, &opts).await?;
+                let jobs = store.jobs(j.overdue).await?;
+                out.rows(Some("scheduled_jobs_status"), &jobs.status)
+                    .map_err(pipe)?;
+                out.rows(Some("job_execution_summary"), &jobs.summary)
+                    .map_err(pipe)?;
+                let bad = (0..jobs.status.rows.len()).any(|i| {
+                    jobs.status
+                        .get(i, "job_status")
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|s| s == "overdue" || s == "failed_max_retries")
+                });
+                Ok(if j.exit_status && bad { 1 } else { 0 })
+            }
+            Cmd::Stats(s) => {
+                let range = filter(Entity::Actions, &[], Some(&s.since), s.until.as_deref())?;
+                let store = Store::open(&target, &opts).await?;
+                let stats = store.stats(&range).await?;
+                for (name, rows) in &stats.sections {
+                    out.rows(Some(name), rows).map_err(pipe)?;
+                }
+                Ok(0)
+            }
+            Cmd::Status => {
+                out.rows(Some("files"), &query::files::status(&cli.log_dir))
+                    .map_err(pipe)?;
+                let store = Store::open(&target, &opts).await?;
+                let newest = store.newest().await?;
+                let now = now();
+                let mut rows = newest.clone();
+                rows.columns.insert(0, "store".into());
+                rows.columns.push("age_seconds".into());
+                for r in &mut rows.rows {
+                    let age = r[1]
+                        .as_str()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| (now - t.with_timezone(&Utc)).num_seconds());
+                    r.push(age.map(serde_json::Value::from).unwrap_or_default());
+                    r.insert(0, serde_json::Value::from(store.target()));
+                }
+                out.rows(Some("store"), &rows).map_err(pipe)?;
+                Ok(0)
+            }
+        }
+    })
+}

@@ -1,0 +1,372 @@
+//! The filter grammar shared by the command line and (later) the dashboard's URL:
+//! `column=value`, `column!=value`, `column~substring` over the seed columns of a table, and
+//! `details.KEY=value` (`metadata.KEY` for runs) into its JSON column; `since` / `until` as
+//! `1d`, `6h`, `30m`, `2w`, a date `2026-11-03` (midnight UTC) or an RFC 3339 time.
+//!
+//! Parsing checks every column and operator against a fixed list, so what reaches a store is
+//! a known column name and a value that is always bound as a parameter, never spliced into SQL.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::Error;
+
+/// Which table a filter applies to: its filterable columns and its JSON column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// `action_logs`, newest `action_timestamp` first.
+    Actions,
+    /// `job_executions`, newest `started_at` first.
+    Runs,
+}
+
+impl Entity {
+    /// The columns `column=value` accepts (the seed's text and id columns).
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Entity::Actions => &[
+                "id",
+                "action_type",
+                "user_id",
+                "job_id",
+                "job_execution_id",
+                "status",
+                "result_message",
+                "error_message",
+                "source",
+                "ip_address",
+                "user_agent",
+            ],
+            Entity::Runs => &["id", "job_id", "status", "error_message", "logs"],
+        }
+    }
+
+    /// The JSON column `details.KEY` / `metadata.KEY` reads.
+    pub fn json_column(self) -> &'static str {
+        match self {
+            Entity::Actions => "action_details",
+            Entity::Runs => "metadata",
+        }
+    }
+
+    /// The prefix naming a key of the JSON column in the grammar.
+    pub fn json_prefix(self) -> &'static str {
+        match self {
+            Entity::Actions => "details.",
+            Entity::Runs => "metadata.",
+        }
+    }
+
+    /// The table read.
+    pub fn table(self) -> &'static str {
+        match self {
+            Entity::Actions => "action_logs",
+            Entity::Runs => "job_executions",
+        }
+    }
+
+    /// The time column that orders rows and that `since` / `until` bound.
+    pub fn time_column(self) -> &'static str {
+        match self {
+            Entity::Actions => "action_timestamp",
+            Entity::Runs => "started_at",
+        }
+    }
+
+    /// Columns holding UUIDs (compared as text).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn is_uuid(self, column: &str) -> bool {
+        matches!(column, "id" | "job_execution_id")
+    }
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `=`: equal.
+    Eq,
+    /// `!=`: not equal; rows where the column is NULL match too.
+    Ne,
+    /// `~`: contains the substring (case-sensitive).
+    Contains,
+}
+
+/// What a condition compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// One of [`Entity::columns`].
+    Column(&'static str),
+    /// A top-level key of the JSON column (ASCII letters, digits, `_`).
+    Json(String),
+}
+
+/// One `field op value` condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cond {
+    /// The column or JSON key.
+    pub field: Field,
+    /// The comparison.
+    pub op: Op,
+    /// The value, bound as a parameter.
+    pub value: String,
+}
+
+/// A parsed filter: conditions (all must hold) and a time range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The table it applies to.
+    pub entity: Entity,
+    /// Conditions, ANDed.
+    pub conds: Vec<Cond>,
+    /// Rows at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Rows before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Filter {
+    /// No conditions, no time range.
+    pub fn new(entity: Entity) -> Self {
+        Filter {
+            entity,
+            conds: Vec::new(),
+            since: None,
+            until: None,
+        }
+    }
+
+    /// Parses `column=value`, `column!=value`, `column~substring` or `details.KEY=value` and
+    /// adds it.
+    ///
+    /// ```
+    /// use actionlog::query::{Entity, Filter, Op};
+    /// let mut f = Filter::new(Entity::Actions);
+    /// f.push("status!=failed")?;
+    /// f.push("details.lookback_days=30")?;
+    /// assert_eq!(f.conds[0].op, Op::Ne);
+    /// assert!(f.push("colour=red").is_err());
+    /// # Ok::<(), actionlog::query::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::BadFilter`] naming the valid columns and operators.
+    pub fn push(&mut self, expr: &str) -> Result<&mut Self, Error> {
+        let cond = parse_cond(self.entity, expr)?;
+        self.conds.push(cond);
+        Ok(self)
+    }
+
+    /// Parses a URL query string with the same grammar: `&`-separated, `%XX` and `+` decoded;
+    /// `since=`, `until=` set the range, `limit=` and `before=` are left to the caller (they
+    /// are returned), every other item is a condition (`status!=failed` arrives as key
+    /// `status!`, value `failed`, and is read as the expression it spells).
+    ///
+    /// ```
+    /// use actionlog::query::{Entity, Filter};
+    /// let now = "2026-11-03T12:00:00Z".parse().unwrap();
+    /// let (f, rest) = Filter::from_query_string(Entity::Actions, "status=failed&since=1d&limit=5", now)?;
+    /// assert_eq!(f.conds.len(), 1);
+    /// assert_eq!(rest, vec![("limit".to_owned(), "5".to_owned())]);
+    /// # Ok::<(), actionlog::query::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::BadFilter`] for an unknown column, operator or time.
+    pub fn from_query_string(
+        entity: Entity,
+        query: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Filter, Vec<(String, String)>), Error> {
+        let mut f = Filter::new(entity);
+        let mut rest = Vec::new();
+        for item in query.split('&').filter(|s| !s.is_empty()) {
+            let item = percent_decode(item);
+            match item.split_once('=') {
+                Some(("since", v)) => f.since = Some(parse_time(v, now)?),
+                Some(("until", v)) => f.until = Some(parse_time(v, now)?),
+                Some((k @ ("limit" | "before"), v)) => rest.push((k.to_owned(), v.to_owned())),
+                _ => {
+                    f.push(&item)?;
+                }
+            }
+        }
+        Ok((f, rest))
+    }
+}
+
+fn bad(entity: Entity, what: String) -> Error {
+    Error::BadFilter(format!(
+        "{what}; valid columns: {}, {}KEY; operators: = != ~ (e.g. status=failed, \
+         error_message~timeout, {}KEY=value)",
+        entity.columns().join(", "),
+        entity.json_prefix(),
+        entity.json_prefix(),
+    ))
+}
+
+fn parse_cond(entity: Entity, expr: &str) -> Result<Cond, Error> {
+    // The first operator character decides: a value may itself hold `=`, `!` or `~`.
+    let Some(pos) = expr.find(['=', '~', '!']) else {
+        return Err(bad(entity, format!("{expr:?} has no operator")));
+    };
+    let (name, rest) = expr.split_at(pos);
+    let (op, value) = if let Some(v) = rest.strip_prefix("!=") {
+        (Op::Ne, v)
+    } else if let Some(v) = rest.strip_prefix('=') {
+        (Op::Eq, v)
+    } else if let Some(v) = rest.strip_prefix('~') {
+        (Op::Contains, v)
+    } else {
+        return Err(bad(entity, format!("unknown operator in {expr:?}")));
+    };
+    let name = name.trim();
+    let field = if let Some(key) = name.strip_prefix(entity.json_prefix()) {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(bad(
+                entity,
+                format!("{name:?}: a key is ASCII letters, digits and _"),
+            ));
+        }
+        Field::Json(key.to_owned())
+    } else if let Some(c) = entity.columns().iter().find(|c| **c == name) {
+        Field::Column(c)
+    } else {
+        return Err(bad(entity, format!("unknown column {name:?}")));
+    };
+    Ok(Cond {
+        field,
+        op,
+        value: value.to_owned(),
+    })
+}
+
+/// Parses `1d`, `6h`, `30m`, `45s`, `2w` (that long before `now`), `2026-11-03` (midnight UTC)
+/// or an RFC 3339 time.
+///
+/// ```
+/// let now = "2026-11-03T12:00:00Z".parse().unwrap();
+/// let t = actionlog::query::parse_time("6h", now)?;
+/// assert_eq!(t.to_rfc3339(), "2026-11-03T06:00:00+00:00");
+/// # Ok::<(), actionlog::query::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::BadFilter`] saying which forms are accepted.
+pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
+    let s = s.trim();
+    let err = || {
+        Error::BadFilter(format!(
+            "bad time {s:?}: use 30m, 6h, 1d, 2w, a date 2026-11-03 or an RFC 3339 time"
+        ))
+    };
+    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
+            let d = match unit {
+                's' => Duration::try_seconds(n),
+                'm' => Duration::try_minutes(n),
+                'h' => Duration::try_hours(n),
+                'd' => Duration::try_days(n),
+                'w' => Duration::try_weeks(n),
+                _ => None,
+            };
+            return d
+                .filter(|_| n >= 0)
+                .and_then(|d| now.checked_sub_signed(d))
+                .ok_or_else(err);
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).ok_or_else(err)?.and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| err())
+}
+
+/// `%XX` escapes and `+` (a space) of a URL query item.
+pub(crate) fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(x) => {
+                        out.push(x);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-03T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn operators_and_values_with_operator_characters() {
+        let mut f = Filter::new(Entity::Actions);
+        f.push("error_message~a=b").unwrap();
+        f.push("user_id!=x!=y").unwrap();
+        assert_eq!(f.conds[0].op, Op::Contains);
+        assert_eq!(f.conds[0].value, "a=b");
+        assert_eq!(f.conds[1].op, Op::Ne);
+        assert_eq!(f.conds[1].value, "x!=y");
+    }
+
+    #[test]
+    fn unknown_column_lists_the_valid_ones() {
+        let e = Filter::new(Entity::Actions).push("colour=red").unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("action_type") && m.contains("details.KEY"),
+            "{m}"
+        );
+        assert!(Filter::new(Entity::Actions).push("status").is_err());
+        assert!(Filter::new(Entity::Actions).push("status!x").is_err());
+        assert!(Filter::new(Entity::Actions).push("details.a b=1").is_err());
+        assert!(Filter::new(Entity::Runs).push("logs~boom").is_ok());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(
+            parse_time("1d", now()).unwrap(),
+            "2026-11-02T12:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            parse_time("2026-11-03", now()).unwrap(),
+            "2026-11-03T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert!(parse_time("yesterday", now()).is_err());
+        assert!(parse_time("-1d", now()).is_err());
+    }
+
+    #[test]
+    fn query_string_uses_the_same_grammar() {
+        let (f, _) = Filter::from_query_string(
+            Entity::Actions,
+            "status%21=failed&error_message~time+out&until=2026-11-03",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(f.conds[0].op, Op::Ne);
+        assert_eq!(f.conds[1].value, "time out");
+        assert!(f.until.is_some());
+    }
+}

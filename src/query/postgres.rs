@@ -1,0 +1,248 @@
+//! The PostgreSQL store, read-only: the session is set to `default_transaction_read_only = on`
+//! (so every statement runs in a read-only transaction) and `statement_timeout`; no TLS
+//! (a URL asking for `sslmode=require` is refused by the driver).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+use super::sql::{self, Dialect, Param};
+use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats, Target};
+
+const HINT: &str = "run migrations/0001_action_logs.sql and migrations/0002_jobs.sql (psql -f), or start the app once with .migrate(true)";
+
+/// A read-only session on a PostgreSQL database.
+pub struct PgStore {
+    client: Client,
+    target: String,
+    /// Prepared statements by SQL text (the texts are few: one per query shape), so a query
+    /// is one round trip.
+    prepared: std::sync::Mutex<std::collections::HashMap<String, Statement>>,
+}
+
+impl PgStore {
+    pub(crate) async fn connect(url: &str, opts: &Options) -> Result<Self, Error> {
+        let target = Target::Postgres(url.to_owned()).describe();
+        let unreachable = |reason: String| Error::Unreachable {
+            target: target.clone(),
+            reason,
+        };
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| unreachable(format!("bad URL: {e}")))?;
+        config.connect_timeout(opts.connect_timeout);
+        config.application_name("actionlog-query");
+        let (client, conn) = config.connect(NoTls).await.map_err(|e| {
+            let refused = e
+                .as_db_error()
+                .is_some_and(|d| d.code().code().starts_with("28"));
+            let reason = e
+                .as_db_error()
+                .map(|d| d.message().to_owned())
+                .unwrap_or_else(|| e.to_string());
+            if refused {
+                Error::Refused {
+                    target: target.clone(),
+                    reason,
+                }
+            } else {
+                unreachable(reason)
+            }
+        })?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let ms = opts.statement_timeout.as_millis().max(1);
+        client
+            .batch_execute(&format!(
+                "SET default_transaction_read_only = on; SET statement_timeout = {ms}"
+            ))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let store = PgStore {
+            client,
+            target,
+            prepared: Default::default(),
+        };
+        let names = [
+            ("table", "action_logs"),
+            ("table", "job_executions"),
+            ("table", "scheduled_jobs"),
+            ("view", "scheduled_jobs_status"),
+            ("view", "job_execution_summary"),
+        ];
+        for (what, name) in names {
+            let row = store
+                .client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                .await
+                .map_err(|e| store.err(e))?;
+            if !row.get::<_, bool>(0) {
+                return Err(Error::MissingTable {
+                    target: store.target,
+                    what,
+                    name: name.into(),
+                    hint: HINT,
+                });
+            }
+        }
+        Ok(store)
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn err(&self, e: tokio_postgres::Error) -> Error {
+        let reason = match e.as_db_error() {
+            Some(d) if d.code().code() == "57014" => "statement timeout reached".to_owned(),
+            Some(d) => d.message().to_owned(),
+            None => e.to_string(),
+        };
+        Error::Query {
+            target: self.target.clone(),
+            reason,
+        }
+    }
+
+    async fn rows(&self, text: &str, params: &[Param]) -> Result<Rows, Error> {
+        let args: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| match p {
+                Param::Text(s) => s as &(dyn ToSql + Sync),
+                Param::Time(t) => t as &(dyn ToSql + Sync),
+            })
+            .collect();
+        let cached = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(text)
+            .cloned();
+        let st = match cached {
+            Some(st) => st,
+            None => {
+                let st = self.client.prepare(text).await.map_err(|e| self.err(e))?;
+                let mut map = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+                if map.len() < 64 {
+                    map.insert(text.to_owned(), st.clone());
+                }
+                st
+            }
+        };
+        let columns: Vec<String> = st.columns().iter().map(|c| c.name().to_owned()).collect();
+        let rows = self
+            .client
+            .query(&st, &args)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(Rows {
+            columns,
+            rows: rows.iter().map(row_values).collect(),
+        })
+    }
+
+    pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
+        let s = sql::page(Dialect::Postgres, q);
+        let rows = self.rows(&s.text, &s.params).await?;
+        Ok(sql::split_page(
+            rows,
+            q.limit,
+            q.filter.entity.time_column(),
+        ))
+    }
+
+    pub(crate) async fn run_logs(&self, id: &str) -> Result<Option<String>, Error> {
+        let s = sql::run_logs(Dialect::Postgres, id);
+        let rows = self.rows(&s.text, &s.params).await?;
+        Ok(rows
+            .rows
+            .first()
+            .map(|r| r[0].as_str().unwrap_or_default().to_owned()))
+    }
+
+    pub(crate) async fn jobs(&self, overdue_only: bool) -> Result<Jobs, Error> {
+        let (status, summary) = sql::jobs(Dialect::Postgres, overdue_only);
+        Ok(Jobs {
+            status: self.rows(&status, &[]).await?,
+            summary: self.rows(&summary, &[]).await?,
+        })
+    }
+
+    pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
+        let mut out = Stats::default();
+        for (name, s) in sql::stats(Dialect::Postgres, range, [false, false]) {
+            out.sections
+                .push((name, self.rows(&s.text, &s.params).await?));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn newest(&self) -> Result<Rows, Error> {
+        self.rows(sql::NEWEST, &[]).await
+    }
+}
+
+/// A time as the SQLite store writes it, so every store prints the same text.
+fn time_text(t: &DateTime<Utc>) -> String {
+    super::postgres_time(t)
+}
+
+fn row_values(r: &Row) -> Vec<Value> {
+    (0..r.len())
+        .map(|i| {
+            let t = r.columns()[i].type_();
+            let v: Option<Value> = match *t {
+                Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR => r
+                    .try_get::<_, Option<String>>(i)
+                    .ok()
+                    .flatten()
+                    .map(Value::from),
+                Type::INT8 => r
+                    .try_get::<_, Option<i64>>(i)
+                    .ok()
+                    .flatten()
+                    .map(Value::from),
+                Type::INT4 => r
+                    .try_get::<_, Option<i32>>(i)
+                    .ok()
+                    .flatten()
+                    .map(Value::from),
+                Type::INT2 => r
+                    .try_get::<_, Option<i16>>(i)
+                    .ok()
+                    .flatten()
+                    .map(Value::from),
+                Type::FLOAT8 => r
+                    .try_get::<_, Option<f64>>(i)
+                    .ok()
+                    .flatten()
+                    .map(Value::from),
+                Type::FLOAT4 => r
+                    .try_get::<_, Option<f32>>(i)
+                    .ok()
+                    .flatten()
+                    .map(Value::from),
+                Type::BOOL => r
+                    .try_get::<_, Option<bool>>(i)
+                    .ok()
+                    .flatten()
+                    .map(Value::from),
+                Type::JSON | Type::JSONB => r.try_get::<_, Option<Value>>(i).ok().flatten(),
+                Type::UUID => r
+                    .try_get::<_, Option<uuid::Uuid>>(i)
+                    .ok()
+                    .flatten()
+                    .map(|u| Value::from(u.to_string())),
+                Type::TIMESTAMPTZ => r
+                    .try_get::<_, Option<DateTime<Utc>>>(i)
+                    .ok()
+                    .flatten()
+                    .map(|t| Value::from(time_text(&t))),
+                _ => None,
+            };
+            v.unwrap_or(Value::Null)
+        })
+        .collect()
+}

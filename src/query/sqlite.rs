@@ -1,0 +1,246 @@
+//! The SQLite store, read-only: opened with `SQLITE_OPEN_READ_ONLY` (a missing file is an
+//! error, never created) and `PRAGMA query_only`, each statement interrupted after the
+//! statement timeout by a progress handler.
+//!
+//! Nothing is created beside the file either. The sink keeps the database in WAL mode, and a
+//! read-only reader of a WAL database creates the `-wal` and `-shm` files when they are
+//! missing (and cannot remove them). They exist exactly while a writer has the file open, so:
+//! with a `-wal` file present the store is read like any WAL reader, through the writer's
+//! files; without one, no writer is running and the file is opened `immutable=1` (no locks,
+//! no side files). A writer that starts during such a read appends to its new WAL; the main
+//! file only changes at a checkpoint, after 1000 pages of WAL.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+
+use super::sql::{self, Dialect, Param};
+use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
+
+/// What makes the tables: the SQLite sink, on its first open.
+const HINT: &str = "the SQLite sink creates it when a program using actionlog first opens the file (e.g. `cargo run --example tracker`)";
+
+/// A read-only connection to an actions database file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    target: String,
+    opts: Options,
+}
+
+impl SqliteStore {
+    /// Opens `path` read-only and checks for the tables and views.
+    pub(crate) fn open(path: &Path, opts: &Options) -> Result<Self, Error> {
+        let target = path.display().to_string();
+        if !path.is_file() {
+            return Err(Error::NotFound { target });
+        }
+        let unreachable = |e: rusqlite::Error| Error::Unreachable {
+            target: target.clone(),
+            reason: e.to_string(),
+        };
+        let mut file = path.as_os_str().to_owned();
+        file.push("-wal");
+        let live = Path::new(&file).exists();
+        let uri = format!(
+            "file:{}?mode=ro{}",
+            uri_path(path),
+            if live { "" } else { "&immutable=1" }
+        );
+        let conn = Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(unreachable)?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(unreachable)?;
+        conn.busy_timeout(opts.statement_timeout)
+            .map_err(unreachable)?;
+        let have: Vec<(String, String)> = {
+            let mut st = conn
+                .prepare("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')")
+                .map_err(unreachable)?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(unreachable)?
+                .collect::<Result<_, _>>()
+                .map_err(unreachable)?
+        };
+        for (what, name) in [
+            ("table", "action_logs"),
+            ("table", "job_executions"),
+            ("table", "scheduled_jobs"),
+            ("view", "scheduled_jobs_status"),
+            ("view", "job_execution_summary"),
+        ] {
+            if !have.iter().any(|(t, n)| t == what && n == name) {
+                return Err(Error::MissingTable {
+                    target,
+                    what,
+                    name: name.into(),
+                    hint: HINT,
+                });
+            }
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            target,
+            opts: opts.clone(),
+        })
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+            format!(
+                "statement timeout ({:?}) reached",
+                self.opts.statement_timeout
+            )
+        } else {
+            e.to_string()
+        };
+        Error::Query {
+            target: self.target.clone(),
+            reason,
+        }
+    }
+
+    /// Runs one statement under the statement timeout.
+    fn rows(&self, text: &str, params: &[Param]) -> Result<Rows, Error> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = Instant::now() + self.opts.statement_timeout;
+        conn.progress_handler(10_000, Some(move || Instant::now() > deadline));
+        let result = (|| {
+            let mut st = conn.prepare_cached(text)?;
+            let columns: Vec<String> = st.column_names().iter().map(|c| c.to_string()).collect();
+            let values: Vec<rusqlite::types::Value> = params
+                .iter()
+                .map(|p| match p {
+                    Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
+                    Param::Time(t) => rusqlite::types::Value::Text(sql::sqlite_time(t)),
+                })
+                .collect();
+            let mut q = st.query(rusqlite::params_from_iter(values))?;
+            let mut rows = Vec::new();
+            while let Some(r) = q.next()? {
+                let mut row = Vec::with_capacity(columns.len());
+                for (i, c) in columns.iter().enumerate() {
+                    row.push(value(c, r.get_ref(i)?));
+                }
+                rows.push(row);
+            }
+            Ok(Rows { columns, rows })
+        })();
+        conn.progress_handler(0, None::<fn() -> bool>);
+        result.map_err(|e| self.err(e))
+    }
+
+    pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
+        let s = sql::page(Dialect::Sqlite, q);
+        let rows = self.rows(&s.text, &s.params)?;
+        Ok(sql::split_page(
+            rows,
+            q.limit,
+            q.filter.entity.time_column(),
+        ))
+    }
+
+    pub(crate) async fn run_logs(&self, id: &str) -> Result<Option<String>, Error> {
+        let s = sql::run_logs(Dialect::Sqlite, id);
+        let rows = self.rows(&s.text, &s.params)?;
+        Ok(rows.rows.first().map(|r| match &r[0] {
+            Value::String(s) => s.clone(),
+            _ => String::new(),
+        }))
+    }
+
+    pub(crate) async fn jobs(&self, overdue_only: bool) -> Result<Jobs, Error> {
+        let (status, summary) = sql::jobs(Dialect::Sqlite, overdue_only);
+        Ok(Jobs {
+            status: self.rows(&status, &[])?,
+            summary: self.rows(&summary, &[])?,
+        })
+    }
+
+    /// Whether `range` covers more than a quarter of the time span of `table` (from its
+    /// oldest and newest `col`, two index lookups): then a full scan reads less than a walk of
+    /// the time index that looks every row up.
+    fn wide(&self, table: &str, col: &str, range: &Filter) -> Result<bool, Error> {
+        if range.since.is_none() && range.until.is_none() {
+            return Ok(true);
+        }
+        let r = self.rows(&format!("SELECT MIN({col}), MAX({col}) FROM {table}"), &[])?;
+        let t = |i: usize| {
+            r.rows
+                .first()
+                .and_then(|row| row[i].as_str())
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
+        let (Some(min), Some(max)) = (t(0), t(1)) else {
+            return Ok(false);
+        };
+        let lo = range.since.map_or(min, |s| s.max(min));
+        let hi = range.until.map_or(max, |u| u.min(max));
+        let span = (max - min).num_milliseconds().max(1) as f64;
+        Ok((hi - lo).num_milliseconds() as f64 / span > 0.25)
+    }
+
+    pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
+        let scan = [
+            self.wide("action_logs", "action_timestamp", range)?,
+            self.wide("job_executions", "started_at", range)?,
+        ];
+        let mut out = Stats::default();
+        for (name, s) in sql::stats(Dialect::Sqlite, range, scan) {
+            out.sections.push((name, self.rows(&s.text, &s.params)?));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn newest(&self) -> Result<Rows, Error> {
+        self.rows(sql::NEWEST, &[])
+    }
+}
+
+/// `path` for a `file:` URI: `%`, `?` and `#` (and anything not printable ASCII)
+/// percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
+            0x21..=0x7e => out.push(*b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A SQLite value as JSON: JSON columns parsed, `enabled` as a boolean (SQLite has no
+/// booleans), the rest as stored.
+fn value(column: &str, v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) if column == "enabled" => Value::Bool(i != 0),
+        ValueRef::Integer(i) => Value::from(i),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            let s = String::from_utf8_lossy(t);
+            if matches!(column, "action_details" | "metadata") {
+                serde_json::from_str(&s).unwrap_or_else(|_| Value::String(s.into_owned()))
+            } else {
+                Value::String(s.into_owned())
+            }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The Supabase store: PostgREST `GET`s only — tables and the two views with PostgREST
+//! filters, the aggregates through `GET /rest/v1/rpc/actionlog_stats` (a `STABLE` function
+//! from `migrations/0003_query.sql`, since PostgREST has aggregates off by default; PostgREST
+//! runs a `GET` on a function in a read-only transaction). Every condition is one item of an
+//! `and=(…)` tree with its value double-quoted and percent-encoded; the key travels only in
+//! the `apikey` and `Authorization` headers.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::shapes::{STATS_COLUMNS, STATUS_COLUMNS, SUMMARY_COLUMNS, columns};
+use super::{
+    Cursor, Entity, Error, Field, Filter, Jobs, MAX_ROWS, Op, Options, Page, PageQuery, Rows,
+    SECTION_ROWS, Stats, Target,
+};
+
+const HINT: &str =
+    "run migrations/0001_action_logs.sql and migrations/0002_jobs.sql in the Supabase SQL editor";
+const HINT_STATS: &str = "run migrations/0003_query.sql in the Supabase SQL editor";
+
+/// Reads a Supabase project through its REST API.
+pub struct SupabaseStore {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    target: String,
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A value double-quoted for a PostgREST logic tree (`\` and `"` escaped).
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A POSIX regular expression matching `s` literally (every ASCII punctuation escaped).
+fn literal_regex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        if c.is_ascii() && !c.is_ascii_alphanumeric() && c != ' ' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// PostgREST writes timestamps as PostgreSQL's JSON does (`…+00:00`, trailing zeros cut):
+/// normalise them to the text every store prints.
+fn normalise(column: &str, v: Value) -> Value {
+    let is_time = column.ends_with("_at")
+        || column.ends_with("_run")
+        || matches!(column, "action_timestamp" | "last_execution" | "newest");
+    match (&v, is_time) {
+        (Value::String(s), true) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Value::from(super::postgres_time(&t.with_timezone(&Utc))))
+            .unwrap_or(v),
+        _ => v,
+    }
+}
+
+fn to_rows(cols: &[&str], v: Value) -> Rows {
+    let list = match v {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    Rows {
+        columns: cols.iter().map(|c| c.to_string()).collect(),
+        rows: list
+            .into_iter()
+            .map(|mut o| {
+                cols.iter()
+                    .map(|c| normalise(c, o.get_mut(*c).map(Value::take).unwrap_or_default()))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// The `and=(…)` items for a filter.
+fn conditions(f: &Filter, out: &mut Vec<String>) {
+    for c in &f.conds {
+        let lhs = match &c.field {
+            Field::Column(col) => col.to_string(),
+            Field::Json(k) => format!("{}->>{k}", f.entity.json_column()),
+        };
+        let v = quoted(&c.value);
+        out.push(match c.op {
+            Op::Eq => format!("{lhs}.eq.{v}"),
+            Op::Ne => format!("or({lhs}.neq.{v},{lhs}.is.null)"),
+            Op::Contains => format!("{lhs}.match.{}", quoted(&literal_regex(&c.value))),
+        });
+    }
+    let time = f.entity.time_column();
+    if let Some(t) = &f.since {
+        out.push(format!("{time}.gte.{}", quoted(&t.to_rfc3339())));
+    }
+    if let Some(t) = &f.until {
+        out.push(format!("{time}.lt.{}", quoted(&t.to_rfc3339())));
+    }
+}
+
+impl SupabaseStore {
+    pub(crate) async fn open(url: &str, key: &str, opts: &Options) -> Result<Self, Error> {
+        let target = Target::Supabase {
+            url: url.to_owned(),
+            key: String::new(),
+        }
+        .describe();
+        let http = reqwest::Client::builder()
+            .timeout(opts.statement_timeout)
+            .connect_timeout(opts.connect_timeout)
+            .build()
+            .map_err(|e| Error::Unreachable {
+                target: target.clone(),
+                reason: e.to_string(),
+            })?;
+        let store = SupabaseStore {
+            http,
+            base: format!("{}/rest/v1", url.trim_end_matches('/')),
+            key: key.to_owned(),
+            target,
+        };
+        for t in [
+            "action_logs",
+            "job_executions",
+            "scheduled_jobs",
+            "scheduled_jobs_status",
+            "job_execution_summary",
+        ] {
+            store.get(t, "select=*&limit=0", Some(HINT)).await?;
+        }
+        Ok(store)
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// `GET {base}/{path}?{query}`; the answer's JSON.
+    async fn get(
+        &self,
+        path: &str,
+        query: &str,
+        hint: Option<&'static str>,
+    ) -> Result<Value, Error> {
+        let url = format!("{}/{path}?{query}", self.base);
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.key))
+            .map_err(|_| Error::BadFilter("the Supabase key is not a valid header value".into()))?;
+        auth.set_sensitive(true);
+        let mut apikey = reqwest::header::HeaderValue::from_str(&self.key)
+            .map_err(|_| Error::BadFilter("the Supabase key is not a valid header value".into()))?;
+        apikey.set_sensitive(true);
+        let resp = self
+            .http
+            .get(&url)
+            .header("apikey", apikey)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| Error::Unreachable {
+                target: self.target.clone(),
+                reason: if e.is_timeout() {
+                    "timed out".into()
+                } else {
+                    "connection failed".into()
+                },
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or_default();
+        let message = body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        match status {
+            200..=299 => Ok(body),
+            401 | 403 => Err(Error::Refused {
+                target: self.target.clone(),
+                reason: format!("HTTP {status}: {message}"),
+            }),
+            404 => Err(Error::MissingTable {
+                target: self.target.clone(),
+                what: if path.starts_with("rpc/") {
+                    "function"
+                } else {
+                    "table"
+                },
+                name: path.trim_start_matches("rpc/").to_owned(),
+                hint: hint.unwrap_or(HINT),
+            }),
+            _ => Err(Error::Query {
+                target: self.target.clone(),
+                reason: format!("HTTP {status}: {message}"),
+            }),
+        }
+    }
+
+    pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
+        let e = q.filter.entity;
+        let time = e.time_column();
+        let mut items = Vec::new();
+        conditions(&q.filter, &mut items);
+        if let Some(Cursor { time: t, id }) = &q.before {
+            items.push(format!(
+                "or({time}.lt.{t},and({time}.eq.{t},id.lt.{id}))",
+                t = quoted(t),
+                id = quoted(id)
+            ));
+        }
+        let limit = q.limit.clamp(1, MAX_ROWS);
+        let mut query = format!(
+            "select={}&order={time}.desc,id.desc&limit={}",
+            columns(e).join(","),
+            limit + 1
+        );
+        if !items.is_empty() {
+            query.push_str(&format!("&and={}", enc(&format!("({})", items.join(",")))));
+        }
+        let v = self.get(e.table(), &query, None).await?;
+        Ok(super::sql::split_page(to_rows(columns(e), v), limit, time))
+    }
+
+    pub(crate) async fn run_logs(&self, id: &str) -> Result<Option<String>, Error> {
+        let v = self
+            .get(
+                "job_executions",
+                &format!("select=logs&id=eq.{}&limit=1", enc(id)),
+                None,
+            )
+            .await?;
+        Ok(v.get(0).map(|r| {
+            r.get("logs")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        }))
+    }
+
+    pub(crate) async fn jobs(&self, overdue_only: bool) -> Result<Jobs, Error> {
+        let mut q = format!(
+            "select={}&order=job_id&limit={SECTION_ROWS}",
+            STATUS_COLUMNS.join(",")
+        );
+        if overdue_only {
+            q.push_str("&job_status=in.(overdue,failed_max_retries)");
+        }
+        let status = to_rows(
+            STATUS_COLUMNS,
+            self.get("scheduled_jobs_status", &q, None).await?,
+        );
+        let q = format!(
+            "select={}&order=last_execution.desc,job_id&limit={SECTION_ROWS}",
+            SUMMARY_COLUMNS.join(",")
+        );
+        let summary = to_rows(
+            SUMMARY_COLUMNS,
+            self.get("job_execution_summary", &q, None).await?,
+        );
+        Ok(Jobs { status, summary })
+    }
+
+    pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
+        let mut args = Vec::new();
+        if let Some(t) = &range.since {
+            args.push(format!("since={}", enc(&t.to_rfc3339())));
+        }
+        if let Some(t) = &range.until {
+            args.push(format!("until={}", enc(&t.to_rfc3339())));
+        }
+        let mut v = self
+            .get("rpc/actionlog_stats", &args.join("&"), Some(HINT_STATS))
+            .await?;
+        let mut out = Stats::default();
+        for (name, cols) in STATS_COLUMNS {
+            let section = v.get_mut(*name).map(Value::take).unwrap_or_default();
+            out.sections.push((name, to_rows(cols, section)));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn newest(&self) -> Result<Rows, Error> {
+        let mut rows = Rows {
+            columns: vec!["table_name".into(), "newest".into()],
+            rows: Vec::new(),
+        };
+        for e in [Entity::Actions, Entity::Runs] {
+            let t = e.time_column();
+            let v = self
+                .get(
+                    e.table(),
+                    &format!("select={t}&order={t}.desc.nullslast&limit=1"),
+                    None,
+                )
+                .await?;
+            let newest = v.get(0).and_then(|r| r.get(t)).cloned().unwrap_or_default();
+            rows.rows
+                .push(vec![Value::from(e.table()), normalise("newest", newest)]);
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_quoted_and_encoded() {
+        let mut f = Filter::new(Entity::Actions);
+        f.push("user_id=a,b\")").unwrap();
+        f.push("error_message~1.5*").unwrap();
+        let mut items = Vec::new();
+        conditions(&f, &mut items);
+        assert_eq!(items[0], r#"user_id.eq."a,b\")""#);
+        assert_eq!(items[1], r#"error_message.match."1\\.5\\*""#);
+        assert!(!enc(&items.join(",")).contains([',', '"', '(', ')', '*']));
+    }
+}

@@ -1,0 +1,57 @@
+//! Control characters in any value never reach the terminal raw: tables escape them (`\n`,
+//! `\u{1b}`, …), JSON lines hold them as JSON escapes, `tail` escapes them in console lines,
+//! and error messages too.
+#![cfg(feature = "cli")]
+
+#[path = "common/cli.rs"]
+mod cli;
+
+fn raw_controls(s: &str) -> Vec<char> {
+    s.chars().filter(|c| c.is_control() && *c != '\n').collect()
+}
+
+#[test]
+fn control_characters_are_escaped_in_tables_json_tail_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    cli::sqlite_store(
+        dir.path(),
+        &format!(
+            "INSERT INTO action_logs (id, action_timestamp, action_type, user_id, error_message, action_details)
+             VALUES ('{}', '2026-11-03T10:00:00.000000Z', 'evil', char(27) || '[2J' || char(27) || ']0;owned' || char(7),
+                     'one' || char(10) || 'two' || char(13) || char(127) || char(155) || '31m', '{{\"k\": \"\\u001b[5m\"}}');",
+            cli::id(7)
+        ),
+    );
+    let out = cli::run(dir.path(), &["actions", "--format", "table"], &[]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert_eq!(raw_controls(&table), Vec::<char>::new(), "{table}");
+    assert!(table.contains("\\u{1b}[2J\\u{1b}]0;owned\\u{7}"), "{table}");
+    assert!(table.contains("one\\ntwo\\r\\u{7f}\\u{9b}31m"), "{table}");
+
+    let out = cli::run(dir.path(), &["actions", "--format", "json"], &[]);
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !json.contains('\u{1b}') && !json.contains('\u{7}'),
+        "{json:?}"
+    );
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        v["user_id"], "\u{1b}[2J\u{1b}]0;owned\u{7}",
+        "the value itself is kept"
+    );
+
+    // A day-file line whose message and fields hold escapes (as JSON, the way the files do).
+    let line = r#"{"timestamp":"2026-11-03T10:00:00.000000+00:00","level":"INFO","message":"hi \u001b[2J\u0007","logger":"t\u001b","metadata":{"k":"\u001b[31m\u009b"}}"#;
+    std::fs::write(dir.path().join("logs/2026-11-03.log"), format!("{line}\n")).unwrap();
+    let out = cli::run(dir.path(), &["tail"], &[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(raw_controls(&text), Vec::<char>::new(), "{text:?}");
+    assert!(text.contains("[t\\u{1b}] hi \\u{1b}[2J\\u{7}"), "{text}");
+
+    // A path holding ESC in an error message.
+    let out = cli::run(dir.path(), &["--db", "x\u{1b}[2J.db", "stats"], &[]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(raw_controls(&err), Vec::<char>::new(), "{err:?}");
+    assert!(err.contains("x\\u{1b}[2J.db"), "{err}");
+}
