@@ -9,7 +9,8 @@
 //! hands the batch over and its future only awaits the answer, and the delivery worker keeps
 //! spilling to the spool and watching its shutdown deadline meanwhile. A write the worker gave
 //! up on (the deadline came) still finishes or fails on that thread; the idempotent upsert makes
-//! its retry from the spool harmless. Dropping the sink does not wait for that thread.
+//! its retry from the spool harmless. Dropping the sink closes the connection at once when
+//! the thread is idle, and does not wait for a write still in progress.
 //!
 //! Two programs starting together on a fresh store (a web app and its worker) race to create
 //! the schema: set-up takes the write lock up front (`BEGIN IMMEDIATE`, only when something is
@@ -19,7 +20,7 @@ mod schema;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::SecondsFormat;
@@ -47,9 +48,27 @@ enum Work {
 
 /// Writes action records into a SQLite database file, from a thread of its own.
 pub struct SqliteSink {
-    tx: std::sync::mpsc::Sender<Work>,
+    /// `None` only while dropping.
+    tx: Option<std::sync::mpsc::Sender<Work>>,
     path: PathBuf,
     scheduled_jobs: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Batches handed to the thread and not yet answered.
+    pending: Arc<AtomicUsize>,
+}
+
+impl Drop for SqliteSink {
+    /// Closes the connection before returning when the thread is idle, so the file is free
+    /// for others at once; a thread still busy with a write the worker gave up on (it may be
+    /// waiting seconds for a lock) is left to finish on its own rather than holding a shutdown.
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            if self.pending.load(Ordering::SeqCst) == 0 {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteSink {
@@ -178,19 +197,23 @@ impl SqliteSink {
             scheduled_jobs: scheduled_jobs.clone(),
         };
         let (tx, rx) = std::sync::mpsc::channel::<Work>();
-        std::thread::Builder::new()
+        let pending = Arc::new(AtomicUsize::new(0));
+        let done = pending.clone();
+        let thread = std::thread::Builder::new()
             .name("actionlog-sqlite".into())
             .spawn(move || {
                 // Ends when the sink is dropped; the delivery worker is the only sender.
                 for work in rx {
-                    store.serve(work);
+                    store.serve(work, &done);
                 }
             })
             .map_err(Error::Thread)?;
         Ok(SqliteSink {
-            tx,
+            tx: Some(tx),
             path,
             scheduled_jobs,
+            thread: Some(thread),
+            pending,
         })
     }
 
@@ -207,7 +230,14 @@ impl SqliteSink {
         make: impl FnOnce(oneshot::Sender<Result<(), SinkError>>) -> Work,
     ) -> SinkFuture<'static> {
         let (answer, rx) = oneshot::channel();
-        let sent = self.tx.send(make(answer)).is_ok();
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(make(answer)).is_ok());
+        if !sent {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+        }
         Box::pin(async move {
             if !sent {
                 return Err(SinkError::new(
@@ -226,7 +256,9 @@ impl SqliteSink {
 }
 
 impl Store {
-    fn serve(&mut self, work: Work) {
+    /// Does `work`, counts it done, then answers: counted first, so a sink dropped as soon as
+    /// the answer arrives sees the thread idle and closes the connection before it returns.
+    fn serve(&mut self, work: Work, pending: &AtomicUsize) {
         let err = |e: rusqlite::Error| SinkError::new(classify(&e), e.to_string());
         // A panic here (a bug, or SQLite's) must not end the thread silently: it answers as a
         // failed write and the thread goes on.
@@ -247,6 +279,7 @@ impl Store {
         };
         let result = run(self, &work);
         let (Work::Actions(_, answer) | Work::Jobs(_, answer)) = work;
+        pending.fetch_sub(1, Ordering::SeqCst);
         // The worker may have stopped waiting (deadline): nothing to tell then.
         let _ = answer.send(result);
     }
