@@ -165,3 +165,50 @@ fn tail_filters_by_level_logger_and_text_and_prints_json_as_is() {
         "the seed's console line, no colour when piped"
     );
 }
+
+/// `tail` reads a day's numbered parts and its compressed parts in order, through the
+/// library's reader: `2026-11-03.log.gz` (a closed, compressed part 0), `2026-11-03.1.log.gz`,
+/// `2026-11-03.2.log` (the part being written), then the next day.
+#[cfg(feature = "compress")]
+#[test]
+fn tail_reads_numbered_and_compressed_parts_in_order() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let line = |msg: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-03T10:00:00.000000+00:00","level":"INFO","message":"{msg}","logger":"t","metadata":{{}}}}"#
+        ) + "\n"
+    };
+    let gz = |name: &str, text: String| {
+        let f = std::fs::File::create(dir.path().join(name)).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+    };
+    gz("2026-11-03.log.gz", line("a") + &line("b"));
+    gz("2026-11-03.1.log.gz", line("c"));
+    std::fs::write(dir.path().join("2026-11-03.2.log"), line("d")).unwrap();
+    std::fs::write(dir.path().join("2026-11-04.log"), line("e")).unwrap();
+    let out = cli::run(
+        dir.path(),
+        &[
+            "tail",
+            "-n",
+            "100",
+            "--log-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(message)
+        .collect();
+    assert_eq!(got, ["a", "b", "c", "d", "e"]);
+}
