@@ -20,7 +20,7 @@ use tokio_postgres::{Client, Statement};
 use super::{COLUMNS, Sink, SinkError, SinkFuture, validate_table_name};
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution};
-use url::{describe, take_param};
+use url::{describe, escape_userinfo_at, take_param};
 
 /// The migration creating `action_logs`, as shipped in `migrations/0001_action_logs.sql`.
 pub const MIGRATION: &str = include_str!("../../../migrations/0001_action_logs.sql");
@@ -91,7 +91,8 @@ impl PostgresSink {
         };
         // libpq's `verify-ca` / `verify-full` and `sslrootcert` are unknown to tokio-postgres:
         // take them out and apply them ourselves.
-        let (url, sslmode) = take_param(url, "sslmode");
+        let url = escape_userinfo_at(url);
+        let (url, sslmode) = take_param(&url, "sslmode");
         let (url, root_cert) = take_param(&url, "sslrootcert");
         let mut config: tokio_postgres::Config = url
             .parse()
