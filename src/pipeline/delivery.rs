@@ -3,6 +3,11 @@
 //! rejected rows by splitting the batch, and dead-letters what the database refuses (or what a
 //! retry budget gave up on). It also tracks the sink's health, reporting each outage once.
 //!
+//! A panic inside the sink (while `write` builds its future or while it is polled) is a failed
+//! write like any other: the batch is kept, retried with backoff, spooled or dead-lettered as a
+//! transient failure would be, and counted in `actions_retried` — never lost with the worker's
+//! restart.
+//!
 //! It never blocks the worker's other duties: while a write or a backoff pause is in progress
 //! it hands control back every [`SPILL_CHECK`] through [`Waiting`], so the loop can move a
 //! filling channel to the spool and take commands, and a shutdown deadline bounds the write.
@@ -10,6 +15,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use super::ActionCounters;
 use super::dead_letter::DeadLetter;
@@ -172,7 +181,9 @@ impl Delivery {
         let sink = &mut self.sink;
         let mut deadline = wait.tick().deadline;
         let result = self.rt.block_on(async {
-            let write = async {
+            // Every poll runs under `catch_unwind`, the first one included — which is where a
+            // sink's `write` itself runs, since it is called inside this future.
+            let write = CatchPanic(Box::pin(async {
                 if !actions.is_empty() {
                     sink.write(actions).await?;
                 }
@@ -180,14 +191,14 @@ impl Delivery {
                     sink.write_jobs(jobs).await?;
                 }
                 Ok(())
-            };
+            }));
             tokio::pin!(write);
             loop {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     break Err(SinkError::new(FailureKind::Transient, LATE));
                 }
                 tokio::select! {
-                    r = &mut write => break r,
+                    r = &mut write => break r.unwrap_or_else(|p| Err(panicked(p.as_ref()))),
                     _ = tokio::time::sleep(SPILL_CHECK) => deadline = wait.tick().deadline,
                 }
             }
@@ -257,6 +268,37 @@ impl Delivery {
                 self.sink.name(),
                 since.elapsed().as_secs_f64()
             ));
+        }
+    }
+}
+
+/// A panic inside the sink, as a transient failure: a sink that panics once (a bug on one
+/// code path, an unexpected reply) usually writes on the next attempt, and one that always
+/// panics is an outage like a refused connection — the batch waits, spills, and is counted.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> SinkError {
+    SinkError::new(
+        FailureKind::Transient,
+        format!("the sink panicked: {}", crate::report::panic_text(payload)),
+    )
+}
+
+/// A future whose polls run under `catch_unwind`, ending with the panic's payload if one
+/// panics (`futures::FutureExt::catch_unwind`, without the dependency).
+struct CatchPanic<F>(F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        // The sink is not used again after a panic except through a fresh `write` call, which
+        // a sink must survive after any failed one: unwind safety is the sink's own contract.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Pin::new(&mut *inner).poll(cx)
+        })) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(p) => Poll::Ready(Err(p)),
         }
     }
 }
