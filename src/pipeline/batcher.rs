@@ -39,7 +39,7 @@ impl Batcher {
     ) -> Self {
         let spool = config
             .spool_path()
-            .map(|dir| Spool::open(dir, config.spool_max_bytes));
+            .map(|dir| Spool::open(dir, config.spool_max_bytes, delivery.store()));
         Batcher {
             rx,
             ctl,

@@ -92,6 +92,17 @@ impl Delivery {
         }
     }
 
+    /// The store spool segments are marked with: `<kind> <target>`, or empty for a sink that
+    /// names no target.
+    pub(crate) fn store(&self) -> String {
+        let target = self.sink.target();
+        if target.is_empty() {
+            target
+        } else {
+            format!("{} {target}", self.sink.name())
+        }
+    }
+
     /// Whether the sink's last write failed.
     pub(crate) fn is_failing(&self) -> bool {
         self.outage.is_some()

@@ -28,6 +28,7 @@ mod delivery;
 mod duties;
 mod merge;
 mod retry;
+mod segment;
 mod spool;
 
 pub use config::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};

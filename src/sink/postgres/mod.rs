@@ -259,6 +259,27 @@ impl Sink for PostgresSink {
         "postgres"
     }
 
+    fn target(&self) -> String {
+        // User, database, schema and table — not the host and port: the same database is often
+        // reached under another address after a failover, through a pooler or a proxy, and
+        // segments must not be stranded by that. Never the password.
+        // The schema as set, or as the URL's `options=-c search_path=…` sets it: one store
+        // either way.
+        let from_options = self.config.get_options().and_then(|o| {
+            let (_, rest) = o.split_once("search_path=")?;
+            rest.split([' ', ',']).next().map(str::to_owned)
+        });
+        let table = match self.schema.clone().or(from_options) {
+            Some(schema) => format!("{schema}.{}", self.table),
+            None => self.table.clone(),
+        };
+        format!(
+            "{}@{} table {table}",
+            self.config.get_user().unwrap_or(""),
+            self.config.get_dbname().unwrap_or(""),
+        )
+    }
+
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
         Box::pin(self.write_batch(batch))
     }

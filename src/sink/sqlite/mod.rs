@@ -49,6 +49,8 @@ enum Work {
 pub struct SqliteSink {
     tx: std::sync::mpsc::Sender<Work>,
     path: PathBuf,
+    /// The action table, naming the store in spool segments with the path.
+    table: String,
     scheduled_jobs: Arc<AtomicBool>,
 }
 
@@ -190,6 +192,7 @@ impl SqliteSink {
         Ok(SqliteSink {
             tx,
             path,
+            table: table.to_owned(),
             scheduled_jobs,
         })
     }
@@ -344,6 +347,12 @@ fn classify(e: &rusqlite::Error) -> FailureKind {
 impl Sink for SqliteSink {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn target(&self) -> String {
+        // Absolute, so two programs started from different directories agree.
+        let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        format!("{} table {}", path.display(), self.table)
     }
 
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
