@@ -159,6 +159,7 @@ impl Batcher {
             counters: &self.counters,
             spool: &mut self.spool,
             asked: &mut self.asked,
+            overflow_to_dead_letters: false,
         };
         self.delivery.deliver(batch, &mut duties)
     }

@@ -42,6 +42,9 @@ pub(crate) struct Tick {
     pub(crate) deadline: Option<Instant>,
     /// Whether a command arrived (a backoff pause ends early for it).
     pub(crate) woke: bool,
+    /// Records taken from the channel to be dead-lettered (see
+    /// [`Waiting::overflow_to_dead_letters`]).
+    pub(crate) overflow: Vec<Row>,
 }
 
 /// The loop's duties while a delivery waits.
@@ -50,6 +53,10 @@ pub(crate) trait Waiting {
     fn tick(&mut self) -> Tick;
     /// Waits at most `d` for a command, then does what is due.
     fn pause(&mut self, d: Duration) -> Tick;
+    /// During a configuration failure (`on`), a channel that fills while the spool is at its
+    /// bound is handed back in [`Tick::overflow`] for the dead-letter file, instead of waiting
+    /// for the overflow policy to drop records.
+    fn overflow_to_dead_letters(&mut self, on: bool);
 }
 
 pub(crate) struct Delivery {
@@ -60,11 +67,14 @@ pub(crate) struct Delivery {
     clock: Arc<dyn Clock>,
     retry_base: Duration,
     retry_cap: Duration,
+    config_retry: (Duration, Duration),
     retry_budget: Option<Duration>,
     /// Since when the sink has been failing; `None` while healthy.
     outage: Option<Instant>,
     /// The sink's last failure, quoted in dead letters written when delivery gives up.
     last_error: Option<String>,
+    /// Whether this outage's configuration failure was reported (once per outage).
+    config_reported: bool,
 }
 
 impl Delivery {
@@ -76,6 +86,7 @@ impl Delivery {
         counters: Arc<ActionCounters>,
         clock: Arc<dyn Clock>,
         retry: (Duration, Duration),
+        config_retry: (Duration, Duration),
         retry_budget: Option<Duration>,
     ) -> Self {
         Delivery {
@@ -86,9 +97,11 @@ impl Delivery {
             clock,
             retry_base: retry.0,
             retry_cap: retry.1,
+            config_retry,
             retry_budget,
             outage: None,
             last_error: None,
+            config_reported: false,
         }
     }
 
@@ -116,6 +129,7 @@ impl Delivery {
         wait: &mut dyn Waiting,
     ) -> Vec<Weighted> {
         let mut backoff = Backoff::new(self.retry_base, self.retry_cap);
+        let mut config_backoff = Backoff::new(self.config_retry.0, self.config_retry.1);
         let give_up = self.retry_budget.map(|b| Instant::now() + b);
         // One batch may hold both kinds of row: actions are written first, then job runs; a
         // retry writes both again, which the idempotent writes make harmless.
@@ -131,12 +145,14 @@ impl Delivery {
             let (result, deadline) = self.write(&actions, &jobs, wait);
             match result {
                 Ok(()) => {
+                    wait.overflow_to_dead_letters(false);
                     let n: u64 = batch.iter().map(|(_, w)| w).sum();
                     self.counters.delivered.fetch_add(n, Ordering::Relaxed);
                     self.healthy();
                     return Vec::new();
                 }
                 Err(e) if e.kind == FailureKind::Rejected => {
+                    wait.overflow_to_dead_letters(false);
                     self.healthy();
                     if batch.len() == 1 {
                         let (rec, w) = batch.into_iter().next().expect("one record");
@@ -152,10 +168,15 @@ impl Delivery {
                 Err(e) => {
                     self.counters.retried.fetch_add(1, Ordering::Relaxed);
                     self.failing(&e);
+                    let config = e.kind == FailureKind::Config;
+                    wait.overflow_to_dead_letters(config);
                     // A server's Retry-After is honoured, within the backoff cap.
-                    let pause = backoff
-                        .next_wait()
-                        .max(e.retry_after.unwrap_or_default().min(self.retry_cap));
+                    let (next, cap) = if config {
+                        (config_backoff.next_wait(), self.config_retry.1)
+                    } else {
+                        (backoff.next_wait(), self.retry_cap)
+                    };
+                    let pause = next.max(e.retry_after.unwrap_or_default().min(cap));
                     let until = match (deadline, give_up) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
@@ -172,7 +193,9 @@ impl Delivery {
                             break;
                         }
                         // The next attempt reads the deadline afresh.
-                        if wait.pause(left.min(SPILL_CHECK)).woke {
+                        let tick = wait.pause(left.min(SPILL_CHECK));
+                        self.overflow(tick.overflow);
+                        if tick.woke {
                             break;
                         }
                     }
@@ -190,7 +213,14 @@ impl Delivery {
         wait: &mut dyn Waiting,
     ) -> (Result<(), SinkError>, Option<Instant>) {
         let sink = &mut self.sink;
-        let mut deadline = wait.tick().deadline;
+        // Overflow taken while the write runs waits here (the sink is borrowed by the write).
+        let mut overflow = Vec::new();
+        let mut tick = |overflow: &mut Vec<Row>| {
+            let t = wait.tick();
+            overflow.extend(t.overflow);
+            t.deadline
+        };
+        let mut deadline = tick(&mut overflow);
         let result = self.rt.block_on(async {
             // Every poll runs under `catch_unwind`, the first one included — which is where a
             // sink's `write` itself runs, since it is called inside this future.
@@ -210,10 +240,11 @@ impl Delivery {
                 }
                 tokio::select! {
                     r = &mut write => break r.unwrap_or_else(|p| Err(panicked(p.as_ref()))),
-                    _ = tokio::time::sleep(SPILL_CHECK) => deadline = wait.tick().deadline,
+                    _ = tokio::time::sleep(SPILL_CHECK) => deadline = tick(&mut overflow),
                 }
             }
         });
+        self.overflow(overflow);
         (result, deadline)
     }
 
@@ -231,6 +262,21 @@ impl Delivery {
         );
         for (rec, w) in left {
             self.dead_letter_one(&rec, w, &why);
+        }
+    }
+
+    /// Dead-letters records the loop took from a filling channel during a configuration
+    /// failure, with the spool at its bound.
+    fn overflow(&mut self, rows: Vec<Row>) {
+        if rows.is_empty() {
+            return;
+        }
+        let why = format!(
+            "the spool was full during a configuration failure of the store; last error: {}",
+            self.last_error.as_deref().unwrap_or("none")
+        );
+        for rec in rows {
+            self.dead_letter_one(&rec, 1, &why);
         }
     }
 
@@ -262,7 +308,17 @@ impl Delivery {
         if e.message != LATE {
             self.last_error = Some(e.message.clone());
         }
-        if self.outage.is_none() {
+        if e.kind == FailureKind::Config && !self.config_reported {
+            // Once per outage, even if it began as a transient one: this needs a person.
+            self.config_reported = true;
+            self.outage.get_or_insert_with(Instant::now);
+            crate::report::emit(format_args!(
+                "ERROR: {} refuses actionlog's configuration: {}; fix the URL, key, password or table — records are kept in the spool (then the dead-letter file) and retried with backoff up to every {:?}",
+                self.sink.name(),
+                e.message,
+                self.config_retry.1
+            ));
+        } else if self.outage.is_none() {
             self.outage = Some(Instant::now());
             crate::report::emit(format_args!(
                 "WARNING: cannot deliver action records to {}: {}; retrying with backoff, records are kept",
@@ -273,6 +329,7 @@ impl Delivery {
     }
 
     fn healthy(&mut self) {
+        self.config_reported = false;
         if let Some(since) = self.outage.take() {
             crate::report::emit(format_args!(
                 "delivering action records to {} again after {:.1}s",

@@ -165,6 +165,7 @@ pub(crate) fn start(
         counters.clone(),
         clock,
         (config.retry_base, config.retry_cap),
+        (config.config_retry_base, config.config_retry_cap),
         config.retry_budget,
     );
     let worker = batcher::Batcher::new(rx, ctl_rx, config, counters.clone(), delivery);

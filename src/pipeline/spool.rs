@@ -51,7 +51,9 @@
 //! i.e. one channel's worth of records). At the bound the worker stops spilling and reports it
 //! once on stderr: new records wait in the in-memory channel, and once that is full the
 //! overflow policy applies (`Block` for its bound, then drop), each drop counted in
-//! `actions_dropped`; the oldest records, on disk, are kept. At shutdown, what cannot be
+//! `actions_dropped` — except during a configuration failure, when the delivery worker moves a
+//! half-full channel to the dead-letter file instead ([`super::PipelineConfig::config_retry_backoff`]);
+//! the oldest records, on disk, are kept. At shutdown, what cannot be
 //! delivered and does not fit goes to the dead-letter file instead. Spilling resumes (reported
 //! too) as soon as delivered segments are deleted.
 
@@ -164,7 +166,7 @@ impl Spool {
             if !self.full {
                 self.full = true;
                 crate::report::emit(format_args!(
-                    "WARNING: the spool holds {} bytes, at its bound of {} in {}; records wait in the channel and are dropped (counted) when it is full",
+                    "WARNING: the spool holds {} bytes, at its bound of {} in {}; records wait in the channel and are dropped (counted) when it is full, or dead-lettered during a configuration failure",
                     self.bytes,
                     self.max_bytes,
                     self.dir.display(),
