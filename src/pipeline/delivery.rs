@@ -30,6 +30,11 @@ use crate::sink::{FailureKind, Sink, SinkError};
 /// Why a write was abandoned when the shutdown deadline came first.
 const LATE: &str = "the shutdown deadline came during the write";
 
+/// Records rejected in a row (no write succeeding in between) before it is reported as a
+/// problem of the store — a table whose types or constraints do not match — rather than of a
+/// few bad records.
+pub(crate) const REJECTED_ALARM: u64 = 100;
+
 /// How often control returns to the loop while the sink is busy or failing.
 pub(crate) const SPILL_CHECK: Duration = Duration::from_millis(10);
 
@@ -75,6 +80,8 @@ pub(crate) struct Delivery {
     last_error: Option<String>,
     /// Whether this outage's configuration failure was reported (once per outage).
     config_reported: bool,
+    /// Records rejected since the last write that succeeded (see [`REJECTED_ALARM`]).
+    rejected_in_a_row: u64,
 }
 
 impl Delivery {
@@ -102,6 +109,7 @@ impl Delivery {
             outage: None,
             last_error: None,
             config_reported: false,
+            rejected_in_a_row: 0,
         }
     }
 
@@ -148,6 +156,7 @@ impl Delivery {
                     wait.overflow_to_dead_letters(false);
                     let n: u64 = batch.iter().map(|(_, w)| w).sum();
                     self.counters.delivered.fetch_add(n, Ordering::Relaxed);
+                    self.rejected_in_a_row = 0;
                     self.healthy();
                     return Vec::new();
                 }
@@ -157,6 +166,17 @@ impl Delivery {
                     if batch.len() == 1 {
                         let (rec, w) = batch.into_iter().next().expect("one record");
                         self.dead_letter_one(&rec, w, &e.message);
+                        self.rejected_in_a_row += w;
+                        if self.rejected_in_a_row >= REJECTED_ALARM
+                            && self.rejected_in_a_row - w < REJECTED_ALARM
+                        {
+                            crate::report::emit(format_args!(
+                                "WARNING: {} records in a row rejected by {} and dead-lettered (last: {}): the store's table does not match actionlog's rows (column types, constraints, triggers); fix the table, then replay the dead-letter files",
+                                self.rejected_in_a_row,
+                                self.sink.name(),
+                                e.message
+                            ));
+                        }
                         return Vec::new();
                     }
                     let mut left = batch;

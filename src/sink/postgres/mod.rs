@@ -56,6 +56,11 @@ pub struct PostgresSink {
     #[cfg(feature = "postgres-tls")]
     tls: Tls,
     conn: Option<(Client, Statement)>,
+    /// Whether the table's column types are the migration's, so binary COPY may go straight
+    /// into it (checked at each connect).
+    direct_copy: bool,
+    /// Whether a schema drift was reported (once per sink).
+    drift_reported: bool,
 }
 
 /// TLS settings of a sink (feature `postgres-tls`).
@@ -142,6 +147,8 @@ impl PostgresSink {
             #[cfg(feature = "postgres-tls")]
             tls,
             conn: None,
+            direct_copy: true,
+            drift_reported: false,
         })
     }
 
@@ -242,11 +249,14 @@ impl PostgresSink {
             self.table,
             COLUMNS.join(", ")
         );
+        let direct = self.direct_copy;
         let (client, stmt) = self.conn.as_mut().expect("connected above");
         let load = async {
             match strategy {
                 LoadStrategy::Unnest => load::load_unnest(client, stmt, batch).await,
-                LoadStrategy::StagedCopy => load::load_copy(client, stmt, &table_copy, batch).await,
+                LoadStrategy::StagedCopy => {
+                    load::load_copy(client, stmt, &table_copy, batch, direct).await
+                }
             }
         };
         let r = tokio::time::timeout(timeout, load).await;
