@@ -82,6 +82,10 @@ pub(crate) struct Delivery {
     config_reported: bool,
     /// Records rejected since the last write that succeeded (see [`REJECTED_ALARM`]).
     rejected_in_a_row: u64,
+    /// Records lost since the dead-letter file began failing (its first failure is reported
+    /// with the cause, the rest summed up in one line when it works again or at the end, so
+    /// a disk-full shutdown is not one stderr line per record).
+    dead_letter_lost: u64,
 }
 
 impl Delivery {
@@ -110,6 +114,7 @@ impl Delivery {
             last_error: None,
             config_reported: false,
             rejected_in_a_row: 0,
+            dead_letter_lost: 0,
         }
     }
 
@@ -309,17 +314,32 @@ impl Delivery {
                 self.counters
                     .dead_lettered
                     .fetch_add(weight, Ordering::Relaxed);
+                self.report_dead_letter_losses();
             }
             Err(e) => {
                 self.counters.dropped.fetch_add(weight, Ordering::Relaxed);
                 // At its bound the dead-letter file has said so once already.
-                if !super::dead_letter::is_at_bound(&e) {
+                if super::dead_letter::is_at_bound(&e) {
+                    return;
+                }
+                if self.dead_letter_lost == 0 {
                     crate::report::emit(format_args!(
-                        "record {} lost: {why}; and the dead-letter file failed: {e}",
+                        "record {} lost: {why}; and the dead-letter file failed: {e}; further losses are counted (actions_dropped) and summed up",
                         rec.id()
                     ));
                 }
+                self.dead_letter_lost += weight;
             }
+        }
+    }
+
+    /// The one summary line of records lost while the dead-letter file failed.
+    fn report_dead_letter_losses(&mut self) {
+        if self.dead_letter_lost > 0 {
+            crate::report::emit(format_args!(
+                "{} action records were lost while the dead-letter file could not be written",
+                std::mem::take(&mut self.dead_letter_lost)
+            ));
         }
     }
 
@@ -357,6 +377,12 @@ impl Delivery {
                 since.elapsed().as_secs_f64()
             ));
         }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.report_dead_letter_losses();
     }
 }
 
