@@ -71,6 +71,7 @@ mod pipeline;
 mod redact;
 mod report;
 mod rows;
+mod signals;
 pub mod sink;
 mod stats;
 

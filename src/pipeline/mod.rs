@@ -22,6 +22,7 @@
 //!   an earlier run (see [`spool`]).
 
 mod batcher;
+mod catch;
 mod config;
 mod dead_letter;
 mod delivery;
@@ -119,6 +120,17 @@ impl Handle for PipelineHandle {
         let own = deadline - left / 4;
         Ack::request(|ack| Cmd::Shutdown(own, ack), |c| self.ctl.send(c).is_ok())
             .then_join(self.thread.take())
+    }
+
+    fn stopper(&self) -> Option<crate::handle::Flusher> {
+        // A shutdown (spooling what the sink cannot take in time), not a flush: the process
+        // ends right after.
+        let ctl = self.ctl.clone();
+        Some(Box::new(move |deadline: Instant| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let own = deadline - left / 4;
+            Ack::request(|ack| Cmd::Shutdown(own, ack), |c| ctl.send(c).is_ok())
+        }))
     }
 
     fn stats(&self) -> Stats {
