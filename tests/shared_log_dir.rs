@@ -25,9 +25,12 @@ fn child(dir: &str) {
     let mut n = 0u64;
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         while Instant::now() < end {
-            let len = (fastrand::usize(..) % 20 == 0)
-                .then(|| fastrand::usize(..filler.len()))
-                .unwrap_or_else(|| fastrand::usize(..200));
+            // One line in twenty is long, up to 100 KiB.
+            let len = if fastrand::usize(..20) == 0 {
+                fastrand::usize(..filler.len())
+            } else {
+                fastrand::usize(..200)
+            };
             tracing::info!(pid = me, seq = n, pad = &filler[..len], "line");
             n += 1;
         }
