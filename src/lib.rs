@@ -26,7 +26,8 @@
 //! ## Modules, in the order data flows
 //! Dependencies point one way, down this list; nothing below the layers imports a layer, the
 //! builder or the crate root.
-//! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs); `guard`: the
+//! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs, with the panic
+//!   hook and `signals`: SIGTERM/SIGINT for an app that only called `init()`); `guard`: the
 //!   [`Guard`] that holds the outputs' handles (`handle`) and sums their [`Stats`];
 //! - the layers: `file` ([`FileLayer`], its writer thread, day files and their parts,
 //!   retention, compression, and [`day_files`] to read them back), `console`
