@@ -25,8 +25,7 @@ use crate::limits::Limits;
 use crate::redact::Redaction;
 use crate::sink::Sink;
 
-/// The filter used when neither the builder nor `RUST_LOG` gives one.
-pub const DEFAULT_FILTER: &str = "info";
+pub use crate::log_filter::DEFAULT_FILTER;
 
 /// Configures actionlog; start from [`crate::builder`].
 ///
@@ -57,6 +56,7 @@ pub struct Builder {
     redaction: Redaction,
     limits: Limits,
     panic_hook: bool,
+    signals: bool,
     // The default sink's choice (when no sink is given).
     #[cfg(feature = "postgres")]
     database_url: Option<String>,
@@ -80,6 +80,7 @@ impl Default for Builder {
             redaction: Redaction::default(),
             limits: Limits::default(),
             panic_hook: true,
+            signals: true,
             #[cfg(feature = "postgres")]
             database_url: None,
             migrate: false,
@@ -272,6 +273,15 @@ impl Builder {
         self
     }
 
+    /// Whether `init` handles SIGTERM and SIGINT when nothing else does (default on): the
+    /// outputs are stopped within the flush deadline, then the process ends as the signal
+    /// would. An app's own handler, installed before or after `init`, always wins; see the
+    /// README's "What is guaranteed".
+    pub fn signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
     /// The default sink, chosen from the configuration and the environment.
     fn default_sink(&self) -> Result<Option<Box<dyn Sink>>, Error> {
         crate::sink::Choice {
@@ -286,19 +296,7 @@ impl Builder {
     }
 
     fn env_filter(&self) -> Result<EnvFilter, Error> {
-        let directives = match &self.filter {
-            Some(d) => d.clone(),
-            None => match std::env::var("RUST_LOG") {
-                Ok(d) if !d.trim().is_empty() => d,
-                _ => DEFAULT_FILTER.to_owned(),
-            },
-        };
-        EnvFilter::builder()
-            .parse(&directives)
-            .map_err(|e| Error::Filter {
-                reason: e.to_string(),
-                directives,
-            })
+        crate::log_filter::parse(self.filter.as_deref())
     }
 
     /// Starts every output and returns them composed as one layer, with their guard, without
@@ -381,7 +379,7 @@ impl Builder {
             return Err(Error::AlreadyInitialized);
         }
         let max_level = self.env_filter()?.max_level_hint();
-        let panic_hook = self.panic_hook;
+        let (panic_hook, signals) = (self.panic_hook, self.signals);
         let (layer, guard) = self.build::<Registry>()?;
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
             .map_err(|_| Error::AlreadyInitialized)?;
@@ -396,6 +394,9 @@ impl Builder {
             .init();
         if panic_hook {
             crate::panic_hook::install(guard.flushers());
+        }
+        if signals {
+            crate::signals::install(guard.stoppers(), guard.flush_deadline());
         }
         Ok(guard)
     }

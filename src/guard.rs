@@ -72,6 +72,16 @@ impl Guard {
         self.handles.iter().filter_map(|h| h.flusher()).collect()
     }
 
+    /// What stops each output from the signal thread ([`crate::signals`]).
+    pub(crate) fn stoppers(&self) -> Vec<Flusher> {
+        self.handles.iter().filter_map(|h| h.stopper()).collect()
+    }
+
+    /// The flush deadline.
+    pub(crate) fn flush_deadline(&self) -> Duration {
+        self.flush_deadline
+    }
+
     /// The counters now (summed over every worker this guard holds).
     pub fn stats(&self) -> Stats {
         let mut s = Stats::default();

@@ -67,4 +67,9 @@ pub(crate) trait Handle: Send + Sync {
     fn flusher(&self) -> Option<Flusher> {
         None
     }
+    /// What stops the output from another thread before the process ends by a signal: by
+    /// default its panic-hook flusher (writing everything out is all the day files need).
+    fn stopper(&self) -> Option<Flusher> {
+        self.flusher()
+    }
 }

@@ -26,7 +26,8 @@
 //! ## Modules, in the order data flows
 //! Dependencies point one way, down this list; nothing below the layers imports a layer, the
 //! builder or the crate root.
-//! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs); `guard`: the
+//! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs, with the panic
+//!   hook and `signals`: SIGTERM/SIGINT for an app that only called `init()`); `guard`: the
 //!   [`Guard`] that holds the outputs' handles (`handle`) and sums their [`Stats`];
 //! - the layers: `file` ([`FileLayer`], its writer thread, day files and their parts,
 //!   retention, compression, and [`day_files`] to read them back), `console`
@@ -69,6 +70,7 @@ mod guard;
 mod handle;
 pub mod job;
 pub mod limits;
+mod log_filter;
 mod panic_hook;
 mod pipeline;
 #[cfg(feature = "query")]
@@ -76,6 +78,7 @@ pub mod query;
 mod redact;
 mod report;
 mod rows;
+mod signals;
 pub mod sink;
 mod stats;
 
@@ -86,7 +89,8 @@ pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;
 pub use file::read::{DayFile, DayLines, DayPart, ReadError, day_files};
 pub use file::{
-    DEFAULT_CHANNEL_CAPACITY, DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
+    DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CHANNEL_MAX_BYTES,
+    DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
 };
 pub use guard::{Guard, Shutdown};
 pub use job::{JobFilter, JobLayer};

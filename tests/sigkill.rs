@@ -92,7 +92,11 @@ fn read_spool(dir: &Path) -> (Vec<(String, u64)>, usize) {
             "{name}"
         );
         let bytes = std::fs::read(&path).unwrap();
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        // Skipping the store marker, a segment's first line.
+        for line in bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+        {
             let (crc, json) = (&line[..8], &line[9..]);
             assert_eq!(line[8], b' ', "{name}");
             let crc = u32::from_str_radix(std::str::from_utf8(crc).unwrap(), 16).unwrap();

@@ -41,7 +41,9 @@ impl ValHandler for TypedWriter<'_> {
         let v = if self.render.redaction.hides_field(field.name()) {
             Value::String(REDACTED.to_owned())
         } else {
-            to_value(v, &self.render.limits)
+            let mut v = to_value(v, &self.render.limits);
+            self.render.redaction.scrub_value(&mut v);
+            v
         };
         match self.fields.0.iter_mut().find(|(k, _)| *k == field.name()) {
             Some(slot) => slot.1 = v,

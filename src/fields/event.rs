@@ -64,8 +64,11 @@ impl ValHandler for EventHandler<'_> {
                 json::write_str(out, REDACTED)
             });
         } else {
+            let redaction = &self.render.redaction;
             push_entry(self.scratch, self.seps, name, |out| {
-                v.write_json(out, limits)
+                let from = out.len();
+                v.write_json(out, limits);
+                redaction.scrub_tail(out, from);
             });
         }
     }
@@ -108,6 +111,7 @@ where
         is_log,
         render,
     }));
+    render.redaction.scrub_text(&mut scratch.message);
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope {
             let ext = span.extensions();

@@ -45,6 +45,7 @@ impl ValHandler for SpanFieldsWriter<'_> {
             json::write_str(&mut out, REDACTED);
         } else {
             v.write_json(&mut out, &self.render.limits);
+            self.render.redaction.scrub_tail(&mut out, 0);
         }
         let out = out.into_boxed_slice();
         match self

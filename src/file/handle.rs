@@ -18,6 +18,10 @@ pub(crate) struct Counters {
     pub(crate) lines_written: AtomicU64,
     pub(crate) lines_dropped: AtomicU64,
     pub(crate) write_errors: AtomicU64,
+    /// Bytes of lines in the channel: added by the layer, taken off by the writer.
+    pub(crate) queued_bytes: AtomicU64,
+    /// Whether a `Block` wait timed out and the writer has not taken a line since.
+    pub(crate) stalled: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) struct FileHandle {

@@ -12,6 +12,7 @@
 #[cfg(feature = "compress")]
 pub(crate) mod compress;
 mod handle;
+mod intake;
 pub(crate) mod names;
 pub mod read;
 pub(crate) mod retention;
@@ -20,10 +21,8 @@ pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
@@ -38,12 +37,17 @@ use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
+use intake::Intake;
+pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
 use writer::Msg;
 
 /// What a layer does when its channel is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Overflow {
-    /// Wait for room: nothing is lost; the caller is held while the writer is behind.
+    /// Wait for room: nothing is lost while the writer keeps up; the caller is held while it
+    /// is behind, at most [`FileLayerBuilder::block_timeout`] (default 1 s) — past that the
+    /// writer is taken to be stalled (a hung disk) and lines are dropped and counted until it
+    /// takes lines again.
     #[default]
     Block,
     /// Drop the new line at once and count it; the caller is never held.
@@ -82,18 +86,16 @@ pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// assert!(line.contains(r#""metadata":{"us_congress":true,"lookback_days":30}"#));
 /// ```
 pub struct FileLayer {
-    tx: Sender<Msg>,
+    intake: Intake,
     render: Render,
-    overflow: Overflow,
     clock: Arc<dyn Clock>,
     tz: Timezone,
-    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for FileLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileLayer")
-            .field("overflow", &self.overflow)
+            .field("overflow", &self.intake.overflow)
             .field("timezone", &self.tz)
             .finish_non_exhaustive()
     }
@@ -109,23 +111,12 @@ impl FileLayer {
             #[cfg(feature = "compress")]
             compress: false,
             capacity: DEFAULT_CHANNEL_CAPACITY,
+            max_bytes: DEFAULT_CHANNEL_MAX_BYTES,
+            block_timeout: DEFAULT_BLOCK_TIMEOUT,
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
             render: Render::default(),
-        }
-    }
-
-    fn send(&self, msg: Msg) {
-        let sent = match self.overflow {
-            Overflow::Block => self.tx.send(msg).is_ok(),
-            Overflow::DropNewest => match self.tx.try_send(msg) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-            },
-        };
-        if !sent {
-            self.counters.lines_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -155,7 +146,9 @@ where
                 s.line.as_slice().to_vec()
             },
         );
-        self.send(Msg::Line(stamp.second.day, line));
+        let len = line.len();
+        self.intake
+            .send_line(Msg::Line(stamp.second.day, line), len);
     }
 }
 
@@ -168,6 +161,8 @@ pub struct FileLayerBuilder {
     #[cfg(feature = "compress")]
     compress: bool,
     capacity: usize,
+    max_bytes: u64,
+    block_timeout: Duration,
     overflow: Overflow,
     flush_deadline: Duration,
     clock: Arc<dyn Clock>,
@@ -273,6 +268,21 @@ impl FileLayerBuilder {
         self
     }
 
+    /// Bytes of lines the channel holds before [`Overflow`] applies (default 64 MiB), beside
+    /// its bound in lines: a line alone larger than this still goes through when nothing else
+    /// waits.
+    pub fn channel_max_bytes(mut self, n: u64) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// How long [`Overflow::Block`] waits for room at most (default 1 s) before the line is
+    /// dropped and counted, and the writer taken to be stalled (see [`Overflow::Block`]).
+    pub fn block_timeout(mut self, d: Duration) -> Self {
+        self.block_timeout = d;
+        self
+    }
+
     /// What to do when the channel is full (default [`Overflow::Block`]).
     pub fn overflow(mut self, o: Overflow) -> Self {
         self.overflow = o;
@@ -337,12 +347,16 @@ impl FileLayerBuilder {
             .spawn(move || w.run())
             .map_err(Error::Thread)?;
         let layer = FileLayer {
-            tx: tx.clone(),
+            intake: Intake {
+                tx: tx.clone(),
+                overflow: self.overflow,
+                block_timeout: self.block_timeout,
+                max_bytes: self.max_bytes,
+                counters: counters.clone(),
+            },
             render: self.render,
-            overflow: self.overflow,
             clock: self.clock,
             tz: self.tz,
-            counters: counters.clone(),
         };
         let handle = FileHandle {
             tx,

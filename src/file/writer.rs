@@ -158,7 +158,12 @@ impl Writer {
             // Take everything already queued before touching the file: one write per batch.
             while let Some(m) = next {
                 match m {
-                    Msg::Line(day, line) => self.push(day, line),
+                    Msg::Line(day, line) => {
+                        self.counters
+                            .queued_bytes
+                            .fetch_sub(line.len() as u64, Ordering::Relaxed);
+                        self.push(day, line)
+                    }
                     Msg::Flush(ack) => {
                         self.write_out(true);
                         let _ = ack.send(());
@@ -166,6 +171,9 @@ impl Writer {
                     Msg::Shutdown(ack) => {
                         while let Ok(m) = self.rx.try_recv() {
                             if let Msg::Line(day, line) = m {
+                                self.counters
+                                    .queued_bytes
+                                    .fetch_sub(line.len() as u64, Ordering::Relaxed);
                                 self.push(day, line);
                             }
                         }

@@ -59,7 +59,7 @@ pub(crate) fn write_line(
     out.push(b'\n');
 }
 
-/// Appends free text with every control character (C0, DEL, C1) made visible:
+/// Appends free text with every control character (C0, DEL, C1) and U+2028 / U+2029 made visible:
 /// `\n`, `\r`, `\t`, and `\u{1b}`-style escapes for the rest.
 pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
@@ -68,7 +68,8 @@ pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
             '\n' => "\\n",
             '\r' => "\\r",
             '\t' => "\\t",
-            c if c.is_control() => "",
+            // Line and paragraph separators: some terminals and every editor break lines there.
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => "",
             _ => continue,
         };
         out.extend_from_slice(&s.as_bytes()[start..i]);

@@ -2,17 +2,19 @@
 //!
 //! Beyond what JSON requires, DEL (U+007F) and the C1 controls (U+0080–U+009F, e.g. U+009B, the
 //! 8-bit CSI) are escaped too, so that `cat`-ing a log file or printing console metadata can never
-//! drive a terminal, whatever the user data holds. Output is always valid UTF-8 JSON.
+//! drive a terminal, whatever the user data holds. The Unicode line and paragraph separators
+//! (U+2028, U+2029) are escaped as well: editors, JavaScript and some terminals take them for a
+//! line break, so raw they could make one line look like two. Output is always valid UTF-8 JSON.
 
 use std::fmt;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// True for the bytes that need a look: ASCII controls, `"`, `\`, DEL, and 0xC2 (the lead byte of
-/// every C1 control's UTF-8 form).
+/// True for the bytes that need a look: ASCII controls, `"`, `\`, DEL, 0xC2 (the lead byte of
+/// every C1 control's UTF-8 form) and 0xE2 (that of U+2028 and U+2029).
 #[inline]
 fn special(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xc2
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xc2 || b == 0xe2
 }
 
 /// Appends `s` as a quoted JSON string.
@@ -49,6 +51,20 @@ pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
                         out.extend_from_slice(&bytes[start..i]);
                         unicode_escape(out, c1);
                         i += 2;
+                        start = i;
+                    }
+                    _ => i += 1,
+                }
+                continue;
+            }
+            0xe2 => {
+                // U+2028 is 0xE2 0x80 0xA8, U+2029 0xE2 0x80 0xA9; other 0xE2 sequences
+                // (`…`, `€`, `✓`) are ordinary text.
+                match (bytes.get(i + 1), bytes.get(i + 2)) {
+                    (Some(0x80), Some(&last @ (0xa8 | 0xa9))) => {
+                        out.extend_from_slice(&bytes[start..i]);
+                        out.extend_from_slice(if last == 0xa8 { b"\\u2028" } else { b"\\u2029" });
+                        i += 3;
                         start = i;
                     }
                     _ => i += 1,

@@ -62,7 +62,9 @@ impl ValHandler for RunWriter<'_> {
         let v = if self.render.redaction.hides_field(name) {
             Value::String(REDACTED.to_owned())
         } else {
-            to_value(v, &self.render.limits)
+            let mut v = to_value(v, &self.render.limits);
+            self.render.redaction.scrub_value(&mut v);
+            v
         };
         let text = text_of;
         match name {

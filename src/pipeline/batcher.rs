@@ -39,7 +39,7 @@ impl Batcher {
     ) -> Self {
         let spool = config
             .spool_path()
-            .map(|dir| Spool::open(dir, config.spool_max_bytes));
+            .map(|dir| Spool::open(dir, config.spool_max_bytes, delivery.store()));
         Batcher {
             rx,
             ctl,
@@ -159,6 +159,7 @@ impl Batcher {
             counters: &self.counters,
             spool: &mut self.spool,
             asked: &mut self.asked,
+            overflow_to_dead_letters: false,
         };
         self.delivery.deliver(batch, &mut duties)
     }

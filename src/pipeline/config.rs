@@ -34,6 +34,9 @@ pub struct PipelineConfig {
     pub(crate) overflow: ActionOverflow,
     pub(crate) retry_base: Duration,
     pub(crate) retry_cap: Duration,
+    /// Backoff after a configuration failure (rejected key, missing table, bad password).
+    pub(crate) config_retry_base: Duration,
+    pub(crate) config_retry_cap: Duration,
     pub(crate) retry_budget: Option<Duration>,
     /// Where the spool and dead letters go unless set on their own.
     pub(crate) log_dir: PathBuf,
@@ -55,6 +58,8 @@ impl Default for PipelineConfig {
             overflow: ActionOverflow::default(),
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_secs(30),
+            config_retry_base: Duration::from_secs(1),
+            config_retry_cap: Duration::from_secs(300),
             retry_budget: None,
             redaction: Redaction::default(),
             log_dir: PathBuf::from("logs"),
@@ -102,6 +107,19 @@ impl PipelineConfig {
     pub fn retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.retry_base = base;
         self.retry_cap = cap;
+        self
+    }
+
+    /// Retry backoff after a configuration failure — a rejected key (HTTP 401/403), a missing
+    /// table (42P01, PGRST205), a wrong password (28P01): first wait about `base`, doubling up to
+    /// `cap` (defaults 1 s and 5 min). Such a failure lasts until someone fixes the set-up, so
+    /// retrying every 30 s would only fill the server's log; the first retries stay quick because
+    /// a table another instance is creating appears within seconds. Meanwhile records go to the
+    /// spool, and past its bound to the dead-letter file, never dropped while it has room.
+    #[must_use]
+    pub fn config_retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.config_retry_base = base;
+        self.config_retry_cap = cap;
         self
     }
 
@@ -182,6 +200,11 @@ impl PipelineConfig {
         }
         if self.retry_base.is_zero() || self.retry_cap < self.retry_base {
             return Err(Error::Config("retry backoff needs 0 < base <= cap"));
+        }
+        if self.config_retry_base.is_zero() || self.config_retry_cap < self.config_retry_base {
+            return Err(Error::Config(
+                "configuration-failure backoff needs 0 < base <= cap",
+            ));
         }
         Ok(())
     }

@@ -3,6 +3,11 @@
 //! rejected rows by splitting the batch, and dead-letters what the database refuses (or what a
 //! retry budget gave up on). It also tracks the sink's health, reporting each outage once.
 //!
+//! A panic inside the sink (while `write` builds its future or while it is polled) is a failed
+//! write like any other: the batch is kept, retried with backoff, spooled or dead-lettered as a
+//! transient failure would be, and counted in `actions_retried` — never lost with the worker's
+//! restart.
+//!
 //! It never blocks the worker's other duties: while a write or a backoff pause is in progress
 //! it hands control back every [`SPILL_CHECK`] through [`Waiting`], so the loop can move a
 //! filling channel to the spool and take commands, and a shutdown deadline bounds the write.
@@ -12,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::ActionCounters;
+use super::catch::{CatchPanic, panicked};
 use super::dead_letter::DeadLetter;
 use super::retry::Backoff;
 use crate::clock::Clock;
@@ -20,6 +26,11 @@ use crate::sink::{FailureKind, Sink, SinkError};
 
 /// Why a write was abandoned when the shutdown deadline came first.
 const LATE: &str = "the shutdown deadline came during the write";
+
+/// Records rejected in a row (no write succeeding in between) before it is reported as a
+/// problem of the store — a table whose types or constraints do not match — rather than of a
+/// few bad records.
+pub(crate) const REJECTED_ALARM: u64 = 100;
 
 /// How often control returns to the loop while the sink is busy or failing.
 pub(crate) const SPILL_CHECK: Duration = Duration::from_millis(10);
@@ -33,6 +44,9 @@ pub(crate) struct Tick {
     pub(crate) deadline: Option<Instant>,
     /// Whether a command arrived (a backoff pause ends early for it).
     pub(crate) woke: bool,
+    /// Records taken from the channel to be dead-lettered (see
+    /// [`Waiting::overflow_to_dead_letters`]).
+    pub(crate) overflow: Vec<Row>,
 }
 
 /// The loop's duties while a delivery waits.
@@ -41,6 +55,10 @@ pub(crate) trait Waiting {
     fn tick(&mut self) -> Tick;
     /// Waits at most `d` for a command, then does what is due.
     fn pause(&mut self, d: Duration) -> Tick;
+    /// During a configuration failure (`on`), a channel that fills while the spool is at its
+    /// bound is handed back in [`Tick::overflow`] for the dead-letter file, instead of waiting
+    /// for the overflow policy to drop records.
+    fn overflow_to_dead_letters(&mut self, on: bool);
 }
 
 pub(crate) struct Delivery {
@@ -51,11 +69,20 @@ pub(crate) struct Delivery {
     clock: Arc<dyn Clock>,
     retry_base: Duration,
     retry_cap: Duration,
+    config_retry: (Duration, Duration),
     retry_budget: Option<Duration>,
     /// Since when the sink has been failing; `None` while healthy.
     outage: Option<Instant>,
     /// The sink's last failure, quoted in dead letters written when delivery gives up.
     last_error: Option<String>,
+    /// Whether this outage's configuration failure was reported (once per outage).
+    config_reported: bool,
+    /// Records rejected since the last write that succeeded (see [`REJECTED_ALARM`]).
+    rejected_in_a_row: u64,
+    /// Records lost since the dead-letter file began failing (its first failure is reported
+    /// with the cause, the rest summed up in one line when it works again or at the end, so
+    /// a disk-full shutdown is not one stderr line per record).
+    dead_letter_lost: u64,
 }
 
 impl Delivery {
@@ -67,6 +94,7 @@ impl Delivery {
         counters: Arc<ActionCounters>,
         clock: Arc<dyn Clock>,
         retry: (Duration, Duration),
+        config_retry: (Duration, Duration),
         retry_budget: Option<Duration>,
     ) -> Self {
         Delivery {
@@ -77,9 +105,24 @@ impl Delivery {
             clock,
             retry_base: retry.0,
             retry_cap: retry.1,
+            config_retry,
             retry_budget,
             outage: None,
             last_error: None,
+            config_reported: false,
+            rejected_in_a_row: 0,
+            dead_letter_lost: 0,
+        }
+    }
+
+    /// The store spool segments are marked with: `<kind> <target>`, or empty for a sink that
+    /// names no target.
+    pub(crate) fn store(&self) -> String {
+        let target = self.sink.target();
+        if target.is_empty() {
+            target
+        } else {
+            format!("{} {target}", self.sink.name())
         }
     }
 
@@ -96,6 +139,7 @@ impl Delivery {
         wait: &mut dyn Waiting,
     ) -> Vec<Weighted> {
         let mut backoff = Backoff::new(self.retry_base, self.retry_cap);
+        let mut config_backoff = Backoff::new(self.config_retry.0, self.config_retry.1);
         let give_up = self.retry_budget.map(|b| Instant::now() + b);
         // One batch may hold both kinds of row: actions are written first, then job runs; a
         // retry writes both again, which the idempotent writes make harmless.
@@ -111,16 +155,30 @@ impl Delivery {
             let (result, deadline) = self.write(&actions, &jobs, wait);
             match result {
                 Ok(()) => {
+                    wait.overflow_to_dead_letters(false);
                     let n: u64 = batch.iter().map(|(_, w)| w).sum();
                     self.counters.delivered.fetch_add(n, Ordering::Relaxed);
+                    self.rejected_in_a_row = 0;
                     self.healthy();
                     return Vec::new();
                 }
                 Err(e) if e.kind == FailureKind::Rejected => {
+                    wait.overflow_to_dead_letters(false);
                     self.healthy();
                     if batch.len() == 1 {
                         let (rec, w) = batch.into_iter().next().expect("one record");
                         self.dead_letter_one(&rec, w, &e.message);
+                        self.rejected_in_a_row += w;
+                        if self.rejected_in_a_row >= REJECTED_ALARM
+                            && self.rejected_in_a_row - w < REJECTED_ALARM
+                        {
+                            crate::report::emit(format_args!(
+                                "WARNING: {} records in a row rejected by {} and dead-lettered (last: {}): the store's table does not match actionlog's rows (column types, constraints, triggers); fix the table, then replay the dead-letter files",
+                                self.rejected_in_a_row,
+                                self.sink.name(),
+                                e.message
+                            ));
+                        }
                         return Vec::new();
                     }
                     let mut left = batch;
@@ -132,10 +190,15 @@ impl Delivery {
                 Err(e) => {
                     self.counters.retried.fetch_add(1, Ordering::Relaxed);
                     self.failing(&e);
+                    let config = e.kind == FailureKind::Config;
+                    wait.overflow_to_dead_letters(config);
                     // A server's Retry-After is honoured, within the backoff cap.
-                    let pause = backoff
-                        .next_wait()
-                        .max(e.retry_after.unwrap_or_default().min(self.retry_cap));
+                    let (next, cap) = if config {
+                        (config_backoff.next_wait(), self.config_retry.1)
+                    } else {
+                        (backoff.next_wait(), self.retry_cap)
+                    };
+                    let pause = next.max(e.retry_after.unwrap_or_default().min(cap));
                     let until = match (deadline, give_up) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
@@ -152,7 +215,9 @@ impl Delivery {
                             break;
                         }
                         // The next attempt reads the deadline afresh.
-                        if wait.pause(left.min(SPILL_CHECK)).woke {
+                        let tick = wait.pause(left.min(SPILL_CHECK));
+                        self.overflow(tick.overflow);
+                        if tick.woke {
                             break;
                         }
                     }
@@ -170,9 +235,18 @@ impl Delivery {
         wait: &mut dyn Waiting,
     ) -> (Result<(), SinkError>, Option<Instant>) {
         let sink = &mut self.sink;
-        let mut deadline = wait.tick().deadline;
+        // Overflow taken while the write runs waits here (the sink is borrowed by the write).
+        let mut overflow = Vec::new();
+        let mut tick = |overflow: &mut Vec<Row>| {
+            let t = wait.tick();
+            overflow.extend(t.overflow);
+            t.deadline
+        };
+        let mut deadline = tick(&mut overflow);
         let result = self.rt.block_on(async {
-            let write = async {
+            // Every poll runs under `catch_unwind`, the first one included — which is where a
+            // sink's `write` itself runs, since it is called inside this future.
+            let write = CatchPanic(Box::pin(async {
                 if !actions.is_empty() {
                     sink.write(actions).await?;
                 }
@@ -180,18 +254,19 @@ impl Delivery {
                     sink.write_jobs(jobs).await?;
                 }
                 Ok(())
-            };
+            }));
             tokio::pin!(write);
             loop {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     break Err(SinkError::new(FailureKind::Transient, LATE));
                 }
                 tokio::select! {
-                    r = &mut write => break r,
-                    _ = tokio::time::sleep(SPILL_CHECK) => deadline = wait.tick().deadline,
+                    r = &mut write => break r.unwrap_or_else(|p| Err(panicked(p.as_ref()))),
+                    _ = tokio::time::sleep(SPILL_CHECK) => deadline = tick(&mut overflow),
                 }
             }
         });
+        self.overflow(overflow);
         (result, deadline)
     }
 
@@ -212,6 +287,21 @@ impl Delivery {
         }
     }
 
+    /// Dead-letters records the loop took from a filling channel during a configuration
+    /// failure, with the spool at its bound.
+    fn overflow(&mut self, rows: Vec<Row>) {
+        if rows.is_empty() {
+            return;
+        }
+        let why = format!(
+            "the spool was full during a configuration failure of the store; last error: {}",
+            self.last_error.as_deref().unwrap_or("none")
+        );
+        for rec in rows {
+            self.dead_letter_one(&rec, 1, &why);
+        }
+    }
+
     fn dead_letter_one(&mut self, rec: &Row, weight: u64, why: &str) {
         match self
             .dead_letter
@@ -221,17 +311,32 @@ impl Delivery {
                 self.counters
                     .dead_lettered
                     .fetch_add(weight, Ordering::Relaxed);
+                self.report_dead_letter_losses();
             }
             Err(e) => {
                 self.counters.dropped.fetch_add(weight, Ordering::Relaxed);
                 // At its bound the dead-letter file has said so once already.
-                if !super::dead_letter::is_at_bound(&e) {
+                if super::dead_letter::is_at_bound(&e) {
+                    return;
+                }
+                if self.dead_letter_lost == 0 {
                     crate::report::emit(format_args!(
-                        "record {} lost: {why}; and the dead-letter file failed: {e}",
+                        "record {} lost: {why}; and the dead-letter file failed: {e}; further losses are counted (actions_dropped) and summed up",
                         rec.id()
                     ));
                 }
+                self.dead_letter_lost += weight;
             }
+        }
+    }
+
+    /// The one summary line of records lost while the dead-letter file failed.
+    fn report_dead_letter_losses(&mut self) {
+        if self.dead_letter_lost > 0 {
+            crate::report::emit(format_args!(
+                "{} action records were lost while the dead-letter file could not be written",
+                std::mem::take(&mut self.dead_letter_lost)
+            ));
         }
     }
 
@@ -240,7 +345,17 @@ impl Delivery {
         if e.message != LATE {
             self.last_error = Some(e.message.clone());
         }
-        if self.outage.is_none() {
+        if e.kind == FailureKind::Config && !self.config_reported {
+            // Once per outage, even if it began as a transient one: this needs a person.
+            self.config_reported = true;
+            self.outage.get_or_insert_with(Instant::now);
+            crate::report::emit(format_args!(
+                "ERROR: {} refuses actionlog's configuration: {}; fix the URL, key, password or table — records are kept in the spool (then the dead-letter file) and retried with backoff up to every {:?}",
+                self.sink.name(),
+                e.message,
+                self.config_retry.1
+            ));
+        } else if self.outage.is_none() {
             self.outage = Some(Instant::now());
             crate::report::emit(format_args!(
                 "WARNING: cannot deliver action records to {}: {}; retrying with backoff, records are kept",
@@ -251,6 +366,7 @@ impl Delivery {
     }
 
     fn healthy(&mut self) {
+        self.config_reported = false;
         if let Some(since) = self.outage.take() {
             crate::report::emit(format_args!(
                 "delivering action records to {} again after {:.1}s",
@@ -258,5 +374,11 @@ impl Delivery {
                 since.elapsed().as_secs_f64()
             ));
         }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.report_dead_letter_losses();
     }
 }

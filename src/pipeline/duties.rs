@@ -58,6 +58,9 @@ pub(super) struct Duties<'a> {
     pub(super) counters: &'a ActionCounters,
     pub(super) spool: &'a mut Option<Spool>,
     pub(super) asked: &'a mut Asked,
+    /// Set by delivery during a configuration failure: once the spool is at its bound (or
+    /// there is none), a half-full channel is handed back to be dead-lettered, not left to fill.
+    pub(super) overflow_to_dead_letters: bool,
 }
 
 impl Duties<'_> {
@@ -70,9 +73,24 @@ impl Duties<'_> {
         if let Some(spool) = self.spool.as_mut() {
             spill(self.rx, spool, self.config, self.counters);
         }
+        let mut overflow = Vec::new();
+        let half = (self.config.capacity / 2).max(1);
+        if self.overflow_to_dead_letters
+            && self.rx.len() >= half
+            && self.spool.as_mut().is_none_or(|s| !s.has_room())
+        {
+            let n = self.rx.len();
+            overflow.extend(
+                self.rx
+                    .try_iter()
+                    .take(n)
+                    .map(|e| e.into_row(&self.config.redaction)),
+            );
+        }
         Tick {
             deadline: self.asked.deadline(),
             woke,
+            overflow,
         }
     }
 }
@@ -80,6 +98,10 @@ impl Duties<'_> {
 impl Waiting for Duties<'_> {
     fn tick(&mut self) -> Tick {
         self.done(false)
+    }
+
+    fn overflow_to_dead_letters(&mut self, on: bool) {
+        self.overflow_to_dead_letters = on;
     }
 
     fn pause(&mut self, d: Duration) -> Tick {

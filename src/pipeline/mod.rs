@@ -22,12 +22,14 @@
 //!   an earlier run (see [`spool`]).
 
 mod batcher;
+mod catch;
 mod config;
 mod dead_letter;
 mod delivery;
 mod duties;
 mod merge;
 mod retry;
+mod segment;
 mod spool;
 
 pub use config::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
@@ -120,6 +122,17 @@ impl Handle for PipelineHandle {
             .then_join(self.thread.take())
     }
 
+    fn stopper(&self) -> Option<crate::handle::Flusher> {
+        // A shutdown (spooling what the sink cannot take in time), not a flush: the process
+        // ends right after.
+        let ctl = self.ctl.clone();
+        Some(Box::new(move |deadline: Instant| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let own = deadline - left / 4;
+            Ack::request(|ack| Cmd::Shutdown(own, ack), |c| ctl.send(c).is_ok())
+        }))
+    }
+
     fn stats(&self) -> Stats {
         let c = &self.counters;
         Stats {
@@ -164,6 +177,7 @@ pub(crate) fn start(
         counters.clone(),
         clock,
         (config.retry_base, config.retry_cap),
+        (config.config_retry_base, config.config_retry_cap),
         config.retry_budget,
     );
     let worker = batcher::Batcher::new(rx, ctl_rx, config, counters.clone(), delivery);

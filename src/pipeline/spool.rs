@@ -7,10 +7,22 @@
 //!   the next process that starts with the same directory, before its own records.
 //!
 //! On-disk layout: segment files `seg-<unix millis>-<pid>-<n>.jsonl`, written once and never
-//! appended to afterwards, one record per line: `<crc32 of the JSON, 8 hex digits> <JSON>\n`,
+//! appended to afterwards. The first line names the store the records are for:
+//! `# actionlog spool store=<kind> <target>\n` (the sink's [`crate::sink::Sink::name`] and
+//! [`crate::sink::Sink::target`]: `sqlite /srv/app/logs/actions.db table action_logs`,
+//! `postgres app@prod table audit.action_logs` — never a password; not the host either, so a
+//! failover or a pooler's address does not strand segments). Then one
+//! record per line: `<crc32 of the JSON, 8 hex digits> <JSON>\n`,
 //! the JSON being [`crate::ActionRecord::to_json`] (or, for a job run,
 //! [`crate::JobExecution::to_json`] with `"_table": "job_executions"` added). Files are created 0640 (directory 0750), written,
 //! fsynced, then renamed from a `.tmp` name, so a segment either exists whole or not at all.
+//!
+//! Whose segments: a pipeline replays a segment marked with its own store, or one with no
+//! marker — written by versions before the marker, or by a sink that names no target — which
+//! belongs to whoever opens it (as every segment did before). A segment marked for another store
+//! (a cron job on the same log directory writing to `actions.db`, while the service writes to
+//! PostgreSQL) is never read, delivered or deleted; the first time a pipeline finds such
+//! segments it says so once on stderr. They still count towards the directory's bound.
 //!
 //! Invariants:
 //! - A segment is deleted only after every record in it was delivered (or rejected by the
@@ -39,22 +51,26 @@
 //! i.e. one channel's worth of records). At the bound the worker stops spilling and reports it
 //! once on stderr: new records wait in the in-memory channel, and once that is full the
 //! overflow policy applies (`Block` for its bound, then drop), each drop counted in
-//! `actions_dropped`; the oldest records, on disk, are kept. At shutdown, what cannot be
+//! `actions_dropped` — except during a configuration failure, when the delivery worker moves a
+//! half-full channel to the dead-letter file instead ([`super::PipelineConfig::config_retry_backoff`]);
+//! the oldest records, on disk, are kept. At shutdown, what cannot be
 //! delivered and does not fit goes to the dead-letter file instead. Spilling resumes (reported
 //! too) as soon as delivered segments are deleted.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::segment::{owner, parse_segment, segments, size, write_segment};
 use crate::rows::Row;
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// The spool directory, as the worker sees it.
 pub(crate) struct Spool {
     dir: PathBuf,
+    /// The store segments are marked with (`<kind> <target>`); empty: unmarked.
+    store: String,
+    /// Whether another store's segments were reported (once per pipeline).
+    foreign_reported: bool,
     max_bytes: u64,
     /// Bytes held: read from disk at [`Self::open`] and each [`Self::pending`], then kept up to
     /// date as segments are written and deleted, so the bound check is not a directory scan
@@ -85,17 +101,53 @@ impl std::fmt::Display for SpillError {
 }
 
 impl Spool {
-    /// The spool in `dir`, bounded at `max_bytes`; an earlier run's segments are due for replay.
-    pub(crate) fn open(dir: PathBuf, max_bytes: u64) -> Spool {
+    /// The spool in `dir` for `store` (`<kind> <target>`, see the module docs; empty for a
+    /// sink that names no target), bounded at `max_bytes`; an earlier run's segments for this
+    /// store are due for replay.
+    pub(crate) fn open(dir: PathBuf, max_bytes: u64, store: String) -> Spool {
         let bytes = size(&dir);
-        let replay_due = !segments(&dir).is_empty();
-        Spool {
+        // One line, whatever a custom sink's target holds.
+        let store = store.replace(['\n', '\r'], " ");
+        let mut spool = Spool {
             dir,
+            store,
+            foreign_reported: false,
             max_bytes,
             bytes,
             full: false,
-            replay_due,
+            replay_due: false,
+        };
+        spool.replay_due = !spool.own_segments().is_empty();
+        spool
+    }
+
+    /// This store's segments (and unmarked ones), oldest first; reports once that another
+    /// store's were left alone.
+    fn own_segments(&mut self) -> Vec<PathBuf> {
+        let (own, foreign): (Vec<_>, Vec<_>) = segments(&self.dir)
+            .into_iter()
+            .map(|p| {
+                let owner = owner(&p);
+                (p, owner)
+            })
+            .partition(|(_, owner)| owner.as_deref().is_none_or(|o| o == self.store));
+        if let Some((_, Some(other))) = foreign.first() {
+            if !self.foreign_reported {
+                self.foreign_reported = true;
+                crate::report::emit(format_args!(
+                    "{} spool segments in {} are for another store ({other}{}), not this one ({}); left for it",
+                    foreign.len(),
+                    self.dir.display(),
+                    if foreign.len() > 1 { ", …" } else { "" },
+                    if self.store.is_empty() {
+                        "unnamed"
+                    } else {
+                        &self.store
+                    },
+                ));
+            }
         }
+        own.into_iter().map(|(p, _)| p).collect()
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -114,7 +166,7 @@ impl Spool {
             if !self.full {
                 self.full = true;
                 crate::report::emit(format_args!(
-                    "WARNING: the spool holds {} bytes, at its bound of {} in {}; records wait in the channel and are dropped (counted) when it is full",
+                    "WARNING: the spool holds {} bytes, at its bound of {} in {}; records wait in the channel and are dropped (counted) when it is full, or dead-lettered during a configuration failure",
                     self.bytes,
                     self.max_bytes,
                     self.dir.display(),
@@ -145,18 +197,19 @@ impl Spool {
                 self.bytes, self.max_bytes
             )));
         }
-        let (n, bytes) =
-            write_segment(&self.dir, records).map_err(|(n, e)| SpillError::Io(n, e))?;
+        let (n, bytes) = write_segment(&self.dir, &self.store, records)
+            .map_err(|(n, e)| SpillError::Io(n, e))?;
         self.bytes += bytes;
         self.replay_due = true;
         Ok(n)
     }
 
-    /// The segments waiting, oldest first; starts a replay (the byte count is read again).
+    /// This store's segments waiting, oldest first; starts a replay (the byte count is read
+    /// again).
     pub(crate) fn pending(&mut self) -> Vec<PathBuf> {
         self.replay_due = false;
         self.bytes = size(&self.dir);
-        segments(&self.dir)
+        self.own_segments()
     }
 
     /// Deletes claimed segments whose every record was delivered or dead-lettered.
@@ -207,103 +260,6 @@ pub(crate) fn claim(path: &Path) -> Option<Claim> {
     })
 }
 
-/// Writes `records` as one new segment in `dir`; returns how many records and bytes it holds,
-/// or how many records were taken when it failed.
-fn write_segment(
-    dir: &Path,
-    records: impl IntoIterator<Item = Row>,
-) -> Result<(u64, u64), (u64, io::Error)> {
-    let mut n = 0;
-    let mut body = Vec::new();
-    for r in records {
-        n += 1;
-        // A row always serializes (strings and numbers only); skip one that would not.
-        let Ok(json) = serde_json::to_vec(&r.to_json()) else {
-            continue;
-        };
-        body.extend_from_slice(format!("{:08x} ", crc32fast::hash(&json)).as_bytes());
-        body.extend_from_slice(&json);
-        body.push(b'\n');
-    }
-    write_file(dir, &body)
-        .map(|bytes| (n, bytes))
-        .map_err(|e| (n, e))
-}
-
-/// Writes one segment file whole: a temporary name, fsync, rename.
-fn write_file(dir: &Path, body: &[u8]) -> io::Result<u64> {
-    crate::fs::create_dir(dir)?;
-    let name = format!(
-        "seg-{:013}-{}-{}.jsonl",
-        chrono::Utc::now().timestamp_millis(),
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    );
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let path = dir.join(&name);
-    let mut f = crate::fs::open_append(&tmp)?;
-    f.write_all(body)?;
-    f.sync_all()?;
-    fs::rename(&tmp, &path)?;
-    Ok(body.len() as u64)
-}
-
-/// Bytes held in `dir`: every segment, and any unfinished temporary file.
-fn size(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
-}
-
-/// The segments in `dir`, oldest first (none if the directory does not exist).
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut segs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".jsonl"))
-        })
-        .collect();
-    segs.sort();
-    segs
-}
-
-/// The records of one segment's bytes and how many lines were skipped as damaged.
-fn parse_segment(bytes: &[u8]) -> (Vec<Row>, u64) {
-    let mut records = Vec::new();
-    let mut skipped = 0;
-    for line in bytes.split(|&b| b == b'\n') {
-        if line.is_empty() {
-            continue;
-        }
-        match parse_line(line) {
-            Some(r) => records.push(r),
-            None => skipped += 1,
-        }
-    }
-    (records, skipped)
-}
-
-fn parse_line(line: &[u8]) -> Option<Row> {
-    let (crc, json) = (line.get(..8)?, line.get(9..)?);
-    let crc = u32::from_str_radix(std::str::from_utf8(crc).ok()?, 16).ok()?;
-    if line.get(8) != Some(&b' ') || crc32fast::hash(json) != crc {
-        return None;
-    }
-    Row::from_json(&serde_json::from_slice(json).ok()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,7 +282,7 @@ mod tests {
         let mut j = JobExecution::new(uuid::Uuid::now_v7(), "job", "failed", chrono::Utc::now());
         j.logs = "line 1\nline 2".into();
         let (a, j) = (Row::Action(a), Row::Job(Box::new(j)));
-        let mut spool = Spool::open(dir.path().to_path_buf(), u64::MAX);
+        let mut spool = Spool::open(dir.path().to_path_buf(), u64::MAX, "test here".into());
         assert!(!spool.replay_due());
         assert_eq!(spool.write([a.clone(), j.clone()]).unwrap(), 2);
         assert!(spool.replay_due());
@@ -342,7 +298,16 @@ mod tests {
 
         // A flipped byte and a torn last line: both skipped, the good line still read.
         let mut bytes = fs::read(&path).unwrap();
-        let second = bytes.iter().position(|&c| c == b'\n').unwrap() + 1;
+        // Past the store marker and the first record.
+        assert!(bytes.starts_with(b"# actionlog spool store=test here\n"));
+        let second = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == b'\n')
+            .nth(1)
+            .unwrap()
+            .0
+            + 1;
         bytes[second + 20] ^= 0x01;
         bytes.extend_from_slice(b"0badc0de {\"id\":");
         fs::write(&path, &bytes).unwrap();

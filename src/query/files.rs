@@ -24,9 +24,16 @@ pub struct FileGroup {
     pub newest: Option<String>,
 }
 
+/// Records in a spool segment or dead-letter file: its lines, less a segment's `#` header
+/// (the store it belongs to).
 fn lines(path: &Path) -> u64 {
     std::fs::File::open(path)
-        .map(|f| BufReader::new(f).split(b'\n').count() as u64)
+        .map(|f| {
+            BufReader::new(f)
+                .split(b'\n')
+                .filter(|l| l.as_ref().is_ok_and(|l| !l.starts_with(b"#")))
+                .count() as u64
+        })
         .unwrap_or(0)
 }
 

@@ -43,12 +43,31 @@ impl Envelope {
                 for v in rec.action_details.values_mut() {
                     redaction.scrub_json(v);
                 }
+                // Text columns can carry a connection string as much as details can.
+                for s in [
+                    Some(&mut rec.action_type),
+                    rec.user_id.as_mut(),
+                    rec.result_message.as_mut(),
+                    rec.error_message.as_mut(),
+                    rec.source.as_mut(),
+                    rec.user_agent.as_mut(),
+                    rec.job_id.as_mut(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    redaction.scrub_text(s);
+                }
                 Row::Action(rec)
             }
             Envelope::Job(mut run) => {
                 for v in run.metadata.values_mut() {
                     redaction.scrub_json(v);
                 }
+                if let Some(e) = run.error_message.as_mut() {
+                    redaction.scrub_text(e);
+                }
+                redaction.scrub_text(&mut run.logs);
                 Row::Job(run)
             }
         }

@@ -52,6 +52,14 @@ pub trait Sink: Send + 'static {
     /// never replaces a final one.
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a>;
 
+    /// Which store this is, beside its [`name`](Self::name): the database file, or the server,
+    /// database, schema and table — never a password or key. Spool segments are marked with it,
+    /// so a program sharing the log directory with another that writes elsewhere replays only
+    /// its own. The default, empty, marks segments any pipeline may replay.
+    fn target(&self) -> String {
+        String::new()
+    }
+
     /// Writes finished job runs into `job_executions` (ids unique within the batch) as one
     /// all-or-nothing write; a run already stored is left as it is. Sinks that keep
     /// `scheduled_jobs` current do it in the same transaction (see [`crate::job`]).
@@ -75,6 +83,10 @@ impl Sink for Box<dyn Sink> {
 
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
         (**self).write(batch)
+    }
+
+    fn target(&self) -> String {
+        (**self).target()
     }
 
     fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {

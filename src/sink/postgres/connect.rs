@@ -85,6 +85,36 @@ impl PostgresSink {
             .prepare(&upsert_sql(&self.table, self.strategy))
             .await
             .map_err(|e| self.error(&e))?;
+        // A table made by hand with other types (schema drift): binary COPY straight into it
+        // would fail for every row, so only the staged path (whose upsert casts) is used.
+        let drift = super::load::drift(&client, &self.table)
+            .await
+            .map_err(|e| self.error(&e))?;
+        self.direct_copy = drift.is_empty();
+        if !drift.is_empty() && !self.drift_reported {
+            self.drift_reported = true;
+            let cols = drift
+                .iter()
+                .map(|(c, is, want)| format!("{c} is {is}, not {want}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let fix = drift
+                .iter()
+                .map(|(c, _, want)| {
+                    let want = if want == "numeric" {
+                        "DECIMAL(10,3)"
+                    } else {
+                        want
+                    };
+                    format!("ALTER TABLE {} ALTER COLUMN {c} TYPE {want};", self.table)
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            crate::report::emit(format_args!(
+                "WARNING: {} table {}: {cols}; rows are written through the upsert's casts, not binary COPY (slower). Migrate to restore the fast path: {fix}",
+                self.target, self.table
+            ));
+        }
         self.conn = Some((client, stmt));
         Ok(())
     }

@@ -74,8 +74,9 @@ impl<'a> Row<'a> {
     }
 }
 
-/// The table's own column types, for binary COPY straight into it.
-const TABLE_TYPES: [Type; 14] = [
+/// The table's own column types, for binary COPY straight into it (the migration's types: a
+/// table made by hand with others takes the staged path, see [`drift`]).
+pub(super) const TABLE_TYPES: [Type; 14] = [
     Type::UUID,
     Type::VARCHAR,
     Type::VARCHAR,
@@ -186,10 +187,11 @@ pub(super) async fn load_copy(
     insert: &Statement,
     table_copy: &str,
     batch: &[ActionRecord],
+    direct_ok: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let stage_copy = format!("COPY {STAGE} FROM STDIN BINARY");
     let (fresh, rest): (Vec<&ActionRecord>, Vec<&ActionRecord>) =
-        batch.iter().partition(|r| direct(r));
+        batch.iter().partition(|r| direct_ok && direct(r));
     if !fresh.is_empty() {
         let tx = client.transaction().await?;
         match copy_rows(&tx, table_copy, &fresh, true).await {
@@ -272,12 +274,44 @@ pub(super) fn upsert_sql(t: &str, strategy: LoadStrategy) -> String {
         }
         LoadStrategy::StagedCopy => format!("{STAGE} AS u"),
     };
+    // `json` has no equality operator: compared as `jsonb`, a hand-made `json` column still
+    // takes the upsert (for a `jsonb` column the cast is no cast at all).
+    let guard = upsert_guard("t", "EXCLUDED").replace(
+        "t.action_details IS DISTINCT FROM EXCLUDED.action_details",
+        "t.action_details::jsonb IS DISTINCT FROM EXCLUDED.action_details::jsonb",
+    );
     format!(
         "INSERT INTO {t} AS t ({cols}) SELECT {select} FROM {from} \
-         ON CONFLICT (id) DO UPDATE SET {} WHERE {}",
+         ON CONFLICT (id) DO UPDATE SET {} WHERE {guard}",
         upsert_set("EXCLUDED"),
-        upsert_guard("t", "EXCLUDED")
     )
+}
+
+/// The columns whose type differs from the migration's, as `(column, its type, ours)`: binary
+/// COPY cannot write them as they are (`json` for `jsonb`, `double precision` for the
+/// `DECIMAL(10,3)` duration), the upsert's assignment casts can.
+pub(super) async fn drift(
+    client: &Client,
+    table: &str,
+) -> Result<Vec<(String, String, String)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod) \
+             FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+             AND NOT a.attisdropped",
+            &[&table],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for (col, want) in COLUMNS.iter().zip(TABLE_TYPES.iter()) {
+        if let Some(r) = rows.iter().find(|r| r.get::<_, String>(0) == *col) {
+            let oid: u32 = r.get(1);
+            if oid != want.oid() {
+                out.push((col.to_string(), r.get(2), want.name().to_owned()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One batch of job runs in one transaction, and the `scheduled_jobs` refresh when asked.

@@ -20,7 +20,7 @@ use tokio_postgres::{Client, Statement};
 use super::{COLUMNS, Sink, SinkError, SinkFuture, validate_table_name};
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution};
-use url::{describe, take_param};
+use url::{describe, escape_userinfo_at, take_param};
 
 /// The migration creating `action_logs`, as shipped in `migrations/0001_action_logs.sql`.
 pub const MIGRATION: &str = include_str!("../../../migrations/0001_action_logs.sql");
@@ -56,6 +56,11 @@ pub struct PostgresSink {
     #[cfg(feature = "postgres-tls")]
     tls: Tls,
     conn: Option<(Client, Statement)>,
+    /// Whether the table's column types are the migration's, so binary COPY may go straight
+    /// into it (checked at each connect).
+    direct_copy: bool,
+    /// Whether a schema drift was reported (once per sink).
+    drift_reported: bool,
 }
 
 /// TLS settings of a sink (feature `postgres-tls`).
@@ -91,7 +96,8 @@ impl PostgresSink {
         };
         // libpq's `verify-ca` / `verify-full` and `sslrootcert` are unknown to tokio-postgres:
         // take them out and apply them ourselves.
-        let (url, sslmode) = take_param(url, "sslmode");
+        let url = escape_userinfo_at(url);
+        let (url, sslmode) = take_param(&url, "sslmode");
         let (url, root_cert) = take_param(&url, "sslrootcert");
         let mut config: tokio_postgres::Config = url
             .parse()
@@ -141,6 +147,8 @@ impl PostgresSink {
             #[cfg(feature = "postgres-tls")]
             tls,
             conn: None,
+            direct_copy: true,
+            drift_reported: false,
         })
     }
 
@@ -241,11 +249,14 @@ impl PostgresSink {
             self.table,
             COLUMNS.join(", ")
         );
+        let direct = self.direct_copy;
         let (client, stmt) = self.conn.as_mut().expect("connected above");
         let load = async {
             match strategy {
                 LoadStrategy::Unnest => load::load_unnest(client, stmt, batch).await,
-                LoadStrategy::StagedCopy => load::load_copy(client, stmt, &table_copy, batch).await,
+                LoadStrategy::StagedCopy => {
+                    load::load_copy(client, stmt, &table_copy, batch, direct).await
+                }
             }
         };
         let r = tokio::time::timeout(timeout, load).await;
@@ -256,6 +267,27 @@ impl PostgresSink {
 impl Sink for PostgresSink {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    fn target(&self) -> String {
+        // User, database, schema and table — not the host and port: the same database is often
+        // reached under another address after a failover, through a pooler or a proxy, and
+        // segments must not be stranded by that. Never the password.
+        // The schema as set, or as the URL's `options=-c search_path=…` sets it: one store
+        // either way.
+        let from_options = self.config.get_options().and_then(|o| {
+            let (_, rest) = o.split_once("search_path=")?;
+            rest.split([' ', ',']).next().map(str::to_owned)
+        });
+        let table = match self.schema.clone().or(from_options) {
+            Some(schema) => format!("{schema}.{}", self.table),
+            None => self.table.clone(),
+        };
+        format!(
+            "{}@{} table {table}",
+            self.config.get_user().unwrap_or(""),
+            self.config.get_dbname().unwrap_or(""),
+        )
     }
 
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {

@@ -20,6 +20,31 @@ pub(super) fn describe(c: &tokio_postgres::Config) -> String {
     )
 }
 
+/// The URL with every `@` of its user-info but the last percent-encoded, so that a password
+/// holding an unescaped `@` (`postgres://w:p@ss@db/prod`) stays the password: tokio-postgres
+/// ends the user-info at the *first* `@`, which would make `ss@db` the host — and put part of
+/// the password into every message that names the host. The user-info ends at the last `@`
+/// before the path or query (the rule [`crate::redact`] scrubs by). Key/value strings
+/// (`host=h password=p`) are returned unchanged.
+pub(super) fn escape_userinfo_at(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let start = scheme_end + 3;
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |p| start + p);
+    let Some(last_at) = url[start..end].rfind('@').map(|p| start + p) else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}{}",
+        &url[..start],
+        url[start..last_at].replace('@', "%40"),
+        &url[last_at..]
+    )
+}
+
 pub(super) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
@@ -60,6 +85,23 @@ pub(super) fn take_param(url: &str, key: &str) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_at_in_the_password_stays_in_the_password() {
+        let url = escape_userinfo_at("postgres://w:p@ss@db:5433/prod?sslmode=disable");
+        assert_eq!(url, "postgres://w:p%40ss@db:5433/prod?sslmode=disable");
+        let c: tokio_postgres::Config = url.parse().unwrap();
+        assert_eq!(c.get_password(), Some(&b"p@ss"[..]));
+        assert_eq!(describe(&c), "postgres://w@db:5433/prod");
+        assert_eq!(
+            escape_userinfo_at("host=h password=a@b"),
+            "host=h password=a@b"
+        );
+        assert_eq!(
+            escape_userinfo_at("postgres://h/db?x=a@b"),
+            "postgres://h/db?x=a@b"
+        );
+    }
 
     #[test]
     fn take_param_from_both_forms() {

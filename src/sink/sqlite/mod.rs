@@ -51,6 +51,8 @@ pub struct SqliteSink {
     /// `None` only while dropping.
     tx: Option<std::sync::mpsc::Sender<Work>>,
     path: PathBuf,
+    /// The action table, naming the store in spool segments with the path.
+    table: String,
     scheduled_jobs: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Batches handed to the thread and not yet answered.
@@ -211,6 +213,7 @@ impl SqliteSink {
         Ok(SqliteSink {
             tx: Some(tx),
             path,
+            table: table.to_owned(),
             scheduled_jobs,
             thread: Some(thread),
             pending,
@@ -377,6 +380,12 @@ fn classify(e: &rusqlite::Error) -> FailureKind {
 impl Sink for SqliteSink {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn target(&self) -> String {
+        // Absolute, so two programs started from different directories agree.
+        let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        format!("{} table {}", path.display(), self.table)
     }
 
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {

@@ -345,6 +345,11 @@ impl Sink for SupabaseSink {
         "supabase"
     }
 
+    fn target(&self) -> String {
+        // The project URL and table; the key stays out.
+        format!("{} table {}", self.base, self.table)
+    }
+
     fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
         Box::pin(self.post(batch))
     }

@@ -4,7 +4,16 @@
 //!
 //! The decision depends only on the field name, which `tracing` gives as a `&'static str`, so it
 //! is made once per name and thread and cached: the hot path pays a hash lookup, not a scan.
-//! What is not covered: secrets inside free text (an event's message, a `Debug` string).
+//!
+//! Connection strings are also scrubbed inside text: every string value and message, in every
+//! output, has the password of a URL's user-info replaced (`postgres://app:s3cret@db/prod` →
+//! `postgres://app:[REDACTED]@db/prod`, see [`scrub_userinfo`]). The hot path pays one `://`
+//! search per string; only text that has one is looked at further.
+//! What is not covered: other secrets inside free text (a token in a message, a key in a
+//! `Debug` string), a user-info without a password (`https://token@host`), and a password
+//! holding whitespace, a quote, `/`, `?` or `#` unescaped.
+
+mod userinfo;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -12,14 +21,24 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use userinfo::has_scheme_sep;
+pub(crate) use userinfo::scrub_userinfo;
+
 /// What a redacted value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
 /// The default deny-list: words that mark a field as secret wherever they appear in its name
 /// (`password`, `db_password`, `X-Api-Key` → `x_api_key`, `sessionId`, …).
+///
+/// Connection strings: `database_url`, `db_url`, `dsn`, `connection_string`, `conn_str` and
+/// `connstr` name a whole URL that usually carries a password. `url` alone is not on the list:
+/// it would hide every `url`, `redirect_url`, `callback_url` — fields worth keeping — and a URL's
+/// password is scrubbed anyway wherever it appears (see the module docs). Keys: `private_key`,
+/// `privatekey`, `credential` (also `credentials`), `pwd`.
 pub const DEFAULT_DENY_LIST: &[&str] = &[
     "password",
     "passwd",
+    "pwd",
     "secret",
     "token",
     "api_key",
@@ -27,6 +46,15 @@ pub const DEFAULT_DENY_LIST: &[&str] = &[
     "authorization",
     "cookie",
     "session",
+    "database_url",
+    "db_url",
+    "dsn",
+    "connection_string",
+    "conn_str",
+    "connstr",
+    "private_key",
+    "privatekey",
+    "credential",
     "credit_card",
     "creditcard",
     "card_number",
@@ -47,6 +75,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug, Clone)]
 pub struct Redaction {
     words: Arc<[String]>,
+    /// Whether URL passwords inside text are scrubbed too ([`scrub_userinfo`]).
+    urls: bool,
     /// Distinguishes lists in the per-thread cache.
     id: u64,
 }
@@ -70,13 +100,65 @@ impl Redaction {
                 .map(|w| w.as_ref().to_ascii_lowercase())
                 .filter(|w| !w.is_empty())
                 .collect(),
+            urls: true,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
-    /// No redaction at all.
+    /// No redaction at all: no field is hidden and URL passwords are kept.
     pub fn none() -> Self {
-        Redaction::new(std::iter::empty::<&str>())
+        Redaction::new(std::iter::empty::<&str>()).url_passwords(false)
+    }
+
+    /// Whether the password of a URL's user-info (`scheme://user:secret@host`) is replaced by
+    /// `[REDACTED]` inside every string value and message (default: yes, for every list but
+    /// [`Redaction::none`]).
+    ///
+    /// ```
+    /// let r = actionlog::Redaction::new(["pin"]).url_passwords(true);
+    /// # let _ = r;
+    /// ```
+    #[must_use]
+    pub fn url_passwords(mut self, on: bool) -> Self {
+        self.urls = on;
+        self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        self
+    }
+
+    /// Scrubs URL passwords in `s` in place, if this list does.
+    pub(crate) fn scrub_text(&self, s: &mut String) {
+        if self.urls && has_scheme_sep(s.as_bytes()) {
+            if let Some(clean) = scrub_userinfo(s) {
+                *s = clean;
+            }
+        }
+    }
+
+    /// Scrubs URL passwords in `buf[from..]` (UTF-8 text or JSON) in place, if this list does.
+    pub(crate) fn scrub_tail(&self, buf: &mut Vec<u8>, from: usize) {
+        if !self.urls || !has_scheme_sep(&buf[from..]) {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(&buf[from..]) else {
+            return;
+        };
+        if let Some(clean) = scrub_userinfo(text) {
+            buf.truncate(from);
+            buf.extend_from_slice(clean.as_bytes());
+        }
+    }
+
+    /// Scrubs URL passwords in a JSON value's strings, at any depth, if this list does.
+    pub(crate) fn scrub_value(&self, v: &mut serde_json::Value) {
+        if !self.urls {
+            return;
+        }
+        match v {
+            serde_json::Value::String(s) => self.scrub_text(s),
+            serde_json::Value::Object(m) => m.values_mut().for_each(|x| self.scrub_value(x)),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| self.scrub_value(x)),
+            _ => {}
+        }
     }
 
     /// Whether a field of this name is hidden (uncached).
@@ -110,9 +192,11 @@ impl Redaction {
             .unwrap_or_else(|_| self.hides(name))
     }
 
-    /// Replaces, in place, the values of hidden keys anywhere in a JSON value.
+    /// Replaces, in place, the values of hidden keys anywhere in a JSON value, and URL
+    /// passwords in its strings.
     pub(crate) fn scrub_json(&self, v: &mut serde_json::Value) {
         match v {
+            serde_json::Value::String(s) => self.scrub_text(s),
             serde_json::Value::Object(m) => {
                 for (k, inner) in m.iter_mut() {
                     if self.hides(k) {
@@ -175,6 +259,12 @@ mod tests {
             "creditCardNumber",
             "card_number",
             "cookie",
+            "DATABASE_URL",
+            "dsn",
+            "connection_string",
+            "private_key",
+            "aws_credentials",
+            "db_pwd",
         ] {
             assert!(r.hides(name), "{name}");
         }
@@ -184,10 +274,24 @@ mod tests {
             "action_type",
             "status",
             "source",
+            "url",
+            "callback_url",
         ] {
             assert!(!r.hides(name), "{name}");
         }
         assert!(r.hides_field("password") && !r.hides_field("user_id"));
+    }
+
+    #[test]
+    fn url_passwords_follow_the_list() {
+        let r = Redaction::default();
+        let mut buf = b"{\"k\":".to_vec();
+        buf.extend_from_slice(b"\"mysql://root:hunter2@db\"");
+        r.scrub_tail(&mut buf, 5);
+        assert_eq!(buf, b"{\"k\":\"mysql://root:[REDACTED]@db\"");
+        let mut s = "postgres://a:b@c".to_owned();
+        Redaction::none().scrub_text(&mut s);
+        assert_eq!(s, "postgres://a:b@c");
     }
 
     #[test]

@@ -1,0 +1,148 @@
+//! SIGTERM and SIGINT for an app that only called `init()` (`let _guard = actionlog::init()?`):
+//! its `main` never returns on `docker stop` or Ctrl-C, so the guard's `Drop` never runs. When
+//! `init` finds either signal at its default disposition (nobody handles it), it installs a
+//! handler; on the signal a thread of ours stops every output within the flush deadline —
+//! lines written out, queued actions delivered or spooled —, puts the default disposition back
+//! and sends the signal again, so the process ends as the signal would (same exit status).
+//!
+//! An app that handles these signals itself is never ended early by us:
+//! - if it installed its handler before `init`, the disposition is not the default and we
+//!   install nothing;
+//! - if it installs one later (tokio::signal, axum's graceful shutdown, signal-hook), that
+//!   handler replaces ours; libraries that chain to the previous handler (signal-hook-registry,
+//!   which tokio uses) still call ours, so ours first checks whether it is still the installed
+//!   one, and does nothing when it is not.
+//!
+//! That check is why this uses `sigaction` directly rather than signal-hook: signal-hook
+//! registers every handler of a process in one shared registry, behind one installed function,
+//! so ours could not tell whether the app had registered one too.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::handle::Flusher;
+
+/// The signals handled.
+const SIGNALS: [libc::c_int; 2] = [libc::SIGTERM, libc::SIGINT];
+
+/// The write end of the pipe from the handler to the thread; -1 until installed.
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// [`on_signal`] as `sigaction` stores it.
+fn handler() -> libc::sighandler_t {
+    on_signal as *const () as libc::sighandler_t
+}
+
+/// The handler: async-signal-safe (`sigaction`, `write`, atomics only).
+extern "C" fn on_signal(sig: libc::c_int) {
+    // SAFETY: `sigaction` with a null new action only reads the current one into `cur`, a
+    // zeroed `sigaction` owned by this frame; both calls are async-signal-safe (POSIX).
+    #[allow(unsafe_code)]
+    unsafe {
+        let errno = *libc::__errno_location();
+        let mut cur: libc::sigaction = std::mem::zeroed();
+        let ours =
+            libc::sigaction(sig, std::ptr::null(), &mut cur) == 0 && cur.sa_sigaction == handler();
+        let fd = PIPE.load(Ordering::Relaxed);
+        if ours && fd >= 0 {
+            let byte = sig as u8;
+            let _ = libc::write(fd, (&byte as *const u8).cast(), 1);
+        }
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// Installs the handler for each of [`SIGNALS`] still at its default disposition; `stoppers`
+/// stop the outputs. Returns how many signals it took over.
+pub(crate) fn install(stoppers: Vec<Flusher>, deadline: Duration) -> usize {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `pipe2` writes two descriptors into `fds`, an array of two owned by this frame.
+    #[allow(unsafe_code)]
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return 0;
+    }
+    let [read, write] = fds;
+    PIPE.store(write, Ordering::Relaxed);
+    let mut taken = 0;
+    for sig in SIGNALS {
+        // SAFETY: reads the current action into a zeroed struct we own, then installs
+        // `on_signal` (async-signal-safe, see above) only over the default disposition.
+        #[allow(unsafe_code)]
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+                || old.sa_sigaction != libc::SIG_DFL
+            {
+                continue;
+            }
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = handler();
+            new.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut new.sa_mask);
+            if libc::sigaction(sig, &new, std::ptr::null_mut()) == 0 {
+                taken += 1;
+            }
+        }
+    }
+    if taken == 0 {
+        return 0;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("actionlog-signals".into())
+        .spawn(move || wait_and_stop(read, &stoppers, deadline));
+    if spawned.is_err() {
+        restore_defaults();
+        return 0;
+    }
+    taken
+}
+
+/// Waits for a signal, stops the outputs within `deadline`, then ends the process by it.
+fn wait_and_stop(read: libc::c_int, stoppers: &[Flusher], deadline: Duration) {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reads at most one byte into `byte`, owned by this frame, from our pipe.
+        #[allow(unsafe_code)]
+        let n = unsafe { libc::read(read, (&mut byte as *mut u8).cast(), 1) };
+        if n == 1 {
+            break;
+        }
+        if n == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+    let sig = libc::c_int::from(byte);
+    let until = Instant::now() + deadline;
+    let acks: Vec<_> = stoppers.iter().map(|s| s(until)).collect();
+    let complete = acks.into_iter().fold(true, |ok, a| a.wait(until) & ok);
+    if !complete {
+        crate::report::emit(format_args!(
+            "signal {sig}: not everything was written out within {deadline:?}"
+        ));
+    }
+    restore_defaults();
+    // SAFETY: sends the signal to our own process; with the default disposition back it ends
+    // the process as the first delivery would have.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(libc::getpid(), sig);
+    }
+}
+
+/// Puts the default disposition back on the signals we took (only where ours is installed).
+fn restore_defaults() {
+    for sig in SIGNALS {
+        // SAFETY: as in `install`: reads into, and installs from, structs owned by this frame.
+        #[allow(unsafe_code)]
+        unsafe {
+            let mut cur: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut cur) == 0
+                && cur.sa_sigaction == handler()
+            {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+    }
+}
