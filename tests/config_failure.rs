@@ -38,7 +38,7 @@ fn config(dir: &Path) -> PipelineConfig {
         .capacity(20)
         .batch_size(5)
         .linger(Duration::from_millis(1))
-        .overflow(ActionOverflow::Block(Duration::from_millis(500)))
+        .overflow(ActionOverflow::Block(Duration::from_secs(5)))
         .config_retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
         .spool_dir(dir.join("spool"))
         .spool_max_bytes(1)

@@ -88,6 +88,7 @@ pub mod pg;
 #[cfg(all(feature = "supabase", feature = "postgres"))]
 pub mod postgrest;
 pub mod proxy;
+pub mod tmpfs;
 pub mod wrap;
 
 /// Polls `cond` until it holds, failing the test (with `what`) if it does not within `within`.
