@@ -36,11 +36,14 @@
 //!   deliver the same segment at once; a segment another program is replaying is left to it.
 //!
 //! What can be lost: records still in the in-memory channel (at most its capacity, by default
-//! 10 000, fewer in practice since it spills at half) and the batch the worker is writing or
-//! retrying (at most the batch size, 500; during an outage these are the outage's oldest
-//! records, held until the sink takes them or shutdown spools them) when the process is
-//! SIGKILLed or the machine loses power; a segment whose file cannot be written (disk full),
-//! counted as dropped. `tests/sigkill.rs` measures it.
+//! 10 000, fewer in practice since it spills at half), a segment being encoded and not yet
+//! renamed into place (at most one channel's worth more: a spill takes records as it encodes
+//! them while the channel refills) and the batch the worker is writing or retrying (at most the
+//! batch size, 500; during an outage these are the outage's oldest records, held until the sink
+//! takes them or shutdown spools them) — at most 2 × capacity + batch size, 20 500 by default —
+//! when the process is SIGKILLed or the machine loses power; a segment whose file cannot be
+//! written (disk full), counted as dropped. `tests/sigkill.rs` and `tests/four_processes.rs`
+//! measure it.
 //!
 //! The [`Spool`] type enforces these: it is the only code that writes, lists or deletes
 //! segments, keeps the byte count the bound is checked against, and deletes a segment only
