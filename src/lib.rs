@@ -44,7 +44,8 @@
 //!   `report` (actionlog's own stderr lines).
 //! - `query` (feature `query`): the read side, beside the stores — read-only queries over
 //!   them, the filter grammar, the day files; the `actionlog` command (feature `cli`) is built
-//!   on it. It reads the stores' tables; it imports none of the write path.
+//!   on it. It reads the stores' tables, and the day files through `file`'s reader; it imports
+//!   nothing else of the write path.
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
