@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use actionlog::{FileLayer, ManualClock, Timezone};
-use common::{utc, wait_until};
+use common::{names, seqs, utc, wait_until};
 use tracing_subscriber::prelude::*;
 
 const CHILD: &str = "ACTIONLOG_COMPRESS_CRASH_CHILD";
@@ -52,28 +52,6 @@ fn crash_child() {
         assert!(guard.flush());
         wait_until("the compressor to abort", Duration::from_secs(60), || false);
     });
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    v.sort();
-    v
-}
-
-/// Every line's seq, through the library's reader; duplicates kept, so "exactly once" shows.
-fn seqs(dir: &Path) -> Vec<u64> {
-    actionlog::day_files(dir)
-        .unwrap()
-        .iter()
-        .flat_map(|d| d.lines())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
-            v["metadata"]["seq"].as_u64().unwrap()
-        })
-        .collect()
 }
 
 #[test]

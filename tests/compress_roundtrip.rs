@@ -8,33 +8,11 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::Duration;
 
 use actionlog::{FileLayer, ManualClock, Timezone};
-use common::{utc, wait_until};
+use common::{names, seqs, utc, wait_until};
 use tracing_subscriber::prelude::*;
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    v.sort();
-    v
-}
-
-fn seqs(dir: &Path) -> Vec<u64> {
-    actionlog::day_files(dir)
-        .unwrap()
-        .iter()
-        .flat_map(|d| d.lines())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
-            v["metadata"]["seq"].as_u64().unwrap()
-        })
-        .collect()
-}
 
 #[test]
 fn closed_files_are_compressed_in_the_background_and_read_back_whole() {

@@ -78,6 +78,30 @@ pub fn day_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The names in `dir`, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every line's `seq` field, in order, through the library's reader (parts and compressed
+/// files included); duplicates kept, so "exactly once" shows.
+pub fn seqs(dir: &Path) -> Vec<u64> {
+    actionlog::day_files(dir)
+        .unwrap()
+        .iter()
+        .flat_map(|d| d.lines())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
+            v["metadata"]["seq"].as_u64().unwrap()
+        })
+        .collect()
+}
+
 pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
     s.parse().unwrap()
 }
