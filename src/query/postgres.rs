@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
+use super::rollup;
 use super::sql::{self, Dialect, Param};
 use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats, Target};
 
@@ -19,6 +20,8 @@ pub struct PgStore {
     /// Prepared statements by SQL text (the texts are few: one per query shape), so a query
     /// is one round trip.
     prepared: std::sync::Mutex<std::collections::HashMap<String, Statement>>,
+    /// Whether `stats` reads the rollups (the store has them and the options allow it).
+    rollups: bool,
 }
 
 impl PgStore {
@@ -60,10 +63,11 @@ impl PgStore {
             ))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let store = PgStore {
+        let mut store = PgStore {
             client,
             target,
             prepared: Default::default(),
+            rollups: false,
         };
         let names = [
             ("table", "action_logs"),
@@ -86,6 +90,14 @@ impl PgStore {
                     hint: HINT,
                 });
             }
+        }
+        if opts.use_rollups {
+            let row = store
+                .client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&rollup::MARKER])
+                .await
+                .map_err(|e| store.err(e))?;
+            store.rollups = row.get(0);
         }
         Ok(store)
     }
@@ -172,7 +184,11 @@ impl PgStore {
 
     pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
         let mut out = Stats::default();
-        for (name, s) in sql::stats(Dialect::Postgres, range, [false, false]) {
+        let mut sections = sql::stats(Dialect::Postgres, range, ["action_logs", "job_executions"]);
+        if self.rollups {
+            rollup::stats(Dialect::Postgres, range, &mut sections);
+        }
+        for (name, s) in sections {
             out.sections
                 .push((name, self.rows(&s.text, &s.params).await?));
         }

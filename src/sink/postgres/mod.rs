@@ -29,6 +29,10 @@ pub const MIGRATION: &str = include_str!("../../../migrations/0001_action_logs.s
 /// function, as shipped in `migrations/0002_jobs.sql`.
 pub const JOBS_MIGRATION: &str = include_str!("../../../migrations/0002_jobs.sql");
 
+/// The migration adding the per-day rollups that the read side's `stats` sums, kept by
+/// statement-level triggers, as shipped in `migrations/0004_rollups.sql`.
+pub const ROLLUPS_MIGRATION: &str = include_str!("../../../migrations/0004_rollups.sql");
+
 /// How a batch is loaded; both are one transaction and the same idempotent upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoadStrategy {
@@ -223,11 +227,12 @@ impl PostgresSink {
         self
     }
 
-    /// The migration SQL for this sink's table name, then the job tables'.
+    /// The migration SQL for this sink's table name, the job tables', then the rollups'.
     pub fn migration_sql(&self) -> String {
         format!(
-            "{}\n{JOBS_MIGRATION}",
-            MIGRATION.replace("action_logs", &self.table)
+            "{}\n{JOBS_MIGRATION}\n{}",
+            MIGRATION.replace("action_logs", &self.table),
+            ROLLUPS_MIGRATION.replace("action_logs", &self.table)
         )
     }
 
