@@ -11,7 +11,7 @@
 
 mod connect;
 mod load;
-mod url;
+pub(crate) mod url;
 
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use tokio_postgres::{Client, Statement};
 use super::{COLUMNS, Sink, SinkError, SinkFuture, validate_table_name};
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution};
-use url::{describe, escape_userinfo_at, take_param};
+use url::describe;
 
 /// The migration creating `action_logs`, as shipped in `migrations/0001_action_logs.sql`.
 pub const MIGRATION: &str = include_str!("../../../migrations/0001_action_logs.sql");
@@ -99,37 +99,25 @@ impl PostgresSink {
             reason,
         };
         // libpq's `verify-ca` / `verify-full` and `sslrootcert` are unknown to tokio-postgres:
-        // take them out and apply them ourselves.
-        let url = escape_userinfo_at(url);
-        let (url, sslmode) = take_param(&url, "sslmode");
-        let (url, root_cert) = take_param(&url, "sslrootcert");
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
-        let mode = sslmode.as_deref().unwrap_or("prefer");
-        config.ssl_mode(match mode {
-            "disable" => tokio_postgres::config::SslMode::Disable,
-            "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
-            "require" | "verify-ca" | "verify-full" => tokio_postgres::config::SslMode::Require,
-            other => return Err(bad(format!("unknown sslmode {other:?}"))),
-        });
+        // `url::parse` takes them out, and they are applied here.
+        let url::ConnString {
+            mut config,
+            sslmode,
+            root_cert,
+        } = url::parse(url).map_err(|e| match e {
+            url::UrlError::Bad(reason) => bad(reason),
+            url::UrlError::NoTls => Error::Config(
+                "TLS (sslmode=require/verify-ca/verify-full) needs actionlog's `postgres-tls` feature",
+            ),
+        })?;
         if config.get_application_name().is_none() {
             config.application_name("actionlog");
         }
         #[cfg(not(feature = "postgres-tls"))]
-        if matches!(mode, "require" | "verify-ca" | "verify-full") || root_cert.is_some() {
-            return Err(Error::Config(
-                "TLS (sslmode=require/verify-ca/verify-full) needs actionlog's `postgres-tls` feature",
-            ));
-        }
+        let _ = (sslmode, root_cert);
         #[cfg(feature = "postgres-tls")]
         let tls = {
-            use super::tls::Verify;
-            let verify = match mode {
-                "verify-full" => Verify::Full,
-                "verify-ca" => Verify::Ca,
-                _ => Verify::None,
-            };
+            let verify = url::verify(&sslmode);
             let root_cert = root_cert.map(std::path::PathBuf::from);
             let connector = super::tls::connector(verify, root_cert.as_deref()).map_err(bad)?;
             Tls {

@@ -34,9 +34,11 @@ fn adjust(t: &str, r: &str, sign: &str) -> String {
     )
 }
 
-/// Creates, fills (from the rows already there) and arms the rollups of `t`, with the two
-/// indexes the other `stats` sections read (the failed actions newest first, a partial index
-/// that only failed rows cost; the runs by job and duration, covering); run inside the
+/// Creates, fills (from the rows already there) and arms the rollups of `t`, with the
+/// indexes the rest of `stats` reads: the partial days at a range's ends by time, covering
+/// the rolled-up columns (so they are read from the index alone; its `id` also gives pages
+/// their `(time, id)` order without a sort), the failed actions newest first (a partial index
+/// that only failed rows cost), and the runs by job and duration (covering); run inside the
 /// set-up's `BEGIN IMMEDIATE` transaction, and only when they are missing, so that they exist
 /// only complete.
 pub(super) fn rollups(t: &str) -> String {
@@ -69,6 +71,8 @@ pub(super) fn rollups(t: &str) -> String {
         FROM {t} WHERE request_duration_seconds IS NOT NULL GROUP BY 1, 2, 3;
         CREATE INDEX IF NOT EXISTS idx_{t}_failed ON {t}(action_timestamp DESC, id DESC)
             WHERE status = 'failed';
+        CREATE INDEX IF NOT EXISTS idx_{t}_stats ON {t}(action_timestamp DESC, id DESC,
+            action_type, status, user_id, request_duration_seconds);
         CREATE INDEX IF NOT EXISTS idx_job_executions_stats
             ON job_executions(job_id, duration_seconds, status, started_at);
         CREATE TRIGGER IF NOT EXISTS {t}_rollup_insert AFTER INSERT ON {t}
