@@ -251,6 +251,22 @@ fn sqlite(c: &mut Criterion) {
     g.bench_function("seed_sql_first_page", |b| {
         b.iter(|| run_raw(SEED_FIRST_PAGE))
     });
+    // The same, keeping each value (owned), as any client of the rows must (PostgreSQL's
+    // client always does: its rows arrive as owned buffers).
+    g.bench_function("seed_sql_first_page_owned", |b| {
+        b.iter(|| {
+            let mut st = raw.prepare_cached(SEED_FIRST_PAGE).unwrap();
+            let n = st.column_count();
+            st.query_map([], |r| {
+                (0..n)
+                    .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+        })
+    });
     g.bench_function("actions_page_1000", |b| {
         b.iter(|| {
             rt.block_on(store.actions(&deep_page(cursor.clone())))
