@@ -7,7 +7,7 @@
 //! `postgres://root@127.0.0.1:5432/test`); works in its own schema, dropped at the end.
 //!
 //! Run: `cargo bench --features postgres --bench pg_sink`; with `ACTIONLOG_BENCH_NO_ROLLUPS=1`
-//! the table is as before `migrations/0004_rollups.sql` (no rollup triggers, no read-side
+//! the schema is made with `PostgresSink::rollups(false)` (no rollup triggers, no read-side
 //! indexes), to show what they cost a write.
 #![cfg_attr(not(feature = "postgres"), allow(unused))]
 
@@ -59,18 +59,11 @@ mod bench {
                 "DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}; SET search_path TO {0};",
                 env.schema
             ));
-            let sink = env.sink();
-            env.exec(&sink.migration_sql());
-            if std::env::var_os("ACTIONLOG_BENCH_NO_ROLLUPS").is_some() {
-                // The store as it was before migrations/0004: no rollup triggers or indexes.
+            let rollups = std::env::var_os("ACTIONLOG_BENCH_NO_ROLLUPS").is_none();
+            if !rollups {
                 eprintln!("without the rollups of migrations/0004");
-                env.exec(
-                    "DROP TRIGGER action_logs_rollup_insert ON action_logs;
-                     DROP TRIGGER action_logs_rollup_update ON action_logs;
-                     DROP TRIGGER action_logs_rollup_delete ON action_logs;
-                     DROP INDEX idx_action_logs_stats; DROP INDEX idx_action_logs_failed;",
-                );
             }
+            env.exec(&env.sink().rollups(rollups).migration_sql());
             env
         }
 

@@ -53,6 +53,7 @@ pub struct PostgresSink {
     schema: Option<String>,
     table: String,
     migrate: bool,
+    rollups: bool,
     scheduled_jobs: bool,
     connect_timeout: Duration,
     statement_timeout: Duration,
@@ -132,6 +133,7 @@ impl PostgresSink {
             schema: None,
             table: "action_logs".into(),
             migrate: false,
+            rollups: true,
             scheduled_jobs: false,
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
@@ -189,6 +191,17 @@ impl PostgresSink {
         self
     }
 
+    /// Whether the migration includes the read side's per-day rollups and indexes
+    /// (`migrations/0004_rollups.sql`; default on). They make `actionlog stats` and the
+    /// dashboard's overview read days instead of rows, and cost every write (their triggers
+    /// run in the writer's transaction: `BENCHMARKS.md` measures how much). Off leaves a store
+    /// without them as it is (drop their triggers by hand to remove existing ones); the read
+    /// side then scans, with the same results.
+    pub fn rollups(mut self, on: bool) -> Self {
+        self.rollups = on;
+        self
+    }
+
     /// Keeps `scheduled_jobs` current from each batch of job runs, in the same transaction
     /// (default off; see [`crate::job`]).
     pub fn scheduled_jobs(mut self, on: bool) -> Self {
@@ -215,12 +228,17 @@ impl PostgresSink {
         self
     }
 
-    /// The migration SQL for this sink's table name, the job tables', then the rollups'.
+    /// The migration SQL for this sink's table name, the job tables', then (unless
+    /// [`Self::rollups`] is off) the rollups'.
     pub fn migration_sql(&self) -> String {
-        format!(
-            "{}\n{JOBS_MIGRATION}\n{}",
-            MIGRATION.replace("action_logs", &self.table),
+        let rollups = if self.rollups {
             ROLLUPS_MIGRATION.replace("action_logs", &self.table)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}\n{JOBS_MIGRATION}\n{rollups}",
+            MIGRATION.replace("action_logs", &self.table),
         )
     }
 
@@ -306,5 +324,18 @@ mod tests {
         let err = PostgresSink::new("postgres://writer:CANARY-s3cret@db.example:notaport/app")
             .unwrap_err();
         assert!(!err.to_string().contains("CANARY"), "{err}");
+    }
+
+    #[test]
+    fn rollups_follow_the_table_name_and_can_be_left_out() {
+        let sink = PostgresSink::new("postgres://h/db")
+            .unwrap()
+            .table("audit_log")
+            .unwrap();
+        let sql = sink.migration_sql();
+        assert!(sql.contains("CREATE TABLE audit_log_daily_status"), "{sql}");
+        assert!(!sql.contains("action_logs_daily"));
+        let sql = sink.rollups(false).migration_sql();
+        assert!(!sql.contains("_daily_status") && sql.contains("scheduled_jobs"));
     }
 }
