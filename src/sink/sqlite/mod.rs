@@ -121,8 +121,6 @@ fn setup(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
                 |r| r.get(0),
             )?;
             if have < 6 {
-                // The rollups are made (and filled) in the same transaction as the table, or
-                // added to a store made before them: they never exist incomplete.
                 conn.execute_batch(&format!(
                     "BEGIN IMMEDIATE; {} {} {} COMMIT;",
                     schema::schema(table),
