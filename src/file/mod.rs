@@ -17,6 +17,7 @@ pub(crate) mod names;
 pub mod read;
 pub(crate) mod retention;
 pub(crate) mod rolling;
+mod slots;
 pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +40,6 @@ use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
 use intake::Intake;
 pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
-use writer::Msg;
 
 /// What a layer does when its channel is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,19 +136,17 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let stamp = clock::stamp(self.clock.now(), self.tz);
         let level = format::level_name(event.metadata().level());
-        let line = event::render(
+        event::render(
             event,
             &ctx,
             &self.render,
             format::file::SEPS,
             |s, logger| {
                 format::file::write_line(&mut s.line, &stamp, level, &s.message, logger, &s.meta);
-                s.line.as_slice().to_vec()
+                // Copied once, into this thread's slot; no allocation per line.
+                self.intake.send_line(stamp.second.day, &s.line);
             },
         );
-        let len = line.len();
-        self.intake
-            .send_line(Msg::Line(stamp.second.day, line), len);
     }
 }
 
@@ -331,10 +329,19 @@ impl FileLayerBuilder {
         }
         let day = clock::day_of(self.clock.now(), self.tz);
         let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
-        let (tx, rx) = crossbeam_channel::bounded(self.capacity);
+        // Flush and shutdown requests only: lines go through the hub's per-thread slots.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let hub = Arc::new(slots::Hub::new(self.max_bytes, self.capacity as u64));
         let counters = Arc::new(Counters::default());
         #[allow(unused_mut)]
-        let mut w = writer::Writer::new(rx, files, counters.clone(), self.clock.clone(), self.tz);
+        let mut w = writer::Writer::new(
+            hub.clone(),
+            rx,
+            files,
+            counters.clone(),
+            self.clock.clone(),
+            self.tz,
+        );
         #[cfg(feature = "compress")]
         if self.compress {
             w.compress_with(compress::Compressor::spawn(
@@ -346,12 +353,12 @@ impl FileLayerBuilder {
             .name(WRITER_THREAD.into())
             .spawn(move || w.run())
             .map_err(Error::Thread)?;
+        hub.set_writer(thread.thread().clone());
         let layer = FileLayer {
             intake: Intake {
-                tx: tx.clone(),
+                hub: hub.clone(),
                 overflow: self.overflow,
                 block_timeout: self.block_timeout,
-                max_bytes: self.max_bytes,
                 counters: counters.clone(),
             },
             render: self.render,
@@ -360,6 +367,7 @@ impl FileLayerBuilder {
         };
         let handle = FileHandle {
             tx,
+            hub,
             thread: Some(thread),
             counters,
         };

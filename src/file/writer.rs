@@ -19,24 +19,31 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::handle::Counters;
 use super::names::PartId;
 use super::rolling::DayFiles;
+use super::slots::{Chunk, Hub, Slot};
 use crate::clock::{self, Clock, Day, Timezone};
 
 /// How often a broken file is retried.
 pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// The most bytes held in memory while the file cannot be written.
 pub(crate) const PENDING_CAP: usize = 16 << 20;
-/// Write to the file once this much is buffered even if the channel still has lines.
-const WRITE_CHUNK: usize = 64 << 10;
+/// Write to the file once this much is buffered even if slots still have lines: large writes,
+/// few system calls, a bounded buffer.
+const WRITE_CHUNK: usize = 1 << 20;
+/// How long the writer waits between rounds while lines keep coming: lines reach the file
+/// within about this long, and callers never pay for a wake-up.
+const POLL: Duration = Duration::from_micros(500);
+/// Quiet rounds after which the writer sleeps until a caller (or the guard) wakes it.
+const QUIET_ROUNDS: u32 = 20;
+/// A recycled buffer larger than this is freed rather than kept (one burst must not pin it).
+const KEEP_CAPACITY: usize = 4 << 20;
 
-/// What the layer and the guard send to the writer.
+/// What the guard sends to the writer (lines travel through [`super::slots`]).
 pub(crate) enum Msg {
-    /// A complete line (ending in `\n`) for the file of `Day`.
-    Line(Day, Vec<u8>),
     /// Write out everything received so far, then acknowledge.
     Flush(Sender<()>),
     /// Drain, write out, acknowledge, and stop.
@@ -44,7 +51,14 @@ pub(crate) enum Msg {
 }
 
 pub(crate) struct Writer {
+    hub: Arc<Hub>,
     rx: Receiver<Msg>,
+    /// The writer's copy of the slot registry, and its generation.
+    slots: Vec<Arc<Slot>>,
+    seen: u64,
+    /// Chunks taken from slots this round, and emptied ones to hand back.
+    taken: Vec<Chunk>,
+    spares: Vec<Chunk>,
     files: DayFiles,
     /// Bytes received and not yet written; always whole lines, except a tail left by a partial write.
     buf: Vec<u8>,
@@ -67,6 +81,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(
+        hub: Arc<Hub>,
         rx: Receiver<Msg>,
         files: DayFiles,
         counters: Arc<Counters>,
@@ -75,9 +90,14 @@ impl Writer {
     ) -> Self {
         let now = Instant::now();
         Writer {
+            hub,
             rx,
+            slots: Vec::new(),
+            seen: 0,
+            taken: Vec::new(),
+            spares: Vec::new(),
             files,
-            buf: Vec::with_capacity(WRITE_CHUNK * 2),
+            buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
             buf_lines: 0,
             counters,
             clock,
@@ -141,58 +161,139 @@ impl Writer {
 
     fn serve(&mut self) {
         self.tell_compressor();
+        let mut quiet = 0;
         loop {
-            let msg = if self.broken_since.is_some() {
-                match self.rx.recv_timeout(RETRY_EVERY) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
+            match self.rx.try_recv() {
+                Ok(Msg::Flush(ack)) => {
+                    self.round();
+                    self.write_out(true);
+                    let _ = ack.send(());
+                    continue;
                 }
-            } else {
-                match self.rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => break,
+                Ok(Msg::Shutdown(ack)) => {
+                    self.hub.shut();
+                    self.round();
+                    self.finish();
+                    let _ = ack.send(());
+                    return;
                 }
-            };
-            let mut next = msg;
-            // Take everything already queued before touching the file: one write per batch.
-            while let Some(m) = next {
-                match m {
-                    Msg::Line(day, line) => {
-                        self.counters
-                            .queued_bytes
-                            .fetch_sub(line.len() as u64, Ordering::Relaxed);
-                        self.push(day, line)
-                    }
-                    Msg::Flush(ack) => {
-                        self.write_out(true);
-                        let _ = ack.send(());
-                    }
-                    Msg::Shutdown(ack) => {
-                        while let Ok(m) = self.rx.try_recv() {
-                            if let Msg::Line(day, line) = m {
-                                self.counters
-                                    .queued_bytes
-                                    .fetch_sub(line.len() as u64, Ordering::Relaxed);
-                                self.push(day, line);
-                            }
-                        }
-                        self.finish();
-                        let _ = ack.send(());
-                        return;
-                    }
+                Err(TryRecvError::Disconnected) if Arc::strong_count(&self.hub) == 1 => {
+                    // The guard and the layer are gone: write what is left.
+                    self.hub.shut();
+                    self.round();
+                    break;
                 }
-                if self.buf.len() >= WRITE_CHUNK {
-                    self.write_out(false);
-                }
-                next = self.rx.try_recv().ok();
+                Err(_) => {}
             }
-            self.announce_drops();
-            self.write_out(false);
+            if self.round() {
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
             self.tell_compressor();
+            if quiet < QUIET_ROUNDS {
+                std::thread::park_timeout(POLL);
+                continue;
+            }
+            // A quiet spell: sleep until woken. Announce it first, then look at every slot
+            // once more (under its lock), so a line appended meanwhile is never left waiting.
+            self.hub.sleeping.store(true, Ordering::SeqCst);
+            if self.slots.iter().any(|s| Hub::has_lines(s)) || !self.rx.is_empty() {
+                self.hub.sleeping.store(false, Ordering::SeqCst);
+                continue;
+            }
+            // Woken by a caller, the guard, the layer's drop; or after a while, to retry a
+            // broken file.
+            std::thread::park_timeout(RETRY_EVERY);
+            self.hub.sleeping.store(false, Ordering::SeqCst);
         }
         // Every sender is gone (the layer and guard were dropped): write what is left.
         self.finish();
+    }
+
+    /// Takes every slot's lines and writes them; true if there were any. The lines of the day
+    /// being written go first (from every slot), then those of later days: the writer moves
+    /// to a new day only after writing every line of the old one handed in before it.
+    fn round(&mut self) -> bool {
+        if let Some(slots) = self.hub.slots_since(&mut self.seen) {
+            self.slots = slots;
+        }
+        let mut gone = Vec::new();
+        for slot in &self.slots {
+            let mut spare = self.spares.pop().unwrap_or_default();
+            let orphaned = slot.orphaned.load(Ordering::Acquire);
+            self.hub.take(slot, &mut spare);
+            if spare.lines > 0 {
+                self.taken.push(spare);
+            } else {
+                self.spares.push(spare);
+                if orphaned {
+                    gone.push(slot.clone());
+                }
+            }
+        }
+        if !gone.is_empty() {
+            self.hub.forget(&gone);
+        }
+        if self.taken.is_empty() {
+            self.announce_drops();
+            self.write_out(false);
+            return false;
+        }
+        let mut taken = std::mem::take(&mut self.taken);
+        let today = self.files.day();
+        // This day's (and earlier days') runs of every chunk first, then the rest in order.
+        let split = |c: &Chunk| {
+            c.days
+                .iter()
+                .position(|&(_, d)| d > today)
+                .unwrap_or(c.days.len())
+        };
+        for c in &taken {
+            for run in 0..split(c) {
+                self.push_run(c, run);
+            }
+        }
+        for c in &taken {
+            for run in split(c)..c.days.len() {
+                self.push_run(c, run);
+            }
+        }
+        for mut c in taken.drain(..) {
+            c.bytes.clear();
+            c.days.clear();
+            c.lines = 0;
+            if c.bytes.capacity() <= KEEP_CAPACITY {
+                self.spares.push(c);
+            }
+        }
+        self.taken = taken;
+        self.announce_drops();
+        self.write_out(false);
+        true
+    }
+
+    /// Pushes run `i` of `c` (lines of one day), line by line when a part cap applies.
+    fn push_run(&mut self, c: &Chunk, i: usize) {
+        let (from, day) = c.days[i];
+        let to = c.days.get(i + 1).map_or(c.bytes.len(), |&(o, _)| o);
+        let run = &c.bytes[from..to];
+        if self.files.part_cap().is_none() && self.broken_since.is_none() {
+            // The common case: whole runs, one copy, counted by their newlines.
+            let lines = if c.days.len() == 1 {
+                c.lines
+            } else {
+                run.iter().filter(|&&b| b == b'\n').count() as u64
+            };
+            self.push(day, run, lines);
+        } else {
+            for line in run.split_inclusive(|&b| b == b'\n') {
+                self.push(day, line, 1);
+            }
+        }
+        if self.buf.len() >= WRITE_CHUNK {
+            self.write_out(false);
+        }
     }
 
     /// The last write before stopping; whatever still cannot be written is counted as dropped.
@@ -211,7 +312,9 @@ impl Writer {
         }
     }
 
-    fn push(&mut self, day: Day, line: Vec<u8>) {
+    /// Buffers `line` (`lines` whole lines of `day`; several only without a part cap and while
+    /// the file is healthy), moving to the day's file or the next part first if due.
+    fn push(&mut self, day: Day, line: &[u8], lines: u64) {
         if day > self.files.day() {
             // The first line of a new day closes the old file with everything that belongs in it.
             self.write_out(true);
@@ -234,11 +337,13 @@ impl Writer {
             }
         }
         if self.broken_since.is_some() && self.buf.len() + line.len() > PENDING_CAP {
-            self.counters.lines_dropped.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .lines_dropped
+                .fetch_add(lines, Ordering::Relaxed);
             return;
         }
-        self.buf.extend_from_slice(&line);
-        self.buf_lines += 1;
+        self.buf.extend_from_slice(line);
+        self.buf_lines += lines;
     }
 
     /// Writes the buffer to the current file. While broken, tries at most every [`RETRY_EVERY`]
@@ -256,7 +361,7 @@ impl Writer {
             return;
         }
         // Before every write: a file deleted or moved (or its directory removed) would swallow
-        // the lines into an unlinked inode. One `stat` per write, amortised over up to 64 KiB.
+        // the lines into an unlinked inode. One `stat` per write, amortised over up to a round's lines.
         self.check_stale();
         self.last_attempt = now;
         let result = match self.files.file() {

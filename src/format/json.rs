@@ -258,7 +258,11 @@ mod tests {
             for at in 0..WORD {
                 let mut w = [b'a'; WORD];
                 w[at] = b;
-                assert_eq!(word_is_plain(u64::from_ne_bytes(w)), !special(b), "byte {b:#x} at {at}");
+                assert_eq!(
+                    word_is_plain(u64::from_ne_bytes(w)),
+                    !special(b),
+                    "byte {b:#x} at {at}"
+                );
             }
         }
         let s = "0123456789abcdef\"quoted\" \u{9b}\u{2028} tail£€…";
@@ -279,10 +283,25 @@ mod tests {
             let mut fast = Vec::new();
             if write_short_f64(&mut fast, v) {
                 let mut b = ryu::Buffer::new();
-                assert_eq!(String::from_utf8(fast).unwrap(), b.format_finite(v), "{v:e}");
+                assert_eq!(
+                    String::from_utf8(fast).unwrap(),
+                    b.format_finite(v),
+                    "{v:e}"
+                );
             }
         };
-        for v in [0.5, 12.25, 3.0, -0.75, 1e-4, 0.0001234, 999999999999999.9, 0.1, 0.3, 1e15] {
+        for v in [
+            0.5,
+            12.25,
+            3.0,
+            -0.75,
+            1e-4,
+            0.0001234,
+            999999999999999.9,
+            0.1,
+            0.3,
+            1e15,
+        ] {
             check(v);
             check(-v);
         }
