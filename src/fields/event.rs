@@ -3,6 +3,7 @@
 //! per-thread buffers; each output then lays them out as its own line ([`render`]).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use tracing::field::Field;
 use tracing::{Event, Subscriber};
@@ -10,6 +11,7 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use super::callsite::{self, Callsite, Role};
 use super::span::SpanFieldSets;
 use super::{Render, Val, ValHandler, Visitor, bounded};
 use crate::format::{Seps, json};
@@ -26,13 +28,15 @@ pub(crate) struct Scratch {
     names: Vec<&'static str>,
     /// The output line being assembled.
     pub(crate) line: Vec<u8>,
+    /// The event's logger name as a JSON string, when it is the callsite's (cached) target.
+    pub(crate) logger_json: Option<Rc<Callsite>>,
 }
 
 struct EventHandler<'a> {
     scratch: &'a mut Scratch,
     seps: Seps,
-    is_log: bool,
     render: &'a Render,
+    callsite: &'a Callsite,
 }
 
 impl ValHandler for EventHandler<'_> {
@@ -40,7 +44,10 @@ impl ValHandler for EventHandler<'_> {
         let name = field.name();
         let limits = &self.render.limits;
         let max = limits.max_field_bytes();
-        if name == "message" {
+        let Some(info) = self.callsite.field(field.index(), name) else {
+            return;
+        };
+        if info.role == Role::Message {
             let m = &mut self.scratch.message;
             match v {
                 Val::Str(s) if s.len() <= max => m.push_str(s),
@@ -55,21 +62,27 @@ impl ValHandler for EventHandler<'_> {
             }
             return;
         }
-        // The log bridge's bookkeeping fields are already folded into the normalized metadata.
-        if self.is_log && name.starts_with("log.") {
-            return;
-        }
-        if self.render.redaction.hides_field(name) {
-            push_entry(self.scratch, self.seps, name, |out| {
+        let redaction = &self.render.redaction;
+        match info.role {
+            // The log bridge's bookkeeping fields are already folded into the normalized metadata.
+            Role::LogBookkeeping | Role::Message => {}
+            Role::Hidden => push_keyed(self.scratch, self.seps, name, &info.key, |out| {
                 json::write_str(out, REDACTED)
-            });
-        } else {
-            let redaction = &self.render.redaction;
-            push_entry(self.scratch, self.seps, name, |out| {
+            }),
+            Role::Plain => push_keyed(self.scratch, self.seps, name, &info.key, |out| {
                 let from = out.len();
                 v.write_json(out, limits);
-                redaction.scrub_tail(out, from);
-            });
+                // Numbers and booleans cannot hold a URL; a string holds `://` after escaping
+                // exactly when it did before (escapes contain neither `:` nor `/`).
+                let scrub = match v {
+                    Val::Str(s) => s.contains("://"),
+                    Val::Debug(_) | Val::Error(_) => true,
+                    _ => false,
+                };
+                if scrub {
+                    redaction.scrub_tail(out, from);
+                }
+            }),
         }
     }
 }
@@ -82,6 +95,26 @@ fn push_entry(s: &mut Scratch, seps: Seps, name: &'static str, value: impl FnOnc
         s.meta.extend_from_slice(seps.item);
     }
     json::write_str(&mut s.meta, name);
+    s.meta.extend_from_slice(seps.kv);
+    value(&mut s.meta);
+    s.names.push(name);
+}
+
+/// [`push_entry`] with the key already quoted and escaped (from the callsite cache).
+fn push_keyed(
+    s: &mut Scratch,
+    seps: Seps,
+    name: &'static str,
+    key: &[u8],
+    value: impl FnOnce(&mut Vec<u8>),
+) {
+    if s.names.contains(&name) {
+        return;
+    }
+    if !s.meta.is_empty() {
+        s.meta.extend_from_slice(seps.item);
+    }
+    s.meta.extend_from_slice(key);
     s.meta.extend_from_slice(seps.kv);
     value(&mut s.meta);
     s.names.push(name);
@@ -105,12 +138,14 @@ where
     scratch.names.clear();
     let normalized = event.normalized_metadata();
     let is_log = normalized.is_some();
+    let cs = callsite::get(event.metadata(), &render.redaction, is_log);
     event.record(&mut Visitor(EventHandler {
         scratch,
         seps,
-        is_log,
         render,
+        callsite: &cs,
     }));
+    scratch.logger_json = (!is_log).then_some(cs);
     render.redaction.scrub_text(&mut scratch.message);
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope {

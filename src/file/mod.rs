@@ -142,7 +142,18 @@ where
             &self.render,
             format::file::SEPS,
             |s, logger| {
-                format::file::write_line(&mut s.line, &stamp, level, &s.message, logger, &s.meta);
+                let logger = match &s.logger_json {
+                    Some(cs) => format::file::Logger::Json(&cs.logger),
+                    None => format::file::Logger::Raw(logger),
+                };
+                format::file::write_line_with(
+                    &mut s.line,
+                    &stamp,
+                    level,
+                    &s.message,
+                    logger,
+                    &s.meta,
+                );
                 // Copied once, into this thread's slot; no allocation per line.
                 self.intake.send_line(stamp.second.day, &s.line);
             },
