@@ -75,7 +75,8 @@ impl ValHandler for EventHandler<'_> {
                 // Numbers and booleans cannot hold a URL; a string holds `://` after escaping
                 // exactly when it did before (escapes contain neither `:` nor `/`).
                 let scrub = match v {
-                    Val::Str(s) => s.contains("://"),
+                    // A byte search (word at a time) first: most strings have no ':' at all.
+                    Val::Str(s) => s.as_bytes().contains(&b':') && s.contains("://"),
                     Val::Debug(_) | Val::Error(_) => true,
                     _ => false,
                 };
@@ -151,8 +152,8 @@ where
         for span in scope {
             let ext = span.extensions();
             if let Some(fields) = ext.get::<SpanFieldSets>().and_then(|f| f.get(render)) {
-                for (name, value) in fields.iter() {
-                    push_entry(scratch, seps, name, |out| out.extend_from_slice(value));
+                for (name, key, value) in fields.iter() {
+                    push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
                 }
             }
         }
@@ -191,25 +192,26 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Runs `f` with this thread's scratch buffers. They are taken out of the thread-local slot for
-/// the call, so an event emitted while one is being formatted (from inside a `Debug` impl) simply
-/// starts from empty buffers, and during thread teardown fresh ones are used.
+/// Runs `f` with this thread's scratch buffers. They stay borrowed for the call, so an event
+/// emitted while one is being formatted (from inside a `Debug` impl) simply starts from empty
+/// buffers, and during thread teardown fresh ones are used.
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    let mut scratch = SCRATCH
-        .try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).ok())
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let r = f(&mut scratch);
-    // Don't let one huge event pin megabytes per thread forever.
-    if scratch.line.capacity() <= 64 * 1024 && scratch.meta.capacity() <= 64 * 1024 {
-        let _ = SCRATCH.try_with(|s| {
-            if let Ok(mut slot) = s.try_borrow_mut() {
-                *slot = scratch;
-            }
-        });
+    // Borrowed in place (no moves of the buffers); a nested event (from a `Debug` impl) finds
+    // the slot borrowed and starts from empty buffers, as one during thread teardown does.
+    let mut f = Some(f);
+    let r = SCRATCH.try_with(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        let r = (f.take().expect("called once"))(&mut s);
+        // Don't let one huge event pin megabytes per thread forever.
+        if s.line.capacity() > 64 * 1024 || s.meta.capacity() > 64 * 1024 {
+            *s = Scratch::default();
+        }
+        Some(r)
+    });
+    match r {
+        Ok(Some(r)) => r,
+        _ => (f.take().expect("not called yet"))(&mut Scratch::default()),
     }
-    r
 }
 
 /// The shared path of every line output: captures `event` under `render` into this thread's
