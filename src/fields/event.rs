@@ -93,12 +93,22 @@ fn push_entry(s: &mut Scratch, seps: Seps, name: &'static str, value: impl FnOnc
         return;
     }
     if !s.meta.is_empty() {
-        s.meta.extend_from_slice(seps.item);
+        put_sep(&mut s.meta, seps.item);
     }
     json::write_str(&mut s.meta, name);
-    s.meta.extend_from_slice(seps.kv);
+    put_sep(&mut s.meta, seps.kv);
     value(&mut s.meta);
     s.names.push(name);
+}
+
+/// Appends a separator: the file's are one byte, which a `push` writes without the `memcpy`
+/// call a slice of unknown length costs.
+#[inline(always)]
+fn put_sep(out: &mut Vec<u8>, sep: &[u8]) {
+    match sep {
+        [b] => out.push(*b),
+        _ => out.extend_from_slice(sep),
+    }
 }
 
 /// [`push_entry`] with the key already quoted and escaped (from the callsite cache).
@@ -113,10 +123,10 @@ fn push_keyed(
         return;
     }
     if !s.meta.is_empty() {
-        s.meta.extend_from_slice(seps.item);
+        put_sep(&mut s.meta, seps.item);
     }
     s.meta.extend_from_slice(key);
-    s.meta.extend_from_slice(seps.kv);
+    put_sep(&mut s.meta, seps.kv);
     value(&mut s.meta);
     s.names.push(name);
 }

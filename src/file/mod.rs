@@ -134,7 +134,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let stamp = clock::stamp(self.clock.now(), self.tz);
+        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
         let level = format::level_name(event.metadata().level());
         event::render(
             event,
