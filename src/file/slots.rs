@@ -39,7 +39,13 @@ pub(crate) struct Chunk {
     /// Everything reserved since the writer last took this slot (used or not).
     reserved_bytes: u64,
     reserved_lines: u64,
+    /// Whether the writer was already woken for this chunk having grown past [`NUDGE_AT`].
+    nudged: bool,
 }
+
+/// A chunk this large wakes the writer instead of waiting for its next poll, so buffers stay
+/// small enough to be recycled (no fresh pages to fault in) while the writer keeps up.
+pub(crate) const NUDGE_AT: usize = 256 << 10;
 
 impl Chunk {
     fn push(&mut self, day: Day, line: &[u8]) {
@@ -224,11 +230,13 @@ impl Hub {
             })
             .ok()
             .flatten();
-        let sent = match ok {
-            Some(sent) => sent,
+        let (sent, nudge) = match ok {
+            Some(r) => r,
             None => self.append_to(&self.fallback, day, line),
         };
-        if sent && self.sleeping.load(Ordering::SeqCst) {
+        if nudge {
+            self.wake();
+        } else if sent && self.sleeping.load(Ordering::SeqCst) {
             // The writer went to sleep after a quiet spell (see the module docs for why this
             // cannot miss it: it looks at every slot, under the slot's lock, after setting it).
             if self.sleeping.swap(false, Ordering::SeqCst) {
@@ -238,18 +246,21 @@ impl Hub {
         sent
     }
 
-    fn append_to(&self, slot: &Slot, day: Day, line: &[u8]) -> bool {
+    /// Appends under the slot's lock; returns (appended, whether to wake the writer now).
+    fn append_to(&self, slot: &Slot, day: Day, line: &[u8]) -> (bool, bool) {
         let mut c = slot.lock();
         // Looked at under the slot's lock: either the writer's last round takes this line, or
         // the line sees the flag (the writer sets it before taking each slot's lock).
         if self.shut.load(Ordering::SeqCst) {
-            return false;
+            return (false, false);
         }
         if !self.budget.reserve(&mut c, line.len() as u64) {
-            return false;
+            return (false, false);
         }
         c.push(day, line);
-        true
+        let nudge = !c.nudged && c.bytes.len() >= NUDGE_AT;
+        c.nudged |= nudge;
+        (true, nudge)
     }
 
     fn register(&self) -> Arc<Slot> {
@@ -330,6 +341,7 @@ impl Hub {
             c.reserved_lines = 0;
             c.credit_bytes = 0;
             c.credit_lines = 0;
+            c.nudged = false;
             r
         };
         if bytes == 0 && lines == 0 {

@@ -24,7 +24,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::handle::Counters;
 use super::names::PartId;
 use super::rolling::DayFiles;
-use super::slots::{Chunk, Hub, Slot};
+use super::slots::{Chunk, Hub, NUDGE_AT, Slot};
 use crate::clock::{self, Clock, Day, Timezone};
 
 /// How often a broken file is retried.
@@ -185,12 +185,17 @@ impl Writer {
                 }
                 Err(_) => {}
             }
-            if self.round() {
+            let took = self.round();
+            if took > 0 {
                 quiet = 0;
             } else {
                 quiet += 1;
             }
             self.tell_compressor();
+            if took >= NUDGE_AT / 2 {
+                // Lines are coming fast: go round again at once, before the slots grow.
+                continue;
+            }
             if quiet < QUIET_ROUNDS {
                 std::thread::park_timeout(POLL);
                 continue;
@@ -211,10 +216,10 @@ impl Writer {
         self.finish();
     }
 
-    /// Takes every slot's lines and writes them; true if there were any. The lines of the day
+    /// Takes every slot's lines and writes them; returns the bytes taken. The lines of the day
     /// being written go first (from every slot), then those of later days: the writer moves
     /// to a new day only after writing every line of the old one handed in before it.
-    fn round(&mut self) -> bool {
+    fn round(&mut self) -> usize {
         if let Some(slots) = self.hub.slots_since(&mut self.seen) {
             self.slots = slots;
         }
@@ -238,9 +243,10 @@ impl Writer {
         if self.taken.is_empty() {
             self.announce_drops();
             self.write_out(false);
-            return false;
+            return 0;
         }
         let mut taken = std::mem::take(&mut self.taken);
+        let took = taken.iter().map(|c| c.bytes.len()).sum();
         let today = self.files.day();
         // This day's (and earlier days') runs of every chunk first, then the rest in order.
         let split = |c: &Chunk| {
@@ -270,7 +276,7 @@ impl Writer {
         self.taken = taken;
         self.announce_drops();
         self.write_out(false);
-        true
+        took
     }
 
     /// Pushes run `i` of `c` (lines of one day), line by line when a part cap applies.
