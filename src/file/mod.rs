@@ -1,13 +1,17 @@
 //! The daily JSON-lines output: [`FileLayer`] formats each event on the caller's thread into one
-//! finished line and hands it to the writer thread ([`writer`]) through a bounded channel; the
-//! writer appends it to `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
+//! finished line and appends it to that thread's slot ([`slots`]), bounded in lines and bytes;
+//! the writer thread ([`writer`]) takes every slot's lines in rounds and appends them to `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
 //! under a size cap ([`rolling`], names in [`names`]). Each time a file is opened, [`retention`]
 //! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
 //! gzips closed files (`compress`). [`read`] reads it all back for every consumer.
 //!
 //! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
-//! full channel makes the caller wait for the writer, so nothing is lost; under
-//! [`Overflow::DropNewest`] it never waits and the line is dropped and counted instead.
+//! full hand-off makes the caller wait for the writer, so nothing is lost; under
+//! [`Overflow::DropNewest`] it never waits and the line is dropped and counted instead. Lines
+//! of one thread keep their order; a thread that exits leaves its lines to the writer. At
+//! midnight each line goes into the file of its own day, except a line stamped before midnight
+//! that reaches the writer after it moved to the new day: that one goes into the new day's
+//! file, with its own timestamp (see [`writer`]).
 
 #[cfg(feature = "compress")]
 pub(crate) mod compress;
