@@ -76,7 +76,7 @@ impl ValHandler for EventHandler<'_> {
                 // exactly when it did before (escapes contain neither `:` nor `/`).
                 let scrub = match v {
                     // A byte search (word at a time) first: most strings have no ':' at all.
-                    Val::Str(s) => s.as_bytes().contains(&b':') && s.contains("://"),
+                    Val::Str(s) => json::contains_byte(s.as_bytes(), b':') && s.contains("://"),
                     Val::Debug(_) | Val::Error(_) => true,
                     _ => false,
                 };

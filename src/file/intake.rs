@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::Overflow;
 use super::handle::Counters;
-use super::slots::Hub;
+use super::slots::{Hub, LineWriter};
 use crate::clock::Day;
 
 /// Default maximum wait of [`Overflow::Block`] for room in the file channel: 1 s.
@@ -31,20 +31,21 @@ pub(crate) struct Intake {
 }
 
 impl Intake {
-    /// Hands one line to the writer, or drops and counts it (see the module docs).
-    pub(crate) fn send_line(&self, day: Day, line: &[u8]) {
-        if self.hub.try_append(day, line) {
-            self.end_stall();
-            return;
-        }
+    /// Hands the line `write` writes to the writer, or drops and counts it (see the module
+    /// docs). `write` may be called more than once (each time for a fresh try).
+    pub(crate) fn send_line(&self, day: Day, write: &mut LineWriter<'_>) {
+        let len = match self.hub.try_append(day, write) {
+            Ok(()) => return self.end_stall(),
+            Err(len) => len,
+        };
         let stalled = self.counters.stalled.load(Ordering::Relaxed);
         if self.overflow == Overflow::DropNewest || stalled || self.hub.is_shut() {
             self.drop_line();
             return;
         }
         let deadline = Instant::now() + self.block_timeout;
-        while self.hub.wait_for_room(line.len() as u64, deadline) {
-            if self.hub.try_append(day, line) {
+        while self.hub.wait_for_room(len, deadline) {
+            if self.hub.try_append(day, write).is_ok() {
                 self.end_stall();
                 return;
             }

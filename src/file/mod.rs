@@ -150,16 +150,10 @@ where
                     Some(cs) => format::file::Logger::Json(&cs.logger),
                     None => format::file::Logger::Raw(logger),
                 };
-                format::file::write_line_with(
-                    &mut s.line,
-                    &stamp,
-                    level,
-                    &s.message,
-                    logger,
-                    &s.meta,
-                );
-                // Copied once, into this thread's slot; no allocation per line.
-                self.intake.send_line(stamp.second.day, &s.line);
+                // Written straight into this thread's slot: no line buffer, no allocation.
+                self.intake.send_line(stamp.second.day, &mut |out| {
+                    format::file::write_line_with(out, &stamp, level, &s.message, logger, &s.meta)
+                });
             },
         );
     }

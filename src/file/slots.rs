@@ -47,13 +47,27 @@ pub(crate) struct Chunk {
 /// small enough to be recycled (no fresh pages to fault in) while the writer keeps up.
 pub(crate) const NUDGE_AT: usize = 256 << 10;
 
+/// Writes one whole line (ending in `\n`) at the end of the buffer it is given.
+pub(crate) type LineWriter<'a> = dyn FnMut(&mut Vec<u8>) + 'a;
+
 impl Chunk {
-    fn push(&mut self, day: Day, line: &[u8]) {
-        if self.days.last().is_none_or(|&(_, d)| d != day) {
-            self.days.push((self.bytes.len(), day));
+    /// Appends the line `write` writes, for `day`, if the budget has room for it; otherwise
+    /// leaves the chunk as it was and returns the line's length.
+    fn push(&mut self, budget: &Budget, day: Day, write: &mut LineWriter<'_>) -> Result<(), u64> {
+        let from = self.bytes.len();
+        // Written in place (no copy through a line buffer), then reserved: a line that does not
+        // fit is cut off again.
+        write(&mut self.bytes);
+        let len = (self.bytes.len() - from) as u64;
+        if !budget.reserve(self, len) {
+            self.bytes.truncate(from);
+            return Err(len);
         }
-        self.bytes.extend_from_slice(line);
+        if self.days.last().is_none_or(|&(_, d)| d != day) {
+            self.days.push((from, day));
+        }
         self.lines += 1;
+        Ok(())
     }
 }
 
@@ -211,9 +225,9 @@ impl Hub {
         }
     }
 
-    /// Appends `line` (of day `day`) to this thread's slot if the budget has room; returns
-    /// false, appending nothing, when it has not.
-    pub(crate) fn try_append(&self, day: Day, line: &[u8]) -> bool {
+    /// Appends the line `write` writes (of day `day`) to this thread's slot if the budget has
+    /// room; otherwise appends nothing and returns the line's length (0 once shut).
+    pub(crate) fn try_append(&self, day: Day, write: &mut LineWriter<'_>) -> Result<(), u64> {
         let ok = MINE
             .try_with(|mine| {
                 let mut mine = mine.try_borrow_mut().ok()?;
@@ -226,17 +240,17 @@ impl Hub {
                         &mine.last().expect("just pushed").slot
                     }
                 };
-                Some(self.append_to(slot, day, line))
+                Some(self.append_to(slot, day, &mut *write))
             })
             .ok()
             .flatten();
         let (sent, nudge) = match ok {
             Some(r) => r,
-            None => self.append_to(&self.fallback, day, line),
+            None => self.append_to(&self.fallback, day, write),
         };
         if nudge {
             self.wake();
-        } else if sent && self.sleeping.load(Ordering::SeqCst) {
+        } else if sent.is_ok() && self.sleeping.load(Ordering::SeqCst) {
             // The writer went to sleep after a quiet spell (see the module docs for why this
             // cannot miss it: it looks at every slot, under the slot's lock, after setting it).
             if self.sleeping.swap(false, Ordering::SeqCst) {
@@ -247,20 +261,24 @@ impl Hub {
     }
 
     /// Appends under the slot's lock; returns (appended, whether to wake the writer now).
-    fn append_to(&self, slot: &Slot, day: Day, line: &[u8]) -> (bool, bool) {
+    fn append_to(
+        &self,
+        slot: &Slot,
+        day: Day,
+        write: &mut LineWriter<'_>,
+    ) -> (Result<(), u64>, bool) {
         let mut c = slot.lock();
         // Looked at under the slot's lock: either the writer's last round takes this line, or
         // the line sees the flag (the writer sets it before taking each slot's lock).
         if self.shut.load(Ordering::SeqCst) {
-            return (false, false);
+            return (Err(0), false);
         }
-        if !self.budget.reserve(&mut c, line.len() as u64) {
-            return (false, false);
+        if let Err(len) = c.push(&self.budget, day, write) {
+            return (Err(len), false);
         }
-        c.push(day, line);
         let nudge = !c.nudged && c.bytes.len() >= NUDGE_AT;
         c.nudged |= nudge;
-        (true, nudge)
+        (Ok(()), nudge)
     }
 
     fn register(&self) -> Arc<Slot> {

@@ -24,6 +24,7 @@ pub(crate) fn write_line(
 }
 
 /// The logger name of a line: raw, or already a JSON string (cached per callsite).
+#[derive(Clone, Copy)]
 pub(crate) enum Logger<'a> {
     Raw(&'a str),
     Json(&'a [u8]),
