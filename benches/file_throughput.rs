@@ -248,6 +248,12 @@ fn summary() {
             let lost = r.iter().map(|x| x.2).fold(0.0, f64::max);
             let rss = r.iter().map(|x| x.3).fold(0.0, f64::max);
             rates.insert((stack.name(), threads), rate);
+            // The no-op layer writes nothing: "lost" means nothing for it.
+            let lost = if stack == Stack::Noop {
+                "—".to_owned()
+            } else {
+                lost.to_string()
+            };
             println!(
                 "| {} | {threads} | {:.2} M | {cpu:.0} ns | {lost} | {:.1} |",
                 stack.name(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::Overflow;
 use super::handle::Counters;
-use super::slots::{Hub, LineWriter};
+use super::slots::{Hub, LineWriter, Refused};
 use crate::clock::Day;
 
 /// Default maximum wait of [`Overflow::Block`] for room in the file channel: 1 s.
@@ -34,25 +34,30 @@ impl Intake {
     /// Hands the line `write` writes to the writer, or drops and counts it (see the module
     /// docs). `write` may be called more than once (each time for a fresh try).
     pub(crate) fn send_line(&self, day: Day, write: &mut LineWriter<'_>) {
-        let len = match self.hub.try_append(day, write) {
+        let mut refused = match self.hub.try_append(day, write) {
             Ok(()) => return self.end_stall(),
-            Err(len) => len,
+            Err(r) => r,
         };
         let stalled = self.counters.stalled.load(Ordering::Relaxed);
-        if self.overflow == Overflow::DropNewest || stalled || self.hub.is_shut() {
+        if self.overflow == Overflow::DropNewest || stalled {
             self.drop_line();
             return;
         }
         let deadline = Instant::now() + self.block_timeout;
-        while self.hub.wait_for_room(len, deadline) {
-            if self.hub.try_append(day, write).is_ok() {
-                self.end_stall();
-                return;
+        loop {
+            let (len, full) = match &refused {
+                Refused::Shut => return self.drop_line(),
+                Refused::NoRoom(len) => (*len, None),
+                // The next line is about as long as the last: its length is not known yet.
+                Refused::SlotFull(slot) => (0, Some(&**slot)),
+            };
+            if !self.hub.wait_for_room(len, full, deadline) {
+                break;
             }
-            if self.hub.is_shut() {
-                self.drop_line();
-                return;
-            }
+            refused = match self.hub.try_append(day, write) {
+                Ok(()) => return self.end_stall(),
+                Err(r) => r,
+            };
         }
         self.stall();
         self.drop_line();

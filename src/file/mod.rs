@@ -340,7 +340,11 @@ impl FileLayerBuilder {
         let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
         // Flush and shutdown requests only: lines go through the hub's per-thread slots.
         let (tx, rx) = crossbeam_channel::unbounded();
-        let hub = Arc::new(slots::Hub::new(self.max_bytes, self.capacity as u64));
+        let hub = Arc::new(slots::Hub::new(
+            self.max_bytes,
+            self.capacity as u64,
+            self.overflow == Overflow::Block,
+        ));
         let counters = Arc::new(Counters::default());
         #[allow(unused_mut)]
         let mut w = writer::Writer::new(

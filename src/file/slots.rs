@@ -47,6 +47,22 @@ pub(crate) struct Chunk {
 /// small enough to be recycled (no fresh pages to fault in) while the writer keeps up.
 pub(crate) const NUDGE_AT: usize = 256 << 10;
 
+/// Under `Overflow::Block`, a thread whose chunk holds this much waits for the writer to take
+/// it rather than growing it further: when the writer falls behind (its core taken by the
+/// emitting threads), callers wait for it early instead of faulting in fresh buffers up to the
+/// whole byte bound. Under `DropNewest` a chunk may grow to the byte bound (nobody waits).
+pub(crate) const SLOT_CAP: usize = 4 * NUDGE_AT;
+
+/// Why a line was not appended.
+pub(crate) enum Refused {
+    /// The writer stopped taking lines.
+    Shut,
+    /// The bounds are reached; the line's length.
+    NoRoom(u64),
+    /// This thread's chunk is at [`SLOT_CAP`]: wait for the writer to take it.
+    SlotFull(Arc<Slot>),
+}
+
 /// Writes one whole line (ending in `\n`) at the end of the buffer it is given.
 pub(crate) type LineWriter<'a> = dyn FnMut(&mut Vec<u8>) + 'a;
 
@@ -168,6 +184,8 @@ pub(crate) struct Hub {
     shut: AtomicBool,
     /// Callers waiting for room under `Overflow::Block`.
     waiters: AtomicUsize,
+    /// [`SLOT_CAP`] under `Overflow::Block`.
+    slot_cap: Option<usize>,
     room: (Mutex<()>, Condvar),
 }
 
@@ -191,7 +209,7 @@ impl Drop for Mine {
 }
 
 impl Hub {
-    pub(crate) fn new(max_bytes: u64, max_lines: u64) -> Self {
+    pub(crate) fn new(max_bytes: u64, max_lines: u64, block: bool) -> Self {
         let fallback = Arc::new(Slot::default());
         Hub {
             id: NEXT_HUB.fetch_add(1, Ordering::Relaxed),
@@ -208,6 +226,7 @@ impl Hub {
             sleeping: AtomicBool::new(false),
             shut: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
+            slot_cap: block.then_some(SLOT_CAP),
             room: (Mutex::new(()), Condvar::new()),
         }
     }
@@ -226,8 +245,8 @@ impl Hub {
     }
 
     /// Appends the line `write` writes (of day `day`) to this thread's slot if the budget has
-    /// room; otherwise appends nothing and returns the line's length (0 once shut).
-    pub(crate) fn try_append(&self, day: Day, write: &mut LineWriter<'_>) -> Result<(), u64> {
+    /// room; otherwise appends nothing and says why.
+    pub(crate) fn try_append(&self, day: Day, write: &mut LineWriter<'_>) -> Result<(), Refused> {
         let ok = MINE
             .try_with(|mine| {
                 let mut mine = mine.try_borrow_mut().ok()?;
@@ -263,18 +282,21 @@ impl Hub {
     /// Appends under the slot's lock; returns (appended, whether to wake the writer now).
     fn append_to(
         &self,
-        slot: &Slot,
+        slot: &Arc<Slot>,
         day: Day,
         write: &mut LineWriter<'_>,
-    ) -> (Result<(), u64>, bool) {
+    ) -> (Result<(), Refused>, bool) {
         let mut c = slot.lock();
         // Looked at under the slot's lock: either the writer's last round takes this line, or
         // the line sees the flag (the writer sets it before taking each slot's lock).
         if self.shut.load(Ordering::SeqCst) {
-            return (Err(0), false);
+            return (Err(Refused::Shut), false);
+        }
+        if self.slot_cap.is_some_and(|cap| c.bytes.len() >= cap) {
+            return (Err(Refused::SlotFull(slot.clone())), true);
         }
         if let Err(len) = c.push(&self.budget, day, write) {
-            return (Err(len), false);
+            return (Err(Refused::NoRoom(len)), false);
         }
         let nudge = !c.nudged && c.bytes.len() >= NUDGE_AT;
         c.nudged |= nudge;
@@ -301,14 +323,16 @@ impl Hub {
         self.shut.load(Ordering::Relaxed)
     }
 
-    /// Waits until a line of `len` bytes may fit, or `deadline`; false on timeout.
-    pub(crate) fn wait_for_room(&self, len: u64, deadline: Instant) -> bool {
+    /// Waits until a line of `len` bytes may fit (and `full`, the caller's own slot if it was
+    /// at [`SLOT_CAP`], has been taken by the writer), or `deadline`; false on timeout.
+    pub(crate) fn wait_for_room(&self, len: u64, full: Option<&Slot>, deadline: Instant) -> bool {
         let (lock, cv) = &self.room;
         let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.waiters.fetch_add(1, Ordering::SeqCst);
         self.wake();
         let fits = loop {
-            if self.budget.fits(len) || self.is_shut() {
+            let taken = || full.is_none_or(|s| s.lock().bytes.len() < SLOT_CAP);
+            if self.is_shut() || (self.budget.fits(len) && taken()) {
                 break true;
             }
             let now = Instant::now();
