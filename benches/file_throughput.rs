@@ -109,16 +109,19 @@ fn throughput(c: &mut Criterion) {
     }
 }
 
+/// The stacks whose caller-side cost is measured (one at a time, in this order).
+const CALLER_STACKS: [Stack; 5] = [
+    Stack::Actionlog,
+    Stack::ActionlogNoRedaction,
+    Stack::Peer,
+    Stack::Slog,
+    Stack::Noop,
+];
+
 fn caller_cost(c: &mut Criterion) {
     let mut g = c.benchmark_group("caller_cost");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
-    for stack in [
-        Stack::Actionlog,
-        Stack::ActionlogNoRedaction,
-        Stack::Peer,
-        Stack::Slog,
-        Stack::Noop,
-    ] {
+    for stack in CALLER_STACKS {
         let dir = tempfile::tempdir().unwrap();
         let (emitter, finish) = stack.build(dir.path());
         in_span(&emitter, 0, |emit| {
@@ -277,16 +280,22 @@ fn summary() {
         "actionlog 2 threads / 1 thread: {:.2}x",
         rates[&("actionlog", 2)] / rates[&("actionlog", 1)]
     );
-    println!("\n| caller-side cost per event | median | p99 |\n|---|---|---|");
+    println!(
+        "\n| caller-side cost per event ({ROUNDS} interleaved rounds, medians) | median | p99 |\n|---|---|---|"
+    );
+    let mut lat: std::collections::HashMap<&str, Vec<(f64, f64)>> = Default::default();
+    for _ in 0..ROUNDS {
+        for stack in CALLER_STACKS {
+            lat.entry(stack.name())
+                .or_default()
+                .push(caller_latency(stack));
+        }
+    }
     let mut medians = std::collections::HashMap::new();
-    for stack in [
-        Stack::Actionlog,
-        Stack::ActionlogNoRedaction,
-        Stack::Peer,
-        Stack::Slog,
-        Stack::Noop,
-    ] {
-        let (m, p99) = caller_latency(stack);
+    for stack in CALLER_STACKS {
+        let r = &lat[stack.name()];
+        let m = median(r.iter().map(|x| x.0).collect());
+        let p99 = median(r.iter().map(|x| x.1).collect());
         medians.insert(stack.name(), m);
         println!("| {} | {m:.0} ns | {p99:.0} ns |", stack.name());
     }
