@@ -6,13 +6,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 
 use tracing::Metadata;
 
 use crate::format::json;
-use crate::redact::Redaction;
+use crate::redact::{KeyHasher, Redaction};
 
 /// How the capture treats one field of the callsite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,28 +85,7 @@ impl Callsite {
     }
 }
 
-/// A multiplicative hasher for the pointer keys (SipHash is needlessly slow here).
-#[derive(Default)]
-struct PtrHasher(u64);
-
-impl Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-type Map = HashMap<(usize, u64, bool), Rc<Callsite>, BuildHasherDefault<PtrHasher>>;
+type Map = HashMap<(usize, u64, bool), Rc<Callsite>, BuildHasherDefault<KeyHasher>>;
 
 /// Entries kept per thread before the cache starts over (callsites are few; redaction lists
 /// made again and again, as tests do, would otherwise grow it without end).

@@ -13,6 +13,7 @@
 //! that reaches the writer after it moved to the new day: that one goes into the new day's
 //! file, with its own timestamp (see [`writer`]).
 
+mod budget;
 #[cfg(feature = "compress")]
 pub(crate) mod compress;
 mod handle;

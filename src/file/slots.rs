@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
+use super::budget::{Budget, Credit};
 use crate::clock::Day;
 
 /// What a slot holds between two visits of the writer.
@@ -33,12 +34,8 @@ pub(crate) struct Chunk {
     pub(crate) lines: u64,
     /// Where each run of lines of one day starts: `(offset, day)`, the first at offset 0.
     pub(crate) days: Vec<(usize, Day)>,
-    /// Room reserved from the [`Budget`] and not used yet.
-    credit_bytes: u64,
-    credit_lines: u64,
-    /// Everything reserved since the writer last took this slot (used or not).
-    reserved_bytes: u64,
-    reserved_lines: u64,
+    /// Room reserved from the [`Budget`].
+    credit: Credit,
     /// Whether the writer was already woken for this chunk having grown past [`NUDGE_AT`].
     nudged: bool,
 }
@@ -75,7 +72,7 @@ impl Chunk {
         // fit is cut off again.
         write(&mut self.bytes);
         let len = (self.bytes.len() - from) as u64;
-        if !budget.reserve(self, len) {
+        if !budget.reserve(&mut self.credit, len) {
             self.bytes.truncate(from);
             return Err(len);
         }
@@ -100,69 +97,6 @@ pub(crate) struct Slot {
 impl Slot {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Chunk> {
         self.chunk.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The bounds of what all slots hold together, in bytes and in lines.
-pub(crate) struct Budget {
-    bytes: AtomicU64,
-    lines: AtomicU64,
-    max_bytes: u64,
-    max_lines: u64,
-}
-
-impl Budget {
-    /// Reserves `n` from `counter` if it stays within `max` (or, for bytes, if nothing at all is
-    /// reserved, so that a line alone larger than the bound still goes through).
-    fn take(counter: &AtomicU64, n: u64, max: u64, alone_ok: bool) -> bool {
-        let mut cur = counter.load(Ordering::Relaxed);
-        loop {
-            if !(cur + n <= max || (alone_ok && cur == 0)) {
-                return false;
-            }
-            match counter.compare_exchange_weak(cur, cur + n, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(c) => cur = c,
-            }
-        }
-    }
-
-    /// Whether a line of `len` bytes would fit now.
-    fn fits(&self, len: u64) -> bool {
-        let b = self.bytes.load(Ordering::SeqCst);
-        (b == 0 || b + len <= self.max_bytes) && self.lines.load(Ordering::SeqCst) < self.max_lines
-    }
-
-    /// Makes room in `c` for one line of `len` bytes: a grant of a sixteenth of each bound
-    /// (at most 256 KiB / 1 024 lines) when it fits, else exactly what the line needs.
-    fn reserve(&self, c: &mut Chunk, len: u64) -> bool {
-        if c.credit_bytes < len {
-            let grant = (self.max_bytes / 16).clamp(len, (256 << 10).max(len));
-            let got = if Self::take(&self.bytes, grant, self.max_bytes, false) {
-                grant
-            } else if Self::take(&self.bytes, len, self.max_bytes, true) {
-                len
-            } else {
-                return false;
-            };
-            c.credit_bytes += got;
-            c.reserved_bytes += got;
-        }
-        if c.credit_lines == 0 {
-            let grant = (self.max_lines / 16).clamp(1, 1024);
-            let got = if Self::take(&self.lines, grant, self.max_lines, false) {
-                grant
-            } else if Self::take(&self.lines, 1, self.max_lines, false) {
-                1
-            } else {
-                return false;
-            };
-            c.credit_lines += got;
-            c.reserved_lines += got;
-        }
-        c.credit_bytes -= len;
-        c.credit_lines -= 1;
-        true
     }
 }
 
@@ -216,12 +150,7 @@ impl Hub {
             registry: Mutex::new(vec![fallback.clone()]),
             generation: AtomicU64::new(1),
             fallback,
-            budget: Budget {
-                bytes: AtomicU64::new(0),
-                lines: AtomicU64::new(0),
-                max_bytes,
-                max_lines: max_lines.max(1),
-            },
+            budget: Budget::new(max_bytes, max_lines),
             writer: OnceLock::new(),
             sleeping: AtomicBool::new(false),
             shut: AtomicBool::new(false),
@@ -378,19 +307,13 @@ impl Hub {
             std::mem::swap(&mut c.bytes, &mut spare.bytes);
             std::mem::swap(&mut c.days, &mut spare.days);
             spare.lines = std::mem::take(&mut c.lines);
-            let r = (c.reserved_bytes, c.reserved_lines);
-            c.reserved_bytes = 0;
-            c.reserved_lines = 0;
-            c.credit_bytes = 0;
-            c.credit_lines = 0;
             c.nudged = false;
-            r
+            std::mem::take(&mut c.credit).reserved()
         };
         if bytes == 0 && lines == 0 {
             return;
         }
-        self.budget.bytes.fetch_sub(bytes, Ordering::SeqCst);
-        self.budget.lines.fetch_sub(lines, Ordering::SeqCst);
+        self.budget.release(bytes, lines);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             let _g = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
             self.room.1.notify_all();
