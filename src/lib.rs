@@ -82,6 +82,8 @@ mod rows;
 mod signals;
 pub mod sink;
 mod stats;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use action::{ActionFilter, ActionLayer, ActionLayerBuilder};
 pub use builder::{Builder, DEFAULT_FILTER};
