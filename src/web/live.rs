@@ -172,7 +172,7 @@ fn batch(actions: &Rows, lines: &[daylines::DayLine]) -> Value {
 }
 
 /// The actions after `after`, newest first (as the store pages them), and the new cursor.
-async fn new_actions(app: &App, after: &Option<Cursor>) -> Result<Rows, Error> {
+async fn new_actions(app: &db::Ctx, after: &Option<Cursor>) -> Result<Rows, Error> {
     let mut f = Filter::new(Entity::Actions);
     if let Some(c) = after {
         f.since = chrono::DateTime::parse_from_rfc3339(&c.time)
@@ -228,7 +228,7 @@ pub(crate) async fn events(
             q.as_deref()?
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("from="))
-                .map(|v| params::decode(v))
+                .map(params::decode)
         });
     let pos = match given.and_then(|g| g.parse::<Pos>().ok()) {
         Some(p) => p,

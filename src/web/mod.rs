@@ -115,7 +115,7 @@ impl Dashboard {
     pub fn router(self) -> Router {
         let app = Arc::new(App {
             streams: Arc::new(tokio::sync::Semaphore::new(self.max_streams)),
-            store: self.store,
+            source: db::Source::new(self.store),
             log_dir: self.log_dir,
             poll: self.poll,
         });
@@ -145,7 +145,7 @@ pub fn router(store: Store) -> Router {
 
 /// What every handler shares.
 pub(crate) struct App {
-    pub store: Store,
+    pub source: db::Source,
     pub log_dir: PathBuf,
     /// Permits for open live streams.
     pub streams: Arc<tokio::sync::Semaphore>,

@@ -99,14 +99,13 @@ pub(crate) fn parse(
                 grammar.push(item.clone());
             }
             "limit" | "before" | "q" | "f" | "since" | "until" => {}
-            _ if entity.columns().contains(&k.trim_end_matches('!'))
+            // A form field left empty means "any", not "equal to the empty string".
+            _ if (entity.columns().contains(&k.trim_end_matches('!'))
                 || k.starts_with(entity.json_prefix())
-                || k == "text" =>
+                || k == "text")
+                && !v.trim_start_matches(['=', '~']).is_empty() =>
             {
-                // A form field left empty means "any", not "equal to the empty string".
-                if !v.trim_start_matches(['=', '~']).is_empty() {
-                    grammar.push(item.clone());
-                }
+                grammar.push(item.clone());
             }
             // Keys of other pages (a run page's `q` is read there): not a filter.
             _ => {}

@@ -1,0 +1,504 @@
+//! The dashboard's router over real stores, no browser: every page over the SQLite store the
+//! tracker example writes, drill-down from a failure to its run, filters, search, keyset
+//! pagination, exports equal to the view, the live stream (and its resumption), escaping of
+//! hostile text, and each security default.
+#![cfg(all(feature = "web", feature = "cli"))]
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/http.rs"]
+mod http;
+#[path = "common/web.rs"]
+mod web;
+#[path = "common/xss.rs"]
+mod xss;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actionlog::query::Target;
+
+/// The tracker's store and a dashboard over it, shared by the read-only tests.
+fn tracker() -> &'static (tempfile::TempDir, SocketAddr) {
+    static T: OnceLock<(tempfile::TempDir, SocketAddr)> = OnceLock::new();
+    T.get_or_init(|| {
+        let work = cli::run_tracker(&[]);
+        let logs = work.path().join("logs");
+        let addr = web::start(Target::Sqlite(logs.join("actions.db")), &logs, None, |d| d);
+        (work, addr)
+    })
+}
+
+fn ok(addr: SocketAddr, path: &str) -> String {
+    let r = http::get(addr, path);
+    assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+    r.body
+}
+
+/// Every `attr="…"` value in `html`.
+fn attrs(html: &str, attr: &str) -> Vec<String> {
+    let pat = format!("{attr}=\"");
+    html.match_indices(&pat)
+        .map(|(i, _)| {
+            let rest = &html[i + pat.len()..];
+            rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// The action ids a list page shows, in order.
+fn row_ids(html: &str) -> Vec<String> {
+    attrs(html, "data-id")
+}
+
+fn ndjson_ids(body: &str) -> Vec<String> {
+    body.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_page_renders_the_tracker_data() {
+    let (_, a) = tracker();
+    let a = *a;
+    let home = ok(a, "/");
+    for s in [
+        "data_collection_start",
+        "job_execution",
+        "Failures by error message",
+        "timed out",
+        "analyst@example.com",
+        "newest action",
+    ] {
+        assert!(home.contains(s), "overview lacks {s:?}");
+    }
+    assert!(!attrs(&home, "data-count").is_empty(), "no histogram bars");
+    let actions = ok(a, "/actions");
+    assert!(row_ids(&actions).len() >= 20, "{actions}");
+    let jobs = ok(a, "/jobs");
+    for s in [
+        "data_collection",
+        "ticker_backfill",
+        "Execution summary",
+        "p95",
+    ] {
+        assert!(jobs.contains(s), "jobs lacks {s:?}");
+    }
+    let runs = ok(a, "/runs");
+    assert!(!row_ids(&runs).is_empty());
+    let live = ok(a, "/live");
+    assert!(live.contains("data-events=\"/live/events?from="));
+    let detail = ok(a, &format!("/actions/{}", row_ids(&actions)[0]));
+    assert!(detail.contains("action_details"));
+    assert_eq!(http::get(a, "/actions/not-an-id").status, 404);
+    assert_eq!(http::get(a, "/nope").status, 404);
+    let head = http::request(a, "HEAD", "/", &[], "");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}
+
+#[test]
+fn a_failed_action_leads_to_its_run_its_logs_and_its_day_file_lines() {
+    let (_, a) = tracker();
+    let a = *a;
+    let failed = ok(a, "/actions?status=failed&action_type=job_execution");
+    let ids = row_ids(&failed);
+    assert!(!ids.is_empty(), "no failed job_execution actions");
+    let detail = ok(a, &format!("/actions/{}", ids[0]));
+    let run = attrs(&detail, "href")
+        .into_iter()
+        .find(|h| h.starts_with("/runs/"))
+        .expect("a link to the run");
+    let page = ok(a, &run);
+    assert!(
+        page.contains(&format!("data-id=\"{}\"", ids[0])),
+        "the run page lists the action"
+    );
+    let captured =
+        &page[page.find("logs captured").unwrap()..page.find("Actions of this run").unwrap()];
+    assert!(
+        captured.contains("l-error") || captured.contains("l-info"),
+        "{captured}"
+    );
+    let day = &page[page.find("logs dayfile").unwrap()..];
+    let day_lines = day.matches("<li").count();
+    assert!(day_lines > 0, "no day-file lines in the run's span");
+    // Search narrows both lists to lines containing the text.
+    let searched = ok(a, &format!("{run}?q=ERROR"));
+    let day2 = &searched[searched.find("logs dayfile").unwrap()..];
+    assert!(day2.matches("<li").count() <= day_lines);
+    assert!(day2.split("<li").skip(1).all(|li| li.contains("ERROR")));
+}
+
+#[test]
+fn filters_search_and_keyset_pagination() {
+    let (_, a) = tracker();
+    let a = *a;
+    let failed = ok(a, "/actions?status=failed&limit=500");
+    let n_failed = row_ids(&failed).len();
+    assert!(n_failed > 0);
+    assert_eq!(failed.matches("class=\"badge bad\"").count(), n_failed);
+    // The grammar in `f` and in the URL mean the same.
+    let not_failed = ok(a, "/actions?f=status%21%3Dfailed&limit=500");
+    let all = ok(a, "/actions?limit=500");
+    assert_eq!(row_ids(&not_failed).len() + n_failed, row_ids(&all).len());
+    let searched = ok(a, "/actions?q=timed+out&limit=500");
+    assert!(!row_ids(&searched).is_empty());
+    assert!(row_ids(&searched).len() < row_ids(&all).len());
+    // Page by three through everything: the same rows, in the same order, once each.
+    let mut seen = Vec::new();
+    let mut next = Some("/actions?limit=3".to_owned());
+    while let Some(p) = next {
+        let body = ok(a, &p);
+        seen.extend(row_ids(&body));
+        next = attrs(&body, "href")
+            .into_iter()
+            .find(|h| h.contains("before="));
+        assert!(seen.len() <= row_ids(&all).len(), "pagination does not end");
+    }
+    assert_eq!(seen, row_ids(&all));
+    // Bad input is a 400 page, not a 500.
+    assert_eq!(http::get(a, "/actions?f=colour%3Dred").status, 400);
+    assert_eq!(http::get(a, "/actions?before=nonsense").status, 400);
+}
+
+#[test]
+fn exports_hold_exactly_the_rows_of_the_view() {
+    let (_, a) = tracker();
+    let a = *a;
+    for q in [
+        "",
+        "status=failed",
+        "q=timed",
+        "source=ui_button",
+        "f=action_type~job",
+    ] {
+        let view = row_ids(&ok(a, &format!("/actions?{q}&limit=500")));
+        let page = ok(a, &format!("/actions?{q}"));
+        let href = attrs(&page, "href")
+            .into_iter()
+            .find(|h| h.starts_with("/export/actions.ndjson"))
+            .unwrap();
+        let nd = http::get(a, &href);
+        assert_eq!(nd.status, 200);
+        assert!(nd.header("content-type").unwrap().contains("ndjson"));
+        assert_eq!(ndjson_ids(&nd.body), view, "NDJSON of {q:?}");
+        let csv = http::get(a, &href.replace("actions.ndjson", "actions.csv"));
+        let lines: Vec<&str> = csv.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert!(lines[0].starts_with("id,action_timestamp,action_type"));
+        let ids: Vec<String> = lines[1..]
+            .iter()
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, view, "CSV of {q:?}");
+    }
+}
+
+#[test]
+fn a_histogram_bar_narrows_the_range_and_its_counts_add_up() {
+    let (_, a) = tracker();
+    let a = *a;
+    let home = ok(a, "/?since=2h");
+    let counts: Vec<usize> = attrs(&home, "data-count")
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    let total: usize = counts.iter().sum();
+    let all = row_ids(&ok(a, "/actions?since=2h&limit=500")).len();
+    assert_eq!(total, all, "the bars count every action of the range");
+    let bar = attrs(&home, "href")
+        .into_iter()
+        .find(|h| h.starts_with("/?") && h.contains("until="))
+        .unwrap();
+    let zoomed = ok(a, &bar);
+    let zc: usize = attrs(&zoomed, "data-count")
+        .iter()
+        .map(|c| c.parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        zc,
+        counts[0].max(zc),
+        "zoomed bars count the first bar's actions"
+    );
+    assert!(zoomed.contains("data-count"));
+}
+
+#[test]
+fn security_defaults() {
+    let (_, a) = tracker();
+    let a = *a;
+    for m in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        for p in ["/", "/actions", "/export/actions.csv", "/nope"] {
+            let r = http::request(a, m, p, &[], "x=1");
+            assert_eq!(r.status, 405, "{m} {p}");
+            assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        }
+    }
+    // DNS rebinding: another site's name pointing at 127.0.0.1.
+    let r = http::request(a, "GET", "/", &[("Host", "evil.example")], "");
+    assert_eq!(r.status, 403);
+    let r = http::request(
+        a,
+        "GET",
+        "/",
+        &[("Host", &format!("evil.example:{}", a.port()))],
+        "",
+    );
+    assert_eq!(r.status, 403);
+    let r = http::request(
+        a,
+        "GET",
+        "/",
+        &[("Host", &format!("localhost:{}", a.port()))],
+        "",
+    );
+    assert_eq!(r.status, 200);
+    // A strict CSP, and no inline script on any page.
+    for p in ["/", "/actions", "/jobs", "/runs", "/live"] {
+        let r = http::get(a, p);
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+        for s in r.body.split("<script").skip(1) {
+            assert!(
+                s.starts_with(" src=\"/assets/") && s.contains("></script>"),
+                "inline script on {p}"
+            );
+        }
+        assert!(
+            !r.body.contains(" style=") && !r.body.contains(" onclick="),
+            "inline style or handler on {p}"
+        );
+    }
+    // Caps: page size, range.
+    let r = ok(a, "/actions?limit=100000");
+    assert!(r.contains("name=\"limit\" min=\"1\" max=\"500\" value=\"500\""));
+    assert_eq!(http::get(a, "/?since=2020-01-01").status, 400);
+    assert_eq!(http::get(a, "/jobs?since=2020-01-01").status, 400);
+}
+
+#[test]
+fn a_token_is_required_when_set_and_then_kept_in_a_strict_cookie() {
+    let (work, _) = tracker();
+    let logs = work.path().join("logs");
+    let a = web::start(
+        Target::Sqlite(logs.join("actions.db")),
+        &logs,
+        Some("s3cret tok"),
+        |d| d,
+    );
+    assert_eq!(http::get(a, "/").status, 401);
+    assert_eq!(http::get(a, "/export/actions.csv").status, 401);
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Authorization", "Bearer wrong")], "").status,
+        401
+    );
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Authorization", "Bearer s3cret tok")], "").status,
+        200
+    );
+    assert_eq!(http::get(a, "/actions?token=s3cret").status, 401);
+    let r = http::get(a, "/actions?status=failed&token=s3cret%20tok");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/actions?status=failed"));
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(
+        http::request(a, "GET", "/actions?status=failed", &[("Cookie", pair)], "").status,
+        200
+    );
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Cookie", "actionlog_token=s3cret")], "").status,
+        401
+    );
+}
+
+#[test]
+fn a_non_loopback_address_needs_a_token() {
+    let (work, _) = tracker();
+    let db = work.path().join("logs/actions.db");
+    let db = db.to_str().unwrap();
+    let out = cli::run(
+        work.path(),
+        &["serve", "--db", db, "--bind", "0.0.0.0:0"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without a token"),
+        "{err}"
+    );
+    // An empty token is no token.
+    let out = cli::run(
+        work.path(),
+        &["serve", "--db", db, "--bind", "0.0.0.0:0"],
+        &[("ACTIONLOG_TOKEN", " ")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty"));
+}
+
+#[test]
+fn open_event_streams_are_capped() {
+    let (work, _) = tracker();
+    let logs = work.path().join("logs");
+    let a = web::start(Target::Sqlite(logs.join("actions.db")), &logs, None, |d| {
+        d.max_streams(1)
+    });
+    let mut first = http::Sse::open(a, "/live/events", &[]);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.next(Duration::from_secs(30)).event, "ready");
+    let second = http::Sse::open(a, "/live/events", &[]);
+    assert_eq!(second.status, 503);
+}
+
+/// Copies the tracker's log directory (store and day files) so a test can add to it.
+fn copy_of_tracker() -> tempfile::TempDir {
+    let (work, _) = tracker();
+    let to = tempfile::tempdir().unwrap();
+    std::fs::create_dir(to.path().join("logs")).unwrap();
+    for e in std::fs::read_dir(work.path().join("logs")).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.path().join("logs").join(e.file_name())).unwrap();
+        }
+    }
+    to
+}
+
+/// Runs one tracker trigger (`collect`: one `data_collection_start` action and its log
+/// lines) in `dir`.
+fn tracker_collect(dir: &std::path::Path) {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("tracker");
+    let out = std::process::Command::new(bin)
+        .arg("collect")
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("SUPABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Reads events until one batch holds a new action; returns its action ids and the last id.
+fn until_actions(sse: &mut http::Sse) -> (Vec<String>, usize, String) {
+    loop {
+        let ev = sse.next(Duration::from_secs(30));
+        if ev.event != "batch" {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+        let ids: Vec<String> = v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect();
+        if !ids.is_empty() {
+            return (ids, v["lines"].as_array().unwrap().len(), ev.id.unwrap());
+        }
+    }
+}
+
+#[test]
+fn the_live_stream_shows_new_actions_and_resumes_without_gaps() {
+    let dir = copy_of_tracker();
+    let logs = dir.path().join("logs");
+    let a = web::start(Target::Sqlite(logs.join("actions.db")), &logs, None, |d| d);
+    let page = ok(a, "/live");
+    let src = attrs(&page, "data-events").remove(0);
+    let before: HashSet<String> = row_ids(&ok(a, "/actions?limit=500")).into_iter().collect();
+    let mut sse = http::Sse::open(a, &src, &[]);
+    assert_eq!(sse.status, 200);
+    tracker_collect(dir.path());
+    let (first, _, id) = until_actions(&mut sse);
+    assert!(
+        first.iter().all(|i| !before.contains(i)),
+        "only new actions are streamed"
+    );
+    drop(sse);
+    // While disconnected, another action; the browser reconnects with the last id it got.
+    tracker_collect(dir.path());
+    let mut again = http::Sse::open(a, &src, &[("Last-Event-ID", &id)]);
+    let (second, _, _) = until_actions(&mut again);
+    assert!(
+        second
+            .iter()
+            .all(|i| !first.contains(i) && !before.contains(i)),
+        "nothing repeated"
+    );
+    let now: Vec<String> = row_ids(&ok(a, "/actions?limit=500"));
+    let missed: Vec<&String> = now
+        .iter()
+        .filter(|i| !before.contains(*i) && !first.contains(i) && !second.contains(i))
+        .collect();
+    assert!(missed.is_empty(), "actions never streamed: {missed:?}");
+}
+
+#[test]
+fn hostile_text_is_shown_escaped_everywhere_and_csv_is_formula_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = xss::store(dir.path());
+    let a = web::start(Target::Sqlite(db), &dir.path().join("logs"), None, |d| d);
+    let range = "since=2026-11-03&until=2026-11-04";
+    let pages = [
+        format!("/?{range}"),
+        format!("/actions?{range}"),
+        format!("/actions/{}", xss::ACTION_ID),
+        "/jobs?since=2026-11-01&until=2026-11-05".to_owned(),
+        "/runs".to_owned(),
+        format!("/runs/{}", xss::RUN_ID),
+        "/live".to_owned(),
+    ];
+    for p in &pages {
+        let body = ok(a, p);
+        for raw in [
+            "<script>window",
+            "<img",
+            "<svg/",
+            "onerror=\"window",
+            "href=\"javascript:",
+        ] {
+            assert!(!body.contains(raw), "{p} holds {raw:?} unescaped");
+        }
+        assert!(
+            body.contains("&lt;script&gt;window.__xss=1&lt;/script&gt;"),
+            "{p} lacks the escaped text"
+        );
+    }
+    let run = ok(a, &format!("/runs/{}", xss::RUN_ID));
+    assert!(
+        run.matches("&lt;script&gt;window.__xss=1").count() >= 4,
+        "logs and day lines shown"
+    );
+    let csv = http::get(a, &format!("/export/actions.csv?{range}")).body;
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(!csv.contains(",=HYPERLINK"));
+}
