@@ -25,6 +25,7 @@ fn tracker() -> &'static (tempfile::TempDir, SocketAddr) {
     static T: OnceLock<(tempfile::TempDir, SocketAddr)> = OnceLock::new();
     T.get_or_init(|| {
         let work = cli::run_tracker(&[]);
+        web::ensure_failed_run(work.path());
         let logs = work.path().join("logs");
         let addr = web::start(Target::Sqlite(logs.join("actions.db")), &logs, None, |d| d);
         (work, addr)
@@ -382,31 +383,6 @@ fn copy_of_tracker() -> tempfile::TempDir {
     to
 }
 
-/// Runs one tracker trigger (`collect`: one `data_collection_start` action and its log
-/// lines) in `dir`.
-fn tracker_collect(dir: &std::path::Path) {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("tracker");
-    let out = std::process::Command::new(bin)
-        .arg("collect")
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("SUPABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Reads events until one batch holds a new action; returns its action ids and the last id.
 fn until_actions(sse: &mut http::Sse) -> (Vec<String>, usize, String) {
     loop {
@@ -437,7 +413,7 @@ fn the_live_stream_shows_new_actions_and_resumes_without_gaps() {
     let before: HashSet<String> = row_ids(&ok(a, "/actions?limit=500")).into_iter().collect();
     let mut sse = http::Sse::open(a, &src, &[]);
     assert_eq!(sse.status, 200);
-    tracker_collect(dir.path());
+    web::tracker(dir.path(), &["collect"]);
     let (first, _, id) = until_actions(&mut sse);
     assert!(
         first.iter().all(|i| !before.contains(i)),
@@ -445,7 +421,7 @@ fn the_live_stream_shows_new_actions_and_resumes_without_gaps() {
     );
     drop(sse);
     // While disconnected, another action; the browser reconnects with the last id it got.
-    tracker_collect(dir.path());
+    web::tracker(dir.path(), &["collect"]);
     let mut again = http::Sse::open(a, &src, &[("Last-Event-ID", &id)]);
     let (second, _, _) = until_actions(&mut again);
     assert!(

@@ -42,3 +42,54 @@ pub fn start(
     rx.recv_timeout(Duration::from_secs(30))
         .expect("the dashboard did not start")
 }
+
+/// Runs the tracker example with `args` (one trigger, e.g. `collect`) in `dir`, against
+/// its SQLite store `dir/logs/actions.db`.
+pub fn tracker(dir: &Path, args: &[&str]) {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("tracker");
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(args).current_dir(dir);
+    for v in super::cli::STORE_VARS {
+        cmd.env_remove(v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "tracker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The tracker's feeds fail at random (one run in five): run its collection job until one
+/// run failed, so every test has a failure to follow (bounded: 80 tries miss with p < 1e-7).
+pub fn ensure_failed_run(dir: &Path) {
+    let failed = || {
+        let conn = rusqlite::Connection::open_with_flags(
+            dir.join("logs/actions.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM action_logs WHERE status = 'failed' AND action_type = 'job_execution' \
+             AND error_message LIKE '%timed out%'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            > 0
+    };
+    for _ in 0..80 {
+        if failed() {
+            return;
+        }
+        tracker(dir, &["run-now", "data_collection"]);
+    }
+    panic!("80 runs of data_collection and none failed");
+}
