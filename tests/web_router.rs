@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use actionlog::query::Target;
+use web::{attrs, ndjson_ids, ok, row_ids};
 
 /// The tracker's store and a dashboard over it, shared by the read-only tests.
 fn tracker() -> &'static (tempfile::TempDir, SocketAddr) {
@@ -30,39 +31,6 @@ fn tracker() -> &'static (tempfile::TempDir, SocketAddr) {
         let addr = web::start(Target::Sqlite(logs.join("actions.db")), &logs, None, |d| d);
         (work, addr)
     })
-}
-
-fn ok(addr: SocketAddr, path: &str) -> String {
-    let r = http::get(addr, path);
-    assert_eq!(r.status, 200, "GET {path}: {}", r.body);
-    r.body
-}
-
-/// Every `attr="…"` value in `html`.
-fn attrs(html: &str, attr: &str) -> Vec<String> {
-    let pat = format!("{attr}=\"");
-    html.match_indices(&pat)
-        .map(|(i, _)| {
-            let rest = &html[i + pat.len()..];
-            rest[..rest.find('"').unwrap()].replace("&amp;", "&")
-        })
-        .collect()
-}
-
-/// The action ids a list page shows, in order.
-fn row_ids(html: &str) -> Vec<String> {
-    attrs(html, "data-id")
-}
-
-fn ndjson_ids(body: &str) -> Vec<String> {
-    body.lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
 }
 
 #[test]

@@ -93,3 +93,38 @@ pub fn ensure_failed_run(dir: &Path) {
     }
     panic!("80 runs of data_collection and none failed");
 }
+
+/// `GET path`, which must answer 200; its body.
+pub fn ok(a: SocketAddr, path: &str) -> String {
+    let r = super::http::get(a, path);
+    assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+    r.body
+}
+
+/// Every `attr="…"` value in `html`, in order (`&amp;` decoded).
+pub fn attrs(html: &str, attr: &str) -> Vec<String> {
+    let pat = format!("{attr}=\"");
+    html.match_indices(&pat)
+        .map(|(i, _)| {
+            let rest = &html[i + pat.len()..];
+            rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// The row ids a list page shows, in order.
+pub fn row_ids(html: &str) -> Vec<String> {
+    attrs(html, "data-id")
+}
+
+/// The `id` of every line of an NDJSON export, in order.
+pub fn ndjson_ids(body: &str) -> Vec<String> {
+    body.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
