@@ -134,7 +134,8 @@ fn first_page() -> PageQuery {
     }
 }
 
-fn sqlite_store() -> PathBuf {
+/// The SQLite store, built when missing or of the wrong size (also used by `benches/web.rs`).
+pub(crate) fn sqlite_store() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-query");
     let db = dir.join("actions.db");
     let count = |db: &PathBuf| -> Option<(i64, i64)> {
@@ -219,6 +220,37 @@ fn postgres(c: &mut Criterion) {
     rt.spawn(async move {
         let _ = conn.await;
     });
+    pg_store(&rt, &client, schema);
+    rt.block_on(client.batch_execute(&format!("SET search_path TO {schema}")))
+        .unwrap();
+    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let store = rt
+        .block_on(Store::open(&Target::Postgres(url), &opts()))
+        .unwrap();
+    let run_raw = |sql: &str| rt.block_on(client.query(sql, &[])).unwrap().len();
+    let mut g = c.benchmark_group("postgres");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("stats_7d", |b| {
+        b.iter(|| rt.block_on(store.stats(&range())).unwrap())
+    });
+    g.bench_function("seed_sql_stats_7d", |b| {
+        b.iter(|| SEED_STATS.iter().map(|s| run_raw(s)).sum::<usize>())
+    });
+    g.bench_function("actions_first_page", |b| {
+        b.iter(|| rt.block_on(store.actions(&first_page())).unwrap())
+    });
+    g.bench_function("seed_sql_first_page", |b| {
+        b.iter(|| run_raw(SEED_FIRST_PAGE))
+    });
+    g.finish();
+}
+
+/// Fills `schema` when missing or of the wrong size (also used by `benches/web.rs`).
+pub(crate) fn pg_store(
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+    schema: &str,
+) {
     let counts = rt.block_on(client.query_one(
         &format!(
             "SELECT (SELECT count(*) FROM {schema}.action_logs), (SELECT count(*) FROM {schema}.job_executions)"
@@ -245,28 +277,6 @@ fn postgres(c: &mut Criterion) {
                 .unwrap();
         }
     }
-    rt.block_on(client.batch_execute(&format!("SET search_path TO {schema}")))
-        .unwrap();
-    let url = format!("{base}?options=-c%20search_path%3D{schema}");
-    let store = rt
-        .block_on(Store::open(&Target::Postgres(url), &opts()))
-        .unwrap();
-    let run_raw = |sql: &str| rt.block_on(client.query(sql, &[])).unwrap().len();
-    let mut g = c.benchmark_group("postgres");
-    g.sample_size(10).measurement_time(Duration::from_secs(20));
-    g.bench_function("stats_7d", |b| {
-        b.iter(|| rt.block_on(store.stats(&range())).unwrap())
-    });
-    g.bench_function("seed_sql_stats_7d", |b| {
-        b.iter(|| SEED_STATS.iter().map(|s| run_raw(s)).sum::<usize>())
-    });
-    g.bench_function("actions_first_page", |b| {
-        b.iter(|| rt.block_on(store.actions(&first_page())).unwrap())
-    });
-    g.bench_function("seed_sql_first_page", |b| {
-        b.iter(|| run_raw(SEED_FIRST_PAGE))
-    });
-    g.finish();
 }
 
 fn main() {
