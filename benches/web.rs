@@ -1,16 +1,16 @@
 //! The dashboard's pages over HTTP on the store of `benches/query.rs` (1 000 000 actions,
-//! 100 000 runs, built by its generator): the overview over its default range (1 day) and over
-//! 7 days (every row), the first actions page, and page 1 000 (keyset: `before=` the cursor
+//! 100 000 runs, built by its generator): the overview over its default range (1 hour), 1 day
+//! and 7 days (every row), the first actions page, and page 1 000 (keyset: `before=` the cursor
 //! that 999 pages of 50 end at). Each request goes through the whole router (security layer,
 //! store call on the blocking pool, HTML rendering) from a plain HTTP client on loopback.
 //!
 //! Run: `cargo bench --all-features --bench web`
 
+#[path = "../tests/common/http.rs"]
+mod http;
 #[allow(dead_code)]
 #[path = "query.rs"]
 mod query;
-#[path = "../tests/common/http.rs"]
-mod http;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -77,9 +77,10 @@ fn pages(c: &mut Criterion, name: &str, target: Target) {
     let deep = format!("/actions?limit=50&before={cursor}");
     let mut g = c.benchmark_group(name);
     g.sample_size(10).measurement_time(Duration::from_secs(10));
-    g.bench_function("overview_1d", |b| b.iter(|| get("/")));
+    g.bench_function("overview_default_1h", |b| b.iter(|| get("/")));
     g.bench_function("actions_page_1", |b| b.iter(|| get("/actions")));
     g.bench_function("actions_page_1000", |b| b.iter(|| get(&deep)));
+    g.bench_function("overview_1d", |b| b.iter(|| get("/?since=1d")));
     g.bench_function("overview_7d", |b| b.iter(|| get("/?since=7d")));
     g.finish();
 }

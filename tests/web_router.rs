@@ -182,6 +182,27 @@ fn a_histogram_bar_narrows_the_range_and_its_counts_add_up() {
     let total: usize = counts.iter().sum();
     let all = row_ids(&ok(a, "/actions?since=2h&limit=500")).len();
     assert_eq!(total, all, "the bars count every action of the range");
+    let json_href = attrs(&home, "href")
+        .into_iter()
+        .find(|h| h.starts_with("/api/histogram.json?"))
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(a, &json_href)).unwrap();
+    let json_total: u64 = j["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            b["counts"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|n| n.as_u64().unwrap())
+        })
+        .sum();
+    assert_eq!(
+        json_total as usize, total,
+        "the JSON holds the chart's counts"
+    );
     let bar = attrs(&home, "href")
         .into_iter()
         .find(|h| h.starts_with("/?") && h.contains("until="))
@@ -351,14 +372,17 @@ fn copy_of_tracker() -> tempfile::TempDir {
     to
 }
 
-/// Reads events until one batch holds a new action; returns its action ids and the last id.
+/// Reads events until a batch holds new actions; returns their ids, how many log lines came
+/// with them or before, and the last event id.
 fn until_actions(sse: &mut http::Sse) -> (Vec<String>, usize, String) {
+    let mut lines = 0;
     loop {
         let ev = sse.next(Duration::from_secs(30));
         if ev.event != "batch" {
             continue;
         }
         let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+        lines += v["lines"].as_array().unwrap().len();
         let ids: Vec<String> = v["actions"]
             .as_array()
             .unwrap()
@@ -366,7 +390,7 @@ fn until_actions(sse: &mut http::Sse) -> (Vec<String>, usize, String) {
             .map(|a| a["id"].as_str().unwrap().to_owned())
             .collect();
         if !ids.is_empty() {
-            return (ids, v["lines"].as_array().unwrap().len(), ev.id.unwrap());
+            return (ids, lines, ev.id.unwrap());
         }
     }
 }
@@ -382,7 +406,8 @@ fn the_live_stream_shows_new_actions_and_resumes_without_gaps() {
     let mut sse = http::Sse::open(a, &src, &[]);
     assert_eq!(sse.status, 200);
     web::tracker(dir.path(), &["collect"]);
-    let (first, _, id) = until_actions(&mut sse);
+    let (first, lines, id) = until_actions(&mut sse);
+    assert!(lines > 0, "the trigger's log lines are streamed too");
     assert!(
         first.iter().all(|i| !before.contains(i)),
         "only new actions are streamed"
@@ -445,4 +470,69 @@ fn hostile_text_is_shown_escaped_everywhere_and_csv_is_formula_safe() {
     let csv = http::get(a, &format!("/export/actions.csv?{range}")).body;
     assert!(csv.contains("'=HYPERLINK"), "{csv}");
     assert!(!csv.contains(",=HYPERLINK"));
+}
+
+#[test]
+fn the_command_serves_with_a_token_from_a_file_and_reads_without_writing() {
+    let (work, _) = tracker();
+    let logs = work.path().join("logs");
+    let before: Vec<(String, Vec<u8>)> = {
+        let mut v: Vec<_> = std::fs::read_dir(&logs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let token = work.path().join("token");
+    std::fs::write(&token, "tok-from-file\n").unwrap();
+    let mut child = std::process::Command::new(cli::bin())
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-dir"])
+        .arg(&logs)
+        .arg("--token-file")
+        .arg(&token)
+        .current_dir(work.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("SUPABASE_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.trim().trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let get = |h: &[(&str, &str)], p: &str| http::request(addr, "GET", p, h, "").status;
+    assert_eq!(get(&[], "/"), 401);
+    let bearer = [("Authorization", "Bearer tok-from-file")];
+    for p in [
+        "/",
+        "/actions",
+        "/jobs",
+        "/runs",
+        "/live",
+        "/export/actions.csv",
+    ] {
+        assert_eq!(get(&bearer, p), 200, "{p}");
+    }
+    assert_eq!(get(&[("Host", "evil.example")], "/"), 403);
+    let _ = child.kill();
+    let _ = child.wait();
+    // Read-only: the store and every file beside it as they were, nothing created.
+    let mut after: Vec<(String, Vec<u8>)> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    after.sort();
+    assert!(
+        before == after,
+        "the dashboard changed or created files in the log directory"
+    );
 }

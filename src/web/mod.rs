@@ -131,6 +131,7 @@ impl Dashboard {
             .route("/live/events", get(live::events))
             .route("/export/actions.csv", get(pages::export::csv))
             .route("/export/actions.ndjson", get(pages::export::ndjson))
+            .route("/api/histogram.json", get(pages::api::histogram))
             .route("/assets/{name}", get(assets::serve))
             .fallback(pages::not_found)
             .with_state(app)

@@ -17,7 +17,10 @@ use crate::web::params::{self, bounded_range, with_range};
 use crate::web::{App, db, html};
 
 /// At most this many bars.
-const BARS: i64 = 60;
+pub(crate) const BARS: i64 = 60;
+/// The range shown when the URL names none: what is happening now (wider ranges cost a scan
+/// of their rows in every aggregate; see BENCHMARKS.md).
+pub(crate) const DEFAULT_RANGE: &str = "1h";
 /// Newest actions listed under the chart.
 const RECENT: usize = 20;
 
@@ -33,7 +36,7 @@ struct Data {
 /// `/`.
 pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
     let now = Utc::now();
-    let view = match params::parse(Entity::Actions, q.as_deref(), now, Some("1d")) {
+    let view = match params::parse(Entity::Actions, q.as_deref(), now, Some(DEFAULT_RANGE)) {
         Ok(v) => v,
         Err(e) => return html::error(&e),
     };
@@ -46,19 +49,26 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
     let f = filter.clone();
     let data = db::call(&app, move |app| async move {
         let s = &app.store;
+        let recent = PageQuery {
+            filter: f.clone(),
+            limit: RECENT,
+            before: None,
+        };
+        // Concurrently: PostgreSQL pipelines them on its connection (the page costs the
+        // slowest query, not the sum); SQLite answers each in turn on its one connection.
+        let (stats, histogram, failures, newest, recent) = tokio::try_join!(
+            s.stats(&f),
+            s.histogram(&f, bucket),
+            s.failure_groups(&f),
+            s.newest(),
+            s.actions(&recent),
+        )?;
         Ok(Data {
-            stats: s.stats(&f).await?,
-            histogram: s.histogram(&f, bucket).await?,
-            failures: s.failure_groups(&f).await?,
-            newest: s.newest().await?,
-            recent: s
-                .actions(&PageQuery {
-                    filter: f.clone(),
-                    limit: RECENT,
-                    before: None,
-                })
-                .await?
-                .rows,
+            stats,
+            histogram,
+            failures,
+            newest,
+            recent: recent.rows,
             files: files::status(&app.log_dir),
         })
     })
@@ -89,6 +99,7 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
             }
             h2 { "Actions over time" }
             (chart(&data.histogram, &filter, bucket, since, until))
+            p.muted { a.json href={ "/api/histogram.json?" (qs) } { "The chart's data as JSON" } }
             div.grid {
                 section { h2 { "Success rate by action type" } (by_type(&section("actions_by_type_status"), &qs)) }
                 section { h2 { "Success rate by job" } (by_job(&section("job_success_rate"))) }
