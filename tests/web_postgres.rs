@@ -45,6 +45,7 @@ fn every_page_over_the_tracker_database() {
         ids.len(),
         "the histogram counts every action of the range"
     );
+    web::assert_histogram_counts(a);
     let jobs = ok(a, "/jobs");
     assert!(jobs.contains("data_collection") && jobs.contains("ticker_backfill"));
     let detail = ok(a, &format!("/actions/{}", ids[0]));

@@ -218,6 +218,7 @@ fn a_histogram_bar_narrows_the_range_and_its_counts_add_up() {
         "zoomed bars count the first bar's actions"
     );
     assert!(zoomed.contains("data-count"));
+    web::assert_histogram_counts(a);
 }
 
 #[test]

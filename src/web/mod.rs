@@ -47,7 +47,9 @@ pub const MAX_PAGE: usize = 500;
 /// The longest time range an aggregate (overview, job statistics) covers.
 pub const MAX_RANGE_DAYS: i64 = 93;
 
-/// The dashboard's settings; [`Dashboard::router`] builds the router.
+/// The dashboard's settings; [`Dashboard::router`] builds the router. Its links are absolute
+/// (`/actions`, `/assets/app.css`), so merge it at the root of an application (or serve it on
+/// a port of its own) rather than nesting it under a prefix.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {

@@ -61,7 +61,7 @@ impl Guard {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-            .map(percent_decoded)
+            .map(super::params::decode)
             .next();
         if cookie.is_some() {
             return (cookie, false);
@@ -70,7 +70,7 @@ impl Guard {
             .unwrap_or("")
             .split('&')
             .find_map(|kv| kv.strip_prefix("token="))
-            .map(percent_decoded);
+            .map(super::params::decode);
         (from_query.clone(), from_query.is_some())
     }
 
@@ -81,24 +81,6 @@ impl Guard {
             (Some(_), None) => false,
         }
     }
-}
-
-fn percent_decoded(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response {

@@ -128,3 +128,33 @@ pub fn ndjson_ids(body: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Over each range (`since=…&until=…` query strings, cut into seconds, ten seconds, minutes,
+/// ten minutes, hours and days), the histogram's bars count every action the list shows.
+pub fn assert_histogram_counts(a: SocketAddr) {
+    let nd = ok(a, "/export/actions.ndjson");
+    let newest: String = nd
+        .lines()
+        .next()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["action_timestamp"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .unwrap();
+    let end = chrono::DateTime::parse_from_rfc3339(&newest).unwrap() + chrono::Duration::seconds(1);
+    for span in [30, 300, 1800, 7200, 86_400, 7 * 86_400] {
+        let q = format!(
+            "since={}&until={}",
+            (end - chrono::Duration::seconds(span)).format("%Y-%m-%dT%H:%M:%SZ"),
+            end.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let bars: usize = attrs(&ok(a, &format!("/?{q}")), "data-count")
+            .iter()
+            .map(|c| c.parse::<usize>().unwrap())
+            .sum();
+        let rows = row_ids(&ok(a, &format!("/actions?{q}&limit=500"))).len();
+        assert_eq!(bars, rows, "histogram over {q}");
+    }
+}

@@ -87,7 +87,8 @@ pub(crate) fn form(action: &str, entity: Entity, f: &Filter, limit: usize) -> Ma
             }
         }
     }
-    let others: Vec<String> = others.iter().map(|q| decode_item(q)).collect();
+    // Shown as the grammar (`error_message~time out`).
+    let others: Vec<String> = others.iter().map(|q| params::decode(q)).collect();
     html! {
         form.filters method="get" action=(action) {
             @for col in columns {
@@ -111,25 +112,6 @@ fn entity_col(e: Entity, col: &str) -> &'static str {
         .find(|c| **c == col)
         .copied()
         .unwrap_or("id")
-}
-
-/// A canonical query item shown as the grammar (`error_message~time out`).
-fn decode_item(q: &str) -> String {
-    let mut out = Vec::new();
-    let b = q.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(x) = u8::from_str_radix(&q[i + 1..i + 3], 16) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `/actions`.

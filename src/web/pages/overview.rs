@@ -54,8 +54,8 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
             limit: RECENT,
             before: None,
         };
-        // Concurrently: PostgreSQL pipelines them on its connection (the page costs the
-        // slowest query, not the sum); SQLite answers each in turn on its one connection.
+        // Together: PostgreSQL pipelines them on its one connection (fewer round trips; the
+        // server still runs them one after another); SQLite answers each in turn.
         let (stats, histogram, failures, newest, recent) = tokio::try_join!(
             s.stats(&f),
             s.histogram(&f, bucket),
