@@ -37,12 +37,13 @@ fn stamp(db: &Path) -> Option<Stamp> {
 /// The store, re-opened when its SQLite file changed state.
 pub(crate) struct Source {
     current: Mutex<(Arc<Store>, Option<Stamp>)>,
+    opts: Options,
     /// The SQLite file, when the store is one.
     sqlite: Option<PathBuf>,
 }
 
 impl Source {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, opts: Options) -> Self {
         #[cfg(feature = "sqlite")]
         let sqlite = matches!(store, Store::Sqlite(_)).then(|| PathBuf::from(store.target()));
         #[cfg(not(feature = "sqlite"))]
@@ -50,6 +51,7 @@ impl Source {
         let st = sqlite.as_deref().and_then(stamp);
         Source {
             current: Mutex::new((Arc::new(store), st)),
+            opts,
             sqlite,
         }
     }
@@ -64,7 +66,7 @@ impl Source {
         if now != lock().1 {
             // A failed re-open keeps the old store: its answers are at worst stale. Two
             // callers may both re-open; the later one wins, both are current.
-            if let Ok(s) = Store::open(&Target::Sqlite(path.clone()), &Options::default()).await {
+            if let Ok(s) = Store::open(&Target::Sqlite(path.clone()), &self.opts).await {
                 *lock() = (Arc::new(s), now);
             }
         }

@@ -38,7 +38,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 
-use crate::query::Store;
+use crate::query::{Options, Store};
 
 pub use serve::{ServeError, serve};
 
@@ -66,6 +66,7 @@ pub struct Dashboard {
     token: Option<String>,
     max_streams: usize,
     poll: Duration,
+    opts: Options,
 }
 
 impl Dashboard {
@@ -78,7 +79,15 @@ impl Dashboard {
             token: None,
             max_streams: 16,
             poll: Duration::from_millis(500),
+            opts: Options::default(),
         }
+    }
+
+    /// The bounds a SQLite store is re-opened with when its file changes state (default
+    /// [`Options::default`]; pass the ones the store was opened with).
+    pub fn options(mut self, opts: Options) -> Self {
+        self.opts = opts;
+        self
     }
 
     /// The log directory: day files (run and live pages), spool and dead letters (health).
@@ -117,7 +126,7 @@ impl Dashboard {
     pub fn router(self) -> Router {
         let app = Arc::new(App {
             streams: Arc::new(tokio::sync::Semaphore::new(self.max_streams)),
-            source: db::Source::new(self.store),
+            source: db::Source::new(self.store, self.opts),
             log_dir: self.log_dir,
             poll: self.poll,
         });

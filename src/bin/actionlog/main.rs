@@ -417,7 +417,9 @@ fn serve(
     rt.block_on(async {
         let store = Store::open(target, opts).await?;
         let what = store.target();
-        let dashboard = actionlog::web::Dashboard::new(store).log_dir(log_dir);
+        let dashboard = actionlog::web::Dashboard::new(store)
+            .log_dir(log_dir)
+            .options(opts.clone());
         actionlog::web::serve(dashboard, s.bind, token, s.allow_host.clone(), |addr| {
             eprintln!("actionlog: serving {what} on http://{addr}/");
         })

@@ -26,8 +26,9 @@ const RECENT: usize = 20;
 
 struct Data {
     stats: Stats,
-    histogram: Rows,
-    failures: Rows,
+    /// These two have no Supabase counterpart: their error is shown in their place.
+    histogram: Result<Rows, crate::query::Error>,
+    failures: Result<Rows, crate::query::Error>,
     newest: Rows,
     recent: Rows,
     files: Rows,
@@ -56,19 +57,19 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
         };
         // Together: PostgreSQL pipelines them on its one connection (fewer round trips; the
         // server still runs them one after another); SQLite answers each in turn.
-        let (stats, histogram, failures, newest, recent) = tokio::try_join!(
+        let (stats, histogram, failures, newest, recent) = tokio::join!(
             s.stats(&f),
             s.histogram(&f, bucket),
             s.failure_groups(&f),
             s.newest(),
             s.actions(&recent),
-        )?;
+        );
         Ok(Data {
-            stats,
+            stats: stats?,
             histogram,
             failures,
-            newest,
-            recent: recent.rows,
+            newest: newest?,
+            recent: recent?.rows,
             files: files::status(&app.log_dir),
         })
     })
@@ -98,13 +99,19 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
                 @for r in ["1h", "6h", "1d", "7d", "30d"] { a.quick href={ "/?since=" (r) } { (r) } }
             }
             h2 { "Actions over time" }
-            (chart(&data.histogram, &filter, bucket, since, until))
+            @match &data.histogram {
+                Ok(h) => (chart(h, &filter, bucket, since, until)),
+                Err(e) => p.error { (e.to_string()) },
+            }
             p.muted { a.json href={ "/api/histogram.json?" (qs) } { "The chart's data as JSON" } }
             div.grid {
                 section { h2 { "Success rate by action type" } (by_type(&section("actions_by_type_status"), &qs)) }
                 section { h2 { "Success rate by job" } (by_job(&section("job_success_rate"))) }
                 section { h2 { "User activity" } (users(&section("user_activity"), &qs)) }
-                section { h2 { "Failures by error message" } (failures(&data.failures, &qs)) }
+                section { h2 { "Failures by error message" } @match &data.failures {
+                    Ok(r) => (failures(r, &qs)),
+                    Err(e) => p.error { (e.to_string()) },
+                } }
             }
             h2 { "Newest actions in this range" }
             (super::actions::table(&data.recent))
