@@ -55,9 +55,9 @@
   }
 
   function count() {
-    var n = 0;
-    buffer.forEach(function (b) { n += (b.actions || []).length + (b.lines || []).length; });
-    buffered.textContent = paused ? n + ' new while paused' : '';
+    var a = 0, l = 0;
+    buffer.forEach(function (b) { a += (b.actions || []).length; l += (b.lines || []).length; });
+    buffered.textContent = paused ? a + ' actions and ' + l + ' log lines new while paused' : '';
   }
 
   button.addEventListener('click', function () {
