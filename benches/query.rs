@@ -134,7 +134,8 @@ fn first_page() -> PageQuery {
     }
 }
 
-fn sqlite_store() -> PathBuf {
+/// The SQLite store, built when missing or of the wrong size (also used by `benches/web.rs`).
+pub(crate) fn sqlite_store() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-query");
     let db = dir.join("actions.db");
     let count = |db: &PathBuf| -> Option<(i64, i64)> {
@@ -289,48 +290,7 @@ fn postgres(c: &mut Criterion) {
     rt.spawn(async move {
         let _ = conn.await;
     });
-    let counts = rt.block_on(client.query_one(
-        &format!(
-            "SELECT (SELECT count(*) FROM {schema}.action_logs), (SELECT count(*) FROM {schema}.job_executions)"
-        ),
-        &[],
-    ));
-    let ok = counts.is_ok_and(|r| r.get::<_, i64>(0) == ACTIONS && r.get::<_, i64>(1) == RUNS);
-    let m = |f: &str| {
-        std::fs::read_to_string(format!("{}/migrations/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    };
-    if !ok {
-        eprintln!("building schema {schema} …");
-        rt.block_on(client.batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema};
-             {} {} {} {}",
-            m("0001_action_logs.sql"),
-            m("0002_jobs.sql"),
-            m("0003_query.sql"),
-            m("0004_rollups.sql"),
-        )))
-        .unwrap();
-        let t = std::time::Instant::now();
-        rt.block_on(client.batch_execute(PG_FILL)).unwrap();
-        eprintln!("filled in {:?} (rollup triggers on)", t.elapsed());
-        for t in [
-            "action_logs",
-            "job_executions",
-            "action_logs_daily_status",
-            "action_logs_daily_users",
-            "action_logs_daily_durations",
-        ] {
-            rt.block_on(client.batch_execute(&format!("VACUUM ANALYZE {schema}.{t}")))
-                .unwrap();
-        }
-    }
-    rt.block_on(client.batch_execute(&format!("SET search_path TO {schema}")))
-        .unwrap();
-    // A store made before the rollups: the migration adds and fills them.
-    let t = std::time::Instant::now();
-    rt.block_on(client.batch_execute(&m("0004_rollups.sql")))
-        .unwrap();
-    eprintln!("0004_rollups.sql in {:?}", t.elapsed());
+    pg_store(&rt, &client, schema);
     let row = rt.block_on(client.query_one(DEEP_CURSOR, &[])).unwrap();
     let at: chrono::DateTime<chrono::Utc> = row.get(0);
     let id: uuid::Uuid = row.get(1);
@@ -373,6 +333,58 @@ fn postgres(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Fills `schema` when missing or of the wrong size, and applies `migrations/0004_rollups.sql`
+/// (which adds and fills the rollups of a store made before them); leaves the search path on
+/// `schema` (also used by `benches/web.rs`).
+pub(crate) fn pg_store(
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+    schema: &str,
+) {
+    let counts = rt.block_on(client.query_one(
+        &format!(
+            "SELECT (SELECT count(*) FROM {schema}.action_logs), (SELECT count(*) FROM {schema}.job_executions)"
+        ),
+        &[],
+    ));
+    let ok = counts.is_ok_and(|r| r.get::<_, i64>(0) == ACTIONS && r.get::<_, i64>(1) == RUNS);
+    let m = |f: &str| {
+        std::fs::read_to_string(format!("{}/migrations/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    if !ok {
+        eprintln!("building schema {schema} …");
+        rt.block_on(client.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema};
+             {} {} {} {}",
+            m("0001_action_logs.sql"),
+            m("0002_jobs.sql"),
+            m("0003_query.sql"),
+            m("0004_rollups.sql"),
+        )))
+        .unwrap();
+        let t = std::time::Instant::now();
+        rt.block_on(client.batch_execute(PG_FILL)).unwrap();
+        eprintln!("filled in {:?} (rollup triggers on)", t.elapsed());
+        for t in [
+            "action_logs",
+            "job_executions",
+            "action_logs_daily_status",
+            "action_logs_daily_users",
+            "action_logs_daily_durations",
+        ] {
+            rt.block_on(client.batch_execute(&format!("VACUUM ANALYZE {schema}.{t}")))
+                .unwrap();
+        }
+    }
+    rt.block_on(client.batch_execute(&format!("SET search_path TO {schema}")))
+        .unwrap();
+    // A store made before the rollups: the migration adds and fills them.
+    let t = std::time::Instant::now();
+    rt.block_on(client.batch_execute(&m("0004_rollups.sql")))
+        .unwrap();
+    eprintln!("0004_rollups.sql in {:?}", t.elapsed());
 }
 
 fn main() {

@@ -46,6 +46,8 @@
 //!   them, the filter grammar, the day files; the `actionlog` command (feature `cli`) is built
 //!   on it. It reads the stores' tables, and the day files through `file`'s reader; it imports
 //!   nothing else of the write path.
+//! - `web` (feature `web`): the dashboard — server-rendered pages, a live stream and exports
+//!   over `query`, as an axum router and `actionlog serve`; it imports only `query`.
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
@@ -82,6 +84,8 @@ mod rows;
 mod signals;
 pub mod sink;
 mod stats;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use action::{ActionFilter, ActionLayer, ActionLayerBuilder};
 pub use builder::{Builder, DEFAULT_FILTER};

@@ -40,6 +40,15 @@ impl Entity {
         }
     }
 
+    /// The columns `text~VALUE` searches: the messages and the JSON column (actions), the
+    /// error, the captured logs and the JSON column (runs).
+    pub fn text_columns(self) -> &'static [&'static str] {
+        match self {
+            Entity::Actions => &["result_message", "error_message", "action_details"],
+            Entity::Runs => &["error_message", "logs", "metadata"],
+        }
+    }
+
     /// The JSON column `details.KEY` / `metadata.KEY` reads.
     pub fn json_column(self) -> &'static str {
         match self {
@@ -97,6 +106,9 @@ pub enum Field {
     Column(&'static str),
     /// A top-level key of the JSON column (ASCII letters, digits, `_`).
     Json(String),
+    /// `text~VALUE`: any of [`Entity::text_columns`] (the JSON column as its text) contains
+    /// the value; the dashboard's search box. Only `~` applies.
+    Text,
 }
 
 /// One `field op value` condition.
@@ -219,7 +231,15 @@ fn parse_cond(entity: Entity, expr: &str) -> Result<Cond, Error> {
         return Err(bad(entity, format!("unknown operator in {expr:?}")));
     };
     let name = name.trim();
-    let field = if let Some(key) = name.strip_prefix(entity.json_prefix()) {
+    let field = if name == "text" {
+        if op != Op::Contains {
+            return Err(bad(
+                entity,
+                format!("{expr:?}: text takes only ~ (text~VALUE)"),
+            ));
+        }
+        Field::Text
+    } else if let Some(key) = name.strip_prefix(entity.json_prefix()) {
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(bad(
                 entity,
@@ -341,6 +361,8 @@ mod tests {
         assert!(Filter::new(Entity::Actions).push("status!x").is_err());
         assert!(Filter::new(Entity::Actions).push("details.a b=1").is_err());
         assert!(Filter::new(Entity::Runs).push("logs~boom").is_ok());
+        assert!(Filter::new(Entity::Actions).push("text~boom").is_ok());
+        assert!(Filter::new(Entity::Actions).push("text=boom").is_err());
     }
 
     #[test]

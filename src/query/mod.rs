@@ -24,7 +24,9 @@
 //!
 //! The module reads the stores' schema only; it shares no code with the layers or the pipeline.
 
+mod dashboard;
 pub mod dayfiles;
+pub mod export;
 pub mod files;
 mod filter;
 #[cfg(feature = "postgres")]
@@ -41,6 +43,7 @@ mod supabase;
 
 use std::time::Duration;
 
+pub use dashboard::Bucket;
 pub use filter::{Cond, Entity, Field, Filter, Op, parse_time};
 pub use store::{Store, Target};
 

@@ -215,6 +215,17 @@ impl PgStore {
         Ok(out)
     }
 
+    /// Runs one of the dashboard's statements (see `dashboard.rs`).
+    pub(crate) async fn sql_rows(
+        &self,
+        build: fn(Dialect, &Filter, super::Bucket) -> sql::Sql,
+        f: &Filter,
+        b: super::Bucket,
+    ) -> Result<Rows, Error> {
+        let s = build(Dialect::Postgres, f, b);
+        self.rows(&s.text, &s.params).await
+    }
+
     pub(crate) async fn newest(&self) -> Result<Rows, Error> {
         self.rows(sql::NEWEST, &[]).await
     }

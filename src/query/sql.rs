@@ -31,7 +31,7 @@ pub(crate) fn sqlite_time(t: &DateTime<Utc>) -> String {
 pub(crate) struct Sql {
     pub text: String,
     pub params: Vec<Param>,
-    dialect: Dialect,
+    pub(super) dialect: Dialect,
 }
 
 impl Sql {
@@ -67,12 +67,27 @@ fn text_of(d: Dialect, e: Entity, column: &str) -> String {
 }
 
 /// The WHERE conditions of `f` (without `WHERE`), `true` when there are none.
-fn conditions(sql: &mut Sql, f: &Filter) -> String {
+pub(super) fn conditions(sql: &mut Sql, f: &Filter) -> String {
     let d = sql.dialect;
     let mut parts: Vec<String> = Vec::new();
     for c in &f.conds {
         let lhs = match &c.field {
             Field::Column(col) => text_of(d, f.entity, col),
+            Field::Text => {
+                // Any of the text columns (the JSON column as its text); NULLs never match.
+                let v = sql.bind(Param::Text(c.value.clone()));
+                let any: Vec<String> = f
+                    .entity
+                    .text_columns()
+                    .iter()
+                    .map(|col| match d {
+                        Dialect::Sqlite => format!("instr({col}, {v}) > 0"),
+                        Dialect::Postgres => format!("strpos({col}::text, {v}) > 0"),
+                    })
+                    .collect();
+                parts.push(format!("({})", any.join(" OR ")));
+                continue;
+            }
             Field::Json(key) => {
                 let json = f.entity.json_column();
                 match d {

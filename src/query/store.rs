@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
+use super::{Bucket, Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
 
 /// The store to read, chosen like the library chooses where to write.
 #[derive(Clone, PartialEq, Eq)]
@@ -213,6 +213,25 @@ impl Store {
     /// [`Error::Query`].
     pub async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
         each!(self, s => s.stats(range).await)
+    }
+
+    /// Actions over time: `bucket` (a prefix of the time, see [`Bucket::range`]), `status`,
+    /// `count`, over the actions `filter` selects (conditions and range), oldest first.
+    /// Not available over Supabase's REST API.
+    ///
+    /// # Errors
+    /// [`Error::Query`].
+    pub async fn histogram(&self, filter: &Filter, bucket: Bucket) -> Result<Rows, Error> {
+        each!(self, s => s.sql_rows(super::dashboard::histogram, filter, bucket).await)
+    }
+
+    /// Failed actions grouped by `error_message`, with `count`, `first_seen` and `last_seen`,
+    /// most frequent first. Not available over Supabase's REST API.
+    ///
+    /// # Errors
+    /// [`Error::Query`].
+    pub async fn failure_groups(&self, filter: &Filter) -> Result<Rows, Error> {
+        each!(self, s => s.sql_rows(super::dashboard::failure_groups, filter, Bucket::Day).await)
     }
 
     /// The newest `action_timestamp` and `started_at` (`table_name`, `newest`).

@@ -92,6 +92,20 @@ fn to_rows(cols: &[&str], v: Value) -> Rows {
 fn conditions(f: &Filter, out: &mut Vec<String>) {
     for c in &f.conds {
         let lhs = match &c.field {
+            // PostgREST filters cannot cast the JSON column to text: the search covers the
+            // text columns.
+            Field::Text => {
+                let re = quoted(&literal_regex(&c.value));
+                let any: Vec<String> = f
+                    .entity
+                    .text_columns()
+                    .iter()
+                    .filter(|col| **col != f.entity.json_column())
+                    .map(|col| format!("{col}.match.{re}"))
+                    .collect();
+                out.push(format!("or({})", any.join(",")));
+                continue;
+            }
             Field::Column(col) => col.to_string(),
             Field::Json(k) => format!("{}->>{k}", f.entity.json_column()),
         };
@@ -290,6 +304,20 @@ impl SupabaseStore {
             out.sections.push((name, to_rows(cols, section)));
         }
         Ok(out)
+    }
+
+    /// The dashboard's SQL aggregates have no PostgREST counterpart (the `actionlog_stats`
+    /// function covers [`Stats`] only).
+    pub(crate) async fn sql_rows(
+        &self,
+        _build: fn(super::sql::Dialect, &Filter, super::Bucket) -> super::sql::Sql,
+        _f: &Filter,
+        _b: super::Bucket,
+    ) -> Result<Rows, Error> {
+        Err(Error::Query {
+            target: self.target.clone(),
+            reason: "not available over Supabase's REST API (use SQLite or PostgreSQL)".into(),
+        })
     }
 
     pub(crate) async fn newest(&self) -> Result<Rows, Error> {

@@ -64,6 +64,23 @@ enum Cmd {
     Stats(StatsArgs),
     /// The pipeline's own health: day files, spool segments, dead letters, newest rows.
     Status,
+    /// The dashboard: overview, actions, jobs, runs, live tail and exports, in a browser.
+    #[cfg(feature = "web")]
+    Serve(ServeArgs),
+}
+
+#[cfg(feature = "web")]
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Where to listen. Anything but a loopback address needs a token.
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+    bind: std::net::SocketAddr,
+    /// A file holding the token the dashboard asks for (else ACTIONLOG_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Another Host name to answer (e.g. the machine's name, with its port); others get 403.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    allow_host: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -261,12 +278,18 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         statement_timeout: Duration::from_secs(cli.timeout.max(1)),
         ..Options::default()
     };
+    #[cfg(feature = "web")]
+    if let Cmd::Serve(s) = &cli.cmd {
+        return serve(s, &target, &opts, &cli.log_dir);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         match &cli.cmd {
             Cmd::Tail(_) => unreachable!(),
+            #[cfg(feature = "web")]
+            Cmd::Serve(_) => unreachable!(),
             Cmd::Actions(a) => {
                 let q = page_query(
                     Entity::Actions,
@@ -368,5 +391,46 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Ok(0)
             }
         }
+    })
+}
+
+/// `serve`: the token from `--token-file` or `ACTIONLOG_TOKEN`, the store opened, then the
+/// dashboard until the process is stopped. The bound address is printed on stderr.
+#[cfg(feature = "web")]
+fn serve(
+    s: &ServeArgs,
+    target: &Target,
+    opts: &Options,
+    log_dir: &std::path::Path,
+) -> Result<u8, Fail> {
+    let token = match &s.token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| Fail(2, format!("--token-file {}: {e}", f.display())))?,
+        ),
+        None => std::env::var("ACTIONLOG_TOKEN").ok(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = Store::open(target, opts).await?;
+        let what = store.target();
+        let dashboard = actionlog::web::Dashboard::new(store)
+            .log_dir(log_dir)
+            .options(opts.clone());
+        actionlog::web::serve(dashboard, s.bind, token, s.allow_host.clone(), |addr| {
+            eprintln!("actionlog: serving {what} on http://{addr}/");
+        })
+        .await
+        .map_err(|e| {
+            let bad_input = matches!(
+                e,
+                actionlog::web::ServeError::NeedsToken(_) | actionlog::web::ServeError::EmptyToken
+            );
+            Fail(if bad_input { 2 } else { 1 }, e.to_string())
+        })?;
+        Ok(0)
     })
 }

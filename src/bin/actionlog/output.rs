@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use actionlog::query::Rows;
+use actionlog::query::export::{cell_text, csv_record};
 use serde_json::Value;
 
 /// Output formats.
@@ -39,29 +40,6 @@ pub fn escape_controls(s: &str) -> String {
         }
     }
     out
-}
-
-/// A cell as text: strings as they are, NULL empty, the rest as JSON.
-pub fn cell_text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
-}
-
-/// One CSV field: quoted when needed; a text cell starting with `=`, `+`, `-`, `@`, tab or
-/// CR gets a leading `'` so a spreadsheet shows it instead of running it (OWASP's advice).
-pub fn csv_field(v: &Value) -> String {
-    let mut s = cell_text(v);
-    if v.is_string() && s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        s.insert(0, '\'');
-    }
-    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
 }
 
 /// Escapes DEL and C1 characters, which JSON allows raw but a terminal may act on (serde_json
@@ -146,7 +124,7 @@ impl Out {
     }
 
     fn csv_line(&mut self, cells: Vec<Value>) -> io::Result<()> {
-        let line = cells.iter().map(csv_field).collect::<Vec<_>>().join(",");
+        let line = csv_record(&cells);
         let line = if self.terminal {
             escape_controls(&line)
         } else {
@@ -168,15 +146,6 @@ impl Out {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formulas_are_defused_and_quoted() {
-        assert_eq!(csv_field(&Value::from("=1+2")), "'=1+2");
-        assert_eq!(csv_field(&Value::from("@SUM(A1)")), "'@SUM(A1)");
-        assert_eq!(csv_field(&Value::from("-2,3")), "\"'-2,3\"");
-        assert_eq!(csv_field(&Value::from(-2)), "-2");
-        assert_eq!(csv_field(&Value::from("a\"b")), "\"a\"\"b\"");
-    }
 
     #[test]
     fn controls_escaped() {

@@ -1,0 +1,212 @@
+//! Day-file lines for the run page (the lines of a time span) and the live page (the lines
+//! written after a position), read through [`crate::query::dayfiles`] so numbered and
+//! compressed parts are read as the file layer wrote them.
+//!
+//! A position is `DAY.PART.OFFSET`: a byte offset into one part, always just after a whole
+//! line, so a reader that resumes from it neither repeats nor skips a line.
+
+use std::io::{self, BufRead, Read, Seek};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::query::dayfiles::{self, DayFile};
+
+/// One day-file line.
+#[derive(Debug, Clone)]
+pub(crate) struct DayLine {
+    pub raw: String,
+    pub time: String,
+    pub level: String,
+    pub logger: String,
+    pub message: String,
+}
+
+impl DayLine {
+    fn parse(raw: &str) -> DayLine {
+        let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+        let f = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        DayLine {
+            raw: raw.to_owned(),
+            time: f("timestamp"),
+            level: f("level"),
+            logger: f("logger"),
+            message: if v.is_null() {
+                raw.to_owned()
+            } else {
+                f("message")
+            },
+        }
+    }
+
+    /// As the console shows it: `TIME LEVEL [logger] message`.
+    pub fn shown(&self) -> String {
+        format!(
+            "{} {:<5} [{}] {}",
+            self.time, self.level, self.logger, self.message
+        )
+    }
+
+    fn at(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&self.time)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+/// Where a reader of the day files stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogPos {
+    pub day: String,
+    pub part: u32,
+    pub offset: u64,
+}
+
+impl std::fmt::Display for LogPos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.day, self.part, self.offset)
+    }
+}
+
+impl std::str::FromStr for LogPos {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let mut it = s.splitn(3, '.');
+        let day = it
+            .next()
+            .filter(|d| dayfiles::day_of(&format!("{d}.log")).is_some());
+        match (day, it.next(), it.next()) {
+            (Some(day), Some(p), Some(o)) => Ok(LogPos {
+                day: day.to_owned(),
+                part: p.parse().map_err(|_| ())?,
+                offset: o.parse().map_err(|_| ())?,
+            }),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Opens `f` positioned at `offset` (a plain part is seeked; a compressed one read through).
+fn open_at(f: &DayFile, offset: u64) -> io::Result<Box<dyn BufRead + Send>> {
+    if f.path.extension().is_some_and(|e| e == "log") {
+        let mut file = std::fs::File::open(&f.path)?;
+        file.seek(io::SeekFrom::Start(offset))?;
+        return Ok(Box::new(io::BufReader::new(file)));
+    }
+    let mut r = dayfiles::open(f)?;
+    io::copy(&mut (&mut r).take(offset), &mut io::sink())?;
+    Ok(r)
+}
+
+/// The position just past the last whole line written so far (`None`: no day file yet).
+pub(crate) fn end(dir: &Path) -> Option<LogPos> {
+    let last = dayfiles::list(dir).ok()?.pop()?;
+    let mut pos = LogPos {
+        day: last.day.clone(),
+        part: last.part,
+        offset: 0,
+    };
+    // Count whole lines only: a line being written is read once it is complete.
+    let mut r = open_at(&last, 0).ok()?;
+    let mut buf = Vec::new();
+    while let Ok(n) = r.read_until(b'\n', &mut buf) {
+        if n == 0 || buf.last() != Some(&b'\n') {
+            break;
+        }
+        pos.offset += n as u64;
+        buf.clear();
+    }
+    Some(pos)
+}
+
+/// Up to `max` whole lines after `from` (every line when `from` is `None`), and the position
+/// after them.
+pub(crate) fn after(
+    dir: &Path,
+    from: Option<&LogPos>,
+    max: usize,
+) -> (Vec<DayLine>, Option<LogPos>) {
+    let Ok(parts) = dayfiles::list(dir) else {
+        return (Vec::new(), from.cloned());
+    };
+    let mut out = Vec::new();
+    let mut pos = from.cloned();
+    let start = match &pos {
+        None => 0,
+        Some(p) => match parts
+            .iter()
+            .position(|f| (&f.day, f.part) >= (&p.day, p.part))
+        {
+            Some(i) => i,
+            None => return (out, pos),
+        },
+    };
+    for f in &parts[start..] {
+        let offset = match &pos {
+            Some(p) if p.day == f.day && p.part == f.part => p.offset,
+            _ => 0,
+        };
+        let Ok(mut r) = open_at(f, offset) else {
+            break;
+        };
+        let mut at = offset;
+        let mut buf = Vec::new();
+        while out.len() < max {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(n) if n > 0 && buf.last() == Some(&b'\n') => {
+                    at += n as u64;
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end();
+                    if !line.is_empty() {
+                        out.push(DayLine::parse(line));
+                    }
+                }
+                _ => break,
+            }
+        }
+        pos = Some(LogPos {
+            day: f.day.clone(),
+            part: f.part,
+            offset: at,
+        });
+        if out.len() >= max {
+            break;
+        }
+    }
+    (out, pos)
+}
+
+/// The lines stamped within `[start, end]`, at most `max`, from the days the span touches.
+pub(crate) fn between(
+    dir: &Path,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    max: usize,
+) -> Vec<DayLine> {
+    let Ok(parts) = dayfiles::list(dir) else {
+        return Vec::new();
+    };
+    // Day files are named by the writer's day, which may be local time: take a day of margin.
+    let lo = (start - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let hi = (end + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut out = Vec::new();
+    for f in parts.iter().filter(|f| f.day >= lo && f.day <= hi) {
+        let Ok(r) = dayfiles::open(f) else { continue };
+        for line in r.lines().map_while(Result::ok) {
+            let l = DayLine::parse(&line);
+            if l.at().is_some_and(|t| t >= start && t <= end) {
+                out.push(l);
+                if out.len() >= max {
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,165 @@
+//! The dashboard (cargo feature `web`): server-rendered pages over [`crate::query`] — overview,
+//! actions, jobs, runs, a live tail and exports — as an axum [`Router`] an application can
+//! mount, and [`serve`] for the standalone `actionlog serve`.
+//!
+//! Guarantees:
+//! - **Read-only.** Every page reads through a [`Store`], which opens SQLite read-only and runs
+//!   PostgreSQL in read-only transactions; the router answers `GET` and `HEAD` only (anything
+//!   else is 405), so there is nothing to forge a request for.
+//! - **Escaped.** Every value from the store (details, user agents, error messages, run logs)
+//!   is written as HTML text by maud; the live page adds rows with `textContent`. The
+//!   Content-Security-Policy allows scripts and styles from the dashboard's own `/assets/`
+//!   only (no inline script, no CDN), so injected markup could not run even if it got through.
+//! - **Bounded.** Pages hold at most [`MAX_PAGE`] rows, aggregates cover at most
+//!   [`MAX_RANGE_DAYS`] days, exports at most [`crate::query::MAX_ROWS`] rows, and at most
+//!   [`Dashboard::max_streams`] live streams are open at once.
+//! - **Local by default.** [`router`] answers only requests whose `Host` is a loopback name
+//!   (DNS rebinding gets 403); [`serve`] binds 127.0.0.1 and refuses any other address
+//!   without a token, which it then checks in constant time and keeps in an `HttpOnly`,
+//!   `SameSite=Strict` cookie.
+//!
+//! Every list works with JavaScript off: filters are GET forms, pagination and histogram zoom
+//! are links. The one script (`assets/app.js`, ours) only drives the live page.
+
+mod assets;
+mod daylines;
+mod db;
+mod html;
+mod live;
+mod pages;
+mod params;
+mod security;
+mod serve;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::query::{Options, Store};
+
+pub use serve::{ServeError, serve};
+
+/// The most rows one page shows.
+pub const MAX_PAGE: usize = 500;
+/// The longest time range an aggregate (overview, job statistics) covers.
+pub const MAX_RANGE_DAYS: i64 = 93;
+
+/// The dashboard's settings; [`Dashboard::router`] builds the router. Its links are absolute
+/// (`/actions`, `/assets/app.css`), so merge it at the root of an application (or serve it on
+/// a port of its own) rather than nesting it under a prefix.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use actionlog::query::{Options, Store, Target};
+/// let store = Store::open(&Target::Sqlite("logs/actions.db".into()), &Options::default()).await?;
+/// let app = axum::Router::new().merge(actionlog::web::Dashboard::new(store).log_dir("logs").router());
+/// # let _ = app; Ok(()) }
+/// ```
+#[must_use]
+pub struct Dashboard {
+    store: Store,
+    log_dir: PathBuf,
+    hosts: Vec<String>,
+    token: Option<String>,
+    max_streams: usize,
+    poll: Duration,
+    opts: Options,
+}
+
+impl Dashboard {
+    /// Over `store`, with the log directory `logs`, loopback hosts only, no token.
+    pub fn new(store: Store) -> Self {
+        Dashboard {
+            store,
+            log_dir: PathBuf::from("logs"),
+            hosts: Vec::new(),
+            token: None,
+            max_streams: 16,
+            poll: Duration::from_millis(500),
+            opts: Options::default(),
+        }
+    }
+
+    /// The bounds a SQLite store is re-opened with when its file changes state (default
+    /// [`Options::default`]; pass the ones the store was opened with).
+    pub fn options(mut self, opts: Options) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// The log directory: day files (run and live pages), spool and dead letters (health).
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.log_dir = dir.into();
+        self
+    }
+
+    /// The `Host` values (`name` or `name:port`, compared case-insensitively) the dashboard
+    /// answers; others get 403. Default: `localhost`, `127.0.0.1` and `[::1]` on any port.
+    pub fn allowed_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
+        self.hosts = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// Requires this token: as `Authorization: Bearer …`, or once as `?token=…`, after which
+    /// an `HttpOnly`, `SameSite=Strict` cookie carries it.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The most live streams open at once (default 16); more get 503.
+    pub fn max_streams(mut self, n: usize) -> Self {
+        self.max_streams = n.max(1);
+        self
+    }
+
+    /// How often the live stream looks for new rows and lines (default 500 ms).
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The router: pages, assets and exports, behind the security layer.
+    pub fn router(self) -> Router {
+        let app = Arc::new(App {
+            streams: Arc::new(tokio::sync::Semaphore::new(self.max_streams)),
+            source: db::Source::new(self.store, self.opts),
+            log_dir: self.log_dir,
+            poll: self.poll,
+        });
+        let guard = Arc::new(security::Guard::new(self.hosts, self.token));
+        Router::new()
+            .route("/", get(pages::overview::page))
+            .route("/actions", get(pages::actions::list))
+            .route("/actions/{id}", get(pages::actions::detail))
+            .route("/jobs", get(pages::jobs::page))
+            .route("/runs", get(pages::runs::list))
+            .route("/runs/{id}", get(pages::runs::detail))
+            .route("/live", get(live::page))
+            .route("/live/events", get(live::events))
+            .route("/export/actions.csv", get(pages::export::csv))
+            .route("/export/actions.ndjson", get(pages::export::ndjson))
+            .route("/api/histogram.json", get(pages::api::histogram))
+            .route("/assets/{name}", get(assets::serve))
+            .fallback(pages::not_found)
+            .with_state(app)
+            .layer(axum::middleware::from_fn_with_state(guard, security::check))
+    }
+}
+
+/// The router over `store` with the defaults of [`Dashboard::new`].
+pub fn router(store: Store) -> Router {
+    Dashboard::new(store).router()
+}
+
+/// What every handler shares.
+pub(crate) struct App {
+    pub source: db::Source,
+    pub log_dir: PathBuf,
+    /// Permits for open live streams.
+    pub streams: Arc<tokio::sync::Semaphore>,
+    pub poll: Duration,
+}

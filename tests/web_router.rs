@@ -1,0 +1,540 @@
+//! The dashboard's router over real stores, no browser: every page over the SQLite store the
+//! tracker example writes, drill-down from a failure to its run, filters, search, keyset
+//! pagination, exports equal to the view, the live stream (and its resumption), escaping of
+//! hostile text, and each security default.
+#![cfg(all(feature = "web", feature = "cli"))]
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/http.rs"]
+mod http;
+#[path = "common/web.rs"]
+mod web;
+#[path = "common/xss.rs"]
+mod xss;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actionlog::query::Target;
+use web::{attrs, ndjson_ids, ok, row_ids};
+
+/// The tracker's store and a dashboard over it, shared by the read-only tests.
+fn tracker() -> &'static (tempfile::TempDir, SocketAddr) {
+    static T: OnceLock<(tempfile::TempDir, SocketAddr)> = OnceLock::new();
+    T.get_or_init(|| {
+        let work = cli::run_tracker(&[]);
+        web::ensure_failed_run(work.path());
+        let logs = work.path().join("logs");
+        let addr = web::start(Target::Sqlite(logs.join("actions.db")), &logs, None, |d| d);
+        (work, addr)
+    })
+}
+
+#[test]
+fn every_page_renders_the_tracker_data() {
+    let (_, a) = tracker();
+    let a = *a;
+    let home = ok(a, "/");
+    for s in [
+        "data_collection_start",
+        "job_execution",
+        "Failures by error message",
+        "timed out",
+        "analyst@example.com",
+        "newest action",
+    ] {
+        assert!(home.contains(s), "overview lacks {s:?}");
+    }
+    assert!(!attrs(&home, "data-count").is_empty(), "no histogram bars");
+    let actions = ok(a, "/actions");
+    assert!(row_ids(&actions).len() >= 20, "{actions}");
+    let jobs = ok(a, "/jobs");
+    for s in [
+        "data_collection",
+        "ticker_backfill",
+        "Execution summary",
+        "p95",
+    ] {
+        assert!(jobs.contains(s), "jobs lacks {s:?}");
+    }
+    let runs = ok(a, "/runs");
+    assert!(!row_ids(&runs).is_empty());
+    let live = ok(a, "/live");
+    assert!(live.contains("data-events=\"/live/events?from="));
+    let detail = ok(a, &format!("/actions/{}", row_ids(&actions)[0]));
+    assert!(detail.contains("action_details"));
+    assert_eq!(http::get(a, "/actions/not-an-id").status, 404);
+    assert_eq!(http::get(a, "/nope").status, 404);
+    let head = http::request(a, "HEAD", "/", &[], "");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}
+
+#[test]
+fn a_failed_action_leads_to_its_run_its_logs_and_its_day_file_lines() {
+    let (_, a) = tracker();
+    let a = *a;
+    let failed = ok(a, "/actions?status=failed&action_type=job_execution");
+    let ids = row_ids(&failed);
+    assert!(!ids.is_empty(), "no failed job_execution actions");
+    let detail = ok(a, &format!("/actions/{}", ids[0]));
+    let run = attrs(&detail, "href")
+        .into_iter()
+        .find(|h| h.starts_with("/runs/"))
+        .expect("a link to the run");
+    let page = ok(a, &run);
+    assert!(
+        page.contains(&format!("data-id=\"{}\"", ids[0])),
+        "the run page lists the action"
+    );
+    let captured =
+        &page[page.find("logs captured").unwrap()..page.find("Actions of this run").unwrap()];
+    assert!(
+        captured.contains("l-error") || captured.contains("l-info"),
+        "{captured}"
+    );
+    let day = &page[page.find("logs dayfile").unwrap()..];
+    let day_lines = day.matches("<li").count();
+    assert!(day_lines > 0, "no day-file lines in the run's span");
+    // Search narrows both lists to lines containing the text.
+    let searched = ok(a, &format!("{run}?q=ERROR"));
+    let day2 = &searched[searched.find("logs dayfile").unwrap()..];
+    assert!(day2.matches("<li").count() <= day_lines);
+    assert!(day2.split("<li").skip(1).all(|li| li.contains("ERROR")));
+}
+
+#[test]
+fn filters_search_and_keyset_pagination() {
+    let (_, a) = tracker();
+    let a = *a;
+    let failed = ok(a, "/actions?status=failed&limit=500");
+    let n_failed = row_ids(&failed).len();
+    assert!(n_failed > 0);
+    assert_eq!(failed.matches("class=\"badge bad\"").count(), n_failed);
+    // The grammar in `f` and in the URL mean the same.
+    let not_failed = ok(a, "/actions?f=status%21%3Dfailed&limit=500");
+    let all = ok(a, "/actions?limit=500");
+    assert_eq!(row_ids(&not_failed).len() + n_failed, row_ids(&all).len());
+    let searched = ok(a, "/actions?q=timed+out&limit=500");
+    assert!(!row_ids(&searched).is_empty());
+    assert!(row_ids(&searched).len() < row_ids(&all).len());
+    // Page by three through everything: the same rows, in the same order, once each.
+    let mut seen = Vec::new();
+    let mut next = Some("/actions?limit=3".to_owned());
+    while let Some(p) = next {
+        let body = ok(a, &p);
+        seen.extend(row_ids(&body));
+        next = attrs(&body, "href")
+            .into_iter()
+            .find(|h| h.contains("before="));
+        assert!(seen.len() <= row_ids(&all).len(), "pagination does not end");
+    }
+    assert_eq!(seen, row_ids(&all));
+    // Bad input is a 400 page, not a 500.
+    assert_eq!(http::get(a, "/actions?f=colour%3Dred").status, 400);
+    assert_eq!(http::get(a, "/actions?before=nonsense").status, 400);
+}
+
+#[test]
+fn exports_hold_exactly_the_rows_of_the_view() {
+    let (_, a) = tracker();
+    let a = *a;
+    for q in [
+        "",
+        "status=failed",
+        "q=timed",
+        "source=ui_button",
+        "f=action_type~job",
+    ] {
+        let view = row_ids(&ok(a, &format!("/actions?{q}&limit=500")));
+        let page = ok(a, &format!("/actions?{q}"));
+        let href = attrs(&page, "href")
+            .into_iter()
+            .find(|h| h.starts_with("/export/actions.ndjson"))
+            .unwrap();
+        let nd = http::get(a, &href);
+        assert_eq!(nd.status, 200);
+        assert!(nd.header("content-type").unwrap().contains("ndjson"));
+        assert_eq!(ndjson_ids(&nd.body), view, "NDJSON of {q:?}");
+        let csv = http::get(a, &href.replace("actions.ndjson", "actions.csv"));
+        let lines: Vec<&str> = csv.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert!(lines[0].starts_with("id,action_timestamp,action_type"));
+        let ids: Vec<String> = lines[1..]
+            .iter()
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, view, "CSV of {q:?}");
+    }
+}
+
+#[test]
+fn a_histogram_bar_narrows_the_range_and_its_counts_add_up() {
+    let (_, a) = tracker();
+    let a = *a;
+    let home = ok(a, "/?since=2h");
+    let counts: Vec<usize> = attrs(&home, "data-count")
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    let total: usize = counts.iter().sum();
+    let all = row_ids(&ok(a, "/actions?since=2h&limit=500")).len();
+    assert_eq!(total, all, "the bars count every action of the range");
+    let json_href = attrs(&home, "href")
+        .into_iter()
+        .find(|h| h.starts_with("/api/histogram.json?"))
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(a, &json_href)).unwrap();
+    let json_total: u64 = j["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            b["counts"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|n| n.as_u64().unwrap())
+        })
+        .sum();
+    assert_eq!(
+        json_total as usize, total,
+        "the JSON holds the chart's counts"
+    );
+    let bar = attrs(&home, "href")
+        .into_iter()
+        .find(|h| h.starts_with("/?") && h.contains("until="))
+        .unwrap();
+    let zoomed = ok(a, &bar);
+    let zc: usize = attrs(&zoomed, "data-count")
+        .iter()
+        .map(|c| c.parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        zc,
+        counts[0].max(zc),
+        "zoomed bars count the first bar's actions"
+    );
+    assert!(zoomed.contains("data-count"));
+    web::assert_histogram_counts(a);
+}
+
+#[test]
+fn security_defaults() {
+    let (_, a) = tracker();
+    let a = *a;
+    for m in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        for p in ["/", "/actions", "/export/actions.csv", "/nope"] {
+            let r = http::request(a, m, p, &[], "x=1");
+            assert_eq!(r.status, 405, "{m} {p}");
+            assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        }
+    }
+    // DNS rebinding: another site's name pointing at 127.0.0.1.
+    let r = http::request(a, "GET", "/", &[("Host", "evil.example")], "");
+    assert_eq!(r.status, 403);
+    let r = http::request(
+        a,
+        "GET",
+        "/",
+        &[("Host", &format!("evil.example:{}", a.port()))],
+        "",
+    );
+    assert_eq!(r.status, 403);
+    let r = http::request(
+        a,
+        "GET",
+        "/",
+        &[("Host", &format!("localhost:{}", a.port()))],
+        "",
+    );
+    assert_eq!(r.status, 200);
+    // A strict CSP, and no inline script on any page.
+    for p in ["/", "/actions", "/jobs", "/runs", "/live"] {
+        let r = http::get(a, p);
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+        for s in r.body.split("<script").skip(1) {
+            assert!(
+                s.starts_with(" src=\"/assets/") && s.contains("></script>"),
+                "inline script on {p}"
+            );
+        }
+        assert!(
+            !r.body.contains(" style=") && !r.body.contains(" onclick="),
+            "inline style or handler on {p}"
+        );
+    }
+    // Caps: page size, range.
+    let r = ok(a, "/actions?limit=100000");
+    assert!(r.contains("name=\"limit\" min=\"1\" max=\"500\" value=\"500\""));
+    assert_eq!(http::get(a, "/?since=2020-01-01").status, 400);
+    assert_eq!(http::get(a, "/jobs?since=2020-01-01").status, 400);
+}
+
+#[test]
+fn a_token_is_required_when_set_and_then_kept_in_a_strict_cookie() {
+    let (work, _) = tracker();
+    let logs = work.path().join("logs");
+    let a = web::start(
+        Target::Sqlite(logs.join("actions.db")),
+        &logs,
+        Some("s3cret tok"),
+        |d| d,
+    );
+    assert_eq!(http::get(a, "/").status, 401);
+    assert_eq!(http::get(a, "/export/actions.csv").status, 401);
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Authorization", "Bearer wrong")], "").status,
+        401
+    );
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Authorization", "Bearer s3cret tok")], "").status,
+        200
+    );
+    assert_eq!(http::get(a, "/actions?token=s3cret").status, 401);
+    let r = http::get(a, "/actions?status=failed&token=s3cret%20tok");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/actions?status=failed"));
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(
+        http::request(a, "GET", "/actions?status=failed", &[("Cookie", pair)], "").status,
+        200
+    );
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Cookie", "actionlog_token=s3cret")], "").status,
+        401
+    );
+}
+
+#[test]
+fn a_non_loopback_address_needs_a_token() {
+    let (work, _) = tracker();
+    let db = work.path().join("logs/actions.db");
+    let db = db.to_str().unwrap();
+    let out = cli::run(
+        work.path(),
+        &["serve", "--db", db, "--bind", "0.0.0.0:0"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without a token"),
+        "{err}"
+    );
+    // An empty token is no token.
+    let out = cli::run(
+        work.path(),
+        &["serve", "--db", db, "--bind", "0.0.0.0:0"],
+        &[("ACTIONLOG_TOKEN", " ")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty"));
+}
+
+#[test]
+fn open_event_streams_are_capped() {
+    let (work, _) = tracker();
+    let logs = work.path().join("logs");
+    let a = web::start(Target::Sqlite(logs.join("actions.db")), &logs, None, |d| {
+        d.max_streams(1)
+    });
+    let mut first = http::Sse::open(a, "/live/events", &[]);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.next(Duration::from_secs(30)).event, "ready");
+    let second = http::Sse::open(a, "/live/events", &[]);
+    assert_eq!(second.status, 503);
+}
+
+/// Copies the tracker's log directory (store and day files) so a test can add to it.
+fn copy_of_tracker() -> tempfile::TempDir {
+    let (work, _) = tracker();
+    let to = tempfile::tempdir().unwrap();
+    std::fs::create_dir(to.path().join("logs")).unwrap();
+    for e in std::fs::read_dir(work.path().join("logs")).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.path().join("logs").join(e.file_name())).unwrap();
+        }
+    }
+    to
+}
+
+/// Reads batches until every id of `expected` came; returns the action ids received (in
+/// order, duplicates kept), how many log lines came, and the last event id.
+fn until_all(sse: &mut http::Sse, expected: &HashSet<String>) -> (Vec<String>, usize, String) {
+    let (mut got, mut lines, mut last) = (Vec::new(), 0, String::new());
+    while !expected.iter().all(|e| got.contains(e)) {
+        let ev = sse.next(Duration::from_secs(30));
+        if ev.event != "batch" {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+        lines += v["lines"].as_array().unwrap().len();
+        got.extend(
+            v["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_str().unwrap().to_owned()),
+        );
+        last = ev.id.unwrap();
+    }
+    (got, lines, last)
+}
+
+/// The action ids the store holds now (all of them: the copy holds fewer than 500).
+fn all_ids(a: SocketAddr) -> HashSet<String> {
+    row_ids(&ok(a, "/actions?limit=500")).into_iter().collect()
+}
+
+#[test]
+fn the_live_stream_shows_new_actions_and_resumes_without_gaps() {
+    let dir = copy_of_tracker();
+    let logs = dir.path().join("logs");
+    let a = web::start(Target::Sqlite(logs.join("actions.db")), &logs, None, |d| d);
+    let page = ok(a, "/live");
+    let src = attrs(&page, "data-events").remove(0);
+    let before = all_ids(a);
+    let mut sse = http::Sse::open(a, &src, &[]);
+    assert_eq!(sse.status, 200);
+    // The trigger has exited: every row it wrote is committed.
+    web::tracker(dir.path(), &["collect"]);
+    let new1: HashSet<String> = all_ids(a).difference(&before).cloned().collect();
+    assert!(!new1.is_empty());
+    let (first, lines, id) = until_all(&mut sse, &new1);
+    assert!(lines > 0, "the trigger's log lines are streamed too");
+    assert_eq!(
+        first.len(),
+        new1.len(),
+        "each new action once, nothing older"
+    );
+    drop(sse);
+    // While disconnected, another trigger; the browser reconnects with the last id it got.
+    web::tracker(dir.path(), &["collect"]);
+    let seen: HashSet<String> = before.union(&new1).cloned().collect();
+    let new2: HashSet<String> = all_ids(a).difference(&seen).cloned().collect();
+    assert!(!new2.is_empty());
+    let mut again = http::Sse::open(a, &src, &[("Last-Event-ID", &id)]);
+    let (second, _, _) = until_all(&mut again, &new2);
+    assert_eq!(second.len(), new2.len(), "nothing repeated, nothing missed");
+}
+
+#[test]
+fn hostile_text_is_shown_escaped_everywhere_and_csv_is_formula_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = xss::store(dir.path());
+    let a = web::start(Target::Sqlite(db), &dir.path().join("logs"), None, |d| d);
+    let range = "since=2026-11-03&until=2026-11-04";
+    let pages = [
+        format!("/?{range}"),
+        format!("/actions?{range}"),
+        format!("/actions/{}", xss::ACTION_ID),
+        "/jobs?since=2026-11-01&until=2026-11-05".to_owned(),
+        "/runs".to_owned(),
+        format!("/runs/{}", xss::RUN_ID),
+        "/live".to_owned(),
+    ];
+    for p in &pages {
+        let body = ok(a, p);
+        for raw in [
+            "<script>window",
+            "<img",
+            "<svg/",
+            "onerror=\"window",
+            "href=\"javascript:",
+        ] {
+            assert!(!body.contains(raw), "{p} holds {raw:?} unescaped");
+        }
+        assert!(
+            body.contains("&lt;script&gt;window.__xss=1&lt;/script&gt;"),
+            "{p} lacks the escaped text"
+        );
+    }
+    let run = ok(a, &format!("/runs/{}", xss::RUN_ID));
+    assert!(
+        run.matches("&lt;script&gt;window.__xss=1").count() >= 4,
+        "logs and day lines shown"
+    );
+    let csv = http::get(a, &format!("/export/actions.csv?{range}")).body;
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(!csv.contains(",=HYPERLINK"));
+}
+
+#[test]
+fn the_command_serves_with_a_token_from_a_file_and_reads_without_writing() {
+    let (work, _) = tracker();
+    let logs = work.path().join("logs");
+    let before: Vec<(String, Vec<u8>)> = {
+        let mut v: Vec<_> = std::fs::read_dir(&logs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let token = work.path().join("token");
+    std::fs::write(&token, "tok-from-file\n").unwrap();
+    let mut child = std::process::Command::new(cli::bin())
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-dir"])
+        .arg(&logs)
+        .arg("--token-file")
+        .arg(&token)
+        .current_dir(work.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("SUPABASE_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.trim().trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let get = |h: &[(&str, &str)], p: &str| http::request(addr, "GET", p, h, "").status;
+    assert_eq!(get(&[], "/"), 401);
+    let bearer = [("Authorization", "Bearer tok-from-file")];
+    for p in [
+        "/",
+        "/actions",
+        "/jobs",
+        "/runs",
+        "/live",
+        "/export/actions.csv",
+    ] {
+        assert_eq!(get(&bearer, p), 200, "{p}");
+    }
+    assert_eq!(get(&[("Host", "evil.example")], "/"), 403);
+    let _ = child.kill();
+    let _ = child.wait();
+    // Read-only: the store and every file beside it as they were, nothing created.
+    let mut after: Vec<(String, Vec<u8>)> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    after.sort();
+    assert!(
+        before == after,
+        "the dashboard changed or created files in the log directory"
+    );
+}
