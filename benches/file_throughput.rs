@@ -1,13 +1,19 @@
-//! Our file output against the peer stack, same workload, same run:
-//! tracing-subscriber's `fmt::layer().json()` writing through `tracing_appender::non_blocking`
-//! (default: lossy, 128 000 lines) to a daily `RollingFileAppender`.
+//! Our file output against the peers, same workload, same run: tracing-subscriber's
+//! `fmt::layer().json()` writing through `tracing_appender::non_blocking` (default: lossy,
+//! 128 000 lines) to a daily `RollingFileAppender`; slog-json behind slog-async with
+//! `OverflowStrategy::Block`; and a no-op layer (the floor of any `tracing` layer). See
+//! `file_peers` for how each is set up.
 //!
 //! Criterion groups measure end-to-end throughput (emit N events on 1 or 2 threads, then flush
 //! and stop the writer) and the caller-side cost of one event. After them, a summary measures
-//! what criterion cannot: lines lost, the median and p99 caller-side cost of single events, and
-//! peak RSS (each stack in its own child process), and prints the ratios.
+//! what criterion cannot, each stack in fresh child processes (3 rounds, medians): events/s
+//! flushed, CPU per event (user + system, every thread of the process, writer included), lines
+//! lost, peak RSS; then the median and p99 caller-side cost of single events.
 //!
-//! Run: `cargo bench --bench file_throughput`
+//! Run: `cargo bench --bench file_throughput` (summary only: add `-- summary_only`, a filter
+//! no criterion benchmark matches).
+
+mod file_peers;
 
 use std::path::Path;
 use std::process::Command;
@@ -15,85 +21,21 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use tracing::Dispatch;
-use tracing_subscriber::prelude::*;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Stack {
-    Actionlog,
-    /// actionlog with redaction switched off, to price the default deny-list.
-    ActionlogNoRedaction,
-    /// The peer as configured by default (lossy).
-    Peer,
-    /// The peer with `lossy(false)`, for a like-for-like nothing-lost comparison.
-    PeerBlocking,
-}
-
-impl Stack {
-    fn name(self) -> &'static str {
-        match self {
-            Stack::Actionlog => "actionlog",
-            Stack::ActionlogNoRedaction => "actionlog_no_redaction",
-            Stack::Peer => "peer_lossy_default",
-            Stack::PeerBlocking => "peer_lossless",
-        }
-    }
-
-    /// A dispatcher writing into `dir` and the closure that flushes and stops its writer.
-    fn build(self, dir: &Path) -> (Dispatch, Box<dyn FnOnce()>) {
-        match self {
-            Stack::Actionlog | Stack::ActionlogNoRedaction => {
-                let redaction = if self == Stack::Actionlog {
-                    actionlog::Redaction::default()
-                } else {
-                    actionlog::Redaction::none()
-                };
-                let (layer, guard) = actionlog::FileLayer::builder(dir)
-                    .timezone(actionlog::Timezone::Utc)
-                    .redaction(redaction)
-                    .build()
-                    .unwrap();
-                let d = Dispatch::new(tracing_subscriber::registry().with(layer));
-                (d, Box::new(move || drop(guard)))
-            }
-            Stack::Peer | Stack::PeerBlocking => {
-                let appender = tracing_appender::rolling::daily(dir, "peer.log");
-                let (nb, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                    .lossy(self == Stack::Peer)
-                    .finish(appender);
-                let layer = tracing_subscriber::fmt::layer().json().with_writer(nb);
-                let d = Dispatch::new(tracing_subscriber::registry().with(layer));
-                (d, Box::new(move || drop(guard)))
-            }
-        }
-    }
-}
-
-/// The workload: one span with two fields, events with three fields and a message.
-#[inline(never)]
-fn emit(i: u64) {
-    tracing::info!(
-        seq = i,
-        user_id = "alice@example.com",
-        ratio = 0.5,
-        "order placed"
-    );
-}
+use file_peers::{Stack, in_span};
 
 /// Emits `per_thread` events on each of `threads` threads, then flushes and stops the writer.
-/// Returns the elapsed time and the lines found on disk.
-fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, u64) {
+/// Returns the elapsed time, the process's CPU time (user + system) spent meanwhile, and the
+/// lines found on disk.
+fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, Duration, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let (dispatch, finish) = stack.build(dir.path());
+    let (emitter, finish) = stack.build(dir.path());
     let barrier = Barrier::new(threads + 1);
-    let start = std::thread::scope(|s| {
+    let (start, cpu0) = std::thread::scope(|s| {
         for t in 0..threads {
-            let dispatch = dispatch.clone();
+            let emitter = &emitter;
             let barrier = &barrier;
             s.spawn(move || {
-                tracing::dispatcher::with_default(&dispatch, || {
-                    let span = tracing::info_span!("request", thread = t, source = "bench");
-                    let _e = span.enter();
+                in_span(emitter, t, |emit| {
                     barrier.wait();
                     for i in 0..per_thread {
                         emit(i);
@@ -101,13 +43,27 @@ fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, u64) {
                 })
             });
         }
+        let cpu0 = cpu_time();
         barrier.wait();
-        Instant::now()
+        (Instant::now(), cpu0)
     });
-    drop(dispatch);
+    drop(emitter);
     finish();
     let elapsed = start.elapsed();
-    (elapsed, count_lines(dir.path()))
+    let cpu = cpu_time() - cpu0;
+    (elapsed, cpu, count_lines(dir.path()))
+}
+
+/// User + system time of the whole process so far (every thread, the writers included).
+fn cpu_time() -> Duration {
+    // SAFETY: `getrusage` only writes the `rusage` it is given, which is zeroed and ours.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn count_lines(dir: &Path) -> u64 {
@@ -136,7 +92,12 @@ fn throughput(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("file_throughput/{threads}_thread"));
         g.sample_size(10).measurement_time(Duration::from_secs(8));
         g.throughput(Throughput::Elements(1));
-        for stack in [Stack::Actionlog, Stack::Peer, Stack::PeerBlocking] {
+        for stack in [
+            Stack::Actionlog,
+            Stack::Peer,
+            Stack::PeerBlocking,
+            Stack::Slog,
+        ] {
             g.bench_function(BenchmarkId::from_parameter(stack.name()), |b| {
                 b.iter_custom(|iters| {
                     let per_thread = (iters / threads as u64).max(1);
@@ -148,15 +109,22 @@ fn throughput(c: &mut Criterion) {
     }
 }
 
+/// The stacks whose caller-side cost is measured (one at a time, in this order).
+const CALLER_STACKS: [Stack; 5] = [
+    Stack::Actionlog,
+    Stack::ActionlogNoRedaction,
+    Stack::Peer,
+    Stack::Slog,
+    Stack::Noop,
+];
+
 fn caller_cost(c: &mut Criterion) {
     let mut g = c.benchmark_group("caller_cost");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
-    for stack in [Stack::Actionlog, Stack::ActionlogNoRedaction, Stack::Peer] {
+    for stack in CALLER_STACKS {
         let dir = tempfile::tempdir().unwrap();
-        let (dispatch, finish) = stack.build(dir.path());
-        tracing::dispatcher::with_default(&dispatch, || {
-            let span = tracing::info_span!("request", thread = 0, source = "bench");
-            let _e = span.enter();
+        let (emitter, finish) = stack.build(dir.path());
+        in_span(&emitter, 0, |emit| {
             let mut i = 0;
             g.bench_function(stack.name(), |b| {
                 b.iter(|| {
@@ -165,7 +133,7 @@ fn caller_cost(c: &mut Criterion) {
                 })
             });
         });
-        drop(dispatch);
+        drop(emitter);
         finish();
     }
     g.finish();
@@ -178,11 +146,9 @@ criterion_group!(benches, throughput, caller_cost);
 /// request handler sees, not the writer's speed.
 fn caller_latency(stack: Stack) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
-    let (dispatch, finish) = stack.build(dir.path());
+    let (emitter, finish) = stack.build(dir.path());
     let mut samples = Vec::with_capacity(200_000);
-    tracing::dispatcher::with_default(&dispatch, || {
-        let span = tracing::info_span!("request", thread = 0, source = "bench");
-        let _e = span.enter();
+    in_span(&emitter, 0, |emit| {
         for round in 0..200u64 {
             for i in 0..1000 {
                 let t = Instant::now();
@@ -193,7 +159,7 @@ fn caller_latency(stack: Stack) -> (f64, f64) {
             std::thread::sleep(Duration::from_millis(1));
         }
     });
-    drop(dispatch);
+    drop(emitter);
     finish();
     samples.sort_by(|a, b| a.total_cmp(b));
     (
@@ -202,9 +168,10 @@ fn caller_latency(stack: Stack) -> (f64, f64) {
     )
 }
 
-/// Child-process mode: run one stack once and print `events lines elapsed_ns peak_rss_kib`.
+/// Child-process mode: run one stack once and print
+/// `events lines elapsed_ns cpu_ns peak_rss_kib`.
 fn child(stack: Stack, threads: usize, per_thread: u64) {
-    let (elapsed, lines) = run(stack, threads, per_thread);
+    let (elapsed, cpu, lines) = run(stack, threads, per_thread);
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let rss = status
         .lines()
@@ -212,43 +179,88 @@ fn child(stack: Stack, threads: usize, per_thread: u64) {
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("0");
     println!(
-        "{} {} {} {}",
+        "{} {} {} {} {}",
         threads as u64 * per_thread,
         lines,
         elapsed.as_nanos(),
+        cpu.as_nanos(),
         rss
     );
 }
 
+/// One child run: (events/s, CPU ns per event, lost lines, peak RSS KiB).
+type Row = (f64, f64, f64, f64);
+
+fn child_run(stack: Stack, threads: usize, per_thread: u64) -> Row {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env(
+            "ACTIONLOG_BENCH_CHILD",
+            format!("{} {threads} {per_thread}", stack.name()),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (events, lines, ns, cpu, rss) = (f[0], f[1], f[2], f[3], f[4]);
+    (events / (ns / 1e9), cpu / events, events - lines, rss)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
 fn summary() {
     const PER_THREAD: u64 = 1_000_000;
-    println!("\n## Summary: {PER_THREAD} events per thread, each stack in a fresh child process\n");
-    println!("| stack | threads | events/s | lost lines | peak RSS (MiB) |");
-    println!("|---|---|---|---|---|");
-    let exe = std::env::current_exe().unwrap();
+    const ROUNDS: usize = 3;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\n## Summary: {PER_THREAD} events per thread, each stack in a fresh child process, \
+         {ROUNDS} interleaved rounds, medians (load average at start: {})\n",
+        load.trim()
+    );
+    println!(
+        "| stack | threads | events/s | CPU per event | lost lines (max) | peak RSS (MiB, max) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let stacks = [
+        Stack::Actionlog,
+        Stack::Peer,
+        Stack::PeerBlocking,
+        Stack::Slog,
+        Stack::Noop,
+    ];
+    let mut runs: std::collections::HashMap<(&str, usize), Vec<Row>> = Default::default();
+    for _ in 0..ROUNDS {
+        for threads in [1usize, 2] {
+            for stack in stacks {
+                let r = child_run(stack, threads, PER_THREAD);
+                runs.entry((stack.name(), threads)).or_default().push(r);
+            }
+        }
+    }
     let mut rates = std::collections::HashMap::new();
     for threads in [1usize, 2] {
-        for stack in [Stack::Actionlog, Stack::Peer, Stack::PeerBlocking] {
-            let out = Command::new(&exe)
-                .env(
-                    "ACTIONLOG_BENCH_CHILD",
-                    format!("{} {threads} {PER_THREAD}", stack.name()),
-                )
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            let f: Vec<f64> = text
-                .split_whitespace()
-                .map(|x| x.parse().unwrap())
-                .collect();
-            let (events, lines, ns, rss) = (f[0], f[1], f[2], f[3]);
-            let rate = events / (ns / 1e9);
+        for stack in stacks {
+            let r = &runs[&(stack.name(), threads)];
+            let rate = median(r.iter().map(|x| x.0).collect());
+            let cpu = median(r.iter().map(|x| x.1).collect());
+            let lost = r.iter().map(|x| x.2).fold(0.0, f64::max);
+            let rss = r.iter().map(|x| x.3).fold(0.0, f64::max);
             rates.insert((stack.name(), threads), rate);
+            // The no-op layer writes nothing: "lost" means nothing for it.
+            let lost = if stack == Stack::Noop {
+                "—".to_owned()
+            } else {
+                lost.to_string()
+            };
             println!(
-                "| {} | {threads} | {:.0} k | {} | {:.1} |",
+                "| {} | {threads} | {:.2} M | {cpu:.0} ns | {lost} | {:.1} |",
                 stack.name(),
-                rate / 1e3,
-                events - lines,
+                rate / 1e6,
                 rss / 1024.0
             );
         }
@@ -257,32 +269,46 @@ fn summary() {
     for threads in [1usize, 2] {
         let ours = rates[&("actionlog", threads)];
         println!(
-            "throughput ratio at {threads} thread(s): {:.2}x the lossy peer, {:.2}x the lossless peer",
+            "at {threads} thread(s): {:.2}x the lossy tracing peer, {:.2}x the lossless one, \
+             {:.2}x lossless slog-async",
             ours / rates[&("peer_lossy_default", threads)],
-            ours / rates[&("peer_lossless", threads)]
+            ours / rates[&("peer_lossless", threads)],
+            ours / rates[&("slog_async_block", threads)],
         );
     }
-    let (om, o99) = caller_latency(Stack::Actionlog);
-    let (nm, n99) = caller_latency(Stack::ActionlogNoRedaction);
-    let (pm, p99) = caller_latency(Stack::Peer);
-    println!("\n| caller-side cost per event | median | p99 |\n|---|---|---|");
-    println!("| actionlog | {om:.0} ns | {o99:.0} ns |");
-    println!("| actionlog, redaction off | {nm:.0} ns | {n99:.0} ns |");
-    println!("| peer | {pm:.0} ns | {p99:.0} ns |");
     println!(
-        "median caller cost: actionlog is {:.2} of the peer's",
-        om / pm
+        "actionlog 2 threads / 1 thread: {:.2}x",
+        rates[&("actionlog", 2)] / rates[&("actionlog", 1)]
+    );
+    println!(
+        "\n| caller-side cost per event ({ROUNDS} interleaved rounds, medians) | median | p99 |\n|---|---|---|"
+    );
+    let mut lat: std::collections::HashMap<&str, Vec<(f64, f64)>> = Default::default();
+    for _ in 0..ROUNDS {
+        for stack in CALLER_STACKS {
+            lat.entry(stack.name())
+                .or_default()
+                .push(caller_latency(stack));
+        }
+    }
+    let mut medians = std::collections::HashMap::new();
+    for stack in CALLER_STACKS {
+        let r = &lat[stack.name()];
+        let m = median(r.iter().map(|x| x.0).collect());
+        let p99 = median(r.iter().map(|x| x.1).collect());
+        medians.insert(stack.name(), m);
+        println!("| {} | {m:.0} ns | {p99:.0} ns |", stack.name());
+    }
+    println!(
+        "median caller cost: actionlog is {:.2} of the tracing peer's",
+        medians["actionlog"] / medians["peer_lossy_default"]
     );
 }
 
 fn main() {
     if let Ok(spec) = std::env::var("ACTIONLOG_BENCH_CHILD") {
         let mut it = spec.split_whitespace();
-        let stack = match it.next().unwrap() {
-            "actionlog" => Stack::Actionlog,
-            "peer_lossy_default" => Stack::Peer,
-            _ => Stack::PeerBlocking,
-        };
+        let stack = Stack::from_name(it.next().unwrap());
         let threads = it.next().unwrap().parse().unwrap();
         let per_thread = it.next().unwrap().parse().unwrap();
         return child(stack, threads, per_thread);

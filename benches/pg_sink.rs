@@ -6,7 +6,9 @@
 //! Needs the test database (`ACTIONLOG_TEST_DATABASE_URL`, default
 //! `postgres://root@127.0.0.1:5432/test`); works in its own schema, dropped at the end.
 //!
-//! Run: `cargo bench --features postgres --bench pg_sink`
+//! Run: `cargo bench --features postgres --bench pg_sink`; with `ACTIONLOG_BENCH_NO_ROLLUPS=1`
+//! the schema is made with `PostgresSink::rollups(false)` (no rollup triggers, no read-side
+//! indexes), to show what they cost a write.
 #![cfg_attr(not(feature = "postgres"), allow(unused))]
 
 #[cfg(feature = "postgres")]
@@ -57,8 +59,11 @@ mod bench {
                 "DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}; SET search_path TO {0};",
                 env.schema
             ));
-            let sink = env.sink();
-            env.exec(&sink.migration_sql());
+            let rollups = std::env::var_os("ACTIONLOG_BENCH_NO_ROLLUPS").is_none();
+            if !rollups {
+                eprintln!("without the rollups of migrations/0004");
+            }
+            env.exec(&env.sink().rollups(rollups).migration_sql());
             env
         }
 

@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use actionlog::query::{Entity, Filter, Options, PageQuery, Store, Target, parse_time};
+use actionlog::query::{Cursor, Entity, Filter, Options, PageQuery, Store, Target, parse_time};
 use criterion::Criterion;
 
 const ACTIONS: i64 = 1_000_000;
@@ -154,10 +154,46 @@ pub(crate) fn sqlite_store() -> PathBuf {
         eprintln!("building {} …", db.display());
         drop(actionlog::sink::SqliteSink::open(&db).unwrap());
         let c = rusqlite::Connection::open(&db).unwrap();
+        let t = std::time::Instant::now();
+        // Through the sink's rollup triggers, one row at a time as the sink writes.
         c.execute_batch(SQLITE_FILL).unwrap();
-        c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        eprintln!("filled in {:?} (rollup triggers on)", t.elapsed());
     }
+    // A store made before the rollups gets them (filled from its rows) on the sink's open.
+    let t = std::time::Instant::now();
+    drop(actionlog::sink::SqliteSink::open(&db).unwrap());
+    eprintln!("sink open (rollups made if missing) in {:?}", t.elapsed());
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.pragma_update(None, "journal_mode", "DELETE").unwrap();
     db
+}
+
+/// Page 1 000 of 50 rows: the cursor of the 49 999th row, newest first.
+fn deep_page(cursor: (String, String)) -> PageQuery {
+    PageQuery {
+        before: Some(Cursor {
+            time: cursor.0,
+            id: cursor.1,
+        }),
+        ..first_page()
+    }
+}
+
+/// The SQL that finds the cursor of page 1 000 (run once, outside the measurement).
+const DEEP_CURSOR: &str = "SELECT action_timestamp, id FROM action_logs \
+    ORDER BY action_timestamp DESC, id DESC LIMIT 1 OFFSET 49999";
+
+fn full_scan() -> Options {
+    Options {
+        use_rollups: false,
+        ..opts()
+    }
+}
+
+fn one_day() -> Filter {
+    let mut f = Filter::new(Entity::Actions);
+    f.since = Some(parse_time("1d", chrono::Utc::now()).unwrap());
+    f
 }
 
 fn sqlite(c: &mut Criterion) {
@@ -190,10 +226,22 @@ fn sqlite(c: &mut Criterion) {
         }
         k
     };
+    let scan = rt
+        .block_on(Store::open(&Target::Sqlite(db.clone()), &full_scan()))
+        .unwrap();
+    let cursor: (String, String) = raw
+        .query_row(DEEP_CURSOR, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
     let mut g = c.benchmark_group("sqlite");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.bench_function("stats_7d", |b| {
         b.iter(|| rt.block_on(store.stats(&range())).unwrap())
+    });
+    g.bench_function("stats_1d", |b| {
+        b.iter(|| rt.block_on(store.stats(&one_day())).unwrap())
+    });
+    g.bench_function("stats_7d_full_scan", |b| {
+        b.iter(|| rt.block_on(scan.stats(&range())).unwrap())
     });
     g.bench_function("seed_sql_stats_7d", |b| {
         b.iter(|| SEED_STATS.iter().map(|s| run_raw(s)).sum::<usize>())
@@ -203,6 +251,28 @@ fn sqlite(c: &mut Criterion) {
     });
     g.bench_function("seed_sql_first_page", |b| {
         b.iter(|| run_raw(SEED_FIRST_PAGE))
+    });
+    // The same, keeping each value (owned), as any client of the rows must (PostgreSQL's
+    // client always does: its rows arrive as owned buffers).
+    g.bench_function("seed_sql_first_page_owned", |b| {
+        b.iter(|| {
+            let mut st = raw.prepare_cached(SEED_FIRST_PAGE).unwrap();
+            let n = st.column_count();
+            st.query_map([], |r| {
+                (0..n)
+                    .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+        })
+    });
+    g.bench_function("actions_page_1000", |b| {
+        b.iter(|| {
+            rt.block_on(store.actions(&deep_page(cursor.clone())))
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -221,17 +291,31 @@ fn postgres(c: &mut Criterion) {
         let _ = conn.await;
     });
     pg_store(&rt, &client, schema);
-    rt.block_on(client.batch_execute(&format!("SET search_path TO {schema}")))
-        .unwrap();
+    let row = rt.block_on(client.query_one(DEEP_CURSOR, &[])).unwrap();
+    let at: chrono::DateTime<chrono::Utc> = row.get(0);
+    let id: uuid::Uuid = row.get(1);
+    let cursor = (
+        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        id.to_string(),
+    );
     let url = format!("{base}?options=-c%20search_path%3D{schema}");
     let store = rt
-        .block_on(Store::open(&Target::Postgres(url), &opts()))
+        .block_on(Store::open(&Target::Postgres(url.clone()), &opts()))
+        .unwrap();
+    let scan = rt
+        .block_on(Store::open(&Target::Postgres(url.clone()), &full_scan()))
         .unwrap();
     let run_raw = |sql: &str| rt.block_on(client.query(sql, &[])).unwrap().len();
     let mut g = c.benchmark_group("postgres");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.bench_function("stats_7d", |b| {
         b.iter(|| rt.block_on(store.stats(&range())).unwrap())
+    });
+    g.bench_function("stats_1d", |b| {
+        b.iter(|| rt.block_on(store.stats(&one_day())).unwrap())
+    });
+    g.bench_function("stats_7d_full_scan", |b| {
+        b.iter(|| rt.block_on(scan.stats(&range())).unwrap())
     });
     g.bench_function("seed_sql_stats_7d", |b| {
         b.iter(|| SEED_STATS.iter().map(|s| run_raw(s)).sum::<usize>())
@@ -242,10 +326,18 @@ fn postgres(c: &mut Criterion) {
     g.bench_function("seed_sql_first_page", |b| {
         b.iter(|| run_raw(SEED_FIRST_PAGE))
     });
+    g.bench_function("actions_page_1000", |b| {
+        b.iter(|| {
+            rt.block_on(store.actions(&deep_page(cursor.clone())))
+                .unwrap()
+        })
+    });
     g.finish();
 }
 
-/// Fills `schema` when missing or of the wrong size (also used by `benches/web.rs`).
+/// Fills `schema` when missing or of the wrong size, and applies `migrations/0004_rollups.sql`
+/// (which adds and fills the rollups of a store made before them); leaves the search path on
+/// `schema` (also used by `benches/web.rs`).
 pub(crate) fn pg_store(
     rt: &tokio::runtime::Runtime,
     client: &tokio_postgres::Client,
@@ -258,25 +350,41 @@ pub(crate) fn pg_store(
         &[],
     ));
     let ok = counts.is_ok_and(|r| r.get::<_, i64>(0) == ACTIONS && r.get::<_, i64>(1) == RUNS);
+    let m = |f: &str| {
+        std::fs::read_to_string(format!("{}/migrations/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
     if !ok {
         eprintln!("building schema {schema} …");
-        let m = |f: &str| {
-            std::fs::read_to_string(format!("{}/migrations/{f}", env!("CARGO_MANIFEST_DIR")))
-                .unwrap()
-        };
         rt.block_on(client.batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema};
-             {} {} {} {PG_FILL}",
+             {} {} {} {}",
             m("0001_action_logs.sql"),
             m("0002_jobs.sql"),
-            m("0003_query.sql")
+            m("0003_query.sql"),
+            m("0004_rollups.sql"),
         )))
         .unwrap();
-        for t in ["action_logs", "job_executions"] {
+        let t = std::time::Instant::now();
+        rt.block_on(client.batch_execute(PG_FILL)).unwrap();
+        eprintln!("filled in {:?} (rollup triggers on)", t.elapsed());
+        for t in [
+            "action_logs",
+            "job_executions",
+            "action_logs_daily_status",
+            "action_logs_daily_users",
+            "action_logs_daily_durations",
+        ] {
             rt.block_on(client.batch_execute(&format!("VACUUM ANALYZE {schema}.{t}")))
                 .unwrap();
         }
     }
+    rt.block_on(client.batch_execute(&format!("SET search_path TO {schema}")))
+        .unwrap();
+    // A store made before the rollups: the migration adds and fills them.
+    let t = std::time::Instant::now();
+    rt.block_on(client.batch_execute(&m("0004_rollups.sql")))
+        .unwrap();
+    eprintln!("0004_rollups.sql in {:?}", t.elapsed());
 }
 
 fn main() {

@@ -21,6 +21,20 @@ use chrono::{DateTime, Datelike, Local, NaiveDate, Offset, TimeZone, Timelike, U
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
+
+    /// The current instant as whole seconds and nanoseconds since the Unix epoch: what the
+    /// hot path stamps lines with. The default derives it from [`Clock::now`]; override it only
+    /// for a cheaper read of the same clock, as [`SystemClock`] does.
+    ///
+    /// ```
+    /// use actionlog::{Clock, ManualClock};
+    /// let clock = ManualClock::at("1970-01-01T00:00:01.5Z".parse().unwrap());
+    /// assert_eq!(clock.unix_now(), (1, 500_000_000));
+    /// ```
+    fn unix_now(&self) -> (i64, u32) {
+        let t = self.now();
+        (t.timestamp(), t.timestamp_subsec_nanos())
+    }
 }
 
 /// The operating system's real-time clock.
@@ -30,6 +44,18 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// The OS clock without chrono's calendar arithmetic (the per-second part of a timestamp is
+    /// formatted from it once per second, see [`stamp_unix`]).
+    fn unix_now(&self) -> (i64, u32) {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+            Err(_) => {
+                let t = Utc::now();
+                (t.timestamp(), t.timestamp_subsec_nanos())
+            }
+        }
     }
 }
 
@@ -135,6 +161,26 @@ pub(crate) fn stamp(now: DateTime<Utc>, tz: Timezone) -> Stamp {
     Stamp { second, micros }
 }
 
+/// [`stamp`] for an instant given as Unix seconds and nanoseconds ([`Clock::unix_now`]): within a
+/// second already formatted on this thread it does no calendar arithmetic at all.
+pub(crate) fn stamp_unix((secs, nanos): (i64, u32), tz: Timezone) -> Stamp {
+    let micros = (nanos / 1000).min(999_999);
+    let hit = CACHE
+        .try_with(|c| match *c.borrow() {
+            Some(s) if s.unix_secs == secs && s.tz == tz => Some(s),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    match hit {
+        Some(second) => Stamp { second, micros },
+        None => match DateTime::<Utc>::from_timestamp(secs, nanos) {
+            Some(now) => stamp(now, tz),
+            None => stamp(Utc::now(), tz),
+        },
+    }
+}
+
 fn second_stamp(now: DateTime<Utc>, tz: Timezone) -> SecondStamp {
     let (naive, offset_secs) = match tz {
         Timezone::Utc => (now.naive_utc(), 0),
@@ -206,6 +252,27 @@ mod tests {
             .with_timezone(&Local)
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
         assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn unix_stamps_agree_with_chrono_stamps() {
+        for t in [
+            "2025-11-03T14:30:45.123456789Z",
+            "1969-12-31T23:59:59.5Z",
+            "2025-11-03T14:30:46Z",
+        ] {
+            let t: DateTime<Utc> = t.parse().unwrap();
+            for tz in [Timezone::Utc, Timezone::Local] {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                stamp(t, tz).write_rfc3339(&mut a);
+                let parts = (t.timestamp(), t.timestamp_subsec_nanos());
+                stamp_unix(parts, tz).write_rfc3339(&mut b);
+                assert_eq!(a, b);
+                assert_eq!(stamp_unix(parts, tz).second.day, stamp(t, tz).second.day);
+            }
+        }
+        let (s, n) = SystemClock.unix_now();
+        assert!(s > 1_700_000_000 && n < 1_000_000_000);
     }
 
     #[test]

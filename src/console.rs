@@ -189,7 +189,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let stamp = clock::stamp(self.clock.now(), self.tz);
+        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = format::console::SEPS;
         event::render(event, &ctx, &self.render, seps, |s, logger| {
             format::console::write_line(

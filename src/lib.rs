@@ -53,7 +53,7 @@
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
 //!   [`Stats`] and reported once on stderr, and the writer keeps retrying.
 //! - The caller does no file I/O. Under [`Overflow::Block`] (default) nothing is lost and the
-//!   caller waits only while the channel is full; under [`Overflow::DropNewest`] it never waits and
+//!   caller waits only while the file hand-off is full; under [`Overflow::DropNewest`] it never waits and
 //!   every drop is counted.
 //! - User data cannot forge lines or drive a terminal: control characters are escaped in every
 //!   output, and each file line is one valid JSON object.

@@ -130,7 +130,8 @@ fn postgres_percentiles_are_percentile_disc() {
     let Some(db) = common::pg::TestDb::new("cli_pct") else {
         return;
     };
-    for m in ["0001_action_logs.sql", "0002_jobs.sql"] {
+    // With the rollups, which `stats` then reads: the percentiles come from their histogram.
+    for m in ["0001_action_logs.sql", "0002_jobs.sql", "0004_rollups.sql"] {
         db.psql_file(&format!("{}/migrations/{m}", env!("CARGO_MANIFEST_DIR")));
     }
     db.psql(&fixture());
@@ -142,14 +143,20 @@ fn postgres_percentiles_are_percentile_disc() {
     );
 }
 
-/// The same through the REST API: `actionlog_stats` of `migrations/0003_query.sql`.
+/// The same through the REST API: `actionlog_stats` of `migrations/0004_rollups.sql`.
 #[cfg(all(feature = "postgres", feature = "supabase"))]
 #[test]
 fn supabase_percentiles_are_percentile_disc() {
     let Some(db) = common::pg::TestDb::new("cli_pct_sb") else {
         return;
     };
-    for m in ["0001_action_logs.sql", "0002_jobs.sql", "0003_query.sql"] {
+    // 0004 replaces 0003's `actionlog_stats` with its rollup reading version.
+    for m in [
+        "0001_action_logs.sql",
+        "0002_jobs.sql",
+        "0003_query.sql",
+        "0004_rollups.sql",
+    ] {
         db.psql_file(&format!("{}/migrations/{m}", env!("CARGO_MANIFEST_DIR")));
     }
     db.psql(&fixture());

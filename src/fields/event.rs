@@ -3,6 +3,7 @@
 //! per-thread buffers; each output then lays them out as its own line ([`render`]).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use tracing::field::Field;
 use tracing::{Event, Subscriber};
@@ -10,6 +11,7 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use super::callsite::{self, Callsite, Role};
 use super::span::SpanFieldSets;
 use super::{Render, Val, ValHandler, Visitor, bounded};
 use crate::format::{Seps, json};
@@ -26,13 +28,15 @@ pub(crate) struct Scratch {
     names: Vec<&'static str>,
     /// The output line being assembled.
     pub(crate) line: Vec<u8>,
+    /// The event's logger name as a JSON string, when it is the callsite's (cached) target.
+    pub(crate) logger_json: Option<Rc<Callsite>>,
 }
 
 struct EventHandler<'a> {
     scratch: &'a mut Scratch,
     seps: Seps,
-    is_log: bool,
     render: &'a Render,
+    callsite: &'a Callsite,
 }
 
 impl ValHandler for EventHandler<'_> {
@@ -40,7 +44,10 @@ impl ValHandler for EventHandler<'_> {
         let name = field.name();
         let limits = &self.render.limits;
         let max = limits.max_field_bytes();
-        if name == "message" {
+        let Some(info) = self.callsite.field(field.index(), name) else {
+            return;
+        };
+        if info.role == Role::Message {
             let m = &mut self.scratch.message;
             match v {
                 Val::Str(s) if s.len() <= max => m.push_str(s),
@@ -55,21 +62,28 @@ impl ValHandler for EventHandler<'_> {
             }
             return;
         }
-        // The log bridge's bookkeeping fields are already folded into the normalized metadata.
-        if self.is_log && name.starts_with("log.") {
-            return;
-        }
-        if self.render.redaction.hides_field(name) {
-            push_entry(self.scratch, self.seps, name, |out| {
+        let redaction = &self.render.redaction;
+        match info.role {
+            // The log bridge's bookkeeping fields are already folded into the normalized metadata.
+            Role::LogBookkeeping | Role::Message => {}
+            Role::Hidden => push_keyed(self.scratch, self.seps, name, &info.key, |out| {
                 json::write_str(out, REDACTED)
-            });
-        } else {
-            let redaction = &self.render.redaction;
-            push_entry(self.scratch, self.seps, name, |out| {
+            }),
+            Role::Plain => push_keyed(self.scratch, self.seps, name, &info.key, |out| {
                 let from = out.len();
                 v.write_json(out, limits);
-                redaction.scrub_tail(out, from);
-            });
+                // Numbers and booleans cannot hold a URL; a string holds `://` after escaping
+                // exactly when it did before (escapes contain neither `:` nor `/`).
+                let scrub = match v {
+                    // A byte search (word at a time) first: most strings have no ':' at all.
+                    Val::Str(s) => json::contains_byte(s.as_bytes(), b':') && s.contains("://"),
+                    Val::Debug(_) | Val::Error(_) => true,
+                    _ => false,
+                };
+                if scrub {
+                    redaction.scrub_tail(out, from);
+                }
+            }),
         }
     }
 }
@@ -79,10 +93,40 @@ fn push_entry(s: &mut Scratch, seps: Seps, name: &'static str, value: impl FnOnc
         return;
     }
     if !s.meta.is_empty() {
-        s.meta.extend_from_slice(seps.item);
+        put_sep(&mut s.meta, seps.item);
     }
     json::write_str(&mut s.meta, name);
-    s.meta.extend_from_slice(seps.kv);
+    put_sep(&mut s.meta, seps.kv);
+    value(&mut s.meta);
+    s.names.push(name);
+}
+
+/// Appends a separator: the file's are one byte, which a `push` writes without the `memcpy`
+/// call a slice of unknown length costs.
+#[inline(always)]
+fn put_sep(out: &mut Vec<u8>, sep: &[u8]) {
+    match sep {
+        [b] => out.push(*b),
+        _ => out.extend_from_slice(sep),
+    }
+}
+
+/// [`push_entry`] with the key already quoted and escaped (from the callsite cache).
+fn push_keyed(
+    s: &mut Scratch,
+    seps: Seps,
+    name: &'static str,
+    key: &[u8],
+    value: impl FnOnce(&mut Vec<u8>),
+) {
+    if s.names.contains(&name) {
+        return;
+    }
+    if !s.meta.is_empty() {
+        put_sep(&mut s.meta, seps.item);
+    }
+    s.meta.extend_from_slice(key);
+    put_sep(&mut s.meta, seps.kv);
     value(&mut s.meta);
     s.names.push(name);
 }
@@ -105,19 +149,21 @@ where
     scratch.names.clear();
     let normalized = event.normalized_metadata();
     let is_log = normalized.is_some();
+    let cs = callsite::get(event.metadata(), &render.redaction, is_log);
     event.record(&mut Visitor(EventHandler {
         scratch,
         seps,
-        is_log,
         render,
+        callsite: &cs,
     }));
+    scratch.logger_json = (!is_log).then_some(cs);
     render.redaction.scrub_text(&mut scratch.message);
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope {
             let ext = span.extensions();
             if let Some(fields) = ext.get::<SpanFieldSets>().and_then(|f| f.get(render)) {
-                for (name, value) in fields.iter() {
-                    push_entry(scratch, seps, name, |out| out.extend_from_slice(value));
+                for (name, key, value) in fields.iter() {
+                    push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
                 }
             }
         }
@@ -156,25 +202,26 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Runs `f` with this thread's scratch buffers. They are taken out of the thread-local slot for
-/// the call, so an event emitted while one is being formatted (from inside a `Debug` impl) simply
-/// starts from empty buffers, and during thread teardown fresh ones are used.
+/// Runs `f` with this thread's scratch buffers. They stay borrowed for the call, so an event
+/// emitted while one is being formatted (from inside a `Debug` impl) simply starts from empty
+/// buffers, and during thread teardown fresh ones are used.
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    let mut scratch = SCRATCH
-        .try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).ok())
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let r = f(&mut scratch);
-    // Don't let one huge event pin megabytes per thread forever.
-    if scratch.line.capacity() <= 64 * 1024 && scratch.meta.capacity() <= 64 * 1024 {
-        let _ = SCRATCH.try_with(|s| {
-            if let Ok(mut slot) = s.try_borrow_mut() {
-                *slot = scratch;
-            }
-        });
+    // Borrowed in place (no moves of the buffers); a nested event (from a `Debug` impl) finds
+    // the slot borrowed and starts from empty buffers, as one during thread teardown does.
+    let mut f = Some(f);
+    let r = SCRATCH.try_with(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        let r = (f.take().expect("called once"))(&mut s);
+        // Don't let one huge event pin megabytes per thread forever.
+        if s.line.capacity() > 64 * 1024 || s.meta.capacity() > 64 * 1024 {
+            *s = Scratch::default();
+        }
+        Some(r)
+    });
+    match r {
+        Ok(Some(r)) => r,
+        _ => (f.take().expect("not called yet"))(&mut Scratch::default()),
     }
-    r
 }
 
 /// The shared path of every line output: captures `event` under `render` into this thread's

@@ -6,6 +6,7 @@
 //!
 //! Nothing here knows about layers, rows, the pipeline or sinks.
 
+pub(crate) mod callsite;
 pub(crate) mod event;
 pub(crate) mod packed;
 pub(crate) mod span;

@@ -25,11 +25,18 @@ pub const SPAN_NAME: &str = "job_execution";
 #[derive(Default, Debug)]
 pub(crate) struct SpanFields {
     fields: Vec<(&'static str, Box<[u8]>)>,
+    /// Each name quoted and escaped as a JSON key, by position (escaped once per span, not
+    /// per event).
+    keys: Vec<Box<[u8]>>,
 }
 
 impl SpanFields {
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
-        self.fields.iter().map(|(k, v)| (*k, &v[..]))
+    /// `(name, quoted key, value)` of each field.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8], &[u8])> {
+        self.fields
+            .iter()
+            .zip(&self.keys)
+            .map(|((k, v), q)| (*k, &q[..], &v[..]))
     }
 }
 
@@ -55,7 +62,12 @@ impl ValHandler for SpanFieldsWriter<'_> {
             .find(|(k, _)| *k == field.name())
         {
             Some(slot) => slot.1 = out,
-            None => self.fields.fields.push((field.name(), out)),
+            None => {
+                let mut key = Vec::with_capacity(field.name().len() + 2);
+                json::write_str(&mut key, field.name());
+                self.fields.keys.push(key.into_boxed_slice());
+                self.fields.fields.push((field.name(), out));
+            }
         }
     }
 }

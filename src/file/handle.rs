@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
+use super::slots::Hub;
 use super::writer::Msg;
 use crate::handle::{Ack, Flusher, Handle};
 use crate::stats::Stats;
@@ -18,35 +19,38 @@ pub(crate) struct Counters {
     pub(crate) lines_written: AtomicU64,
     pub(crate) lines_dropped: AtomicU64,
     pub(crate) write_errors: AtomicU64,
-    /// Bytes of lines in the channel: added by the layer, taken off by the writer.
-    pub(crate) queued_bytes: AtomicU64,
     /// Whether a `Block` wait timed out and the writer has not taken a line since.
     pub(crate) stalled: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) struct FileHandle {
     pub(crate) tx: Sender<Msg>,
+    /// To wake the writer after a request.
+    pub(crate) hub: Arc<Hub>,
     pub(crate) thread: Option<JoinHandle<()>>,
     pub(crate) counters: Arc<Counters>,
 }
 
-/// Sends `make(ack)` to the writer, waiting for room at most until `deadline`.
+/// Sends `make(ack)` to the writer and wakes it; the ack is awaited until `deadline`.
 fn request(
     tx: &Sender<Msg>,
+    hub: &Hub,
     make: impl FnOnce(crossbeam_channel::Sender<()>) -> Msg,
     deadline: Instant,
 ) -> Ack {
     let wait = deadline.saturating_duration_since(Instant::now());
-    Ack::request(make, |m| tx.send_timeout(m, wait).is_ok())
+    let ack = Ack::request(make, |m| tx.send_timeout(m, wait).is_ok());
+    hub.wake();
+    ack
 }
 
 impl Handle for FileHandle {
     fn flush(&self, deadline: Instant) -> Ack {
-        request(&self.tx, Msg::Flush, deadline)
+        request(&self.tx, &self.hub, Msg::Flush, deadline)
     }
 
     fn shutdown(&mut self, deadline: Instant) -> Ack {
-        request(&self.tx, Msg::Shutdown, deadline).then_join(self.thread.take())
+        request(&self.tx, &self.hub, Msg::Shutdown, deadline).then_join(self.thread.take())
     }
 
     fn stats(&self) -> Stats {
@@ -61,6 +65,9 @@ impl Handle for FileHandle {
 
     fn flusher(&self) -> Option<Flusher> {
         let tx = self.tx.clone();
-        Some(Box::new(move |deadline| request(&tx, Msg::Flush, deadline)))
+        let hub = self.hub.clone();
+        Some(Box::new(move |deadline| {
+            request(&tx, &hub, Msg::Flush, deadline)
+        }))
     }
 }

@@ -1,14 +1,19 @@
 //! The daily JSON-lines output: [`FileLayer`] formats each event on the caller's thread into one
-//! finished line and hands it to the writer thread ([`writer`]) through a bounded channel; the
-//! writer appends it to `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
+//! finished line and appends it to that thread's slot ([`slots`]), bounded in lines and bytes;
+//! the writer thread ([`writer`]) takes every slot's lines in rounds and appends them to `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
 //! under a size cap ([`rolling`], names in [`names`]). Each time a file is opened, [`retention`]
 //! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
 //! gzips closed files (`compress`). [`read`] reads it all back for every consumer.
 //!
 //! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
-//! full channel makes the caller wait for the writer, so nothing is lost; under
-//! [`Overflow::DropNewest`] it never waits and the line is dropped and counted instead.
+//! full hand-off makes the caller wait for the writer, so nothing is lost; under
+//! [`Overflow::DropNewest`] it never waits and the line is dropped and counted instead. Lines
+//! of one thread keep their order; a thread that exits leaves its lines to the writer. At
+//! midnight each line goes into the file of its own day, except a line stamped before midnight
+//! that reaches the writer after it moved to the new day: that one goes into the new day's
+//! file, with its own timestamp (see [`writer`]).
 
+mod budget;
 #[cfg(feature = "compress")]
 pub(crate) mod compress;
 mod handle;
@@ -17,6 +22,7 @@ pub(crate) mod names;
 pub mod read;
 pub(crate) mod retention;
 pub(crate) mod rolling;
+mod slots;
 pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +45,6 @@ use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
 use intake::Intake;
 pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
-use writer::Msg;
 
 /// What a layer does when its channel is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -134,21 +139,24 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let stamp = clock::stamp(self.clock.now(), self.tz);
+        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
         let level = format::level_name(event.metadata().level());
-        let line = event::render(
+        event::render(
             event,
             &ctx,
             &self.render,
             format::file::SEPS,
             |s, logger| {
-                format::file::write_line(&mut s.line, &stamp, level, &s.message, logger, &s.meta);
-                s.line.as_slice().to_vec()
+                let logger = match &s.logger_json {
+                    Some(cs) => format::file::Logger::Json(&cs.logger),
+                    None => format::file::Logger::Raw(logger),
+                };
+                // Written straight into this thread's slot: no line buffer, no allocation.
+                self.intake.send_line(stamp.second.day, &mut |out| {
+                    format::file::write_line_with(out, &stamp, level, &s.message, logger, &s.meta)
+                });
             },
         );
-        let len = line.len();
-        self.intake
-            .send_line(Msg::Line(stamp.second.day, line), len);
     }
 }
 
@@ -331,10 +339,23 @@ impl FileLayerBuilder {
         }
         let day = clock::day_of(self.clock.now(), self.tz);
         let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
-        let (tx, rx) = crossbeam_channel::bounded(self.capacity);
+        // Flush and shutdown requests only: lines go through the hub's per-thread slots.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let hub = Arc::new(slots::Hub::new(
+            self.max_bytes,
+            self.capacity as u64,
+            self.overflow == Overflow::Block,
+        ));
         let counters = Arc::new(Counters::default());
         #[allow(unused_mut)]
-        let mut w = writer::Writer::new(rx, files, counters.clone(), self.clock.clone(), self.tz);
+        let mut w = writer::Writer::new(
+            hub.clone(),
+            rx,
+            files,
+            counters.clone(),
+            self.clock.clone(),
+            self.tz,
+        );
         #[cfg(feature = "compress")]
         if self.compress {
             w.compress_with(compress::Compressor::spawn(
@@ -346,12 +367,12 @@ impl FileLayerBuilder {
             .name(WRITER_THREAD.into())
             .spawn(move || w.run())
             .map_err(Error::Thread)?;
+        hub.set_writer(thread.thread().clone());
         let layer = FileLayer {
             intake: Intake {
-                tx: tx.clone(),
+                hub: hub.clone(),
                 overflow: self.overflow,
                 block_timeout: self.block_timeout,
-                max_bytes: self.max_bytes,
                 counters: counters.clone(),
             },
             render: self.render,
@@ -360,6 +381,7 @@ impl FileLayerBuilder {
         };
         let handle = FileHandle {
             tx,
+            hub,
             thread: Some(thread),
             counters,
         };

@@ -1,17 +1,24 @@
-//! The file writer thread: receives finished lines from the bounded channel and appends them to
-//! the day files. It knows nothing about formatting events; the layer sends complete lines.
+//! The file writer thread: takes finished lines from the callers' slots ([`super::slots`]) and
+//! appends them to the day files. It knows nothing about formatting events; the layer hands
+//! over complete lines. Its loop is in [`rounds`].
 //!
 //! Invariants:
 //! - One thread owns the files, so lines are never torn or interleaved: each line is appended
 //!   whole, and a write that fails part-way resumes from the first unwritten byte.
-//! - Lines are batched while the channel has more, and written as soon as it is empty, so an
-//!   idle service's lines reach the file (the OS page cache) at once.
+//! - Each round takes every slot's lines and writes them (up to 1 MiB per write) before it
+//!   ends, so lines reach the file (the OS page cache) within a poll interval (500 us) while
+//!   lines keep coming, and at once when a caller wakes the sleeping writer.
+//! - Midnight: a round writes the lines of the day being written (from every slot) before any
+//!   later day's, so the writer moves to a new day only after every older line taken with it.
+//!   A line stamped before midnight that reaches the writer after it moved on (its thread was
+//!   held between the stamp and the hand-off) goes into the new day's file with its own
+//!   timestamp: lines are never appended to a day file the writer has left.
 //! - A write error is counted, reported once per outage, and retried every [`RETRY_EVERY`] by
 //!   reopening (and recreating) the directory and file. Before each write the open file is
 //!   checked against its path, so a deleted or moved file (or removed directory) is recreated
 //!   instead of swallowing lines. Up to [`PENDING_CAP`] bytes wait in
 //!   memory meanwhile; lines beyond that are dropped and counted.
-//! - Dropped lines (channel full under `DropNewest`, or the pending cap) are announced by one
+//! - Dropped lines (no room under `DropNewest`, or the pending cap) are announced by one
 //!   WARNING line with the count once the writer catches up.
 
 use std::io::{self, Write};
@@ -19,24 +26,26 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 
 use super::handle::Counters;
 use super::names::PartId;
 use super::rolling::DayFiles;
+use super::slots::{Chunk, Hub, Slot};
 use crate::clock::{self, Clock, Day, Timezone};
 
 /// How often a broken file is retried.
 pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// The most bytes held in memory while the file cannot be written.
 pub(crate) const PENDING_CAP: usize = 16 << 20;
-/// Write to the file once this much is buffered even if the channel still has lines.
-const WRITE_CHUNK: usize = 64 << 10;
+/// Write to the file once this much is buffered even if slots still have lines: large writes,
+/// few system calls, a bounded buffer.
+const WRITE_CHUNK: usize = 1 << 20;
 
-/// What the layer and the guard send to the writer.
+mod rounds;
+
+/// What the guard sends to the writer (lines travel through [`super::slots`]).
 pub(crate) enum Msg {
-    /// A complete line (ending in `\n`) for the file of `Day`.
-    Line(Day, Vec<u8>),
     /// Write out everything received so far, then acknowledge.
     Flush(Sender<()>),
     /// Drain, write out, acknowledge, and stop.
@@ -44,7 +53,14 @@ pub(crate) enum Msg {
 }
 
 pub(crate) struct Writer {
+    hub: Arc<Hub>,
     rx: Receiver<Msg>,
+    /// The writer's copy of the slot registry, and its generation.
+    slots: Vec<Arc<Slot>>,
+    seen: u64,
+    /// Chunks taken from slots this round, and emptied ones to hand back.
+    taken: Vec<Chunk>,
+    spares: Vec<Chunk>,
     files: DayFiles,
     /// Bytes received and not yet written; always whole lines, except a tail left by a partial write.
     buf: Vec<u8>,
@@ -67,6 +83,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(
+        hub: Arc<Hub>,
         rx: Receiver<Msg>,
         files: DayFiles,
         counters: Arc<Counters>,
@@ -75,9 +92,14 @@ impl Writer {
     ) -> Self {
         let now = Instant::now();
         Writer {
+            hub,
             rx,
+            slots: Vec::new(),
+            seen: 0,
+            taken: Vec::new(),
+            spares: Vec::new(),
             files,
-            buf: Vec::with_capacity(WRITE_CHUNK * 2),
+            buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
             buf_lines: 0,
             counters,
             clock,
@@ -139,62 +161,6 @@ impl Writer {
         }
     }
 
-    fn serve(&mut self) {
-        self.tell_compressor();
-        loop {
-            let msg = if self.broken_since.is_some() {
-                match self.rx.recv_timeout(RETRY_EVERY) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match self.rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => break,
-                }
-            };
-            let mut next = msg;
-            // Take everything already queued before touching the file: one write per batch.
-            while let Some(m) = next {
-                match m {
-                    Msg::Line(day, line) => {
-                        self.counters
-                            .queued_bytes
-                            .fetch_sub(line.len() as u64, Ordering::Relaxed);
-                        self.push(day, line)
-                    }
-                    Msg::Flush(ack) => {
-                        self.write_out(true);
-                        let _ = ack.send(());
-                    }
-                    Msg::Shutdown(ack) => {
-                        while let Ok(m) = self.rx.try_recv() {
-                            if let Msg::Line(day, line) = m {
-                                self.counters
-                                    .queued_bytes
-                                    .fetch_sub(line.len() as u64, Ordering::Relaxed);
-                                self.push(day, line);
-                            }
-                        }
-                        self.finish();
-                        let _ = ack.send(());
-                        return;
-                    }
-                }
-                if self.buf.len() >= WRITE_CHUNK {
-                    self.write_out(false);
-                }
-                next = self.rx.try_recv().ok();
-            }
-            self.announce_drops();
-            self.write_out(false);
-            self.tell_compressor();
-        }
-        // Every sender is gone (the layer and guard were dropped): write what is left.
-        self.finish();
-    }
-
     /// The last write before stopping; whatever still cannot be written is counted as dropped.
     fn finish(&mut self) {
         self.announce_drops();
@@ -211,7 +177,9 @@ impl Writer {
         }
     }
 
-    fn push(&mut self, day: Day, line: Vec<u8>) {
+    /// Buffers `line` (`lines` whole lines of `day`; several only without a part cap and while
+    /// the file is healthy), moving to the day's file or the next part first if due.
+    fn push(&mut self, day: Day, line: &[u8], lines: u64) {
         if day > self.files.day() {
             // The first line of a new day closes the old file with everything that belongs in it.
             self.write_out(true);
@@ -234,11 +202,13 @@ impl Writer {
             }
         }
         if self.broken_since.is_some() && self.buf.len() + line.len() > PENDING_CAP {
-            self.counters.lines_dropped.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .lines_dropped
+                .fetch_add(lines, Ordering::Relaxed);
             return;
         }
-        self.buf.extend_from_slice(&line);
-        self.buf_lines += 1;
+        self.buf.extend_from_slice(line);
+        self.buf_lines += lines;
     }
 
     /// Writes the buffer to the current file. While broken, tries at most every [`RETRY_EVERY`]
@@ -256,7 +226,7 @@ impl Writer {
             return;
         }
         // Before every write: a file deleted or moved (or its directory removed) would swallow
-        // the lines into an unlinked inode. One `stat` per write, amortised over up to 64 KiB.
+        // the lines into an unlinked inode. One `stat` per write, amortised over up to a round's lines.
         self.check_stale();
         self.last_attempt = now;
         let result = match self.files.file() {

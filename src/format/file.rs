@@ -20,7 +20,30 @@ pub(crate) fn write_line(
     logger: &str,
     meta: &[u8],
 ) {
-    out.reserve(96 + message.len() + logger.len() + meta.len());
+    write_line_with(out, stamp, level, message, Logger::Raw(logger), meta)
+}
+
+/// The logger name of a line: raw, or already a JSON string (cached per callsite).
+#[derive(Clone, Copy)]
+pub(crate) enum Logger<'a> {
+    Raw(&'a str),
+    Json(&'a [u8]),
+}
+
+/// [`write_line`] with the logger name given either way.
+pub(crate) fn write_line_with(
+    out: &mut Vec<u8>,
+    stamp: &Stamp,
+    level: &str,
+    message: &str,
+    logger: Logger<'_>,
+    meta: &[u8],
+) {
+    let logger_len = match logger {
+        Logger::Raw(s) => s.len(),
+        Logger::Json(j) => j.len(),
+    };
+    out.reserve(96 + message.len() + logger_len + meta.len());
     out.extend_from_slice(b"{\"timestamp\":\"");
     stamp.write_rfc3339(out);
     out.extend_from_slice(b"\",\"level\":\"");
@@ -28,7 +51,10 @@ pub(crate) fn write_line(
     out.extend_from_slice(b"\",\"message\":");
     json::write_str(out, message);
     out.extend_from_slice(b",\"logger\":");
-    json::write_str(out, logger);
+    match logger {
+        Logger::Raw(s) => json::write_str(out, s),
+        Logger::Json(j) => out.extend_from_slice(j),
+    }
     out.extend_from_slice(b",\"metadata\":{");
     out.extend_from_slice(meta);
     out.extend_from_slice(b"}}\n");

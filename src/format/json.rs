@@ -25,12 +25,75 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Bytes per word of the [`word_is_plain`] scan.
+const WORD: usize = 8;
+const ONES: u64 = u64::from_ne_bytes([0x01; WORD]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; WORD]);
+
+/// Whether any byte of `w` equals `b` (the classic SWAR zero-byte test on `w ^ b…b`, which
+/// has no false positives when only asking "any?").
+#[inline(always)]
+fn has_byte(w: u64, b: u8) -> bool {
+    let x = w ^ (ONES * b as u64);
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
+}
+
+/// True when none of the 8 bytes of `w` is [`special`]: most text is plain, so the escaper
+/// skips it a word at a time instead of testing six conditions per byte.
+#[inline(always)]
+fn word_is_plain(w: u64) -> bool {
+    // Bytes below 0x20: subtracting 0x20 borrows into the high bit only for them (or for
+    // bytes already >= 0x80, which `!w` masks out).
+    let ctl = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
+    !(ctl
+        || has_byte(w, b'"')
+        || has_byte(w, b'\\')
+        || has_byte(w, 0x7f)
+        || has_byte(w, 0xc2)
+        || has_byte(w, 0xe2))
+}
+
+/// Whether `b` holds the byte `x`, a word at a time (cheaper than `memchr` for the short
+/// strings of log fields).
+pub(crate) fn contains_byte(b: &[u8], x: u8) -> bool {
+    let mut words = b.chunks_exact(WORD);
+    for w in &mut words {
+        if has_byte(u64::from_ne_bytes(w.try_into().expect("WORD bytes")), x) {
+            return true;
+        }
+    }
+    words.remainder().contains(&x)
+}
+
 /// Appends `s` escaped for use inside a JSON string, without quotes.
 pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    let mut start = 0;
     let mut i = 0;
+    // Most strings (keys, logger names, short values) need no escape at all: find that out a
+    // word at a time, the last partial word padded with a plain byte, and copy them whole.
+    while let Some(w) = bytes.get(i..i + WORD) {
+        if !word_is_plain(u64::from_ne_bytes(w.try_into().expect("WORD bytes"))) {
+            break;
+        }
+        i += WORD;
+    }
+    if bytes.len() - i < WORD {
+        let mut tail = [b'a'; WORD];
+        tail[..bytes.len() - i].copy_from_slice(&bytes[i..]);
+        if word_is_plain(u64::from_ne_bytes(tail)) {
+            out.extend_from_slice(bytes);
+            return;
+        }
+    }
+    let mut start = 0;
     while i < bytes.len() {
+        if let Some(w) = bytes.get(i..i + WORD) {
+            let w = u64::from_ne_bytes(w.try_into().expect("WORD bytes"));
+            if word_is_plain(w) {
+                i += WORD;
+                continue;
+            }
+        }
         let b = bytes[i];
         if !special(b) {
             i += 1;
@@ -96,6 +159,9 @@ fn unicode_escape(out: &mut Vec<u8>, cp: u8) {
 /// Appends a float as a JSON number; NaN and infinities, which JSON cannot express, become the
 /// strings `"NaN"`, `"inf"` and `"-inf"` so that the information survives and the line stays valid.
 pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if write_short_f64(out, v) {
+        return;
+    }
     if v.is_finite() {
         let mut b = ryu::Buffer::new();
         out.extend_from_slice(b.format_finite(v).as_bytes());
@@ -106,6 +172,55 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
     } else {
         out.extend_from_slice(b"\"-inf\"");
     }
+}
+
+/// Powers of ten, each exact in an `f64`.
+const POW10: [f64; 5] = [1.0, 10.0, 100.0, 1_000.0, 10_000.0];
+
+/// The fast path of [`write_f64`] for the common floats with at most four decimals and a
+/// magnitude in `[1e-4, 1e15)` (`0.5`, `12.25`, `3.0`): writes exactly what `ryu` writes, without
+/// its general shortest-digits search, or returns false.
+///
+/// Why it is exact: for `|v·10^k| < 2^50` an integer `m` with `m/10^k` parsing back to `v` can
+/// only be `round(v·10^k)`, and `m as f64 / 10^k` is the correctly rounded quotient, i.e. the
+/// parse; so the smallest such `k` gives the fewest significant digits, which is what `ryu`
+/// prints, and in this range it prints them positionally (`0.0005`, `123.0`, `12.25`).
+fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
+    let a = v.abs();
+    if !(1e-4..1e15).contains(&a) {
+        return false;
+    }
+    for (k, p) in POW10.iter().enumerate() {
+        let scaled = a * p;
+        if scaled >= (1u64 << 50) as f64 {
+            return false;
+        }
+        let m = scaled.round();
+        if m / p != a {
+            continue;
+        }
+        let m = m as u64;
+        if v < 0.0 {
+            out.push(b'-');
+        }
+        let mut b = itoa::Buffer::new();
+        let digits = b.format(m).as_bytes();
+        if k == 0 {
+            out.extend_from_slice(digits);
+            out.extend_from_slice(b".0");
+        } else if digits.len() > k {
+            let (int, frac) = digits.split_at(digits.len() - k);
+            out.extend_from_slice(int);
+            out.push(b'.');
+            out.extend_from_slice(frac);
+        } else {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', k - digits.len()));
+            out.extend_from_slice(digits);
+        }
+        return true;
+    }
+    false
 }
 
 /// Appends an integer.
@@ -145,6 +260,83 @@ mod tests {
         for s in ["\x1b]0;x\x07", "\u{85}\u{9f}\u{80}", "plain", ""] {
             let back: String = serde_json::from_str(&esc(s)).unwrap();
             assert_eq!(back, s);
+        }
+    }
+
+    /// The word-at-a-time scan agrees with the byte rule for every byte in every position.
+    #[test]
+    fn word_scan_matches_byte_rule() {
+        for b in 0..=255u8 {
+            for at in 0..WORD {
+                let mut w = [b'a'; WORD];
+                w[at] = b;
+                assert_eq!(
+                    word_is_plain(u64::from_ne_bytes(w)),
+                    !special(b),
+                    "byte {b:#x} at {at}"
+                );
+            }
+        }
+        let s = "0123456789abcdef\"quoted\" \u{9b}\u{2028} tail£€…";
+        for cut in 0..s.len() {
+            if s.is_char_boundary(cut) {
+                let back: String = serde_json::from_str(&esc(&s[cut..])).unwrap();
+                assert_eq!(back, &s[cut..]);
+            }
+        }
+        assert_eq!(esc("abcdefgh\u{7f}ijklmnop"), r#""abcdefgh\u007fijklmnop""#);
+    }
+
+    /// The fast path writes exactly what `ryu` writes, wherever it answers.
+    #[test]
+    fn short_floats_match_ryu() {
+        let mut rng = fastrand::Rng::with_seed(13);
+        let check = |v: f64| {
+            let mut fast = Vec::new();
+            if write_short_f64(&mut fast, v) {
+                let mut b = ryu::Buffer::new();
+                assert_eq!(
+                    String::from_utf8(fast).unwrap(),
+                    b.format_finite(v),
+                    "{v:e}"
+                );
+            }
+        };
+        for v in [
+            0.5,
+            12.25,
+            3.0,
+            -0.75,
+            1e-4,
+            0.0001234,
+            999999999999999.9,
+            0.1,
+            0.3,
+            1e15,
+        ] {
+            check(v);
+            check(-v);
+        }
+        for _ in 0..200_000 {
+            let bits = rng.u32(1..52);
+            let digits = rng.u64(..1 << bits);
+            let k = rng.i32(-6..8);
+            check(digits as f64 / 10f64.powi(k));
+            check(f64::from_bits(rng.u64(..)));
+            check(rng.f64() * 10f64.powi(rng.i32(-5..16)));
+        }
+    }
+
+    #[test]
+    fn contains_byte_finds_every_position() {
+        for len in 0..40 {
+            let mut v = vec![b'a'; len];
+            assert!(!contains_byte(&v, b':'));
+            for at in 0..len {
+                v[at] = b':';
+                assert!(contains_byte(&v, b':'), "{len} {at}");
+                v[at] = b'a';
+            }
         }
     }
 

@@ -286,7 +286,7 @@ where
         let cancel = meta.fields().field(CANCEL_FIELD).is_some();
         let error =
             (*meta.level() == Level::ERROR).then(|| ErrorText::of(event, &self.render.limits));
-        let stamp = clock::stamp(self.clock.now(), self.tz);
+        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = crate::format::console::SEPS;
         event::render(event, &ctx, &self.render, seps, |s, logger| {
             crate::format::console::write_line(

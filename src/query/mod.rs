@@ -14,6 +14,11 @@
 //! - **Every query is bounded**: at most [`MAX_ROWS`] rows (each stats section at most
 //!   [`SECTION_ROWS`]), and a statement timeout ([`Options::statement_timeout`], default 10 s:
 //!   `statement_timeout` on PostgreSQL, an interrupt on SQLite, the HTTP timeout on Supabase).
+//! - **Aggregates from rollups**: `stats` sums the per-day rollups that the stores keep
+//!   beside `action_logs` (`migrations/0004_rollups.sql`; the SQLite sink's own copy) for the
+//!   whole days of its range, and reads only the partial days at its ends from the table, so
+//!   its cost follows the number of days and keys, not of actions; a store without them is
+//!   scanned as the seed's SQL does ([`Options::use_rollups`]), with the same result.
 //! - **Pages by key, not by offset**: newest first by `(time, id)`; a [`Cursor`] names the last
 //!   row shown, so page 1 000 costs what page 1 costs.
 //!
@@ -26,6 +31,7 @@ pub mod files;
 mod filter;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rollup;
 #[cfg(feature = "supabase")]
 mod shapes;
 mod sql;
@@ -122,6 +128,9 @@ pub struct Options {
     pub statement_timeout: Duration,
     /// Connect timeout for PostgreSQL and Supabase (default 5 s).
     pub connect_timeout: Duration,
+    /// Read `stats` from the per-day rollups when the store has them (default on; off reads
+    /// every row, as the seed's SQL does: the same result, for comparison).
+    pub use_rollups: bool,
 }
 
 impl Default for Options {
@@ -129,6 +138,7 @@ impl Default for Options {
         Options {
             statement_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            use_rollups: true,
         }
     }
 }

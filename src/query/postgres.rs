@@ -1,12 +1,16 @@
 //! The PostgreSQL store, read-only: the session is set to `default_transaction_read_only = on`
-//! (so every statement runs in a read-only transaction) and `statement_timeout`; no TLS
-//! (a URL asking for `sslmode=require` is refused by the driver).
+//! (so every statement runs in a read-only transaction) and `statement_timeout`. The URL is
+//! read as the sink reads it: libpq's `sslmode` (TLS with feature `postgres-tls`, rustls,
+//! certificates checked for `verify-ca` / `verify-full`) and `sslrootcert`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
 
+use crate::sink::postgres::url::UrlError;
+
+use super::rollup;
 use super::sql::{self, Dialect, Param};
 use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats, Target};
 
@@ -19,6 +23,8 @@ pub struct PgStore {
     /// Prepared statements by SQL text (the texts are few: one per query shape), so a query
     /// is one round trip.
     prepared: std::sync::Mutex<std::collections::HashMap<String, Statement>>,
+    /// Whether `stats` reads the rollups (the store has them and the options allow it).
+    rollups: bool,
 }
 
 impl PgStore {
@@ -28,12 +34,29 @@ impl PgStore {
             target: target.clone(),
             reason,
         };
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| unreachable(format!("bad URL: {e}")))?;
+        // The sink's reading of the URL (libpq's sslmode and sslrootcert), so a URL that
+        // works for the app works here.
+        let cs = crate::sink::postgres::url::parse(url).map_err(|e| match e {
+            UrlError::Bad(reason) => unreachable(format!("bad URL: {reason}")),
+            UrlError::NoTls => unreachable(
+                "TLS (sslmode=require/verify-ca/verify-full) needs the `postgres-tls` feature"
+                    .into(),
+            ),
+        })?;
+        let mut config = cs.config;
         config.connect_timeout(opts.connect_timeout);
         config.application_name("actionlog-query");
-        let (client, conn) = config.connect(NoTls).await.map_err(|e| {
+        #[cfg(feature = "postgres-tls")]
+        let connected = {
+            let root = cs.root_cert.as_deref().map(std::path::Path::new);
+            let tls =
+                crate::sink::tls::connector(crate::sink::postgres::url::verify(&cs.sslmode), root)
+                    .map_err(|e| unreachable(format!("TLS set-up: {e}")))?;
+            config.connect(tls).await
+        };
+        #[cfg(not(feature = "postgres-tls"))]
+        let connected = config.connect(tokio_postgres::NoTls).await;
+        let (client, conn) = connected.map_err(|e| {
             let refused = e
                 .as_db_error()
                 .is_some_and(|d| d.code().code().starts_with("28"));
@@ -60,10 +83,11 @@ impl PgStore {
             ))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let store = PgStore {
+        let mut store = PgStore {
             client,
             target,
             prepared: Default::default(),
+            rollups: false,
         };
         let names = [
             ("table", "action_logs"),
@@ -86,6 +110,14 @@ impl PgStore {
                     hint: HINT,
                 });
             }
+        }
+        if opts.use_rollups {
+            let row = store
+                .client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&rollup::MARKER])
+                .await
+                .map_err(|e| store.err(e))?;
+            store.rollups = row.get(0);
         }
         Ok(store)
     }
@@ -172,7 +204,11 @@ impl PgStore {
 
     pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
         let mut out = Stats::default();
-        for (name, s) in sql::stats(Dialect::Postgres, range, [false, false]) {
+        let mut sections = sql::stats(Dialect::Postgres, range, ["action_logs", "job_executions"]);
+        if self.rollups {
+            rollup::stats(Dialect::Postgres, range, &mut sections);
+        }
+        for (name, s) in sections {
             out.sections
                 .push((name, self.rows(&s.text, &s.params).await?));
         }

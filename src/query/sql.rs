@@ -43,6 +43,10 @@ impl Sql {
         }
     }
 
+    pub(super) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// Adds a parameter; returns its placeholder.
     pub(super) fn bind(&mut self, p: Param) -> String {
         self.params.push(p);
@@ -121,7 +125,7 @@ pub(super) fn conditions(sql: &mut Sql, f: &Filter) -> String {
     }
 }
 
-fn time_param(d: Dialect, t: &DateTime<Utc>) -> Param {
+pub(super) fn time_param(d: Dialect, t: &DateTime<Utc>) -> Param {
     match d {
         Dialect::Sqlite => Param::Text(sqlite_time(t)),
         Dialect::Postgres => Param::Time(*t),
@@ -184,7 +188,11 @@ pub(crate) fn page(d: Dialect, q: &PageQuery) -> Sql {
             Dialect::Sqlite => ip,
             Dialect::Postgres => format!("{ip}::text::uuid"),
         };
-        wheres.push_str(&format!(" AND ({time}, id) < ({tp}, {ip})"));
+        // The plain bound too: planners use it as the time index's range, where the row
+        // comparison alone would be a filter over every newer row (page 1 000 read 50 000).
+        wheres.push_str(&format!(
+            " AND {time} <= {tp} AND ({time}, id) < ({tp}, {ip})"
+        ));
     }
     let limit = q.limit.clamp(1, MAX_ROWS) + 1;
     sql.text = format!(
@@ -206,11 +214,12 @@ pub(crate) fn run_logs(d: Dialect, id: &str) -> Sql {
     sql
 }
 
-/// `percentile_disc` for p = 0.5 and 0.95 of `value` per `key`, from a histogram (one row
-/// per key and distinct value, with its count: a hash or index aggregate) instead of sorting
-/// every row: the smallest value whose cumulative count reaches p of the total, which is what
-/// `percentile_disc` returns. Columns `key`, `timed`, `p50_seconds`, `p95_seconds`.
-fn percentiles(d: Dialect, key: &str, value: &str, from: &str, w: &str) -> String {
+/// `percentile_disc` for p = 0.5 and 0.95 of a histogram `hist` (columns `key`, `v`, `c`: one
+/// row per key and distinct value, with its count: a hash or index aggregate, or a rollup)
+/// instead of sorting every row: the smallest value whose cumulative count reaches p of the
+/// total, which is what `percentile_disc` returns. Columns `key`, `timed`, `p50_seconds`,
+/// `p95_seconds`.
+pub(super) fn percentiles(d: Dialect, key: &str, hist: &str) -> String {
     let (v, timed) = match d {
         Dialect::Postgres => ("v::float8", "SUM(c)::int8"),
         Dialect::Sqlite => ("v", "SUM(c)"),
@@ -220,33 +229,25 @@ fn percentiles(d: Dialect, key: &str, value: &str, from: &str, w: &str) -> Strin
          MIN({v}) FILTER (WHERE cum >= 0.5 * tot) AS p50_seconds, \
          MIN({v}) FILTER (WHERE cum >= 0.95 * tot) AS p95_seconds \
          FROM (SELECT {key}, v, c, SUM(c) OVER (PARTITION BY {key} ORDER BY v) AS cum, \
-                 SUM(c) OVER (PARTITION BY {key}) AS tot \
-               FROM (SELECT {key}, {value} AS v, COUNT(*) AS c FROM {from} \
-                     WHERE {value} IS NOT NULL AND {w} GROUP BY {key}, {value}) h) w \
+                 SUM(c) OVER (PARTITION BY {key}) AS tot FROM ({hist}) h) w \
          GROUP BY {key}"
     )
 }
 
-/// The stats sections over the range of `f` (its conditions are ignored). `scan` (SQLite):
-/// read `action_logs` / `job_executions` by a full scan instead of the time index, better when
-/// the range covers most of the table (a range walk looks every row up in the table).
-pub(crate) fn stats(d: Dialect, range: &Filter, scan: [bool; 2]) -> Vec<(&'static str, Sql)> {
+/// The histogram of `value` per `key` over the rows of `from` where `w` holds.
+fn histogram(key: &str, value: &str, from: &str, w: &str) -> String {
+    format!(
+        "SELECT {key}, {value} AS v, COUNT(*) AS c FROM {from} \
+         WHERE {value} IS NOT NULL AND {w} GROUP BY {key}, {value}"
+    )
+}
+
+/// The stats sections over the range of `f` (its conditions are ignored), reading the
+/// actions and the runs from `from` (the tables, or SQLite's `NOT INDEXED` / `INDEXED BY`
+/// forms of them: the caller knows which access path is best).
+pub(crate) fn stats(d: Dialect, range: &Filter, from: [&str; 2]) -> Vec<(&'static str, Sql)> {
     let n = SECTION_ROWS;
-    let (actions, runs) = match d {
-        Dialect::Sqlite => (
-            if scan[0] {
-                "action_logs NOT INDEXED"
-            } else {
-                "action_logs"
-            },
-            if scan[1] {
-                "job_executions NOT INDEXED"
-            } else {
-                "job_executions"
-            },
-        ),
-        Dialect::Postgres => ("action_logs", "job_executions"),
-    };
+    let [actions, runs] = from;
     let window = |col: &str| {
         let mut sql = Sql::new(d);
         let mut parts = Vec::new();
@@ -298,14 +299,22 @@ pub(crate) fn stats(d: Dialect, range: &Filter, scan: [bool; 2]) -> Vec<(&'stati
          FROM (SELECT job_id, COUNT(*) AS total, {ok} AS successes, {rate} AS success_rate \
                FROM {runs} WHERE {w} GROUP BY job_id) j \
          LEFT JOIN ({}) p ON p.job_id = j.job_id ORDER BY j.job_id LIMIT {n}",
-        percentiles(d, "job_id", "duration_seconds", runs, &w)
+        percentiles(
+            d,
+            "job_id",
+            &histogram("job_id", "duration_seconds", runs, &w)
+        )
     );
     out.push(("job_success_rate", s));
 
     let (mut s, w) = window("action_timestamp");
     s.text = format!(
         "{} ORDER BY action_type LIMIT {n}",
-        percentiles(d, "action_type", "request_duration_seconds", actions, &w)
+        percentiles(
+            d,
+            "action_type",
+            &histogram("action_type", "request_duration_seconds", actions, &w)
+        )
     );
     out.push(("action_durations", s));
     out

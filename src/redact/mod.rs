@@ -212,9 +212,10 @@ impl Redaction {
     }
 }
 
-/// A multiplicative hasher for the cache's integer keys (SipHash is needlessly slow here).
+/// A multiplicative hasher for the cache's integer keys (SipHash is needlessly slow here);
+/// also the per-callsite cache's (`fields::callsite`).
 #[derive(Default)]
-struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {

@@ -7,7 +7,10 @@ use super::REDACTED;
 /// The hot path's cheap first test: only text holding `://` can hold a URL's user-info.
 #[inline]
 pub(super) fn has_scheme_sep(b: &[u8]) -> bool {
-    // `memchr`-style scan for ':' first (most text has none), then the two bytes after it.
+    // A word-at-a-time look for ':' first (most text has none), then the two bytes after each one.
+    if !crate::format::json::contains_byte(b, b':') {
+        return false;
+    }
     let mut i = 0;
     while let Some(p) = b[i..].iter().position(|&c| c == b':') {
         let at = i + p;

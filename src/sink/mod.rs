@@ -12,7 +12,7 @@ pub mod sqlite;
 #[cfg(feature = "supabase")]
 pub mod supabase;
 #[cfg(feature = "postgres-tls")]
-mod tls;
+pub(crate) mod tls;
 
 pub(crate) use choice::Choice;
 #[cfg(feature = "postgres")]

@@ -11,7 +11,7 @@
 
 mod connect;
 mod load;
-mod url;
+pub(crate) mod url;
 
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use tokio_postgres::{Client, Statement};
 use super::{COLUMNS, Sink, SinkError, SinkFuture, validate_table_name};
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution};
-use url::{describe, escape_userinfo_at, take_param};
+use url::describe;
 
 /// The migration creating `action_logs`, as shipped in `migrations/0001_action_logs.sql`.
 pub const MIGRATION: &str = include_str!("../../../migrations/0001_action_logs.sql");
@@ -28,6 +28,10 @@ pub const MIGRATION: &str = include_str!("../../../migrations/0001_action_logs.s
 /// The migration creating the job tables, their views and the `scheduled_jobs` refresh
 /// function, as shipped in `migrations/0002_jobs.sql`.
 pub const JOBS_MIGRATION: &str = include_str!("../../../migrations/0002_jobs.sql");
+
+/// The migration adding the per-day rollups that the read side's `stats` sums, kept by
+/// statement-level triggers, as shipped in `migrations/0004_rollups.sql`.
+pub const ROLLUPS_MIGRATION: &str = include_str!("../../../migrations/0004_rollups.sql");
 
 /// How a batch is loaded; both are one transaction and the same idempotent upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,6 +53,7 @@ pub struct PostgresSink {
     schema: Option<String>,
     table: String,
     migrate: bool,
+    rollups: bool,
     scheduled_jobs: bool,
     connect_timeout: Duration,
     statement_timeout: Duration,
@@ -95,37 +100,25 @@ impl PostgresSink {
             reason,
         };
         // libpq's `verify-ca` / `verify-full` and `sslrootcert` are unknown to tokio-postgres:
-        // take them out and apply them ourselves.
-        let url = escape_userinfo_at(url);
-        let (url, sslmode) = take_param(&url, "sslmode");
-        let (url, root_cert) = take_param(&url, "sslrootcert");
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
-        let mode = sslmode.as_deref().unwrap_or("prefer");
-        config.ssl_mode(match mode {
-            "disable" => tokio_postgres::config::SslMode::Disable,
-            "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
-            "require" | "verify-ca" | "verify-full" => tokio_postgres::config::SslMode::Require,
-            other => return Err(bad(format!("unknown sslmode {other:?}"))),
-        });
+        // `url::parse` takes them out, and they are applied here.
+        let url::ConnString {
+            mut config,
+            sslmode,
+            root_cert,
+        } = url::parse(url).map_err(|e| match e {
+            url::UrlError::Bad(reason) => bad(reason),
+            url::UrlError::NoTls => Error::Config(
+                "TLS (sslmode=require/verify-ca/verify-full) needs actionlog's `postgres-tls` feature",
+            ),
+        })?;
         if config.get_application_name().is_none() {
             config.application_name("actionlog");
         }
         #[cfg(not(feature = "postgres-tls"))]
-        if matches!(mode, "require" | "verify-ca" | "verify-full") || root_cert.is_some() {
-            return Err(Error::Config(
-                "TLS (sslmode=require/verify-ca/verify-full) needs actionlog's `postgres-tls` feature",
-            ));
-        }
+        let _ = (sslmode, root_cert);
         #[cfg(feature = "postgres-tls")]
         let tls = {
-            use super::tls::Verify;
-            let verify = match mode {
-                "verify-full" => Verify::Full,
-                "verify-ca" => Verify::Ca,
-                _ => Verify::None,
-            };
+            let verify = url::verify(&sslmode);
             let root_cert = root_cert.map(std::path::PathBuf::from);
             let connector = super::tls::connector(verify, root_cert.as_deref()).map_err(bad)?;
             Tls {
@@ -140,6 +133,7 @@ impl PostgresSink {
             schema: None,
             table: "action_logs".into(),
             migrate: false,
+            rollups: true,
             scheduled_jobs: false,
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
@@ -197,6 +191,17 @@ impl PostgresSink {
         self
     }
 
+    /// Whether the migration includes the read side's per-day rollups and indexes
+    /// (`migrations/0004_rollups.sql`; default on). They make `actionlog stats` and the
+    /// dashboard's overview read days instead of rows, and cost every write (their triggers
+    /// run in the writer's transaction: `BENCHMARKS.md` measures how much). Off leaves a store
+    /// without them as it is (drop their triggers by hand to remove existing ones); the read
+    /// side then scans, with the same results.
+    pub fn rollups(mut self, on: bool) -> Self {
+        self.rollups = on;
+        self
+    }
+
     /// Keeps `scheduled_jobs` current from each batch of job runs, in the same transaction
     /// (default off; see [`crate::job`]).
     pub fn scheduled_jobs(mut self, on: bool) -> Self {
@@ -223,11 +228,17 @@ impl PostgresSink {
         self
     }
 
-    /// The migration SQL for this sink's table name, then the job tables'.
+    /// The migration SQL for this sink's table name, the job tables', then (unless
+    /// [`Self::rollups`] is off) the rollups'.
     pub fn migration_sql(&self) -> String {
+        let rollups = if self.rollups {
+            ROLLUPS_MIGRATION.replace("action_logs", &self.table)
+        } else {
+            String::new()
+        };
         format!(
-            "{}\n{JOBS_MIGRATION}",
-            MIGRATION.replace("action_logs", &self.table)
+            "{}\n{JOBS_MIGRATION}\n{rollups}",
+            MIGRATION.replace("action_logs", &self.table),
         )
     }
 
@@ -313,5 +324,18 @@ mod tests {
         let err = PostgresSink::new("postgres://writer:CANARY-s3cret@db.example:notaport/app")
             .unwrap_err();
         assert!(!err.to_string().contains("CANARY"), "{err}");
+    }
+
+    #[test]
+    fn rollups_follow_the_table_name_and_can_be_left_out() {
+        let sink = PostgresSink::new("postgres://h/db")
+            .unwrap()
+            .table("audit_log")
+            .unwrap();
+        let sql = sink.migration_sql();
+        assert!(sql.contains("CREATE TABLE audit_log_daily_status"), "{sql}");
+        assert!(!sql.contains("action_logs_daily"));
+        let sql = sink.rollups(false).migration_sql();
+        assert!(!sql.contains("_daily_status") && sql.contains("scheduled_jobs"));
     }
 }

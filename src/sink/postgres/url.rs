@@ -129,3 +129,59 @@ mod tests {
         );
     }
 }
+
+/// Why a connection string cannot be used.
+#[derive(Debug)]
+pub(crate) enum UrlError {
+    /// It does not parse, or names an unknown `sslmode` (the reason never repeats the URL).
+    Bad(String),
+    /// It asks for TLS and this build has no `postgres-tls`.
+    NoTls,
+}
+
+/// A connection string as used: tokio-postgres' settings, with libpq's `sslmode` (default
+/// `prefer`) and `sslrootcert` taken out and kept beside them.
+pub(crate) struct ConnString {
+    pub config: tokio_postgres::Config,
+    pub sslmode: String,
+    pub root_cert: Option<String>,
+}
+
+/// Parses `url` as libpq would (the sink and the read side both connect with it).
+pub(crate) fn parse(url: &str) -> Result<ConnString, UrlError> {
+    let url = escape_userinfo_at(url);
+    let (url, sslmode) = take_param(&url, "sslmode");
+    let (url, root_cert) = take_param(&url, "sslrootcert");
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| UrlError::Bad(e.to_string()))?;
+    let sslmode = sslmode.unwrap_or_else(|| "prefer".to_owned());
+    config.ssl_mode(match sslmode.as_str() {
+        "disable" => tokio_postgres::config::SslMode::Disable,
+        "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
+        "require" | "verify-ca" | "verify-full" => tokio_postgres::config::SslMode::Require,
+        other => return Err(UrlError::Bad(format!("unknown sslmode {other:?}"))),
+    });
+    if cfg!(not(feature = "postgres-tls"))
+        && (matches!(sslmode.as_str(), "require" | "verify-ca" | "verify-full")
+            || root_cert.is_some())
+    {
+        return Err(UrlError::NoTls);
+    }
+    Ok(ConnString {
+        config,
+        sslmode,
+        root_cert,
+    })
+}
+
+/// How much of the server's certificate `sslmode` checks.
+#[cfg(feature = "postgres-tls")]
+pub(crate) fn verify(sslmode: &str) -> super::super::tls::Verify {
+    use super::super::tls::Verify;
+    match sslmode {
+        "verify-full" => Verify::Full,
+        "verify-ca" => Verify::Ca,
+        _ => Verify::None,
+    }
+}

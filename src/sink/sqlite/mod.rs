@@ -16,6 +16,7 @@
 //! the schema: set-up takes the write lock up front (`BEGIN IMMEDIATE`, only when something is
 //! missing) and retries a busy database for up to [`SETUP_WAIT`], so neither start fails.
 
+mod rollups;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -114,16 +115,17 @@ fn setup(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
             // Only take the write lock when something is missing: an existing store opens
             // without waiting for a writer.
             let have: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, 'job_executions',
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, ?2, 'job_executions',
                  'scheduled_jobs', 'scheduled_jobs_status', 'job_execution_summary')",
-                [table],
+                [table, &rollups::names(table)[0]],
                 |r| r.get(0),
             )?;
-            if have < 5 {
+            if have < 6 {
                 conn.execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {} {} COMMIT;",
+                    "BEGIN IMMEDIATE; {} {} {} COMMIT;",
                     schema::schema(table),
-                    schema::jobs_schema()
+                    schema::jobs_schema(),
+                    rollups::rollups(table)
                 ))
                 .inspect_err(|_| {
                     let _ = conn.execute_batch("ROLLBACK");

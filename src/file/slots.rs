@@ -1,0 +1,340 @@
+//! The hand-off from emitting threads to the writer: one buffer ([`Slot`]) per thread and file
+//! layer, which the thread appends finished lines to and the writer swaps out whole, so no
+//! allocation crosses threads, no line is copied into a message of its own, and a caller pays
+//! one uncontended lock instead of a channel send.
+//!
+//! Invariants:
+//! - A thread appends only to its own slot and the writer takes a slot's bytes whole, so the
+//!   lines of one thread reach the file in the order they were emitted and are never torn.
+//!   (A line emitted while the thread's locals are being torn down goes through a shared
+//!   fallback slot instead, which the writer takes last in each round.)
+//! - A slot belongs to the writer's registry, not to its thread: a thread that exits leaves
+//!   its lines behind for the writer, which forgets the slot once it is empty.
+//! - The bytes and lines in all slots together stay within the configured bounds: a slot
+//!   reserves room from [`Budget`] in grants (one shared atomic update per grant, not per line)
+//!   and the writer hands back a slot's whole reservation when it takes the slot's bytes.
+//! - Wake-ups are lazy: the writer polls while lines keep coming and only after a quiet spell
+//!   goes to sleep, announcing it in [`Hub::sleeping`]; a caller wakes it (one futex call) only
+//!   then, so a busy caller never makes a system call.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use super::budget::{Budget, Credit};
+use crate::clock::Day;
+
+/// What a slot holds between two visits of the writer.
+#[derive(Default)]
+pub(crate) struct Chunk {
+    /// Whole lines, each ending in `\n`.
+    pub(crate) bytes: Vec<u8>,
+    /// Lines in `bytes`.
+    pub(crate) lines: u64,
+    /// Where each run of lines of one day starts: `(offset, day)`, the first at offset 0.
+    pub(crate) days: Vec<(usize, Day)>,
+    /// Room reserved from the [`Budget`].
+    credit: Credit,
+    /// Whether the writer was already woken for this chunk having grown past [`NUDGE_AT`].
+    nudged: bool,
+}
+
+/// A chunk this large wakes the writer instead of waiting for its next poll, so buffers stay
+/// small enough to be recycled (no fresh pages to fault in) while the writer keeps up.
+pub(crate) const NUDGE_AT: usize = 256 << 10;
+
+/// Under `Overflow::Block`, a thread whose chunk holds this much waits for the writer to take
+/// it rather than growing it further: when the writer falls behind (its core taken by the
+/// emitting threads), callers wait for it early instead of faulting in fresh buffers up to the
+/// whole byte bound. Under `DropNewest` a chunk may grow to the byte bound (nobody waits).
+pub(crate) const SLOT_CAP: usize = 4 * NUDGE_AT;
+
+/// Why a line was not appended.
+pub(crate) enum Refused {
+    /// The writer stopped taking lines.
+    Shut,
+    /// The bounds are reached; the line's length.
+    NoRoom(u64),
+    /// This thread's chunk is at [`SLOT_CAP`]: wait for the writer to take it.
+    SlotFull(Arc<Slot>),
+}
+
+/// Writes one whole line (ending in `\n`) at the end of the buffer it is given.
+pub(crate) type LineWriter<'a> = dyn FnMut(&mut Vec<u8>) + 'a;
+
+impl Chunk {
+    /// Appends the line `write` writes, for `day`, if the budget has room for it; otherwise
+    /// leaves the chunk as it was and returns the line's length.
+    fn push(&mut self, budget: &Budget, day: Day, write: &mut LineWriter<'_>) -> Result<(), u64> {
+        let from = self.bytes.len();
+        // Written in place (no copy through a line buffer), then reserved: a line that does not
+        // fit is cut off again.
+        write(&mut self.bytes);
+        let len = (self.bytes.len() - from) as u64;
+        if !budget.reserve(&mut self.credit, len) {
+            self.bytes.truncate(from);
+            return Err(len);
+        }
+        if self.days.last().is_none_or(|&(_, d)| d != day) {
+            self.days.push((from, day));
+        }
+        self.lines += 1;
+        Ok(())
+    }
+}
+
+/// One thread's buffer for one file layer.
+#[derive(Default)]
+pub(crate) struct Slot {
+    chunk: Mutex<Chunk>,
+    /// Set when the owning thread's locals are dropped: once empty, the writer forgets it.
+    pub(crate) orphaned: AtomicBool,
+    /// Set when the hub is gone, so threads drop their handle to it.
+    closed: AtomicBool,
+}
+
+impl Slot {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Chunk> {
+        self.chunk.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Shared by the layer (and each thread's slot handle) and the writer.
+pub(crate) struct Hub {
+    id: u64,
+    /// Every slot the writer visits; bumped `generation` tells it the list changed.
+    registry: Mutex<Vec<Arc<Slot>>>,
+    generation: AtomicU64,
+    /// For lines emitted while a thread's locals are torn down.
+    fallback: Arc<Slot>,
+    pub(crate) budget: Budget,
+    /// The writer's thread, to wake it.
+    writer: OnceLock<std::thread::Thread>,
+    /// Whether the writer went to sleep and needs a wake-up for new lines.
+    pub(crate) sleeping: AtomicBool,
+    /// Set by the writer before its last round: from then on lines are refused (and counted
+    /// as dropped by the caller) instead of left where no one takes them.
+    shut: AtomicBool,
+    /// Callers waiting for room under `Overflow::Block`.
+    waiters: AtomicUsize,
+    /// [`SLOT_CAP`] under `Overflow::Block`.
+    slot_cap: Option<usize>,
+    room: (Mutex<()>, Condvar),
+}
+
+static NEXT_HUB: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's slots, one per live file layer it has written through.
+    static MINE: RefCell<Vec<Mine>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A thread's handle on its slot; dropping it (thread exit) orphans the slot.
+struct Mine {
+    hub: u64,
+    slot: Arc<Slot>,
+}
+
+impl Drop for Mine {
+    fn drop(&mut self) {
+        self.slot.orphaned.store(true, Ordering::Release);
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(max_bytes: u64, max_lines: u64, block: bool) -> Self {
+        let fallback = Arc::new(Slot::default());
+        Hub {
+            id: NEXT_HUB.fetch_add(1, Ordering::Relaxed),
+            registry: Mutex::new(vec![fallback.clone()]),
+            generation: AtomicU64::new(1),
+            fallback,
+            budget: Budget::new(max_bytes, max_lines),
+            writer: OnceLock::new(),
+            sleeping: AtomicBool::new(false),
+            shut: AtomicBool::new(false),
+            waiters: AtomicUsize::new(0),
+            slot_cap: block.then_some(SLOT_CAP),
+            room: (Mutex::new(()), Condvar::new()),
+        }
+    }
+
+    /// Records the writer's thread, so callers and the guard can wake it.
+    pub(crate) fn set_writer(&self, t: std::thread::Thread) {
+        let _ = self.writer.set(t);
+    }
+
+    /// Wakes the writer (used by the guard's requests and a caller waiting for room).
+    pub(crate) fn wake(&self) {
+        self.sleeping.store(false, Ordering::SeqCst);
+        if let Some(t) = self.writer.get() {
+            t.unpark();
+        }
+    }
+
+    /// Appends the line `write` writes (of day `day`) to this thread's slot if the budget has
+    /// room; otherwise appends nothing and says why.
+    pub(crate) fn try_append(&self, day: Day, write: &mut LineWriter<'_>) -> Result<(), Refused> {
+        let ok = MINE
+            .try_with(|mine| {
+                let mut mine = mine.try_borrow_mut().ok()?;
+                let slot = match mine.iter().position(|m| m.hub == self.id) {
+                    Some(i) => &mine[i].slot,
+                    None => {
+                        mine.retain(|m| !m.slot.closed.load(Ordering::Relaxed));
+                        let slot = self.register();
+                        mine.push(Mine { hub: self.id, slot });
+                        &mine.last().expect("just pushed").slot
+                    }
+                };
+                Some(self.append_to(slot, day, &mut *write))
+            })
+            .ok()
+            .flatten();
+        let (sent, nudge) = match ok {
+            Some(r) => r,
+            None => self.append_to(&self.fallback, day, write),
+        };
+        if nudge {
+            self.wake();
+        } else if sent.is_ok() && self.sleeping.load(Ordering::SeqCst) {
+            // The writer went to sleep after a quiet spell (see the module docs for why this
+            // cannot miss it: it looks at every slot, under the slot's lock, after setting it).
+            if self.sleeping.swap(false, Ordering::SeqCst) {
+                self.wake();
+            }
+        }
+        sent
+    }
+
+    /// Appends under the slot's lock; returns (appended, whether to wake the writer now).
+    fn append_to(
+        &self,
+        slot: &Arc<Slot>,
+        day: Day,
+        write: &mut LineWriter<'_>,
+    ) -> (Result<(), Refused>, bool) {
+        let mut c = slot.lock();
+        // Looked at under the slot's lock: either the writer's last round takes this line, or
+        // the line sees the flag (the writer sets it before taking each slot's lock).
+        if self.shut.load(Ordering::SeqCst) {
+            return (Err(Refused::Shut), false);
+        }
+        if self.slot_cap.is_some_and(|cap| c.bytes.len() >= cap) {
+            return (Err(Refused::SlotFull(slot.clone())), true);
+        }
+        if let Err(len) = c.push(&self.budget, day, write) {
+            return (Err(Refused::NoRoom(len)), false);
+        }
+        let nudge = !c.nudged && c.bytes.len() >= NUDGE_AT;
+        c.nudged |= nudge;
+        (Ok(()), nudge)
+    }
+
+    fn register(&self) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        let mut r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        // The fallback slot stays last, so teardown lines follow their thread's earlier ones.
+        let at = r.len() - 1;
+        r.insert(at, slot.clone());
+        self.generation.fetch_add(1, Ordering::Release);
+        slot
+    }
+
+    /// Refuses lines from now on (the writer's last round follows).
+    pub(crate) fn shut(&self) {
+        self.shut.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the writer has stopped taking lines.
+    pub(crate) fn is_shut(&self) -> bool {
+        self.shut.load(Ordering::Relaxed)
+    }
+
+    /// Waits until a line of `len` bytes may fit (and `full`, the caller's own slot if it was
+    /// at [`SLOT_CAP`], has been taken by the writer), or `deadline`; false on timeout.
+    pub(crate) fn wait_for_room(&self, len: u64, full: Option<&Slot>, deadline: Instant) -> bool {
+        let (lock, cv) = &self.room;
+        let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        self.wake();
+        let fits = loop {
+            let taken = || full.is_none_or(|s| s.lock().bytes.len() < SLOT_CAP);
+            if self.is_shut() || (self.budget.fits(len) && taken()) {
+                break true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break false;
+            }
+            g = cv
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        fits
+    }
+
+    /// The registry if it changed since `seen` (the writer's copy is kept between rounds).
+    pub(crate) fn slots_since(&self, seen: &mut u64) -> Option<Vec<Arc<Slot>>> {
+        let g = self.generation.load(Ordering::Acquire);
+        if g == *seen {
+            return None;
+        }
+        *seen = g;
+        Some(
+            self.registry
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
+    }
+
+    /// Drops orphaned, empty slots from the registry.
+    pub(crate) fn forget(&self, gone: &[Arc<Slot>]) {
+        let mut r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        r.retain(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Takes `slot`'s lines, leaving it `spare` (emptied) to fill, and hands its reservation
+    /// back; wakes callers waiting for room.
+    pub(crate) fn take(&self, slot: &Slot, spare: &mut Chunk) {
+        let (bytes, lines) = {
+            let mut c = slot.lock();
+            std::mem::swap(&mut c.bytes, &mut spare.bytes);
+            std::mem::swap(&mut c.days, &mut spare.days);
+            spare.lines = std::mem::take(&mut c.lines);
+            c.nudged = false;
+            std::mem::take(&mut c.credit).reserved()
+        };
+        if bytes == 0 && lines == 0 {
+            return;
+        }
+        self.budget.release(bytes, lines);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _g = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
+            self.room.1.notify_all();
+        }
+    }
+
+    /// Whether the slot holds lines (looked at under its lock: see [`Hub::sleeping`]).
+    pub(crate) fn has_lines(slot: &Slot) -> bool {
+        slot.lock().lines > 0
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        for s in self
+            .registry
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            s.closed.store(true, Ordering::Relaxed);
+        }
+    }
+}
