@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 use super::{MAX_PAGE, MAX_RANGE_DAYS};
-use crate::query::{Cursor, Entity, Error, Field, Filter, Op, PageQuery};
+use crate::query::{Cond, Cursor, Entity, Error, Field, Filter, Op, PageQuery};
 
 /// A parsed view.
 #[derive(Debug, Clone)]
@@ -157,21 +157,34 @@ pub(crate) fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// A condition's name and operator in the grammar: `status=`, `details.k!=`, `text~`.
+fn lhs(e: Entity, c: &Cond) -> (String, &'static str) {
+    let name = match &c.field {
+        Field::Column(col) => (*col).to_owned(),
+        Field::Json(k) => format!("{}{k}", e.json_prefix()),
+        Field::Text => "text".to_owned(),
+    };
+    let op = match c.op {
+        Op::Eq => "=",
+        Op::Ne => "!=",
+        Op::Contains => "~",
+    };
+    (name, op)
+}
+
+/// A condition written back in the grammar (`error_message~time out`), as a form shows it.
+pub(crate) fn expr(e: Entity, c: &Cond) -> String {
+    let (name, op) = lhs(e, c);
+    format!("{name}{op}{}", c.value)
+}
+
 /// The canonical query string of `f` (conditions in order, then the range as absolute
 /// times), without a leading `?`.
 pub(crate) fn query_string(f: &Filter) -> String {
     let mut items: Vec<String> = Vec::new();
     for c in &f.conds {
-        let name = match &c.field {
-            Field::Column(col) => (*col).to_owned(),
-            Field::Json(k) => format!("{}{k}", f.entity.json_prefix()),
-            Field::Text => "text".to_owned(),
-        };
-        let op = match c.op {
-            Op::Eq => "=",
-            Op::Ne => "%21=",
-            Op::Contains => "~",
-        };
+        let (name, op) = lhs(f.entity, c);
+        let op = op.replace('!', "%21");
         items.push(format!("{}{op}{}", encode(&name), encode(&c.value)));
     }
     if let Some(t) = &f.since {

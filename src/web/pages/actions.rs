@@ -56,7 +56,7 @@ pub(crate) fn form(action: &str, entity: Entity, f: &Filter, limit: usize) -> Ma
     let eq = |col: &str| {
         f.conds
             .iter()
-            .find(|c| c.op == Op::Eq && c.field == Field::Column(entity_col(entity, col)))
+            .find(|c| c.op == Op::Eq && matches!(c.field, Field::Column(k) if k == col))
             .map(|c| c.value.clone())
     };
     let search = f
@@ -78,17 +78,9 @@ pub(crate) fn form(action: &str, entity: Entity, f: &Filter, limit: usize) -> Ma
                 used_eq.push(col)
             }
             (Field::Text, _) if !used_text => used_text = true,
-            _ => {
-                let mut one = f.clone();
-                one.conds = vec![c.clone()];
-                one.since = None;
-                one.until = None;
-                others.push(params::query_string(&one).replace("%21=", "!="));
-            }
+            _ => others.push(params::expr(entity, c)),
         }
     }
-    // Shown as the grammar (`error_message~time out`).
-    let others: Vec<String> = others.iter().map(|q| params::decode(q)).collect();
     html! {
         form.filters method="get" action=(action) {
             @for col in columns {
@@ -104,14 +96,6 @@ pub(crate) fn form(action: &str, entity: Entity, f: &Filter, limit: usize) -> Ma
             a href=(action) { "Reset" }
         }
     }
-}
-
-fn entity_col(e: Entity, col: &str) -> &'static str {
-    e.columns()
-        .iter()
-        .find(|c| **c == col)
-        .copied()
-        .unwrap_or("id")
 }
 
 /// `/actions`.

@@ -149,7 +149,11 @@ pub(crate) async fn detail(
             table.kv.run {
                 @for c in &run.columns {
                     @if c != "metadata" {
-                        tr { th { (c) } td { @if c == "status" { (html::badge(&html::text(g(c)))) } @else { code { (html::text(g(c))) } } } }
+                        tr { th { (c) } td { @match c.as_str() {
+                            "status" => (html::badge(&html::text(g(c)))),
+                            "job_id" => a.job href={ "/runs?job_id=" (params::encode(&html::text(g(c)))) } { (html::text(g(c))) },
+                            _ => code { (html::text(g(c))) },
+                        } } }
                     }
                 }
                 tr { th { "metadata" } td { (html::details(g("metadata"))) } }
