@@ -369,10 +369,20 @@ impl Store {
     }
 }
 
-/// The simulated work: what a feed does, failing now and then.
+/// Feed calls so far, for `TRACKER_FAIL_EVERY`.
+static FEED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The simulated work: what a feed does, failing now and then (one call in five at random;
+/// with `TRACKER_FAIL_EVERY=N` also every Nth call, so that a run surely has failures to
+/// look at, as the tests need).
 async fn collect_disclosures(source: &str) -> Result<usize, BoxError> {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(20..80))).await;
-    if fastrand::u8(..100) < 20 {
+    let call = FEED_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let every: Option<usize> = std::env::var("TRACKER_FAIL_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0);
+    if every.is_some_and(|n| call % n == 0) || fastrand::u8(..100) < 20 {
         return Err(format!("{source} feed timed out after 30s").into());
     }
     let n = fastrand::usize(5..60);

@@ -204,10 +204,12 @@ impl PgStore {
 
     pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
         let mut out = Stats::default();
-        let mut sections = sql::stats(Dialect::Postgres, range, ["action_logs", "job_executions"]);
-        if self.rollups {
-            rollup::stats(Dialect::Postgres, range, &mut sections);
-        }
+        let sections = sql::stats(
+            Dialect::Postgres,
+            range,
+            ["action_logs", "job_executions"],
+            self.rollups,
+        );
         for (name, s) in sections {
             out.sections
                 .push((name, self.rows(&s.text, &s.params).await?));

@@ -121,9 +121,19 @@ fn union(rollup: String, edges: &[String], table: impl Fn(&str) -> String) -> St
     out
 }
 
-/// The three rolled-up sections over `range`, replacing those of `sections` (the full-scan
-/// statements of [`sql::stats`]) by name.
-pub(crate) fn stats(d: Dialect, range: &Filter, sections: &mut [(&'static str, Sql)]) {
+/// The three sections that have a rollup.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Section {
+    /// `actions_by_type_status`.
+    ByTypeStatus,
+    /// `user_activity`.
+    Users,
+    /// `action_durations`.
+    Durations,
+}
+
+/// `section` over `range`: the whole days from its rollup, the partial days from the table.
+pub(crate) fn section(d: Dialect, range: &Filter, section: Section) -> Sql {
     let n = SECTION_ROWS;
     let sp = split(range.since, range.until);
     let unbounded = range.since.is_none() && range.until.is_none();
@@ -143,75 +153,72 @@ pub(crate) fn stats(d: Dialect, range: &Filter, sections: &mut [(&'static str, S
         ),
     };
 
-    for (name, s) in sections.iter_mut() {
-        let mut q = Sql::new(d);
-        let (days, edges) = conditions(&mut q, &sp, unbounded);
-        q.text = match *name {
-            "actions_by_type_status" => {
-                let inner = union(
-                    format!(
-                        "SELECT action_type, {} AS status, n FROM {MARKER} WHERE {days}",
-                        null_if("status_null", "status")
-                    ),
-                    &edges,
-                    |e| {
-                        format!(
-                            "SELECT action_type, status, COUNT(*) AS n FROM {actions} \
-                             WHERE {e} GROUP BY action_type, status"
-                        )
-                    },
-                );
+    let mut q = Sql::new(d);
+    let (days, edges) = conditions(&mut q, &sp, unbounded);
+    q.text = match section {
+        Section::ByTypeStatus => {
+            let inner = union(
                 format!(
-                    "SELECT action_type, status, {sum} AS count FROM ({inner}) x \
+                    "SELECT action_type, {} AS status, n FROM {MARKER} WHERE {days}",
+                    null_if("status_null", "status")
+                ),
+                &edges,
+                |e| {
+                    format!(
+                        "SELECT action_type, status, COUNT(*) AS n FROM {actions} \
+                             WHERE {e} GROUP BY action_type, status"
+                    )
+                },
+            );
+            format!(
+                "SELECT action_type, status, {sum} AS count FROM ({inner}) x \
                      GROUP BY action_type, status HAVING SUM(n) > 0 \
                      ORDER BY count DESC, action_type, status LIMIT {n}"
-                )
-            }
-            "user_activity" => {
-                let inner = union(
-                    format!(
-                        "SELECT {} AS user_id, action_type, n FROM action_logs_daily_users WHERE {days}",
-                        null_if("user_null", "user_id")
-                    ),
-                    &edges,
-                    |e| {
-                        format!(
-                            "SELECT user_id, action_type, COUNT(*) AS n FROM {actions} \
-                             WHERE {e} GROUP BY user_id, action_type"
-                        )
-                    },
-                );
+            )
+        }
+        Section::Users => {
+            let inner = union(
                 format!(
-                    "SELECT user_id, {sum} AS action_count, COUNT(DISTINCT action_type) AS unique_actions \
-                     FROM ({inner}) x GROUP BY user_id ORDER BY action_count DESC, user_id LIMIT {n}"
-                )
-            }
-            "action_durations" => {
-                let inner = union(
+                    "SELECT {} AS user_id, action_type, n FROM action_logs_daily_users WHERE {days}",
+                    null_if("user_null", "user_id")
+                ),
+                &edges,
+                |e| {
                     format!(
-                        "SELECT action_type, duration AS v, n FROM action_logs_daily_durations WHERE {days}"
-                    ),
-                    &edges,
-                    |e| {
-                        format!(
-                            "SELECT action_type, {duration} AS v, COUNT(*) AS n FROM {actions} \
+                        "SELECT user_id, action_type, COUNT(*) AS n FROM {actions} \
+                             WHERE {e} GROUP BY user_id, action_type"
+                    )
+                },
+            );
+            format!(
+                "SELECT user_id, {sum} AS action_count, COUNT(DISTINCT action_type) AS unique_actions \
+                     FROM ({inner}) x GROUP BY user_id ORDER BY action_count DESC, user_id LIMIT {n}"
+            )
+        }
+        Section::Durations => {
+            let inner = union(
+                format!(
+                    "SELECT action_type, duration AS v, n FROM action_logs_daily_durations WHERE {days}"
+                ),
+                &edges,
+                |e| {
+                    format!(
+                        "SELECT action_type, {duration} AS v, COUNT(*) AS n FROM {actions} \
                              WHERE request_duration_seconds IS NOT NULL AND {e} \
                              GROUP BY action_type, {duration}"
-                        )
-                    },
-                );
-                let hist = format!(
-                    "SELECT action_type, v, SUM(n) AS c FROM ({inner}) x GROUP BY action_type, v"
-                );
-                format!(
-                    "{} ORDER BY action_type LIMIT {n}",
-                    sql::percentiles(d, "action_type", &hist)
-                )
-            }
-            _ => continue,
-        };
-        *s = q;
-    }
+                    )
+                },
+            );
+            let hist = format!(
+                "SELECT action_type, v, SUM(n) AS c FROM ({inner}) x GROUP BY action_type, v"
+            );
+            format!(
+                "{} ORDER BY action_type LIMIT {n}",
+                sql::percentiles(d, "action_type", &hist)
+            )
+        }
+    };
+    q
 }
 
 #[cfg(test)]

@@ -244,8 +244,15 @@ fn histogram(key: &str, value: &str, from: &str, w: &str) -> String {
 
 /// The stats sections over the range of `f` (its conditions are ignored), reading the
 /// actions and the runs from `from` (the tables, or SQLite's `NOT INDEXED` / `INDEXED BY`
-/// forms of them: the caller knows which access path is best).
-pub(crate) fn stats(d: Dialect, range: &Filter, from: [&str; 2]) -> Vec<(&'static str, Sql)> {
+/// forms of them: the caller knows which access path is best); with `rollups`, the three
+/// sections that have one sum it ([`super::rollup`]) instead of scanning.
+pub(crate) fn stats(
+    d: Dialect,
+    range: &Filter,
+    from: [&str; 2],
+    rollups: bool,
+) -> Vec<(&'static str, Sql)> {
+    use super::rollup::{self, Section};
     let n = SECTION_ROWS;
     let [actions, runs] = from;
     let window = |col: &str| {
@@ -269,18 +276,28 @@ pub(crate) fn stats(d: Dialect, range: &Filter, from: [&str; 2]) -> Vec<(&'stati
     };
     let mut out = Vec::new();
 
-    let (mut s, w) = window("action_timestamp");
-    s.text = format!(
-        "SELECT action_type, status, COUNT(*) AS count FROM {actions} WHERE {w} \
-         GROUP BY action_type, status ORDER BY count DESC, action_type, status LIMIT {n}"
-    );
+    let s = if rollups {
+        rollup::section(d, range, Section::ByTypeStatus)
+    } else {
+        let (mut s, w) = window("action_timestamp");
+        s.text = format!(
+            "SELECT action_type, status, COUNT(*) AS count FROM {actions} WHERE {w} \
+             GROUP BY action_type, status ORDER BY count DESC, action_type, status LIMIT {n}"
+        );
+        s
+    };
     out.push(("actions_by_type_status", s));
 
-    let (mut s, w) = window("action_timestamp");
-    s.text = format!(
-        "SELECT user_id, COUNT(*) AS action_count, COUNT(DISTINCT action_type) AS unique_actions \
-         FROM {actions} WHERE {w} GROUP BY user_id ORDER BY action_count DESC, user_id LIMIT {n}"
-    );
+    let s = if rollups {
+        rollup::section(d, range, Section::Users)
+    } else {
+        let (mut s, w) = window("action_timestamp");
+        s.text = format!(
+            "SELECT user_id, COUNT(*) AS action_count, COUNT(DISTINCT action_type) AS unique_actions \
+             FROM {actions} WHERE {w} GROUP BY user_id ORDER BY action_count DESC, user_id LIMIT {n}"
+        );
+        s
+    };
     out.push(("user_activity", s));
 
     let (mut s, w) = window("action_timestamp");
@@ -307,15 +324,20 @@ pub(crate) fn stats(d: Dialect, range: &Filter, from: [&str; 2]) -> Vec<(&'stati
     );
     out.push(("job_success_rate", s));
 
-    let (mut s, w) = window("action_timestamp");
-    s.text = format!(
-        "{} ORDER BY action_type LIMIT {n}",
-        percentiles(
-            d,
-            "action_type",
-            &histogram("action_type", "request_duration_seconds", actions, &w)
-        )
-    );
+    let s = if rollups {
+        rollup::section(d, range, Section::Durations)
+    } else {
+        let (mut s, w) = window("action_timestamp");
+        s.text = format!(
+            "{} ORDER BY action_type LIMIT {n}",
+            percentiles(
+                d,
+                "action_type",
+                &histogram("action_type", "request_duration_seconds", actions, &w)
+            )
+        );
+        s
+    };
     out.push(("action_durations", s));
     out
 }

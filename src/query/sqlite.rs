@@ -203,8 +203,9 @@ impl SqliteStore {
 
     pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
         // A range over most of a table reads it best by a full scan (`wide`); with the
-        // rollups comes a covering index for the runs' section, in its GROUP BY order.
-        let actions = if self.wide("action_logs", "action_timestamp", range)? {
+        // rollups, the actions' scans are not needed, and a covering index comes for the
+        // runs' section, in its GROUP BY order.
+        let actions = if !self.rollups && self.wide("action_logs", "action_timestamp", range)? {
             "action_logs NOT INDEXED"
         } else {
             "action_logs"
@@ -216,10 +217,7 @@ impl SqliteStore {
         } else {
             "job_executions"
         };
-        let mut sections = sql::stats(Dialect::Sqlite, range, [actions, runs]);
-        if self.rollups {
-            rollup::stats(Dialect::Sqlite, range, &mut sections);
-        }
+        let sections = sql::stats(Dialect::Sqlite, range, [actions, runs], self.rollups);
         let mut out = Stats::default();
         for (name, s) in sections {
             out.sections.push((name, self.rows(&s.text, &s.params)?));

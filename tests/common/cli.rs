@@ -128,6 +128,8 @@ pub fn run_tracker(env: &[(&str, &str)]) -> tempfile::TempDir {
     for v in STORE_VARS {
         cmd.env_remove(v);
     }
+    // Every second feed call fails, beside the random ones: the comparisons need failures.
+    cmd.env("TRACKER_FAIL_EVERY", "2");
     for (k, v) in env {
         cmd.env(k, v);
     }
