@@ -25,6 +25,9 @@ use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
 /// What makes the tables: the SQLite sink, on its first open.
 const HINT: &str = "the SQLite sink creates it when a program using actionlog first opens the file (e.g. `cargo run --example tracker`)";
 
+/// The connection's page cache, in KiB (SQLite's default is 2 000).
+const CACHE_KIB: i64 = 16 * 1024;
+
 /// A read-only connection to an actions database file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -61,6 +64,13 @@ impl SqliteStore {
         )
         .map_err(unreachable)?;
         conn.pragma_update(None, "query_only", true)
+            .map_err(unreachable)?;
+        // A page cache of 16 MiB instead of SQLite's 2 MiB: with the default, after the
+        // wide scans of `stats` the first page of `actions` missed the cache on every call
+        // (~14 `pread`s each, measured with strace) and took 3x as long. Not a memory map:
+        // an I/O error or a truncation under a map is a SIGBUS, and this code may run inside
+        // the application whose actions it shows.
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)
             .map_err(unreachable)?;
         conn.busy_timeout(opts.statement_timeout)
             .map_err(unreachable)?;
