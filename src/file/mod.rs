@@ -37,6 +37,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock, SystemClock, Timezone};
 use crate::error::Error;
+use crate::fields::flat::FlatId;
 use crate::fields::{Render, event, span};
 use crate::format;
 use crate::guard::Guard;
@@ -95,6 +96,8 @@ pub struct FileLayer {
     render: Render,
     clock: Arc<dyn Clock>,
     tz: Timezone,
+    /// This layer's flattenings of span fields.
+    flat_id: FlatId,
 }
 
 impl std::fmt::Debug for FileLayer {
@@ -145,6 +148,7 @@ where
             event,
             &ctx,
             &self.render,
+            self.flat_id,
             format::file::SEPS,
             |s, logger| {
                 let logger = match &s.logger_json {
@@ -378,6 +382,7 @@ impl FileLayerBuilder {
             render: self.render,
             clock: self.clock,
             tz: self.tz,
+            flat_id: FlatId::new(),
         };
         let handle = FileHandle {
             tx,
