@@ -41,6 +41,8 @@ pub(crate) struct Callsite {
     pub(crate) fields: Vec<FieldInfo>,
     /// The target as a quoted, escaped JSON string.
     pub(crate) logger: Box<[u8]>,
+    /// Whether every field has its own name (then an event's entries need no duplicate test).
+    pub(crate) distinct: bool,
 }
 
 impl Callsite {
@@ -67,12 +69,17 @@ impl Callsite {
                     role,
                 }
             })
-            .collect();
+            .collect::<Vec<FieldInfo>>();
+        let distinct = fields
+            .iter()
+            .enumerate()
+            .all(|(i, f)| fields[..i].iter().all(|g| g.name != f.name));
         let mut logger = Vec::new();
         json::write_str(&mut logger, meta.target());
         Callsite {
             fields,
             logger: logger.into_boxed_slice(),
+            distinct,
         }
     }
 

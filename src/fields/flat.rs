@@ -60,7 +60,6 @@ pub(crate) struct Flat {
     joined: Vec<u8>,
 }
 
-#[allow(dead_code)] // the file writer reads the joined form (next commit)
 impl Flat {
     /// `(name, quoted key, value)` of each entry, innermost span first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8], &[u8])> {

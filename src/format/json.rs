@@ -67,7 +67,12 @@ pub(crate) fn contains_byte(b: &[u8], x: u8) -> bool {
 
 /// Appends `s` escaped for use inside a JSON string, without quotes.
 pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
+    write_utf8_body(out, s.as_bytes())
+}
+
+/// [`write_str_body`] for text kept as bytes (the file writer's captured values, which were
+/// `&str`s): the escaping looks at bytes only, so it is the same for the same text.
+pub(crate) fn write_utf8_body(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut i = 0;
     // Most strings (keys, logger names, short values) need no escape at all: find that out a
     // word at a time, the last partial word padded with a plain byte, and copy them whole.

@@ -1,0 +1,301 @@
+//! What the file layer's caller hands to the writer instead of a finished line: the event's raw
+//! parts in a compact record, rendered into the JSON line on the writer thread
+//! ([`super::render`]). The caller copies and formats, the writer escapes, redacts values,
+//! applies the record cap and lays out the line.
+//!
+//! A record, in native byte order:
+//! `secs: i64 | nanos: u32 | level: u8 | flags: u8 | [logger: u32 len, bytes]` and then each
+//! visited field as `index: u16 | tag: u8 | payload`. Text payloads (`&str` values, and
+//! `Debug`/`Display` output, formatted once here) are `u32 len, bytes`, raw (not escaped) and
+//! already cut at the field cap, marker included, exactly as the line would hold them before
+//! escaping; numbers and booleans are copied as they are. A hidden field (redaction list) is a
+//! tag alone: its value is never formatted nor copied. The callsite's `&'static Metadata` and
+//! the enclosing spans' flattened fields travel beside the bytes (see [`super::slots::Chunk`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use tracing::field::Field;
+use tracing::{Event, Level, Metadata};
+use tracing_log::NormalizeEvent;
+
+use crate::fields::callsite::{self, Callsite, Role};
+use crate::fields::flat::Flat;
+use crate::fields::{Render, Val, ValHandler, Visitor, bounded};
+
+/// One captured event on its way to a slot.
+pub(crate) struct Captured<'a> {
+    pub(crate) meta: &'static Metadata<'static>,
+    /// The enclosing spans' fields, if the event is inside a span.
+    pub(crate) flat: Option<&'a Arc<Flat>>,
+    /// The record.
+    pub(crate) record: &'a [u8],
+}
+
+const TEXT: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const I64: u8 = 3;
+const U64: u8 = 4;
+const F64: u8 = 5;
+const I128: u8 = 6;
+const U128: u8 = 7;
+const HIDDEN: u8 = 8;
+
+/// Flag: a `log` record (its logger name follows the header).
+const IS_LOG: u8 = 1;
+
+/// Bytes of the fixed header.
+const HEADER: usize = 14;
+
+/// Appends raw UTF-8 text to a byte buffer (no escaping: the writer escapes).
+struct Raw<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Raw<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+struct Capture<'a> {
+    out: &'a mut Vec<u8>,
+    callsite: &'a Callsite,
+    max: usize,
+}
+
+impl Capture<'_> {
+    fn tag(&mut self, index: usize, tag: u8) {
+        self.out.extend_from_slice(&(index as u16).to_ne_bytes());
+        self.out.push(tag);
+    }
+
+    fn text(&mut self, args: fmt::Arguments<'_>) {
+        let at = self.out.len();
+        self.out.extend_from_slice(&[0; 4]);
+        bounded(&mut Raw(self.out), args, self.max);
+        let len = (self.out.len() - at - 4) as u32;
+        self.out[at..at + 4].copy_from_slice(&len.to_ne_bytes());
+    }
+}
+
+impl ValHandler for Capture<'_> {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        let index = field.index();
+        let Some(info) = self.callsite.field(index, field.name()) else {
+            return;
+        };
+        match info.role {
+            // Already folded into the normalized metadata of a `log` record.
+            Role::LogBookkeeping => {}
+            Role::Hidden => self.tag(index, HIDDEN),
+            Role::Message | Role::Plain => match v {
+                Val::Str(s) if s.len() <= self.max => {
+                    self.tag(index, TEXT);
+                    self.out.reserve(4 + s.len());
+                    self.out.extend_from_slice(&(s.len() as u32).to_ne_bytes());
+                    self.out.extend_from_slice(s.as_bytes());
+                }
+                Val::Str(s) => {
+                    self.tag(index, TEXT);
+                    self.text(format_args!("{s}"));
+                }
+                Val::Debug(d) => {
+                    self.tag(index, TEXT);
+                    self.text(format_args!("{d:?}"));
+                }
+                Val::Error(e) => {
+                    self.tag(index, TEXT);
+                    self.text(format_args!("{e}"));
+                }
+                Val::Bool(b) => self.tag(index, if b { TRUE } else { FALSE }),
+                Val::I64(x) => {
+                    self.tag(index, I64);
+                    self.out.extend_from_slice(&x.to_ne_bytes());
+                }
+                Val::U64(x) => {
+                    self.tag(index, U64);
+                    self.out.extend_from_slice(&x.to_ne_bytes());
+                }
+                Val::F64(x) => {
+                    self.tag(index, F64);
+                    self.out.extend_from_slice(&x.to_ne_bytes());
+                }
+                Val::I128(x) => {
+                    self.tag(index, I128);
+                    self.out.extend_from_slice(&x.to_ne_bytes());
+                }
+                Val::U128(x) => {
+                    self.tag(index, U128);
+                    self.out.extend_from_slice(&x.to_ne_bytes());
+                }
+            },
+        }
+    }
+}
+
+fn level_code(l: &Level) -> u8 {
+    match *l {
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN => 3,
+        Level::ERROR => 4,
+    }
+}
+
+fn level_of(code: u8) -> Level {
+    match code {
+        0 => Level::TRACE,
+        1 => Level::DEBUG,
+        2 => Level::INFO,
+        3 => Level::WARN,
+        _ => Level::ERROR,
+    }
+}
+
+/// Appends the record of `event`, stamped `(secs, nanos)`, to `out` (cleared first).
+pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), render: &Render) {
+    out.clear();
+    let normalized = event.normalized_metadata();
+    let meta = event.metadata();
+    let cs = callsite::get(meta, &render.redaction, normalized.is_some());
+    out.extend_from_slice(&now.0.to_ne_bytes());
+    out.extend_from_slice(&now.1.to_ne_bytes());
+    out.push(level_code(meta.level()));
+    out.push(if normalized.is_some() { IS_LOG } else { 0 });
+    if let Some(m) = &normalized {
+        // A `log` record's target does not outlive the event: copied.
+        out.extend_from_slice(&(m.target().len() as u32).to_ne_bytes());
+        out.extend_from_slice(m.target().as_bytes());
+    }
+    event.record(&mut Visitor(Capture {
+        out,
+        callsite: &cs,
+        max: render.limits.max_field_bytes(),
+    }));
+}
+
+/// One captured value.
+#[derive(Clone, Copy)]
+pub(crate) enum Value<'a> {
+    /// Raw text, already capped.
+    Text(&'a [u8]),
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    I128(i128),
+    U128(u128),
+    /// Hidden by the redaction list.
+    Hidden,
+}
+
+/// A record read back.
+pub(crate) struct Decoded<'a> {
+    pub(crate) now: (i64, u32),
+    pub(crate) level: Level,
+    /// The `log` record's logger name, raw; `None` for a `tracing` event.
+    pub(crate) log_target: Option<&'a [u8]>,
+    /// The values, for [`Values`].
+    values: &'a [u8],
+}
+
+impl<'a> Decoded<'a> {
+    /// The values in visit order, with their field index.
+    pub(crate) fn values(&self) -> Values<'a> {
+        Values(self.values)
+    }
+}
+
+fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if b.len() < n {
+        return None;
+    }
+    let (head, tail) = b.split_at(n);
+    *b = tail;
+    Some(head)
+}
+
+fn arr<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
+    take(b, N).map(|s| s.try_into().expect("N bytes"))
+}
+
+/// Reads the record `bytes` holds whole (its end is where the next one starts).
+pub(crate) fn decode(bytes: &[u8]) -> Option<Decoded<'_>> {
+    let mut b = bytes;
+    let head = take(&mut b, HEADER)?;
+    let secs = i64::from_ne_bytes(head[0..8].try_into().expect("8 bytes"));
+    let nanos = u32::from_ne_bytes(head[8..12].try_into().expect("4 bytes"));
+    let log_target = if head[13] & IS_LOG != 0 {
+        let n = u32::from_ne_bytes(arr(&mut b)?) as usize;
+        Some(take(&mut b, n)?)
+    } else {
+        None
+    };
+    Some(Decoded {
+        now: (secs, nanos),
+        level: level_of(head[12]),
+        log_target,
+        values: b,
+    })
+}
+
+/// The values of a [`Decoded`] record.
+#[derive(Clone)]
+pub(crate) struct Values<'a>(&'a [u8]);
+
+impl<'a> Iterator for Values<'a> {
+    type Item = (usize, Value<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = &mut self.0;
+        let index = u16::from_ne_bytes(arr(b)?) as usize;
+        let [tag] = arr(b)?;
+        let v = match tag {
+            TEXT => {
+                let n = u32::from_ne_bytes(arr(b)?) as usize;
+                Value::Text(take(b, n)?)
+            }
+            FALSE => Value::Bool(false),
+            TRUE => Value::Bool(true),
+            I64 => Value::I64(i64::from_ne_bytes(arr(b)?)),
+            U64 => Value::U64(u64::from_ne_bytes(arr(b)?)),
+            F64 => Value::F64(f64::from_ne_bytes(arr(b)?)),
+            I128 => Value::I128(i128::from_ne_bytes(arr(b)?)),
+            U128 => Value::U128(u128::from_ne_bytes(arr(b)?)),
+            _ => Value::Hidden,
+        };
+        Some((index, v))
+    }
+}
+
+impl Decoded<'_> {
+    /// Bytes of the values (a hint for the line's length).
+    pub(crate) fn values_len(&self) -> usize {
+        self.values.len()
+    }
+}
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's capture buffer; an event emitted while it is in use (from
+/// inside a value's `Debug`) or during thread teardown gets a fresh one.
+pub(crate) fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut f = Some(f);
+    let r = BUFFER.try_with(|b| {
+        let mut b = b.try_borrow_mut().ok()?;
+        let r = (f.take().expect("called once"))(&mut b);
+        // One huge event must not pin its buffer for the thread's life.
+        if b.capacity() > 64 << 10 {
+            *b = Vec::new();
+        }
+        Some(r)
+    });
+    match r {
+        Ok(Some(r)) => r,
+        _ => (f.take().expect("not called yet"))(&mut Vec::new()),
+    }
+}
