@@ -46,7 +46,12 @@ pub(crate) struct Callsite {
 }
 
 impl Callsite {
-    fn new(meta: &'static Metadata<'static>, redaction: &Redaction, is_log: bool) -> Self {
+    /// Decides everything for `meta` under `redaction` (uncached).
+    pub(crate) fn new(
+        meta: &'static Metadata<'static>,
+        redaction: &Redaction,
+        is_log: bool,
+    ) -> Self {
         let fields = meta
             .fields()
             .iter()

@@ -4,7 +4,8 @@
 //! applies the record cap and lays out the line.
 //!
 //! A record, in native byte order:
-//! `secs: i64 | nanos: u32 | level: u8 | flags: u8 | [logger: u32 len, bytes]` and then each
+//! `secs: i64 | nanos: u32 | level: u8 | flags: u8 | message offset: u32 | message len: u32 |
+//! [logger: u32 len, bytes]` and then each
 //! visited field as `index: u16 | tag: u8 | payload`. Text payloads (`&str` values, and
 //! `Debug`/`Display` output, formatted once here) are `u32 len, bytes`, raw (not escaped) and
 //! already cut at the field cap, marker included, exactly as the line would hold them before
@@ -44,9 +45,12 @@ const HIDDEN: u8 = 8;
 
 /// Flag: a `log` record (its logger name follows the header).
 const IS_LOG: u8 = 1;
+/// Flag: the message is not one piece of text (the writer assembles it from the values).
+const MESSAGE_OTHER: u8 = 2;
 
-/// Bytes of the fixed header.
-const HEADER: usize = 14;
+/// Bytes of the fixed header: `secs: i64 | nanos: u32 | level: u8 | flags: u8`, then where
+/// the message's text is (`offset: u32 | len: u32`, within the record).
+const HEADER: usize = 22;
 
 /// Appends raw UTF-8 text to a byte buffer (no escaping: the writer escapes).
 struct Raw<'a>(&'a mut Vec<u8>);
@@ -62,20 +66,40 @@ struct Capture<'a> {
     out: &'a mut Vec<u8>,
     callsite: &'a Callsite,
     max: usize,
+    /// Where the message's text is in the record, when it is one piece of text.
+    message: Option<(usize, usize)>,
+    /// Whether the message is anything else (several pieces, a number).
+    message_other: bool,
 }
 
 impl Capture<'_> {
-    fn tag(&mut self, index: usize, tag: u8) {
-        self.out.extend_from_slice(&(index as u16).to_ne_bytes());
-        self.out.push(tag);
+    /// A value's index and tag followed by `N - 3` payload bytes, in one append.
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, index: usize, tag: u8, payload: &[u8]) {
+        let mut b = [0u8; N];
+        b[..2].copy_from_slice(&(index as u16).to_ne_bytes());
+        b[2] = tag;
+        b[3..].copy_from_slice(payload);
+        self.out.extend_from_slice(&b);
     }
 
-    fn text(&mut self, args: fmt::Arguments<'_>) {
+    /// A text value; returns where its bytes start and how many there are.
+    fn str(&mut self, index: usize, s: &str) -> (usize, usize) {
+        self.out.reserve(7 + s.len());
+        self.put::<7>(index, TEXT, &(s.len() as u32).to_ne_bytes());
         let at = self.out.len();
-        self.out.extend_from_slice(&[0; 4]);
+        self.out.extend_from_slice(s.as_bytes());
+        (at, s.len())
+    }
+
+    /// Text formatted here (raw, cut at the field cap); returns where it is.
+    fn text(&mut self, index: usize, args: fmt::Arguments<'_>) -> (usize, usize) {
+        self.put::<7>(index, TEXT, &[0; 4]);
+        let at = self.out.len();
         bounded(&mut Raw(self.out), args, self.max);
-        let len = (self.out.len() - at - 4) as u32;
-        self.out[at..at + 4].copy_from_slice(&len.to_ne_bytes());
+        let len = self.out.len() - at;
+        self.out[at - 4..at].copy_from_slice(&(len as u32).to_ne_bytes());
+        (at, len)
     }
 }
 
@@ -85,51 +109,37 @@ impl ValHandler for Capture<'_> {
         let Some(info) = self.callsite.field(index, field.name()) else {
             return;
         };
-        match info.role {
+        let text = match info.role {
             // Already folded into the normalized metadata of a `log` record.
-            Role::LogBookkeeping => {}
-            Role::Hidden => self.tag(index, HIDDEN),
+            Role::LogBookkeeping => return,
+            Role::Hidden => return self.put::<3>(index, HIDDEN, &[]),
             Role::Message | Role::Plain => match v {
-                Val::Str(s) if s.len() <= self.max => {
-                    self.tag(index, TEXT);
-                    self.out.reserve(4 + s.len());
-                    self.out.extend_from_slice(&(s.len() as u32).to_ne_bytes());
-                    self.out.extend_from_slice(s.as_bytes());
-                }
-                Val::Str(s) => {
-                    self.tag(index, TEXT);
-                    self.text(format_args!("{s}"));
-                }
-                Val::Debug(d) => {
-                    self.tag(index, TEXT);
-                    self.text(format_args!("{d:?}"));
-                }
-                Val::Error(e) => {
-                    self.tag(index, TEXT);
-                    self.text(format_args!("{e}"));
-                }
-                Val::Bool(b) => self.tag(index, if b { TRUE } else { FALSE }),
-                Val::I64(x) => {
-                    self.tag(index, I64);
-                    self.out.extend_from_slice(&x.to_ne_bytes());
-                }
-                Val::U64(x) => {
-                    self.tag(index, U64);
-                    self.out.extend_from_slice(&x.to_ne_bytes());
-                }
-                Val::F64(x) => {
-                    self.tag(index, F64);
-                    self.out.extend_from_slice(&x.to_ne_bytes());
-                }
-                Val::I128(x) => {
-                    self.tag(index, I128);
-                    self.out.extend_from_slice(&x.to_ne_bytes());
-                }
-                Val::U128(x) => {
-                    self.tag(index, U128);
-                    self.out.extend_from_slice(&x.to_ne_bytes());
+                Val::Str(s) if s.len() <= self.max => self.str(index, s),
+                Val::Str(s) => self.text(index, format_args!("{s}")),
+                Val::Debug(d) => self.text(index, format_args!("{d:?}")),
+                Val::Error(e) => self.text(index, format_args!("{e}")),
+                other => {
+                    match other {
+                        Val::Bool(b) => self.put::<3>(index, if b { TRUE } else { FALSE }, &[]),
+                        Val::I64(x) => self.put::<11>(index, I64, &x.to_ne_bytes()),
+                        Val::U64(x) => self.put::<11>(index, U64, &x.to_ne_bytes()),
+                        Val::F64(x) => self.put::<11>(index, F64, &x.to_ne_bytes()),
+                        Val::I128(x) => self.put::<19>(index, I128, &x.to_ne_bytes()),
+                        Val::U128(x) => self.put::<19>(index, U128, &x.to_ne_bytes()),
+                        _ => unreachable!("text handled above"),
+                    }
+                    if info.role == Role::Message {
+                        self.message_other = true;
+                    }
+                    return;
                 }
             },
+        };
+        if info.role == Role::Message {
+            if self.message.is_some() {
+                self.message_other = true;
+            }
+            self.message = Some(text);
         }
     }
 }
@@ -160,20 +170,33 @@ pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), ren
     let normalized = event.normalized_metadata();
     let meta = event.metadata();
     let cs = callsite::get(meta, &render.redaction, normalized.is_some());
-    out.extend_from_slice(&now.0.to_ne_bytes());
-    out.extend_from_slice(&now.1.to_ne_bytes());
-    out.push(level_code(meta.level()));
-    out.push(if normalized.is_some() { IS_LOG } else { 0 });
+    let mut head = [0u8; HEADER];
+    head[0..8].copy_from_slice(&now.0.to_ne_bytes());
+    head[8..12].copy_from_slice(&now.1.to_ne_bytes());
+    head[12] = level_code(meta.level());
+    out.extend_from_slice(&head);
     if let Some(m) = &normalized {
         // A `log` record's target does not outlive the event: copied.
         out.extend_from_slice(&(m.target().len() as u32).to_ne_bytes());
         out.extend_from_slice(m.target().as_bytes());
     }
-    event.record(&mut Visitor(Capture {
+    let mut v = Visitor(Capture {
         out,
         callsite: &cs,
         max: render.limits.max_field_bytes(),
-    }));
+        message: None,
+        message_other: false,
+    });
+    event.record(&mut v);
+    let (message, other) = (v.0.message, v.0.message_other);
+    let mut flags = if normalized.is_some() { IS_LOG } else { 0 };
+    if other {
+        flags |= MESSAGE_OTHER;
+    }
+    out[13] = flags;
+    let (at, len) = message.unwrap_or((HEADER, 0));
+    out[14..18].copy_from_slice(&(at as u32).to_ne_bytes());
+    out[18..22].copy_from_slice(&(len as u32).to_ne_bytes());
 }
 
 /// One captured value.
@@ -197,6 +220,9 @@ pub(crate) struct Decoded<'a> {
     pub(crate) level: Level,
     /// The `log` record's logger name, raw; `None` for a `tracing` event.
     pub(crate) log_target: Option<&'a [u8]>,
+    /// The message's text as captured, when it is one piece of text (or there is none);
+    /// `None` when it must be assembled from the values.
+    pub(crate) message: Option<&'a [u8]>,
     /// The values, for [`Values`].
     values: &'a [u8],
 }
@@ -225,9 +251,17 @@ fn arr<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
 pub(crate) fn decode(bytes: &[u8]) -> Option<Decoded<'_>> {
     let mut b = bytes;
     let head = take(&mut b, HEADER)?;
+    let word = |i: usize| u32::from_ne_bytes(head[i..i + 4].try_into().expect("4 bytes"));
     let secs = i64::from_ne_bytes(head[0..8].try_into().expect("8 bytes"));
-    let nanos = u32::from_ne_bytes(head[8..12].try_into().expect("4 bytes"));
-    let log_target = if head[13] & IS_LOG != 0 {
+    let nanos = word(8);
+    let flags = head[13];
+    let (at, len) = (word(14) as usize, word(18) as usize);
+    let message = if flags & MESSAGE_OTHER == 0 {
+        Some(bytes.get(at..at + len)?)
+    } else {
+        None
+    };
+    let log_target = if flags & IS_LOG != 0 {
         let n = u32::from_ne_bytes(arr(&mut b)?) as usize;
         Some(take(&mut b, n)?)
     } else {
@@ -237,6 +271,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Decoded<'_>> {
         now: (secs, nanos),
         level: level_of(head[12]),
         log_target,
+        message,
         values: b,
     })
 }

@@ -4,6 +4,8 @@
 //! are exactly those the caller used to write: each step is the same operation on the same
 //! input (the raw text the caller formatted, cut at the field cap), only later and elsewhere.
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use tracing::Metadata;
@@ -11,11 +13,11 @@ use tracing::Metadata;
 use super::record::{Decoded, Value};
 use crate::clock::{self, Timezone};
 use crate::fields::Render;
-use crate::fields::callsite::{self, Role};
+use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
 use crate::format::{self, json};
 use crate::limits;
-use crate::redact::REDACTED;
+use crate::redact::{KeyHasher, REDACTED};
 
 /// Renders records into lines; one per writer (its caches are the writer's).
 pub(crate) struct Renderer {
@@ -28,7 +30,15 @@ pub(crate) struct Renderer {
     /// The callsite and span flattening last checked for a name they share, and whether they
     /// do (the `Arc` keeps the flattening, so its address is never reused meanwhile).
     shared: Option<(usize, Arc<Flat>, bool)>,
+    /// The callsites' decisions (keys, roles, logger), the writer's own: those of the
+    /// callers' threads are thread-local.
+    callsites: HashMap<(usize, bool), Arc<Callsite>, BuildHasherDefault<KeyHasher>>,
+    /// The last one looked up (runs of one callsite are the common case).
+    last: Option<(usize, bool, Arc<Callsite>)>,
 }
+
+/// Callsites kept before the writer's cache starts over (as `fields::callsite`'s).
+const MAX_CALLSITES: usize = 4096;
 
 impl Renderer {
     pub(crate) fn new(render: Render, tz: Timezone) -> Self {
@@ -38,7 +48,30 @@ impl Renderer {
             message: Vec::new(),
             names: Vec::new(),
             shared: None,
+            callsites: HashMap::default(),
+            last: None,
         }
+    }
+
+    /// The callsite's cached decisions (keys, roles, logger), remembered for the last one.
+    fn callsite(&mut self, meta: &'static Metadata<'static>, is_log: bool) -> Arc<Callsite> {
+        let key = meta as *const Metadata<'static> as usize;
+        if let Some((k, l, cs)) = &self.last {
+            if *k == key && *l == is_log {
+                return cs.clone();
+            }
+        }
+        if self.callsites.len() >= MAX_CALLSITES {
+            self.callsites.clear();
+        }
+        let redaction = &self.render.redaction;
+        let cs = self
+            .callsites
+            .entry((key, is_log))
+            .or_insert_with(|| Arc::new(Callsite::new(meta, redaction, is_log)))
+            .clone();
+        self.last = Some((key, is_log, cs.clone()));
+        cs
     }
 
     /// Appends the line of `rec` (of callsite `meta`, inside spans whose fields are `flat`).
@@ -50,28 +83,16 @@ impl Renderer {
         rec: &Decoded<'_>,
     ) {
         let stamp = clock::stamp_unix(rec.now, self.tz);
-        let cs = callsite::get(meta, &self.render.redaction, rec.log_target.is_some());
-        let role = |i: usize| cs.fields.get(i).map(|f| f.role);
+        let cs = self.callsite(meta, rec.log_target.is_some());
 
-        // The message: usually one piece of text, used as captured.
-        self.message.clear();
-        let mut single: Option<&[u8]> = None;
-        let mut pieces = 0;
-        for (i, v) in rec.values() {
-            if role(i) != Some(Role::Message) {
-                continue;
+        // The message: usually one piece of text, used as captured; else assembled.
+        let single = match rec.message {
+            Some(m) => Some(m),
+            None => {
+                self.assemble_message(rec, &cs);
+                None
             }
-            pieces += 1;
-            if let Some(s) = single.take() {
-                self.message.extend_from_slice(s);
-            }
-            match v {
-                Value::Text(t) if pieces == 1 => single = Some(t),
-                Value::Text(t) => self.message.extend_from_slice(t),
-                // A number or boolean as the message: its JSON text.
-                other => write_value(&mut self.message, other),
-            }
-        }
+        };
         let scrubbed;
         let mut message = single.unwrap_or(&self.message);
         if self.render.redaction.scrubs(message) {
@@ -165,6 +186,21 @@ impl Renderer {
             json::write_str(out, &text);
         }
         out.extend_from_slice(b"}}\n");
+    }
+
+    /// The message from its pieces, as the caller used to build it: text as it is, a number
+    /// or boolean as its JSON text.
+    fn assemble_message(&mut self, rec: &Decoded<'_>, cs: &Callsite) {
+        self.message.clear();
+        for (i, v) in rec.values() {
+            if cs.fields.get(i).map(|f| f.role) != Some(Role::Message) {
+                continue;
+            }
+            match v {
+                Value::Text(t) => self.message.extend_from_slice(t),
+                other => write_value(&mut self.message, other),
+            }
+        }
     }
 
     /// Whether some field of the callsite is named like an entry of `flat` (remembered for
