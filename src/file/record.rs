@@ -4,7 +4,7 @@
 //! applies the record cap and lays out the line.
 //!
 //! A record, in native byte order:
-//! `secs: i64 | nanos: u32 | level: u8 | flags: u8 | message offset: u32 | message len: u32 |
+//! `secs: i64 | nanos: u32 | flags: u8 | message offset: u32 | message len: u32 |
 //! [logger: u32 len, bytes]` and then each
 //! visited field as `index: u16 | tag: u8 | payload`. Text payloads (`&str` values, and
 //! `Debug`/`Display` output, formatted once here) are `u32 len, bytes`, raw (not escaped) and
@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use tracing::field::Field;
-use tracing::{Event, Level, Metadata};
+use tracing::{Event, Metadata};
 use tracing_log::NormalizeEvent;
 
 use crate::fields::callsite::{self, Callsite, Role};
@@ -48,9 +48,9 @@ const IS_LOG: u8 = 1;
 /// Flag: the message is not one piece of text (the writer assembles it from the values).
 const MESSAGE_OTHER: u8 = 2;
 
-/// Bytes of the fixed header: `secs: i64 | nanos: u32 | level: u8 | flags: u8`, then where
+/// Bytes of the fixed header: `secs: i64 | nanos: u32 | flags: u8`, then where
 /// the message's text is (`offset: u32 | len: u32`, within the record).
-const HEADER: usize = 22;
+const HEADER: usize = 21;
 
 /// Appends raw UTF-8 text to a byte buffer (no escaping: the writer escapes).
 struct Raw<'a>(&'a mut Vec<u8>);
@@ -144,26 +144,6 @@ impl ValHandler for Capture<'_> {
     }
 }
 
-fn level_code(l: &Level) -> u8 {
-    match *l {
-        Level::TRACE => 0,
-        Level::DEBUG => 1,
-        Level::INFO => 2,
-        Level::WARN => 3,
-        Level::ERROR => 4,
-    }
-}
-
-fn level_of(code: u8) -> Level {
-    match code {
-        0 => Level::TRACE,
-        1 => Level::DEBUG,
-        2 => Level::INFO,
-        3 => Level::WARN,
-        _ => Level::ERROR,
-    }
-}
-
 /// Appends the record of `event`, stamped `(secs, nanos)`, to `out` (cleared first).
 pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), render: &Render) {
     out.clear();
@@ -173,7 +153,6 @@ pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), ren
     let mut head = [0u8; HEADER];
     head[0..8].copy_from_slice(&now.0.to_ne_bytes());
     head[8..12].copy_from_slice(&now.1.to_ne_bytes());
-    head[12] = level_code(meta.level());
     out.extend_from_slice(&head);
     if let Some(m) = &normalized {
         // A `log` record's target does not outlive the event: copied.
@@ -193,10 +172,10 @@ pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), ren
     if other {
         flags |= MESSAGE_OTHER;
     }
-    out[13] = flags;
+    out[12] = flags;
     let (at, len) = message.unwrap_or((HEADER, 0));
-    out[14..18].copy_from_slice(&(at as u32).to_ne_bytes());
-    out[18..22].copy_from_slice(&(len as u32).to_ne_bytes());
+    out[13..17].copy_from_slice(&(at as u32).to_ne_bytes());
+    out[17..21].copy_from_slice(&(len as u32).to_ne_bytes());
 }
 
 /// One captured value.
@@ -217,7 +196,6 @@ pub(crate) enum Value<'a> {
 /// A record read back.
 pub(crate) struct Decoded<'a> {
     pub(crate) now: (i64, u32),
-    pub(crate) level: Level,
     /// The `log` record's logger name, raw; `None` for a `tracing` event.
     pub(crate) log_target: Option<&'a [u8]>,
     /// The message's text as captured, when it is one piece of text (or there is none);
@@ -254,8 +232,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Decoded<'_>> {
     let word = |i: usize| u32::from_ne_bytes(head[i..i + 4].try_into().expect("4 bytes"));
     let secs = i64::from_ne_bytes(head[0..8].try_into().expect("8 bytes"));
     let nanos = word(8);
-    let flags = head[13];
-    let (at, len) = (word(14) as usize, word(18) as usize);
+    let flags = head[12];
+    let (at, len) = (word(13) as usize, word(17) as usize);
     let message = if flags & MESSAGE_OTHER == 0 {
         Some(bytes.get(at..at + len)?)
     } else {
@@ -269,7 +247,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Decoded<'_>> {
     };
     Some(Decoded {
         now: (secs, nanos),
-        level: level_of(head[12]),
         log_target,
         message,
         values: b,

@@ -17,7 +17,7 @@ use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
 use crate::format::{self, json};
 use crate::limits;
-use crate::redact::{KeyHasher, REDACTED};
+use crate::redact::{KeyHasher, REDACTED, Redaction};
 
 /// Renders records into lines; one per writer (its caches are the writer's).
 pub(crate) struct Renderer {
@@ -32,9 +32,35 @@ pub(crate) struct Renderer {
     shared: Option<(usize, Arc<Flat>, bool)>,
     /// The callsites' decisions (keys, roles, logger), the writer's own: those of the
     /// callers' threads are thread-local.
-    callsites: HashMap<(usize, bool), Arc<Callsite>, BuildHasherDefault<KeyHasher>>,
+    callsites: HashMap<(usize, bool), Arc<Site>, BuildHasherDefault<KeyHasher>>,
     /// The last one looked up (runs of one callsite are the common case).
-    last: Option<(usize, bool, Arc<Callsite>)>,
+    last: Option<(usize, bool, Arc<Site>)>,
+}
+
+/// A callsite's decisions and the fixed parts of its lines.
+struct Site {
+    cs: Callsite,
+    /// `","level":"INFO","message":"`.
+    level: Box<[u8]>,
+    /// `","logger":"target","metadata":{` (a `log` record's logger is its own).
+    logger: Box<[u8]>,
+}
+
+impl Site {
+    fn new(meta: &'static Metadata<'static>, redaction: &Redaction, is_log: bool) -> Self {
+        let cs = Callsite::new(meta, redaction, is_log);
+        let mut level = b"\",\"level\":\"".to_vec();
+        level.extend_from_slice(format::level_name(meta.level()).as_bytes());
+        level.extend_from_slice(b"\",\"message\":\"");
+        let mut logger = b"\",\"logger\":".to_vec();
+        logger.extend_from_slice(&cs.logger);
+        logger.extend_from_slice(b",\"metadata\":{");
+        Site {
+            cs,
+            level: level.into_boxed_slice(),
+            logger: logger.into_boxed_slice(),
+        }
+    }
 }
 
 /// Callsites kept before the writer's cache starts over (as `fields::callsite`'s).
@@ -54,7 +80,7 @@ impl Renderer {
     }
 
     /// The callsite's cached decisions (keys, roles, logger), remembered for the last one.
-    fn callsite(&mut self, meta: &'static Metadata<'static>, is_log: bool) -> Arc<Callsite> {
+    fn site(&mut self, meta: &'static Metadata<'static>, is_log: bool) -> Arc<Site> {
         let key = meta as *const Metadata<'static> as usize;
         if let Some((k, l, cs)) = &self.last {
             if *k == key && *l == is_log {
@@ -68,7 +94,7 @@ impl Renderer {
         let cs = self
             .callsites
             .entry((key, is_log))
-            .or_insert_with(|| Arc::new(Callsite::new(meta, redaction, is_log)))
+            .or_insert_with(|| Arc::new(Site::new(meta, redaction, is_log)))
             .clone();
         self.last = Some((key, is_log, cs.clone()));
         cs
@@ -83,7 +109,8 @@ impl Renderer {
         rec: &Decoded<'_>,
     ) {
         let stamp = clock::stamp_unix(rec.now, self.tz);
-        let cs = self.callsite(meta, rec.log_target.is_some());
+        let site = self.site(meta, rec.log_target.is_some());
+        let cs = &site.cs;
 
         // The message: usually one piece of text, used as captured; else assembled.
         let single = match rec.message {
@@ -102,25 +129,21 @@ impl Renderer {
             message = scrubbed.as_bytes();
         }
 
-        let logger_len = rec.log_target.map_or(cs.logger.len(), |t| t.len());
+        let logger_len = rec.log_target.map_or(site.logger.len(), |t| t.len());
         out.reserve(96 + message.len() + logger_len + rec.values_len() * 2);
         out.extend_from_slice(b"{\"timestamp\":\"");
         stamp.write_rfc3339(out);
-        out.extend_from_slice(b"\",\"level\":\"");
-        out.extend_from_slice(format::level_name(&rec.level).as_bytes());
-        out.extend_from_slice(b"\",\"message\":\"");
+        out.extend_from_slice(&site.level);
         json::write_utf8_body(out, message);
         let message_len = message.len();
-        out.extend_from_slice(b"\",\"logger\":");
         match rec.log_target {
             Some(t) => {
-                out.push(b'"');
+                out.extend_from_slice(b"\",\"logger\":\"");
                 json::write_utf8_body(out, t);
-                out.push(b'"');
+                out.extend_from_slice(b"\",\"metadata\":{");
             }
-            None => out.extend_from_slice(&cs.logger),
+            None => out.extend_from_slice(&site.logger),
         }
-        out.extend_from_slice(b",\"metadata\":{");
 
         // The event's own fields, in visit order, a repeated name skipped (the first wins).
         let start = out.len();
