@@ -116,7 +116,7 @@ impl Renderer {
         let single = match rec.message {
             Some(m) => Some(m),
             None => {
-                self.assemble_message(rec, &cs);
+                self.assemble_message(rec, cs);
                 None
             }
         };
