@@ -49,6 +49,23 @@ impl Clock for SystemClock {
     /// The OS clock without chrono's calendar arithmetic (the per-second part of a timestamp is
     /// formatted from it once per second, see [`stamp_unix`]).
     fn unix_now(&self) -> (i64, u32) {
+        #[cfg(unix)]
+        {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `clock_gettime` only writes the `timespec` it is given, which is ours
+            // and initialised; CLOCK_REALTIME is the clock `SystemTime::now` reads.
+            #[allow(unsafe_code)]
+            let ok = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0;
+            // Read directly: `SystemTime::duration_since` adds checked arithmetic per event.
+            if ok && (0..1_000_000_000).contains(&ts.tv_nsec) {
+                // `time_t` is narrower than `i64` on some targets.
+                #[allow(clippy::unnecessary_cast)]
+                return (ts.tv_sec as i64, ts.tv_nsec as u32);
+            }
+        }
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
             Err(_) => {
@@ -181,6 +198,19 @@ pub(crate) fn stamp_unix((secs, nanos): (i64, u32), tz: Timezone) -> Stamp {
     }
 }
 
+/// The day of an instant given as [`Clock::unix_now`] gives it: from this thread's cached
+/// second when it is the same (no copy of the formatted parts), else as [`stamp_unix`].
+pub(crate) fn day_unix(now: (i64, u32), tz: Timezone) -> Day {
+    let hit = CACHE
+        .try_with(|c| match &*c.borrow() {
+            Some(s) if s.unix_secs == now.0 && s.tz == tz => Some(s.day),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    hit.unwrap_or_else(|| stamp_unix(now, tz).second.day)
+}
+
 fn second_stamp(now: DateTime<Utc>, tz: Timezone) -> SecondStamp {
     let (naive, offset_secs) = match tz {
         Timezone::Utc => (now.naive_utc(), 0),
@@ -268,6 +298,7 @@ mod tests {
                 let parts = (t.timestamp(), t.timestamp_subsec_nanos());
                 stamp_unix(parts, tz).write_rfc3339(&mut b);
                 assert_eq!(a, b);
+                assert_eq!(day_unix(parts, tz), stamp(t, tz).second.day);
                 assert_eq!(stamp_unix(parts, tz).second.day, stamp(t, tz).second.day);
             }
         }

@@ -149,7 +149,7 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let now = self.clock.unix_now();
-        let day = clock::stamp_unix(now, self.tz).second.day;
+        let day = clock::day_unix(now, self.tz);
         // The event's raw parts only: the writer renders the line (see `record`).
         record::with_buffer(|buf| {
             record::capture(buf, event, now, &self.render);
