@@ -139,16 +139,17 @@ pub(crate) struct Stamp {
 impl Stamp {
     /// Appends the RFC 3339 form with microseconds and offset, e.g. `2025-11-03T14:30:45.123456+01:00`.
     pub(crate) fn write_rfc3339(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.second.local);
-        out.push(b'.');
-        let mut digits = [b'0'; 6];
-        let mut m = self.micros;
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (m % 10) as u8;
-            m /= 10;
+        // One append of a fixed size: `local`, `.`, six digits, `offset`.
+        let mut b = [0u8; 32];
+        b[..19].copy_from_slice(&self.second.local);
+        b[19] = b'.';
+        let m = self.micros.min(999_999);
+        // Two digits at a time: three divisions instead of six.
+        for (i, pair) in [m / 10_000, m / 100 % 100, m % 100].into_iter().enumerate() {
+            put2(&mut b[20 + 2 * i..22 + 2 * i], pair);
         }
-        out.extend_from_slice(&digits);
-        out.extend_from_slice(&self.second.offset);
+        b[26..].copy_from_slice(&self.second.offset);
+        out.extend_from_slice(&b);
     }
 }
 
@@ -195,6 +196,26 @@ pub(crate) fn stamp_unix((secs, nanos): (i64, u32), tz: Timezone) -> Stamp {
             Some(now) => stamp(now, tz),
             None => stamp(Utc::now(), tz),
         },
+    }
+}
+
+/// [`stamp_unix`] through a cache of one second owned by the caller (the file writer's, which
+/// stamps every line of every thread), so a hit costs neither a thread-local nor a copy.
+pub(crate) fn stamp_cached(
+    cache: &mut Option<SecondStamp>,
+    now: (i64, u32),
+    tz: Timezone,
+) -> Stamp {
+    match cache {
+        Some(s) if s.unix_secs == now.0 && s.tz == tz => Stamp {
+            second: *s,
+            micros: (now.1 / 1000).min(999_999),
+        },
+        _ => {
+            let st = stamp_unix(now, tz);
+            *cache = Some(st.second);
+            st
+        }
     }
 }
 

@@ -261,23 +261,41 @@ impl<'a> Iterator for Values<'a> {
     type Item = (usize, Value<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let b = &mut self.0;
-        let index = u16::from_ne_bytes(arr(b)?) as usize;
-        let [tag] = arr(b)?;
-        let v = match tag {
+        let b = self.0;
+        let (&[i0, i1, tag], rest) = b.split_first_chunk::<3>()?;
+        let index = u16::from_ne_bytes([i0, i1]) as usize;
+        let (v, rest) = match tag {
             TEXT => {
-                let n = u32::from_ne_bytes(arr(b)?) as usize;
-                Value::Text(take(b, n)?)
+                let (n, rest) = rest.split_first_chunk::<4>()?;
+                let n = u32::from_ne_bytes(*n) as usize;
+                if rest.len() < n {
+                    return None;
+                }
+                let (t, rest) = rest.split_at(n);
+                (Value::Text(t), rest)
             }
-            FALSE => Value::Bool(false),
-            TRUE => Value::Bool(true),
-            I64 => Value::I64(i64::from_ne_bytes(arr(b)?)),
-            U64 => Value::U64(u64::from_ne_bytes(arr(b)?)),
-            F64 => Value::F64(f64::from_ne_bytes(arr(b)?)),
-            I128 => Value::I128(i128::from_ne_bytes(arr(b)?)),
-            U128 => Value::U128(u128::from_ne_bytes(arr(b)?)),
-            _ => Value::Hidden,
+            FALSE => (Value::Bool(false), rest),
+            TRUE => (Value::Bool(true), rest),
+            I64 | U64 | F64 => {
+                let (x, rest) = rest.split_first_chunk::<8>()?;
+                let v = match tag {
+                    I64 => Value::I64(i64::from_ne_bytes(*x)),
+                    U64 => Value::U64(u64::from_ne_bytes(*x)),
+                    _ => Value::F64(f64::from_ne_bytes(*x)),
+                };
+                (v, rest)
+            }
+            I128 | U128 => {
+                let (x, rest) = rest.split_first_chunk::<16>()?;
+                let v = match tag {
+                    I128 => Value::I128(i128::from_ne_bytes(*x)),
+                    _ => Value::U128(u128::from_ne_bytes(*x)),
+                };
+                (v, rest)
+            }
+            _ => (Value::Hidden, rest),
         };
+        self.0 = rest;
         Some((index, v))
     }
 }

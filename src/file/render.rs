@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tracing::Metadata;
 
 use super::record::{Decoded, Value};
-use crate::clock::{self, Timezone};
+use crate::clock::{self, SecondStamp, Timezone};
 use crate::fields::Render;
 use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
@@ -35,6 +35,8 @@ pub(crate) struct Renderer {
     callsites: HashMap<(usize, bool), Arc<Site>, BuildHasherDefault<KeyHasher>>,
     /// The last one looked up (runs of one callsite are the common case).
     last: Option<(usize, bool, Arc<Site>)>,
+    /// The second last stamped.
+    second: Option<SecondStamp>,
 }
 
 /// A callsite's decisions and the fixed parts of its lines.
@@ -76,6 +78,7 @@ impl Renderer {
             shared: None,
             callsites: HashMap::default(),
             last: None,
+            second: None,
         }
     }
 
@@ -108,7 +111,7 @@ impl Renderer {
         flat: Option<&Arc<Flat>>,
         rec: &Decoded<'_>,
     ) {
-        let stamp = clock::stamp_unix(rec.now, self.tz);
+        let stamp = clock::stamp_cached(&mut self.second, rec.now, self.tz);
         let site = self.site(meta, rec.log_target.is_some());
         let cs = &site.cs;
 
