@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::builder::ActionLayerBuilder;
 use super::filter::{declares, declares_columns};
 use crate::clock::{self, Clock, Timezone};
+use crate::fields::callsite;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
 use crate::fields::span::run_id;
 use crate::fields::{ErrorText, Render, Val, ValHandler, Visitor, new_id, to_value};
@@ -197,9 +198,11 @@ where
                     Fields::Typed(fields.0.clone())
                 } else {
                     let mut packed = Packed::new();
+                    let cs = callsite::get(meta, &self.render.redaction, false);
                     attrs.record(&mut Visitor(PackWriter {
                         out: &mut packed,
                         render: &self.render,
+                        callsite: &cs,
                     }));
                     Fields::Packed(PackedFields { meta, packed })
                 };
@@ -249,9 +252,11 @@ where
         }
         if is_action {
             let mut packed = Packed::new();
+            let cs = callsite::get(meta, &self.render.redaction, false);
             event.record(&mut Visitor(PackWriter {
                 out: &mut packed,
                 render: &self.render,
+                callsite: &cs,
             }));
             let now = clock::now_fast(&*self.clock);
             self.intake.submit(Captured {
