@@ -275,9 +275,10 @@ impl FileLayerBuilder {
         self
     }
 
-    /// Bytes of lines the channel holds before [`Overflow`] applies (default 64 MiB), beside
-    /// its bound in lines: a line alone larger than this still goes through when nothing else
-    /// waits.
+    /// Bytes the channel holds before [`Overflow`] applies (default 64 MiB), beside its bound
+    /// in lines. A line is held as its captured event (values unescaped, rendered by the
+    /// writer) and counts as that record's bytes plus its span fields'; a line alone larger than
+    /// this still goes through when nothing else waits.
     pub fn channel_max_bytes(mut self, n: u64) -> Self {
         self.max_bytes = n;
         self
