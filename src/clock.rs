@@ -49,6 +49,23 @@ impl Clock for SystemClock {
     /// The OS clock without chrono's calendar arithmetic (the per-second part of a timestamp is
     /// formatted from it once per second, see [`stamp_unix`]).
     fn unix_now(&self) -> (i64, u32) {
+        #[cfg(unix)]
+        {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `clock_gettime` only writes the `timespec` it is given, which is ours
+            // and initialised; CLOCK_REALTIME is the clock `SystemTime::now` reads.
+            #[allow(unsafe_code)]
+            let ok = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0;
+            // Read directly: `SystemTime::duration_since` adds checked arithmetic per event.
+            if ok && (0..1_000_000_000).contains(&ts.tv_nsec) {
+                // `time_t` is narrower than `i64` on some targets.
+                #[allow(clippy::unnecessary_cast)]
+                return (ts.tv_sec as i64, ts.tv_nsec as u32);
+            }
+        }
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
             Err(_) => {
@@ -122,16 +139,17 @@ pub(crate) struct Stamp {
 impl Stamp {
     /// Appends the RFC 3339 form with microseconds and offset, e.g. `2025-11-03T14:30:45.123456+01:00`.
     pub(crate) fn write_rfc3339(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.second.local);
-        out.push(b'.');
-        let mut digits = [b'0'; 6];
-        let mut m = self.micros;
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (m % 10) as u8;
-            m /= 10;
+        // One append of a fixed size: `local`, `.`, six digits, `offset`.
+        let mut b = [0u8; 32];
+        b[..19].copy_from_slice(&self.second.local);
+        b[19] = b'.';
+        let m = self.micros.min(999_999);
+        // Two digits at a time: three divisions instead of six.
+        for (i, pair) in [m / 10_000, m / 100 % 100, m % 100].into_iter().enumerate() {
+            put2(&mut b[20 + 2 * i..22 + 2 * i], pair);
         }
-        out.extend_from_slice(&digits);
-        out.extend_from_slice(&self.second.offset);
+        b[26..].copy_from_slice(&self.second.offset);
+        out.extend_from_slice(&b);
     }
 }
 
@@ -179,6 +197,46 @@ pub(crate) fn stamp_unix((secs, nanos): (i64, u32), tz: Timezone) -> Stamp {
             None => stamp(Utc::now(), tz),
         },
     }
+}
+
+/// [`stamp_unix`] through a cache of one second owned by the caller (the file writer's, which
+/// stamps every line of every thread), so a hit costs neither a thread-local nor a copy.
+pub(crate) fn stamp_cached(
+    cache: &mut Option<SecondStamp>,
+    now: (i64, u32),
+    tz: Timezone,
+) -> Stamp {
+    match cache {
+        Some(s) if s.unix_secs == now.0 && s.tz == tz => Stamp {
+            second: *s,
+            micros: (now.1 / 1000).min(999_999),
+        },
+        _ => {
+            let st = stamp_unix(now, tz);
+            *cache = Some(st.second);
+            st
+        }
+    }
+}
+
+/// [`Clock::now`] read through [`Clock::unix_now`]: for the system clock, the OS time without
+/// chrono's conversion from `SystemTime` (the action layer stamps every record with it).
+pub(crate) fn now_fast(clock: &dyn Clock) -> DateTime<Utc> {
+    let (secs, nanos) = clock.unix_now();
+    DateTime::from_timestamp(secs, nanos).unwrap_or_else(|| clock.now())
+}
+
+/// The day of an instant given as [`Clock::unix_now`] gives it: from this thread's cached
+/// second when it is the same (no copy of the formatted parts), else as [`stamp_unix`].
+pub(crate) fn day_unix(now: (i64, u32), tz: Timezone) -> Day {
+    let hit = CACHE
+        .try_with(|c| match &*c.borrow() {
+            Some(s) if s.unix_secs == now.0 && s.tz == tz => Some(s.day),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    hit.unwrap_or_else(|| stamp_unix(now, tz).second.day)
 }
 
 fn second_stamp(now: DateTime<Utc>, tz: Timezone) -> SecondStamp {
@@ -268,6 +326,8 @@ mod tests {
                 let parts = (t.timestamp(), t.timestamp_subsec_nanos());
                 stamp_unix(parts, tz).write_rfc3339(&mut b);
                 assert_eq!(a, b);
+                assert_eq!(day_unix(parts, tz), stamp(t, tz).second.day);
+                assert_eq!(now_fast(&ManualClock::at(t)), t);
                 assert_eq!(stamp_unix(parts, tz).second.day, stamp(t, tz).second.day);
             }
         }

@@ -17,6 +17,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::fields::flat::FlatId;
 use crate::fields::{Render, event, span};
 use crate::format;
 use crate::limits::Limits;
@@ -64,6 +65,8 @@ pub struct ConsoleLayer {
     clock: Arc<dyn Clock>,
     tz: Timezone,
     render: Render,
+    /// This layer's flattenings of span fields.
+    flat_id: FlatId,
 }
 
 impl std::fmt::Debug for ConsoleLayer {
@@ -91,6 +94,7 @@ impl ConsoleLayer {
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
             render: Render::default(),
+            flat_id: FlatId::new(),
         };
         layer.resolve_color();
         layer
@@ -110,6 +114,7 @@ impl ConsoleLayer {
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
             render: Render::default(),
+            flat_id: FlatId::new(),
         };
         layer.resolve_color();
         layer
@@ -191,21 +196,28 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = format::console::SEPS;
-        event::render(event, &ctx, &self.render, seps, |s, logger| {
-            format::console::write_line(
-                &mut s.line,
-                &stamp,
-                event.metadata().level(),
-                self.colored,
-                &s.message,
-                logger,
-                &s.meta,
-            );
-            // Console output is best effort: a closed or full stderr must not hurt the app.
-            let _ = self
-                .writer
-                .make_writer_for(event.metadata())
-                .write_all(&s.line);
-        });
+        event::render(
+            event,
+            &ctx,
+            &self.render,
+            self.flat_id,
+            seps,
+            |s, logger| {
+                format::console::write_line(
+                    &mut s.line,
+                    &stamp,
+                    event.metadata().level(),
+                    self.colored,
+                    &s.message,
+                    logger,
+                    &s.meta,
+                );
+                // Console output is best effort: a closed or full stderr must not hurt the app.
+                let _ = self
+                    .writer
+                    .make_writer_for(event.metadata())
+                    .write_all(&s.line);
+            },
+        );
     }
 }

@@ -175,3 +175,25 @@ fn log_crate_records_keep_their_target() {
     assert_eq!(lines[0]["message"], "from log");
     assert_eq!(lines[0]["metadata"], json!({}));
 }
+
+#[test]
+fn a_recorded_span_field_reaches_the_events_of_spans_made_before_it() {
+    // Span fields are flattened once per span (parents included); a `record` on a parent
+    // must still show in a child made earlier, and per-layer filters must not share them.
+    let (lines, _) = lines_of(|| {
+        let parent = tracing::info_span!("parent", stage = "start", n = tracing::field::Empty);
+        let _p = parent.enter();
+        let child = tracing::info_span!("child", c = 1);
+        child.in_scope(|| tracing::info!("before"));
+        parent.record("stage", "later");
+        parent.record("n", 2);
+        child.in_scope(|| tracing::info!("after"));
+        tracing::info!(parent: None, "outside");
+    });
+    assert_eq!(lines[0]["metadata"], json!({"c": 1, "stage": "start"}));
+    assert_eq!(
+        lines[1]["metadata"],
+        json!({"c": 1, "stage": "later", "n": 2})
+    );
+    assert_eq!(lines[2]["metadata"], json!({}));
+}

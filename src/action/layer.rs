@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use super::builder::ActionLayerBuilder;
 use super::filter::{declares, declares_columns};
-use crate::clock::{Clock, Timezone};
+use crate::clock::{self, Clock, Timezone};
+use crate::fields::callsite;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
 use crate::fields::span::run_id;
 use crate::fields::{ErrorText, Render, Val, ValHandler, Visitor, new_id, to_value};
@@ -170,7 +171,7 @@ where
             Value::String(s) if *k == "job_execution_id" => Some(s.as_str()),
             _ => None,
         });
-        let now = self.clock.now();
+        let now = clock::now_fast(&*self.clock);
         let job_run = run_id(&span, now, explicit);
         if let Some(run) = job_run {
             let run = Value::String(run.to_string());
@@ -197,9 +198,11 @@ where
                     Fields::Typed(fields.0.clone())
                 } else {
                     let mut packed = Packed::new();
+                    let cs = callsite::get(meta, &self.render.redaction, false);
                     attrs.record(&mut Visitor(PackWriter {
                         out: &mut packed,
                         render: &self.render,
+                        callsite: &cs,
                     }));
                     Fields::Packed(PackedFields { meta, packed })
                 };
@@ -249,11 +252,13 @@ where
         }
         if is_action {
             let mut packed = Packed::new();
+            let cs = callsite::get(meta, &self.render.redaction, false);
             event.record(&mut Visitor(PackWriter {
                 out: &mut packed,
                 render: &self.render,
+                callsite: &cs,
             }));
-            let now = self.clock.now();
+            let now = clock::now_fast(&*self.clock);
             self.intake.submit(Captured {
                 id: new_id(now),
                 at: now,
@@ -286,7 +291,7 @@ where
             at: state.started,
             name: span.name(),
             origin: Origin::SpanEnd {
-                ended: self.clock.now(),
+                ended: clock::now_fast(&*self.clock),
                 error: state.error,
             },
             fields: Fields::Typed(fields),

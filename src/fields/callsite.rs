@@ -41,10 +41,17 @@ pub(crate) struct Callsite {
     pub(crate) fields: Vec<FieldInfo>,
     /// The target as a quoted, escaped JSON string.
     pub(crate) logger: Box<[u8]>,
+    /// Whether every field has its own name (then an event's entries need no duplicate test).
+    pub(crate) distinct: bool,
 }
 
 impl Callsite {
-    fn new(meta: &'static Metadata<'static>, redaction: &Redaction, is_log: bool) -> Self {
+    /// Decides everything for `meta` under `redaction` (uncached).
+    pub(crate) fn new(
+        meta: &'static Metadata<'static>,
+        redaction: &Redaction,
+        is_log: bool,
+    ) -> Self {
         let fields = meta
             .fields()
             .iter()
@@ -67,12 +74,17 @@ impl Callsite {
                     role,
                 }
             })
-            .collect();
+            .collect::<Vec<FieldInfo>>();
+        let distinct = fields
+            .iter()
+            .enumerate()
+            .all(|(i, f)| fields[..i].iter().all(|g| g.name != f.name));
         let mut logger = Vec::new();
         json::write_str(&mut logger, meta.target());
         Callsite {
             fields,
             logger: logger.into_boxed_slice(),
+            distinct,
         }
     }
 

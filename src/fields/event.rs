@@ -12,7 +12,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite, Role};
-use super::span::SpanFieldSets;
+use super::flat::{self, FlatId};
 use super::{Render, Val, ValHandler, Visitor, bounded};
 use crate::format::{Seps, json};
 use crate::limits;
@@ -140,6 +140,7 @@ fn capture_event<'e, S>(
     seps: Seps,
     scratch: &mut Scratch,
     render: &Render,
+    flat_id: FlatId,
 ) -> LoggerName<'e>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -158,15 +159,13 @@ where
     }));
     scratch.logger_json = (!is_log).then_some(cs);
     render.redaction.scrub_text(&mut scratch.message);
-    if let Some(scope) = ctx.event_scope(event) {
-        for span in scope {
-            let ext = span.extensions();
-            if let Some(fields) = ext.get::<SpanFieldSets>().and_then(|f| f.get(render)) {
-                for (name, key, value) in fields.iter() {
-                    push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
-                }
+    // The enclosing spans' fields, flattened once per span (no walk of the scope).
+    if let Some(span) = ctx.event_span(event) {
+        flat::with_flat(&span, flat_id, render, |f| {
+            for (name, key, value) in f.iter() {
+                push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
             }
-        }
+        });
     }
     // One event's fields together stay within the record cap; the message is capped on its own.
     if scratch.meta.len() + scratch.message.len() > render.limits.max_record_bytes() {
@@ -226,11 +225,12 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 
 /// The shared path of every line output: captures `event` under `render` into this thread's
 /// buffers (message, metadata with `seps`, an empty `line`), then lets `f` lay out the line
-/// from them and the logger name.
+/// from them and the logger name. `flat_id` is the layer's (see [`flat`]).
 pub(crate) fn render<S, R>(
     event: &Event<'_>,
     ctx: &Context<'_, S>,
     render: &Render,
+    flat_id: FlatId,
     seps: Seps,
     f: impl FnOnce(&mut Scratch, &str) -> R,
 ) -> R
@@ -238,7 +238,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     with_scratch(|s| {
-        let logger = capture_event(event, ctx, seps, s, render);
+        let logger = capture_event(event, ctx, seps, s, render, flat_id);
         s.line.clear();
         f(s, logger.as_str())
     })

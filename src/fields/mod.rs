@@ -8,6 +8,7 @@
 
 pub(crate) mod callsite;
 pub(crate) mod event;
+pub(crate) mod flat;
 pub(crate) mod packed;
 pub(crate) mod span;
 

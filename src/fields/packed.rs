@@ -17,6 +17,7 @@ use std::fmt;
 use serde_json::Value;
 use tracing::field::Field;
 
+use super::callsite::{Callsite, Role};
 use super::{Render, Val, ValHandler, bounded, float_value, to_value};
 use crate::redact::REDACTED;
 
@@ -96,6 +97,8 @@ impl fmt::Write for Append<'_> {
 pub(crate) struct PackWriter<'a> {
     pub(crate) out: &'a mut Packed,
     pub(crate) render: &'a Render,
+    /// The callsite's cached redaction verdicts (one lookup per event, not one per field).
+    pub(crate) callsite: &'a Callsite,
 }
 
 impl PackWriter<'_> {
@@ -120,15 +123,26 @@ impl PackWriter<'_> {
 impl ValHandler for PackWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         // Field sets hold at most 32 fields: the index fits a byte.
-        self.out.push(&[field.index() as u8]);
-        if self.render.redaction.hides_field(field.name()) {
-            self.out.push(&[HIDDEN]);
+        let index = field.index() as u8;
+        let hidden = match self
+            .callsite
+            .field(field.index(), field.name())
+            .map(|f| f.role)
+        {
+            Some(Role::Hidden) => true,
+            Some(Role::Plain) => false,
+            // `message` (and a field of another callsite): decided by name, as before.
+            _ => self.render.redaction.hides_field(field.name()),
+        };
+        if hidden {
+            self.out.push(&[index, HIDDEN]);
             return;
         }
+        self.out.push(&[index]);
         match v {
             Val::Str(s) if s.len() <= self.render.limits.max_field_bytes() => {
-                self.out.push(&[TEXT]);
-                self.out.push(&(s.len() as u32).to_le_bytes());
+                let n = (s.len() as u32).to_le_bytes();
+                self.out.push(&[TEXT, n[0], n[1], n[2], n[3]]);
                 self.out.push(s.as_bytes());
             }
             Val::Str(s) => self.text(format_args!("{s}"), true),
@@ -233,9 +247,11 @@ mod tests {
             fn event(&self, e: &tracing::Event<'_>) {
                 let mut packed = Packed::new();
                 let render = Render::default();
+                let cs = crate::fields::callsite::get(e.metadata(), &render.redaction, false);
                 e.record(&mut Visitor(PackWriter {
                     out: &mut packed,
                     render: &render,
+                    callsite: &cs,
                 }));
                 let fields = PackedFields {
                     meta: e.metadata(),

@@ -131,6 +131,9 @@ where
         fields: &mut sets.0[at].1,
         render,
     }));
+    drop(ext);
+    // Every flattening that holds this span's fields is stale now.
+    super::flat::fields_changed();
 }
 
 /// Whether a span with this metadata is a job execution.

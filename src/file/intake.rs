@@ -12,10 +12,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
 use super::Overflow;
 use super::handle::Counters;
-use super::slots::{Hub, LineWriter, Refused};
+use super::slots::{Captured, Hub, Refused};
 use crate::clock::Day;
+use crate::fields::Render;
+use crate::fields::flat::{self, FlatId};
 
 /// Default maximum wait of [`Overflow::Block`] for room in the file channel: 1 s.
 pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -31,13 +37,66 @@ pub(crate) struct Intake {
 }
 
 impl Intake {
-    /// Hands the line `write` writes to the writer, or drops and counts it (see the module
-    /// docs). `write` may be called more than once (each time for a fresh try).
-    pub(crate) fn send_line(&self, day: Day, write: &mut LineWriter<'_>) {
-        let mut refused = match self.hub.try_append(day, write) {
-            Ok(()) => return self.end_stall(),
-            Err(r) => r,
+    /// Hands over `event`'s `record` with its spans' fields (layer `id`'s flattening, see
+    /// [`flat`]), or drops and counts it.
+    pub(crate) fn send_event<S>(
+        &self,
+        day: Day,
+        event: &Event<'_>,
+        record: &[u8],
+        ctx: &Context<'_, S>,
+        id: FlatId,
+        render: &Render,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let meta = event.metadata();
+        let span = ctx.event_span(event);
+        // Tried while the span's fields are borrowed from its extensions; a refusal (a wait
+        // or a drop) goes on with a reference of its own, the span let go.
+        let refused = match &span {
+            Some(span) => flat::with_flat(span, id, render, |f| {
+                let rec = Captured {
+                    meta,
+                    flat: Some(f),
+                    record,
+                };
+                self.try_send(day, &rec).err().map(|r| (r, Some(f.clone())))
+            }),
+            None => {
+                let rec = Captured {
+                    meta,
+                    flat: None,
+                    record,
+                };
+                self.try_send(day, &rec).err().map(|r| (r, None))
+            }
         };
+        drop(span);
+        if let Some((r, f)) = refused {
+            let rec = Captured {
+                meta,
+                flat: f.as_ref(),
+                record,
+            };
+            self.send_refused(day, &rec, r);
+        }
+    }
+
+    /// Hands `rec` to the writer if there is room now; on a refusal the caller goes on with
+    /// [`Intake::send_refused`] (after letting go of anything it holds, such as the span's
+    /// extensions its span fields were read under).
+    fn try_send(&self, day: Day, rec: &Captured<'_>) -> Result<(), Refused> {
+        let r = self.hub.try_append(day, rec);
+        if r.is_ok() {
+            self.end_stall();
+        }
+        r
+    }
+
+    /// After `refused`: drops and counts the line, or (under [`Overflow::Block`]) waits for
+    /// room and tries again (see the module docs).
+    fn send_refused(&self, day: Day, rec: &Captured<'_>, mut refused: Refused) {
         let stalled = self.counters.stalled.load(Ordering::Relaxed);
         if self.overflow == Overflow::DropNewest || stalled {
             self.drop_line();
@@ -54,7 +113,7 @@ impl Intake {
             if !self.hub.wait_for_room(len, full, deadline) {
                 break;
             }
-            refused = match self.hub.try_append(day, write) {
+            refused = match self.hub.try_append(day, rec) {
                 Ok(()) => return self.end_stall(),
                 Err(r) => r,
             };

@@ -1,6 +1,9 @@
-//! The daily JSON-lines output: [`FileLayer`] formats each event on the caller's thread into one
-//! finished line and appends it to that thread's slot ([`slots`]), bounded in lines and bytes;
-//! the writer thread ([`writer`]) takes every slot's lines in rounds and appends them to `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
+//! The daily JSON-lines output: [`FileLayer`] captures each event's raw parts on the caller's
+//! thread ([`record`]: values copied or formatted once, not escaped; the span fields as their
+//! span's flattening) and appends them to that thread's slot ([`slots`]), bounded in lines and
+//! bytes; the writer thread ([`writer`]) takes every slot's records in rounds, renders each into
+//! its JSON line ([`render`]: escaping, URL scrubbing, the record cap) and appends them to
+//! `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
 //! under a size cap ([`rolling`], names in [`names`]). Each time a file is opened, [`retention`]
 //! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
 //! gzips closed files (`compress`). [`read`] reads it all back for every consumer.
@@ -20,6 +23,10 @@ mod handle;
 mod intake;
 pub(crate) mod names;
 pub mod read;
+mod record;
+mod render;
+#[cfg(test)]
+mod render_check;
 pub(crate) mod retention;
 pub(crate) mod rolling;
 mod slots;
@@ -37,8 +44,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock, SystemClock, Timezone};
 use crate::error::Error;
-use crate::fields::{Render, event, span};
-use crate::format;
+use crate::fields::flat::FlatId;
+use crate::fields::{Render, span};
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -95,6 +102,8 @@ pub struct FileLayer {
     render: Render,
     clock: Arc<dyn Clock>,
     tz: Timezone,
+    /// This layer's flattenings of span fields.
+    flat_id: FlatId,
 }
 
 impl std::fmt::Debug for FileLayer {
@@ -139,24 +148,14 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
-        let level = format::level_name(event.metadata().level());
-        event::render(
-            event,
-            &ctx,
-            &self.render,
-            format::file::SEPS,
-            |s, logger| {
-                let logger = match &s.logger_json {
-                    Some(cs) => format::file::Logger::Json(&cs.logger),
-                    None => format::file::Logger::Raw(logger),
-                };
-                // Written straight into this thread's slot: no line buffer, no allocation.
-                self.intake.send_line(stamp.second.day, &mut |out| {
-                    format::file::write_line_with(out, &stamp, level, &s.message, logger, &s.meta)
-                });
-            },
-        );
+        let now = self.clock.unix_now();
+        let day = clock::day_unix(now, self.tz);
+        // The event's raw parts only: the writer renders the line (see `record`).
+        record::with_buffer(|buf| {
+            record::capture(buf, event, now, &self.render);
+            self.intake
+                .send_event(day, event, buf, &ctx, self.flat_id, &self.render);
+        });
     }
 }
 
@@ -276,9 +275,10 @@ impl FileLayerBuilder {
         self
     }
 
-    /// Bytes of lines the channel holds before [`Overflow`] applies (default 64 MiB), beside
-    /// its bound in lines: a line alone larger than this still goes through when nothing else
-    /// waits.
+    /// Bytes the channel holds before [`Overflow`] applies (default 64 MiB), beside its bound
+    /// in lines. A line is held as its captured event (values unescaped, rendered by the
+    /// writer) and counts as that record's bytes plus its span fields'; a line alone larger than
+    /// this still goes through when nothing else waits.
     pub fn channel_max_bytes(mut self, n: u64) -> Self {
         self.max_bytes = n;
         self
@@ -355,6 +355,7 @@ impl FileLayerBuilder {
             counters.clone(),
             self.clock.clone(),
             self.tz,
+            self.render.clone(),
         );
         #[cfg(feature = "compress")]
         if self.compress {
@@ -378,6 +379,7 @@ impl FileLayerBuilder {
             render: self.render,
             clock: self.clock,
             tz: self.tz,
+            flat_id: FlatId::new(),
         };
         let handle = FileHandle {
             tx,

@@ -1,7 +1,8 @@
 //! The hand-off from emitting threads to the writer: one buffer ([`Slot`]) per thread and file
-//! layer, which the thread appends finished lines to and the writer swaps out whole, so no
-//! allocation crosses threads, no line is copied into a message of its own, and a caller pays
-//! one uncontended lock instead of a channel send.
+//! layer, which the thread appends captured events ([`super::record`]) to and the writer swaps
+//! out whole, so no allocation crosses threads, nothing is copied into a message of its own,
+//! and a caller pays one uncontended lock instead of a channel send. (A record stands for one
+//! line: "lines" below are records until the writer renders them.)
 //!
 //! Invariants:
 //! - A thread appends only to its own slot and the writer takes a slot's bytes whole, so the
@@ -22,15 +23,25 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
+use tracing::Metadata;
+
 use super::budget::{Budget, Credit};
+pub(crate) use super::record::Captured;
 use crate::clock::Day;
+use crate::fields::flat::Flat;
 
 /// What a slot holds between two visits of the writer.
 #[derive(Default)]
 pub(crate) struct Chunk {
-    /// Whole lines, each ending in `\n`.
+    /// Captured events ([`super::record`]), each framed as `meta: u32 | flat: u32 | len: u32`
+    /// and the record's `len` bytes; `meta` and `flat` index the two vectors below.
     pub(crate) bytes: Vec<u8>,
-    /// Lines in `bytes`.
+    /// The callsites of the records (one entry per run of the same callsite).
+    pub(crate) metas: Vec<&'static Metadata<'static>>,
+    /// The span fields of the records (one entry per run of the same flattening); [`NO_FLAT`]
+    /// for an event outside any span.
+    pub(crate) flats: Vec<Arc<Flat>>,
+    /// Records (lines) in `bytes`.
     pub(crate) lines: u64,
     /// Where each run of lines of one day starts: `(offset, day)`, the first at offset 0.
     pub(crate) days: Vec<(usize, Day)>,
@@ -60,27 +71,66 @@ pub(crate) enum Refused {
     SlotFull(Arc<Slot>),
 }
 
-/// Writes one whole line (ending in `\n`) at the end of the buffer it is given.
-pub(crate) type LineWriter<'a> = dyn FnMut(&mut Vec<u8>) + 'a;
+/// The `flat` index of a record outside any span.
+pub(crate) const NO_FLAT: u32 = u32::MAX;
+
+/// Bytes framing each record in [`Chunk::bytes`].
+pub(crate) const FRAME: usize = 12;
+
+/// What a record weighs against the byte bound: its bytes, and those of the span fields its
+/// line will repeat (so the bound still holds for the lines the slots stand for).
+fn weight(rec: &Captured<'_>) -> u64 {
+    (FRAME + rec.record.len() + rec.flat.map_or(0, |f| f.len())) as u64
+}
 
 impl Chunk {
-    /// Appends the line `write` writes, for `day`, if the budget has room for it; otherwise
-    /// leaves the chunk as it was and returns the line's length.
-    fn push(&mut self, budget: &Budget, day: Day, write: &mut LineWriter<'_>) -> Result<(), u64> {
-        let from = self.bytes.len();
-        // Written in place (no copy through a line buffer), then reserved: a line that does not
-        // fit is cut off again.
-        write(&mut self.bytes);
-        let len = (self.bytes.len() - from) as u64;
+    /// Appends `rec`, for `day`, if the budget has room for it; otherwise leaves the chunk as
+    /// it was and returns the record's weight.
+    fn push(&mut self, budget: &Budget, day: Day, rec: &Captured<'_>) -> Result<(), u64> {
+        let len = weight(rec);
         if !budget.reserve(&mut self.credit, len) {
-            self.bytes.truncate(from);
             return Err(len);
         }
+        // Runs of one callsite, or of one span's fields, share an entry: no reference count
+        // is touched per event while they last.
+        if self
+            .metas
+            .last()
+            .is_none_or(|m| !std::ptr::eq(*m, rec.meta))
+        {
+            self.metas.push(rec.meta);
+        }
+        let meta = (self.metas.len() - 1) as u32;
+        let flat = match rec.flat {
+            None => NO_FLAT,
+            Some(f) => {
+                if self.flats.last().is_none_or(|l| !Arc::ptr_eq(l, f)) {
+                    self.flats.push(f.clone());
+                }
+                (self.flats.len() - 1) as u32
+            }
+        };
+        let from = self.bytes.len();
+        self.bytes.reserve(FRAME + rec.record.len());
+        self.bytes.extend_from_slice(&meta.to_ne_bytes());
+        self.bytes.extend_from_slice(&flat.to_ne_bytes());
+        self.bytes
+            .extend_from_slice(&(rec.record.len() as u32).to_ne_bytes());
+        self.bytes.extend_from_slice(rec.record);
         if self.days.last().is_none_or(|&(_, d)| d != day) {
             self.days.push((from, day));
         }
         self.lines += 1;
         Ok(())
+    }
+
+    /// Empties the chunk for reuse, keeping its buffers (the span fields' references go).
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.metas.clear();
+        self.flats.clear();
+        self.days.clear();
+        self.lines = 0;
     }
 }
 
@@ -173,9 +223,9 @@ impl Hub {
         }
     }
 
-    /// Appends the line `write` writes (of day `day`) to this thread's slot if the budget has
-    /// room; otherwise appends nothing and says why.
-    pub(crate) fn try_append(&self, day: Day, write: &mut LineWriter<'_>) -> Result<(), Refused> {
+    /// Appends `rec` (of day `day`) to this thread's slot if the budget has room; otherwise
+    /// appends nothing and says why.
+    pub(crate) fn try_append(&self, day: Day, rec: &Captured<'_>) -> Result<(), Refused> {
         let ok = MINE
             .try_with(|mine| {
                 let mut mine = mine.try_borrow_mut().ok()?;
@@ -188,13 +238,13 @@ impl Hub {
                         &mine.last().expect("just pushed").slot
                     }
                 };
-                Some(self.append_to(slot, day, &mut *write))
+                Some(self.append_to(slot, day, rec))
             })
             .ok()
             .flatten();
         let (sent, nudge) = match ok {
             Some(r) => r,
-            None => self.append_to(&self.fallback, day, write),
+            None => self.append_to(&self.fallback, day, rec),
         };
         if nudge {
             self.wake();
@@ -213,7 +263,7 @@ impl Hub {
         &self,
         slot: &Arc<Slot>,
         day: Day,
-        write: &mut LineWriter<'_>,
+        rec: &Captured<'_>,
     ) -> (Result<(), Refused>, bool) {
         let mut c = slot.lock();
         // Looked at under the slot's lock: either the writer's last round takes this line, or
@@ -224,7 +274,7 @@ impl Hub {
         if self.slot_cap.is_some_and(|cap| c.bytes.len() >= cap) {
             return (Err(Refused::SlotFull(slot.clone())), true);
         }
-        if let Err(len) = c.push(&self.budget, day, write) {
+        if let Err(len) = c.push(&self.budget, day, rec) {
             return (Err(Refused::NoRoom(len)), false);
         }
         let nudge = !c.nudged && c.bytes.len() >= NUDGE_AT;
@@ -305,6 +355,8 @@ impl Hub {
         let (bytes, lines) = {
             let mut c = slot.lock();
             std::mem::swap(&mut c.bytes, &mut spare.bytes);
+            std::mem::swap(&mut c.metas, &mut spare.metas);
+            std::mem::swap(&mut c.flats, &mut spare.flats);
             std::mem::swap(&mut c.days, &mut spare.days);
             spare.lines = std::mem::take(&mut c.lines);
             c.nudged = false;

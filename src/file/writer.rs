@@ -1,6 +1,6 @@
-//! The file writer thread: takes finished lines from the callers' slots ([`super::slots`]) and
-//! appends them to the day files. It knows nothing about formatting events; the layer hands
-//! over complete lines. Its loop is in [`rounds`].
+//! The file writer thread: takes the callers' captured events from their slots
+//! ([`super::slots`]), renders each into its line ([`super::render`]) and appends the lines to
+//! the day files. Its loop is in [`rounds`].
 //!
 //! Invariants:
 //! - One thread owns the files, so lines are never torn or interleaved: each line is appended
@@ -30,9 +30,11 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::handle::Counters;
 use super::names::PartId;
+use super::render::Renderer;
 use super::rolling::DayFiles;
 use super::slots::{Chunk, Hub, Slot};
 use crate::clock::{self, Clock, Day, Timezone};
+use crate::fields::Render;
 
 /// How often a broken file is retried.
 pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -66,6 +68,10 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
     /// Complete lines in `buf`.
     buf_lines: u64,
+    /// Turns the callers' records into lines.
+    renderer: Renderer,
+    /// One rendered line, when it goes through [`Writer::push`] (a part cap, an outage).
+    line: Vec<u8>,
     counters: Arc<Counters>,
     clock: Arc<dyn Clock>,
     tz: Timezone,
@@ -89,6 +95,7 @@ impl Writer {
         counters: Arc<Counters>,
         clock: Arc<dyn Clock>,
         tz: Timezone,
+        render: Render,
     ) -> Self {
         let now = Instant::now();
         Writer {
@@ -101,6 +108,8 @@ impl Writer {
             files,
             buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
             buf_lines: 0,
+            renderer: Renderer::new(render, tz),
+            line: Vec::new(),
             counters,
             clock,
             tz,
@@ -181,11 +190,7 @@ impl Writer {
     /// the file is healthy), moving to the day's file or the next part first if due.
     fn push(&mut self, day: Day, line: &[u8], lines: u64) {
         if day > self.files.day() {
-            // The first line of a new day closes the old file with everything that belongs in it.
-            self.write_out(true);
-            if let Err(e) = self.files.rotate(day) {
-                self.fail(e);
-            }
+            self.enter_day(day);
         } else if let Some(cap) = self.files.part_cap() {
             let held = self.files.len() + self.buf.len() as u64;
             if held > 0 && held + line.len() as u64 > cap {
@@ -209,6 +214,15 @@ impl Writer {
         }
         self.buf.extend_from_slice(line);
         self.buf_lines += lines;
+    }
+
+    /// Moves to the file of `day` (later than the open file's): the first line of a new day
+    /// closes the old file with everything that belongs in it.
+    fn enter_day(&mut self, day: Day) {
+        self.write_out(true);
+        if let Err(e) = self.files.rotate(day) {
+            self.fail(e);
+        }
     }
 
     /// Writes the buffer to the current file. While broken, tries at most every [`RETRY_EVERY`]

@@ -5,7 +5,9 @@ use super::Seps;
 use crate::clock::Stamp;
 use crate::format::json;
 
-/// Compact separators: the file is for machines.
+/// Compact separators: the file is for machines. (The file layer's writer lays out its lines
+/// itself, `file::render`; these stay for the comparison test of that rendering.)
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const SEPS: Seps = Seps {
     kv: b":",
     item: b",",
@@ -25,6 +27,7 @@ pub(crate) fn write_line(
 
 /// The logger name of a line: raw, or already a JSON string (cached per callsite).
 #[derive(Clone, Copy)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) enum Logger<'a> {
     Raw(&'a str),
     Json(&'a [u8]),

@@ -8,14 +8,10 @@
 
 use std::fmt;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+pub(crate) use super::scan::contains_byte;
+use super::scan::{BLOCK, WORD, block_is_plain, special, word_is_plain};
 
-/// True for the bytes that need a look: ASCII controls, `"`, `\`, DEL, 0xC2 (the lead byte of
-/// every C1 control's UTF-8 form) and 0xE2 (that of U+2028 and U+2029).
-#[inline]
-fn special(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xc2 || b == 0xe2
-}
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `s` as a quoted JSON string.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -25,62 +21,27 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Bytes per word of the [`word_is_plain`] scan.
-const WORD: usize = 8;
-const ONES: u64 = u64::from_ne_bytes([0x01; WORD]);
-const HIGHS: u64 = u64::from_ne_bytes([0x80; WORD]);
-
-/// Whether any byte of `w` equals `b` (the classic SWAR zero-byte test on `w ^ b…b`, which
-/// has no false positives when only asking "any?").
-#[inline(always)]
-fn has_byte(w: u64, b: u8) -> bool {
-    let x = w ^ (ONES * b as u64);
-    x.wrapping_sub(ONES) & !x & HIGHS != 0
-}
-
-/// True when none of the 8 bytes of `w` is [`special`]: most text is plain, so the escaper
-/// skips it a word at a time instead of testing six conditions per byte.
-#[inline(always)]
-fn word_is_plain(w: u64) -> bool {
-    // Bytes below 0x20: subtracting 0x20 borrows into the high bit only for them (or for
-    // bytes already >= 0x80, which `!w` masks out).
-    let ctl = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
-    !(ctl
-        || has_byte(w, b'"')
-        || has_byte(w, b'\\')
-        || has_byte(w, 0x7f)
-        || has_byte(w, 0xc2)
-        || has_byte(w, 0xe2))
-}
-
-/// Whether `b` holds the byte `x`, a word at a time (cheaper than `memchr` for the short
-/// strings of log fields).
-pub(crate) fn contains_byte(b: &[u8], x: u8) -> bool {
-    let mut words = b.chunks_exact(WORD);
-    for w in &mut words {
-        if has_byte(u64::from_ne_bytes(w.try_into().expect("WORD bytes")), x) {
-            return true;
-        }
-    }
-    words.remainder().contains(&x)
-}
-
 /// Appends `s` escaped for use inside a JSON string, without quotes.
 pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
+    write_utf8_body(out, s.as_bytes())
+}
+
+/// [`write_str_body`] for text kept as bytes (the file writer's captured values, which were
+/// `&str`s): the escaping looks at bytes only, so it is the same for the same text.
+pub(crate) fn write_utf8_body(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut i = 0;
     // Most strings (keys, logger names, short values) need no escape at all: find that out a
-    // word at a time, the last partial word padded with a plain byte, and copy them whole.
-    while let Some(w) = bytes.get(i..i + WORD) {
-        if !word_is_plain(u64::from_ne_bytes(w.try_into().expect("WORD bytes"))) {
+    // block at a time, the last partial block padded with a plain byte, and copy them whole.
+    while let Some(b) = bytes.get(i..i + BLOCK) {
+        if !block_is_plain(b.try_into().expect("BLOCK bytes")) {
             break;
         }
-        i += WORD;
+        i += BLOCK;
     }
-    if bytes.len() - i < WORD {
-        let mut tail = [b'a'; WORD];
+    if bytes.len() - i < BLOCK {
+        let mut tail = [b'a'; BLOCK];
         tail[..bytes.len() - i].copy_from_slice(&bytes[i..]);
-        if word_is_plain(u64::from_ne_bytes(tail)) {
+        if block_is_plain(&tail) {
             out.extend_from_slice(bytes);
             return;
         }
@@ -242,6 +203,7 @@ impl fmt::Write for JsonEscaper<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::scan::{special, word_is_plain};
     use super::*;
 
     fn esc(s: &str) -> String {
@@ -324,19 +286,6 @@ mod tests {
             check(digits as f64 / 10f64.powi(k));
             check(f64::from_bits(rng.u64(..)));
             check(rng.f64() * 10f64.powi(rng.i32(-5..16)));
-        }
-    }
-
-    #[test]
-    fn contains_byte_finds_every_position() {
-        for len in 0..40 {
-            let mut v = vec![b'a'; len];
-            assert!(!contains_byte(&v, b':'));
-            for at in 0..len {
-                v[at] = b':';
-                assert!(contains_byte(&v, b':'), "{len} {at}");
-                v[at] = b'a';
-            }
         }
     }
 

@@ -1,9 +1,10 @@
-//! Turning captured fields into bytes: [`json`] holds the escaping and value rendering shared by
+//! Turning captured fields into bytes: [`json`] holds the escaping (its byte scans in `scan`) and value rendering shared by
 //! every output, [`file`] the JSON-lines record, [`console`] the seed's coloured console line.
 
 pub(crate) mod console;
 pub(crate) mod file;
 pub(crate) mod json;
+mod scan;
 
 /// Separators between metadata entries: compact for files, the seed's `": "` / `", "` for the console.
 #[derive(Clone, Copy)]

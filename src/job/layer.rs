@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::DEFAULT_MAX_LOG_BYTES;
 use crate::clock::{self, Clock, Timezone};
+use crate::fields::flat::FlatId;
 use crate::fields::span::{self, RunId, is_job_span, run_id};
 use crate::fields::{
     ErrorText, Render, Val, ValHandler, Visitor, event, new_id, text_of, to_value,
@@ -127,6 +128,8 @@ pub struct JobLayer {
     clock: Arc<dyn Clock>,
     tz: Timezone,
     max_log_bytes: usize,
+    /// This layer's flattenings of span fields.
+    flat_id: FlatId,
 }
 
 impl std::fmt::Debug for JobLayer {
@@ -145,6 +148,7 @@ impl JobLayer {
             clock,
             tz: Timezone::default(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            flat_id: FlatId::new(),
         }
     }
 
@@ -288,31 +292,38 @@ where
             (*meta.level() == Level::ERROR).then(|| ErrorText::of(event, &self.render.limits));
         let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = crate::format::console::SEPS;
-        event::render(event, &ctx, &self.render, seps, |s, logger| {
-            crate::format::console::write_line(
-                &mut s.line,
-                &stamp,
-                meta.level(),
-                false,
-                &s.message,
-                logger,
-                &s.meta,
-            );
-            let mut ext = span.extensions_mut();
-            let Some(run) = ext.get_mut::<Run>() else {
-                return;
-            };
-            run.cancelled |= cancel;
-            if run.error.is_none() {
-                run.error = error;
-            }
-            if run.cut > 0 || run.logs.len() + s.line.len() > self.max_log_bytes {
-                run.cut += s.line.len();
-            } else {
-                // Lines are built from `str`s and escaped: always UTF-8.
-                run.logs.push_str(&String::from_utf8_lossy(&s.line));
-            }
-        });
+        event::render(
+            event,
+            &ctx,
+            &self.render,
+            self.flat_id,
+            seps,
+            |s, logger| {
+                crate::format::console::write_line(
+                    &mut s.line,
+                    &stamp,
+                    meta.level(),
+                    false,
+                    &s.message,
+                    logger,
+                    &s.meta,
+                );
+                let mut ext = span.extensions_mut();
+                let Some(run) = ext.get_mut::<Run>() else {
+                    return;
+                };
+                run.cancelled |= cancel;
+                if run.error.is_none() {
+                    run.error = error;
+                }
+                if run.cut > 0 || run.logs.len() + s.line.len() > self.max_log_bytes {
+                    run.cut += s.line.len();
+                } else {
+                    // Lines are built from `str`s and escaped: always UTF-8.
+                    run.logs.push_str(&String::from_utf8_lossy(&s.line));
+                }
+            },
+        );
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {

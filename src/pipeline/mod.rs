@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Sender, TrySendError};
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -91,7 +91,12 @@ impl Intake {
     fn send(&self, rec: Envelope) {
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         let sent = match self.overflow {
-            ActionOverflow::Block(wait) => self.tx.send_timeout(rec, wait).is_ok(),
+            // A try first: `send_timeout` reads the clock for its deadline on every call.
+            ActionOverflow::Block(wait) => match self.tx.try_send(rec) {
+                Ok(()) => true,
+                Err(TrySendError::Full(rec)) => self.tx.send_timeout(rec, wait).is_ok(),
+                Err(TrySendError::Disconnected(_)) => false,
+            },
             ActionOverflow::DropNewest => self.tx.try_send(rec).is_ok(),
         };
         if !sent {

@@ -125,6 +125,11 @@ impl Redaction {
         self
     }
 
+    /// Whether [`Redaction::scrub_text`] could change this text (its cheap first test).
+    pub(crate) fn scrubs(&self, text: &[u8]) -> bool {
+        self.urls && has_scheme_sep(text)
+    }
+
     /// Scrubs URL passwords in `s` in place, if this list does.
     pub(crate) fn scrub_text(&self, s: &mut String) {
         if self.urls && has_scheme_sep(s.as_bytes()) {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crossbeam_channel::TryRecvError;
 
-use super::super::slots::{Chunk, Hub, NUDGE_AT};
+use super::super::record;
+use super::super::slots::{Chunk, FRAME, Hub, NO_FLAT, NUDGE_AT};
 use super::{Msg, RETRY_EVERY, WRITE_CHUNK, Writer};
 
 /// How long the writer waits between rounds while lines keep coming: lines reach the file
@@ -127,9 +128,7 @@ impl Writer {
             }
         }
         for mut c in taken.drain(..) {
-            c.bytes.clear();
-            c.days.clear();
-            c.lines = 0;
+            c.clear();
             if c.bytes.capacity() <= KEEP_CAPACITY {
                 self.spares.push(c);
             }
@@ -140,26 +139,50 @@ impl Writer {
         took
     }
 
-    /// Pushes run `i` of `c` (lines of one day), line by line when a part cap applies.
+    /// Renders run `i` of `c` (records of one day) into lines: straight into the write buffer
+    /// while no part cap applies and the file is healthy, else line by line through
+    /// [`Writer::push`].
     fn push_run(&mut self, c: &Chunk, i: usize) {
         let (from, day) = c.days[i];
         let to = c.days.get(i + 1).map_or(c.bytes.len(), |&(o, _)| o);
-        let run = &c.bytes[from..to];
-        if self.files.part_cap().is_none() && self.broken_since.is_none() {
-            // The common case: whole runs, one copy, counted by their newlines.
-            let lines = if c.days.len() == 1 {
-                c.lines
-            } else {
-                run.iter().filter(|&&b| b == b'\n').count() as u64
+        if day > self.files.day() {
+            self.enter_day(day);
+        }
+        let mut run = &c.bytes[from..to];
+        while let Some((meta, flat, body)) = next_record(&mut run) {
+            let (Some(&meta), Some(rec)) = (c.metas.get(meta), record::decode(body)) else {
+                // Not written by `Chunk::push`: a bug of ours; the rest of the run is skipped.
+                self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                break;
             };
-            self.push(day, run, lines);
-        } else {
-            for line in run.split_inclusive(|&b| b == b'\n') {
-                self.push(day, line, 1);
+            let flat = (flat != NO_FLAT)
+                .then(|| c.flats.get(flat as usize))
+                .flatten();
+            if self.files.part_cap().is_none() && self.broken_since.is_none() {
+                self.renderer.line(&mut self.buf, meta, flat, &rec);
+                self.buf_lines += 1;
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.clear();
+                self.renderer.line(&mut line, meta, flat, &rec);
+                self.push(day, &line, 1);
+                self.line = line;
+            }
+            if self.buf.len() >= WRITE_CHUNK {
+                self.write_out(false);
             }
         }
-        if self.buf.len() >= WRITE_CHUNK {
-            self.write_out(false);
-        }
     }
+}
+
+/// Splits the next framed record off `run`: (meta index, flat index, record bytes).
+fn next_record<'a>(run: &mut &'a [u8]) -> Option<(usize, u32, &'a [u8])> {
+    if run.len() < FRAME {
+        return None;
+    }
+    let word = |i: usize| u32::from_ne_bytes(run[i..i + 4].try_into().expect("4 bytes"));
+    let (meta, flat, len) = (word(0) as usize, word(4), word(8) as usize);
+    let body = run.get(FRAME..FRAME + len)?;
+    *run = &run[FRAME + len..];
+    Some((meta, flat, body))
 }
