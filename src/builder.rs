@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Subscriber;
-use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::layer::Layer;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Registry};
 
@@ -375,35 +375,10 @@ impl Builder {
     /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the
     /// errors of [`Self::build`].
     pub fn init(self) -> Result<Guard, Error> {
-        // Our own flag, not `dispatcher::has_been_set()`: that is also true while any scoped
-        // dispatcher (`with_default`) exists, which is no reason to refuse. Another crate's
-        // global subscriber shows as `set_global_default` failing below.
-        static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if INSTALLED.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::AlreadyInitialized);
-        }
+        crate::install::refuse_second()?;
         let max_level = self.env_filter()?.max_level_hint();
         let (panic_hook, signals) = (self.panic_hook, self.signals);
         let (layer, guard) = self.build::<Registry>()?;
-        // On failure the guard is dropped here: its threads stop, nothing stays behind.
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-            .map_err(|_| Error::AlreadyInitialized)?;
-        INSTALLED.store(true, std::sync::atomic::Ordering::Release);
-        // Route `log` records into tracing. If the app installed another `log` logger first,
-        // its records stay with that logger: not an error for us.
-        let log_level = match max_level {
-            Some(l) => tracing_log::AsLog::as_log(&l),
-            None => tracing_log::log::LevelFilter::Trace,
-        };
-        let _ = tracing_log::LogTracer::builder()
-            .with_max_level(log_level)
-            .init();
-        if panic_hook {
-            crate::panic_hook::install(guard.flushers());
-        }
-        if signals {
-            crate::signals::install(guard.stoppers(), guard.flush_deadline());
-        }
-        Ok(guard)
+        crate::install::install(layer, guard, max_level, panic_hook, signals)
     }
 }

@@ -71,6 +71,7 @@ mod format;
 mod fs;
 mod guard;
 mod handle;
+mod install;
 pub mod job;
 pub mod limits;
 mod log_filter;
