@@ -90,7 +90,7 @@ fn main() {
     pages(&mut c, "web_sqlite", Target::Sqlite(query::sqlite_store()));
     let base = std::env::var("ACTIONLOG_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    let schema = "al_bench_query";
+    let schema = &query::bench_schema();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -29,6 +29,7 @@ pub mod dayfiles;
 pub mod export;
 pub mod files;
 mod filter;
+mod hourly;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rollup;

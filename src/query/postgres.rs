@@ -10,9 +10,9 @@ use tokio_postgres::{Client, Row, Statement};
 
 use crate::sink::postgres::url::UrlError;
 
-use super::rollup;
 use super::sql::{self, Dialect, Param};
 use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats, Target};
+use super::{hourly, rollup};
 
 const HINT: &str = "run migrations/0001_action_logs.sql and migrations/0002_jobs.sql (psql -f), or start the app once with .migrate(true)";
 
@@ -25,6 +25,8 @@ pub struct PgStore {
     prepared: std::sync::Mutex<std::collections::HashMap<String, Statement>>,
     /// Whether `stats` reads the rollups (the store has them and the options allow it).
     rollups: bool,
+    /// Whether the histogram and failure groups read the hourly rollups (likewise).
+    hourly: bool,
 }
 
 impl PgStore {
@@ -88,6 +90,7 @@ impl PgStore {
             target,
             prepared: Default::default(),
             rollups: false,
+            hourly: false,
         };
         let names = [
             ("table", "action_logs"),
@@ -114,10 +117,14 @@ impl PgStore {
         if opts.use_rollups {
             let row = store
                 .client
-                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&rollup::MARKER])
+                .query_one(
+                    "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL",
+                    &[&rollup::MARKER, &hourly::MARKER],
+                )
                 .await
                 .map_err(|e| store.err(e))?;
             store.rollups = row.get(0);
+            store.hourly = row.get(1);
         }
         Ok(store)
     }
@@ -220,11 +227,11 @@ impl PgStore {
     /// Runs one of the dashboard's statements (see `dashboard.rs`).
     pub(crate) async fn sql_rows(
         &self,
-        build: fn(Dialect, &Filter, super::Bucket) -> sql::Sql,
+        build: fn(Dialect, &Filter, super::Bucket, bool) -> sql::Sql,
         f: &Filter,
         b: super::Bucket,
     ) -> Result<Rows, Error> {
-        let s = build(Dialect::Postgres, f, b);
+        let s = build(Dialect::Postgres, f, b, self.hourly);
         self.rows(&s.text, &s.params).await
     }
 

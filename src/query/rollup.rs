@@ -35,11 +35,23 @@ fn midnight(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Cuts `[since, until)` at midnights.
 pub(crate) fn split(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Split {
+    split_at(since, until, midnight, Duration::days(1))
+}
+
+/// Cuts `[since, until)` at the starts of units (`floor` gives the unit's start, `step` its
+/// length): whole units for a rollup, partial ones for the table. (The fields say "day" for
+/// any unit.)
+pub(crate) fn split_at(
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    floor: fn(DateTime<Utc>) -> DateTime<Utc>,
+    step: Duration,
+) -> Split {
     let from_day = since.map(|s| {
-        let m = midnight(s);
-        if m == s { m } else { m + Duration::days(1) }
+        let m = floor(s);
+        if m == s { m } else { m + step }
     });
-    let to_day = until.map(midnight);
+    let to_day = until.map(floor);
     if let (Some(s), Some(u), Some(a), Some(b)) = (since, until, from_day, to_day) {
         if a >= b {
             return Split {

@@ -18,9 +18,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
-use super::rollup;
 use super::sql::{self, Dialect, Param};
 use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
+use super::{hourly, rollup};
 
 /// What makes the tables: the SQLite sink, on its first open.
 const HINT: &str = "the SQLite sink creates it when a program using actionlog first opens the file (e.g. `cargo run --example tracker`)";
@@ -32,6 +32,8 @@ pub struct SqliteStore {
     opts: Options,
     /// Whether `stats` reads the rollups (the store has them and the options allow it).
     rollups: bool,
+    /// Whether the histogram and failure groups read the hourly rollups (likewise).
+    hourly: bool,
 }
 
 impl SqliteStore {
@@ -89,15 +91,15 @@ impl SqliteStore {
                 });
             }
         }
-        let rollups = opts.use_rollups
-            && have
-                .iter()
-                .any(|(t, n)| t == "table" && n == rollup::MARKER);
+        let has =
+            |name: &str| opts.use_rollups && have.iter().any(|(t, n)| t == "table" && n == name);
+        let (rollups, hourly) = (has(rollup::MARKER), has(hourly::MARKER));
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             target,
             opts: opts.clone(),
             rollups,
+            hourly,
         })
     }
 
@@ -228,11 +230,11 @@ impl SqliteStore {
     /// Runs one of the dashboard's statements (see `dashboard.rs`).
     pub(crate) async fn sql_rows(
         &self,
-        build: fn(Dialect, &Filter, super::Bucket) -> sql::Sql,
+        build: fn(Dialect, &Filter, super::Bucket, bool) -> sql::Sql,
         f: &Filter,
         b: super::Bucket,
     ) -> Result<Rows, Error> {
-        let s = build(Dialect::Sqlite, f, b);
+        let s = build(Dialect::Sqlite, f, b, self.hourly);
         self.rows(&s.text, &s.params)
     }
 

@@ -310,7 +310,7 @@ impl SupabaseStore {
     /// function covers [`Stats`] only).
     pub(crate) async fn sql_rows(
         &self,
-        _build: fn(super::sql::Dialect, &Filter, super::Bucket) -> super::sql::Sql,
+        _build: fn(super::sql::Dialect, &Filter, super::Bucket, bool) -> super::sql::Sql,
         _f: &Filter,
         _b: super::Bucket,
     ) -> Result<Rows, Error> {

@@ -16,6 +16,7 @@
 //! the schema: set-up takes the write lock up front (`BEGIN IMMEDIATE`, only when something is
 //! missing) and retries a busy database for up to [`SETUP_WAIT`], so neither start fails.
 
+mod hourly;
 mod rollups;
 mod schema;
 
@@ -112,20 +113,19 @@ fn setup(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
                 conn.pragma_update(None, "journal_mode", "WAL")?;
             }
             conn.pragma_update(None, "synchronous", "NORMAL")?;
-            // Only take the write lock when something is missing: an existing store opens
-            // without waiting for a writer.
+            // The write lock only when something is missing: an existing store opens at once.
             let have: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, ?2, 'job_executions',
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, ?2, ?3, 'job_executions',
                  'scheduled_jobs', 'scheduled_jobs_status', 'job_execution_summary')",
-                [table, &rollups::names(table)[0]],
+                [table, &rollups::names(table)[0], &hourly::marker(table)],
                 |r| r.get(0),
             )?;
-            if have < 6 {
+            if have < 7 {
                 conn.execute_batch(&format!(
                     "BEGIN IMMEDIATE; {} {} {} COMMIT;",
                     schema::schema(table),
                     schema::jobs_schema(),
-                    rollups::rollups(table)
+                    rollups::rollups(table),
                 ))
                 .inspect_err(|_| {
                     let _ = conn.execute_batch("ROLLBACK");
