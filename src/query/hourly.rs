@@ -140,6 +140,36 @@ pub(crate) fn histogram(d: Dialect, f: &Filter, b: Bucket) -> Sql {
     sql
 }
 
+/// `stats`' `actions_by_type_status` section (its columns and order: see
+/// [`super::rollup::section`]) over `f`'s range, whose partial edges are then hours, not days.
+pub(crate) fn by_type_status(d: Dialect, f: &Filter) -> Sql {
+    let mut sql = Sql::new(d);
+    let (hours, edges) = conditions(&mut sql, f);
+    let (sum, actions) = match d {
+        Dialect::Postgres => ("SUM(n)::int8", "action_logs"),
+        Dialect::Sqlite => ("SUM(n)", "action_logs INDEXED BY idx_action_logs_stats"),
+    };
+    let inner = union(
+        format!(
+            "SELECT action_type, CASE WHEN status_null THEN NULL ELSE status END AS status, n \
+             FROM {MARKER} WHERE {hours}"
+        ),
+        &edges,
+        |e| {
+            format!(
+                "SELECT action_type, status, COUNT(*) FROM {actions} WHERE {e} \
+                 GROUP BY action_type, status"
+            )
+        },
+    );
+    sql.text = format!(
+        "SELECT action_type, status, {sum} AS count FROM ({inner}) x \
+         GROUP BY action_type, status HAVING SUM(n) > 0 \
+         ORDER BY count DESC, action_type, status LIMIT {SECTION_ROWS}"
+    );
+    sql
+}
+
 /// The failures grouped by message (columns and order of
 /// [`super::dashboard::failure_groups`]) of `f`'s range.
 pub(crate) fn failure_groups(d: Dialect, f: &Filter) -> Sql {

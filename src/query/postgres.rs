@@ -185,7 +185,7 @@ impl PgStore {
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
         let s = sql::page(Dialect::Postgres, q);
         let rows = self.rows(&s.text, &s.params).await?;
-        Ok(sql::split_page(
+        Ok(super::split_page(
             rows,
             q.limit,
             q.filter.entity.time_column(),
@@ -216,6 +216,7 @@ impl PgStore {
             range,
             ["action_logs", "job_executions"],
             self.rollups,
+            self.hourly,
         );
         for (name, s) in sections {
             out.sections

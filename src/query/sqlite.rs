@@ -155,7 +155,7 @@ impl SqliteStore {
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
         let s = sql::page(Dialect::Sqlite, q);
         let rows = self.rows(&s.text, &s.params)?;
-        Ok(sql::split_page(
+        Ok(super::split_page(
             rows,
             q.limit,
             q.filter.entity.time_column(),
@@ -219,7 +219,13 @@ impl SqliteStore {
         } else {
             "job_executions"
         };
-        let sections = sql::stats(Dialect::Sqlite, range, [actions, runs], self.rollups);
+        let sections = sql::stats(
+            Dialect::Sqlite,
+            range,
+            [actions, runs],
+            self.rollups,
+            self.hourly,
+        );
         let mut out = Stats::default();
         for (name, s) in sections {
             out.sections.push((name, self.rows(&s.text, &s.params)?));

@@ -245,7 +245,7 @@ impl SupabaseStore {
             query.push_str(&format!("&and={}", enc(&format!("({})", items.join(",")))));
         }
         let v = self.get(e.table(), &query, None).await?;
-        Ok(super::sql::split_page(to_rows(columns(e), v), limit, time))
+        Ok(super::split_page(to_rows(columns(e), v), limit, time))
     }
 
     pub(crate) async fn run_logs(&self, id: &str) -> Result<Option<String>, Error> {
