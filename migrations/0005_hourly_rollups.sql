@@ -140,3 +140,104 @@ BEGIN
         FOR EACH STATEMENT EXECUTE FUNCTION action_logs_hourly_rollup_truncate();
 END;
 $do$;
+
+-- The dashboard's two aggregates for Supabase's REST API (PostgREST has aggregates off by
+-- default), STABLE so that PostgREST allows GET and runs them read-only, over the hourly
+-- rollups as src/query/hourly.rs reads them: whole UTC hours from the rollups, the partial
+-- hours at the range's ends from action_logs. Same columns and order as the dashboard computes
+-- over PostgreSQL directly (src/query/dashboard.rs), for the time range only (no conditions):
+--   GET /rest/v1/rpc/actionlog_histogram?since=…&until=…&bucket=hour
+--   GET /rest/v1/rpc/actionlog_failure_groups?since=…&until=…
+-- A bucket is 'second', '10 seconds', 'minute', '10 minutes', 'hour', 'day' or 'month'; the
+-- ones shorter than an hour are counted from the range's rows.
+
+-- The start of t's bucket (t a UTC timestamp), and the length of its name.
+CREATE OR REPLACE FUNCTION actionlog_bucket_start(t timestamp, bucket text)
+RETURNS timestamp LANGUAGE sql IMMUTABLE AS $fn$
+SELECT CASE bucket
+    WHEN 'second' THEN date_trunc('second', t)
+    WHEN '10 seconds' THEN date_trunc('minute', t) + floor(extract(second FROM t) / 10) * interval '10 seconds'
+    WHEN 'minute' THEN date_trunc('minute', t)
+    WHEN '10 minutes' THEN date_trunc('hour', t) + floor(extract(minute FROM t) / 10) * interval '10 minutes'
+    WHEN 'hour' THEN date_trunc('hour', t)
+    WHEN 'day' THEN date_trunc('day', t)
+    WHEN 'month' THEN date_trunc('month', t)
+END;
+$fn$;
+
+CREATE OR REPLACE FUNCTION actionlog_histogram(since timestamptz DEFAULT NULL,
+    until timestamptz DEFAULT NULL, bucket text DEFAULT 'hour')
+RETURNS json LANGUAGE sql STABLE AS $fn$
+WITH b AS (
+    SELECT h0, h1, len,
+        -- Whole hours exist for buckets of an hour or more, unless the range lies in one hour.
+        bucket IN ('hour', 'day', 'month') AND (h0 IS NULL OR h1 IS NULL OR h0 < h1) AS any_hours
+    FROM (SELECT
+        CASE WHEN since IS NULL THEN NULL
+             WHEN date_trunc('hour', since AT TIME ZONE 'UTC') = since AT TIME ZONE 'UTC'
+                 THEN date_trunc('hour', since AT TIME ZONE 'UTC')
+             ELSE date_trunc('hour', since AT TIME ZONE 'UTC') + interval '1 hour' END AS h0,
+        date_trunc('hour', until AT TIME ZONE 'UTC') AS h1,
+        CASE bucket WHEN 'second' THEN 19 WHEN '10 seconds' THEN 18 WHEN 'minute' THEN 16
+            WHEN '10 minutes' THEN 15 WHEN 'hour' THEN 13 WHEN 'day' THEN 10 WHEN 'month' THEN 7 END AS len) x
+),
+edge AS (
+    SELECT a.action_timestamp, a.status FROM action_logs a, b
+    WHERE (NOT b.any_hours AND (since IS NULL OR a.action_timestamp >= since)
+            AND (until IS NULL OR a.action_timestamp < until))
+       OR (b.any_hours AND since IS NOT NULL AND a.action_timestamp >= since
+            AND a.action_timestamp < b.h0 AT TIME ZONE 'UTC')
+       OR (b.any_hours AND until IS NOT NULL AND a.action_timestamp >= b.h1 AT TIME ZONE 'UTC'
+            AND a.action_timestamp < until)
+),
+h AS (
+    SELECT k, status, SUM(n)::int8 AS count FROM (
+        SELECT CASE WHEN r.hour = '-infinity' THEN NULL ELSE actionlog_bucket_start(r.hour, bucket) END AS k,
+               CASE WHEN r.status_null THEN NULL ELSE r.status END AS status, r.n
+        FROM action_logs_hourly_status r, b
+        WHERE b.any_hours AND r.n > 0 AND (b.h0 IS NULL OR r.hour >= b.h0) AND (b.h1 IS NULL OR r.hour < b.h1)
+          AND (since IS NOT NULL OR until IS NULL OR r.hour <> '-infinity')
+        UNION ALL
+        SELECT actionlog_bucket_start(action_timestamp AT TIME ZONE 'UTC', bucket), status, COUNT(*)
+        FROM edge GROUP BY 1, 2) x
+    GROUP BY k, status HAVING SUM(n) > 0
+)
+SELECT COALESCE(json_agg(t ORDER BY t.bucket, t.status), '[]') FROM (
+    SELECT substr(to_char(h.k, 'YYYY-MM-DD"T"HH24:MI:SS'), 1, b.len) AS bucket, h.status, h.count
+    FROM h, b ORDER BY 1, 2 LIMIT 10000) t;
+$fn$;
+
+CREATE OR REPLACE FUNCTION actionlog_failure_groups(since timestamptz DEFAULT NULL,
+    until timestamptz DEFAULT NULL)
+RETURNS json LANGUAGE sql STABLE AS $fn$
+WITH b AS (
+    SELECT h0, h1, (h0 IS NULL OR h1 IS NULL OR h0 < h1) AS any_hours
+    FROM (SELECT
+        CASE WHEN since IS NULL THEN NULL
+             WHEN date_trunc('hour', since AT TIME ZONE 'UTC') = since AT TIME ZONE 'UTC'
+                 THEN date_trunc('hour', since AT TIME ZONE 'UTC')
+             ELSE date_trunc('hour', since AT TIME ZONE 'UTC') + interval '1 hour' END AS h0,
+        date_trunc('hour', until AT TIME ZONE 'UTC') AS h1) x
+),
+edge AS (
+    SELECT a.action_timestamp, a.error_message FROM action_logs a, b
+    WHERE a.status = 'failed' AND (
+          (NOT b.any_hours AND a.action_timestamp >= since AND a.action_timestamp < until)
+       OR (b.any_hours AND since IS NOT NULL AND a.action_timestamp >= since
+            AND a.action_timestamp < b.h0 AT TIME ZONE 'UTC')
+       OR (b.any_hours AND until IS NOT NULL AND a.action_timestamp >= b.h1 AT TIME ZONE 'UTC'
+            AND a.action_timestamp < until))
+)
+SELECT COALESCE(json_agg(t ORDER BY t.count DESC, t.error_message), '[]') FROM (
+    SELECT error_message, SUM(n)::int8 AS count, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen
+    FROM (
+        SELECT CASE WHEN r.error_null THEN NULL ELSE r.error_message END AS error_message,
+               r.n, r.first_seen, r.last_seen
+        FROM action_logs_hourly_failures r, b
+        WHERE b.any_hours AND r.n > 0 AND (b.h0 IS NULL OR r.hour >= b.h0) AND (b.h1 IS NULL OR r.hour < b.h1)
+          AND (since IS NOT NULL OR until IS NULL OR r.hour <> '-infinity')
+        UNION ALL
+        SELECT error_message, COUNT(*), MIN(action_timestamp), MAX(action_timestamp)
+        FROM edge GROUP BY error_message) x
+    GROUP BY error_message ORDER BY count DESC, error_message LIMIT 1000) t;
+$fn$;

@@ -52,6 +52,19 @@ impl Bucket {
         }
     }
 
+    /// The bucket's name in `actionlog_histogram` (`migrations/0005_hourly_rollups.sql`).
+    pub(crate) fn unit(self) -> &'static str {
+        match self {
+            Bucket::Second => "second",
+            Bucket::TenSeconds => "10 seconds",
+            Bucket::Minute => "minute",
+            Bucket::TenMinutes => "10 minutes",
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+            Bucket::Month => "month",
+        }
+    }
+
     /// How many leading characters of the time text name the bucket.
     pub fn prefix_len(self) -> usize {
         match self {
@@ -132,9 +145,8 @@ fn rollup_ok(f: &Filter) -> bool {
 
 /// `error_message`, `count`, `first_seen`, `last_seen` of the failed actions `f` selects,
 /// most frequent first; from the hourly rollups when the store has them (`hourly`) and the
-/// filter allows, else by a scan. (The bucket is unused: the signature is the histogram's, so
-/// both are run by one backend method.)
-pub(crate) fn failure_groups(d: Dialect, f: &Filter, _: Bucket, hourly: bool) -> Sql {
+/// filter allows, else by a scan.
+pub(crate) fn failure_groups(d: Dialect, f: &Filter, hourly: bool) -> Sql {
     if hourly && rollup_ok(f) {
         return super::hourly::failure_groups(d, f);
     }

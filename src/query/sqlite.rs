@@ -233,14 +233,15 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Runs one of the dashboard's statements (see `dashboard.rs`).
-    pub(crate) async fn sql_rows(
-        &self,
-        build: fn(Dialect, &Filter, super::Bucket, bool) -> sql::Sql,
-        f: &Filter,
-        b: super::Bucket,
-    ) -> Result<Rows, Error> {
-        let s = build(Dialect::Sqlite, f, b, self.hourly);
+    /// The dashboard's histogram (see `dashboard.rs`).
+    pub(crate) async fn histogram(&self, f: &Filter, b: super::Bucket) -> Result<Rows, Error> {
+        let s = super::dashboard::histogram(Dialect::Sqlite, f, b, self.hourly);
+        self.rows(&s.text, &s.params)
+    }
+
+    /// The dashboard's failure groups (see `dashboard.rs`).
+    pub(crate) async fn failure_groups(&self, f: &Filter) -> Result<Rows, Error> {
+        let s = super::dashboard::failure_groups(Dialect::Sqlite, f, self.hourly);
         self.rows(&s.text, &s.params)
     }
 

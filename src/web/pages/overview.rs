@@ -18,15 +18,18 @@ use crate::web::{App, base, db, html};
 
 /// At most this many bars.
 pub(crate) const BARS: i64 = 60;
-/// The range shown when the URL names none: what is happening now (wider ranges cost a scan
-/// of their rows in every aggregate; see BENCHMARKS.md).
+/// The range shown when the URL names none: what is happening now. (Wider ranges read the
+/// rollups for their whole hours and days; a store without them scans the range's rows in
+/// every aggregate: see BENCHMARKS.md.)
 pub(crate) const DEFAULT_RANGE: &str = "1h";
 /// Newest actions listed under the chart.
 const RECENT: usize = 20;
 
 struct Data {
     stats: Stats,
-    /// These two have no Supabase counterpart: their error is shown in their place.
+    /// These two are not available everywhere (over Supabase, only without conditions, and
+    /// only with the functions of `migrations/0005_hourly_rollups.sql`): their error is shown
+    /// in their place.
     histogram: Result<Rows, crate::query::Error>,
     failures: Result<Rows, crate::query::Error>,
     newest: Rows,
