@@ -93,6 +93,8 @@ fn ranges() -> Vec<Filter> {
         (t("2026-11-02T12:05:00Z"), t("2026-11-02T12:50:00Z")),
         (t("2026-11-02T11:15:00Z"), t("2026-11-02T13:00:00Z")),
         (t("2026-11-02T03:00:00Z"), t("2026-11-02T03:00:00Z")),
+        // Across one hour's start: two partial hours, no whole one.
+        (t("2026-11-02T12:40:00Z"), t("2026-11-02T13:20:00Z")),
     ]
     .into_iter()
     .map(|(since, until)| {

@@ -1,5 +1,6 @@
 //! The PostgreSQL store, read-only: the session is set to `default_transaction_read_only = on`
-//! (so every statement runs in a read-only transaction) and `statement_timeout`. The URL is
+//! (so every statement runs in a read-only transaction), `statement_timeout`, and
+//! `plan_cache_mode = force_custom_plan` (plans for each range's own values). The URL is
 //! read as the sink reads it: libpq's `sslmode` (TLS with feature `postgres-tls`, rustls,
 //! certificates checked for `verify-ca` / `verify-full`) and `sslrootcert`.
 
@@ -85,6 +86,13 @@ impl PgStore {
             ))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
+        // Plans for the values at hand: a statement is prepared once, and after five runs the
+        // server may switch to a generic plan, blind to how much of the table a time range
+        // covers (on the bench store, psql with a forced generic plan: the 7-day failed actions
+        // 6.6 → 156 ms, the job runs 93 → 243 ms). Planning costs about a millisecond. PostgreSQL 12+; older servers keep their default.
+        let _ = client
+            .batch_execute("SET plan_cache_mode = force_custom_plan")
+            .await;
         let mut store = PgStore {
             client,
             target,

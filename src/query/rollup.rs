@@ -56,7 +56,9 @@ pub(crate) fn split_at(
     });
     let to_day = until.map(floor);
     if let (Some(s), Some(u), Some(a), Some(b)) = (since, until, from_day, to_day) {
-        if a >= b {
+        // Within one unit. (A range across one boundary, `a == b`, is two partial units and
+        // no whole one: each edge can then be complemented on its own.)
+        if a > b {
             return Split {
                 from_day,
                 to_day,
@@ -309,6 +311,13 @@ mod tests {
         );
         assert_eq!(sp.edges.len(), 2);
         assert!(sp.any_days);
+        // Across one midnight: no whole day, two partial ones.
+        let one = split(
+            Some(t("2026-11-03T10:00:00Z")),
+            Some(t("2026-11-04T10:00:00Z")),
+        );
+        assert!(one.any_days && one.from_day == one.to_day);
+        assert_eq!(one.edges.len(), 2);
         // 10:00 → midnight is longer than midnight → 10:00: the whole day less that; and
         // the rest of the last day is after `now`, so it reads nothing.
         let sp = complement(sp, t("2026-11-05T06:00:00Z"));
