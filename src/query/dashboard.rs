@@ -53,6 +53,7 @@ impl Bucket {
     }
 
     /// The bucket's name in `actionlog_histogram` (`migrations/0005_hourly_rollups.sql`).
+    #[cfg_attr(not(feature = "supabase"), allow(dead_code))]
     pub(crate) fn unit(self) -> &'static str {
         match self {
             Bucket::Second => "second",
@@ -114,7 +115,7 @@ pub(crate) fn pg_bucket(b: Bucket, t: &str) -> String {
 /// hourly rollups when the store has them (`hourly`) and they can answer (see
 /// [`super::hourly`]), else by a scan of the range's rows.
 pub(crate) fn histogram(d: Dialect, f: &Filter, b: Bucket, hourly: bool) -> Sql {
-    if hourly && rollup_ok(f) && super::hourly::whole_hours(b) {
+    if hourly && super::hourly::applies(f) && super::hourly::whole_hours(b) {
         return super::hourly::histogram(d, f, b);
     }
     let mut sql = Sql::new(d);
@@ -139,15 +140,11 @@ pub(crate) fn histogram(d: Dialect, f: &Filter, b: Bucket, hourly: bool) -> Sql 
     sql
 }
 
-fn rollup_ok(f: &Filter) -> bool {
-    super::hourly::applies(f)
-}
-
 /// `error_message`, `count`, `first_seen`, `last_seen` of the failed actions `f` selects,
 /// most frequent first; from the hourly rollups when the store has them (`hourly`) and the
 /// filter allows, else by a scan.
 pub(crate) fn failure_groups(d: Dialect, f: &Filter, hourly: bool) -> Sql {
-    if hourly && rollup_ok(f) {
+    if hourly && super::hourly::applies(f) {
         return super::hourly::failure_groups(d, f);
     }
     let mut sql = Sql::new(d);
