@@ -286,7 +286,7 @@ fn sqlite(c: &mut Criterion) {
 fn postgres(c: &mut Criterion) {
     let base = std::env::var("ACTIONLOG_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    let schema = "al_bench_query";
+    let schema = &bench_schema();
     let rt = rt();
     let Ok((client, conn)) = rt.block_on(tokio_postgres::connect(&base, tokio_postgres::NoTls))
     else {
@@ -341,8 +341,14 @@ fn postgres(c: &mut Criterion) {
     g.finish();
 }
 
+/// The PostgreSQL schema of the bench store: `ACTIONLOG_BENCH_SCHEMA`, default
+/// `al_bench_query` (a name of one's own keeps two people's runs on one server apart).
+pub(crate) fn bench_schema() -> String {
+    std::env::var("ACTIONLOG_BENCH_SCHEMA").unwrap_or_else(|_| "al_bench_query".into())
+}
+
 /// Fills `schema` when missing or of the wrong size, and applies `migrations/0004_rollups.sql`
-/// (which adds and fills the rollups of a store made before them); leaves the search path on
+/// and `0005_hourly_rollups.sql` (which add and fill the rollups of a store made before them); leaves the search path on
 /// `schema` (also used by `benches/web.rs`).
 pub(crate) fn pg_store(
     rt: &tokio::runtime::Runtime,
@@ -363,11 +369,12 @@ pub(crate) fn pg_store(
         eprintln!("building schema {schema} …");
         rt.block_on(client.batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema};
-             {} {} {} {}",
+             {} {} {} {} {}",
             m("0001_action_logs.sql"),
             m("0002_jobs.sql"),
             m("0003_query.sql"),
             m("0004_rollups.sql"),
+            m("0005_hourly_rollups.sql"),
         )))
         .unwrap();
         let t = std::time::Instant::now();
@@ -379,6 +386,8 @@ pub(crate) fn pg_store(
             "action_logs_daily_status",
             "action_logs_daily_users",
             "action_logs_daily_durations",
+            "action_logs_hourly_status",
+            "action_logs_hourly_failures",
         ] {
             rt.block_on(client.batch_execute(&format!("VACUUM ANALYZE {schema}.{t}")))
                 .unwrap();
@@ -386,11 +395,12 @@ pub(crate) fn pg_store(
     }
     rt.block_on(client.batch_execute(&format!("SET search_path TO {schema}")))
         .unwrap();
-    // A store made before the rollups: the migration adds and fills them.
-    let t = std::time::Instant::now();
-    rt.block_on(client.batch_execute(&m("0004_rollups.sql")))
-        .unwrap();
-    eprintln!("0004_rollups.sql in {:?}", t.elapsed());
+    // A store made before the rollups: the migrations add and fill them.
+    for f in ["0004_rollups.sql", "0005_hourly_rollups.sql"] {
+        let t = std::time::Instant::now();
+        rt.block_on(client.batch_execute(&m(f))).unwrap();
+        eprintln!("{f} in {:?}", t.elapsed());
+    }
 }
 
 fn main() {

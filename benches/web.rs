@@ -3,6 +3,7 @@
 //! and 7 days (every row), the first actions page, and page 1 000 (keyset: `before=` the cursor
 //! that 999 pages of 50 end at). Each request goes through the whole router (security layer,
 //! store call on the blocking pool, HTML rendering) from a plain HTTP client on loopback.
+//! Before them (`*_parts`): each store call of the overview alone, with and without rollups.
 //!
 //! Run: `cargo bench --all-features --bench web`
 
@@ -15,7 +16,7 @@ mod query;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actionlog::query::{Entity, Filter, Options, PageQuery, Store, Target};
+use actionlog::query::{Bucket, Entity, Filter, Options, PageQuery, Store, Target, parse_time};
 use criterion::Criterion;
 
 fn opts() -> Options {
@@ -85,12 +86,63 @@ fn pages(c: &mut Criterion, name: &str, target: Target) {
     g.finish();
 }
 
+/// What each store call of the overview costs alone (through the query API, no HTTP), over
+/// 1 day and 7 days, with the rollups and with full scans (`Options::use_rollups` off: what a
+/// store without them does).
+fn parts(c: &mut Criterion, name: &str, target: &Target) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group(format!("{name}_parts"));
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    let scan = Options {
+        use_rollups: false,
+        ..opts()
+    };
+    for (mode, o) in [("rollups", opts()), ("scan", scan)] {
+        let s = rt.block_on(Store::open(target, &o)).unwrap();
+        for range in ["1d", "7d"] {
+            // As the overview asks: `[now - range, now)`, at most 60 bars.
+            let now = chrono::Utc::now();
+            let mut f = Filter::new(Entity::Actions);
+            f.since = Some(parse_time(range, now).unwrap());
+            f.until = Some(now);
+            let b = Bucket::fit(now - f.since.unwrap(), 60);
+            let recent = PageQuery {
+                filter: f.clone(),
+                limit: 20,
+                before: None,
+            };
+            let id = |part: &str| format!("{range}_{mode}_{part}");
+            g.bench_function(id("stats"), |x| {
+                x.iter(|| rt.block_on(s.stats(&f)).unwrap())
+            });
+            g.bench_function(id("histogram"), |x| {
+                x.iter(|| rt.block_on(s.histogram(&f, b)).unwrap())
+            });
+            g.bench_function(id("failure_groups"), |x| {
+                x.iter(|| rt.block_on(s.failure_groups(&f)).unwrap())
+            });
+            g.bench_function(id("newest"), |x| {
+                x.iter(|| rt.block_on(s.newest()).unwrap())
+            });
+            g.bench_function(id("recent_20"), |x| {
+                x.iter(|| rt.block_on(s.actions(&recent)).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    pages(&mut c, "web_sqlite", Target::Sqlite(query::sqlite_store()));
+    let sqlite = Target::Sqlite(query::sqlite_store());
+    parts(&mut c, "web_sqlite", &sqlite);
+    pages(&mut c, "web_sqlite", sqlite);
     let base = std::env::var("ACTIONLOG_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    let schema = "al_bench_query";
+    let schema = &query::bench_schema();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -102,7 +154,9 @@ fn main() {
             });
             query::pg_store(&rt, &client, schema);
             let url = format!("{base}?options=-c%20search_path%3D{schema}");
-            pages(&mut c, "web_postgres", Target::Postgres(url));
+            let pg = Target::Postgres(url);
+            parts(&mut c, "web_postgres", &pg);
+            pages(&mut c, "web_postgres", pg);
         }
         Err(e) => eprintln!("SKIPPED postgres: {base} unreachable: {e}"),
     }

@@ -2,7 +2,8 @@
 //! off, the seed's full scans), on SQLite and on the real PostgreSQL, after inserts, upserts
 //! that change a row's status, day, user or duration, deletes, rows without a timestamp, user
 //! or status, and for ranges of every shape: unbounded, open at either end, cut mid-day at
-//! both ends, on midnights, and inside one day. Also for stores made before the rollups: the
+//! both ends (where a partial day is read, and where it is its whole day less the rest), on
+//! midnights, and inside one day. Also for stores made before the rollups: the
 //! SQLite sink's open and `migrations/0004_rollups.sql` fill them from the rows already there.
 #![cfg(all(feature = "query", feature = "sqlite"))]
 
@@ -96,6 +97,10 @@ fn ranges() -> Vec<Filter> {
         (t("2026-11-02T03:00:00Z"), t("2026-11-02T09:00:00Z")),
         (t("2026-11-02T03:00:00Z"), t("2026-11-03T00:00:00Z")),
         (t("2026-11-03T00:00:00Z"), t("2026-11-03T00:00:00Z")),
+        // Edges longer than the rest of their day: whole days less the rest.
+        (None, t("2026-11-03T18:00:00Z")),
+        (t("2026-11-01T20:00:00Z"), t("2026-11-02T18:30:00Z")),
+        (t("2026-11-01T03:00:00Z"), t("2026-11-04T23:00:00Z")),
     ]
     .into_iter()
     .map(|(since, until)| {
@@ -234,9 +239,16 @@ fn postgres_rollups_equal_full_scans() {
     let Some(db) = common::pg::TestDb::new("rollups") else {
         return;
     };
+    // With the hourly rollups too (the actions by type and status read them); the fill test
+    // below has only 0004's.
     migrate(
         &db,
-        &["0001_action_logs.sql", "0002_jobs.sql", "0004_rollups.sql"],
+        &[
+            "0001_action_logs.sql",
+            "0002_jobs.sql",
+            "0004_rollups.sql",
+            "0005_hourly_rollups.sql",
+        ],
     );
     db.psql(&insert(0..ROWS));
     // The upsert the sinks and PostgREST's merge-duplicates issue: INSERT and UPDATE

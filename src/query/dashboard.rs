@@ -52,6 +52,20 @@ impl Bucket {
         }
     }
 
+    /// The bucket's name in `actionlog_histogram` (`migrations/0005_hourly_rollups.sql`).
+    #[cfg_attr(not(feature = "supabase"), allow(dead_code))]
+    pub(crate) fn unit(self) -> &'static str {
+        match self {
+            Bucket::Second => "second",
+            Bucket::TenSeconds => "10 seconds",
+            Bucket::Minute => "minute",
+            Bucket::TenMinutes => "10 minutes",
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+            Bucket::Month => "month",
+        }
+    }
+
     /// How many leading characters of the time text name the bucket.
     pub fn prefix_len(self) -> usize {
         match self {
@@ -78,8 +92,32 @@ impl Bucket {
     }
 }
 
-/// `bucket`, `status`, `count` over the actions `f` selects, oldest bucket first.
-pub(crate) fn histogram(d: Dialect, f: &Filter, b: Bucket) -> Sql {
+/// The start of `t`'s bucket `b` in PostgreSQL, `t` a UTC `timestamp`: truncated per row
+/// (cheap) and formatted once per group (`to_char` per row cost as much as the rest of the
+/// query).
+pub(crate) fn pg_bucket(b: Bucket, t: &str) -> String {
+    match b {
+        Bucket::Second => format!("date_trunc('second', {t})"),
+        Bucket::TenSeconds => format!(
+            "date_trunc('minute', {t}) + floor(extract(second FROM {t}) / 10) * interval '10 seconds'"
+        ),
+        Bucket::Minute => format!("date_trunc('minute', {t})"),
+        Bucket::TenMinutes => format!(
+            "date_trunc('hour', {t}) + floor(extract(minute FROM {t}) / 10) * interval '10 minutes'"
+        ),
+        Bucket::Hour => format!("date_trunc('hour', {t})"),
+        Bucket::Day => format!("date_trunc('day', {t})"),
+        Bucket::Month => format!("date_trunc('month', {t})"),
+    }
+}
+
+/// `bucket`, `status`, `count` over the actions `f` selects, oldest bucket first; from the
+/// hourly rollups when the store has them (`hourly`) and they can answer (see
+/// [`super::hourly`]), else by a scan of the range's rows.
+pub(crate) fn histogram(d: Dialect, f: &Filter, b: Bucket, hourly: bool) -> Sql {
+    if hourly && super::hourly::applies(f) && super::hourly::whole_hours(b) {
+        return super::hourly::histogram(d, f, b);
+    }
     let mut sql = Sql::new(d);
     let w = conditions(&mut sql, f);
     let n = b.prefix_len();
@@ -89,23 +127,9 @@ pub(crate) fn histogram(d: Dialect, f: &Filter, b: Bucket) -> Sql {
             "SELECT substr(action_timestamp, 1, {n}) AS bucket, status, COUNT(*) AS count \
              FROM action_logs WHERE {w} GROUP BY 1, 2 ORDER BY 1, 2 LIMIT {MAX_ROWS}"
         ),
-        // Truncate the time per row (cheap), format it once per group (to_char per row cost
-        // as much as the rest of the query): the same text as SQLite's prefix.
+        // The same text as SQLite's prefix.
         Dialect::Postgres => {
-            let t = "(action_timestamp AT TIME ZONE 'UTC')";
-            let k = match b {
-                Bucket::Second => format!("date_trunc('second', {t})"),
-                Bucket::TenSeconds => format!(
-                    "date_trunc('minute', {t}) + floor(extract(second FROM {t}) / 10) * interval '10 seconds'"
-                ),
-                Bucket::Minute => format!("date_trunc('minute', {t})"),
-                Bucket::TenMinutes => format!(
-                    "date_trunc('hour', {t}) + floor(extract(minute FROM {t}) / 10) * interval '10 minutes'"
-                ),
-                Bucket::Hour => format!("date_trunc('hour', {t})"),
-                Bucket::Day => format!("date_trunc('day', {t})"),
-                Bucket::Month => format!("date_trunc('month', {t})"),
-            };
+            let k = pg_bucket(b, "(action_timestamp AT TIME ZONE 'UTC')");
             format!(
                 "SELECT substr(to_char(k, 'YYYY-MM-DD\"T\"HH24:MI:SS'), 1, {n}) AS bucket, status, count \
                  FROM (SELECT {k} AS k, status, COUNT(*) AS count FROM action_logs WHERE {w} \
@@ -117,9 +141,12 @@ pub(crate) fn histogram(d: Dialect, f: &Filter, b: Bucket) -> Sql {
 }
 
 /// `error_message`, `count`, `first_seen`, `last_seen` of the failed actions `f` selects,
-/// most frequent first. (The bucket is unused: the signature is the histogram's, so both are
-/// run by one backend method.)
-pub(crate) fn failure_groups(d: Dialect, f: &Filter, _: Bucket) -> Sql {
+/// most frequent first; from the hourly rollups when the store has them (`hourly`) and the
+/// filter allows, else by a scan.
+pub(crate) fn failure_groups(d: Dialect, f: &Filter, hourly: bool) -> Sql {
+    if hourly && super::hourly::applies(f) {
+        return super::hourly::failure_groups(d, f);
+    }
     let mut sql = Sql::new(d);
     let w = conditions(&mut sql, f);
     sql.text = format!(

@@ -29,6 +29,7 @@ pub mod dayfiles;
 pub mod export;
 pub mod files;
 mod filter;
+mod hourly;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rollup;
@@ -241,4 +242,27 @@ pub struct Jobs {
     pub status: Rows,
     /// Rows of the view `job_execution_summary`, newest last execution first.
     pub summary: Rows,
+}
+
+/// Cuts the one extra row a page query asks for and turns it into the next cursor.
+pub(crate) fn split_page(mut rows: Rows, limit: usize, time: &str) -> Page {
+    let limit = limit.clamp(1, MAX_ROWS);
+    let more = rows.rows.len() > limit;
+    rows.rows.truncate(limit);
+    let next = if more {
+        let last = rows.rows.len() - 1;
+        let s = |c: &str| {
+            rows.get(last, c)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Some(Cursor {
+            time: s(time),
+            id: s("id"),
+        })
+    } else {
+        None
+    };
+    Page { rows, next }
 }

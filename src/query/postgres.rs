@@ -1,5 +1,6 @@
 //! The PostgreSQL store, read-only: the session is set to `default_transaction_read_only = on`
-//! (so every statement runs in a read-only transaction) and `statement_timeout`. The URL is
+//! (so every statement runs in a read-only transaction), `statement_timeout`, and
+//! `plan_cache_mode = force_custom_plan` (plans for each range's own values). The URL is
 //! read as the sink reads it: libpq's `sslmode` (TLS with feature `postgres-tls`, rustls,
 //! certificates checked for `verify-ca` / `verify-full`) and `sslrootcert`.
 
@@ -10,9 +11,9 @@ use tokio_postgres::{Client, Row, Statement};
 
 use crate::sink::postgres::url::UrlError;
 
-use super::rollup;
 use super::sql::{self, Dialect, Param};
 use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats, Target};
+use super::{hourly, rollup};
 
 const HINT: &str = "run migrations/0001_action_logs.sql and migrations/0002_jobs.sql (psql -f), or start the app once with .migrate(true)";
 
@@ -25,6 +26,8 @@ pub struct PgStore {
     prepared: std::sync::Mutex<std::collections::HashMap<String, Statement>>,
     /// Whether `stats` reads the rollups (the store has them and the options allow it).
     rollups: bool,
+    /// Whether the histogram and failure groups read the hourly rollups (likewise).
+    hourly: bool,
 }
 
 impl PgStore {
@@ -83,11 +86,19 @@ impl PgStore {
             ))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
+        // Plans for the values at hand: a statement is prepared once, and after five runs the
+        // server may switch to a generic plan, blind to how much of the table a time range
+        // covers (on the bench store, psql with a forced generic plan: the 7-day failed actions
+        // 6.6 → 156 ms, the job runs 93 → 243 ms). Planning costs about a millisecond. PostgreSQL 12+; older servers keep their default.
+        let _ = client
+            .batch_execute("SET plan_cache_mode = force_custom_plan")
+            .await;
         let mut store = PgStore {
             client,
             target,
             prepared: Default::default(),
             rollups: false,
+            hourly: false,
         };
         let names = [
             ("table", "action_logs"),
@@ -114,10 +125,14 @@ impl PgStore {
         if opts.use_rollups {
             let row = store
                 .client
-                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&rollup::MARKER])
+                .query_one(
+                    "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL",
+                    &[&rollup::MARKER, &hourly::MARKER],
+                )
                 .await
                 .map_err(|e| store.err(e))?;
             store.rollups = row.get(0);
+            store.hourly = row.get(1);
         }
         Ok(store)
     }
@@ -178,7 +193,7 @@ impl PgStore {
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
         let s = sql::page(Dialect::Postgres, q);
         let rows = self.rows(&s.text, &s.params).await?;
-        Ok(sql::split_page(
+        Ok(super::split_page(
             rows,
             q.limit,
             q.filter.entity.time_column(),
@@ -209,6 +224,7 @@ impl PgStore {
             range,
             ["action_logs", "job_executions"],
             self.rollups,
+            self.hourly,
         );
         for (name, s) in sections {
             out.sections
@@ -217,14 +233,15 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Runs one of the dashboard's statements (see `dashboard.rs`).
-    pub(crate) async fn sql_rows(
-        &self,
-        build: fn(Dialect, &Filter, super::Bucket) -> sql::Sql,
-        f: &Filter,
-        b: super::Bucket,
-    ) -> Result<Rows, Error> {
-        let s = build(Dialect::Postgres, f, b);
+    /// The dashboard's histogram (see `dashboard.rs`).
+    pub(crate) async fn histogram(&self, f: &Filter, b: super::Bucket) -> Result<Rows, Error> {
+        let s = super::dashboard::histogram(Dialect::Postgres, f, b, self.hourly);
+        self.rows(&s.text, &s.params).await
+    }
+
+    /// The dashboard's failure groups (see `dashboard.rs`).
+    pub(crate) async fn failure_groups(&self, f: &Filter) -> Result<Rows, Error> {
+        let s = super::dashboard::failure_groups(Dialect::Postgres, f, self.hourly);
         self.rows(&s.text, &s.params).await
     }
 

@@ -27,6 +27,9 @@ pub(crate) struct Split {
     pub any_days: bool,
     /// The partial-day ranges `[since, until)` read from the table.
     pub edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Ranges read from the table and subtracted: the rest of a day whose whole is read from
+    /// the rollup in place of its partial edge ([`complement`]).
+    pub minus: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 fn midnight(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -35,18 +38,33 @@ fn midnight(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Cuts `[since, until)` at midnights.
 pub(crate) fn split(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Split {
+    split_at(since, until, midnight, Duration::days(1))
+}
+
+/// Cuts `[since, until)` at the starts of units (`floor` gives the unit's start, `step` its
+/// length): whole units for a rollup, partial ones for the table. (The fields say "day" for
+/// any unit.)
+pub(crate) fn split_at(
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    floor: fn(DateTime<Utc>) -> DateTime<Utc>,
+    step: Duration,
+) -> Split {
     let from_day = since.map(|s| {
-        let m = midnight(s);
-        if m == s { m } else { m + Duration::days(1) }
+        let m = floor(s);
+        if m == s { m } else { m + step }
     });
-    let to_day = until.map(midnight);
+    let to_day = until.map(floor);
     if let (Some(s), Some(u), Some(a), Some(b)) = (since, until, from_day, to_day) {
-        if a >= b {
+        // Within one unit. (A range across one boundary, `a == b`, is two partial units and
+        // no whole one: each edge can then be complemented on its own.)
+        if a > b {
             return Split {
                 from_day,
                 to_day,
                 any_days: false,
                 edges: vec![(s, u)],
+                minus: Vec::new(),
             };
         }
     }
@@ -66,11 +84,39 @@ pub(crate) fn split(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) 
         to_day,
         any_days: true,
         edges,
+        minus: Vec::new(),
     }
 }
 
-/// The rollup day conditions and the table's edge conditions of `split`, bound into `sql`.
-fn conditions(sql: &mut Sql, sp: &Split, unbounded: bool) -> (String, Vec<String>) {
+/// `sp` with each partial day whose rest reads fewer rows taken as the whole day (from the
+/// rollup) less that rest (from the table): exact either way, as the counts are sums. The
+/// rows read are judged by time, up to `now`: the rest of today is the future, which holds no
+/// rows (a range ending now, the overview's, reads nearly nothing for today).
+pub(crate) fn complement(mut sp: Split, now: DateTime<Utc>) -> Split {
+    if !sp.any_days {
+        return sp;
+    }
+    let day = Duration::days(1);
+    let len = |a: DateTime<Utc>, b: DateTime<Utc>| (b.min(now) - a).max(Duration::zero());
+    let mut edges = Vec::new();
+    for (a, b) in std::mem::take(&mut sp.edges) {
+        if Some(b) == sp.from_day && len(b - day, a) < len(a, b) {
+            sp.from_day = Some(b - day);
+            sp.minus.push((b - day, a));
+        } else if Some(a) == sp.to_day && len(b, a + day) < len(a, b) {
+            sp.to_day = Some(a + day);
+            sp.minus.push((b, a + day));
+        } else {
+            edges.push((a, b));
+        }
+    }
+    sp.edges = edges;
+    sp
+}
+
+/// The rollup day conditions and the table's edge conditions of `split` (each with the count
+/// it adds: `COUNT(*)`, or `-COUNT(*)` for the ranges subtracted), bound into `sql`.
+fn conditions(sql: &mut Sql, sp: &Split, unbounded: bool) -> (String, Vec<(String, &'static str)>) {
     let d = sql.dialect();
     let day = |sql: &mut Sql, t: &DateTime<Utc>| {
         let p = sql.bind(Param::Text(t.format("%Y-%m-%d").to_string()));
@@ -98,25 +144,29 @@ fn conditions(sql: &mut Sql, sp: &Split, unbounded: bool) -> (String, Vec<String
             Dialect::Sqlite => "day <> ''".into(),
         });
     }
-    let edges = sp
-        .edges
-        .iter()
-        .map(|(a, b)| {
+    let plus = sp.edges.iter().map(|r| (r, "COUNT(*)"));
+    let minus = sp.minus.iter().map(|r| (r, "-COUNT(*)"));
+    let edges = plus
+        .chain(minus)
+        .map(|((a, b), count)| {
             let a = sql.bind(sql::time_param(d, a));
             let b = sql.bind(sql::time_param(d, b));
-            format!("action_timestamp >= {a} AND action_timestamp < {b}")
+            (
+                format!("action_timestamp >= {a} AND action_timestamp < {b}"),
+                count,
+            )
         })
         .collect();
     (days.join(" AND "), edges)
 }
 
-/// `rollup` (already restricted to whole days) plus `table(edge)` for each partial day (one
-/// index range each): the UNION ALL a section sums.
-fn union(rollup: String, edges: &[String], table: impl Fn(&str) -> String) -> String {
+/// `rollup` (already restricted to whole days) plus `table(edge, count)` for each partial day
+/// or subtracted range (one index range each): the UNION ALL a section sums.
+fn union(rollup: String, edges: &[(String, &str)], table: impl Fn(&str, &str) -> String) -> String {
     let mut out = rollup;
-    for e in edges {
+    for (e, count) in edges {
         out.push_str(" UNION ALL ");
-        out.push_str(&table(e));
+        out.push_str(&table(e, count));
     }
     out
 }
@@ -135,7 +185,7 @@ pub(crate) enum Section {
 /// `section` over `range`: the whole days from its rollup, the partial days from the table.
 pub(crate) fn section(d: Dialect, range: &Filter, section: Section) -> Sql {
     let n = SECTION_ROWS;
-    let sp = split(range.since, range.until);
+    let sp = complement(split(range.since, range.until), chrono::Utc::now());
     let unbounded = range.since.is_none() && range.until.is_none();
     let sum = match d {
         Dialect::Postgres => "SUM(n)::int8",
@@ -163,9 +213,9 @@ pub(crate) fn section(d: Dialect, range: &Filter, section: Section) -> Sql {
                     null_if("status_null", "status")
                 ),
                 &edges,
-                |e| {
+                |e, count| {
                     format!(
-                        "SELECT action_type, status, COUNT(*) AS n FROM {actions} \
+                        "SELECT action_type, status, {count} AS n FROM {actions} \
                              WHERE {e} GROUP BY action_type, status"
                     )
                 },
@@ -183,16 +233,19 @@ pub(crate) fn section(d: Dialect, range: &Filter, section: Section) -> Sql {
                     null_if("user_null", "user_id")
                 ),
                 &edges,
-                |e| {
+                |e, count| {
                     format!(
-                        "SELECT user_id, action_type, COUNT(*) AS n FROM {actions} \
+                        "SELECT user_id, action_type, {count} AS n FROM {actions} \
                              WHERE {e} GROUP BY user_id, action_type"
                     )
                 },
             );
+            // Netted per user and type first: a subtracted range can empty a pair.
             format!(
-                "SELECT user_id, {sum} AS action_count, COUNT(DISTINCT action_type) AS unique_actions \
-                     FROM ({inner}) x GROUP BY user_id ORDER BY action_count DESC, user_id LIMIT {n}"
+                "SELECT user_id, {sum} AS action_count, COUNT(action_type) AS unique_actions \
+                     FROM (SELECT user_id, action_type, SUM(n) AS n FROM ({inner}) x \
+                           GROUP BY user_id, action_type HAVING SUM(n) > 0) y \
+                     GROUP BY user_id ORDER BY action_count DESC, user_id LIMIT {n}"
             )
         }
         Section::Durations => {
@@ -201,16 +254,17 @@ pub(crate) fn section(d: Dialect, range: &Filter, section: Section) -> Sql {
                     "SELECT action_type, duration AS v, n FROM action_logs_daily_durations WHERE {days}"
                 ),
                 &edges,
-                |e| {
+                |e, count| {
                     format!(
-                        "SELECT action_type, {duration} AS v, COUNT(*) AS n FROM {actions} \
+                        "SELECT action_type, {duration} AS v, {count} AS n FROM {actions} \
                              WHERE request_duration_seconds IS NOT NULL AND {e} \
                              GROUP BY action_type, {duration}"
                     )
                 },
             );
             let hist = format!(
-                "SELECT action_type, v, SUM(n) AS c FROM ({inner}) x GROUP BY action_type, v"
+                "SELECT action_type, v, SUM(n) AS c FROM ({inner}) x GROUP BY action_type, v \
+                 HAVING SUM(n) > 0"
             );
             format!(
                 "{} ORDER BY action_type LIMIT {n}",
@@ -257,5 +311,25 @@ mod tests {
         );
         assert_eq!(sp.edges.len(), 2);
         assert!(sp.any_days);
+        // Across one midnight: no whole day, two partial ones.
+        let one = split(
+            Some(t("2026-11-03T10:00:00Z")),
+            Some(t("2026-11-04T10:00:00Z")),
+        );
+        assert!(one.any_days && one.from_day == one.to_day);
+        assert_eq!(one.edges.len(), 2);
+        // 10:00 → midnight is longer than midnight → 10:00: the whole day less that; and
+        // the rest of the last day is after `now`, so it reads nothing.
+        let sp = complement(sp, t("2026-11-05T06:00:00Z"));
+        assert_eq!(sp.from_day, Some(t("2026-11-03T00:00:00Z")));
+        assert_eq!(sp.to_day, Some(t("2026-11-06T00:00:00Z")));
+        assert!(sp.edges.is_empty());
+        assert_eq!(
+            sp.minus,
+            vec![
+                (t("2026-11-03T00:00:00Z"), t("2026-11-03T10:00:00Z")),
+                (t("2026-11-05T06:00:00Z"), t("2026-11-06T00:00:00Z"))
+            ]
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{Cursor, Entity, Field, Filter, MAX_ROWS, Op, Page, PageQuery, Rows, SECTION_ROWS};
+use super::{Cursor, Entity, Field, Filter, MAX_ROWS, Op, PageQuery, SECTION_ROWS};
 
 /// Which SQL the text is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,12 +245,14 @@ fn histogram(key: &str, value: &str, from: &str, w: &str) -> String {
 /// The stats sections over the range of `f` (its conditions are ignored), reading the
 /// actions and the runs from `from` (the tables, or SQLite's `NOT INDEXED` / `INDEXED BY`
 /// forms of them: the caller knows which access path is best); with `rollups`, the three
-/// sections that have one sum it ([`super::rollup`]) instead of scanning.
+/// sections that have one sum it ([`super::rollup`]; with `hourly`, by type and status the
+/// hourly one, [`super::hourly`], whose edges are hours) instead of scanning.
 pub(crate) fn stats(
     d: Dialect,
     range: &Filter,
     from: [&str; 2],
     rollups: bool,
+    hourly: bool,
 ) -> Vec<(&'static str, Sql)> {
     use super::rollup::{self, Section};
     let n = SECTION_ROWS;
@@ -276,7 +278,9 @@ pub(crate) fn stats(
     };
     let mut out = Vec::new();
 
-    let s = if rollups {
+    let s = if rollups && hourly {
+        super::hourly::by_type_status(d, range)
+    } else if rollups {
         rollup::section(d, range, Section::ByTypeStatus)
     } else {
         let (mut s, w) = window("action_timestamp");
@@ -374,26 +378,3 @@ pub(crate) fn jobs(d: Dialect, overdue_only: bool) -> (String, String) {
 /// The newest row of each table.
 pub(crate) const NEWEST: &str = "SELECT 'action_logs' AS table_name, MAX(action_timestamp) AS newest FROM action_logs \
      UNION ALL SELECT 'job_executions', MAX(started_at) FROM job_executions";
-
-/// Cuts the one extra row a page query asks for and turns it into the next cursor.
-pub(crate) fn split_page(mut rows: Rows, limit: usize, time: &str) -> Page {
-    let limit = limit.clamp(1, super::MAX_ROWS);
-    let more = rows.rows.len() > limit;
-    rows.rows.truncate(limit);
-    let next = if more {
-        let last = rows.rows.len() - 1;
-        let s = |c: &str| {
-            rows.get(last, c)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Some(Cursor {
-            time: s(time),
-            id: s("id"),
-        })
-    } else {
-        None
-    };
-    Page { rows, next }
-}

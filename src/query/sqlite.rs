@@ -18,9 +18,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
-use super::rollup;
 use super::sql::{self, Dialect, Param};
 use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
+use super::{hourly, rollup};
 
 /// What makes the tables: the SQLite sink, on its first open.
 const HINT: &str = "the SQLite sink creates it when a program using actionlog first opens the file (e.g. `cargo run --example tracker`)";
@@ -35,6 +35,8 @@ pub struct SqliteStore {
     opts: Options,
     /// Whether `stats` reads the rollups (the store has them and the options allow it).
     rollups: bool,
+    /// Whether the histogram and failure groups read the hourly rollups (likewise).
+    hourly: bool,
 }
 
 impl SqliteStore {
@@ -99,15 +101,15 @@ impl SqliteStore {
                 });
             }
         }
-        let rollups = opts.use_rollups
-            && have
-                .iter()
-                .any(|(t, n)| t == "table" && n == rollup::MARKER);
+        let has =
+            |name: &str| opts.use_rollups && have.iter().any(|(t, n)| t == "table" && n == name);
+        let (rollups, hourly) = (has(rollup::MARKER), has(hourly::MARKER));
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             target,
             opts: opts.clone(),
             rollups,
+            hourly,
         })
     }
 
@@ -163,7 +165,7 @@ impl SqliteStore {
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
         let s = sql::page(Dialect::Sqlite, q);
         let rows = self.rows(&s.text, &s.params)?;
-        Ok(sql::split_page(
+        Ok(super::split_page(
             rows,
             q.limit,
             q.filter.entity.time_column(),
@@ -227,7 +229,13 @@ impl SqliteStore {
         } else {
             "job_executions"
         };
-        let sections = sql::stats(Dialect::Sqlite, range, [actions, runs], self.rollups);
+        let sections = sql::stats(
+            Dialect::Sqlite,
+            range,
+            [actions, runs],
+            self.rollups,
+            self.hourly,
+        );
         let mut out = Stats::default();
         for (name, s) in sections {
             out.sections.push((name, self.rows(&s.text, &s.params)?));
@@ -235,14 +243,15 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Runs one of the dashboard's statements (see `dashboard.rs`).
-    pub(crate) async fn sql_rows(
-        &self,
-        build: fn(Dialect, &Filter, super::Bucket) -> sql::Sql,
-        f: &Filter,
-        b: super::Bucket,
-    ) -> Result<Rows, Error> {
-        let s = build(Dialect::Sqlite, f, b);
+    /// The dashboard's histogram (see `dashboard.rs`).
+    pub(crate) async fn histogram(&self, f: &Filter, b: super::Bucket) -> Result<Rows, Error> {
+        let s = super::dashboard::histogram(Dialect::Sqlite, f, b, self.hourly);
+        self.rows(&s.text, &s.params)
+    }
+
+    /// The dashboard's failure groups (see `dashboard.rs`).
+    pub(crate) async fn failure_groups(&self, f: &Filter) -> Result<Rows, Error> {
+        let s = super::dashboard::failure_groups(Dialect::Sqlite, f, self.hourly);
         self.rows(&s.text, &s.params)
     }
 

@@ -217,21 +217,23 @@ impl Store {
 
     /// Actions over time: `bucket` (a prefix of the time, see [`Bucket::range`]), `status`,
     /// `count`, over the actions `filter` selects (conditions and range), oldest first.
-    /// Not available over Supabase's REST API.
+    /// Over Supabase's REST API, for a time range without conditions only (the
+    /// `actionlog_histogram` function of `migrations/0005_hourly_rollups.sql`).
     ///
     /// # Errors
     /// [`Error::Query`].
     pub async fn histogram(&self, filter: &Filter, bucket: Bucket) -> Result<Rows, Error> {
-        each!(self, s => s.sql_rows(super::dashboard::histogram, filter, bucket).await)
+        each!(self, s => s.histogram(filter, bucket).await)
     }
 
     /// Failed actions grouped by `error_message`, with `count`, `first_seen` and `last_seen`,
-    /// most frequent first. Not available over Supabase's REST API.
+    /// most frequent first. Over Supabase's REST API, for a time range without conditions
+    /// only (`actionlog_failure_groups`, likewise).
     ///
     /// # Errors
     /// [`Error::Query`].
     pub async fn failure_groups(&self, filter: &Filter) -> Result<Rows, Error> {
-        each!(self, s => s.sql_rows(super::dashboard::failure_groups, filter, Bucket::Day).await)
+        each!(self, s => s.failure_groups(filter).await)
     }
 
     /// The newest `action_timestamp` and `started_at` (`table_name`, `newest`).

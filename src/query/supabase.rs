@@ -1,7 +1,9 @@
 //! The Supabase store: PostgREST `GET`s only — tables and the two views with PostgREST
 //! filters, the aggregates through `GET /rest/v1/rpc/actionlog_stats` (a `STABLE` function
 //! from `migrations/0003_query.sql`, since PostgREST has aggregates off by default; PostgREST
-//! runs a `GET` on a function in a read-only transaction). Every condition is one item of an
+//! runs a `GET` on a function in a read-only transaction), and the dashboard's histogram and
+//! failure groups through `actionlog_histogram` and `actionlog_failure_groups`
+//! (`migrations/0005_hourly_rollups.sql`), for a time range without conditions. Every condition is one item of an
 //! `and=(…)` tree with its value double-quoted and percent-encoded; the key travels only in
 //! the `apikey` and `Authorization` headers.
 
@@ -17,6 +19,7 @@ use super::{
 const HINT: &str =
     "run migrations/0001_action_logs.sql and migrations/0002_jobs.sql in the Supabase SQL editor";
 const HINT_STATS: &str = "run migrations/0003_query.sql in the Supabase SQL editor";
+const HINT_DASHBOARD: &str = "run migrations/0005_hourly_rollups.sql in the Supabase SQL editor";
 
 /// Reads a Supabase project through its REST API.
 pub struct SupabaseStore {
@@ -61,7 +64,10 @@ fn literal_regex(s: &str) -> String {
 fn normalise(column: &str, v: Value) -> Value {
     let is_time = column.ends_with("_at")
         || column.ends_with("_run")
-        || matches!(column, "action_timestamp" | "last_execution" | "newest");
+        || matches!(
+            column,
+            "action_timestamp" | "last_execution" | "newest" | "first_seen" | "last_seen"
+        );
     match (&v, is_time) {
         (Value::String(s), true) => DateTime::parse_from_rfc3339(s)
             .map(|t| Value::from(super::postgres_time(&t.with_timezone(&Utc))))
@@ -86,6 +92,16 @@ fn to_rows(cols: &[&str], v: Value) -> Rows {
             })
             .collect(),
     }
+}
+
+/// The `since` and `until` arguments of an aggregate function for `f`'s range.
+fn range_args(f: &Filter) -> Vec<String> {
+    let arg = |k: &str, t: &DateTime<Utc>| format!("{k}={}", enc(&t.to_rfc3339()));
+    let since = f.since.as_ref().map(|t| arg("since", t));
+    since
+        .into_iter()
+        .chain(f.until.as_ref().map(|t| arg("until", t)))
+        .collect()
 }
 
 /// The `and=(…)` items for a filter.
@@ -245,7 +261,7 @@ impl SupabaseStore {
             query.push_str(&format!("&and={}", enc(&format!("({})", items.join(",")))));
         }
         let v = self.get(e.table(), &query, None).await?;
-        Ok(super::sql::split_page(to_rows(columns(e), v), limit, time))
+        Ok(super::split_page(to_rows(columns(e), v), limit, time))
     }
 
     pub(crate) async fn run_logs(&self, id: &str) -> Result<Option<String>, Error> {
@@ -288,13 +304,7 @@ impl SupabaseStore {
     }
 
     pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
-        let mut args = Vec::new();
-        if let Some(t) = &range.since {
-            args.push(format!("since={}", enc(&t.to_rfc3339())));
-        }
-        if let Some(t) = &range.until {
-            args.push(format!("until={}", enc(&t.to_rfc3339())));
-        }
+        let args = range_args(range);
         let mut v = self
             .get("rpc/actionlog_stats", &args.join("&"), Some(HINT_STATS))
             .await?;
@@ -306,17 +316,47 @@ impl SupabaseStore {
         Ok(out)
     }
 
-    /// The dashboard's SQL aggregates have no PostgREST counterpart (the `actionlog_stats`
-    /// function covers [`Stats`] only).
-    pub(crate) async fn sql_rows(
-        &self,
-        _build: fn(super::sql::Dialect, &Filter, super::Bucket) -> super::sql::Sql,
-        _f: &Filter,
-        _b: super::Bucket,
-    ) -> Result<Rows, Error> {
+    /// The dashboard's histogram through `actionlog_histogram`, for a time range only: its
+    /// arguments are the range and the bucket, the filter's conditions have no way in.
+    pub(crate) async fn histogram(&self, f: &Filter, b: super::Bucket) -> Result<Rows, Error> {
+        self.range_only(f)?;
+        let mut args = range_args(f);
+        args.push(format!("bucket={}", enc(b.unit())));
+        let v = self
+            .get(
+                "rpc/actionlog_histogram",
+                &args.join("&"),
+                Some(HINT_DASHBOARD),
+            )
+            .await?;
+        Ok(to_rows(&["bucket", "status", "count"], v))
+    }
+
+    /// The dashboard's failure groups through `actionlog_failure_groups`, likewise.
+    pub(crate) async fn failure_groups(&self, f: &Filter) -> Result<Rows, Error> {
+        self.range_only(f)?;
+        let v = self
+            .get(
+                "rpc/actionlog_failure_groups",
+                &range_args(f).join("&"),
+                Some(HINT_DASHBOARD),
+            )
+            .await?;
+        Ok(to_rows(
+            &["error_message", "count", "first_seen", "last_seen"],
+            v,
+        ))
+    }
+
+    fn range_only(&self, f: &Filter) -> Result<(), Error> {
+        if f.conds.is_empty() {
+            return Ok(());
+        }
         Err(Error::Query {
             target: self.target.clone(),
-            reason: "not available over Supabase's REST API (use SQLite or PostgreSQL)".into(),
+            reason: "over Supabase's REST API this aggregate takes a time range only, \
+                     without conditions (use SQLite or PostgreSQL)"
+                .into(),
         })
     }
 

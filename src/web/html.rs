@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
+use super::base;
 use crate::query::export::cell_text;
 
 /// The navigation tabs, by path.
@@ -27,15 +28,15 @@ pub(crate) fn frame(title: &str, active: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · actionlog" }
-                link rel="stylesheet" href="/assets/app.css";
-                script src="/assets/app.js" defer {}
+                link rel="stylesheet" href=(base::at("/assets/app.css"));
+                script src=(base::at("/assets/app.js")) defer {}
             }
             body {
                 header {
                     strong { "actionlog" }
                     nav {
                         @for (href, name) in NAV {
-                            a href=(href) class=[(*href == active).then_some("active")] { (name) }
+                            a href=(base::at(href)) class=[(*href == active).then_some("active")] { (name) }
                         }
                     }
                 }
@@ -64,7 +65,7 @@ pub(crate) fn error(e: &crate::query::Error) -> Response {
     let body = frame(
         "Error",
         "",
-        html! { p.error { (e.to_string()) } p { a href="/" { "Back to the overview" } } },
+        html! { p.error { (e.to_string()) } p { a href=(base::at("/")) { "Back to the overview" } } },
     );
     (status, ok(body)).into_response()
 }

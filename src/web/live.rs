@@ -19,7 +19,7 @@ use maud::html;
 use serde_json::{Value, json};
 
 use super::daylines::{self, LogPos};
-use super::{App, db, html, params};
+use super::{App, base, db, html, params};
 use crate::query::{Cursor, Entity, Error, Filter, PageQuery, Rows};
 
 /// Actions fetched per query while catching up, and at most this many pages per poll.
@@ -108,12 +108,15 @@ pub(crate) async fn page(State(app): State<Arc<App>>) -> Response {
     })
     .await
     .unwrap_or_default();
-    let src = format!("/live/events?from={}", params::encode(&pos.to_string()));
+    let src = base::at(&format!(
+        "/live/events?from={}",
+        params::encode(&pos.to_string())
+    ));
     html::ok(html::frame(
         "Live",
         "/live",
         html! {
-            div #live data-events=(src) {
+            div #live data-events=(src) data-base=(base::prefix()) {
                 p.controls {
                     button #pause type="button" { "Pause" }
                     " " span #live-state { "connecting…" }

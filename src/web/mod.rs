@@ -22,6 +22,7 @@
 //! are links. The one script (`assets/app.js`, ours) only drives the live page.
 
 mod assets;
+mod base;
 mod daylines;
 mod db;
 mod html;
@@ -47,15 +48,15 @@ pub const MAX_PAGE: usize = 500;
 /// The longest time range an aggregate (overview, job statistics) covers.
 pub const MAX_RANGE_DAYS: i64 = 93;
 
-/// The dashboard's settings; [`Dashboard::router`] builds the router. Its links are absolute
-/// (`/actions`, `/assets/app.css`), so merge it at the root of an application (or serve it on
-/// a port of its own) rather than nesting it under a prefix.
+/// The dashboard's settings; [`Dashboard::router`] builds the router. Mount it at the root of
+/// an application, on a port of its own, or nested under a prefix: its links, forms, assets,
+/// event streams, redirects and cookie follow the path it was reached by.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// use actionlog::query::{Options, Store, Target};
 /// let store = Store::open(&Target::Sqlite("logs/actions.db".into()), &Options::default()).await?;
-/// let app = axum::Router::new().merge(actionlog::web::Dashboard::new(store).log_dir("logs").router());
+/// let app = axum::Router::new().nest("/logs", actionlog::web::Dashboard::new(store).log_dir("logs").router());
 /// # let _ = app; Ok(()) }
 /// ```
 #[must_use]
@@ -147,6 +148,8 @@ impl Dashboard {
             .fallback(pages::not_found)
             .with_state(app)
             .layer(axum::middleware::from_fn_with_state(guard, security::check))
+            // Outermost: the security layer's redirect and cookie need the prefix too.
+            .layer(axum::middleware::from_fn(base::scope))
     }
 }
 

@@ -158,14 +158,18 @@ async fn gate(g: &Guard, req: Request, next: Next) -> Response {
             .split('&')
             .filter(|kv| !kv.starts_with("token=") && !kv.is_empty())
             .collect();
-        let mut to = req.uri().path().to_owned();
+        // The path as the browser sent it (the prefix included when nested).
+        let mut to = super::base::at(req.uri().path());
         if !rest.is_empty() {
             to.push('?');
             to.push_str(&rest.join("&"));
         }
+        // Sent to the dashboard's paths only (`/logs` matches `/logs/…`, not `/logsx`).
+        let path = super::base::prefix();
         let cookie = format!(
-            "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-            super::params::encode(&given.unwrap_or_default())
+            "{COOKIE}={}; HttpOnly; SameSite=Strict; Path={}",
+            super::params::encode(&given.unwrap_or_default()),
+            if path.is_empty() { "/" } else { &path }
         );
         let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
         if let Ok(v) = HeaderValue::from_str(&cookie) {

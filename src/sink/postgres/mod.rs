@@ -33,6 +33,11 @@ pub const JOBS_MIGRATION: &str = include_str!("../../../migrations/0002_jobs.sql
 /// statement-level triggers, as shipped in `migrations/0004_rollups.sql`.
 pub const ROLLUPS_MIGRATION: &str = include_str!("../../../migrations/0004_rollups.sql");
 
+/// The migration adding the per-hour rollups that the dashboard's histogram and failure
+/// groups read, as shipped in `migrations/0005_hourly_rollups.sql` (after 0004, with it).
+pub const HOURLY_ROLLUPS_MIGRATION: &str =
+    include_str!("../../../migrations/0005_hourly_rollups.sql");
+
 /// How a batch is loaded; both are one transaction and the same idempotent upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoadStrategy {
@@ -192,7 +197,8 @@ impl PostgresSink {
     }
 
     /// Whether the migration includes the read side's per-day rollups and indexes
-    /// (`migrations/0004_rollups.sql`; default on). They make `actionlog stats` and the
+    /// and per-hour rollups (`migrations/0004_rollups.sql` and `0005_hourly_rollups.sql`;
+    /// default on). They make `actionlog stats` and the
     /// dashboard's overview read days instead of rows, and cost every write (their triggers
     /// run in the writer's transaction: `BENCHMARKS.md` measures how much). Off leaves a store
     /// without them as it is (drop their triggers by hand to remove existing ones); the read
@@ -232,7 +238,8 @@ impl PostgresSink {
     /// [`Self::rollups`] is off) the rollups'.
     pub fn migration_sql(&self) -> String {
         let rollups = if self.rollups {
-            ROLLUPS_MIGRATION.replace("action_logs", &self.table)
+            format!("{ROLLUPS_MIGRATION}\n{HOURLY_ROLLUPS_MIGRATION}")
+                .replace("action_logs", &self.table)
         } else {
             String::new()
         };
@@ -334,8 +341,13 @@ mod tests {
             .unwrap();
         let sql = sink.migration_sql();
         assert!(sql.contains("CREATE TABLE audit_log_daily_status"), "{sql}");
-        assert!(!sql.contains("action_logs_daily"));
+        assert!(
+            sql.contains("CREATE TABLE audit_log_hourly_failures"),
+            "{sql}"
+        );
+        assert!(!sql.contains("action_logs_daily") && !sql.contains("action_logs_hourly"));
         let sql = sink.rollups(false).migration_sql();
         assert!(!sql.contains("_daily_status") && sql.contains("scheduled_jobs"));
+        assert!(!sql.contains("_hourly_status"));
     }
 }

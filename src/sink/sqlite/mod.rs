@@ -16,6 +16,7 @@
 //! the schema: set-up takes the write lock up front (`BEGIN IMMEDIATE`, only when something is
 //! missing) and retries a busy database for up to [`SETUP_WAIT`], so neither start fails.
 
+mod hourly;
 mod rollups;
 mod schema;
 
@@ -106,35 +107,39 @@ fn busy(e: &rusqlite::Error) -> bool {
 fn setup(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
     let until = Instant::now() + SETUP_WAIT;
     loop {
-        let r =
-            (|| {
-                let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-                if !mode.eq_ignore_ascii_case("wal") {
-                    conn.pragma_update(None, "journal_mode", "WAL")?;
-                }
-                conn.pragma_update(None, "synchronous", "NORMAL")?;
-                // Only take the write lock when something is missing: an existing store opens
-                // without waiting for a writer. The read side's covering index is checked too: a
-                // store whose rollups came before it gets it (and the rollups rebuilt) here.
-                let have: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, ?2, ?3, 'job_executions',
+        let r = (|| {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // The write lock only when something is missing: an existing store opens at once.
+            // The read side's covering index counts too: a store whose rollups came before it
+            // gets it (and the rollups rebuilt) here.
+            let have: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, ?2, ?3, ?4, 'job_executions',
                  'scheduled_jobs', 'scheduled_jobs_status', 'job_execution_summary')",
-                [table, &rollups::names(table)[0], &format!("idx_{table}_stats")],
+                [
+                    table,
+                    &rollups::names(table)[0],
+                    &hourly::marker(table),
+                    &format!("idx_{table}_stats"),
+                ],
                 |r| r.get(0),
             )?;
-                if have < 7 {
-                    conn.execute_batch(&format!(
-                        "BEGIN IMMEDIATE; {} {} {} COMMIT;",
-                        schema::schema(table),
-                        schema::jobs_schema(),
-                        rollups::rollups(table)
-                    ))
-                    .inspect_err(|_| {
-                        let _ = conn.execute_batch("ROLLBACK");
-                    })?;
-                }
-                Ok(())
-            })();
+            if have < 8 {
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {} {} {} COMMIT;",
+                    schema::schema(table),
+                    schema::jobs_schema(),
+                    rollups::rollups(table),
+                ))
+                .inspect_err(|_| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                })?;
+            }
+            Ok(())
+        })();
         match r {
             Err(e) if busy(&e) && Instant::now() < until => {
                 std::thread::sleep(Duration::from_millis(20));

@@ -38,9 +38,9 @@ fn adjust(t: &str, r: &str, sign: &str) -> String {
 /// indexes the rest of `stats` reads: the partial days at a range's ends by time, covering
 /// the rolled-up columns (so they are read from the index alone; its `id` also gives pages
 /// their `(time, id)` order without a sort), the failed actions newest first (a partial index
-/// that only failed rows cost), and the runs by job and duration (covering); run inside the
-/// set-up's `BEGIN IMMEDIATE` transaction, and only when they are missing, so that they exist
-/// only complete.
+/// that only failed rows cost), and the runs by job and duration (covering); then the hourly
+/// rollups ([`super::hourly`]). Run inside the set-up's `BEGIN IMMEDIATE` transaction, and
+/// only when any is missing, so that they exist only complete.
 pub(super) fn rollups(t: &str) -> String {
     let day = "COALESCE(substr(action_timestamp, 1, 10), '')";
     let keys = "old.action_timestamp IS NOT new.action_timestamp OR old.action_type IS NOT new.action_type \
@@ -80,8 +80,10 @@ pub(super) fn rollups(t: &str) -> String {
         CREATE TRIGGER IF NOT EXISTS {t}_rollup_update AFTER UPDATE ON {t} WHEN {keys}
         BEGIN {del_old} {ins} END;
         CREATE TRIGGER IF NOT EXISTS {t}_rollup_delete AFTER DELETE ON {t}
-        BEGIN {del_old} END;",
+        BEGIN {del_old} END;
+        {hourly}",
         ins = adjust(t, "new", "1"),
         del_old = adjust(t, "old", "-1"),
+        hourly = super::hourly::rollups(t),
     )
 }

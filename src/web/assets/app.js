@@ -4,6 +4,8 @@
 (function () {
   var root = document.getElementById('live');
   if (!root) { return; }
+  // The path the dashboard is mounted under ('' at the root).
+  var base = root.getAttribute('data-base') || '';
   var button = document.getElementById('pause');
   var state = document.getElementById('live-state');
   var buffered = document.getElementById('buffered');
@@ -30,7 +32,7 @@
       var tr = document.createElement('tr');
       tr.setAttribute('data-id', a.id);
       var link = document.createElement('a');
-      link.href = '/actions/' + encodeURIComponent(a.id);
+      link.href = base + '/actions/' + encodeURIComponent(a.id);
       link.textContent = a.action_timestamp;
       cell(tr, '').appendChild(link);
       cell(tr, a.action_type);

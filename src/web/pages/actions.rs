@@ -11,7 +11,7 @@ use maud::{Markup, html};
 
 use crate::query::{Entity, Field, Filter, Op, PageQuery, Rows};
 use crate::web::params::{self, View};
-use crate::web::{App, MAX_PAGE, db, html};
+use crate::web::{App, MAX_PAGE, base, db, html};
 
 /// The columns with a field of their own in the form (equality); other conditions go in the
 /// free `f` fields.
@@ -35,7 +35,7 @@ pub(crate) fn table(rows: &Rows) -> Markup {
                             if e.is_empty() { html::text(g("result_message")) } else { e }
                         };
                         tr data-id=(id) {
-                            td { a href={ "/actions/" (id) } { (html::time(g("action_timestamp"))) } }
+                            td { a href={ (base::prefix()) "/actions/" (id) } { (html::time(g("action_timestamp"))) } }
                             td { (html::text(g("action_type"))) }
                             td { (html::badge(&status)) }
                             td { (html::text(g("user_id"))) }
@@ -82,7 +82,7 @@ pub(crate) fn form(action: &str, entity: Entity, f: &Filter, limit: usize) -> Ma
         }
     }
     html! {
-        form.filters method="get" action=(action) {
+        form.filters method="get" action=(base::at(action)) {
             @for col in columns {
                 label { (col) " " input type="text" name=(col) value=[eq(col)]; }
             }
@@ -93,7 +93,7 @@ pub(crate) fn form(action: &str, entity: Entity, f: &Filter, limit: usize) -> Ma
             label { "until " input type="text" name="until" value=[f.until.as_ref().map(params::time)]; }
             label { "rows " input type="number" name="limit" min="1" max=(MAX_PAGE) value=(limit); }
             button { "Apply" }
-            a href=(action) { "Reset" }
+            a href=(base::at(action)) { "Reset" }
         }
     }
 }
@@ -118,8 +118,8 @@ pub(crate) async fn list(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
             (form("/actions", Entity::Actions, &view.filter, limit))
             p.exports {
                 "Export this view: "
-                a href={ "/export/actions.csv?" (qs) } { "CSV" } " · "
-                a href={ "/export/actions.ndjson?" (qs) } { "NDJSON" }
+                a href={ (base::prefix()) "/export/actions.csv?" (qs) } { "CSV" } " · "
+                a href={ (base::prefix()) "/export/actions.ndjson?" (qs) } { "NDJSON" }
             }
             (table(&page.rows))
             (pager("/actions", &view, &qs, page.next.as_ref()))
@@ -138,10 +138,10 @@ pub(crate) fn pager(
     html! {
         nav.pager {
             @if view.before.is_some() {
-                a href={ (path) "?" (qs) (sep) "limit=" (view.limit) } { "« Newest" }
+                a href={ (base::at(path)) "?" (qs) (sep) "limit=" (view.limit) } { "« Newest" }
             }
             @if let Some(c) = next {
-                a.older rel="next" href={ (path) "?" (qs) (sep) "limit=" (view.limit) "&before=" (params::encode(&c.to_string())) } { "Older »" }
+                a.older rel="next" href={ (base::at(path)) "?" (qs) (sep) "limit=" (view.limit) "&before=" (params::encode(&c.to_string())) } { "Older »" }
             }
         }
     }
@@ -180,8 +180,8 @@ pub(crate) async fn detail(State(app): State<Arc<App>>, Path(id): Path<String>) 
                     @if c != "action_details" {
                         tr { th { (c) } td { @match c.as_str() {
                             "status" => (html::badge(&html::text(g(c)))),
-                            "job_execution_id" if !run.is_empty() => a.run href={ "/runs/" (run) } { (run) },
-                            "job_id" if !job.is_empty() => a href={ "/runs?job_id=" (params::encode(&job)) } { (job) },
+                            "job_execution_id" if !run.is_empty() => a.run href={ (base::prefix()) "/runs/" (run) } { (run) },
+                            "job_id" if !job.is_empty() => a href={ (base::prefix()) "/runs?job_id=" (params::encode(&job)) } { (job) },
                             _ => code { (html::text(g(c))) },
                         } } }
                     }
@@ -190,7 +190,7 @@ pub(crate) async fn detail(State(app): State<Arc<App>>, Path(id): Path<String>) 
             h2 { "action_details" }
             (html::details(g("action_details")))
             @if !run.is_empty() {
-                p { a.run href={ "/runs/" (run) } { "Its job run, logs and day-file lines »" } }
+                p { a.run href={ (base::prefix()) "/runs/" (run) } { "Its job run, logs and day-file lines »" } }
             }
         },
     ))

@@ -11,7 +11,7 @@ use maud::html;
 
 use crate::query::{Entity, Jobs, Stats};
 use crate::web::params::{self, bounded_range, with_range};
-use crate::web::{App, db, html};
+use crate::web::{App, base, db, html};
 
 /// `/jobs`.
 pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
@@ -43,7 +43,7 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
         .unwrap_or_default();
     let st = &jobs.status;
     let sm = &jobs.summary;
-    let link = |job: &str| html! { a.job href={ "/runs?job_id=" (params::encode(job)) } { (job) } };
+    let link = |job: &str| html! { a.job href={ (base::prefix()) "/runs?job_id=" (params::encode(job)) } { (job) } };
     html::ok(html::frame(
         "Jobs",
         "/jobs",
@@ -88,7 +88,7 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
                 }
             }
             h2 { "Over the range" }
-            form.filters method="get" action="/jobs" {
+            form.filters method="get" action=(base::at("/jobs")) {
                 label { "since " input type="text" name="since" value=(params::time(&since)); }
                 label { "until " input type="text" name="until" value=(params::time(&until)); }
                 button { "Show" }

@@ -12,14 +12,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use super::html;
+use super::{base, html};
 
 /// Anything else.
 pub(crate) async fn not_found() -> Response {
     let body = html::frame(
         "Not found",
         "",
-        html! { p { "No such page. " a href="/" { "Overview" } } },
+        html! { p { "No such page. " a href=(base::at("/")) { "Overview" } } },
     );
     (StatusCode::NOT_FOUND, html::ok(body)).into_response()
 }

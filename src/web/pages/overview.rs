@@ -14,19 +14,22 @@ use serde_json::Value;
 
 use crate::query::{Bucket, Entity, PageQuery, Rows, Stats, files};
 use crate::web::params::{self, bounded_range, with_range};
-use crate::web::{App, db, html};
+use crate::web::{App, base, db, html};
 
 /// At most this many bars.
 pub(crate) const BARS: i64 = 60;
-/// The range shown when the URL names none: what is happening now (wider ranges cost a scan
-/// of their rows in every aggregate; see BENCHMARKS.md).
+/// The range shown when the URL names none: what is happening now. (Wider ranges read the
+/// rollups for their whole hours and days; a store without them scans the range's rows in
+/// every aggregate: see BENCHMARKS.md.)
 pub(crate) const DEFAULT_RANGE: &str = "1h";
 /// Newest actions listed under the chart.
 const RECENT: usize = 20;
 
 struct Data {
     stats: Stats,
-    /// These two have no Supabase counterpart: their error is shown in their place.
+    /// These two are not available everywhere (over Supabase, only without conditions, and
+    /// only with the functions of `migrations/0005_hourly_rollups.sql`): their error is shown
+    /// in their place.
     histogram: Result<Rows, crate::query::Error>,
     failures: Result<Rows, crate::query::Error>,
     newest: Rows,
@@ -92,18 +95,18 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
         "/",
         html! {
             (health(&data.newest, &data.files, now))
-            form.filters method="get" action="/" {
+            form.filters method="get" action=(base::at("/")) {
                 label { "since " input type="text" name="since" value=(params::time(&since)); }
                 label { "until " input type="text" name="until" value=(params::time(&until)); }
                 button { "Show" }
-                @for r in ["1h", "6h", "1d", "7d", "30d"] { a.quick href={ "/?since=" (r) } { (r) } }
+                @for r in ["1h", "6h", "1d", "7d", "30d"] { a.quick href={ (base::at("/")) "?since=" (r) } { (r) } }
             }
             h2 { "Actions over time" }
             @match &data.histogram {
                 Ok(h) => (chart(h, &filter, bucket, since, until)),
                 Err(e) => p.error { (e.to_string()) },
             }
-            p.muted { a.json href={ "/api/histogram.json?" (qs) } { "The chart's data as JSON" } }
+            p.muted { a.json href={ (base::prefix()) "/api/histogram.json?" (qs) } { "The chart's data as JSON" } }
             div.grid {
                 section { h2 { "Success rate by action type" } (by_type(&section("actions_by_type_status"), &qs)) }
                 section { h2 { "Success rate by job" } (by_job(&section("job_success_rate"))) }
@@ -115,7 +118,7 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
             }
             h2 { "Newest actions in this range" }
             (super::actions::table(&data.recent))
-            p { a.all href={ "/actions?" (qs) } { "All actions in this range »" } }
+            p { a.all href={ (base::prefix()) "/actions?" (qs) } { "All actions in this range »" } }
         },
     ))
 }
@@ -188,7 +191,7 @@ fn chart(
             @for (i, name) in names.iter().enumerate() {
                 @if let (Some(v), Some((s, e))) = (counts.get(name), b.range(name)) {
                     @let total: i64 = v.iter().map(|(_, n)| n).sum();
-                    @let href = format!("/?{}", params::query_string(&with_range(f, s, e)));
+                    @let href = base::at(&format!("/?{}", params::query_string(&with_range(f, s, e))));
                     a.bar href=(href) data-count=(total) data-since=(params::time(&s)) data-until=(params::time(&e)) {
                         title { (name) ": " @for (st, n) in v { (st) " " (n) "; " } }
                         @let mut y = hgt;
@@ -230,7 +233,7 @@ fn by_type(rows: &Rows, qs: &str) -> Markup {
     html! {
         table.rows { tr { th { "action type" } th { "total" } th { "failed" } th { "success rate" } }
             @for (ty, (total, ok, failed)) in &t {
-                tr { td { a href={ "/actions?" (qs) "&action_type=" (params::encode(ty)) } { (ty) } }
+                tr { td { a href={ (base::prefix()) "/actions?" (qs) "&action_type=" (params::encode(ty)) } { (ty) } }
                      td.num { (total) } td.num { (failed) } td.num { (rate(*ok, *total)) } }
             }
         }
@@ -242,7 +245,7 @@ fn by_job(rows: &Rows) -> Markup {
         table.rows { tr { th { "job" } th { "runs" } th { "success rate" } th { "p50" } th { "p95" } }
             @for i in 0..rows.rows.len() {
                 @let job = html::text(rows.get(i, "job_id"));
-                tr { td { a href={ "/runs?job_id=" (params::encode(&job)) } { (job) } }
+                tr { td { a href={ (base::prefix()) "/runs?job_id=" (params::encode(&job)) } { (job) } }
                      td.num { (html::text(rows.get(i, "total"))) }
                      td.num { (html::text(rows.get(i, "success_rate"))) " %" }
                      td.num { (html::seconds(rows.get(i, "p50_seconds"))) }
@@ -258,7 +261,7 @@ fn users(rows: &Rows, qs: &str) -> Markup {
             @for i in 0..rows.rows.len().min(20) {
                 @let user = html::text(rows.get(i, "user_id"));
                 tr { td { @if user.is_empty() { span.muted { "(none)" } } @else {
-                        a href={ "/actions?" (qs) "&user_id=" (params::encode(&user)) } { (user) } } }
+                        a href={ (base::prefix()) "/actions?" (qs) "&user_id=" (params::encode(&user)) } { (user) } } }
                      td.num { (html::text(rows.get(i, "action_count"))) }
                      td.num { (html::text(rows.get(i, "unique_actions"))) } }
             }
@@ -273,7 +276,7 @@ fn failures(rows: &Rows, qs: &str) -> Markup {
             table.rows.failures { tr { th { "error message" } th { "count" } th { "first seen" } th { "last seen" } }
                 @for i in 0..rows.rows.len().min(50) {
                     @let msg = html::text(rows.get(i, "error_message"));
-                    tr { td.msg { a href={ "/actions?" (qs) "&status=failed&error_message=" (params::encode(&msg)) } { (html::cut(&msg, 160)) } }
+                    tr { td.msg { a href={ (base::prefix()) "/actions?" (qs) "&status=failed&error_message=" (params::encode(&msg)) } { (html::cut(&msg, 160)) } }
                          td.num { (html::text(rows.get(i, "count"))) }
                          td { (html::time(rows.get(i, "first_seen"))) }
                          td { (html::time(rows.get(i, "last_seen"))) } }

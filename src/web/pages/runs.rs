@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
 
 use crate::query::{Entity, Filter, PageQuery, Rows};
-use crate::web::{App, daylines, db, html, params};
+use crate::web::{App, base, daylines, db, html, params};
 
 /// Day-file lines shown at most on a run page.
 const MAX_LINES: usize = 2_000;
@@ -24,7 +24,7 @@ fn runs_table(rows: &Rows) -> Markup {
                     @let g = |c: &str| rows.get(i, c);
                     @let id = html::text(g("id"));
                     tr data-id=(id) {
-                        td { a href={ "/runs/" (id) } { (html::time(g("started_at"))) } }
+                        td { a href={ (base::prefix()) "/runs/" (id) } { (html::time(g("started_at"))) } }
                         td { (html::text(g("job_id"))) }
                         td { (html::badge(&html::text(g("status")))) }
                         td.num { (html::seconds(g("duration_seconds"))) }
@@ -151,7 +151,7 @@ pub(crate) async fn detail(
                     @if c != "metadata" {
                         tr { th { (c) } td { @match c.as_str() {
                             "status" => (html::badge(&html::text(g(c)))),
-                            "job_id" => a.job href={ "/runs?job_id=" (params::encode(&html::text(g(c)))) } { (html::text(g(c))) },
+                            "job_id" => a.job href={ (base::prefix()) "/runs?job_id=" (params::encode(&html::text(g(c)))) } { (html::text(g(c))) },
                             _ => code { (html::text(g(c))) },
                         } } }
                     }
