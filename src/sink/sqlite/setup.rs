@@ -1,0 +1,62 @@
+//! Opening a store: WAL mode and the schema (tables, views, rollups, indexes), made in one
+//! `BEGIN IMMEDIATE` only when something is missing, retried while another connection holds
+//! the lock for up to [`SETUP_WAIT`].
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode};
+
+use super::{SETUP_WAIT, hourly, rollups, schema};
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// WAL mode and the schema, retried while another connection holds the lock.
+pub(super) fn setup(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
+    let until = Instant::now() + SETUP_WAIT;
+    loop {
+        let r = (|| {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // The write lock only when something is missing: an existing store opens at once.
+            // The read side's covering index counts too: a store whose rollups came before it
+            // gets it (and the rollups rebuilt) here.
+            let have: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, ?2, ?3, ?4, 'job_executions',
+                 'scheduled_jobs', 'scheduled_jobs_status', 'job_execution_summary')",
+                [
+                    table,
+                    &rollups::names(table)[0],
+                    &hourly::marker(table),
+                    &format!("idx_{table}_stats"),
+                ],
+                |r| r.get(0),
+            )?;
+            if have < 8 {
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {} {} {} COMMIT;",
+                    schema::schema(table),
+                    schema::jobs_schema(),
+                    rollups::rollups(table),
+                ))
+                .inspect_err(|_| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                })?;
+            }
+            Ok(())
+        })();
+        match r {
+            Err(e) if busy(&e) && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
