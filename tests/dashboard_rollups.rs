@@ -218,35 +218,17 @@ fn sqlite_store_made_before_hourly_rollups_gets_them_filled() {
 }
 
 #[cfg(feature = "postgres")]
-fn migrate(db: &common::pg::TestDb, files: &[&str]) {
-    for m in files {
-        db.psql_file(&format!("{}/migrations/{m}", env!("CARGO_MANIFEST_DIR")));
-    }
-}
-
-#[cfg(feature = "postgres")]
-fn pg_target(db: &common::pg::TestDb) -> Target {
-    Target::Postgres(format!(
-        "{}?options=-c%20search_path%3D{}",
-        db.url, db.schema
-    ))
-}
-
-#[cfg(feature = "postgres")]
 #[test]
 fn postgres_hourly_rollups_equal_full_scans() {
     let Some(db) = common::pg::TestDb::new("hourly") else {
         return;
     };
-    migrate(
-        &db,
-        &[
-            "0001_action_logs.sql",
-            "0002_jobs.sql",
-            "0004_rollups.sql",
-            "0005_hourly_rollups.sql",
-        ],
-    );
+    db.migrate(&[
+        "0001_action_logs.sql",
+        "0002_jobs.sql",
+        "0004_rollups.sql",
+        "0005_hourly_rollups.sql",
+    ]);
     db.psql(&insert(0..ROWS));
     // The upsert the sinks and PostgREST's merge-duplicates issue: INSERT and UPDATE
     // triggers of one statement.
@@ -255,7 +237,7 @@ fn postgres_hourly_rollups_equal_full_scans() {
         insert(ROWS - 30..ROWS + 20).trim_end_matches(';')
     ));
     db.psql(&mutate());
-    assert_same(&pg_target(&db), || {
+    assert_same(&db.query_target(), || {
         db.psql(TAMPER);
     });
 }
@@ -268,12 +250,9 @@ fn postgres_migration_fills_hourly_rollups_from_existing_rows() {
     let Some(db) = common::pg::TestDb::new("hourly_fill") else {
         return;
     };
-    migrate(
-        &db,
-        &["0001_action_logs.sql", "0002_jobs.sql", "0004_rollups.sql"],
-    );
+    db.migrate(&["0001_action_logs.sql", "0002_jobs.sql", "0004_rollups.sql"]);
     db.psql(&insert(0..ROWS));
-    migrate(&db, &["0005_hourly_rollups.sql", "0005_hourly_rollups.sql"]);
+    db.migrate(&["0005_hourly_rollups.sql", "0005_hourly_rollups.sql"]);
     assert_eq!(
         db.psql("SELECT SUM(n) FROM action_logs_hourly_status")
             .trim(),
@@ -281,7 +260,7 @@ fn postgres_migration_fills_hourly_rollups_from_existing_rows() {
     );
     db.psql(&mutate());
     db.psql(&insert(ROWS..ROWS + 20));
-    assert_same(&pg_target(&db), || {
+    assert_same(&db.query_target(), || {
         db.psql(TAMPER);
     });
 }
@@ -296,15 +275,12 @@ fn supabase_functions_equal_full_scans() {
     let Some(db) = common::pg::TestDb::new("hourly_rest") else {
         return;
     };
-    migrate(
-        &db,
-        &[
-            "0001_action_logs.sql",
-            "0002_jobs.sql",
-            "0004_rollups.sql",
-            "0005_hourly_rollups.sql",
-        ],
-    );
+    db.migrate(&[
+        "0001_action_logs.sql",
+        "0002_jobs.sql",
+        "0004_rollups.sql",
+        "0005_hourly_rollups.sql",
+    ]);
     db.psql(&insert(0..ROWS));
     db.psql(&mutate());
     let double = common::postgrest::Double::start(&db.url, &db.schema, "k");
@@ -316,7 +292,9 @@ fn supabase_functions_equal_full_scans() {
     let sb = rt
         .block_on(Store::open(&rest, &Options::default()))
         .unwrap();
-    let scanned = rt.block_on(Store::open(&pg_target(&db), &scan())).unwrap();
+    let scanned = rt
+        .block_on(Store::open(&db.query_target(), &scan()))
+        .unwrap();
     let (a, b) = (aggregates(&rt, &sb), aggregates(&rt, &scanned));
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         assert_eq!(x, y, "aggregate {i} (range {}, kind {})", i / 4, i % 4);

@@ -219,21 +219,6 @@ fn sqlite_store_without_the_covering_index_gets_it() {
 }
 
 #[cfg(feature = "postgres")]
-fn migrate(db: &common::pg::TestDb, files: &[&str]) {
-    for m in files {
-        db.psql_file(&format!("{}/migrations/{m}", env!("CARGO_MANIFEST_DIR")));
-    }
-}
-
-#[cfg(feature = "postgres")]
-fn pg_target(db: &common::pg::TestDb) -> Target {
-    Target::Postgres(format!(
-        "{}?options=-c%20search_path%3D{}",
-        db.url, db.schema
-    ))
-}
-
-#[cfg(feature = "postgres")]
 #[test]
 fn postgres_rollups_equal_full_scans() {
     let Some(db) = common::pg::TestDb::new("rollups") else {
@@ -241,15 +226,12 @@ fn postgres_rollups_equal_full_scans() {
     };
     // With the hourly rollups too (the actions by type and status read them); the fill test
     // below has only 0004's.
-    migrate(
-        &db,
-        &[
-            "0001_action_logs.sql",
-            "0002_jobs.sql",
-            "0004_rollups.sql",
-            "0005_hourly_rollups.sql",
-        ],
-    );
+    db.migrate(&[
+        "0001_action_logs.sql",
+        "0002_jobs.sql",
+        "0004_rollups.sql",
+        "0005_hourly_rollups.sql",
+    ]);
     db.psql(&insert(0..ROWS));
     // The upsert the sinks and PostgREST's merge-duplicates issue: INSERT and UPDATE
     // triggers of one statement.
@@ -258,7 +240,7 @@ fn postgres_rollups_equal_full_scans() {
         insert(ROWS - 30..ROWS + 20).trim_end_matches(';')
     ));
     db.psql(&mutate());
-    assert_same(&pg_target(&db));
+    assert_same(&db.query_target());
 }
 
 /// `0004_rollups.sql` on a store that already has rows fills the rollups from them; running
@@ -269,9 +251,9 @@ fn postgres_migration_fills_rollups_from_existing_rows() {
     let Some(db) = common::pg::TestDb::new("rollups_fill") else {
         return;
     };
-    migrate(&db, &["0001_action_logs.sql", "0002_jobs.sql"]);
+    db.migrate(&["0001_action_logs.sql", "0002_jobs.sql"]);
     db.psql(&insert(0..ROWS));
-    migrate(&db, &["0004_rollups.sql", "0004_rollups.sql"]);
+    db.migrate(&["0004_rollups.sql", "0004_rollups.sql"]);
     assert_eq!(
         db.psql("SELECT SUM(n) FROM action_logs_daily_status")
             .trim(),
@@ -279,7 +261,7 @@ fn postgres_migration_fills_rollups_from_existing_rows() {
     );
     db.psql(&mutate());
     db.psql(&insert(ROWS..ROWS + 20));
-    assert_same(&pg_target(&db));
+    assert_same(&db.query_target());
 }
 
 /// Supabase's `actionlog_stats` (the REST API's aggregates): 0004's version, over the
@@ -290,10 +272,7 @@ fn postgres_rest_function_over_rollups_equals_full_scans() {
     let Some(db) = common::pg::TestDb::new("rollups_rest") else {
         return;
     };
-    migrate(
-        &db,
-        &["0001_action_logs.sql", "0002_jobs.sql", "0003_query.sql"],
-    );
+    db.migrate(&["0001_action_logs.sql", "0002_jobs.sql", "0003_query.sql"]);
     db.psql(&insert(0..ROWS));
     db.psql(&mutate());
     let call = |f: &Filter| {
@@ -306,7 +285,7 @@ fn postgres_rest_function_over_rollups_equals_full_scans() {
         ))
     };
     let scanned: Vec<String> = ranges().iter().map(call).collect();
-    migrate(&db, &["0004_rollups.sql"]);
+    db.migrate(&["0004_rollups.sql"]);
     assert!(db.psql("SELECT prosrc FROM pg_proc WHERE proname = 'actionlog_stats' AND pronamespace = current_schema()::regnamespace").contains("action_logs_daily_status"));
     for (f, want) in ranges().iter().zip(&scanned) {
         assert_eq!(&call(f), want, "since {:?} until {:?}", f.since, f.until);

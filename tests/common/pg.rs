@@ -161,6 +161,24 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Runs the repository's `migrations/` files, in order, in this schema.
+    pub fn migrate(&self, files: &[&str]) {
+        for m in files {
+            self.psql_file(&format!("{}/migrations/{m}", env!("CARGO_MANIFEST_DIR")));
+        }
+    }
+
+    /// The read side's target for this schema (its `search_path` in the URL).
+    #[cfg(feature = "query")]
+    pub fn query_target(&self) -> actionlog::query::Target {
+        actionlog::query::Target::Postgres(format!(
+            "{}?options=-c%20search_path%3D{}",
+            self.url, self.schema
+        ))
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let _ = self.rt.block_on(
