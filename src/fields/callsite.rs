@@ -43,6 +43,9 @@ pub(crate) struct Callsite {
     pub(crate) logger: Box<[u8]>,
     /// Whether every field has its own name (then an event's entries need no duplicate test).
     pub(crate) distinct: bool,
+    /// Whether the redaction list hides a field named `message` (the action layer's packing
+    /// redacts the message by name, as it always did; decided here once).
+    pub(crate) message_hidden: bool,
 }
 
 impl Callsite {
@@ -85,6 +88,7 @@ impl Callsite {
             fields,
             logger: logger.into_boxed_slice(),
             distinct,
+            message_hidden: redaction.hides("message"),
         }
     }
 
