@@ -94,6 +94,20 @@ fn summary() {
     );
 }
 
+/// `ACTIONLOG_BENCH_ONLY=<kind name>`: only that kind's summary row (100 000 events), for
+/// `valgrind --tool=callgrind --toggle-collect='*Kind::emit*'`, which counts instructions per
+/// event without the other kinds' runs in the profile.
+fn only(name: &str) {
+    let kind = [Kind::Plain, Kind::ActionEvent, Kind::ActionSpan]
+        .into_iter()
+        .find(|k| k.name() == name)
+        .expect("a kind name");
+    summary_row(kind.name(), false, false, |i| kind.emit(i), "records");
+}
+
 fn main() {
+    if let Ok(name) = std::env::var("ACTIONLOG_BENCH_ONLY") {
+        return only(&name);
+    }
     caller::main_with(benches, summary);
 }

@@ -20,7 +20,7 @@ use crate::clock::{self, Clock, Timezone};
 use crate::fields::callsite;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
 use crate::fields::span::run_id;
-use crate::fields::{ErrorText, Render, Val, ValHandler, Visitor, new_id, to_value};
+use crate::fields::{ErrorText, Render, Val, ValHandler, Visitor, new_id, new_id_unix, to_value};
 use crate::job::JobLayer;
 use crate::pipeline::Intake;
 use crate::redact::REDACTED;
@@ -132,6 +132,11 @@ impl ActionLayer {
     }
 }
 
+/// An instant as [`Clock::unix_now`] gives it.
+fn unix(t: DateTime<Utc>) -> (i64, u32) {
+    (t.timestamp(), t.timestamp_subsec_nanos())
+}
+
 /// Column fields of the enclosing spans of `parent`, innermost first, each name once.
 fn inherited<'a, S>(
     scope: impl Iterator<Item = tracing_subscriber::registry::SpanRef<'a, S>>,
@@ -208,7 +213,7 @@ where
                 };
                 self.intake.submit(Captured {
                     id: state.id,
-                    at: started,
+                    at: unix(started),
                     name: meta.name(),
                     origin: Origin::SpanStart,
                     fields: initial,
@@ -258,9 +263,11 @@ where
                 render: &self.render,
                 callsite: &cs,
             }));
-            let now = clock::now_fast(&*self.clock);
+            // Raw seconds and nanoseconds: the id's milliseconds and the record's time without
+            // chrono's calendar arithmetic on the caller.
+            let now = self.clock.unix_now();
             self.intake.submit(Captured {
-                id: new_id(now),
+                id: new_id_unix(now),
                 at: now,
                 name: meta.name(),
                 origin: Origin::Event { is_error },
@@ -288,7 +295,7 @@ where
         drop(ext);
         self.intake.submit(Captured {
             id: state.id,
-            at: state.started,
+            at: unix(state.started),
             name: span.name(),
             origin: Origin::SpanEnd {
                 ended: clock::now_fast(&*self.clock),

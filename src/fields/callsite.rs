@@ -43,6 +43,9 @@ pub(crate) struct Callsite {
     pub(crate) logger: Box<[u8]>,
     /// Whether every field has its own name (then an event's entries need no duplicate test).
     pub(crate) distinct: bool,
+    /// Whether the redaction list hides a field named `message` (the action layer's packing
+    /// redacts the message by name, as it always did; decided here once).
+    pub(crate) message_hidden: bool,
 }
 
 impl Callsite {
@@ -85,6 +88,7 @@ impl Callsite {
             fields,
             logger: logger.into_boxed_slice(),
             distinct,
+            message_hidden: redaction.hides("message"),
         }
     }
 
@@ -97,14 +101,26 @@ impl Callsite {
     }
 }
 
-type Map = HashMap<(usize, u64, bool), Rc<Callsite>, BuildHasherDefault<KeyHasher>>;
+type Key = (usize, u64, bool);
+type Map = HashMap<Key, Rc<Callsite>, BuildHasherDefault<KeyHasher>>;
 
 /// Entries kept per thread before the cache starts over (callsites are few; redaction lists
 /// made again and again, as tests do, would otherwise grow it without end).
 const MAX_ENTRIES: usize = 4096;
 
+/// The map, and in front of it the last two entries used: an event goes through the file and
+/// the action layer (two redaction lists, so two keys per callsite), and a loop emitting one
+/// callsite then finds both with a compare each instead of hashing.
+#[derive(Default)]
+struct Cache {
+    recent: [Option<(Key, Rc<Callsite>)>; 2],
+    /// Which of `recent` the next miss replaces.
+    next: usize,
+    map: Map,
+}
+
 thread_local! {
-    static CACHE: RefCell<Map> = RefCell::new(Map::default());
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
 /// The cached decisions for `meta` under `redaction` (built on first use on this thread).
@@ -121,18 +137,71 @@ pub(crate) fn get(
     CACHE
         .try_with(|c| {
             let mut c = c.try_borrow_mut().ok()?;
-            if let Some(hit) = c.get(&key) {
+            if let Some((_, hit)) = c.recent.iter().flatten().find(|(k, _)| *k == key) {
                 return Some(hit.clone());
             }
-            if c.len() >= MAX_ENTRIES {
-                c.clear();
-            }
-            let made = Rc::new(Callsite::new(meta, redaction, is_log));
-            c.insert(key, made.clone());
-            Some(made)
+            let found = match c.map.get(&key) {
+                Some(hit) => hit.clone(),
+                None => {
+                    if c.map.len() >= MAX_ENTRIES {
+                        c.map.clear();
+                    }
+                    let made = Rc::new(Callsite::new(meta, redaction, is_log));
+                    c.map.insert(key, made.clone());
+                    made
+                }
+            };
+            // An entry is never stale: a key's metadata is `'static` and a redaction list's
+            // id is never reused, so the same key always decides the same.
+            let slot = c.next;
+            c.recent[slot] = Some((key, found.clone()));
+            c.next = slot ^ 1;
+            Some(found)
         })
         .ok()
         .flatten()
         // During thread teardown: decide without the cache.
         .unwrap_or_else(|| Rc::new(Callsite::new(meta, redaction, is_log)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recent_entries_give_what_the_map_holds() {
+        struct Cs;
+        impl tracing::Callsite for Cs {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                &META
+            }
+        }
+        static CALLSITE: Cs = Cs;
+        static META: Metadata<'static> = tracing::metadata! {
+            name: "probe",
+            target: "probe",
+            level: tracing::Level::INFO,
+            fields: &["password", "n"],
+            callsite: &CALLSITE,
+            kind: tracing::metadata::Kind::EVENT,
+        };
+        let (a, b, c) = (
+            Redaction::default(),
+            Redaction::none(),
+            Redaction::default(),
+        );
+        let first = [get(&META, &a, false), get(&META, &b, false)];
+        // Three keys in turn: every lookup goes through a replaced recent entry or the map.
+        for _ in 0..3 {
+            for (r, want) in [(&a, Some(&first[0])), (&b, Some(&first[1])), (&c, None)] {
+                let got = get(&META, r, false);
+                if let Some(want) = want {
+                    assert!(Rc::ptr_eq(&got, want));
+                }
+                let hidden = got.fields[0].role == Role::Hidden;
+                assert_eq!(hidden, r.hides("password"));
+            }
+        }
+    }
 }

@@ -228,9 +228,42 @@ impl ValHandler for &mut ErrorText<'_> {
 /// generator. Cheaper than `Uuid::now_v7()`, which takes a process-wide lock and asks the OS
 /// for randomness on every call; ids stay time-ordered to the millisecond and unique.
 pub(crate) fn new_id(now: DateTime<Utc>) -> Uuid {
-    let millis = now.timestamp_millis().max(0) as u64;
+    new_id_unix((now.timestamp(), now.timestamp_subsec_nanos()))
+}
+
+/// [`new_id`] for an instant as [`crate::clock::Clock::unix_now`] gives it: the milliseconds
+/// without chrono's calendar arithmetic (the same value as `DateTime::timestamp_millis`).
+#[inline]
+pub(crate) fn new_id_unix((secs, nanos): (i64, u32)) -> Uuid {
+    let millis = secs
+        .saturating_mul(1000)
+        .saturating_add(i64::from(nanos / 1_000_000))
+        .max(0) as u64;
     let mut random = [0u8; 10];
     random[..8].copy_from_slice(&fastrand::u64(..).to_le_bytes());
     random[8..].copy_from_slice(&fastrand::u16(..).to_le_bytes());
     uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The id's 48-bit millisecond prefix, read back.
+    fn millis_of(id: Uuid) -> i64 {
+        let b = id.as_bytes();
+        i64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+
+    #[test]
+    fn ids_from_raw_instants_carry_the_same_milliseconds_as_from_datetimes() {
+        for t in ["2026-12-01T15:22:46.999999999Z", "1970-01-01T00:00:00.001Z"] {
+            let t: DateTime<Utc> = t.parse().unwrap();
+            let raw = (t.timestamp(), t.timestamp_subsec_nanos());
+            assert_eq!(millis_of(new_id_unix(raw)), t.timestamp_millis());
+            assert_eq!(millis_of(new_id(t)), t.timestamp_millis());
+            assert_eq!(new_id_unix(raw).get_version_num(), 7);
+        }
+        assert_eq!(millis_of(new_id_unix((-5, 0))), 0);
+    }
 }

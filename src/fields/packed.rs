@@ -34,9 +34,15 @@ const HIDDEN: u8 = 5;
 /// A byte buffer that stays inline up to [`INLINE`] bytes.
 pub(crate) struct Packed {
     inline: [u8; INLINE],
+    /// Bytes used in `inline`; above [`INLINE`] once spilled, and then every byte is in `heap`.
+    /// One compare against a constant per append decides the fast path, with no second field
+    /// to read.
     len: usize,
     heap: Vec<u8>,
 }
+
+/// `len` once the bytes have moved to the heap: larger than any append can fit under.
+const SPILLED: usize = INLINE + 1;
 
 impl Packed {
     pub(crate) fn new() -> Self {
@@ -47,24 +53,44 @@ impl Packed {
         }
     }
 
-    fn push(&mut self, bytes: &[u8]) {
-        if self.heap.is_empty() && self.len + bytes.len() <= INLINE {
-            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-            self.len += bytes.len();
+    /// Appends `N` bytes known at compile time: a value's index, tag and fixed-size payload in
+    /// one copy (the fast path is a compare and a few stores, no `memcpy` call).
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, bytes: [u8; N]) {
+        if self.len + N <= INLINE {
+            self.inline[self.len..self.len + N].copy_from_slice(&bytes);
+            self.len += N;
         } else {
-            if self.heap.is_empty() {
-                self.heap.reserve(self.len * 2 + bytes.len());
-                self.heap.extend_from_slice(&self.inline[..self.len]);
-            }
-            self.heap.extend_from_slice(bytes);
+            self.spill(&bytes);
         }
     }
 
-    fn bytes(&self) -> &[u8] {
-        if self.heap.is_empty() {
-            &self.inline[..self.len]
+    #[inline]
+    fn push(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() <= INLINE {
+            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
         } else {
+            self.spill(bytes);
+        }
+    }
+
+    /// Appends to the heap, moving the inline bytes there first if they are still inline.
+    #[cold]
+    fn spill(&mut self, bytes: &[u8]) {
+        if self.len != SPILLED {
+            self.heap.reserve(self.len * 2 + bytes.len());
+            self.heap.extend_from_slice(&self.inline[..self.len]);
+            self.len = SPILLED;
+        }
+        self.heap.extend_from_slice(bytes);
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.len == SPILLED {
             &self.heap
+        } else {
+            &self.inline[..self.len]
         }
     }
 
@@ -75,10 +101,10 @@ impl Packed {
     /// Overwrites four bytes at `at` (a text length written after its text).
     fn patch_u32(&mut self, at: usize, v: u32) {
         let b = v.to_le_bytes();
-        if self.heap.is_empty() {
-            self.inline[at..at + 4].copy_from_slice(&b);
-        } else {
+        if self.len == SPILLED {
             self.heap[at..at + 4].copy_from_slice(&b);
+        } else {
+            self.inline[at..at + 4].copy_from_slice(&b);
         }
     }
 }
@@ -102,10 +128,10 @@ pub(crate) struct PackWriter<'a> {
 }
 
 impl PackWriter<'_> {
-    fn text(&mut self, args: fmt::Arguments<'_>, capped: bool) {
-        self.out.push(&[TEXT]);
+    fn text(&mut self, index: u8, args: fmt::Arguments<'_>, capped: bool) {
+        self.out.put([index, TEXT]);
         let at = self.out.current_len();
-        self.out.push(&[0; 4]);
+        self.out.put([0; 4]);
         if capped {
             bounded(
                 &mut Append(self.out),
@@ -131,47 +157,44 @@ impl ValHandler for PackWriter<'_> {
         {
             Some(Role::Hidden) => true,
             Some(Role::Plain) => false,
-            // `message` (and a field of another callsite): decided by name, as before.
+            Some(Role::Message) => self.callsite.message_hidden,
+            // A field of another callsite: decided by name, as before.
             _ => self.render.redaction.hides_field(field.name()),
         };
         if hidden {
-            self.out.push(&[index, HIDDEN]);
+            self.out.put([index, HIDDEN]);
             return;
         }
-        self.out.push(&[index]);
+        let eight =
+            |tag: u8, b: [u8; 8]| [index, tag, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
         match v {
             Val::Str(s) if s.len() <= self.render.limits.max_field_bytes() => {
                 let n = (s.len() as u32).to_le_bytes();
-                self.out.push(&[TEXT, n[0], n[1], n[2], n[3]]);
+                self.out.put([index, TEXT, n[0], n[1], n[2], n[3]]);
                 self.out.push(s.as_bytes());
             }
-            Val::Str(s) => self.text(format_args!("{s}"), true),
-            Val::Bool(b) => self.out.push(&[BOOL, u8::from(b)]),
-            Val::I64(i) => {
-                self.out.push(&[I64]);
-                self.out.push(&i.to_le_bytes());
-            }
-            Val::U64(u) => {
-                self.out.push(&[U64]);
-                self.out.push(&u.to_le_bytes());
-            }
-            Val::F64(f) => {
-                self.out.push(&[F64]);
-                self.out.push(&f.to_bits().to_le_bytes());
-            }
-            Val::Debug(d) => self.text(format_args!("{d:?}"), true),
-            Val::Error(e) => self.text(format_args!("{e}"), true),
+            Val::Str(s) => self.text(index, format_args!("{s}"), true),
+            Val::Bool(b) => self.out.put([index, BOOL, u8::from(b)]),
+            Val::I64(i) => self.out.put(eight(I64, i.to_le_bytes())),
+            Val::U64(u) => self.out.put(eight(U64, u.to_le_bytes())),
+            Val::F64(f) => self.out.put(eight(F64, f.to_bits().to_le_bytes())),
+            Val::Debug(d) => self.text(index, format_args!("{d:?}"), true),
+            Val::Error(e) => self.text(index, format_args!("{e}"), true),
             // Rare: as `to_value` renders them (a number when it fits, else text).
             other => match to_value(other, &self.render.limits) {
                 Value::Number(n) if n.is_i64() => {
-                    self.out.push(&[I64]);
-                    self.out.push(&n.as_i64().unwrap_or_default().to_le_bytes());
+                    self.out
+                        .put(eight(I64, n.as_i64().unwrap_or_default().to_le_bytes()));
                 }
                 Value::Number(n) => {
-                    self.out.push(&[U64]);
-                    self.out.push(&n.as_u64().unwrap_or_default().to_le_bytes());
+                    self.out
+                        .put(eight(U64, n.as_u64().unwrap_or_default().to_le_bytes()));
                 }
-                v => self.text(format_args!("{}", v.as_str().unwrap_or_default()), false),
+                v => self.text(
+                    index,
+                    format_args!("{}", v.as_str().unwrap_or_default()),
+                    false,
+                ),
             },
         }
     }
@@ -298,5 +321,42 @@ mod tests {
         assert_eq!(v("dbg"), "[1, 2]");
         assert_eq!(v("long"), long.as_str());
         assert_eq!(v("message"), "placed 7");
+    }
+
+    #[test]
+    fn fixed_size_values_spill_past_the_inline_bytes() {
+        // 20 numbers of 10 bytes each: the appends cross `INLINE` (192) part-way through one.
+        let got = pack_event(|| {
+            tracing::info!(
+                a0 = 0u64,
+                a1 = 1u64,
+                a2 = 2u64,
+                a3 = 3u64,
+                a4 = 4u64,
+                a5 = 5u64,
+                a6 = 6u64,
+                a7 = 7u64,
+                a8 = 8u64,
+                a9 = 9u64,
+                b0 = 10i64,
+                b1 = 11i64,
+                b2 = 12i64,
+                b3 = 13i64,
+                b4 = 14i64,
+                b5 = 15i64,
+                b6 = 16i64,
+                b7 = 17i64,
+                b8 = 18i64,
+                b9 = 19i64,
+                ok = true,
+                s = "end"
+            )
+        });
+        assert_eq!(got.len(), 22);
+        for (i, (_, v)) in got.iter().take(20).enumerate() {
+            assert_eq!(*v, i as u64);
+        }
+        assert_eq!(got[20].1, true);
+        assert_eq!(got[21].1, "end");
     }
 }

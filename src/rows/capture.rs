@@ -25,8 +25,10 @@ pub(crate) enum Origin {
 /// One action record, as captured on the app's thread.
 pub(crate) struct Captured {
     pub(crate) id: Uuid,
-    /// The action's start (a span's creation, an event's emission).
-    pub(crate) at: DateTime<Utc>,
+    /// The action's start (a span's creation, an event's emission), as
+    /// [`Clock::unix_now`](crate::clock::Clock::unix_now) gives it: turned into a `DateTime` on
+    /// the worker, so the caller does no calendar arithmetic.
+    pub(crate) at: (i64, u32),
     /// The span or event name: the action type when no `action_type` value was recorded.
     pub(crate) name: &'static str,
     pub(crate) origin: Origin,
@@ -52,7 +54,9 @@ impl Captured {
     /// The row: columns from the fields, everything else into `action_details`, and the status
     /// the seed's rules give (see the `action` module docs).
     pub(crate) fn into_record(self) -> ActionRecord {
-        let mut rec = ActionRecord::new(self.id, String::new(), self.at, "initiated");
+        // Any instant a `Clock` gives converts back (a `DateTime`'s own range).
+        let at = DateTime::from_timestamp(self.at.0, self.at.1).unwrap_or_default();
+        let mut rec = ActionRecord::new(self.id, String::new(), at, "initiated");
         rec.first_write = self.first_write;
         let mut explicit_status = false;
         let mut error_field = false;
@@ -82,7 +86,7 @@ impl Captured {
                 } else if !rec.is_final() {
                     rec.status = "completed".to_owned();
                 }
-                let micros = (ended - self.at).num_microseconds().unwrap_or(0).max(0);
+                let micros = (ended - at).num_microseconds().unwrap_or(0).max(0);
                 rec.request_duration_seconds = Some(micros as f64 / 1e6);
             }
             Origin::Event { is_error } => {
