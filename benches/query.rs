@@ -236,7 +236,7 @@ fn sqlite(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     // The pages first. Measured after the full reads of 1 M rows on the other two
     // connections (the seed's SQL, the scans), the store's connection re-read its pages on
-    // every call (~11 `pread`s per first page by strace, 195-230 us instead of 60-90 us),
+    // every call (~11 `pread`s per first page by strace, 195-253 us instead of 57-93 us),
     // most likely because SQLite's page cache is one pool for all the connections of a
     // process (rusqlite builds it with SQLITE_ENABLE_MEMORY_MANAGEMENT). The command runs
     // one query per process, and the dashboard's overview reads rollups, not full scans.

@@ -310,18 +310,15 @@ pub(crate) fn percent_decode(v: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(x) => {
-                        out.push(x);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
+            // Two hex digits exactly (`from_str_radix` alone would take `%+1` as 0x01).
+            b'%' if i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit() =>
+            {
+                let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(hex(b[i + 1]) << 4 | hex(b[i + 2]));
+                i += 3;
+                continue;
             }
             c => out.push(c),
         }
@@ -336,6 +333,13 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-11-03T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn percent_decoding_takes_two_hex_digits_only() {
+        assert_eq!(percent_decode("a%41+b%2f%"), "aA b/%");
+        assert_eq!(percent_decode("%+1%4"), "% 1%4");
+        assert_eq!(percent_decode("%e2%82%ac"), "\u{20ac}");
     }
 
     #[test]

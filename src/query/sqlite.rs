@@ -67,11 +67,13 @@ impl SqliteStore {
         .map_err(unreachable)?;
         conn.pragma_update(None, "query_only", true)
             .map_err(unreachable)?;
-        // A page cache of 16 MiB instead of SQLite's 2 MiB: with the default, after the
-        // wide scans of `stats` the first page of `actions` missed the cache on every call
-        // (~14 `pread`s each, measured with strace) and took 3x as long. Not a memory map:
-        // an I/O error or a truncation under a map is a SIGBUS, and this code may run inside
-        // the application whose actions it shows.
+        // A page cache of 16 MiB instead of SQLite's 2 MiB. Measured in the query bench: after
+        // full scans on other connections of the same process, the first page of `actions`
+        // re-read its pages with `pread` on every call (most likely because SQLite's page
+        // cache is one pool per process in rusqlite's build); the larger cache removed that
+        // after two such scans (173 -> 93 us), though not after the bench's whole sequence.
+        // Not a memory map (which removed it too): an I/O error or a truncation under a map is
+        // a SIGBUS, and this code may run inside the application whose actions it shows.
         conn.pragma_update(None, "cache_size", -CACHE_KIB)
             .map_err(unreachable)?;
         conn.busy_timeout(opts.statement_timeout)

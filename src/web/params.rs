@@ -26,31 +26,9 @@ impl View {
     }
 }
 
-/// `%XX` and `+` decoding of one query item.
-pub(crate) fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(x) => {
-                        out.push(x);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+/// `%XX` and `+` decoding of one query item: the filter grammar's own decoder, so the URL and
+/// the command line read a value the same way.
+pub(crate) use crate::query::percent_decode as decode;
 
 /// Percent-encodes everything but unreserved characters.
 pub(crate) fn encode(s: &str) -> String {
