@@ -85,6 +85,11 @@ impl Flat {
         &self.joined[e.start as usize..e.end as usize]
     }
 
+    /// Whether no span's fields changed since this was built (see [`fields_changed`]).
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.epoch == EPOCH.load(Ordering::Acquire)
+    }
+
     /// Bytes of the joined entries.
     pub(crate) fn len(&self) -> usize {
         self.joined.len()

@@ -7,6 +7,7 @@
 //! Nothing here knows about layers, rows, the pipeline or sinks.
 
 pub(crate) mod callsite;
+pub(crate) mod current;
 pub(crate) mod event;
 pub(crate) mod flat;
 pub(crate) mod packed;

@@ -12,16 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing::Metadata;
 
 use super::Overflow;
 use super::handle::Counters;
 use super::slots::{Captured, Hub, Refused};
 use crate::clock::Day;
-use crate::fields::Render;
-use crate::fields::flat::{self, FlatId};
+use crate::fields::flat::Flat;
 
 /// Default maximum wait of [`Overflow::Block`] for room in the file channel: 1 s.
 pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -37,48 +34,17 @@ pub(crate) struct Intake {
 }
 
 impl Intake {
-    /// Hands over `event`'s `record` with its spans' fields (layer `id`'s flattening, see
-    /// [`flat`]), or drops and counts it.
-    pub(crate) fn send_event<S>(
+    /// Hands over the `record` of an event of callsite `meta` with its spans' fields `flat`
+    /// (see [`crate::fields::current`]), or drops and counts it.
+    pub(crate) fn send_event(
         &self,
         day: Day,
-        event: &Event<'_>,
+        meta: &'static Metadata<'static>,
         record: &[u8],
-        ctx: &Context<'_, S>,
-        id: FlatId,
-        render: &Render,
-    ) where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let meta = event.metadata();
-        let span = ctx.event_span(event);
-        // Tried while the span's fields are borrowed from its extensions; a refusal (a wait
-        // or a drop) goes on with a reference of its own, the span let go.
-        let refused = match &span {
-            Some(span) => flat::with_flat(span, id, render, |f| {
-                let rec = Captured {
-                    meta,
-                    flat: Some(f),
-                    record,
-                };
-                self.try_send(day, &rec).err().map(|r| (r, Some(f.clone())))
-            }),
-            None => {
-                let rec = Captured {
-                    meta,
-                    flat: None,
-                    record,
-                };
-                self.try_send(day, &rec).err().map(|r| (r, None))
-            }
-        };
-        drop(span);
-        if let Some((r, f)) = refused {
-            let rec = Captured {
-                meta,
-                flat: f.as_ref(),
-                record,
-            };
+        flat: Option<&Arc<Flat>>,
+    ) {
+        let rec = Captured { meta, flat, record };
+        if let Err(r) = self.try_send(day, &rec) {
             self.send_refused(day, &rec, r);
         }
     }

@@ -45,7 +45,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::clock::{self, Clock, SystemClock, Timezone};
 use crate::error::Error;
 use crate::fields::flat::FlatId;
-use crate::fields::{Render, span};
+use crate::fields::{Render, current, span};
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -147,14 +147,23 @@ where
         span::on_record(id, values, &ctx, &self.render);
     }
 
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::enter(self.flat_id, id);
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::exit(self.flat_id, id);
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let now = self.clock.unix_now();
         let day = clock::day_unix(now, self.tz);
         // The event's raw parts only: the writer renders the line (see `record`).
         record::with_buffer(|buf| {
             record::capture(buf, event, now, &self.render);
-            self.intake
-                .send_event(day, event, buf, &ctx, self.flat_id, &self.render);
+            current::with_event_flat(event, &ctx, self.flat_id, &self.render, |flat| {
+                self.intake.send_event(day, event.metadata(), buf, flat);
+            });
         });
     }
 }

@@ -2,7 +2,8 @@
 //! tricky inputs: a test layer renders each event both ways (`fields::event` with the file's
 //! separators and `format::file::write_line_with`, as `FileLayer::on_event` did; and
 //! `record::capture` then `render::Renderer::line`, as the layer and writer do now), and checks
-//! the spans' flattened fields against a walk of the scope, as the old capture did it.
+//! the spans' flattened fields against a walk of the scope, as the old capture did it, and the
+//! span the layer's own stack finds an event in (`fields::current`) against the registry's.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,14 +18,27 @@ use super::render::Renderer;
 use crate::clock::{self, Timezone};
 use crate::fields::flat::{self, FlatId};
 use crate::fields::span::{self, SpanFieldSets};
-use crate::fields::{Render, event};
+use crate::fields::{Render, current, event};
 use crate::format::{self, file::Logger};
 use crate::limits::Limits;
 use crate::redact::Redaction;
 
 type Entries = Vec<(&'static str, Vec<u8>, Vec<u8>)>;
-/// (old line, new line, walked span entries, flattened span entries) of one event.
-type Seen = (String, String, Entries, Entries);
+/// (old line, new line, walked span entries, flattened span entries, the span fields found
+/// through the layer's stack and through the registry) of one event.
+type Seen = (
+    String,
+    String,
+    Entries,
+    Entries,
+    (Option<Entries>, Option<Entries>),
+);
+
+fn entries(f: &flat::Flat) -> Entries {
+    f.iter()
+        .map(|(n, k, v)| (n, k.to_vec(), v.to_vec()))
+        .collect()
+}
 
 struct Both {
     render: Render,
@@ -44,7 +58,21 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Both {
         span::on_record(id, values, &ctx, &self.render);
     }
 
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::enter(self.flat_id, id);
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::exit(self.flat_id, id);
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let ours = current::with_event_flat(event, &ctx, self.flat_id, &self.render, |f| {
+            f.map(|f| entries(f))
+        });
+        let theirs = ctx
+            .event_span(event)
+            .map(|s| flat::with_flat(&s, self.flat_id, &self.render, |f| entries(f)));
         let stamp = clock::stamp_unix(NOW, Timezone::Utc);
         let level = format::level_name(event.metadata().level());
         let old = event::render(
@@ -73,10 +101,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Both {
             Some(span) => {
                 flat::with_flat(&span, self.flat_id, &self.render, |f| {
                     renderer.line(&mut new, event.metadata(), Some(f), &rec);
-                    flattened = f
-                        .iter()
-                        .map(|(n, k, v)| (n, k.to_vec(), v.to_vec()))
-                        .collect();
+                    flattened = entries(f);
                 });
                 for s in span.scope() {
                     let ext = s.extensions();
@@ -97,12 +122,18 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Both {
         self.seen
             .lock()
             .unwrap()
-            .push((text(old), text(new), walked, flattened));
+            .push((text(old), text(new), walked, flattened, (ours, theirs)));
     }
 }
 
 /// Runs `f` under a registry with the test layer and returns what it saw.
 fn check(render: Render, f: impl FnOnce()) -> usize {
+    check_filtered(render, false, f)
+}
+
+/// [`check`], the test layer behind a per-layer filter that disables spans named `skipped`
+/// if `filtered`.
+fn check_filtered(render: Render, filtered: bool, f: impl FnOnce()) -> usize {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let layer = Both {
         render: render.clone(),
@@ -110,11 +141,16 @@ fn check(render: Render, f: impl FnOnce()) -> usize {
         renderer: Mutex::new(Renderer::new(render, Timezone::Utc)),
         seen: seen.clone(),
     };
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+    let filter = tracing_subscriber::filter::filter_fn(move |m| {
+        !(filtered && m.is_span() && m.name() == "skipped")
+    });
+    let subscriber = tracing_subscriber::registry().with(layer.with_filter(filter));
+    tracing::subscriber::with_default(subscriber, f);
     let seen = seen.lock().unwrap();
-    for (old, new, walked, flattened) in seen.iter() {
+    for (old, new, walked, flattened, (ours, theirs)) in seen.iter() {
         assert_eq!(old, new);
         assert_eq!(walked, flattened, "{old}");
+        assert_eq!(ours, theirs, "{old}");
         // And it is one valid JSON line.
         serde_json::from_str::<serde_json::Value>(new.trim_end()).unwrap();
     }
@@ -214,5 +250,59 @@ fn the_writer_renders_what_the_caller_rendered() {
             };
             assert!(check(render, emit_all) > 50);
         }
+    }
+}
+
+/// Spans entered in the ways the layer's stack must follow as the registry does.
+fn stack_cases() {
+    let a = tracing::info_span!("a", x = "a");
+    let b = tracing::info_span!("b", y = "b");
+    let skipped = tracing::info_span!("skipped", z = "skipped");
+    let ga = a.enter();
+    tracing::info!("in a");
+    let gb = b.enter();
+    tracing::info!("in b");
+    let again = a.enter();
+    tracing::info!("a entered again inside b: the registry keeps b current");
+    drop(again);
+    let gs = skipped.enter();
+    tracing::info!("in skipped (disabled for the filtered layer)");
+    drop(gs);
+    // Out of order: a's guard dropped while b is still entered.
+    drop(ga);
+    tracing::info!("b, a gone from under it");
+    drop(gb);
+    tracing::info!("outside any span");
+    // Entered and left again and again, as an instrumented future is on each poll.
+    for i in 0..3 {
+        let _e = b.enter();
+        tracing::info!(i, "poll");
+    }
+    let _a = a.enter();
+    // Another thread's stack is its own.
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::info!("other thread, no span");
+                let _b = b.enter();
+                tracing::info!("other thread, in b");
+            })
+        });
+    });
+    tracing::info!("back in a");
+    // Recorded while not entered, then entered: the kept flattening is stale.
+    let _b = b.enter();
+    tracing::info!("b before the record");
+    b.record("y", "recorded");
+    tracing::info!("b after the record");
+    tracing::info!(parent: &skipped, "explicit parent");
+    tracing::info!(parent: None, "explicit root");
+}
+
+#[test]
+fn the_layers_stack_finds_the_span_the_registry_finds() {
+    for filtered in [false, true] {
+        assert_eq!(check_filtered(Render::default(), filtered, stack_cases), 16);
     }
 }
