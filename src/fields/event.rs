@@ -7,7 +7,6 @@ use std::rc::Rc;
 
 use tracing::field::Field;
 use tracing::{Event, Subscriber};
-use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -148,7 +147,7 @@ where
     scratch.message.clear();
     scratch.meta.clear();
     scratch.names.clear();
-    let normalized = event.normalized_metadata();
+    let normalized = crate::fields::log_metadata(event);
     let is_log = normalized.is_some();
     let cs = callsite::get(event.metadata(), &render.redaction, is_log);
     event.record(&mut Visitor(EventHandler {

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use tracing::field::Field;
 use tracing::{Event, Metadata};
-use tracing_log::NormalizeEvent;
 
 use crate::fields::callsite::{self, Callsite, Role};
 use crate::fields::flat::Flat;
@@ -147,7 +146,7 @@ impl ValHandler for Capture<'_> {
 /// Appends the record of `event`, stamped `(secs, nanos)`, to `out` (cleared first).
 pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), render: &Render) {
     out.clear();
-    let normalized = event.normalized_metadata();
+    let normalized = crate::fields::log_metadata(event);
     let meta = event.metadata();
     let cs = callsite::get(meta, &render.redaction, normalized.is_some());
     let mut head = [0u8; HEADER];
