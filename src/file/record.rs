@@ -103,6 +103,9 @@ impl Capture<'_> {
 }
 
 impl ValHandler for Capture<'_> {
+    // Inlined into each of `Visitor`'s `record_*`, so the value's kind is known there and the
+    // `Val` (32 bytes, for the `i128`s) is neither built nor matched at run time.
+    #[inline(always)]
     fn field(&mut self, field: &Field, v: Val<'_>) {
         let index = field.index();
         let Some(info) = self.callsite.field(index, field.name()) else {
