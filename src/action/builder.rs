@@ -9,6 +9,7 @@ use super::layer::{ActionLayer, JobSettings};
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
 use crate::fields::Render;
+use crate::fields::flat::FlatId;
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::pipeline::{self, PipelineConfig};
@@ -150,6 +151,7 @@ impl ActionLayerBuilder {
             clock: self.clock,
             emit_initiated: self.emit_initiated,
             jobs: self.jobs,
+            spans: FlatId::new(),
         };
         Ok((layer, Guard::new(handle, self.flush_deadline)))
     }

@@ -18,6 +18,8 @@ use super::builder::ActionLayerBuilder;
 use super::filter::{declares, declares_columns};
 use crate::clock::{self, Clock, Timezone};
 use crate::fields::callsite;
+use crate::fields::current;
+use crate::fields::flat::FlatId;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
 use crate::fields::span::run_id;
 use crate::fields::{ErrorText, Render, Val, ValHandler, Visitor, new_id, new_id_unix, to_value};
@@ -84,6 +86,9 @@ pub struct ActionLayer {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) emit_initiated: bool,
     pub(super) jobs: JobSettings,
+    /// This layer's stack of entered spans per thread (`fields::current`): an event outside
+    /// any span skips the registry's scope lookup for inherited columns.
+    pub(super) spans: FlatId,
 }
 
 /// What the job layer made from an action layer starts with.
@@ -234,14 +239,25 @@ where
         }
     }
 
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::enter(self.spans, id);
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::exit(self.spans, id);
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        let is_action = declares(meta, "action_type");
         let is_error = *meta.level() == Level::ERROR;
+        // Decided once per callsite (the packing below needs the callsite's decisions too).
+        let cs = callsite::get(meta, &self.render.redaction, false);
+        let is_action = cs.action_type;
         if !is_action && !is_error {
             return;
         }
-        if is_error {
+        let in_span = !(event.is_contextual() && current::outside_spans(self.spans));
+        if is_error && in_span {
             // Fail the innermost enclosing action.
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
@@ -257,7 +273,6 @@ where
         }
         if is_action {
             let mut packed = Packed::new();
-            let cs = callsite::get(meta, &self.render.redaction, false);
             event.record(&mut Visitor(PackWriter {
                 out: &mut packed,
                 render: &self.render,
@@ -275,10 +290,13 @@ where
                     meta: event.metadata(),
                     packed,
                 }),
-                inherited: ctx
-                    .event_scope(event)
-                    .map(|s| inherited(s))
-                    .unwrap_or_default(),
+                inherited: if in_span {
+                    ctx.event_scope(event)
+                        .map(|s| inherited(s))
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
                 first_write: true,
             });
         }

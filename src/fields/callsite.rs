@@ -46,6 +46,8 @@ pub(crate) struct Callsite {
     /// Whether the redaction list hides a field named `message` (the action layer's packing
     /// redacts the message by name, as it always did; decided here once).
     pub(crate) message_hidden: bool,
+    /// Whether the callsite declares `action_type` (an action event, for the action layer).
+    pub(crate) action_type: bool,
 }
 
 impl Callsite {
@@ -89,6 +91,7 @@ impl Callsite {
             logger: logger.into_boxed_slice(),
             distinct,
             message_hidden: redaction.hides("message"),
+            action_type: meta.fields().field("action_type").is_some(),
         }
     }
 

@@ -87,6 +87,12 @@ pub(crate) fn exit(layer: FlatId, id: &Id) {
     });
 }
 
+/// Whether this thread is known to be outside every span `layer` was told of (false when
+/// that cannot be known: during thread teardown, or re-entered).
+pub(crate) fn outside_spans(layer: FlatId) -> bool {
+    with_stack(layer, |st| st.is_empty()).unwrap_or(false)
+}
+
 /// Calls `f` with the flattened fields of the span `event` is in (for layer `layer`), or with
 /// `None` outside any span.
 pub(crate) fn with_event_flat<S, R>(

@@ -147,6 +147,9 @@ impl PackWriter<'_> {
 }
 
 impl ValHandler for PackWriter<'_> {
+    // Inlined into each of `Visitor`'s `record_*`, as the file capture's is: the value's kind
+    // is known there, so no `Val` is built and matched at run time.
+    #[inline(always)]
     fn field(&mut self, field: &Field, v: Val<'_>) {
         // Field sets hold at most 32 fields: the index fits a byte.
         let index = field.index() as u8;
