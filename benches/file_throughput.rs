@@ -24,22 +24,26 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use file_peers::{Stack, in_span};
 
 /// Emits `per_thread` events on each of `threads` threads, then flushes and stops the writer.
-/// Returns the elapsed time, the process's CPU time (user + system) spent meanwhile, and the
-/// lines found on disk.
-fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, Duration, u64) {
+/// Returns the elapsed time, the process's CPU time (user + system) spent meanwhile, the CPU
+/// time of the emitting threads alone (the rest is the writer's), and the lines found on disk.
+fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, Duration, Duration, u64) {
     let dir = tempfile::tempdir().unwrap();
     let (emitter, finish) = stack.build(dir.path());
     let barrier = Barrier::new(threads + 1);
+    let callers = std::sync::Mutex::new(Duration::ZERO);
     let (start, cpu0) = std::thread::scope(|s| {
         for t in 0..threads {
             let emitter = &emitter;
             let barrier = &barrier;
+            let callers = &callers;
             s.spawn(move || {
                 in_span(emitter, t, |emit| {
                     barrier.wait();
+                    let mine = thread_cpu_time();
                     for i in 0..per_thread {
                         emit(i);
                     }
+                    *callers.lock().unwrap() += thread_cpu_time() - mine;
                 })
             });
         }
@@ -51,15 +55,25 @@ fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, Duration, u6
     finish();
     let elapsed = start.elapsed();
     let cpu = cpu_time() - cpu0;
-    (elapsed, cpu, count_lines(dir.path()))
+    let callers = *callers.lock().unwrap();
+    (elapsed, cpu, callers, count_lines(dir.path()))
+}
+
+/// User + system time of the calling thread so far.
+fn thread_cpu_time() -> Duration {
+    rusage(libc::RUSAGE_THREAD)
 }
 
 /// User + system time of the whole process so far (every thread, the writers included).
 fn cpu_time() -> Duration {
+    rusage(libc::RUSAGE_SELF)
+}
+
+fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: `getrusage` only writes the `rusage` it is given, which is zeroed and ours.
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        libc::getrusage(who, &mut ru);
         ru
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
@@ -171,7 +185,7 @@ fn caller_latency(stack: Stack) -> (f64, f64) {
 /// Child-process mode: run one stack once and print
 /// `events lines elapsed_ns cpu_ns peak_rss_kib`.
 fn child(stack: Stack, threads: usize, per_thread: u64) {
-    let (elapsed, cpu, lines) = run(stack, threads, per_thread);
+    let (elapsed, cpu, callers, lines) = run(stack, threads, per_thread);
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let rss = status
         .lines()
@@ -179,17 +193,19 @@ fn child(stack: Stack, threads: usize, per_thread: u64) {
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("0");
     println!(
-        "{} {} {} {} {}",
+        "{} {} {} {} {} {}",
         threads as u64 * per_thread,
         lines,
         elapsed.as_nanos(),
         cpu.as_nanos(),
-        rss
+        rss,
+        callers.as_nanos()
     );
 }
 
-/// One child run: (events/s, CPU ns per event, lost lines, peak RSS KiB).
-type Row = (f64, f64, f64, f64);
+/// One child run: (events/s, CPU ns per event, lost lines, peak RSS KiB, the emitting
+/// threads' CPU ns per event).
+type Row = (f64, f64, f64, f64, f64);
 
 fn child_run(stack: Stack, threads: usize, per_thread: u64) -> Row {
     let out = Command::new(std::env::current_exe().unwrap())
@@ -204,8 +220,14 @@ fn child_run(stack: Stack, threads: usize, per_thread: u64) -> Row {
         .split_whitespace()
         .map(|x| x.parse().unwrap())
         .collect();
-    let (events, lines, ns, cpu, rss) = (f[0], f[1], f[2], f[3], f[4]);
-    (events / (ns / 1e9), cpu / events, events - lines, rss)
+    let (events, lines, ns, cpu, rss, callers) = (f[0], f[1], f[2], f[3], f[4], f[5]);
+    (
+        events / (ns / 1e9),
+        cpu / events,
+        events - lines,
+        rss,
+        callers / events,
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -223,9 +245,9 @@ fn summary() {
         load.trim()
     );
     println!(
-        "| stack | threads | events/s | CPU per event | lost lines (max) | peak RSS (MiB, max) |"
+        "| stack | threads | events/s | CPU per event | of which the emitting threads | lost lines (max) | peak RSS (MiB, max) |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let stacks = [
         Stack::Actionlog,
         Stack::Peer,
@@ -243,11 +265,14 @@ fn summary() {
         }
     }
     let mut rates = std::collections::HashMap::new();
+    let mut split = std::collections::HashMap::new();
     for threads in [1usize, 2] {
         for stack in stacks {
             let r = &runs[&(stack.name(), threads)];
             let rate = median(r.iter().map(|x| x.0).collect());
             let cpu = median(r.iter().map(|x| x.1).collect());
+            let callers = median(r.iter().map(|x| x.4).collect());
+            split.insert((stack.name(), threads), (cpu, callers));
             let lost = r.iter().map(|x| x.2).fold(0.0, f64::max);
             let rss = r.iter().map(|x| x.3).fold(0.0, f64::max);
             rates.insert((stack.name(), threads), rate);
@@ -258,7 +283,7 @@ fn summary() {
                 lost.to_string()
             };
             println!(
-                "| {} | {threads} | {:.2} M | {cpu:.0} ns | {lost} | {:.1} |",
+                "| {} | {threads} | {:.2} M | {cpu:.0} ns | {callers:.0} ns | {lost} | {:.1} |",
                 stack.name(),
                 rate / 1e6,
                 rss / 1024.0
@@ -279,6 +304,17 @@ fn summary() {
     println!(
         "actionlog 2 threads / 1 thread: {:.2}x",
         rates[&("actionlog", 2)] / rates[&("actionlog", 1)]
+    );
+    // Two cores give at most 2 s of CPU per second: with the CPU per event measured at 2
+    // threads, no 2-thread rate can exceed 2 / that, whatever the threads do. Against the
+    // 1-thread rate, that bounds the ratio on this machine.
+    let (whole2, _) = split[&("actionlog", 2)];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "with {cores} cores and {whole2:.0} ns of CPU per event at 2 threads, 2 threads can reach \
+         at most {:.2} M events/s, {:.2}x the 1-thread rate",
+        cores / whole2 * 1e3,
+        cores / whole2 * 1e9 / rates[&("actionlog", 1)]
     );
     println!(
         "\n| caller-side cost per event ({ROUNDS} interleaved rounds, medians) | median | p99 |\n|---|---|---|"
