@@ -111,11 +111,12 @@ impl Chunk {
             }
         };
         let from = self.bytes.len();
+        let mut frame = [0u8; FRAME];
+        frame[0..4].copy_from_slice(&meta.to_ne_bytes());
+        frame[4..8].copy_from_slice(&flat.to_ne_bytes());
+        frame[8..12].copy_from_slice(&(rec.record.len() as u32).to_ne_bytes());
         self.bytes.reserve(FRAME + rec.record.len());
-        self.bytes.extend_from_slice(&meta.to_ne_bytes());
-        self.bytes.extend_from_slice(&flat.to_ne_bytes());
-        self.bytes
-            .extend_from_slice(&(rec.record.len() as u32).to_ne_bytes());
+        self.bytes.extend_from_slice(&frame);
         self.bytes.extend_from_slice(rec.record);
         if self.days.last().is_none_or(|&(_, d)| d != day) {
             self.days.push((from, day));
