@@ -202,6 +202,18 @@ fn emit_all() {
     // Past the record cap (small limits below).
     let long = "x".repeat(900);
     tracing::info!(a1 = %long, a2 = %long, "over the cap");
+    // The writer keeps each callsite's last message escaped: one callsite with the same
+    // message twice in a row, then another, then back; one too long to be kept; one scrubbed.
+    let scrubbed = "to postgres://u:secret@db \"quoted\" \u{9b}";
+    for m in [
+        "same", "same", "other", "same", &long, &long, scrubbed, scrubbed, "", "",
+    ] {
+        tracing::info!(n = 1, "{}", m);
+        tracing::info!(message = m);
+    }
+    for n in [1u64, 1, 2, 2] {
+        tracing::info!(message = n, also = "numeric message");
+    }
 }
 
 #[test]
