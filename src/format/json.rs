@@ -146,6 +146,11 @@ const POW10: [f64; 5] = [1.0, 10.0, 100.0, 1_000.0, 10_000.0];
 /// only be `round(v·10^k)`, and `m as f64 / 10^k` is the correctly rounded quotient, i.e. the
 /// parse; so the smallest such `k` gives the fewest significant digits, which is what `ryu`
 /// prints, and in this range it prints them positionally (`0.0005`, `123.0`, `12.25`).
+///
+/// `round` (half away from zero) is done without libm's `round()`: the scaled value `s` is
+/// positive and below `2^50`, so its truncation `t = s as i64` is exact, and so is `s - t`
+/// (`t <= s < 2t` for `s >= 1`, Sterbenz; `t = 0` below 1), hence `round(s)` is exactly
+/// `t + (s - t >= 0.5)`.
 fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
     let a = v.abs();
     if !(1e-4..1e15).contains(&a) {
@@ -156,29 +161,44 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
         if scaled >= (1u64 << 50) as f64 {
             return false;
         }
-        let m = scaled.round();
-        if m / p != a {
+        // `i64`, not `u64`: converting a float to or from `u64` takes a dozen instructions
+        // on x86_64 (there is no unsigned conversion), to or from `i64` about one.
+        let t = scaled as i64;
+        let m = t + i64::from(scaled - t as f64 >= 0.5);
+        if m as f64 / p != a {
             continue;
         }
         let m = m as u64;
-        if v < 0.0 {
-            out.push(b'-');
-        }
-        let mut b = itoa::Buffer::new();
-        let digits = b.format(m).as_bytes();
+        // Right to left into one buffer: `k` decimals (zeros where `m` has fewer digits),
+        // the point, the integer part (at least one digit; `.0` when `k` is 0), the sign.
+        // At most 16 digits (`m < 2^50`), the point, one more `0` and the sign.
+        let mut b = [b'0'; 24];
+        let mut i = b.len();
+        let mut m = m;
         if k == 0 {
-            out.extend_from_slice(digits);
-            out.extend_from_slice(b".0");
-        } else if digits.len() > k {
-            let (int, frac) = digits.split_at(digits.len() - k);
-            out.extend_from_slice(int);
-            out.push(b'.');
-            out.extend_from_slice(frac);
+            i -= 1;
         } else {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', k - digits.len()));
-            out.extend_from_slice(digits);
+            for _ in 0..k {
+                i -= 1;
+                b[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+            }
         }
+        i -= 1;
+        b[i] = b'.';
+        loop {
+            i -= 1;
+            b[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        if v < 0.0 {
+            i -= 1;
+            b[i] = b'-';
+        }
+        out.extend_from_slice(&b[i..]);
         return true;
     }
     false
@@ -275,9 +295,39 @@ mod tests {
             0.1,
             0.3,
             1e15,
+            0.25,
+            2.5,
+            0.0625,
+            99999.99995,
+            5e-5,
+            0.1 + 0.2,
+            1e300,
+            123456789012345.6,
+            0.0,
         ] {
             check(v);
             check(-v);
+        }
+        // The fast path answers where it should (its domain: at most four decimals).
+        for (v, s) in [
+            (0.5, "0.5"),
+            (-0.75, "-0.75"),
+            (12.25, "12.25"),
+            (3.0, "3.0"),
+            (-3.0, "-3.0"),
+            (0.0001, "0.0001"),
+            (0.1, "0.1"),
+            (2.5, "2.5"),
+            (100.0, "100.0"),
+            (123456.789, "123456.789"),
+            (112589990684.2623, "112589990684.2623"),
+        ] {
+            let mut fast = Vec::new();
+            assert!(write_short_f64(&mut fast, v), "{v}");
+            assert_eq!(String::from_utf8(fast).unwrap(), s);
+        }
+        for v in [5e-5, 0.1 + 0.2, 1e300, 0.0, -0.0, 0.00012345, 1e15] {
+            assert!(!write_short_f64(&mut Vec::new(), v), "{v}");
         }
         for _ in 0..200_000 {
             let bits = rng.u32(1..52);
