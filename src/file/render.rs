@@ -305,16 +305,23 @@ impl Renderer {
 }
 
 /// Appends a metadata entry's value (after its key): a text scrubbed of URL passwords.
-#[inline]
+#[inline(always)]
 fn write_entry_value(out: &mut Vec<u8>, v: Value<'_>, redaction: &Redaction) {
     match v {
         Value::Hidden => json::write_str(out, REDACTED),
+        Value::U64(x) => json::write_u64(out, x),
+        Value::I64(x) => json::write_i64(out, x),
+        Value::F64(x) => json::write_f64(out, x),
         Value::Text(t) => {
             let from = out.len();
             out.push(b'"');
-            json::write_utf8_body(out, t);
+            let colon = json::write_utf8_body_colon(out, t);
             out.push(b'"');
-            redaction.scrub_tail(out, from);
+            // Escaping writes no `:`, so text without one cannot hold the `://` the scrubbing
+            // looks for in `out[from..]`: skipping it then changes nothing.
+            if colon {
+                redaction.scrub_tail(out, from);
+            }
         }
         other => write_value(out, other),
     }
@@ -358,8 +365,8 @@ fn shares_a_name(
 fn write_value(out: &mut Vec<u8>, v: Value<'_>) {
     match v {
         Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-        Value::I64(x) => json::write_int(out, x),
-        Value::U64(x) => json::write_int(out, x),
+        Value::I64(x) => json::write_i64(out, x),
+        Value::U64(x) => json::write_u64(out, x),
         Value::I128(x) => json::write_int(out, x),
         Value::U128(x) => json::write_int(out, x),
         Value::F64(x) => json::write_f64(out, x),

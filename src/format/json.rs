@@ -9,7 +9,7 @@
 use std::fmt;
 
 pub(crate) use super::scan::contains_byte;
-use super::scan::{BLOCK, WORD, block_is_plain, special, word_is_plain};
+use super::scan::{BLOCK, WORD, block_is_plain, plain_colon, special, word_is_plain};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -111,6 +111,23 @@ pub(crate) fn write_utf8_body(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// [`write_utf8_body`] that also tells whether `bytes` holds a `:`, for the URL-password
+/// scrubbing that follows it (the file writer's string values): plain text (most values)
+/// is found plain and colon-free in one scan ([`plain_colon`]) and copied whole.
+#[inline]
+pub(crate) fn write_utf8_body_colon(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    match plain_colon(bytes) {
+        Some(colon) => {
+            out.extend_from_slice(bytes);
+            colon
+        }
+        None => {
+            write_utf8_body(out, bytes);
+            contains_byte(bytes, b':')
+        }
+    }
+}
+
 fn unicode_escape(out: &mut Vec<u8>, cp: u8) {
     out.extend_from_slice(b"\\u00");
     out.push(HEX[(cp >> 4) as usize]);
@@ -208,6 +225,61 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
 pub(crate) fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
     let mut b = itoa::Buffer::new();
     out.extend_from_slice(b.format(v).as_bytes());
+}
+
+/// `00` to `99`, two digits at a time.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// [`write_int`] for a `u64` (the file writer's, per value): the same digits, two at a time
+/// right to left into one buffer, inlined (`itoa`'s call and buffer cost about twice as
+/// much for the short numbers logs hold).
+#[inline]
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
+    let mut b = [0u8; 20];
+    let i = u64_digits(&mut b, v);
+    out.extend_from_slice(&b[i..]);
+}
+
+/// [`write_u64`] for an `i64`.
+#[inline]
+pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
+    let mut b = [0u8; 21];
+    let mut i = u64_digits(
+        (&mut b[1..]).try_into().expect("20 bytes"),
+        v.unsigned_abs(),
+    ) + 1;
+    if v < 0 {
+        i -= 1;
+        b[i] = b'-';
+    }
+    out.extend_from_slice(&b[i..]);
+}
+
+/// Writes the decimal digits of `v` at the end of `b` (20 bytes hold `u64::MAX`); returns
+/// where they start.
+#[inline(always)]
+fn u64_digits(b: &mut [u8; 20], mut v: u64) -> usize {
+    let mut i = b.len();
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        b[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        b[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        b[i] = b'0' + v as u8;
+    }
+    i
 }
 
 /// A `fmt::Write` adapter that escapes everything written through it as JSON string content,
@@ -336,6 +408,36 @@ mod tests {
             check(digits as f64 / 10f64.powi(k));
             check(f64::from_bits(rng.u64(..)));
             check(rng.f64() * 10f64.powi(rng.i32(-5..16)));
+        }
+    }
+
+    /// The writer's integers are `itoa`'s digits.
+    #[test]
+    fn integers_match_itoa() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut check = |u: u64, i: i64| {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            write_u64(&mut a, u);
+            write_int(&mut b, u);
+            assert_eq!(a, b);
+            a.clear();
+            b.clear();
+            write_i64(&mut a, i);
+            write_int(&mut b, i);
+            assert_eq!(a, b);
+        };
+        for p in 0..20 {
+            let t = 10u64.pow(p);
+            for u in [t - 1, t, t + 1] {
+                check(u, u as i64);
+                check(u, -(u as i64));
+            }
+        }
+        check(u64::MAX, i64::MIN);
+        check(0, i64::MAX);
+        for _ in 0..100_000 {
+            let u = rng.u64(..) >> rng.u32(0..64);
+            check(u, u as i64);
         }
     }
 
