@@ -47,8 +47,10 @@ struct Field {
     name: &'static str,
     /// `,"name":`: every entry is written with its leading comma, and the first one's comma
     /// becomes the metadata's `{` at the end of the line (one copy per entry, no "first?"
-    /// test).
+    /// test). Padded to [`json::SHORT`] bytes, see [`json::put_padded`].
     frag: Box<[u8]>,
+    /// Bytes of `frag` without the padding.
+    frag_len: usize,
     role: Role,
     /// The message, or a `log` record's bookkeeping: not an entry of the metadata.
     skip: bool,
@@ -98,9 +100,12 @@ impl Site {
                 frag.push(b',');
                 frag.extend_from_slice(&f.key);
                 frag.push(b':');
+                let frag_len = frag.len();
+                frag.resize(frag_len.max(json::SHORT), 0);
                 Field {
                     name: f.name,
                     frag: frag.into_boxed_slice(),
+                    frag_len,
                     role: f.role,
                     skip: matches!(f.role, Role::Message | Role::LogBookkeeping),
                 }
@@ -207,7 +212,6 @@ impl Renderer {
         flat: Option<&Arc<Flat>>,
         rec: &Decoded<'_>,
     ) {
-        let stamp = clock::stamp_cached(&mut self.second, rec.now, self.tz);
         let i = self.site(meta, rec.log_target.is_some());
         let flat = flat.filter(|f| f.len() > 0);
         let shared = flat.is_some_and(|f| shares_a_name(&mut self.shared, meta, f));
@@ -225,8 +229,13 @@ impl Renderer {
 
         let logger_len = rec.log_target.map_or(site.logger.len(), |t| t.len());
         out.reserve(96 + raw.len() + logger_len + rec.values_len() * 2);
-        out.extend_from_slice(b"{\"timestamp\":\"");
-        stamp.write_rfc3339(out);
+        clock::write_stamp_cached(
+            &mut self.second,
+            rec.now,
+            self.tz,
+            b"{\"timestamp\":\"",
+            out,
+        );
         let message_len = site.head(out, raw, redaction);
         if let Some(t) = rec.log_target {
             out.extend_from_slice(b",\"logger\":\"");
@@ -245,7 +254,7 @@ impl Renderer {
                 if f.skip {
                     continue;
                 }
-                out.extend_from_slice(&f.frag);
+                json::put_padded(out, &f.frag, f.frag_len);
                 write_entry_value(out, v, redaction);
             }
             if let Some(flat) = flat {
@@ -264,7 +273,7 @@ impl Renderer {
                     continue;
                 }
                 self.names.push(f.name);
-                out.extend_from_slice(&f.frag);
+                json::put_padded(out, &f.frag, f.frag_len);
                 write_entry_value(out, v, redaction);
             }
             // Then the spans' fields (innermost first, flattened once per span), those whose

@@ -118,7 +118,7 @@ pub(crate) fn write_utf8_body(out: &mut Vec<u8>, bytes: &[u8]) {
 pub(crate) fn write_utf8_body_colon(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     match plain_colon(bytes) {
         Some(colon) => {
-            out.extend_from_slice(bytes);
+            put_short(out, bytes);
             colon
         }
         None => {
@@ -189,8 +189,8 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
         // Right to left into one buffer: `k` decimals (zeros where `m` has fewer digits),
         // the point, the integer part (at least one digit; `.0` when `k` is 0), the sign.
         // At most 16 digits (`m < 2^50`), the point, one more `0` and the sign.
-        let mut b = [b'0'; 24];
-        let mut i = b.len();
+        let mut b = [b'0'; 24 + SHORT];
+        let mut i = 24;
         let mut m = m;
         if k == 0 {
             i -= 1;
@@ -215,7 +215,7 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
             i -= 1;
             b[i] = b'-';
         }
-        out.extend_from_slice(&b[i..]);
+        put_padded(out, &b[i..], 24 - i);
         return true;
     }
     false
@@ -225,6 +225,46 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
 pub(crate) fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
     let mut b = itoa::Buffer::new();
     out.extend_from_slice(b.format(v).as_bytes());
+}
+
+/// How many bytes [`put_padded`] copies at once.
+pub(crate) const SHORT: usize = 32;
+
+/// Appends `from[..len]`, where `from` holds at least [`SHORT`] bytes when `len` is at most
+/// that (the rest is padding): one copy of a fixed size and a truncation, which compile to a
+/// few moves, instead of a call to `memcpy` for a length known only at run time (the file
+/// writer's keys and numbers, several per line).
+#[inline(always)]
+pub(crate) fn put_padded(out: &mut Vec<u8>, from: &[u8], len: usize) {
+    match from.first_chunk::<SHORT>() {
+        Some(block) if len <= SHORT => {
+            let at = out.len();
+            out.extend_from_slice(block);
+            out.truncate(at + len);
+        }
+        _ => out.extend_from_slice(&from[..len]),
+    }
+}
+
+/// Appends `s`; from 8 to 32 bytes as two overlapping copies of a fixed size (the second
+/// rewrites the bytes past `s`'s middle that the first one wrote, with the same bytes), so
+/// short text costs a few moves instead of a call to `memcpy`.
+#[inline(always)]
+pub(crate) fn put_short(out: &mut Vec<u8>, s: &[u8]) {
+    let (at, n) = (out.len(), s.len());
+    if n > 2 * 16 {
+        out.extend_from_slice(s);
+    } else if let (Some(a), Some(b)) = (s.first_chunk::<16>(), s.last_chunk::<16>()) {
+        out.extend_from_slice(a);
+        out.truncate(at + n - 16);
+        out.extend_from_slice(b);
+    } else if let (Some(a), Some(b)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        out.extend_from_slice(a);
+        out.truncate(at + n - 8);
+        out.extend_from_slice(b);
+    } else {
+        out.extend_from_slice(s);
+    }
 }
 
 /// `00` to `99`, two digits at a time.
@@ -240,24 +280,31 @@ const PAIRS: &[u8; 200] = b"\
 /// much for the short numbers logs hold).
 #[inline]
 pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
-    let mut b = [0u8; 20];
-    let i = u64_digits(&mut b, v);
-    out.extend_from_slice(&b[i..]);
+    let mut b = [0u8; 20 + SHORT];
+    let i = u64_digits((&mut b[..20]).try_into().expect("20 bytes"), v);
+    put_padded(out, &b[i..], 20 - i);
 }
 
 /// [`write_u64`] for an `i64`.
 #[inline]
 pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
-    let mut b = [0u8; 21];
+    let mut b = [0u8; 21 + SHORT];
     let mut i = u64_digits(
-        (&mut b[1..]).try_into().expect("20 bytes"),
+        (&mut b[1..21]).try_into().expect("20 bytes"),
         v.unsigned_abs(),
     ) + 1;
     if v < 0 {
         i -= 1;
         b[i] = b'-';
     }
-    out.extend_from_slice(&b[i..]);
+    put_padded(out, &b[i..], 21 - i);
+}
+
+/// The two digits of `v` (below 100).
+#[inline(always)]
+pub(crate) fn pair(v: u32) -> [u8; 2] {
+    let r = v as usize % 100 * 2;
+    [PAIRS[r], PAIRS[r + 1]]
 }
 
 /// Writes the decimal digits of `v` at the end of `b` (20 bytes hold `u64::MAX`); returns
@@ -408,6 +455,20 @@ mod tests {
             check(digits as f64 / 10f64.powi(k));
             check(f64::from_bits(rng.u64(..)));
             check(rng.f64() * 10f64.powi(rng.i32(-5..16)));
+        }
+    }
+
+    #[test]
+    fn short_puts_append_exactly() {
+        let src: Vec<u8> = (0..80u8).collect();
+        for len in 0..=40 {
+            let (mut a, mut b) = (b"ab".to_vec(), b"ab".to_vec());
+            put_short(&mut a, &src[..len]);
+            put_padded(&mut b, &src, len);
+            let mut want = b"ab".to_vec();
+            want.extend_from_slice(&src[..len]);
+            assert_eq!(a, want, "{len}");
+            assert_eq!(b, want, "{len}");
         }
     }
 
