@@ -320,7 +320,7 @@ fn write_entry_value(out: &mut Vec<u8>, v: Value<'_>, redaction: &Redaction) {
         Value::Hidden => json::write_str(out, REDACTED),
         Value::U64(x) => json::write_u64(out, x),
         Value::I64(x) => json::write_i64(out, x),
-        Value::F64(x) => json::write_f64(out, x),
+        Value::F64(x) => json::write_f64_inlined(out, x),
         Value::Text(t) => {
             let from = out.len();
             out.push(b'"');

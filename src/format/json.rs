@@ -114,7 +114,7 @@ pub(crate) fn write_utf8_body(out: &mut Vec<u8>, bytes: &[u8]) {
 /// [`write_utf8_body`] that also tells whether `bytes` holds a `:`, for the URL-password
 /// scrubbing that follows it (the file writer's string values): plain text (most values)
 /// is found plain and colon-free in one scan ([`plain_colon`]) and copied whole.
-#[inline]
+#[inline(always)]
 pub(crate) fn write_utf8_body_colon(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     match plain_colon(bytes) {
         Some(colon) => {
@@ -137,9 +137,21 @@ fn unicode_escape(out: &mut Vec<u8>, cp: u8) {
 /// Appends a float as a JSON number; NaN and infinities, which JSON cannot express, become the
 /// strings `"NaN"`, `"inf"` and `"-inf"` so that the information survives and the line stays valid.
 pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
-    if write_short_f64(out, v) {
-        return;
+    write_f64_inlined(out, v)
+}
+
+/// [`write_f64`] inlined, its general path not: for the file writer, one call per float
+/// less (its fast path is about the cost of the call and its register saves).
+#[inline(always)]
+pub(crate) fn write_f64_inlined(out: &mut Vec<u8>, v: f64) {
+    if !write_short_f64(out, v) {
+        write_other_f64(out, v);
     }
+}
+
+/// [`write_f64`] past its fast path (kept out of line: the fast path is inlined).
+#[inline(never)]
+fn write_other_f64(out: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
         let mut b = ryu::Buffer::new();
         out.extend_from_slice(b.format_finite(v).as_bytes());
@@ -168,6 +180,7 @@ const POW10: [f64; 5] = [1.0, 10.0, 100.0, 1_000.0, 10_000.0];
 /// positive and below `2^50`, so its truncation `t = s as i64` is exact, and so is `s - t`
 /// (`t <= s < 2t` for `s >= 1`, Sterbenz; `t = 0` below 1), hence `round(s)` is exactly
 /// `t + (s - t >= 0.5)`.
+#[inline(always)]
 fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
     let a = v.abs();
     if !(1e-4..1e15).contains(&a) {
@@ -278,7 +291,7 @@ const PAIRS: &[u8; 200] = b"\
 /// [`write_int`] for a `u64` (the file writer's, per value): the same digits, two at a time
 /// right to left into one buffer, inlined (`itoa`'s call and buffer cost about twice as
 /// much for the short numbers logs hold).
-#[inline]
+#[inline(always)]
 pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
     let mut b = [0u8; 20 + SHORT];
     let i = u64_digits((&mut b[..20]).try_into().expect("20 bytes"), v);
