@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tracing::Metadata;
 
 use super::record::{Decoded, Value};
-use crate::clock::{self, SecondStamp, Timezone};
+use crate::clock::{self, LineStart, Timezone};
 use crate::fields::Render;
 use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
@@ -38,8 +38,8 @@ pub(crate) struct Renderer {
     sites: Vec<Site>,
     /// The last one looked up (runs of one callsite are the common case).
     last: Option<(usize, bool, usize)>,
-    /// The second last stamped.
-    second: Option<SecondStamp>,
+    /// The second last stamped, as the line's first bytes.
+    second: Option<LineStart>,
 }
 
 /// One field of a callsite as the writer lays it out.
@@ -229,13 +229,7 @@ impl Renderer {
 
         let logger_len = rec.log_target.map_or(site.logger.len(), |t| t.len());
         out.reserve(96 + raw.len() + logger_len + rec.values_len() * 2);
-        clock::write_stamp_cached(
-            &mut self.second,
-            rec.now,
-            self.tz,
-            b"{\"timestamp\":\"",
-            out,
-        );
+        clock::write_line_start(&mut self.second, rec.now, self.tz, out);
         let message_len = site.head(out, raw, redaction);
         if let Some(t) = rec.log_target {
             out.extend_from_slice(b",\"logger\":\"");
