@@ -47,13 +47,30 @@ struct Field {
     name: &'static str,
     /// `,"name":`: every entry is written with its leading comma, and the first one's comma
     /// becomes the metadata's `{` at the end of the line (one copy per entry, no "first?"
-    /// test). Padded to [`json::SHORT`] bytes, see [`json::put_padded`].
-    frag: Box<[u8]>,
-    /// Bytes of `frag` without the padding.
+    /// test). Kept inline and padded when it fits (almost every key), so appending it is a
+    /// fixed-size copy and a truncation, with no pointer to follow nor `memcpy` call.
+    short: [u8; json::SHORT],
+    /// Bytes of the fragment.
     frag_len: usize,
+    /// The fragment when it is longer than [`json::SHORT`] (else empty).
+    long: Box<[u8]>,
     role: Role,
     /// The message, or a `log` record's bookkeeping: not an entry of the metadata.
     skip: bool,
+}
+
+impl Field {
+    /// Appends the fragment.
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>) {
+        if self.frag_len <= json::SHORT {
+            let at = out.len();
+            out.extend_from_slice(&self.short);
+            out.truncate(at + self.frag_len);
+        } else {
+            out.extend_from_slice(&self.long);
+        }
+    }
 }
 
 /// Messages longer than this are not kept in a site's cache (they are rarely literal, and a
@@ -101,11 +118,18 @@ impl Site {
                 frag.extend_from_slice(&f.key);
                 frag.push(b':');
                 let frag_len = frag.len();
-                frag.resize(frag_len.max(json::SHORT), 0);
+                let mut short = [0; json::SHORT];
+                let long = if frag_len <= json::SHORT {
+                    short[..frag_len].copy_from_slice(&frag);
+                    Box::default()
+                } else {
+                    frag.into_boxed_slice()
+                };
                 Field {
                     name: f.name,
-                    frag: frag.into_boxed_slice(),
+                    short,
                     frag_len,
+                    long,
                     role: f.role,
                     skip: matches!(f.role, Role::Message | Role::LogBookkeeping),
                 }
@@ -248,7 +272,7 @@ impl Renderer {
                 if f.skip {
                     continue;
                 }
-                json::put_padded(out, &f.frag, f.frag_len);
+                f.put(out);
                 write_entry_value(out, v, redaction);
             }
             if let Some(flat) = flat {
@@ -267,7 +291,7 @@ impl Renderer {
                     continue;
                 }
                 self.names.push(f.name);
-                json::put_padded(out, &f.frag, f.frag_len);
+                f.put(out);
                 write_entry_value(out, v, redaction);
             }
             // Then the spans' fields (innermost first, flattened once per span), those whose

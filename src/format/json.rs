@@ -489,7 +489,7 @@ mod tests {
     #[test]
     fn integers_match_itoa() {
         let mut rng = fastrand::Rng::with_seed(7);
-        let mut check = |u: u64, i: i64| {
+        let check = |u: u64, i: i64| {
             let (mut a, mut b) = (Vec::new(), Vec::new());
             write_u64(&mut a, u);
             write_int(&mut b, u);
