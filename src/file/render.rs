@@ -251,8 +251,6 @@ impl Renderer {
             }
         };
 
-        let logger_len = rec.log_target.map_or(site.logger.len(), |t| t.len());
-        out.reserve(96 + raw.len() + logger_len + rec.values_len() * 2);
         clock::write_line_start(&mut self.second, rec.now, self.tz, out);
         let message_len = site.head(out, raw, redaction);
         if let Some(t) = rec.log_target {
