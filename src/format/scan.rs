@@ -118,7 +118,13 @@ pub(crate) fn block_marks(b: &[u8; BLOCK]) -> (u32, u32) {
 pub(crate) fn plain_colon(b: &[u8]) -> Option<bool> {
     let n = b.len();
     let mut colon = 0;
-    if n >= BLOCK {
+    if let (Some(first), Some(last)) = (b.first_chunk::<BLOCK>(), b.last_chunk::<BLOCK>()) {
+        if n <= 2 * BLOCK {
+            // Two blocks cover it (the common case among longer values): no loop.
+            let (s0, c0) = block_marks(first);
+            let (s1, c1) = block_marks(last);
+            return (s0 | s1 == 0).then_some(c0 | c1 != 0);
+        }
         let mut i = 0;
         loop {
             let at = i.min(n - BLOCK);
