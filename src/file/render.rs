@@ -38,8 +38,22 @@ pub(crate) struct Renderer {
     sites: Vec<Site>,
     /// The last one looked up (runs of one callsite are the common case).
     last: Option<(usize, bool, usize)>,
+    /// The last line's callsite, `log` flag and flattening (its address, 0 for none; `shared`
+    /// holds it, so the address is not reused meanwhile) with its site and whether they
+    /// share a name: a run of one callsite in one span decides both with one compare each.
+    hot: Option<Hot>,
     /// The second last stamped, as the line's first bytes.
     second: Option<LineStart>,
+}
+
+/// See [`Renderer::hot`].
+#[derive(Clone, Copy)]
+struct Hot {
+    meta: usize,
+    is_log: bool,
+    flat: usize,
+    site: usize,
+    shared: bool,
 }
 
 /// One field of a callsite as the writer lays it out.
@@ -198,6 +212,7 @@ impl Renderer {
             index: HashMap::default(),
             sites: Vec::new(),
             last: None,
+            hot: None,
             second: None,
         }
     }
@@ -213,6 +228,7 @@ impl Renderer {
         if self.index.len() >= MAX_CALLSITES {
             self.index.clear();
             self.sites.clear();
+            self.hot = None;
         }
         let i = match self.index.get(&(key, is_log)) {
             Some(&i) => i,
@@ -236,9 +252,27 @@ impl Renderer {
         flat: Option<&Arc<Flat>>,
         rec: &Decoded<'_>,
     ) {
-        let i = self.site(meta, rec.log_target.is_some());
+        let is_log = rec.log_target.is_some();
         let flat = flat.filter(|f| f.len() > 0);
-        let shared = flat.is_some_and(|f| shares_a_name(&mut self.shared, meta, f));
+        let key = meta as *const Metadata<'static> as usize;
+        let flat_at = flat.map_or(0, |f| Arc::as_ptr(f) as usize);
+        let (i, shared) = match self.hot {
+            Some(h) if h.meta == key && h.is_log == is_log && h.flat == flat_at => {
+                (h.site, h.shared)
+            }
+            _ => {
+                let i = self.site(meta, is_log);
+                let shared = flat.is_some_and(|f| shares_a_name(&mut self.shared, meta, f));
+                self.hot = Some(Hot {
+                    meta: key,
+                    is_log,
+                    flat: flat_at,
+                    site: i,
+                    shared,
+                });
+                (i, shared)
+            }
+        };
         let site = &mut self.sites[i];
         let redaction = &self.render.redaction;
 
