@@ -98,8 +98,8 @@ struct Site {
     distinct: bool,
     /// `","level":"INFO","message":"`.
     level: Box<[u8]>,
-    /// `","logger":"target","metadata":` (empty for `log` records, whose logger is their own;
-    /// no `{`, see [`Field::frag`]).
+    /// `,"logger":"target","metadata":` (empty for `log` records, whose logger is their own;
+    /// no `{`, see [`Field::short`]).
     logger: Box<[u8]>,
     /// The last message rendered, raw as captured, if `head` holds it.
     message: Option<Vec<u8>>,
