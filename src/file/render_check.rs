@@ -214,6 +214,13 @@ fn emit_all() {
     for n in [1u64, 1, 2, 2] {
         tracing::info!(message = n, also = "numeric message");
     }
+    // Keys whose `,"key":` fragment does not fit the writer's inline 32 bytes, or just fits.
+    tracing::info!(
+        a_field_name_well_past_thirty_two_bytes = 1,
+        exactly_twenty_seven_bytes_ = "x",
+        twenty_eight_bytes_long_name = 2.5,
+        "long keys"
+    );
 }
 
 #[test]
