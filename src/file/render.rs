@@ -101,8 +101,10 @@ struct Site {
     /// `,"logger":"target","metadata":` (empty for `log` records, whose logger is their own;
     /// no `{`, see [`Field::short`]).
     logger: Box<[u8]>,
-    /// The last message rendered, raw as captured, if `head` holds it.
-    message: Option<Vec<u8>>,
+    /// The last message kept, raw as captured.
+    message: Vec<u8>,
+    /// Whether `head` holds `message` (not yet for a new site).
+    cached: bool,
     /// `level`, that message scrubbed and escaped, `"`, and `logger`: a callsite's message is
     /// usually a literal, the same bytes on every line, so it is scrubbed and escaped once and
     /// the line's whole head copied at once.
@@ -154,7 +156,8 @@ impl Site {
             distinct: cs.distinct,
             level: level.into_boxed_slice(),
             logger: logger.into_boxed_slice(),
-            message: None,
+            message: Vec::new(),
+            cached: false,
             head: Vec::new(),
             message_len: 0,
         }
@@ -181,7 +184,7 @@ impl Site {
     /// Appends the head of a line whose message is `raw` (from the cache when it is the last
     /// one's); returns the scrubbed message's length.
     fn head(&mut self, out: &mut Vec<u8>, raw: &[u8], redaction: &Redaction) -> usize {
-        if self.message.as_deref() != Some(raw) {
+        if !self.cached || self.message != raw {
             if raw.len() > MAX_CACHED_MESSAGE {
                 return self.write_head(out, raw, redaction);
             }
@@ -189,9 +192,9 @@ impl Site {
             head.clear();
             self.message_len = self.write_head(&mut head, raw, redaction);
             self.head = head;
-            let message = self.message.get_or_insert_with(Vec::new);
-            message.clear();
-            message.extend_from_slice(raw);
+            self.message.clear();
+            self.message.extend_from_slice(raw);
+            self.cached = true;
         }
         out.extend_from_slice(&self.head);
         self.message_len
