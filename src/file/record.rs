@@ -302,13 +302,6 @@ impl<'a> Iterator for Values<'a> {
     }
 }
 
-impl Decoded<'_> {
-    /// Bytes of the values (a hint for the line's length).
-    pub(crate) fn values_len(&self) -> usize {
-        self.values.len()
-    }
-}
-
 thread_local! {
     static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tracing::Metadata;
 
 use super::record::{Decoded, Value};
-use crate::clock::{self, SecondStamp, Timezone};
+use crate::clock::{self, LineStart, Timezone};
 use crate::fields::Render;
 use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
@@ -25,27 +25,92 @@ pub(crate) struct Renderer {
     tz: Timezone,
     /// The message when it is not one piece of text as captured.
     message: Vec<u8>,
-    /// Names of the metadata entries written so far for the current line.
+    /// Names of the metadata entries written so far for the current line (only kept when a
+    /// name could repeat: see [`Site::distinct`]).
     names: Vec<&'static str>,
     /// The callsite and span flattening last checked for a name they share, and whether they
     /// do (the `Arc` keeps the flattening, so its address is never reused meanwhile).
     shared: Option<(usize, Arc<Flat>, bool)>,
     /// The callsites' decisions (keys, roles, logger), the writer's own: those of the
-    /// callers' threads are thread-local.
-    callsites: HashMap<(usize, bool), Arc<Site>, BuildHasherDefault<KeyHasher>>,
+    /// callers' threads are thread-local. Indexes into `sites`, so a line borrows its site
+    /// (mutably, for the message cache) instead of cloning an `Arc` per line.
+    index: HashMap<(usize, bool), usize, BuildHasherDefault<KeyHasher>>,
+    sites: Vec<Site>,
     /// The last one looked up (runs of one callsite are the common case).
-    last: Option<(usize, bool, Arc<Site>)>,
-    /// The second last stamped.
-    second: Option<SecondStamp>,
+    last: Option<(usize, bool, usize)>,
+    /// The last line's callsite, `log` flag and flattening (its address, 0 for none; `shared`
+    /// holds it, so the address is not reused meanwhile) with its site and whether they
+    /// share a name: a run of one callsite in one span decides both with one compare each.
+    hot: Option<Hot>,
+    /// The second last stamped, as the line's first bytes.
+    second: Option<LineStart>,
 }
+
+/// See [`Renderer::hot`].
+#[derive(Clone, Copy)]
+struct Hot {
+    meta: usize,
+    is_log: bool,
+    flat: usize,
+    site: usize,
+    shared: bool,
+}
+
+/// One field of a callsite as the writer lays it out.
+struct Field {
+    name: &'static str,
+    /// `,"name":`: every entry is written with its leading comma, and the first one's comma
+    /// becomes the metadata's `{` at the end of the line (one copy per entry, no "first?"
+    /// test). Kept inline and padded when it fits (almost every key), so appending it is a
+    /// fixed-size copy and a truncation, with no pointer to follow nor `memcpy` call.
+    short: [u8; json::SHORT],
+    /// Bytes of the fragment.
+    frag_len: usize,
+    /// The fragment when it is longer than [`json::SHORT`] (else empty).
+    long: Box<[u8]>,
+    role: Role,
+    /// The message, or a `log` record's bookkeeping: not an entry of the metadata.
+    skip: bool,
+}
+
+impl Field {
+    /// Appends the fragment.
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>) {
+        if self.frag_len <= json::SHORT {
+            let at = out.len();
+            out.extend_from_slice(&self.short);
+            out.truncate(at + self.frag_len);
+        } else {
+            out.extend_from_slice(&self.long);
+        }
+    }
+}
+
+/// Messages longer than this are not kept in a site's cache (they are rarely literal, and a
+/// cache per callsite must stay small).
+const MAX_CACHED_MESSAGE: usize = 256;
 
 /// A callsite's decisions and the fixed parts of its lines.
 struct Site {
-    cs: Callsite,
+    fields: Vec<Field>,
+    /// Whether every field has its own name (then an event's entries need no duplicate test).
+    distinct: bool,
     /// `","level":"INFO","message":"`.
     level: Box<[u8]>,
-    /// `","logger":"target","metadata":{` (a `log` record's logger is its own).
+    /// `,"logger":"target","metadata":` (empty for `log` records, whose logger is their own;
+    /// no `{`, see [`Field::short`]).
     logger: Box<[u8]>,
+    /// The last message kept, raw as captured.
+    message: Vec<u8>,
+    /// Whether `head` holds `message` (not yet for a new site).
+    cached: bool,
+    /// `level`, that message scrubbed and escaped, `"`, and `logger`: a callsite's message is
+    /// usually a literal, the same bytes on every line, so it is scrubbed and escaped once and
+    /// the line's whole head copied at once.
+    head: Vec<u8>,
+    /// The scrubbed message's length before escaping (what the record cap counts).
+    message_len: usize,
 }
 
 impl Site {
@@ -54,14 +119,85 @@ impl Site {
         let mut level = b"\",\"level\":\"".to_vec();
         level.extend_from_slice(format::level_name(meta.level()).as_bytes());
         level.extend_from_slice(b"\",\"message\":\"");
-        let mut logger = b"\",\"logger\":".to_vec();
-        logger.extend_from_slice(&cs.logger);
-        logger.extend_from_slice(b",\"metadata\":{");
+        let mut logger = Vec::new();
+        if !is_log {
+            logger.extend_from_slice(b",\"logger\":");
+            logger.extend_from_slice(&cs.logger);
+            logger.extend_from_slice(b",\"metadata\":");
+        }
+        let fields = cs
+            .fields
+            .iter()
+            .map(|f| {
+                let mut frag = Vec::with_capacity(f.key.len() + 2);
+                frag.push(b',');
+                frag.extend_from_slice(&f.key);
+                frag.push(b':');
+                let frag_len = frag.len();
+                let mut short = [0; json::SHORT];
+                let long = if frag_len <= json::SHORT {
+                    short[..frag_len].copy_from_slice(&frag);
+                    Box::default()
+                } else {
+                    frag.into_boxed_slice()
+                };
+                Field {
+                    name: f.name,
+                    short,
+                    frag_len,
+                    long,
+                    role: f.role,
+                    skip: matches!(f.role, Role::Message | Role::LogBookkeeping),
+                }
+            })
+            .collect();
         Site {
-            cs,
+            fields,
+            distinct: cs.distinct,
             level: level.into_boxed_slice(),
             logger: logger.into_boxed_slice(),
+            message: Vec::new(),
+            cached: false,
+            head: Vec::new(),
+            message_len: 0,
         }
+    }
+
+    /// Appends `level`, the message `raw` scrubbed and escaped, its closing quote and
+    /// `logger`; returns the scrubbed message's length.
+    fn write_head(&self, out: &mut Vec<u8>, raw: &[u8], redaction: &Redaction) -> usize {
+        out.extend_from_slice(&self.level);
+        let scrubbed;
+        let mut message = raw;
+        if redaction.scrubs(message) {
+            let mut s = String::from_utf8_lossy(message).into_owned();
+            redaction.scrub_text(&mut s);
+            scrubbed = s;
+            message = scrubbed.as_bytes();
+        }
+        json::write_utf8_body(out, message);
+        out.push(b'"');
+        out.extend_from_slice(&self.logger);
+        message.len()
+    }
+
+    /// Appends the head of a line whose message is `raw` (from the cache when it is the last
+    /// one's); returns the scrubbed message's length.
+    fn head(&mut self, out: &mut Vec<u8>, raw: &[u8], redaction: &Redaction) -> usize {
+        if !self.cached || self.message != raw {
+            if raw.len() > MAX_CACHED_MESSAGE {
+                return self.write_head(out, raw, redaction);
+            }
+            let mut head = std::mem::take(&mut self.head);
+            head.clear();
+            self.message_len = self.write_head(&mut head, raw, redaction);
+            self.head = head;
+            self.message.clear();
+            self.message.extend_from_slice(raw);
+            self.cached = true;
+        }
+        out.extend_from_slice(&self.head);
+        self.message_len
     }
 }
 
@@ -76,31 +212,39 @@ impl Renderer {
             message: Vec::new(),
             names: Vec::new(),
             shared: None,
-            callsites: HashMap::default(),
+            index: HashMap::default(),
+            sites: Vec::new(),
             last: None,
+            hot: None,
             second: None,
         }
     }
 
-    /// The callsite's cached decisions (keys, roles, logger), remembered for the last one.
-    fn site(&mut self, meta: &'static Metadata<'static>, is_log: bool) -> Arc<Site> {
+    /// The index of the callsite's cached decisions, remembered for the last one.
+    fn site(&mut self, meta: &'static Metadata<'static>, is_log: bool) -> usize {
         let key = meta as *const Metadata<'static> as usize;
-        if let Some((k, l, cs)) = &self.last {
-            if *k == key && *l == is_log {
-                return cs.clone();
+        if let Some((k, l, i)) = self.last {
+            if k == key && l == is_log {
+                return i;
             }
         }
-        if self.callsites.len() >= MAX_CALLSITES {
-            self.callsites.clear();
+        if self.index.len() >= MAX_CALLSITES {
+            self.index.clear();
+            self.sites.clear();
+            self.hot = None;
         }
-        let redaction = &self.render.redaction;
-        let cs = self
-            .callsites
-            .entry((key, is_log))
-            .or_insert_with(|| Arc::new(Site::new(meta, redaction, is_log)))
-            .clone();
-        self.last = Some((key, is_log, cs.clone()));
-        cs
+        let i = match self.index.get(&(key, is_log)) {
+            Some(&i) => i,
+            None => {
+                self.sites
+                    .push(Site::new(meta, &self.render.redaction, is_log));
+                let i = self.sites.len() - 1;
+                self.index.insert((key, is_log), i);
+                i
+            }
+        };
+        self.last = Some((key, is_log, i));
+        i
     }
 
     /// Appends the line of `rec` (of callsite `meta`, inside spans whose fields are `flat`).
@@ -111,146 +255,180 @@ impl Renderer {
         flat: Option<&Arc<Flat>>,
         rec: &Decoded<'_>,
     ) {
-        let stamp = clock::stamp_cached(&mut self.second, rec.now, self.tz);
-        let site = self.site(meta, rec.log_target.is_some());
-        let cs = &site.cs;
-
-        // The message: usually one piece of text, used as captured; else assembled.
-        let single = match rec.message {
-            Some(m) => Some(m),
-            None => {
-                self.assemble_message(rec, cs);
-                None
+        let is_log = rec.log_target.is_some();
+        let flat = flat.filter(|f| f.len() > 0);
+        let key = meta as *const Metadata<'static> as usize;
+        let flat_at = flat.map_or(0, |f| Arc::as_ptr(f) as usize);
+        let (i, shared) = match self.hot {
+            Some(h) if h.meta == key && h.is_log == is_log && h.flat == flat_at => {
+                (h.site, h.shared)
+            }
+            _ => {
+                let i = self.site(meta, is_log);
+                let shared = flat.is_some_and(|f| shares_a_name(&mut self.shared, meta, f));
+                self.hot = Some(Hot {
+                    meta: key,
+                    is_log,
+                    flat: flat_at,
+                    site: i,
+                    shared,
+                });
+                (i, shared)
             }
         };
-        let scrubbed;
-        let mut message = single.unwrap_or(&self.message);
-        if self.render.redaction.scrubs(message) {
-            let mut s = String::from_utf8_lossy(message).into_owned();
-            self.render.redaction.scrub_text(&mut s);
-            scrubbed = s;
-            message = scrubbed.as_bytes();
-        }
+        let site = &mut self.sites[i];
+        let redaction = &self.render.redaction;
 
-        let logger_len = rec.log_target.map_or(site.logger.len(), |t| t.len());
-        out.reserve(96 + message.len() + logger_len + rec.values_len() * 2);
-        out.extend_from_slice(b"{\"timestamp\":\"");
-        stamp.write_rfc3339(out);
-        out.extend_from_slice(&site.level);
-        json::write_utf8_body(out, message);
-        let message_len = message.len();
-        match rec.log_target {
-            Some(t) => {
-                out.extend_from_slice(b"\",\"logger\":\"");
-                json::write_utf8_body(out, t);
-                out.extend_from_slice(b"\",\"metadata\":{");
+        // The message: usually one piece of text, used as captured; else assembled.
+        let raw = match rec.message {
+            Some(m) => m,
+            None => {
+                assemble_message(&mut self.message, rec, site);
+                &self.message
             }
-            None => out.extend_from_slice(&site.logger),
+        };
+
+        clock::write_line_start(&mut self.second, rec.now, self.tz, out);
+        let message_len = site.head(out, raw, redaction);
+        if let Some(t) = rec.log_target {
+            out.extend_from_slice(b",\"logger\":\"");
+            json::write_utf8_body(out, t);
+            out.extend_from_slice(b"\",\"metadata\":");
         }
 
-        // The event's own fields, in visit order, a repeated name skipped (the first wins).
+        // The metadata's entries, each with its leading comma from `start` on.
         let start = out.len();
-        self.names.clear();
-        for (i, v) in rec.values() {
-            let Some(info) = cs.fields.get(i) else {
-                continue;
-            };
-            if matches!(info.role, Role::Message | Role::LogBookkeeping) {
-                continue;
+        if site.distinct && !shared {
+            // No name can repeat: the event's fields, then the spans' (none shares a name).
+            for (i, v) in rec.values() {
+                let Some(f) = site.fields.get(i) else {
+                    continue;
+                };
+                if f.skip {
+                    continue;
+                }
+                f.put(out);
+                write_entry_value(out, v, redaction);
             }
-            if !cs.distinct && self.names.contains(&info.name) {
-                continue;
-            }
-            self.names.push(info.name);
-            if out.len() > start {
+            if let Some(flat) = flat {
                 out.push(b',');
-            }
-            out.extend_from_slice(&info.key);
-            out.push(b':');
-            match v {
-                Value::Hidden => json::write_str(out, REDACTED),
-                Value::Text(t) => {
-                    let from = out.len();
-                    out.push(b'"');
-                    json::write_utf8_body(out, t);
-                    out.push(b'"');
-                    self.render.redaction.scrub_tail(out, from);
-                }
-                other => write_value(out, other),
-            }
-        }
-
-        // Then the spans' fields (innermost first, flattened once per span), those whose name
-        // the event already has skipped.
-        if let Some(flat) = flat.filter(|f| f.len() > 0) {
-            if !self.shares_a_name(meta, flat) {
-                if out.len() > start {
-                    out.push(b',');
-                }
                 out.extend_from_slice(flat.joined());
-            } else {
-                for (k, name) in flat.names().enumerate() {
-                    if self.names.contains(&name) {
-                        continue;
-                    }
-                    if out.len() > start {
+            }
+        } else {
+            // The event's own fields, in visit order, a repeated name skipped (the first
+            // wins).
+            self.names.clear();
+            for (i, v) in rec.values() {
+                let Some(f) = site.fields.get(i) else {
+                    continue;
+                };
+                if f.skip || (!site.distinct && self.names.contains(&f.name)) {
+                    continue;
+                }
+                self.names.push(f.name);
+                f.put(out);
+                write_entry_value(out, v, redaction);
+            }
+            // Then the spans' fields (innermost first, flattened once per span), those whose
+            // name the event already has skipped.
+            if let Some(flat) = flat {
+                if !shared {
+                    out.push(b',');
+                    out.extend_from_slice(flat.joined());
+                } else {
+                    for (k, name) in flat.names().enumerate() {
+                        if self.names.contains(&name) {
+                            continue;
+                        }
                         out.push(b',');
+                        out.extend_from_slice(flat.entry(k));
                     }
-                    out.extend_from_slice(flat.entry(k));
                 }
             }
         }
 
         // One event's fields together stay within the record cap; the message is capped on
-        // its own.
-        let meta_len = out.len() - start;
+        // its own. The entries are `out[start + 1..]` (after the first one's comma).
+        let meta_len = (out.len() - start).saturating_sub(1);
         if meta_len + message_len > self.render.limits.max_record_bytes() {
             out.truncate(start);
             let text = format!("{} of fields", limits::marker(meta_len));
+            out.push(b'{');
             json::write_str(out, "_truncated");
             out.push(b':');
             json::write_str(out, &text);
+        } else if out.len() == start {
+            out.push(b'{');
+        } else {
+            out[start] = b'{';
         }
         out.extend_from_slice(b"}}\n");
     }
+}
 
-    /// The message from its pieces, as the caller used to build it: text as it is, a number
-    /// or boolean as its JSON text.
-    fn assemble_message(&mut self, rec: &Decoded<'_>, cs: &Callsite) {
-        self.message.clear();
-        for (i, v) in rec.values() {
-            if cs.fields.get(i).map(|f| f.role) != Some(Role::Message) {
-                continue;
-            }
-            match v {
-                Value::Text(t) => self.message.extend_from_slice(t),
-                other => write_value(&mut self.message, other),
+/// Appends a metadata entry's value (after its key): a text scrubbed of URL passwords.
+#[inline(always)]
+fn write_entry_value(out: &mut Vec<u8>, v: Value<'_>, redaction: &Redaction) {
+    match v {
+        Value::Hidden => json::write_str(out, REDACTED),
+        Value::U64(x) => json::write_u64(out, x),
+        Value::I64(x) => json::write_i64(out, x),
+        Value::F64(x) => json::write_f64_inlined(out, x),
+        Value::Text(t) => {
+            let from = out.len();
+            out.push(b'"');
+            let colon = json::write_utf8_body_colon(out, t);
+            out.push(b'"');
+            // Escaping writes no `:`, so text without one cannot hold the `://` the scrubbing
+            // looks for in `out[from..]`: skipping it then changes nothing.
+            if colon {
+                redaction.scrub_tail(out, from);
             }
         }
+        other => write_value(out, other),
     }
+}
 
-    /// Whether some field of the callsite is named like an entry of `flat` (remembered for
-    /// the last pair: events of one callsite in one span follow each other).
-    fn shares_a_name(&mut self, meta: &'static Metadata<'static>, flat: &Arc<Flat>) -> bool {
-        let key = meta as *const Metadata<'static> as usize;
-        if let Some((m, f, shared)) = &self.shared {
-            if *m == key && Arc::ptr_eq(f, flat) {
-                return *shared;
-            }
+/// The message from its pieces, as the caller used to build it: text as it is, a number
+/// or boolean as its JSON text.
+fn assemble_message(message: &mut Vec<u8>, rec: &Decoded<'_>, site: &Site) {
+    message.clear();
+    for (i, v) in rec.values() {
+        if site.fields.get(i).map(|f| f.role) != Some(Role::Message) {
+            continue;
         }
-        let fields = meta.fields();
-        let shared = flat.names().any(|n| fields.iter().any(|f| f.name() == n));
-        self.shared = Some((key, flat.clone(), shared));
-        shared
+        match v {
+            Value::Text(t) => message.extend_from_slice(t),
+            other => write_value(message, other),
+        }
     }
+}
+
+/// Whether some field of the callsite is named like an entry of `flat` (remembered for
+/// the last pair: events of one callsite in one span follow each other).
+fn shares_a_name(
+    last: &mut Option<(usize, Arc<Flat>, bool)>,
+    meta: &'static Metadata<'static>,
+    flat: &Arc<Flat>,
+) -> bool {
+    let key = meta as *const Metadata<'static> as usize;
+    if let Some((m, f, shared)) = last {
+        if *m == key && Arc::ptr_eq(f, flat) {
+            return *shared;
+        }
+    }
+    let fields = meta.fields();
+    let shared = flat.names().any(|n| fields.iter().any(|f| f.name() == n));
+    *last = Some((key, flat.clone(), shared));
+    shared
 }
 
 /// A number or boolean as JSON, as `fields::Val::write_json` writes it.
 fn write_value(out: &mut Vec<u8>, v: Value<'_>) {
     match v {
         Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-        Value::I64(x) => json::write_int(out, x),
-        Value::U64(x) => json::write_int(out, x),
+        Value::I64(x) => json::write_i64(out, x),
+        Value::U64(x) => json::write_u64(out, x),
         Value::I128(x) => json::write_int(out, x),
         Value::U128(x) => json::write_int(out, x),
         Value::F64(x) => json::write_f64(out, x),

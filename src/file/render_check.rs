@@ -238,6 +238,25 @@ fn emit_all() {
     // Past the record cap (small limits below).
     let long = "x".repeat(900);
     tracing::info!(a1 = %long, a2 = %long, "over the cap");
+    // The writer keeps each callsite's last message escaped: one callsite with the same
+    // message twice in a row, then another, then back; one too long to be kept; one scrubbed.
+    let scrubbed = "to postgres://u:secret@db \"quoted\" \u{9b}";
+    for m in [
+        "same", "same", "other", "same", &long, &long, scrubbed, scrubbed, "", "",
+    ] {
+        tracing::info!(n = 1, "{}", m);
+        tracing::info!(message = m);
+    }
+    for n in [1u64, 1, 2, 2] {
+        tracing::info!(message = n, also = "numeric message");
+    }
+    // Keys whose `,"key":` fragment does not fit the writer's inline 32 bytes, or just fits.
+    tracing::info!(
+        a_field_name_well_past_thirty_two_bytes = 1,
+        exactly_twenty_seven_bytes_ = "x",
+        twenty_eight_bytes_long_name = 2.5,
+        "long keys"
+    );
 }
 
 #[test]

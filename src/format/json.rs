@@ -9,7 +9,7 @@
 use std::fmt;
 
 pub(crate) use super::scan::contains_byte;
-use super::scan::{BLOCK, WORD, block_is_plain, special, word_is_plain};
+use super::scan::{BLOCK, WORD, block_is_plain, plain_colon, special, word_is_plain};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -111,6 +111,23 @@ pub(crate) fn write_utf8_body(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// [`write_utf8_body`] that also tells whether `bytes` holds a `:`, for the URL-password
+/// scrubbing that follows it (the file writer's string values): plain text (most values)
+/// is found plain and colon-free in one scan ([`plain_colon`]) and copied whole.
+#[inline(always)]
+pub(crate) fn write_utf8_body_colon(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    match plain_colon(bytes) {
+        Some(colon) => {
+            put_short(out, bytes);
+            colon
+        }
+        None => {
+            write_utf8_body(out, bytes);
+            contains_byte(bytes, b':')
+        }
+    }
+}
+
 fn unicode_escape(out: &mut Vec<u8>, cp: u8) {
     out.extend_from_slice(b"\\u00");
     out.push(HEX[(cp >> 4) as usize]);
@@ -120,9 +137,21 @@ fn unicode_escape(out: &mut Vec<u8>, cp: u8) {
 /// Appends a float as a JSON number; NaN and infinities, which JSON cannot express, become the
 /// strings `"NaN"`, `"inf"` and `"-inf"` so that the information survives and the line stays valid.
 pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
-    if write_short_f64(out, v) {
-        return;
+    write_f64_inlined(out, v)
+}
+
+/// [`write_f64`] inlined, its general path not: for the file writer, one call per float
+/// less (its fast path is about the cost of the call and its register saves).
+#[inline(always)]
+pub(crate) fn write_f64_inlined(out: &mut Vec<u8>, v: f64) {
+    if !write_short_f64(out, v) {
+        write_other_f64(out, v);
     }
+}
+
+/// [`write_f64`] past its fast path (kept out of line: the fast path is inlined).
+#[inline(never)]
+fn write_other_f64(out: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
         let mut b = ryu::Buffer::new();
         out.extend_from_slice(b.format_finite(v).as_bytes());
@@ -146,6 +175,12 @@ const POW10: [f64; 5] = [1.0, 10.0, 100.0, 1_000.0, 10_000.0];
 /// only be `round(v·10^k)`, and `m as f64 / 10^k` is the correctly rounded quotient, i.e. the
 /// parse; so the smallest such `k` gives the fewest significant digits, which is what `ryu`
 /// prints, and in this range it prints them positionally (`0.0005`, `123.0`, `12.25`).
+///
+/// `round` (half away from zero) is done without libm's `round()`: the scaled value `s` is
+/// positive and below `2^50`, so its truncation `t = s as i64` is exact, and so is `s - t`
+/// (`t <= s < 2t` for `s >= 1`, Sterbenz; `t = 0` below 1), hence `round(s)` is exactly
+/// `t + (s - t >= 0.5)`.
+#[inline(always)]
 fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
     let a = v.abs();
     if !(1e-4..1e15).contains(&a) {
@@ -156,29 +191,44 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
         if scaled >= (1u64 << 50) as f64 {
             return false;
         }
-        let m = scaled.round();
-        if m / p != a {
+        // `i64`, not `u64`: converting a float to or from `u64` takes a dozen instructions
+        // on x86_64 (there is no unsigned conversion), to or from `i64` about one.
+        let t = scaled as i64;
+        let m = t + i64::from(scaled - t as f64 >= 0.5);
+        if m as f64 / p != a {
             continue;
         }
         let m = m as u64;
-        if v < 0.0 {
-            out.push(b'-');
-        }
-        let mut b = itoa::Buffer::new();
-        let digits = b.format(m).as_bytes();
+        // Right to left into one buffer: `k` decimals (zeros where `m` has fewer digits),
+        // the point, the integer part (at least one digit; `.0` when `k` is 0), the sign.
+        // At most 16 digits (`m < 2^50`), the point, one more `0` and the sign.
+        let mut b = [b'0'; 24 + SHORT];
+        let mut i = 24;
+        let mut m = m;
         if k == 0 {
-            out.extend_from_slice(digits);
-            out.extend_from_slice(b".0");
-        } else if digits.len() > k {
-            let (int, frac) = digits.split_at(digits.len() - k);
-            out.extend_from_slice(int);
-            out.push(b'.');
-            out.extend_from_slice(frac);
+            i -= 1;
         } else {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', k - digits.len()));
-            out.extend_from_slice(digits);
+            for _ in 0..k {
+                i -= 1;
+                b[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+            }
         }
+        i -= 1;
+        b[i] = b'.';
+        loop {
+            i -= 1;
+            b[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        if v < 0.0 {
+            i -= 1;
+            b[i] = b'-';
+        }
+        put_padded(out, &b[i..], 24 - i);
         return true;
     }
     false
@@ -188,6 +238,108 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
 pub(crate) fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
     let mut b = itoa::Buffer::new();
     out.extend_from_slice(b.format(v).as_bytes());
+}
+
+/// How many bytes [`put_padded`] copies at once.
+pub(crate) const SHORT: usize = 32;
+
+/// Appends `from[..len]`, where `from` holds at least [`SHORT`] bytes when `len` is at most
+/// that (the rest is padding): one copy of a fixed size and a truncation, which compile to a
+/// few moves, instead of a call to `memcpy` for a length known only at run time (the file
+/// writer's keys and numbers, several per line).
+#[inline(always)]
+pub(crate) fn put_padded(out: &mut Vec<u8>, from: &[u8], len: usize) {
+    match from.first_chunk::<SHORT>() {
+        Some(block) if len <= SHORT => {
+            let at = out.len();
+            out.extend_from_slice(block);
+            out.truncate(at + len);
+        }
+        _ => out.extend_from_slice(&from[..len]),
+    }
+}
+
+/// Appends `s`; from 8 to 32 bytes as two overlapping copies of a fixed size (the second
+/// rewrites the bytes past `s`'s middle that the first one wrote, with the same bytes), so
+/// short text costs a few moves instead of a call to `memcpy`.
+#[inline(always)]
+pub(crate) fn put_short(out: &mut Vec<u8>, s: &[u8]) {
+    let (at, n) = (out.len(), s.len());
+    if n > 2 * 16 {
+        out.extend_from_slice(s);
+    } else if let (Some(a), Some(b)) = (s.first_chunk::<16>(), s.last_chunk::<16>()) {
+        out.extend_from_slice(a);
+        out.truncate(at + n - 16);
+        out.extend_from_slice(b);
+    } else if let (Some(a), Some(b)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        out.extend_from_slice(a);
+        out.truncate(at + n - 8);
+        out.extend_from_slice(b);
+    } else {
+        out.extend_from_slice(s);
+    }
+}
+
+/// `00` to `99`, two digits at a time.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// [`write_int`] for a `u64` (the file writer's, per value): the same digits, two at a time
+/// right to left into one buffer, inlined (`itoa`'s call and buffer cost about twice as
+/// much for the short numbers logs hold).
+#[inline(always)]
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
+    let mut b = [0u8; 20 + SHORT];
+    let i = u64_digits((&mut b[..20]).try_into().expect("20 bytes"), v);
+    put_padded(out, &b[i..], 20 - i);
+}
+
+/// [`write_u64`] for an `i64`.
+#[inline]
+pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
+    let mut b = [0u8; 21 + SHORT];
+    let mut i = u64_digits(
+        (&mut b[1..21]).try_into().expect("20 bytes"),
+        v.unsigned_abs(),
+    ) + 1;
+    if v < 0 {
+        i -= 1;
+        b[i] = b'-';
+    }
+    put_padded(out, &b[i..], 21 - i);
+}
+
+/// The two digits of `v` (below 100).
+#[inline(always)]
+pub(crate) fn pair(v: u32) -> [u8; 2] {
+    let r = v as usize % 100 * 2;
+    [PAIRS[r], PAIRS[r + 1]]
+}
+
+/// Writes the decimal digits of `v` at the end of `b` (20 bytes hold `u64::MAX`); returns
+/// where they start.
+#[inline(always)]
+fn u64_digits(b: &mut [u8; 20], mut v: u64) -> usize {
+    let mut i = b.len();
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        b[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        b[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        b[i] = b'0' + v as u8;
+    }
+    i
 }
 
 /// A `fmt::Write` adapter that escapes everything written through it as JSON string content,
@@ -275,9 +427,39 @@ mod tests {
             0.1,
             0.3,
             1e15,
+            0.25,
+            2.5,
+            0.0625,
+            99999.99995,
+            5e-5,
+            0.1 + 0.2,
+            1e300,
+            123456789012345.6,
+            0.0,
         ] {
             check(v);
             check(-v);
+        }
+        // The fast path answers where it should (its domain: at most four decimals).
+        for (v, s) in [
+            (0.5, "0.5"),
+            (-0.75, "-0.75"),
+            (12.25, "12.25"),
+            (3.0, "3.0"),
+            (-3.0, "-3.0"),
+            (0.0001, "0.0001"),
+            (0.1, "0.1"),
+            (2.5, "2.5"),
+            (100.0, "100.0"),
+            (123456.789, "123456.789"),
+            (112589990684.2623, "112589990684.2623"),
+        ] {
+            let mut fast = Vec::new();
+            assert!(write_short_f64(&mut fast, v), "{v}");
+            assert_eq!(String::from_utf8(fast).unwrap(), s);
+        }
+        for v in [5e-5, 0.1 + 0.2, 1e300, 0.0, -0.0, 0.00012345, 1e15] {
+            assert!(!write_short_f64(&mut Vec::new(), v), "{v}");
         }
         for _ in 0..200_000 {
             let bits = rng.u32(1..52);
@@ -286,6 +468,50 @@ mod tests {
             check(digits as f64 / 10f64.powi(k));
             check(f64::from_bits(rng.u64(..)));
             check(rng.f64() * 10f64.powi(rng.i32(-5..16)));
+        }
+    }
+
+    #[test]
+    fn short_puts_append_exactly() {
+        let src: Vec<u8> = (0..80u8).collect();
+        for len in 0..=40 {
+            let (mut a, mut b) = (b"ab".to_vec(), b"ab".to_vec());
+            put_short(&mut a, &src[..len]);
+            put_padded(&mut b, &src, len);
+            let mut want = b"ab".to_vec();
+            want.extend_from_slice(&src[..len]);
+            assert_eq!(a, want, "{len}");
+            assert_eq!(b, want, "{len}");
+        }
+    }
+
+    /// The writer's integers are `itoa`'s digits.
+    #[test]
+    fn integers_match_itoa() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let check = |u: u64, i: i64| {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            write_u64(&mut a, u);
+            write_int(&mut b, u);
+            assert_eq!(a, b);
+            a.clear();
+            b.clear();
+            write_i64(&mut a, i);
+            write_int(&mut b, i);
+            assert_eq!(a, b);
+        };
+        for p in 0..20 {
+            let t = 10u64.pow(p);
+            for u in [t - 1, t, t + 1] {
+                check(u, u as i64);
+                check(u, -(u as i64));
+            }
+        }
+        check(u64::MAX, i64::MIN);
+        check(0, i64::MAX);
+        for _ in 0..100_000 {
+            let u = rng.u64(..) >> rng.u32(0..64);
+            check(u, u as i64);
         }
     }
 
