@@ -77,20 +77,53 @@ fn caller_cost(c: &mut Criterion) {
 
 criterion_group!(benches, caller_cost);
 
+/// Rounds of the summary: each round measures the three kinds in turn, so a slow spell of the
+/// machine weighs on every kind alike, and the ratios are read from the medians over rounds.
+const ROUNDS: usize = 5;
+
 fn summary() {
     println!(
-        "\n## Summary: per-event caller cost, 100 000 events each, bursts of 1 000 with a flush between\n"
+        "\n## Summary: per-event caller cost, 100 000 events each, bursts of 1 000 with a flush \
+         between, {ROUNDS} interleaved rounds\n"
     );
     println!("| kind | median | p99 | rows delivered |");
     println!("|---|---|---|---|");
-    let medians: Vec<f64> = [Kind::Plain, Kind::ActionEvent, Kind::ActionSpan]
-        .into_iter()
-        .map(|kind| summary_row(kind.name(), false, false, |i| kind.emit(i), "records"))
+    let kinds = [Kind::Plain, Kind::ActionEvent, Kind::ActionSpan];
+    let mut medians = vec![Vec::new(); kinds.len()];
+    for _ in 0..ROUNDS {
+        for (k, kind) in kinds.into_iter().enumerate() {
+            let m = summary_row(kind.name(), false, false, |i| kind.emit(i), "records");
+            medians[k].push(m);
+        }
+    }
+    // The per-round ratios (each round's kinds measured within seconds of each other), then
+    // the medians over rounds.
+    let per_round = |k: usize| -> Vec<String> {
+        (0..ROUNDS)
+            .map(|r| format!("{:.2}", medians[k][r] / medians[0][r]))
+            .collect()
+    };
+    let (per_event, per_span) = (per_round(1), per_round(2));
+    let m: Vec<f64> = medians
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        })
         .collect();
     println!(
-        "\naction event / plain event (median): {:.2}x; action span / plain event: {:.2}x",
-        medians[1] / medians[0],
-        medians[2] / medians[0]
+        "\nmedians over {ROUNDS} rounds: plain {:.0} ns, action event {:.0} ns, action span {:.0} ns",
+        m[0], m[1], m[2]
+    );
+    println!(
+        "action event / plain event (median): {:.2}x; action span / plain event: {:.2}x",
+        m[1] / m[0],
+        m[2] / m[0]
+    );
+    println!(
+        "per round, action event / plain event: {}; action span / plain event: {}",
+        per_event.join(", "),
+        per_span.join(", ")
     );
 }
 

@@ -6,7 +6,7 @@
 //!
 //! Criterion groups measure end-to-end throughput (emit N events on 1 or 2 threads, then flush
 //! and stop the writer) and the caller-side cost of one event. After them, a summary measures
-//! what criterion cannot, each stack in fresh child processes (3 rounds, medians): events/s
+//! what criterion cannot, each stack in fresh child processes (5 rounds, medians): events/s
 //! flushed, CPU per event (user + system, every thread of the process, writer included), lines
 //! lost, peak RSS; then the median and p99 caller-side cost of single events.
 //!
@@ -237,7 +237,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn summary() {
     const PER_THREAD: u64 = 1_000_000;
-    const ROUNDS: usize = 3;
+    const ROUNDS: usize = 5;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "\n## Summary: {PER_THREAD} events per thread, each stack in a fresh child process, \
