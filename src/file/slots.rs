@@ -59,7 +59,10 @@ pub(crate) const NUDGE_AT: usize = 256 << 10;
 /// it rather than growing it further: when the writer falls behind (its core taken by the
 /// emitting threads), callers wait for it early instead of faulting in fresh buffers up to the
 /// whole byte bound. Under `DropNewest` a chunk may grow to the byte bound (nobody waits).
-pub(crate) const SLOT_CAP: usize = 4 * NUDGE_AT;
+/// Twice the nudge: with two threads on two cores (the writer on a third of the CPU) callers
+/// that wait at 512 KiB rather than 1 MiB leave the writer more of it, and hold less memory
+/// (BENCHMARKS.md, issue 13's ablation).
+pub(crate) const SLOT_CAP: usize = 2 * NUDGE_AT;
 
 /// Why a line was not appended.
 pub(crate) enum Refused {
