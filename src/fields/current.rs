@@ -44,19 +44,25 @@ thread_local! {
     static STACKS: RefCell<Vec<Stack>> = const { RefCell::new(Vec::new()) };
 }
 
-fn with_stack<R>(layer: FlatId, f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
+/// Calls `f` with `layer`'s stack on this thread (an empty one if it has none); `make` keeps a
+/// stack for the layer if it had none. Stacks left empty are dropped when another layer makes
+/// its own, so a thread that outlives many layers (tests making subscriber after subscriber)
+/// does not search through theirs on every event.
+fn with_stack<R>(layer: FlatId, make: bool, f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
     STACKS
         .try_with(|s| {
             let mut s = s.try_borrow_mut().ok()?;
             let i = match s.iter().position(|st| st.layer == layer) {
                 Some(i) => i,
-                None => {
+                None if make => {
+                    s.retain(|st| !st.entries.is_empty());
                     s.push(Stack {
                         layer,
                         entries: Vec::new(),
                     });
                     s.len() - 1
                 }
+                None => return Some(f(&mut Vec::new())),
             };
             Some(f(&mut s[i].entries))
         })
@@ -67,7 +73,7 @@ fn with_stack<R>(layer: FlatId, f: impl FnOnce(&mut Vec<Entered>) -> R) -> Optio
 /// Notes that this thread entered span `id` (the layer's `on_enter`).
 pub(crate) fn enter(layer: FlatId, id: &Id) {
     let id = id.into_u64();
-    with_stack(layer, |st| {
+    with_stack(layer, true, |st| {
         let duplicate = st.iter().any(|e| e.id == id);
         st.push(Entered {
             id,
@@ -80,7 +86,7 @@ pub(crate) fn enter(layer: FlatId, id: &Id) {
 /// Notes that this thread left span `id` (the layer's `on_exit`).
 pub(crate) fn exit(layer: FlatId, id: &Id) {
     let id = id.into_u64();
-    with_stack(layer, |st| {
+    with_stack(layer, false, |st| {
         if let Some(i) = st.iter().rposition(|e| e.id == id) {
             st.remove(i);
         }
@@ -90,7 +96,7 @@ pub(crate) fn exit(layer: FlatId, id: &Id) {
 /// Whether this thread is known to be outside every span `layer` was told of (false when
 /// that cannot be known: during thread teardown, or re-entered).
 pub(crate) fn outside_spans(layer: FlatId) -> bool {
-    with_stack(layer, |st| st.is_empty()).unwrap_or(false)
+    with_stack(layer, false, |st| st.is_empty()).unwrap_or(false)
 }
 
 /// Calls `f` with the flattened fields of the span `event` is in (for layer `layer`), or with
@@ -111,7 +117,7 @@ where
     // The current span's kept flattening, refreshed first if missing or stale. `f` runs with
     // the stack borrowed: an event it emits (none does today) would take the registry's way.
     let mut f = Some(f);
-    let done = with_stack(layer, |st| {
+    let done = with_stack(layer, false, |st| {
         let call = f.take().expect("called once");
         let Some(top) = st.iter_mut().rev().find(|e| !e.duplicate) else {
             return call(None);
@@ -146,4 +152,28 @@ where
 {
     let span = ctx.event_span(event)?;
     Some(flat::with_flat(&span, layer, render, Arc::clone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_keeps_no_stack_for_layers_with_no_span_entered() {
+        let id = Id::from_u64(7);
+        for _ in 0..100 {
+            let layer = FlatId::new();
+            enter(layer, &id);
+            assert!(!outside_spans(layer));
+            exit(layer, &id);
+            assert!(outside_spans(layer));
+        }
+        // The last layer's (empty) stack at most: the others were dropped as new ones came.
+        assert!(STACKS.with(|s| s.borrow().len()) <= 1);
+        let (a, b) = (FlatId::new(), FlatId::new());
+        enter(a, &id);
+        enter(b, &Id::from_u64(8));
+        // A stack still in use is kept when another layer makes its own.
+        assert!(!outside_spans(a) && !outside_spans(b));
+    }
 }
