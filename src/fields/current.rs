@@ -44,11 +44,16 @@ thread_local! {
     static STACKS: RefCell<Vec<Stack>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Calls `f` with `layer`'s stack on this thread (an empty one if it has none); `make` keeps a
-/// stack for the layer if it had none. Stacks left empty are dropped when another layer makes
-/// its own, so a thread that outlives many layers (tests making subscriber after subscriber)
-/// does not search through theirs on every event.
-fn with_stack<R>(layer: FlatId, make: bool, f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
+/// Calls `f` with `layer`'s stack on this thread, `None` if it has none (no span entered
+/// since the stacks were last pruned); `make` makes one for the layer if it had none. Stacks
+/// left empty are dropped when another layer makes its own, so a thread that outlives many
+/// layers (tests making subscriber after subscriber) does not search through theirs on every
+/// event. `None` back if the stacks cannot be borrowed (thread teardown, re-entry).
+fn with_stack<R>(
+    layer: FlatId,
+    make: bool,
+    f: impl FnOnce(Option<&mut Vec<Entered>>) -> R,
+) -> Option<R> {
     STACKS
         .try_with(|s| {
             let mut s = s.try_borrow_mut().ok()?;
@@ -62,9 +67,9 @@ fn with_stack<R>(layer: FlatId, make: bool, f: impl FnOnce(&mut Vec<Entered>) ->
                     });
                     s.len() - 1
                 }
-                None => return Some(f(&mut Vec::new())),
+                None => return Some(f(None)),
             };
-            Some(f(&mut s[i].entries))
+            Some(f(Some(&mut s[i].entries)))
         })
         .ok()
         .flatten()
@@ -74,6 +79,7 @@ fn with_stack<R>(layer: FlatId, make: bool, f: impl FnOnce(&mut Vec<Entered>) ->
 pub(crate) fn enter(layer: FlatId, id: &Id) {
     let id = id.into_u64();
     with_stack(layer, true, |st| {
+        let Some(st) = st else { return };
         let duplicate = st.iter().any(|e| e.id == id);
         st.push(Entered {
             id,
@@ -87,6 +93,7 @@ pub(crate) fn enter(layer: FlatId, id: &Id) {
 pub(crate) fn exit(layer: FlatId, id: &Id) {
     let id = id.into_u64();
     with_stack(layer, false, |st| {
+        let Some(st) = st else { return };
         if let Some(i) = st.iter().rposition(|e| e.id == id) {
             st.remove(i);
         }
@@ -96,7 +103,7 @@ pub(crate) fn exit(layer: FlatId, id: &Id) {
 /// Whether this thread is known to be outside every span `layer` was told of (false when
 /// that cannot be known: during thread teardown, or re-entered).
 pub(crate) fn outside_spans(layer: FlatId) -> bool {
-    with_stack(layer, false, |st| st.is_empty()).unwrap_or(false)
+    with_stack(layer, false, |st| st.is_none_or(|st| st.is_empty())).unwrap_or(false)
 }
 
 /// Calls `f` with the flattened fields of the span `event` is in (for layer `layer`), or with
@@ -119,7 +126,7 @@ where
     let mut f = Some(f);
     let done = with_stack(layer, false, |st| {
         let call = f.take().expect("called once");
-        let Some(top) = st.iter_mut().rev().find(|e| !e.duplicate) else {
+        let Some(top) = st.and_then(|st| st.iter_mut().rev().find(|e| !e.duplicate)) else {
             return call(None);
         };
         if !top.flat.as_ref().is_some_and(|fl| fl.is_fresh()) {
