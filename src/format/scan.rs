@@ -39,36 +39,18 @@ pub(crate) fn word_is_plain(w: u64) -> bool {
 /// Bytes per block of the [`block_is_plain`] scan.
 pub(crate) const BLOCK: usize = 16;
 
-/// True when none of the 16 bytes of `b` is [`special`], in a few SSE2 instructions (part of
-/// every x86_64 CPU): compares against each special byte at once, and `min(b, 0x1f) == b` for
-/// the controls below 0x20.
+/// True when none of the 16 bytes of `b` is [`special`]: [`block_marks`]'s first mask (the
+/// `:` compare it also makes is unused here, and compiled away).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-#[allow(unsafe_code)]
 pub(crate) fn block_is_plain(b: &[u8; BLOCK]) -> bool {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-    // SAFETY: SSE2 is in the x86_64 baseline, so the target always enables these intrinsics;
-    // the unaligned load reads exactly the 16 bytes that `b` borrows.
-    unsafe {
-        let v = _mm_loadu_si128(b.as_ptr().cast());
-        let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
-        let ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-        let any = _mm_or_si128(
-            _mm_or_si128(
-                _mm_or_si128(ctl, eq(b'"')),
-                _mm_or_si128(eq(b'\\'), eq(0x7f)),
-            ),
-            _mm_or_si128(eq(0xc2), eq(0xe2)),
-        );
-        _mm_movemask_epi8(any) == 0
-    }
+    block_marks(b).0 == 0
 }
 
 /// Which bytes of `b` are [`special`] and which are `:`, as bit masks (bit `i` for `b[i]`):
-/// [`block_is_plain`] and the first test of URL-password scrubbing in one look.
+/// [`block_is_plain`] and the first test of URL-password scrubbing in one look, in a few SSE2
+/// instructions (part of every x86_64 CPU): compares against each special byte at once, and
+/// `min(b, 0x1f) == b` for the controls below 0x20.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(unsafe_code)]
@@ -77,8 +59,8 @@ pub(crate) fn block_marks(b: &[u8; BLOCK]) -> (u32, u32) {
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
     };
-    // SAFETY: as in `block_is_plain`: SSE2 is in the x86_64 baseline, and the unaligned load
-    // reads exactly the 16 bytes that `b` borrows.
+    // SAFETY: SSE2 is in the x86_64 baseline, so the target always enables these intrinsics;
+    // the unaligned load reads exactly the 16 bytes that `b` borrows.
     unsafe {
         let v = _mm_loadu_si128(b.as_ptr().cast());
         let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
