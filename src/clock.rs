@@ -247,9 +247,9 @@ pub(crate) fn write_line_start(
     let at = out.len();
     out.extend_from_slice(&start.bytes);
     let m = micros.min(999_999);
-    let [a, b] = crate::format::json::pair(m / 10_000);
-    let [c, d] = crate::format::json::pair(m / 100 % 100);
-    let [e, f] = crate::format::json::pair(m % 100);
+    let [a, b] = crate::digits::pair(m / 10_000);
+    let [c, d] = crate::digits::pair(m / 100 % 100);
+    let [e, f] = crate::digits::pair(m % 100);
     out[at + MICROS_AT..at + MICROS_AT + 6].copy_from_slice(&[a, b, c, d, e, f]);
 }
 

@@ -64,6 +64,7 @@ mod action;
 mod builder;
 mod clock;
 mod console;
+mod digits;
 mod error;
 mod fields;
 mod file;

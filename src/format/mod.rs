@@ -4,6 +4,7 @@
 pub(crate) mod console;
 pub(crate) mod file;
 pub(crate) mod json;
+mod number;
 mod scan;
 
 /// Separators between metadata entries: compact for files, the seed's `": "` / `", "` for the console.
