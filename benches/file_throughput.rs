@@ -25,7 +25,8 @@ use file_peers::{Stack, in_span};
 
 /// Emits `per_thread` events on each of `threads` threads, then flushes and stops the writer.
 /// Returns the elapsed time, the process's CPU time (user + system) spent meanwhile, the CPU
-/// time of the emitting threads alone (the rest is the writer's), and the lines found on disk.
+/// time of the emitting threads alone (the rest is the stack's writer thread's), and the lines
+/// found on disk.
 fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, Duration, Duration, u64) {
     let dir = tempfile::tempdir().unwrap();
     let (emitter, finish) = stack.build(dir.path());
@@ -183,7 +184,7 @@ fn caller_latency(stack: Stack) -> (f64, f64) {
 }
 
 /// Child-process mode: run one stack once and print
-/// `events lines elapsed_ns cpu_ns peak_rss_kib`.
+/// `events lines elapsed_ns cpu_ns peak_rss_kib callers_cpu_ns`.
 fn child(stack: Stack, threads: usize, per_thread: u64) {
     let (elapsed, cpu, callers, lines) = run(stack, threads, per_thread);
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
