@@ -18,7 +18,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock, SystemClock, Timezone};
 use crate::fields::flat::FlatId;
-use crate::fields::{Render, event, span};
+use crate::fields::{Render, current, event, span};
 use crate::format;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -191,6 +191,14 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         span::on_record(id, values, &ctx, &self.render);
+    }
+
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::enter(self.flat_id, id);
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::exit(self.flat_id, id);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -11,7 +11,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite, Role};
-use super::flat::{self, FlatId};
+use super::current;
+use super::flat::FlatId;
 use super::{Render, Val, ValHandler, Visitor, bounded};
 use crate::format::{Seps, json};
 use crate::limits;
@@ -158,14 +159,13 @@ where
     }));
     scratch.logger_json = (!is_log).then_some(cs);
     render.redaction.scrub_text(&mut scratch.message);
-    // The enclosing spans' fields, flattened once per span (no walk of the scope).
-    if let Some(span) = ctx.event_span(event) {
-        flat::with_flat(&span, flat_id, render, |f| {
-            for (name, key, value) in f.iter() {
-                push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
-            }
-        });
-    }
+    // The enclosing spans' fields, flattened once per span (no walk of the scope), found
+    // through the layer's own stack of entered spans (its `on_enter` / `on_exit` feed it).
+    current::with_event_flat(event, ctx, flat_id, render, |f| {
+        for (name, key, value) in f.iter().flat_map(|f| f.iter()) {
+            push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
+        }
+    });
     // One event's fields together stay within the record cap; the message is capped on its own.
     if scratch.meta.len() + scratch.message.len() > render.limits.max_record_bytes() {
         let text = format!("{} of fields", limits::marker(scratch.meta.len()));

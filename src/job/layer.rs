@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::DEFAULT_MAX_LOG_BYTES;
 use crate::clock::{self, Clock, Timezone};
+use crate::fields::current;
 use crate::fields::flat::FlatId;
 use crate::fields::span::{self, RunId, is_job_span, run_id};
 use crate::fields::{
@@ -326,7 +327,12 @@ where
         );
     }
 
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        current::enter(self.flat_id, id);
+    }
+
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        current::exit(self.flat_id, id);
         // A panic unwinding out of the run fails it, even when the span itself is closed later,
         // outside the unwinding (a `catch_unwind` around `in_scope`).
         if std::thread::panicking() {
