@@ -1,8 +1,9 @@
 //! Which span an event on this thread is in, kept per thread and layer from the layer's own
 //! `on_enter` / `on_exit`, together with that span's flattened fields ([`Flat`]), so a
 //! contextual event finds its spans' fields without asking the registry. The registry's answer
-//! costs two lookups in its slab and the span's extensions lock, four atomic read-modify-writes
-//! on shared cache lines per event; this costs a thread-local read.
+//! costs two lookups in its slab and the span's extensions lock (by tracing-subscriber's code,
+//! four atomic read-modify-writes on shared cache lines per event); this costs a thread-local
+//! read. The file, console and job layers all find their events' spans this way.
 //!
 //! Invariants:
 //! - The stack mirrors the registry's span stack as this layer sees it: a layer behind a
