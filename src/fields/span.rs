@@ -15,6 +15,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use uuid::Uuid;
 
+use super::callsite::{self, Callsite, Role};
 use super::{Render, RenderKey, Val, ValHandler, Visitor, new_id};
 use crate::format::json;
 use crate::redact::REDACTED;
@@ -68,18 +69,32 @@ impl SpanFields {
 struct SpanFieldsWriter<'a> {
     fields: &'a mut SpanFields,
     render: &'a Render,
+    /// The span's callsite under `render`'s redaction: each field's quoted key and whether it
+    /// is hidden, decided once per callsite rather than looked up per field.
+    callsite: &'a Callsite,
 }
 
 impl ValHandler for SpanFieldsWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         let f = &mut *self.fields;
+        let info = self.callsite.field(field.index(), field.name());
         let existing = f.at.iter().position(|(n, _, _)| *n == field.name());
         let key = f.bytes.len();
         if existing.is_none() {
-            json::write_str(&mut f.bytes, field.name());
+            match info {
+                Some(i) => f.bytes.extend_from_slice(&i.key),
+                None => json::write_str(&mut f.bytes, field.name()),
+            }
         }
         let value = f.bytes.len();
-        if self.render.redaction.hides_field(field.name()) {
+        let hidden = match info.map(|i| i.role) {
+            Some(Role::Hidden) => true,
+            Some(Role::Plain) => false,
+            Some(Role::Message) => self.callsite.message_hidden,
+            // Not this callsite's field (or a `log.` name, which spans do not have).
+            _ => self.render.redaction.hides_field(field.name()),
+        };
+        if hidden {
             json::write_str(&mut f.bytes, REDACTED);
         } else {
             v.write_json(&mut f.bytes, &self.render.limits);
@@ -131,9 +146,11 @@ where
         at: Vec::with_capacity(n),
         stale: 0,
     };
+    let cs = callsite::get(attrs.metadata(), &render.redaction, false);
     attrs.record(&mut Visitor(SpanFieldsWriter {
         fields: &mut fields,
         render,
+        callsite: &cs,
     }));
     sets.0.push((key, fields));
 }
@@ -158,9 +175,11 @@ where
             sets.0.len() - 1
         }
     };
+    let cs = callsite::get(span.metadata(), &render.redaction, false);
     values.record(&mut Visitor(SpanFieldsWriter {
         fields: &mut sets.0[at].1,
         render,
+        callsite: &cs,
     }));
     drop(ext);
     // Every flattening that holds this span's fields is stale now.
@@ -208,22 +227,33 @@ mod tests {
     /// Renders the one span `f` makes, and every `record` on it, through a subscriber that
     /// keeps the rendering.
     fn render_span(f: impl FnOnce()) -> Vec<(String, String, String)> {
-        struct Keep(Mutex<SpanFields>);
+        struct Keep(
+            Mutex<SpanFields>,
+            Mutex<Option<&'static tracing::Metadata<'static>>>,
+        );
         impl Subscriber for Keep {
             fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
                 true
             }
             fn new_span(&self, a: &Attributes<'_>) -> Id {
+                let render = Render::default();
+                *self.1.lock().unwrap() = Some(a.metadata());
+                let cs = callsite::get(a.metadata(), &render.redaction, false);
                 a.record(&mut Visitor(SpanFieldsWriter {
                     fields: &mut self.0.lock().unwrap(),
-                    render: &Render::default(),
+                    render: &render,
+                    callsite: &cs,
                 }));
                 Id::from_u64(1)
             }
             fn record(&self, _: &Id, r: &Record<'_>) {
+                let render = Render::default();
+                let meta = self.1.lock().unwrap().expect("the span's");
+                let cs = callsite::get(meta, &render.redaction, false);
                 r.record(&mut Visitor(SpanFieldsWriter {
                     fields: &mut self.0.lock().unwrap(),
-                    render: &Render::default(),
+                    render: &render,
+                    callsite: &cs,
                 }));
             }
             fn record_follows_from(&self, _: &Id, _: &Id) {}
@@ -231,7 +261,7 @@ mod tests {
             fn enter(&self, _: &Id) {}
             fn exit(&self, _: &Id) {}
         }
-        let keep = Arc::new(Keep(Mutex::default()));
+        let keep = Arc::new(Keep(Mutex::default(), Mutex::default()));
         tracing::subscriber::with_default(keep.clone(), f);
         let fields = keep.0.lock().unwrap();
         assert!(
@@ -255,6 +285,7 @@ mod tests {
                 user = "ana\n",
                 n = 1,
                 token = "t0ps3cret",
+                message = "hi",
                 later = tracing::field::Empty
             );
             for i in 0..1_000u64 {
@@ -266,6 +297,7 @@ mod tests {
             ("user", "\"user\"", "\"ana\\n\""),
             ("n", "\"n\"", "999"),
             ("token", "\"token\"", "\"[REDACTED]\""),
+            ("message", "\"message\"", "\"hi\""),
             (
                 "later",
                 "\"later\"",
