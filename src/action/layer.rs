@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::builder::ActionLayerBuilder;
 use super::filter::{declares, declares_columns};
 use crate::clock::{self, Clock, Timezone};
-use crate::fields::callsite;
+use crate::fields::callsite::{self, Callsite, Role};
 use crate::fields::current;
 use crate::fields::flat::FlatId;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
@@ -37,11 +37,23 @@ struct TypedFields(Vec<(&'static str, Value)>);
 struct TypedWriter<'a> {
     fields: &'a mut TypedFields,
     render: &'a Render,
+    /// The span's callsite under `render`'s redaction: which fields are hidden, decided once.
+    callsite: &'a Callsite,
 }
 
 impl ValHandler for TypedWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
-        let v = if self.render.redaction.hides_field(field.name()) {
+        let hidden = match self
+            .callsite
+            .field(field.index(), field.name())
+            .map(|f| f.role)
+        {
+            Some(Role::Hidden) => true,
+            Some(Role::Plain) => false,
+            Some(Role::Message) => self.callsite.message_hidden,
+            _ => self.render.redaction.hides_field(field.name()),
+        };
+        let v = if hidden {
             Value::String(REDACTED.to_owned())
         } else {
             let mut v = to_value(v, &self.render.limits);
@@ -116,10 +128,15 @@ impl std::fmt::Debug for ActionLayer {
 }
 
 impl ActionLayer {
-    fn writer<'a>(&'a self, fields: &'a mut TypedFields) -> TypedWriter<'a> {
+    fn writer<'a>(
+        &'a self,
+        fields: &'a mut TypedFields,
+        callsite: &'a Callsite,
+    ) -> TypedWriter<'a> {
         TypedWriter {
             fields,
             render: &self.render,
+            callsite,
         }
     }
 
@@ -174,7 +191,8 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
         let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
-        attrs.record(&mut Visitor(self.writer(&mut fields)));
+        let cs = callsite::get(meta, &self.render.redaction, false);
+        attrs.record(&mut Visitor(self.writer(&mut fields, &cs)));
         // A job run's own id, for its action record (if it is one) and for what runs inside it.
         // The job span keeps it in its fields, so what runs inside inherits it.
         let explicit = fields.0.iter().find_map(|(k, v)| match v {
@@ -208,7 +226,6 @@ where
                     Fields::Typed(fields.0.clone())
                 } else {
                     let mut packed = Packed::new();
-                    let cs = callsite::get(meta, &self.render.redaction, false);
                     attrs.record(&mut Visitor(PackWriter {
                         out: &mut packed,
                         render: &self.render,
@@ -234,7 +251,8 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             if let Some(fields) = span.extensions_mut().get_mut::<TypedFields>() {
-                values.record(&mut Visitor(self.writer(fields)));
+                let cs = callsite::get(span.metadata(), &self.render.redaction, false);
+                values.record(&mut Visitor(self.writer(fields, &cs)));
             }
         }
     }
