@@ -33,6 +33,13 @@ use crate::sink::Sink;
 #[derive(Default)]
 struct TypedFields(Vec<(&'static str, Value)>);
 
+/// What this layer keeps in a span's extensions: one entry (one allocation, one lookup), the
+/// typed fields and, for an action, its open state.
+struct SpanState {
+    fields: TypedFields,
+    action: Option<ActionSpan>,
+}
+
 /// Records into [`TypedFields`], redacting secret-looking names.
 struct TypedWriter<'a> {
     fields: &'a mut TypedFields,
@@ -168,8 +175,8 @@ where
 {
     let mut out: Vec<(&'static str, Value)> = Vec::new();
     for span in scope {
-        if let Some(f) = span.extensions().get::<TypedFields>() {
-            for (k, v) in &f.0 {
+        if let Some(f) = span.extensions().get::<SpanState>() {
+            for (k, v) in &f.fields.0 {
                 if INHERITED.contains(k) && !out.iter().any(|(n, _)| n == k) {
                     out.push((k, v.clone()));
                 }
@@ -208,6 +215,7 @@ where
                 None => fields.0.push(("job_execution_id", run)),
             }
         }
+        let mut action = None;
         if is_action {
             let started = now;
             let state = ActionSpan {
@@ -243,14 +251,14 @@ where
                     first_write: true,
                 });
             }
-            span.extensions_mut().insert(state);
+            action = Some(state);
         }
-        span.extensions_mut().insert(fields);
+        span.extensions_mut().insert(SpanState { fields, action });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            if let Some(fields) = span.extensions_mut().get_mut::<TypedFields>() {
+            if let Some(SpanState { fields, .. }) = span.extensions_mut().get_mut::<SpanState>() {
                 let cs = callsite::get(span.metadata(), &self.render.redaction, false);
                 values.record(&mut Visitor(self.writer(fields, &cs)));
             }
@@ -280,7 +288,8 @@ where
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
                     let mut ext = span.extensions_mut();
-                    if let Some(state) = ext.get_mut::<ActionSpan>() {
+                    if let Some(state) = ext.get_mut::<SpanState>().and_then(|s| s.action.as_mut())
+                    {
                         if state.error.is_none() {
                             state.error = Some(ErrorText::of(event, &self.render.limits));
                         }
@@ -323,11 +332,14 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let mut ext = span.extensions_mut();
-        let Some(state) = ext.remove::<ActionSpan>() else {
+        // The span is closing: its fields can be moved out rather than cloned.
+        let Some(SpanState {
+            fields: TypedFields(fields),
+            action: Some(state),
+        }) = ext.remove::<SpanState>()
+        else {
             return;
         };
-        // The span is closing: its fields can be moved out rather than cloned.
-        let fields = ext.remove::<TypedFields>().map(|f| f.0).unwrap_or_default();
         drop(ext);
         self.intake.submit(Captured {
             id: state.id,
