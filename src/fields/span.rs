@@ -112,15 +112,36 @@ impl ValHandler for SpanFieldsWriter<'_> {
     }
 }
 
-/// Every rendering of one span's fields that some layer asked for (usually exactly one).
-#[derive(Default)]
-pub(crate) struct SpanFieldSets(Vec<(RenderKey, SpanFields)>);
+/// Every rendering of one span's fields that some layer asked for (usually exactly one, kept
+/// inline: no allocation for the list).
+pub(crate) struct SpanFieldSets {
+    first: (RenderKey, SpanFields),
+    more: Vec<(RenderKey, SpanFields)>,
+}
 
 impl SpanFieldSets {
     /// The fields as rendered with `render`'s settings.
     pub(crate) fn get(&self, render: &Render) -> Option<&SpanFields> {
         let key = render.key();
-        self.0.iter().find(|(k, _)| *k == key).map(|(_, f)| f)
+        std::iter::once(&self.first)
+            .chain(&self.more)
+            .find(|(k, _)| *k == key)
+            .map(|(_, f)| f)
+    }
+
+    /// The rendering under `key`, made empty if there is none yet.
+    fn entry(&mut self, key: RenderKey) -> &mut SpanFields {
+        if self.first.0 == key {
+            return &mut self.first.1;
+        }
+        let at = match self.more.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.more.push((key, SpanFields::default()));
+                self.more.len() - 1
+            }
+        };
+        &mut self.more[at].1
     }
 }
 
@@ -132,11 +153,8 @@ where
     let Some(span) = ctx.span(id) else { return };
     let key = render.key();
     let mut ext = span.extensions_mut();
-    if ext.get_mut::<SpanFieldSets>().is_none() {
-        ext.insert(SpanFieldSets::default());
-    }
-    let sets = ext.get_mut::<SpanFieldSets>().expect("inserted above");
-    if sets.0.iter().any(|(k, _)| *k == key) {
+    let sets = ext.get_mut::<SpanFieldSets>();
+    if sets.as_ref().is_some_and(|s| s.get(render).is_some()) {
         return;
     }
     let n = attrs.metadata().fields().len();
@@ -152,7 +170,13 @@ where
         render,
         callsite: &cs,
     }));
-    sets.0.push((key, fields));
+    match sets {
+        Some(sets) => sets.more.push((key, fields)),
+        None => ext.insert(SpanFieldSets {
+            first: (key, fields),
+            more: Vec::new(),
+        }),
+    }
 }
 
 /// Applies `Span::record` to `render`'s rendering. Idempotent, so layers sharing settings may
@@ -165,19 +189,15 @@ where
     let key = render.key();
     let mut ext = span.extensions_mut();
     if ext.get_mut::<SpanFieldSets>().is_none() {
-        ext.insert(SpanFieldSets::default());
+        ext.insert(SpanFieldSets {
+            first: (key, SpanFields::default()),
+            more: Vec::new(),
+        });
     }
     let sets = ext.get_mut::<SpanFieldSets>().expect("inserted above");
-    let at = match sets.0.iter().position(|(k, _)| *k == key) {
-        Some(i) => i,
-        None => {
-            sets.0.push((key, SpanFields::default()));
-            sets.0.len() - 1
-        }
-    };
     let cs = callsite::get(span.metadata(), &render.redaction, false);
     values.record(&mut Visitor(SpanFieldsWriter {
-        fields: &mut sets.0[at].1,
+        fields: sets.entry(key),
         render,
         callsite: &cs,
     }));
