@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::builder::ActionLayerBuilder;
 use super::filter::{declares, declares_columns};
 use crate::clock::{self, Clock, Timezone};
-use crate::fields::callsite::{self, Callsite, Role};
+use crate::fields::callsite::{self, Callsite};
 use crate::fields::current;
 use crate::fields::flat::FlatId;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
@@ -50,17 +50,7 @@ struct TypedWriter<'a> {
 
 impl ValHandler for TypedWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
-        let hidden = match self
-            .callsite
-            .field(field.index(), field.name())
-            .map(|f| f.role)
-        {
-            Some(Role::Hidden) => true,
-            Some(Role::Plain) => false,
-            Some(Role::Message) => self.callsite.message_hidden,
-            _ => self.render.redaction.hides_field(field.name()),
-        };
-        let v = if hidden {
+        let v = if self.callsite.hides(field, &self.render.redaction) {
             Value::String(REDACTED.to_owned())
         } else {
             let mut v = to_value(v, &self.render.limits);

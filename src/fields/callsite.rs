@@ -102,6 +102,18 @@ impl Callsite {
             .get(index)
             .filter(|f| std::ptr::eq(f.name, name) || f.name == name)
     }
+
+    /// Whether `redaction` (the list this callsite was decided under) hides `field`: read off
+    /// the callsite for its own fields, decided by name for another callsite's.
+    #[inline]
+    pub(crate) fn hides(&self, field: &tracing::field::Field, redaction: &Redaction) -> bool {
+        match self.field(field.index(), field.name()).map(|f| f.role) {
+            Some(Role::Hidden) => true,
+            Some(Role::Plain) => false,
+            Some(Role::Message) => self.message_hidden,
+            _ => redaction.hides_field(field.name()),
+        }
+    }
 }
 
 type Key = (usize, u64, bool);

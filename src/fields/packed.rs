@@ -17,7 +17,7 @@ use std::fmt;
 use serde_json::Value;
 use tracing::field::Field;
 
-use super::callsite::{Callsite, Role};
+use super::callsite::Callsite;
 use super::{Render, Val, ValHandler, bounded, float_value, to_value};
 use crate::redact::REDACTED;
 
@@ -153,18 +153,7 @@ impl ValHandler for PackWriter<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         // Field sets hold at most 32 fields: the index fits a byte.
         let index = field.index() as u8;
-        let hidden = match self
-            .callsite
-            .field(field.index(), field.name())
-            .map(|f| f.role)
-        {
-            Some(Role::Hidden) => true,
-            Some(Role::Plain) => false,
-            Some(Role::Message) => self.callsite.message_hidden,
-            // A field of another callsite: decided by name, as before.
-            _ => self.render.redaction.hides_field(field.name()),
-        };
-        if hidden {
+        if self.callsite.hides(field, &self.render.redaction) {
             self.out.put([index, HIDDEN]);
             return;
         }

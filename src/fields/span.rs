@@ -15,7 +15,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use uuid::Uuid;
 
-use super::callsite::{self, Callsite, Role};
+use super::callsite::{self, Callsite};
 use super::{Render, RenderKey, Val, ValHandler, Visitor, new_id};
 use crate::format::json;
 use crate::redact::REDACTED;
@@ -87,14 +87,7 @@ impl ValHandler for SpanFieldsWriter<'_> {
             }
         }
         let value = f.bytes.len();
-        let hidden = match info.map(|i| i.role) {
-            Some(Role::Hidden) => true,
-            Some(Role::Plain) => false,
-            Some(Role::Message) => self.callsite.message_hidden,
-            // Not this callsite's field (or a `log.` name, which spans do not have).
-            _ => self.render.redaction.hides_field(field.name()),
-        };
-        if hidden {
+        if self.callsite.hides(field, &self.render.redaction) {
             json::write_str(&mut f.bytes, REDACTED);
         } else {
             v.write_json(&mut f.bytes, &self.render.limits);
