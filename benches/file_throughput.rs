@@ -266,14 +266,14 @@ fn summary() {
         }
     }
     let mut rates = std::collections::HashMap::new();
-    let mut split = std::collections::HashMap::new();
+    let mut cpus = std::collections::HashMap::new();
     for threads in [1usize, 2] {
         for stack in stacks {
             let r = &runs[&(stack.name(), threads)];
             let rate = median(r.iter().map(|x| x.0).collect());
             let cpu = median(r.iter().map(|x| x.1).collect());
             let callers = median(r.iter().map(|x| x.4).collect());
-            split.insert((stack.name(), threads), (cpu, callers));
+            cpus.insert((stack.name(), threads), cpu);
             let lost = r.iter().map(|x| x.2).fold(0.0, f64::max);
             let rss = r.iter().map(|x| x.3).fold(0.0, f64::max);
             rates.insert((stack.name(), threads), rate);
@@ -309,7 +309,7 @@ fn summary() {
     // Two cores give at most 2 s of CPU per second: with the CPU per event measured at 2
     // threads, no 2-thread rate can exceed 2 / that, whatever the threads do. Against the
     // 1-thread rate, that bounds the ratio on this machine.
-    let (whole2, _) = split[&("actionlog", 2)];
+    let whole2 = cpus[&("actionlog", 2)];
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
         "with {cores} cores and {whole2:.0} ns of CPU per event at 2 threads, 2 threads can reach \

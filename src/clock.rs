@@ -246,10 +246,9 @@ pub(crate) fn write_line_start(
     };
     let at = out.len();
     out.extend_from_slice(&start.bytes);
-    let m = micros.min(999_999);
-    let [a, b] = crate::digits::pair(m / 10_000);
-    let [c, d] = crate::digits::pair(m / 100 % 100);
-    let [e, f] = crate::digits::pair(m % 100);
+    let [a, b] = crate::digits::pair(micros / 10_000);
+    let [c, d] = crate::digits::pair(micros / 100 % 100);
+    let [e, f] = crate::digits::pair(micros % 100);
     out[at + MICROS_AT..at + MICROS_AT + 6].copy_from_slice(&[a, b, c, d, e, f]);
 }
 

@@ -28,9 +28,6 @@ pub(crate) struct Renderer {
     /// Names of the metadata entries written so far for the current line (only kept when a
     /// name could repeat: see [`Site::distinct`]).
     names: Vec<&'static str>,
-    /// The callsite and span flattening last checked for a name they share, and whether they
-    /// do (the `Arc` keeps the flattening, so its address is never reused meanwhile).
-    shared: Option<(usize, Arc<Flat>, bool)>,
     /// The callsites' decisions (keys, roles, logger), the writer's own: those of the
     /// callers' threads are thread-local. Indexes into `sites`, so a line borrows its site
     /// (mutably, for the message cache) instead of cloning an `Arc` per line.
@@ -38,20 +35,20 @@ pub(crate) struct Renderer {
     sites: Vec<Site>,
     /// The last one looked up (runs of one callsite are the common case).
     last: Option<(usize, bool, usize)>,
-    /// The last line's callsite, `log` flag and flattening (its address, 0 for none; `shared`
-    /// holds it, so the address is not reused meanwhile) with its site and whether they
-    /// share a name: a run of one callsite in one span decides both with one compare each.
+    /// The last line's callsite, `log` flag and flattening, with its site and whether the
+    /// callsite and the flattening share a name: a run of one callsite in one span decides
+    /// both with a compare each.
     hot: Option<Hot>,
     /// The second last stamped, as the line's first bytes.
     second: Option<LineStart>,
 }
 
 /// See [`Renderer::hot`].
-#[derive(Clone, Copy)]
 struct Hot {
     meta: usize,
     is_log: bool,
-    flat: usize,
+    /// Kept, so its address is never reused while it is compared against.
+    flat: Option<Arc<Flat>>,
     site: usize,
     shared: bool,
 }
@@ -78,9 +75,7 @@ impl Field {
     #[inline(always)]
     fn put(&self, out: &mut Vec<u8>) {
         if self.frag_len <= json::SHORT {
-            let at = out.len();
-            out.extend_from_slice(&self.short);
-            out.truncate(at + self.frag_len);
+            json::put_padded(out, &self.short, self.frag_len);
         } else {
             out.extend_from_slice(&self.long);
         }
@@ -211,7 +206,6 @@ impl Renderer {
             tz,
             message: Vec::new(),
             names: Vec::new(),
-            shared: None,
             index: HashMap::default(),
             sites: Vec::new(),
             last: None,
@@ -258,18 +252,25 @@ impl Renderer {
         let is_log = rec.log_target.is_some();
         let flat = flat.filter(|f| f.len() > 0);
         let key = meta as *const Metadata<'static> as usize;
-        let flat_at = flat.map_or(0, |f| Arc::as_ptr(f) as usize);
-        let (i, shared) = match self.hot {
-            Some(h) if h.meta == key && h.is_log == is_log && h.flat == flat_at => {
+        let (i, shared) = match &self.hot {
+            Some(h)
+                if h.meta == key
+                    && h.is_log == is_log
+                    && match (&h.flat, flat) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                        _ => false,
+                    } =>
+            {
                 (h.site, h.shared)
             }
             _ => {
                 let i = self.site(meta, is_log);
-                let shared = flat.is_some_and(|f| shares_a_name(&mut self.shared, meta, f));
+                let shared = flat.is_some_and(|f| shares_a_name(meta, f));
                 self.hot = Some(Hot {
                     meta: key,
                     is_log,
-                    flat: flat_at,
+                    flat: flat.cloned(),
                     site: i,
                     shared,
                 });
@@ -404,23 +405,11 @@ fn assemble_message(message: &mut Vec<u8>, rec: &Decoded<'_>, site: &Site) {
     }
 }
 
-/// Whether some field of the callsite is named like an entry of `flat` (remembered for
-/// the last pair: events of one callsite in one span follow each other).
-fn shares_a_name(
-    last: &mut Option<(usize, Arc<Flat>, bool)>,
-    meta: &'static Metadata<'static>,
-    flat: &Arc<Flat>,
-) -> bool {
-    let key = meta as *const Metadata<'static> as usize;
-    if let Some((m, f, shared)) = last {
-        if *m == key && Arc::ptr_eq(f, flat) {
-            return *shared;
-        }
-    }
+/// Whether some field of the callsite is named like an entry of `flat` (the renderer keeps
+/// the answer for a run of one callsite in one span, see [`Renderer::hot`]).
+fn shares_a_name(meta: &'static Metadata<'static>, flat: &Flat) -> bool {
     let fields = meta.fields();
-    let shared = flat.names().any(|n| fields.iter().any(|f| f.name() == n));
-    *last = Some((key, flat.clone(), shared));
-    shared
+    flat.names().any(|n| fields.iter().any(|f| f.name() == n))
 }
 
 /// A number or boolean as JSON, as `fields::Val::write_json` writes it.

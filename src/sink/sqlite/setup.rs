@@ -26,8 +26,8 @@ pub(super) fn setup(conn: &Connection, table: &str) -> Result<(), rusqlite::Erro
             }
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             // Statement journals (every upsert that fires the rollup triggers needs one) and
-            // temporary b-trees in memory: in files they cost two `pwrite`s per row, 28 system
-            // calls per action with the page writes, on a core the app shares.
+            // temporary b-trees in memory: in files they cost about 28 `pwrite`s per action
+            // (`strace -c` of `benches/action_cost.rs`), on a core the app shares.
             conn.pragma_update(None, "temp_store", "MEMORY")?;
             // The write lock only when something is missing: an existing store opens at once.
             // The read side's covering index counts too: a store whose rollups came before it
@@ -70,8 +70,8 @@ mod tests {
     use super::*;
 
     /// The store's connection keeps statement journals and temporary b-trees in memory (in
-    /// files they cost two `pwrite`s per upserted row: about 2.8 M system calls for 100 000
-    /// actions in `benches/action_cost.rs`, 59 000 without).
+    /// files they cost 2.8 M `pwrite` calls for the 100 000 actions of
+    /// `benches/action_cost.rs`, 59 000 without).
     #[test]
     fn temporary_files_stay_in_memory() {
         let dir = tempfile::tempdir().unwrap();
