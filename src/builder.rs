@@ -63,6 +63,9 @@ pub struct Builder {
     migrate: bool,
     action_table: String,
     scheduled_jobs: bool,
+    /// Whether `build` says on stderr where action records go (`init` does; a layer composed
+    /// by hand with `build` only warns when they go nowhere).
+    announce_store: bool,
 }
 
 impl Default for Builder {
@@ -86,6 +89,7 @@ impl Default for Builder {
             migrate: false,
             action_table: "action_logs".to_owned(),
             scheduled_jobs: false,
+            announce_store: false,
         }
     }
 }
@@ -202,8 +206,11 @@ impl Builder {
     }
 
     /// Action records and job runs on or off (default on: to SQLite at
-    /// `<log_dir>/actions.db`; to PostgreSQL when a database URL is configured (feature
-    /// `postgres`); to Supabase when `SUPABASE_URL` is set (feature `supabase`)).
+    /// `<log_dir>/actions.db`; to PostgreSQL when a database URL is configured or
+    /// `ACTIONLOG_DATABASE_URL` or `DATABASE_URL` is set (feature `postgres`); to Supabase when
+    /// `SUPABASE_URL` is set (feature `supabase`)). `init` says in one line on stderr where they
+    /// go — store kind, database and table, never a password — and `init` and `build` warn
+    /// when no store is configured, so they never go nowhere in silence.
     pub fn actions(mut self, on: bool) -> Self {
         self.actions = match (on, self.actions.take()) {
             (true, Some(a)) => Some(a),
@@ -233,8 +240,8 @@ impl Builder {
         self.action_layer(|a| a.sink_boxed(Box::new(sink)))
     }
 
-    /// Delivers action records to PostgreSQL at `url` (default: the `DATABASE_URL` environment
-    /// variable if set, else the embedded SQLite database). A database that is down at start
+    /// Delivers action records to PostgreSQL at `url` (default: the `ACTIONLOG_DATABASE_URL`
+    /// environment variable if set, else `DATABASE_URL`, else the embedded SQLite database). A database that is down at start
     /// does not fail `init`: records are retried in the background.
     #[cfg(feature = "postgres")]
     pub fn database_url(mut self, url: impl Into<String>) -> Self {
@@ -283,7 +290,7 @@ impl Builder {
     }
 
     /// The default sink, chosen from the configuration and the environment.
-    fn default_sink(&self) -> Result<Option<Box<dyn Sink>>, Error> {
+    fn default_sink(&self) -> Result<Option<crate::sink::choice::Chosen>, Error> {
         crate::sink::Choice {
             sqlite_path: self.log_dir.join("actions.db"),
             #[cfg(feature = "postgres")]
@@ -348,11 +355,29 @@ impl Builder {
         let mut layers: Vec<Box<dyn Layer<S> + Send + Sync>> =
             vec![file.and_then(console).with_filter(filter).boxed()];
         // After the files: a log directory problem is reported as such, not as a database one.
-        let builder = match self.actions.take() {
-            Some(b) if b.has_sink() => Some(b),
-            Some(b) => self.default_sink()?.map(|sink| b.sink_boxed(sink)),
-            None => None,
+        let (builder, from) = match self.actions.take() {
+            Some(b) if b.sink().is_some() => (Some(b), None),
+            Some(b) => match self.default_sink()? {
+                Some(chosen) => (Some(b.sink_boxed(chosen.sink)), chosen.from),
+                None => {
+                    crate::report::emit(format_args!(
+                        "action records and job runs are not recorded: no store is configured \
+                         ({}; or turn actions off with `Builder::actions(false)`)",
+                        crate::sink::no_store_hint()
+                    ));
+                    (None, None)
+                }
+            },
+            None => (None, None),
         };
+        if let Some(sink) = builder.as_ref().and_then(|b| b.sink()) {
+            if self.announce_store {
+                crate::report::emit(format_args!(
+                    "action records and job runs go to {}",
+                    crate::sink::describe(sink, from)
+                ));
+            }
+        }
         if let Some(builder) = builder {
             let (layer, action_guard) = builder.build()?;
             guard = guard.merge(action_guard);
@@ -374,8 +399,9 @@ impl Builder {
     /// # Errors
     /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the
     /// errors of [`Self::build`].
-    pub fn init(self) -> Result<Guard, Error> {
+    pub fn init(mut self) -> Result<Guard, Error> {
         crate::install::refuse_second()?;
+        self.announce_store = true;
         let max_level = self.env_filter()?.max_level_hint();
         let (panic_hook, signals) = (self.panic_hook, self.signals);
         let (layer, guard) = self.build::<Registry>()?;

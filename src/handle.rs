@@ -36,6 +36,11 @@ impl Ack {
         self
     }
 
+    /// Whether the request reached the worker (a stopped worker refuses it at once).
+    pub(crate) fn requested(&self) -> bool {
+        self.rx.is_some()
+    }
+
     /// Whether the worker acknowledged before `deadline`.
     pub(crate) fn wait(self, deadline: Instant) -> bool {
         let acked = self.rx.is_some_and(|rx| {

@@ -1,5 +1,5 @@
 //! What `init` does beyond `build`: the layers installed as the process's global subscriber,
-//! the `log` crate bridged in, the panic hook and the signal handlers.
+//! the `log` crate bridged in, the panic hook, the signal handlers and the exit function.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -51,5 +51,6 @@ pub(crate) fn install(
     if signals {
         crate::signals::install(guard.stoppers(), guard.flush_deadline());
     }
+    crate::at_exit::install(guard.stoppers(), guard.flush_deadline());
     Ok(guard)
 }

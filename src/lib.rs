@@ -27,7 +27,8 @@
 //! Dependencies point one way, down this list; nothing below the layers imports a layer, the
 //! builder or the crate root.
 //! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs, with the panic
-//!   hook and `signals`: SIGTERM/SIGINT for an app that only called `init()`); `guard`: the
+//!   hook, `signals`: SIGTERM/SIGINT for an app that only called `init()`, and `at_exit`:
+//!   what is queued when the process exits with the guard never dropped); `guard`: the
 //!   [`Guard`] that holds the outputs' handles (`handle`) and sums their [`Stats`];
 //! - the layers: `file` ([`FileLayer`], its writer thread, day files and their parts,
 //!   retention, compression, and [`day_files`] to read them back), `console`
@@ -41,7 +42,8 @@
 //!   and the disk spool ([`PipelineConfig`]);
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
 //! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `fs` (0750/0640, `O_NOFOLLOW`), `error`,
-//!   `report` (actionlog's own stderr lines).
+//!   `report` (actionlog's own stderr lines), `store_env` (which database the environment
+//!   names, for the write and the read side alike).
 //! - `query` (feature `query`): the read side, beside the stores — read-only queries over
 //!   them, the filter grammar, the day files; the `actionlog` command (feature `cli`) is built
 //!   on it. It reads the stores' tables, and the day files through `file`'s reader; it imports
@@ -61,6 +63,7 @@
 #![deny(unsafe_code)]
 
 mod action;
+mod at_exit;
 mod builder;
 mod clock;
 mod console;
@@ -86,6 +89,7 @@ mod rows;
 mod signals;
 pub mod sink;
 mod stats;
+mod store_env;
 #[cfg(feature = "web")]
 pub mod web;
 
@@ -105,7 +109,7 @@ pub use pipeline::{
     ActionOverflow, DEFAULT_DEAD_LETTER_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig,
 };
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
-pub use rows::{ActionRecord, JobExecution, OPEN_STATUSES};
+pub use rows::{ActionRecord, FailureRule, JobExecution, OPEN_STATUSES};
 pub use stats::Stats;
 
 /// Installs actionlog with every default: day files in `./logs`, console on stderr, filter from

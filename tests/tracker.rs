@@ -30,6 +30,7 @@ fn run_tracker(env: &[(&str, &str)]) -> BTreeMap<String, Vec<bool>> {
     cmd.current_dir(work.path());
     for var in [
         "RUST_LOG",
+        "ACTIONLOG_DATABASE_URL",
         "DATABASE_URL",
         "SUPABASE_URL",
         "SUPABASE_KEY",

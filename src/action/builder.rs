@@ -14,6 +14,7 @@ use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::pipeline::{self, PipelineConfig};
 use crate::redact::Redaction;
+use crate::rows::FailureRule;
 use crate::sink::Sink;
 
 /// Configures an [`ActionLayer`], the [`crate::JobLayer`] made from it, and their delivery pipeline.
@@ -29,6 +30,7 @@ pub struct ActionLayerBuilder {
     flush_deadline: Duration,
     render: Render,
     jobs: JobSettings,
+    failure_rule: FailureRule,
     /// Where the spool and dead letters go unless the pipeline config names them.
     log_dir: PathBuf,
 }
@@ -39,6 +41,7 @@ impl std::fmt::Debug for ActionLayerBuilder {
             .field("sink", &self.sink.as_ref().map(|s| s.name()))
             .field("config", &self.config)
             .field("emit_initiated", &self.emit_initiated)
+            .field("failure_rule", &self.failure_rule)
             .finish_non_exhaustive()
     }
 }
@@ -54,6 +57,7 @@ impl ActionLayerBuilder {
             flush_deadline: crate::file::DEFAULT_FLUSH_DEADLINE,
             render: Render::default(),
             jobs: JobSettings::default(),
+            failure_rule: FailureRule::default(),
             log_dir: PathBuf::from("logs"),
         }
     }
@@ -64,9 +68,9 @@ impl ActionLayerBuilder {
         self
     }
 
-    /// Whether a sink was given.
-    pub(crate) fn has_sink(&self) -> bool {
-        self.sink.is_some()
+    /// The sink given, if any.
+    pub(crate) fn sink(&self) -> Option<&dyn Sink> {
+        self.sink.as_deref()
     }
 
     /// Whether an action span yields an `initiated` record at creation (default true).
@@ -132,6 +136,14 @@ impl ActionLayerBuilder {
         self
     }
 
+    /// Which events fail the action or job run they happen in (default
+    /// [`FailureRule::ErrorEventsAndErrorFields`]: ERROR events, and events of any level with
+    /// an `error` field).
+    pub fn failure_rule(mut self, rule: FailureRule) -> Self {
+        self.failure_rule = rule;
+        self
+    }
+
     /// Starts the delivery worker and returns the layer and its guard.
     ///
     /// # Errors
@@ -151,6 +163,7 @@ impl ActionLayerBuilder {
             clock: self.clock,
             emit_initiated: self.emit_initiated,
             jobs: self.jobs,
+            failure_rule: self.failure_rule,
             spans: FlatId::new(),
         };
         Ok((layer, Guard::new(handle, self.flush_deadline)))

@@ -4,11 +4,12 @@
 use tracing::Level;
 use tracing_subscriber::layer::Context;
 
-use crate::rows::INHERITED;
+use crate::fields::is_error_field;
+use crate::rows::is_inherited;
 
 /// The per-layer filter for an [`ActionLayer`](crate::ActionLayer): it lets through exactly what the layer reads
-/// (spans and events declaring `action_type` or a column field, and ERROR events), decided once
-/// per callsite. Compose with it so that a log-level filter on other layers never hides actions:
+/// (spans and events declaring `action_type`, a column field or an error field, and ERROR
+/// events), decided once per callsite. Compose with it so that a log-level filter on other layers never hides actions:
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {
@@ -27,7 +28,10 @@ pub struct ActionFilter;
 
 impl ActionFilter {
     fn wants(meta: &tracing::Metadata<'_>) -> bool {
-        *meta.level() == Level::ERROR || declares(meta, "action_type") || declares_columns(meta)
+        *meta.level() == Level::ERROR
+            || declares(meta, "action_type")
+            || declares_columns(meta)
+            || declares_error(meta)
     }
 }
 
@@ -52,6 +56,13 @@ pub(super) fn declares(meta: &tracing::Metadata<'_>, name: &str) -> bool {
     meta.fields().field(name).is_some()
 }
 
+/// Whether `meta` has a field an action inherits (a column, the request id, under any of the
+/// names that fill them).
 pub(super) fn declares_columns(meta: &tracing::Metadata<'_>) -> bool {
-    meta.fields().iter().any(|f| INHERITED.contains(&f.name()))
+    meta.fields().iter().any(|f| is_inherited(f.name()))
+}
+
+/// Whether `meta` has a field that reports an error (`error`, `exception.message`).
+pub(super) fn declares_error(meta: &tracing::Metadata<'_>) -> bool {
+    meta.fields().iter().any(|f| is_error_field(f.name()))
 }

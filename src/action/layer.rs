@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::field::Field;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -22,11 +22,14 @@ use crate::fields::current;
 use crate::fields::flat::FlatId;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
 use crate::fields::span::run_id;
-use crate::fields::{ErrorText, Render, Val, ValHandler, Visitor, new_id, new_id_unix, to_value};
+use crate::fields::{
+    ErrorText, Render, Val, ValHandler, Visitor, error_value, is_error_field, new_id, new_id_unix,
+    to_value,
+};
 use crate::job::JobLayer;
 use crate::pipeline::Intake;
 use crate::redact::REDACTED;
-use crate::rows::{Captured, Fields, INHERITED, Origin};
+use crate::rows::{Captured, FailureRule, Fields, Origin, canonical, is_inherited};
 use crate::sink::Sink;
 
 /// Typed fields of a span that is an action or carries column fields, kept in its extensions.
@@ -53,7 +56,11 @@ impl ValHandler for TypedWriter<'_> {
         let v = if self.callsite.hides(field, &self.render.redaction) {
             Value::String(REDACTED.to_owned())
         } else {
-            let mut v = to_value(v, &self.render.limits);
+            let mut v = if is_error_field(field.name()) {
+                error_value(v, &self.render.limits)
+            } else {
+                to_value(v, &self.render.limits)
+            };
             self.render.redaction.scrub_value(&mut v);
             v
         };
@@ -68,7 +75,8 @@ impl ValHandler for TypedWriter<'_> {
 struct ActionSpan {
     id: Uuid,
     started: DateTime<Utc>,
-    /// The first ERROR event seen inside the span (its `error` field, else its message).
+    /// The first failing event seen inside the span (its `error` field, else its message;
+    /// see [`FailureRule`]).
     error: Option<String>,
     /// Column fields of the enclosing spans at creation, innermost first.
     inherited: Vec<(&'static str, Value)>,
@@ -95,6 +103,7 @@ pub struct ActionLayer {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) emit_initiated: bool,
     pub(super) jobs: JobSettings,
+    pub(super) failure_rule: FailureRule,
     /// This layer's stack of entered spans per thread (`fields::current`): an event outside
     /// any span skips the registry's scope lookup for inherited columns.
     pub(super) spans: FlatId,
@@ -138,11 +147,12 @@ impl ActionLayer {
     }
 
     /// A [`JobLayer`] delivering job runs through this layer's pipeline (same channel, sink,
-    /// counters, clock, redaction and size caps; the builder's job settings).
+    /// counters, clock, redaction, size caps and [`FailureRule`]; the builder's job settings).
     pub fn job_layer(&self) -> JobLayer {
         JobLayer::new(self.intake.clone(), self.render.clone(), self.clock.clone())
             .max_log_bytes(self.jobs.max_log_bytes)
             .timezone(self.jobs.tz)
+            .failure_rule(self.failure_rule)
     }
 
     /// Starts configuring an action layer delivering to `sink`.
@@ -167,7 +177,7 @@ where
     for span in scope {
         if let Some(f) = span.extensions().get::<SpanState>() {
             for (k, v) in &f.fields.0 {
-                if INHERITED.contains(k) && !out.iter().any(|(n, _)| n == k) {
+                if is_inherited(k) && !out.iter().any(|(n, _)| canonical(n) == canonical(k)) {
                     out.push((k, v.clone()));
                 }
             }
@@ -265,15 +275,17 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        let is_error = *meta.level() == Level::ERROR;
         // Decided once per callsite (the packing below needs the callsite's decisions too).
         let cs = callsite::get(meta, &self.render.redaction, false);
         let is_action = cs.action_type;
-        if !is_action && !is_error {
+        // Only events the filter let through get here: action events, ERROR events, and
+        // those with a column or error field.
+        let fails = self.failure_rule.fails(meta);
+        if !is_action && !fails {
             return;
         }
         let in_span = !(event.is_contextual() && current::outside_spans(self.spans));
-        if is_error && in_span {
+        if fails && in_span {
             // Fail the innermost enclosing action.
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
@@ -302,7 +314,7 @@ where
                 id: new_id_unix(now),
                 at: now,
                 name: meta.name(),
-                origin: Origin::Event { is_error },
+                origin: Origin::Event { fails },
                 fields: Fields::Packed(PackedFields {
                     meta: event.metadata(),
                     packed,

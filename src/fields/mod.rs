@@ -55,6 +55,7 @@ impl Render {
 }
 
 /// One field value as `tracing` handed it over, before rendering.
+#[derive(Clone, Copy)]
 pub(crate) enum Val<'a> {
     Str(&'a str),
     Bool(bool),
@@ -205,8 +206,96 @@ pub(crate) fn text_of(v: Value) -> String {
     }
 }
 
-/// Picks the `error` field (preferred) or the message out of an ERROR event: what fails the
-/// action or run it happened in.
+/// Names of the fields that report an error: tracing's own (`#[instrument(err)]` records
+/// `error`) and OpenTelemetry's semantic conventions' `exception.message`.
+pub(crate) const ERROR_FIELDS: [&str; 2] = ["error", "exception.message"];
+
+/// Whether a field of this name reports an error.
+pub(crate) fn is_error_field(name: &str) -> bool {
+    ERROR_FIELDS.contains(&name)
+}
+
+/// How many causes of an error are followed (a guard against a cyclic `source` chain).
+const MAX_CAUSES: usize = 16;
+
+/// An error value's text with its causes, on one line: `outer: cause: root cause`.
+/// - An error recorded as one (`error = &e as &dyn std::error::Error`): its `source()` chain,
+///   each cause that its predecessors' text does not already hold.
+/// - An error recorded by `Display` (`%e`, as `#[instrument(err)]` does) or `Debug`: the
+///   alternate form when it is the plain form with more on the same line — how anyhow and
+///   eyre errors (and `#[error(transparent)]` wrappers of them) print their context chain —
+///   else the plain form, so a `Debug` struct is never pretty-printed over several lines.
+///
+/// Each formatting stays within `max` bytes.
+pub(crate) struct WithCauses<'a> {
+    value: &'a Val<'a>,
+    max: usize,
+}
+
+impl<'a> WithCauses<'a> {
+    pub(crate) fn new(value: &'a Val<'a>, max: usize) -> Self {
+        WithCauses { value, max }
+    }
+
+    fn capped(&self, args: fmt::Arguments<'_>) -> String {
+        let mut s = String::new();
+        bounded(&mut s, args, self.max);
+        s
+    }
+}
+
+impl fmt::Display for WithCauses<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self.value {
+            Val::Error(e) => {
+                let mut shown = self.capped(format_args!("{e}"));
+                let mut source = e.source();
+                for _ in 0..MAX_CAUSES {
+                    let Some(cause) = source else { break };
+                    let text = self.capped(format_args!("{cause}"));
+                    if !text.is_empty() && !shown.contains(&text) {
+                        shown.push_str(": ");
+                        shown.push_str(&text);
+                    }
+                    if shown.len() > self.max {
+                        break;
+                    }
+                    source = cause.source();
+                }
+                f.write_str(&shown)
+            }
+            Val::Debug(d) => {
+                let plain = self.capped(format_args!("{d:?}"));
+                let alternate = self.capped(format_args!("{d:#?}"));
+                let more_on_one_line = alternate
+                    .strip_prefix(plain.as_str())
+                    .is_some_and(|rest| !rest.is_empty() && !rest.contains('\n'));
+                f.write_str(if more_on_one_line { &alternate } else { &plain })
+            }
+            other => match to_value(other, &Limits::new(self.max, self.max)) {
+                Value::String(s) => f.write_str(&s),
+                v => write!(f, "{v}"),
+            },
+        }
+    }
+}
+
+/// [`to_value`] for a field that reports an error: a `Debug`, `Display` or error value as its
+/// text [`WithCauses`]; any other value as [`to_value`] gives it.
+pub(crate) fn error_value(v: Val<'_>, limits: &Limits) -> Value {
+    match v {
+        Val::Debug(_) | Val::Error(_) => {
+            let mut s = String::new();
+            let max = limits.max_field_bytes();
+            bounded(&mut s, format_args!("{}", WithCauses::new(&v, max)), max);
+            Value::String(s)
+        }
+        other => to_value(other, limits),
+    }
+}
+
+/// Picks the error field (preferred) or the message out of an event that fails an action or
+/// a run: the text that becomes its `error_message`.
 pub(crate) struct ErrorText<'a> {
     limits: &'a Limits,
     error: Option<String>,
@@ -214,7 +303,8 @@ pub(crate) struct ErrorText<'a> {
 }
 
 impl<'a> ErrorText<'a> {
-    /// The error text of `event`: its `error` field, else its message, else `error`.
+    /// The error text of `event`: its error field with its causes, else its message, else
+    /// `error`.
     pub(crate) fn of(event: &tracing::Event<'_>, limits: &'a Limits) -> String {
         let mut t = ErrorText {
             limits,
@@ -229,7 +319,7 @@ impl<'a> ErrorText<'a> {
 impl ValHandler for &mut ErrorText<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         match field.name() {
-            "error" => self.error = Some(text_of(to_value(v, self.limits))),
+            n if is_error_field(n) => self.error = Some(text_of(error_value(v, self.limits))),
             "message" => self.message = Some(text_of(to_value(v, self.limits))),
             _ => {}
         }

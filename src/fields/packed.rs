@@ -18,7 +18,7 @@ use serde_json::Value;
 use tracing::field::Field;
 
 use super::callsite::Callsite;
-use super::{Render, Val, ValHandler, bounded, float_value, to_value};
+use super::{Render, Val, ValHandler, WithCauses, bounded, float_value, is_error_field, to_value};
 use crate::redact::REDACTED;
 
 /// Bytes kept inline before spilling to the heap: enough for a typical action event.
@@ -170,6 +170,12 @@ impl ValHandler for PackWriter<'_> {
             Val::I64(i) => self.out.put(eight(I64, i.to_le_bytes())),
             Val::U64(u) => self.out.put(eight(U64, u.to_le_bytes())),
             Val::F64(f) => self.out.put(eight(F64, f.to_bits().to_le_bytes())),
+            // An error field keeps its causes (`WithCauses`); the name is looked at only for
+            // values that are formatted anyway.
+            Val::Debug(_) | Val::Error(_) if is_error_field(field.name()) => {
+                let max = self.render.limits.max_field_bytes();
+                self.text(index, format_args!("{}", WithCauses::new(&v, max)), true)
+            }
             Val::Debug(d) => self.text(index, format_args!("{d:?}"), true),
             Val::Error(e) => self.text(index, format_args!("{e}"), true),
             // Rare: as `to_value` renders them (a number when it fits, else text).

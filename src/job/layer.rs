@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 use tracing::field::Field;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -20,11 +20,12 @@ use crate::fields::current;
 use crate::fields::flat::FlatId;
 use crate::fields::span::{self, RunId, is_job_span, run_id};
 use crate::fields::{
-    ErrorText, Render, Val, ValHandler, Visitor, event, new_id, text_of, to_value,
+    ErrorText, Render, Val, ValHandler, Visitor, error_value, event, is_error_field, new_id,
+    text_of, to_value,
 };
 use crate::pipeline::Intake;
 use crate::redact::REDACTED;
-use crate::rows::JobExecution;
+use crate::rows::{FailureRule, JobExecution};
 
 /// The field of the marker event [`super::run`] emits when a run is dropped unfinished.
 pub(crate) const CANCEL_FIELD: &str = "job_cancelled";
@@ -64,7 +65,11 @@ impl ValHandler for RunWriter<'_> {
         let v = if self.render.redaction.hides_field(name) {
             Value::String(REDACTED.to_owned())
         } else {
-            let mut v = to_value(v, &self.render.limits);
+            let mut v = if is_error_field(name) {
+                error_value(v, &self.render.limits)
+            } else {
+                to_value(v, &self.render.limits)
+            };
             self.render.redaction.scrub_value(&mut v);
             v
         };
@@ -72,7 +77,7 @@ impl ValHandler for RunWriter<'_> {
         match name {
             "job_id" => self.run.job_id = text(v),
             "status" => self.run.status = Some(text(v)),
-            "error" | "error_message" => self.run.error_field = Some(text(v)),
+            n if is_error_field(n) || n == "error_message" => self.run.error_field = Some(text(v)),
             "job_execution_id" => self.run.explicit_id = Some(text(v)),
             "next_scheduled_run" => {
                 // Normalised so the scheduled_jobs upkeep can read it back safely; a value
@@ -129,6 +134,7 @@ pub struct JobLayer {
     clock: Arc<dyn Clock>,
     tz: Timezone,
     max_log_bytes: usize,
+    failure_rule: FailureRule,
     /// This layer's flattenings of span fields.
     flat_id: FlatId,
 }
@@ -149,6 +155,7 @@ impl JobLayer {
             clock,
             tz: Timezone::default(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            failure_rule: FailureRule::default(),
             flat_id: FlatId::new(),
         }
     }
@@ -165,6 +172,14 @@ impl JobLayer {
     #[must_use]
     pub fn timezone(mut self, tz: Timezone) -> Self {
         self.tz = tz;
+        self
+    }
+
+    /// Which events fail the run they happen in (default: the action layer's, see
+    /// [`FailureRule`]).
+    #[must_use]
+    pub fn failure_rule(mut self, rule: FailureRule) -> Self {
+        self.failure_rule = rule;
         self
     }
 
@@ -289,8 +304,10 @@ where
         };
         let meta = event.metadata();
         let cancel = meta.fields().field(CANCEL_FIELD).is_some();
-        let error =
-            (*meta.level() == Level::ERROR).then(|| ErrorText::of(event, &self.render.limits));
+        let error = self
+            .failure_rule
+            .fails(meta)
+            .then(|| ErrorText::of(event, &self.render.limits));
         let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = crate::format::console::SEPS;
         event::render(

@@ -32,7 +32,8 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// `db` when given; else `DATABASE_URL`; else `SUPABASE_URL` with
+    /// `db` when given; else `ACTIONLOG_DATABASE_URL`, else `DATABASE_URL` (as the library
+    /// reads them); else `SUPABASE_URL` with
     /// `SUPABASE_SERVICE_ROLE_KEY` or `SUPABASE_KEY`; else `default_db`.
     ///
     /// # Errors
@@ -42,8 +43,8 @@ impl Target {
         if let Some(p) = db {
             return Ok(Target::Sqlite(p));
         }
-        if let Some(url) = var("DATABASE_URL") {
-            return Ok(Target::Postgres(url));
+        if let Some(d) = crate::store_env::database_url() {
+            return Ok(Target::Postgres(d.url));
         }
         if let Some(url) = var("SUPABASE_URL") {
             let key = var("SUPABASE_SERVICE_ROLE_KEY")

@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::fields::text_of;
+use crate::fields::{is_error_field, text_of};
 
 /// Statuses that may still change; any other status is final and is never overwritten by one of
 /// these (a late or replayed `initiated` cannot undo `completed`).
@@ -152,10 +152,11 @@ impl ActionRecord {
         Some(r)
     }
 
-    /// Sets a column from a field of that name, taking the value; hands a non-column value back.
+    /// Sets a column from a field of that name (or one of its [`canonical`] names), taking the
+    /// value; hands a non-column value back.
     fn take_column(&mut self, name: &str, v: Value) -> Result<(), Value> {
         let text = text_of;
-        match name {
+        match canonical(name) {
             "action_type" => self.action_type = text(v),
             "user_id" => self.user_id = Some(text(v)),
             "status" => self.status = text(v),
@@ -164,7 +165,7 @@ impl ActionRecord {
             "job_execution_id" => self.job_execution_id = Some(text(v)),
             "result_message" => self.result_message = Some(text(v)),
             "error_message" | "error" => self.error_message = Some(text(v)),
-            "ip_address" => self.ip_address = Some(text(v)),
+            "ip_address" => self.ip_address = Some(client_address(v)?),
             "user_agent" => self.user_agent = Some(text(v)),
             "request_duration_seconds" | "duration_seconds" => {
                 self.request_duration_seconds = v.as_f64()
@@ -174,36 +175,98 @@ impl ActionRecord {
         Ok(())
     }
 
-    /// Sets a column, or a detail for any other name.
+    /// Sets a column, or a detail for any other name (a request id under `request_id`,
+    /// whichever name it came with).
     pub(crate) fn set_field(&mut self, name: &str, v: Value) {
         if let Err(v) = self.take_column(name, v) {
-            self.action_details.insert(name.to_owned(), v);
+            let key = match canonical(name) {
+                REQUEST_ID => REQUEST_ID,
+                _ => name,
+            };
+            self.action_details.insert(key.to_owned(), v);
         }
     }
 
-    /// Fills the columns still empty from an enclosing span's column fields.
+    /// Fills the columns still empty (and the request id) from an enclosing span's column
+    /// fields.
     pub(crate) fn inherit(&mut self, name: &str, v: &Value) {
-        let empty = match name {
+        let empty = match canonical(name) {
             "user_id" => self.user_id.is_none(),
             "source" => self.source.is_none(),
             "job_id" => self.job_id.is_none(),
             "job_execution_id" => self.job_execution_id.is_none(),
             "ip_address" => self.ip_address.is_none(),
             "user_agent" => self.user_agent.is_none(),
+            REQUEST_ID => !self.action_details.contains_key(REQUEST_ID),
             _ => false,
         };
         if empty {
-            let _ = self.take_column(name, v.clone());
+            self.set_field(name, v.clone());
         }
     }
 }
 
-/// Column fields an action inherits from enclosing spans.
-pub(crate) const INHERITED: [&str; 6] = [
+/// The detail key of a request's id.
+const REQUEST_ID: &str = "request_id";
+
+/// The column (or detail) a field fills, by its name: the table's own column names, and the
+/// names HTTP middleware (tracing-actix-web, tower-http) and OpenTelemetry's semantic
+/// conventions give the same facts, so a request span's context reaches the row as it is.
+/// Every other name is itself (a detail). The README's "Which fields fill which columns" is
+/// this table.
+pub(crate) fn canonical(name: &str) -> &str {
+    match name {
+        "user.id" | "enduser.id" => "user_id",
+        "client.address" | "client_ip" | "client_address" | "client_addr" | "http.client_ip"
+        | "remote_addr" | "remote_ip" | "net.peer.ip" => "ip_address",
+        "user_agent.original"
+        | "http.user_agent"
+        | "http.request.header.user_agent"
+        | "http.request.header.user-agent" => "user_agent",
+        "request.id"
+        | "http.request.id"
+        | "http.request_id"
+        | "req_id"
+        | "x_request_id"
+        | "x-request-id"
+        | "http.request.header.x_request_id"
+        | "http.request.header.x-request-id" => REQUEST_ID,
+        n if is_error_field(n) => "error",
+        other => other,
+    }
+}
+
+/// The longest text `ip_address` takes (`VARCHAR(45)`: an IPv6 address with an IPv4 tail).
+const MAX_IP_ADDRESS: usize = 45;
+
+/// A client address as the column takes it: the address alone when it came with a port
+/// (`203.0.113.7:52100`, `[2001:db8::1]:443`, as a socket address is often recorded); a text
+/// too long for the column is handed back, to be kept as a detail rather than have the
+/// database reject the whole row.
+fn client_address(v: Value) -> Result<String, Value> {
+    let s = text_of(v);
+    if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+        return Ok(addr.ip().to_string());
+    }
+    if s.len() > MAX_IP_ADDRESS {
+        return Err(Value::String(s));
+    }
+    Ok(s)
+}
+
+/// Fields an action inherits from enclosing spans (by [`canonical`] name): the columns that
+/// describe who and where, and the request id.
+pub(crate) const INHERITED: [&str; 7] = [
     "user_id",
     "source",
     "job_id",
     "job_execution_id",
     "ip_address",
     "user_agent",
+    REQUEST_ID,
 ];
+
+/// Whether an enclosing span's field of this name is [`INHERITED`].
+pub(crate) fn is_inherited(name: &str) -> bool {
+    INHERITED.contains(&canonical(name))
+}

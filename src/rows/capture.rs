@@ -11,11 +11,13 @@ use crate::fields::packed::PackedFields;
 
 /// Where a capture came from, and what decides its status.
 pub(crate) enum Origin {
-    /// A one-shot action event; `is_error` when it was emitted at ERROR level.
-    Event { is_error: bool },
+    /// A one-shot action event; `fails` when the [`FailureRule`](super::FailureRule) says it
+    /// fails (an ERROR event, or one with an error field).
+    Event { fails: bool },
     /// An action span was created: the `initiated` record.
     SpanStart,
-    /// An action span closed at `ended`; `error` is the first ERROR event seen inside it.
+    /// An action span closed at `ended`; `error` is the text of the first failing event seen
+    /// inside it.
     SpanEnd {
         ended: DateTime<Utc>,
         error: Option<String>,
@@ -66,7 +68,7 @@ impl Captured {
         };
         for (k, v) in fields {
             explicit_status |= k == "status";
-            error_field |= k == "error";
+            error_field |= crate::fields::is_error_field(k);
             rec.set_field(k, v);
         }
         for (k, v) in &self.inherited {
@@ -89,9 +91,9 @@ impl Captured {
                 let micros = (ended - at).num_microseconds().unwrap_or(0).max(0);
                 rec.request_duration_seconds = Some(micros as f64 / 1e6);
             }
-            Origin::Event { is_error } => {
+            Origin::Event { fails } => {
                 if !explicit_status {
-                    rec.status = if is_error { "failed" } else { "completed" }.to_owned();
+                    rec.status = if fails { "failed" } else { "completed" }.to_owned();
                 }
                 if rec.status == "failed" && rec.error_message.is_none() {
                     rec.error_message = rec

@@ -3,18 +3,21 @@
 //! - [`JobExecution`], one `job_executions` row;
 //! - [`Captured`], an action as a layer took it on the app's thread, turned into its row (the
 //!   seed's status rules) on the worker thread by [`Envelope::into_row`];
-//! - [`Row`], what a batch holds, and its JSON form in the spool and dead-letter files.
+//! - [`Row`], what a batch holds, and its JSON form in the spool and dead-letter files;
+//! - [`FailureRule`], which events fail the action or run they happen in.
 //!
 //! Nothing here knows about layers, the pipeline or sinks.
 
 mod action;
 mod capture;
+mod failure;
 mod job;
 
 pub use action::{ActionRecord, OPEN_STATUSES};
+pub use failure::FailureRule;
 pub use job::JobExecution;
 
-pub(crate) use action::INHERITED;
+pub(crate) use action::{canonical, is_inherited};
 pub(crate) use capture::{Captured, Fields, Origin};
 
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! failure is worth retrying ([`FailureKind`]). Batching, retries, splitting and dead letters are
 //! the pipeline's.
 
-mod choice;
+pub(crate) mod choice;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -14,7 +14,7 @@ pub mod supabase;
 #[cfg(feature = "postgres-tls")]
 pub(crate) mod tls;
 
-pub(crate) use choice::Choice;
+pub(crate) use choice::{Choice, describe, no_store_hint};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSink;
 #[cfg(feature = "sqlite")]

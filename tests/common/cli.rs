@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Store variables that must not leak in from the outside.
-pub const STORE_VARS: [&str; 5] = [
+pub const STORE_VARS: [&str; 6] = [
+    "ACTIONLOG_DATABASE_URL",
     "DATABASE_URL",
     "SUPABASE_URL",
     "SUPABASE_KEY",

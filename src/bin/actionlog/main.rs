@@ -23,8 +23,8 @@ use output::{Format, Out};
 
 /// Look at what actionlog recorded: day files, actions, job runs and their statistics.
 ///
-/// The store is the one the library writes to: `--db PATH`, else `DATABASE_URL`
-/// (PostgreSQL), else `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY` or `SUPABASE_KEY`,
+/// The store is the one the library writes to: `--db PATH`, else `ACTIONLOG_DATABASE_URL`
+/// or `DATABASE_URL` (PostgreSQL), else `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY` or `SUPABASE_KEY`,
 /// else `<log-dir>/actions.db`. Nothing is ever written to it.
 ///
 /// Filters: `column=value`, `column!=value`, `column~substring`, `details.KEY=value`
@@ -32,8 +32,8 @@ use output::{Format, Out};
 #[derive(Debug, Parser)]
 #[command(name = "actionlog", version)]
 struct Cli {
-    /// The SQLite store to read (default: <log-dir>/actions.db, unless DATABASE_URL or
-    /// SUPABASE_URL is set).
+    /// The SQLite store to read (default: <log-dir>/actions.db, unless ACTIONLOG_DATABASE_URL,
+    /// DATABASE_URL or SUPABASE_URL is set).
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
     /// The log directory: day files, spool and dead letters.
