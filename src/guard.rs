@@ -24,6 +24,10 @@ pub struct Shutdown {
 /// deadline (default 5 s, [`crate::Builder::flush_deadline`]); what is still queued then is
 /// reported on stderr and counted.
 ///
+/// A guard from [`crate::init`] may also live in a `static` (one `init` per test binary) or be
+/// leaked: when the process exits without dropping it (`main` returns, `std::process::exit`),
+/// an exit function `init` registered stops it the same way, within the same deadline.
+///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// let (layer, guard) = actionlog::FileLayer::builder(dir.path()).build().unwrap();
