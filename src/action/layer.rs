@@ -280,7 +280,7 @@ where
         let is_action = cs.action_type;
         // Only events the filter let through get here: action events, ERROR events, and
         // those with a column or error field.
-        let fails = self.failure_rule.fails(meta);
+        let fails = self.failure_rule.fails(meta.level(), || cs.error_field);
         if !is_action && !fails {
             return;
         }

@@ -48,6 +48,8 @@ pub(crate) struct Callsite {
     pub(crate) message_hidden: bool,
     /// Whether the callsite declares `action_type` (an action event, for the action layer).
     pub(crate) action_type: bool,
+    /// Whether the callsite declares a field that reports an error ([`super::ERROR_FIELDS`]).
+    pub(crate) error_field: bool,
 }
 
 impl Callsite {
@@ -92,6 +94,10 @@ impl Callsite {
             distinct,
             message_hidden: redaction.hides("message"),
             action_type: meta.fields().field("action_type").is_some(),
+            error_field: meta
+                .fields()
+                .iter()
+                .any(|f| super::is_error_field(f.name())),
         }
     }
 

@@ -306,7 +306,7 @@ where
         let cancel = meta.fields().field(CANCEL_FIELD).is_some();
         let error = self
             .failure_rule
-            .fails(meta)
+            .fails_event(meta)
             .then(|| ErrorText::of(event, &self.render.limits));
         let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = crate::format::console::SEPS;

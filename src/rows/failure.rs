@@ -35,10 +35,16 @@ pub enum FailureRule {
 }
 
 impl FailureRule {
-    /// Whether an event with `meta` fails the action or run it happens in.
-    pub(crate) fn fails(self, meta: &Metadata<'_>) -> bool {
-        *meta.level() == Level::ERROR
-            || (self == FailureRule::ErrorEventsAndErrorFields
-                && meta.fields().iter().any(|f| is_error_field(f.name())))
+    /// Whether an event at `level` fails the action or run it happens in; `error_field`: it
+    /// has a field that reports an error (decided once per callsite where a cache has it).
+    pub(crate) fn fails(self, level: &Level, error_field: impl FnOnce() -> bool) -> bool {
+        *level == Level::ERROR || (self == FailureRule::ErrorEventsAndErrorFields && error_field())
+    }
+
+    /// [`Self::fails`] for an event with `meta`, its fields looked at by name.
+    pub(crate) fn fails_event(self, meta: &Metadata<'_>) -> bool {
+        self.fails(meta.level(), || {
+            meta.fields().iter().any(|f| is_error_field(f.name()))
+        })
     }
 }
