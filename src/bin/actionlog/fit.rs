@@ -2,7 +2,8 @@
 //! fits; otherwise names and ids longer than 24 columns give way first (a message says more
 //! than the end of a long user id), then they and the free text (messages, JSON) share what
 //! is left, the widest cut first, down to 8 columns and then further, and the fixed-format
-//! columns (times, short ids, statuses) only when nothing else is left. Cells are then cut to their column's width, never wrapped.
+//! columns (times, short ids, statuses) only when nothing else is left. Cells are then cut to
+//! their column's width, never wrapped.
 
 /// How a column gives way when the table is wider than the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,52 +43,40 @@ pub fn widths(natural: &[usize], give: &[Give], budget: usize) -> Vec<usize> {
 }
 
 /// Lowers the widest of the `which` columns to one cap, no lower than `floor`, until the sum
-/// fits `budget` (or every one of them is at its floor); what the cap leaves over goes back to
-/// the capped columns, left to right, one column each.
+/// fits `budget` (or the cap is at `floor`); what the cap leaves over goes back to the capped
+/// columns, left to right, one column each.
 fn level(w: &mut [usize], which: &[bool], floor: usize, budget: usize) {
-    let fixed: usize = w
-        .iter()
-        .zip(which)
-        .filter(|(_, e)| !**e)
-        .map(|(x, _)| *x)
-        .sum();
-    let room = budget.saturating_sub(fixed);
+    let (mut room, mut widest) = (budget, 0);
+    for (x, e) in w.iter().zip(which) {
+        if *e {
+            widest = widest.max(*x);
+        } else {
+            room = room.saturating_sub(*x);
+        }
+    }
     let at = |cap: usize| -> usize {
         w.iter()
             .zip(which)
             .filter(|(_, e)| **e)
-            .map(|(x, _)| (*x).min(cap.max((*x).min(floor))))
+            .map(|(x, _)| (*x).min(cap))
             .sum()
     };
-    let widest = w
-        .iter()
-        .zip(which)
-        .filter(|(_, e)| **e)
-        .map(|(x, _)| *x)
-        .max()
-        .unwrap_or(0);
-    // The largest cap whose columns fit `room`, by bisection (the sum grows with the cap).
-    let (mut lo, mut hi) = (floor, widest);
-    if at(lo) > room {
-        hi = lo;
-    }
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
+    // The largest cap from `floor` up whose columns fit `room`, by bisection (the sum grows
+    // with the cap).
+    let (mut cap, mut hi) = (floor, widest.max(floor));
+    while cap < hi {
+        let mid = (cap + hi).div_ceil(2);
         if at(mid) <= room {
-            lo = mid;
+            cap = mid;
         } else {
             hi = mid - 1;
         }
     }
-    let cap = lo;
     let mut spare = room.saturating_sub(at(cap));
     for (x, e) in w.iter_mut().zip(which) {
-        if *e && *x > cap.max(floor.min(*x)) {
-            *x = cap.max(floor.min(*x));
-            if spare > 0 {
-                *x += 1;
-                spare -= 1;
-            }
+        if *e && *x > cap {
+            *x = cap + usize::from(spare > 0);
+            spare = spare.saturating_sub(1);
         }
     }
 }
