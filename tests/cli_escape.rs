@@ -22,7 +22,12 @@ fn control_characters_are_escaped_in_tables_json_tail_and_errors() {
             cli::id(7)
         ),
     );
-    let out = cli::run(dir.path(), &["actions", "--format", "table"], &[]);
+    // Every column, and room for whole values.
+    let out = cli::run(
+        dir.path(),
+        &["actions", "--format", "table", "--wide"],
+        &[("COLUMNS", "400")],
+    );
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
     assert_eq!(raw_controls(&table), Vec::<char>::new(), "{table}");

@@ -8,8 +8,12 @@
 //! For tests only: `ACTIONLOG_NOW` (RFC 3339) replaces the clock that relative times
 //! (`--since 1d`) count back from.
 
+mod columns;
+mod fit;
 mod output;
+mod short_id;
 mod tail;
+mod terminal;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,7 +23,9 @@ use std::time::Duration;
 use actionlog::query::{self, Entity, Filter, Options, PageQuery, Store, Target};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
+use columns::Pick;
 use output::{Format, Out};
+use short_id::Ends;
 
 /// Look at what actionlog recorded: day files, actions, job runs and their statistics.
 ///
@@ -29,6 +35,11 @@ use output::{Format, Out};
 ///
 /// Filters: `column=value`, `column!=value`, `column~substring`, `details.KEY=value`
 /// (runs: `metadata.KEY=value`); times: `30m`, `6h`, `1d`, `2w`, `2026-11-03`, RFC 3339.
+///
+/// Tables are as wide as the terminal (`COLUMNS` overrides it; 80 when neither says): long
+/// values are cut with `…`, rows never wrap. `actions`, `runs` and `jobs` show a compact set
+/// of columns, `--wide` every column, `--columns a,b,c` the named ones. JSON and CSV keep
+/// every column and whole values unless `--columns` is given.
 #[derive(Debug, Parser)]
 #[command(name = "actionlog", version)]
 struct Cli {
@@ -54,10 +65,22 @@ enum Cmd {
     /// The day files as console lines; `-f` follows `latest.log` across midnight.
     Tail(TailArgs),
     /// Action records, newest first.
+    ///
+    /// The table shows time (UTC, to the second), id (the UUID's last 8 hex digits, which
+    /// `id=` and `job_execution_id=` accept too), type, status, user, job, duration and
+    /// message (the error, else the result), long values cut to fit the terminal.
     Actions(PageArgs),
     /// Job executions, newest first; `--logs RUN_ID` prints one run's captured lines.
+    ///
+    /// The table shows started (UTC, to the second), id (the UUID's last 8 hex digits, which
+    /// `id=` and `--logs` accept too), job, status, duration, error and metadata, long values
+    /// cut to fit the terminal.
     Runs(RunsArgs),
     /// `scheduled_jobs_status` and `job_execution_summary`.
+    ///
+    /// The tables show job, status, schedule, last and next run, consecutive failures and the
+    /// last error; then job, runs, ok, failed, cancelled, success rate, mean duration and last
+    /// run.
     Jobs(JobsArgs),
     /// The seed's analytics: actions by type and status, user activity, failed actions,
     /// per-job success rate, p50/p95 durations.
@@ -122,6 +145,32 @@ struct PageArgs {
     /// Start after this row: the cursor printed (on stderr) under the previous page.
     #[arg(long, value_name = "CURSOR")]
     before: Option<String>,
+    #[command(flatten)]
+    show: ShowArgs,
+}
+
+/// Which columns to show.
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// Every column (tables: each cut to fit the terminal; for whole values use `--format
+    /// json` or `csv`, or a larger `COLUMNS` and `less -S`).
+    #[arg(long)]
+    wide: bool,
+    /// Only these columns, in this order, in every format: names as in the JSON output (an
+    /// unknown name is refused with the list of valid ones).
+    #[arg(
+        long,
+        value_name = "A,B,…",
+        value_delimiter = ',',
+        conflicts_with = "wide"
+    )]
+    columns: Option<Vec<String>>,
+}
+
+impl ShowArgs {
+    fn pick(&self) -> Pick {
+        Pick::new(self.wide, self.columns.clone())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +196,8 @@ struct RunsArgs {
     /// Start after this row (the cursor printed under the previous page).
     #[arg(long, value_name = "CURSOR")]
     before: Option<String>,
+    #[command(flatten)]
+    show: ShowArgs,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +208,8 @@ struct JobsArgs {
     /// Exit 1 when a job is overdue or at failed_max_retries (for cron and monitoring).
     #[arg(long)]
     exit_status: bool,
+    #[command(flatten)]
+    show: ShowArgs,
 }
 
 #[derive(Debug, Args)]
@@ -197,7 +250,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(Fail(code, msg)) if code != 0 => {
-            eprintln!("actionlog: {}", output::escape_controls(&msg));
+            eprintln!("actionlog: {}", terminal::escape_controls(&msg));
             ExitCode::from(code)
         }
         // A closed pipe (`| head`) is not a failure.
@@ -222,22 +275,28 @@ fn filter(
 }
 
 fn run(cli: Cli) -> Result<u8, Fail> {
-    let terminal = std::io::stdout().is_terminal();
-    let mut out = Out {
-        format: cli.format.unwrap_or(if terminal {
-            Format::Table
-        } else {
-            Format::Json
-        }),
-        terminal,
-        w: std::io::stdout().lock(),
+    let on_terminal = std::io::stdout().is_terminal();
+    let format = cli.format.unwrap_or(if on_terminal {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let pick = match &cli.cmd {
+        Cmd::Actions(a) => a.show.pick(),
+        Cmd::Runs(r) => r.show.pick(),
+        Cmd::Jobs(j) => j.show.pick(),
+        _ => Pick::Compact,
     };
-    let pipe = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            Fail(0, String::new())
+    let mut out = Out {
+        format,
+        terminal: on_terminal,
+        pick,
+        width: if format == Format::Table {
+            terminal::width()
         } else {
-            Fail(1, e.to_string())
-        }
+            0
+        },
+        w: std::io::stdout().lock(),
     };
     if let Cmd::Tail(t) = &cli.cmd {
         let level = match &t.level {
@@ -256,7 +315,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             logger: t.logger.clone(),
             grep: t.grep.clone(),
             json: t.json,
-            color: terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            color: on_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             poll: Duration::from_millis(100),
         };
         return match tail::run(&cli.log_dir, &opts, &mut out.w) {
@@ -291,9 +350,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             #[cfg(feature = "web")]
             Cmd::Serve(_) => unreachable!(),
             Cmd::Actions(a) => {
+                let (exprs, ends) = Ends::rewrite(Entity::Actions, &a.filters);
                 let q = page_query(
                     Entity::Actions,
-                    &a.filters,
+                    &exprs,
                     a.since.as_deref(),
                     a.until.as_deref(),
                     a.limit,
@@ -301,11 +361,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 )?;
                 let store = Store::open(&target, &opts).await?;
                 let page = store.actions(&q).await?;
-                out.rows(None, &page.rows).map_err(pipe)?;
-                if let Some(c) = page.next {
-                    eprintln!("next page: --before {c}");
-                }
-                Ok(0)
+                print_page(&mut out, "actions", page, &ends, columns::ACTIONS)
             }
             Cmd::Runs(r) => {
                 let mut exprs = Vec::new();
@@ -319,6 +375,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 if r.failed {
                     exprs.push("status=failed".into());
                 }
+                let (exprs, ends) = Ends::rewrite(Entity::Runs, &exprs);
                 let q = page_query(
                     Entity::Runs,
                     &exprs,
@@ -329,7 +386,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 )?;
                 let store = Store::open(&target, &opts).await?;
                 if let Some(id) = &r.logs {
-                    return match store.run_logs(id).await? {
+                    let id = if short_id::is_short(id) {
+                        full_run_id(&store, id).await?
+                    } else {
+                        id.clone()
+                    };
+                    return match store.run_logs(&id).await? {
                         Some(logs) => {
                             for l in logs.lines() {
                                 out.text(l).map_err(pipe)?;
@@ -340,19 +402,26 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     };
                 }
                 let page = store.runs(&q).await?;
-                out.rows(None, &page.rows).map_err(pipe)?;
-                if let Some(c) = page.next {
-                    eprintln!("next page: --before {c}");
-                }
-                Ok(0)
+                print_page(&mut out, "runs", page, &ends, columns::RUNS)
             }
             Cmd::Jobs(j) => {
                 let store = Store::open(&target, &opts).await?;
                 let jobs = store.jobs(j.overdue).await?;
-                out.rows(Some("scheduled_jobs_status"), &jobs.status)
-                    .map_err(pipe)?;
-                out.rows(Some("job_execution_summary"), &jobs.summary)
-                    .map_err(pipe)?;
+                out.pick
+                    .check("jobs", &[&jobs.status, &jobs.summary])
+                    .map_err(|e| Fail(2, e))?;
+                out.rows(
+                    Some("scheduled_jobs_status"),
+                    &jobs.status,
+                    Some(columns::JOB_STATUS),
+                )
+                .map_err(pipe)?;
+                out.rows(
+                    Some("job_execution_summary"),
+                    &jobs.summary,
+                    Some(columns::JOB_SUMMARY),
+                )
+                .map_err(pipe)?;
                 let bad = (0..jobs.status.rows.len()).any(|i| {
                     jobs.status
                         .get(i, "job_status")
@@ -366,12 +435,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 let store = Store::open(&target, &opts).await?;
                 let stats = store.stats(&range).await?;
                 for (name, rows) in &stats.sections {
-                    out.rows(Some(name), rows).map_err(pipe)?;
+                    out.rows(Some(name), rows, None).map_err(pipe)?;
                 }
                 Ok(0)
             }
             Cmd::Status => {
-                out.rows(Some("files"), &query::files::status(&cli.log_dir))
+                out.rows(Some("files"), &query::files::status(&cli.log_dir), None)
                     .map_err(pipe)?;
                 let store = Store::open(&target, &opts).await?;
                 let newest = store.newest().await?;
@@ -387,11 +456,67 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     r.push(age.map(serde_json::Value::from).unwrap_or_default());
                     r.insert(0, serde_json::Value::from(store.target()));
                 }
-                out.rows(Some("store"), &rows).map_err(pipe)?;
+                out.rows(Some("store"), &rows, None).map_err(pipe)?;
                 Ok(0)
             }
         }
     })
+}
+
+/// A write to stdout that failed: a closed pipe (`| head`) ends the command quietly.
+fn pipe(e: std::io::Error) -> Fail {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Fail(0, String::new())
+    } else {
+        Fail(1, e.to_string())
+    }
+}
+
+/// A page of `answer` as asked: the named columns checked, the rows a short id does not end
+/// kept out, the rows printed, and the next page's cursor on stderr.
+fn print_page(
+    out: &mut Out,
+    answer: &str,
+    mut page: query::Page,
+    ends: &Ends,
+    compact: &[columns::Compact],
+) -> Result<u8, Fail> {
+    out.pick
+        .check(answer, &[&page.rows])
+        .map_err(|e| Fail(2, e))?;
+    ends.keep(&mut page.rows);
+    out.rows(None, &page.rows, Some(compact)).map_err(pipe)?;
+    if let Some(c) = page.next {
+        eprintln!("next page: --before {c}");
+    }
+    Ok(0)
+}
+
+/// The run whose id ends in the short id `short`: exit 2 when none or several do.
+async fn full_run_id(store: &Store, short: &str) -> Result<String, Fail> {
+    let (exprs, ends) = Ends::rewrite(Entity::Runs, &[format!("id={short}")]);
+    let q = PageQuery {
+        filter: filter(Entity::Runs, &exprs, None, None)?,
+        limit: 100,
+        before: None,
+    };
+    let mut page = store.runs(&q).await?;
+    ends.keep(&mut page.rows);
+    let ids: Vec<String> = (0..page.rows.rows.len())
+        .filter_map(|i| page.rows.get(i, "id").map(query::export::cell_text))
+        .collect();
+    match ids.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Fail(2, format!("no run {short:?} in {}", store.target()))),
+        many => Err(Fail(
+            2,
+            format!(
+                "{short:?} is the end of {} run ids ({}): give the whole id",
+                many.len(),
+                many.join(", ")
+            ),
+        )),
+    }
 }
 
 /// `serve`: the token from `--token-file` or `ACTIONLOG_TOKEN`, the store opened, then the

@@ -1,16 +1,22 @@
 //! Printing rows: a table on a terminal, JSON lines when piped, or CSV; control characters
-//! escaped on the terminal, CSV cells that a spreadsheet would run as a formula defused.
+//! escaped on the terminal, CSV cells that a spreadsheet would run as a formula defused;
+//! tables fitted to the terminal's width, cells cut rather than rows wrapped.
 
 use std::io::{self, Write};
 
 use actionlog::query::Rows;
-use actionlog::query::export::{cell_text, csv_record};
+use actionlog::query::export::csv_record;
 use serde_json::Value;
+
+use crate::columns::{Compact, Grid, Pick};
+use crate::fit;
+use crate::terminal::{self, escape_controls};
+use unicode_width::UnicodeWidthStr;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// An aligned table (control characters escaped, long values cut).
+    /// An aligned table as wide as the terminal (control characters escaped, long values cut).
     Table,
     /// One JSON object per row.
     Json,
@@ -23,23 +29,11 @@ pub struct Out {
     pub format: Format,
     /// Stdout is a terminal: escape everything a terminal would interpret.
     pub terminal: bool,
+    /// The columns asked for.
+    pub pick: Pick,
+    /// What a table may take, in display columns.
+    pub width: usize,
     pub w: io::StdoutLock<'static>,
-}
-
-/// `\n`, `\r`, `\t` and every other control character (C0, DEL, C1, so ESC and CSI too)
-/// written as a visible escape, the way the console layer writes them.
-pub fn escape_controls(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Escapes DEL and C1 characters, which JSON allows raw but a terminal may act on (serde_json
@@ -59,14 +53,20 @@ fn json_for_terminal(s: String) -> String {
         .collect()
 }
 
-const MAX_CELL: usize = 80;
-
 impl Out {
     /// Prints `rows`; `section` (for multi-part answers) becomes a title, a `section` key or a
-    /// first CSV column.
-    pub fn rows(&mut self, section: Option<&str>, rows: &Rows) -> io::Result<()> {
+    /// first CSV column; `compact` is the answer's compact column set for tables, if it has one.
+    pub fn rows(
+        &mut self,
+        section: Option<&str>,
+        rows: &Rows,
+        compact: Option<&[Compact]>,
+    ) -> io::Result<()> {
         match self.format {
             Format::Json => {
+                let Some(rows) = self.pick.project(rows) else {
+                    return Ok(());
+                };
                 for obj in rows.objects() {
                     let mut obj = obj;
                     if let Some(s) = section {
@@ -80,6 +80,9 @@ impl Out {
                 }
             }
             Format::Csv => {
+                let Some(rows) = self.pick.project(rows) else {
+                    return Ok(());
+                };
                 let mut header: Vec<String> = Vec::new();
                 if section.is_some() {
                     header.push("section".into());
@@ -96,27 +99,16 @@ impl Out {
                 }
             }
             Format::Table => {
+                let Some(grid) = self.pick.grid(rows, compact) else {
+                    return Ok(());
+                };
                 if let Some(s) = section {
-                    writeln!(self.w, "{s}")?;
+                    writeln!(self.w, "{}", terminal::cut(s, self.width))?;
                 }
-                let mut t = comfy_table::Table::new();
-                t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-                t.set_header(rows.columns.iter().map(|c| escape_controls(c)));
-                for r in &rows.rows {
-                    t.add_row(r.iter().map(|v| {
-                        let s = escape_controls(&cell_text(v));
-                        if s.chars().count() > MAX_CELL {
-                            let cut: String = s.chars().take(MAX_CELL - 1).collect();
-                            format!("{cut}…")
-                        } else {
-                            s
-                        }
-                    }));
-                }
-                if rows.rows.is_empty() {
+                if grid.cells.is_empty() {
                     writeln!(self.w, "(no rows)")?;
                 } else {
-                    writeln!(self.w, "{t}")?;
+                    writeln!(self.w, "{}", table(&grid, self.width))?;
                 }
             }
         }
@@ -143,15 +135,118 @@ impl Out {
     }
 }
 
+/// A table in the command's style: a box (`UTF8_BORDERS_ONLY`) whose columns are two spaces
+/// apart (the style's blank separator and one space of padding).
+fn boxed(header: Vec<String>, rows: Vec<Vec<String>>) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    let columns = header.len();
+    t.set_header(header);
+    for r in rows {
+        t.add_row(r);
+    }
+    for i in 0..columns {
+        let right = if i + 1 == columns { 1 } else { 0 };
+        if let Some(c) = t.column_mut(i) {
+            c.set_padding((1, right));
+        }
+    }
+    t
+}
+
+/// A table's width beyond its cells (borders, padding, separators), measured on the style.
+fn frame(columns: usize) -> usize {
+    let x = vec!["x".to_owned(); columns];
+    let widest = boxed(x.clone(), vec![x]).lines().map(|l| l.width()).max();
+    widest.unwrap_or(0).saturating_sub(columns)
+}
+
+/// `grid` as a table no wider than `width`: columns sized by [`fit::widths`], each cell
+/// escaped and cut to its column; trailing columns left out only when not even one display
+/// column each would fit.
+fn table(grid: &Grid, width: usize) -> comfy_table::Table {
+    let mut shown = grid.headers.len();
+    while shown > 1 && frame(shown) + shown > width {
+        shown -= 1;
+    }
+    let natural: Vec<usize> = (0..shown)
+        .map(|c| {
+            grid.cells
+                .iter()
+                .map(|r| terminal::shown_width(&r[c]))
+                .chain([terminal::shown_width(&grid.headers[c])])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let widths = fit::widths(
+        &natural,
+        &grid.give[..shown],
+        width.saturating_sub(frame(shown)),
+    );
+    let cut = |cells: &[String]| -> Vec<String> {
+        cells[..shown]
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| terminal::cut(c, *w))
+            .collect()
+    };
+    boxed(
+        cut(&grid.headers),
+        grid.cells.iter().map(|r| cut(r)).collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fit::Give;
+
+    fn grid(cells: Vec<Vec<&str>>) -> Grid {
+        Grid {
+            headers: vec!["time".into(), "user".into(), "message".into()],
+            give: vec![Give::Keep, Give::Cut, Give::Text],
+            cells: cells
+                .into_iter()
+                .map(|r| r.into_iter().map(String::from).collect())
+                .collect(),
+        }
+    }
 
     #[test]
-    fn controls_escaped() {
-        assert_eq!(
-            escape_controls("a\u{1b}[2Jb\n\u{9b}"),
-            "a\\u{1b}[2Jb\\n\\u{9b}"
-        );
+    fn a_table_takes_the_whole_width_and_never_more() {
+        let g = grid(vec![
+            vec![
+                "2026-11-03T10:00:05Z",
+                "ユーザー名がとても長い",
+                &"x".repeat(300),
+            ],
+            vec![
+                "2026-11-03T10:00:06Z",
+                "a\u{1b}[2Jb",
+                "日本語\u{7}のテキスト".repeat(20).as_str(),
+            ],
+        ]);
+        for width in 7..260 {
+            let text = table(&g, width).to_string();
+            let widest = text.lines().map(UnicodeWidthStr::width).max().unwrap();
+            assert!(widest <= width, "{width}:\n{text}");
+            if width >= 40 {
+                // The frame is counted exactly: a long message fills the row (but for the
+                // column a wide character could not take).
+                assert!(widest + 1 >= width, "{width}:\n{text}");
+            }
+            assert!(
+                !text.chars().any(|c| c.is_control() && c != '\n'),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_that_fits_is_shown_whole() {
+        let text = table(&grid(vec![vec!["t", "ann", "hello"]]), 80).to_string();
+        assert!(text.contains("│ t     ann   hello   │"), "{text}");
+        assert_eq!(frame(3), 8, "{text}");
     }
 }

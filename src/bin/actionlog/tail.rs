@@ -15,7 +15,7 @@ use std::time::Duration;
 use actionlog::query::dayfiles::{self, DayFile};
 use serde_json::Value;
 
-use crate::output::escape_controls;
+use crate::terminal::escape_controls;
 
 /// What to show and how.
 pub struct TailOpts {

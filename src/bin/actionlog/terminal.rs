@@ -1,0 +1,145 @@
+//! Text on a terminal: control characters escaped (a stored value can neither move the cursor
+//! nor forge a line), widths counted in display columns (a CJK character or an emoji takes
+//! two), text cut to a width without splitting an escape or a character, and the terminal's
+//! own width.
+
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
+
+/// What a cut cell ends with.
+const ELLIPSIS: &str = "…";
+
+/// The width when neither `COLUMNS` nor the terminal says.
+const DEFAULT_WIDTH: usize = 80;
+
+/// `\n`, `\r`, `\t` and every other control character (C0, DEL, C1, so ESC and CSI too)
+/// written as a visible escape, the way the console layer writes them.
+pub fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_escaped(&mut out, s);
+    out
+}
+
+fn push_escaped(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The display width of `s` once escaped, as the table measures it.
+pub fn shown_width(s: &str) -> usize {
+    escape_controls(s).width()
+}
+
+/// `s` escaped and, when wider than `width` columns, cut to at most `width` columns ending in
+/// `…`. The cut falls between grapheme clusters of the original text, so an escape (`\u{1b}`
+/// stands for one character) and a character (with its combining marks, or an emoji
+/// sequence) are shown whole or not at all.
+pub fn cut(s: &str, width: usize) -> String {
+    let whole = escape_controls(s);
+    if whole.width() <= width {
+        return whole;
+    }
+    let room = width.saturating_sub(ELLIPSIS.width());
+    let mut out = String::new();
+    let mut used = 0;
+    let mut unit = String::new();
+    for g in s.graphemes(true) {
+        unit.clear();
+        push_escaped(&mut unit, g);
+        let w = unit.width();
+        if used + w > room {
+            break;
+        }
+        used += w;
+        out.push_str(&unit);
+    }
+    // Widths of a sequence and of its parts can differ (an emoji and its variation selector):
+    // the whole is what the table measures.
+    while out.width() > room {
+        let Some((i, _)) = out.grapheme_indices(true).next_back() else {
+            break;
+        };
+        out.truncate(i);
+    }
+    if width >= ELLIPSIS.width() {
+        out.push_str(ELLIPSIS);
+    }
+    out
+}
+
+/// The width tables are fitted to: `COLUMNS` when it holds a positive number (so a script or
+/// a pager can ask for another width), else the terminal stdout is, else 80.
+pub fn width() -> usize {
+    let columns = std::env::var("COLUMNS").ok();
+    columns_or_terminal(
+        columns.as_deref(),
+        terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0)),
+    )
+}
+
+fn columns_or_terminal(columns: Option<&str>, terminal: Option<usize>) -> usize {
+    columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+        .or(terminal.filter(|c| *c > 0))
+        .unwrap_or(DEFAULT_WIDTH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_escaped() {
+        assert_eq!(
+            escape_controls("a\u{1b}[2Jb\n\u{9b}"),
+            "a\\u{1b}[2Jb\\n\\u{9b}"
+        );
+    }
+
+    #[test]
+    fn cuts_never_split_an_escape_or_a_character_and_count_display_columns() {
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("abcdefghij", 10), "abcdefghij");
+        assert_eq!(cut("abcdefghijk", 10), "abcdefghi…");
+        // `\u{1b}` is 6 columns: it goes whole or not at all.
+        assert_eq!(cut("ab\u{1b}cdefgh", 6), "ab…");
+        assert_eq!(cut("ab\u{1b}cdefgh", 9), "ab\\u{1b}…");
+        // Wide characters count 2; a cut never leaves half of one.
+        assert_eq!(cut("日本語のテキスト", 7), "日本語…");
+        assert_eq!(cut("日本語のテキスト", 8), "日本語…");
+        assert_eq!(cut("日本語のテキスト", 8).width(), 7);
+        // A letter with its combining accent, and a family emoji, stay whole.
+        assert_eq!(cut("e\u{301}e\u{301}e\u{301}xyz", 3), "e\u{301}e\u{301}…");
+        let family = "👨\u{200d}👩\u{200d}👧";
+        let cut_family = cut(&format!("{family}{family}{family}"), 4);
+        assert!(cut_family == format!("{family}…"), "{cut_family:?}");
+        for w in 0..30 {
+            for s in [
+                "日本語のテキスト and more",
+                "a\u{1b}[2J\r\n\u{9b}zz",
+                "❤\u{fe0f}❤\u{fe0f}❤\u{fe0f}❤\u{fe0f}",
+            ] {
+                let c = cut(s, w);
+                assert!(c.width() <= w.max(1), "{s:?} at {w}: {c:?}");
+                assert!(!c.chars().any(char::is_control), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn columns_overrides_the_terminal_and_80_is_the_fallback() {
+        assert_eq!(columns_or_terminal(Some("132"), Some(100)), 132);
+        assert_eq!(columns_or_terminal(None, Some(100)), 100);
+        assert_eq!(columns_or_terminal(Some("wide"), Some(100)), 100);
+        assert_eq!(columns_or_terminal(Some("0"), None), 80);
+        assert_eq!(columns_or_terminal(None, None), 80);
+    }
+}
