@@ -487,7 +487,11 @@ fn print_page(
     ends.keep(&mut page.rows);
     out.rows(None, &page.rows, Some(compact)).map_err(pipe)?;
     if let Some(c) = page.next {
-        eprintln!("next page: --before {c}");
+        // Escaped like every value shown: a stored id or time can hold anything.
+        eprintln!(
+            "next page: --before {}",
+            terminal::escape_controls(&c.to_string())
+        );
     }
     Ok(0)
 }

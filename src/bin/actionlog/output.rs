@@ -37,17 +37,20 @@ pub struct Out {
 }
 
 /// Escapes DEL and C1 characters, which JSON allows raw but a terminal may act on (serde_json
-/// already escapes C0).
+/// already escapes C0), and the characters that reorder text on screen
+/// ([`terminal::escape_controls`]'s list), as JSON escapes: the value read back is the same.
 fn json_for_terminal(s: String) -> String {
-    if !s.chars().any(|c| ('\u{7f}'..='\u{9f}').contains(&c)) {
+    let shown_raw =
+        |c: char| !('\u{7f}'..='\u{9f}').contains(&c) && !terminal::reorders_or_breaks(c);
+    if s.chars().all(shown_raw) {
         return s;
     }
     s.chars()
         .map(|c| {
-            if ('\u{7f}'..='\u{9f}').contains(&c) {
-                format!("\\u{:04x}", c as u32)
-            } else {
+            if shown_raw(c) {
                 c.to_string()
+            } else {
+                format!("\\u{:04x}", c as u32)
             }
         })
         .collect()

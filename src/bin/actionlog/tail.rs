@@ -71,7 +71,7 @@ impl TailOpts {
         if self.json {
             return Some(escape_controls(raw));
         }
-        let ts: String = field("timestamp").chars().take(19).collect();
+        let ts = escape_controls(&field("timestamp").chars().take(19).collect::<String>());
         let pad = " ".repeat(9 - level.len().min(8));
         let shown = escape_controls(level);
         let shown = if self.color {

@@ -13,7 +13,10 @@ const ELLIPSIS: &str = "…";
 const DEFAULT_WIDTH: usize = 80;
 
 /// `\n`, `\r`, `\t` and every other control character (C0, DEL, C1, so ESC and CSI too)
-/// written as a visible escape, the way the console layer writes them.
+/// written as a visible escape, the way the console layer writes them; so are the invisible
+/// characters that reorder or hide text (the bidirectional marks, embeddings, overrides and
+/// isolates, U+200E/F, U+202A–E, U+2066–9: a right-to-left override makes `exe.txt` read as
+/// `txt.exe`) and the line and paragraph separators.
 pub fn escape_controls(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     push_escaped(&mut out, s);
@@ -26,10 +29,17 @@ fn push_escaped(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if c.is_control() || reorders_or_breaks(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
+}
+
+/// The bidirectional formatting characters and the Unicode line and paragraph separators.
+pub fn reorders_or_breaks(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
 }
 
 /// The display width of `s` once escaped, as the table measures it.
