@@ -283,7 +283,9 @@ impl Builder {
     /// Whether `init` handles SIGTERM and SIGINT when nothing else does (default on): the
     /// outputs are stopped within the flush deadline, then the process ends as the signal
     /// would. An app's own handler, installed before or after `init`, always wins; see the
-    /// README's "What is guaranteed".
+    /// README's "What is guaranteed". On Windows: the console's Ctrl-C, Ctrl-Break, close and
+    /// shutdown events, passed on after the stop; an app's handler registered after `init`
+    /// wins, one registered before runs after the stop.
     pub fn signals(mut self, on: bool) -> Self {
         self.signals = on;
         self

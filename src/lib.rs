@@ -27,8 +27,9 @@
 //! Dependencies point one way, down this list; nothing below the layers imports a layer, the
 //! builder or the crate root.
 //! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs, with the panic
-//!   hook, `signals`: SIGTERM/SIGINT for an app that only called `init()`, and `at_exit`:
-//!   what is queued when the process exits with the guard never dropped); `guard`: the
+//!   hook, `signals`: SIGTERM/SIGINT, or the console's events on Windows, for an app that
+//!   only called `init()`, and `at_exit`: what is queued when the process exits with the guard
+//!   never dropped); `guard`: the
 //!   [`Guard`] that holds the outputs' handles (`handle`) and sums their [`Stats`];
 //! - the layers: `file` ([`FileLayer`], its writer thread, day files and their parts,
 //!   retention, compression, and [`day_files`] to read them back), `console`
@@ -41,7 +42,8 @@
 //! - `pipeline`: the bounded channel to the delivery worker, batching, retries, dead letters
 //!   and the disk spool ([`PipelineConfig`]);
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
-//! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `fs` (0750/0640, `O_NOFOLLOW`), `error`,
+//! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `fs` (0750/0640, `O_NOFOLLOW`, `flock`
+//!   and their Windows counterparts: every platform difference of the file system), `error`,
 //!   `report` (actionlog's own stderr lines), `store_env` (which database the environment
 //!   names, for the write and the read side alike).
 //! - `query` (feature `query`): the read side, beside the stores — read-only queries over

@@ -1,10 +1,11 @@
 //! Compression of closed files (cargo feature `compress`): a thread of its own, at the lowest CPU
-//! priority (`SCHED_IDLE`, else nice 19), turns each closed part `X.log` (yesterday's day file,
-//! today's earlier parts) into `X.log.gz`, off the writer's path. The writer only tells it, by
-//! a message that never blocks, which part is now open; every part before that one is closed
-//! for good ([`super::rolling`] never reopens an older or a compressed part). Compression is
-//! never urgent: retention bounds the directory whether or not files are compressed, so on a
-//! machine with no idle CPU, files simply stay plain for longer.
+//! priority the platform gives a thread ([`lower_priority`]), turns each closed part `X.log`
+//! (yesterday's day file, today's earlier parts) into `X.log.gz`, off the writer's path. The
+//! writer only tells it, by a message that never blocks, which part is now open; every part
+//! before that one is closed for good ([`super::rolling`] never reopens an older or a
+//! compressed part). Compression is never urgent: retention bounds the directory whether or
+//! not files are compressed, so on a machine with no idle CPU, files simply stay plain for
+//! longer.
 //!
 //! The steps for one part, and what a crash (process killed) after each leaves on disk:
 //!
@@ -34,10 +35,9 @@
 //! process aborts right after step k of the first part it compresses, as if killed; the tests
 //! use it to check the table above.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -120,18 +120,43 @@ enum Skip {
     Vanished,
 }
 
-/// Puts this thread in Linux's `SCHED_IDLE` class (run only when nothing else wants the CPU),
-/// or failing that at nice 19, so that compression takes only the CPU the app and the writer
-/// leave: at normal priority, on a saturated 2-core machine, it took up to a third of the file
-/// path's throughput (BENCHMARKS.md).
+/// Puts this thread at the lowest CPU priority a thread can take without privileges, so that
+/// compression takes only the CPU the app and the writer leave: at normal priority, on a
+/// saturated 2-core machine, it took up to a third of the file path's throughput
+/// (BENCHMARKS.md). Per platform:
+/// - Linux, Android: the `SCHED_IDLE` class (run only when nothing else wants the CPU), failing
+///   that nice 19; both are per thread there, and `pid/who = 0` names the calling thread;
+/// - macOS, iOS: the thread's background state (`PRIO_DARWIN_BG`: lowest CPU and I/O priority);
+/// - Windows: the thread's background mode (`THREAD_MODE_BACKGROUND_BEGIN`: lowest CPU, I/O
+///   and memory priority);
+/// - the BSDs and other Unix: nothing, since a nice value there is the whole process's and
+///   would slow the app, and their idle class needs privileges.
+///
+/// A failure leaves the priority as it was.
 #[allow(unsafe_code)]
 fn lower_priority() {
-    // SAFETY: both calls take plain integers or a pointer to a live local, and keep no pointer.
-    // On Linux the scheduling class and the nice value are per thread, and `pid/who = 0` names
-    // the calling thread, so only this one changes. A failure leaves the priority as it was.
-    let idle = libc::sched_param { sched_priority: 0 };
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) } != 0 {
-        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: both calls take plain integers or a pointer to a live local, and keep no pointer;
+    // a zeroed `sched_param` is priority 0, the only one SCHED_IDLE takes.
+    unsafe {
+        let idle: libc::sched_param = std::mem::zeroed();
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) != 0 {
+            let _ = libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        }
+    }
+    #[cfg(target_vendor = "apple")]
+    // SAFETY: plain integers; `who = 0` with PRIO_DARWIN_THREAD names the calling thread.
+    unsafe {
+        let _ = libc::setpriority(libc::PRIO_DARWIN_THREAD, 0, libc::PRIO_DARWIN_BG);
+    }
+    #[cfg(windows)]
+    // SAFETY: `GetCurrentThread` returns a pseudo-handle to the calling thread, valid for the
+    // whole call; background mode can only be set on the calling thread.
+    unsafe {
+        use windows_sys::Win32::System::Threading::{
+            GetCurrentThread, SetThreadPriority, THREAD_MODE_BACKGROUND_BEGIN,
+        };
+        let _ = SetThreadPriority(GetCurrentThread(), THREAD_MODE_BACKGROUND_BEGIN);
     }
 }
 
@@ -200,16 +225,13 @@ impl Worker {
         let plain = self.dir.join(id.file_name());
         let tmp = self.dir.join(id.tmp_name());
         let gz = self.dir.join(id.gz_name());
-        let mut src = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&plain)
-        {
+        let mut src = match crate::fs::open_read(&plain) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(Skip::Vanished)),
             Err(e) => return Err(e),
         };
-        let out = create_tmp(&tmp)?;
+        // Same mode as the day files, whatever the umask.
+        let out = crate::fs::create_truncate(&tmp)?;
         // Level 1: on the benchmark's lines it still shrinks them 52× (level 6: 68×) for about
         // a fifth of level 6's CPU per byte (BENCHMARKS.md), so it keeps up with bursts.
         let mut enc = GzEncoder::new(out, Compression::fast());
@@ -248,7 +270,7 @@ impl Worker {
             fs::rename(&tmp, &gz)?;
         }
         // The .gz is durable under its name before the plain copy goes.
-        sync_dir(&self.dir)?;
+        crate::fs::sync_dir(&self.dir)?;
         self.crash_point(3);
         {
             let _held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -259,7 +281,7 @@ impl Worker {
             }
         }
         self.crash_point(4);
-        sync_dir(&self.dir)?;
+        crate::fs::sync_dir(&self.dir)?;
         Ok(Ok(()))
     }
 
@@ -269,21 +291,4 @@ impl Worker {
             std::process::abort();
         }
     }
-}
-
-fn create_tmp(path: &Path) -> io::Result<File> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    // Same mode as the day files, whatever the umask.
-    f.set_permissions(fs::Permissions::from_mode(0o640))?;
-    Ok(f)
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }

@@ -336,8 +336,9 @@ impl FileLayerBuilder {
         self
     }
 
-    /// Creates the directory (mode 0750), opens today's file (mode 0640), points `latest.log` at
-    /// it and starts the writer thread.
+    /// Creates the directory (mode 0750 on Unix), opens today's file (mode 0640 on Unix),
+    /// points `latest.log` at it and starts the writer thread. (Windows: see the README's
+    /// "Platforms".)
     ///
     /// # Errors
     /// [`Error::LogDir`] or [`Error::LogFile`] naming the path and the OS cause;

@@ -7,23 +7,24 @@
 //!   highest-numbered part, unless that part was already compressed, in which case it opens the
 //!   next number. So the writer never appends to a part older than one it has closed, and a
 //!   compressed part is never reopened (the compressor relies on both).
-//! - Day files are opened append-only with `O_NOFOLLOW`: a symlink planted in place of a day file
-//!   is refused, never written through. New files get mode 0640 whatever the umask.
+//! - Day files are opened append-only without following links ([`crate::fs::open_append`]:
+//!   `O_NOFOLLOW` on Unix): a symlink planted in place of a day file is refused, never written
+//!   through. New files get mode 0640 whatever the umask (Unix).
 //! - `latest.log` is a relative symlink to the current day file, replaced atomically by creating
 //!   a temporary link and renaming it over the old one; it is never opened for writing. Failing
-//!   to update it is reported and never stops rotation.
+//!   to update it is reported and never stops rotation; on Windows, a process that may not
+//!   create symlinks has none, silently.
 //! - Retention ([`super::retention`]) runs each time a file is opened (start, new day, new part)
 //!   and deletes only our own names, never the open file.
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::names::{self, Kind, PartId};
 use super::retention;
 use crate::clock::Day;
-use crate::fs::{create_dir, open_append};
+use crate::fs::{FileId, create_dir, open_append};
 
 /// Name of the symlink to the current day file.
 pub(crate) const LATEST: &str = "latest.log";
@@ -45,8 +46,7 @@ pub(crate) struct DayFiles {
 struct OpenDay {
     file: File,
     path: PathBuf,
-    dev: u64,
-    ino: u64,
+    id: FileId,
 }
 
 /// The size and age bounds of the directory, as configured on the builder.
@@ -181,10 +181,7 @@ impl DayFiles {
     pub(crate) fn is_stale(&self) -> bool {
         match &self.current {
             None => false,
-            Some(o) => match fs::symlink_metadata(&o.path) {
-                Ok(m) => m.dev() != o.dev || m.ino() != o.ino,
-                Err(_) => true,
-            },
+            Some(o) => FileId::of_entry(&o.path).map_or(true, |id| id != o.id),
         }
     }
 
@@ -213,10 +210,9 @@ impl DayFiles {
         let meta = file.metadata()?;
         self.len = meta.len();
         self.current = Some(OpenDay {
+            id: FileId::of(&file, &meta)?,
             file,
             path,
-            dev: meta.dev(),
-            ino: meta.ino(),
         });
         match self.point_latest() {
             Err(e) if !self.latest_failed => {
@@ -244,7 +240,11 @@ impl DayFiles {
             .dir
             .join(format!(".{LATEST}.tmp-{}", std::process::id()));
         let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&target, &tmp)?;
+        if !crate::fs::symlink(Path::new(&target), &tmp)? {
+            // This process may not create symlinks (Windows without Developer Mode): no
+            // `latest.log`, and nothing to report at every start.
+            return Ok(());
+        }
         // rename(2) replaces whatever is at `link` (a stale link, or a planted file) atomically
         // and never follows it.
         fs::rename(&tmp, &link).inspect_err(|_| {

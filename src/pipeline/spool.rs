@@ -11,11 +11,12 @@
 //! `# actionlog spool store=<kind> <target>\n` (the sink's [`crate::sink::Sink::name`] and
 //! [`crate::sink::Sink::target`]: `sqlite /srv/app/logs/actions.db table action_logs`,
 //! `postgres app@prod table audit.action_logs` — never a password; not the host either, so a
-//! failover or a pooler's address does not strand segments). Then one
-//! record per line: `<crc32 of the JSON, 8 hex digits> <JSON>\n`,
-//! the JSON being [`crate::ActionRecord::to_json`] (or, for a job run,
-//! [`crate::JobExecution::to_json`] with `"_table": "job_executions"` added). Files are created 0640 (directory 0750), written,
-//! fsynced, then renamed from a `.tmp` name, so a segment either exists whole or not at all.
+//! failover or a pooler's address does not strand segments). Then one record per line:
+//! `<crc32 of the JSON, 8 hex digits> <JSON>\n`, the JSON being
+//! [`crate::ActionRecord::to_json`] (or, for a job run, [`crate::JobExecution::to_json`] with
+//! `"_table": "job_executions"` added). Files are created 0640 (directory 0750) on Unix,
+//! written, fsynced, then renamed from a `.tmp` name, so a segment either exists whole or not
+//! at all.
 //!
 //! Whose segments: a pipeline replays a segment marked with its own store, or one with no
 //! marker — written by versions before the marker, or by a sink that names no target — which
@@ -31,8 +32,8 @@
 //! - Segments are replayed oldest first, records in file order.
 //! - A line that fails its checksum or does not parse (a torn write, a disk error) is skipped
 //!   and counted, never blocks the rest of the replay.
-//! - One replayer per segment: a segment is replayed only under an exclusive `flock` on it
-//!   ([`claim`]), held until it is deleted, so two programs sharing a log directory never
+//! - One replayer per segment: a segment is replayed only under an exclusive lock on it
+//!   ([`claim`], [`crate::fs::try_lock`]: `flock`, `LockFileEx` on Windows), held until it is deleted, so two programs sharing a log directory never
 //!   deliver the same segment at once; a segment another program is replaying is left to it.
 //!
 //! What can be lost: records still in the in-memory channel (at most its capacity, by default
@@ -250,14 +251,14 @@ impl Claim {
 /// Claims `path` for replay: `None` when another replayer holds it, or it is gone (delivered
 /// and deleted by the one that held it).
 pub(crate) fn claim(path: &Path) -> Option<Claim> {
-    use std::os::unix::fs::MetadataExt;
+    use crate::fs::FileId;
     let file = fs::File::open(path).ok()?;
     if !crate::fs::try_lock(&file) {
         return None;
     }
     // Locked, but maybe only after its replayer deleted it: the path must still be this file.
-    let (open, now) = (file.metadata().ok()?, fs::metadata(path).ok()?);
-    (open.dev() == now.dev() && open.ino() == now.ino()).then(|| Claim {
+    let open = FileId::of(&file, &file.metadata().ok()?).ok()?;
+    (FileId::of_path(path).ok()? == open).then(|| Claim {
         path: path.to_path_buf(),
         file,
     })

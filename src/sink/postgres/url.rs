@@ -8,6 +8,8 @@ pub(super) fn describe(c: &tokio_postgres::Config) -> String {
         .iter()
         .map(|h| match h {
             tokio_postgres::config::Host::Tcp(s) => s.clone(),
+            // A socket directory (tokio-postgres has this variant on Unix only).
+            #[cfg(unix)]
             tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
         })
         .collect::<Vec<_>>()

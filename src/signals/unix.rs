@@ -1,9 +1,7 @@
-//! SIGTERM and SIGINT for an app that only called `init()` (`let _guard = actionlog::init()?`):
-//! its `main` never returns on `docker stop` or Ctrl-C, so the guard's `Drop` never runs. When
-//! `init` finds either signal at its default disposition (nobody handles it), it installs a
-//! handler; on the signal a thread of ours stops every output within the flush deadline —
-//! lines written out, queued actions delivered or spooled —, puts the default disposition back
-//! and sends the signal again, so the process ends as the signal would (same exit status).
+//! SIGTERM and SIGINT on Unix. When `init` finds either signal at its default disposition
+//! (nobody handles it), it installs a handler; on the signal a thread of ours stops every output
+//! within the flush deadline, puts the default disposition back and sends the signal again, so
+//! the process ends as the signal would (same exit status).
 //!
 //! An app that handles these signals itself is never ended early by us:
 //! - if it installed its handler before `init`, the disposition is not the default and we
@@ -18,9 +16,35 @@
 //! so ours could not tell whether the app had registered one too.
 
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::handle::Flusher;
+
+// Where the calling thread's `errno` lives, as each C library names it: the handler saves and
+// restores it, since its own calls may change it under the code the signal interrupted.
+#[cfg(any(target_os = "solaris", target_os = "illumos"))]
+use libc::___errno as errno_location;
+#[cfg(any(
+    target_os = "android",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "cygwin"
+))]
+use libc::__errno as errno_location;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "dragonfly",
+    target_os = "emscripten",
+    target_os = "hurd",
+    target_os = "redox"
+))]
+use libc::__errno_location as errno_location;
+#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+use libc::__error as errno_location;
+#[cfg(target_os = "nto")]
+use libc::__get_errno_ptr as errno_location;
+#[cfg(target_os = "haiku")]
+use libc::_errnop as errno_location;
 
 /// The signals handled.
 const SIGNALS: [libc::c_int; 2] = [libc::SIGTERM, libc::SIGINT];
@@ -39,7 +63,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     // zeroed `sigaction` owned by this frame; both calls are async-signal-safe (POSIX).
     #[allow(unsafe_code)]
     unsafe {
-        let errno = *libc::__errno_location();
+        let errno = *errno_location();
         let mut cur: libc::sigaction = std::mem::zeroed();
         let ours =
             libc::sigaction(sig, std::ptr::null(), &mut cur) == 0 && cur.sa_sigaction == handler();
@@ -48,20 +72,16 @@ extern "C" fn on_signal(sig: libc::c_int) {
             let byte = sig as u8;
             let _ = libc::write(fd, (&byte as *const u8).cast(), 1);
         }
-        *libc::__errno_location() = errno;
+        *errno_location() = errno;
     }
 }
 
 /// Installs the handler for each of [`SIGNALS`] still at its default disposition; `stoppers`
 /// stop the outputs. Returns how many signals it took over.
 pub(crate) fn install(stoppers: Vec<Flusher>, deadline: Duration) -> usize {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `pipe2` writes two descriptors into `fds`, an array of two owned by this frame.
-    #[allow(unsafe_code)]
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    let Some([read, write]) = cloexec_pipe() else {
         return 0;
-    }
-    let [read, write] = fds;
+    };
     PIPE.store(write, Ordering::Relaxed);
     let mut taken = 0;
     for sig in SIGNALS {
@@ -97,6 +117,51 @@ pub(crate) fn install(stoppers: Vec<Flusher>, deadline: Duration) -> usize {
     taken
 }
 
+/// A pipe whose two ends are closed on exec: atomically with `pipe2`.
+#[cfg(not(any(
+    target_vendor = "apple",
+    target_os = "haiku",
+    target_os = "nto",
+    target_os = "aix"
+)))]
+#[allow(unsafe_code)]
+fn cloexec_pipe() -> Option<[libc::c_int; 2]> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `pipe2` writes two descriptors into `fds`, an array of two owned by this frame.
+    (unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0).then_some(fds)
+}
+
+/// A pipe whose two ends are closed on exec: `pipe`, then `FD_CLOEXEC` on each end, where
+/// `pipe2` does not exist. A child another thread forks in between may inherit the ends; it
+/// can only hold the pipe open, never signal through it.
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "haiku",
+    target_os = "nto",
+    target_os = "aix"
+))]
+#[allow(unsafe_code)]
+fn cloexec_pipe() -> Option<[libc::c_int; 2]> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `pipe` writes two descriptors into `fds`, an array of two owned by this frame;
+    // `fcntl` and `close` take only those descriptors, which we own.
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return None;
+        }
+        if fds
+            .iter()
+            .all(|&fd| libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) == 0)
+        {
+            return Some(fds);
+        }
+        for fd in fds {
+            libc::close(fd);
+        }
+    }
+    None
+}
+
 /// Waits for a signal, stops the outputs within `deadline`, then ends the process by it.
 fn wait_and_stop(read: libc::c_int, stoppers: &[Flusher], deadline: Duration) {
     let mut byte = 0u8;
@@ -112,14 +177,7 @@ fn wait_and_stop(read: libc::c_int, stoppers: &[Flusher], deadline: Duration) {
         }
     }
     let sig = libc::c_int::from(byte);
-    let until = Instant::now() + deadline;
-    let acks: Vec<_> = stoppers.iter().map(|s| s(until)).collect();
-    let complete = acks.into_iter().fold(true, |ok, a| a.wait(until) & ok);
-    if !complete {
-        crate::report::emit(format_args!(
-            "signal {sig}: not everything was written out within {deadline:?}"
-        ));
-    }
+    super::stop_outputs(stoppers, deadline, format_args!("signal {sig}"));
     restore_defaults();
     // SAFETY: sends the signal to our own process; with the default disposition back it ends
     // the process as the first delivery would have.
