@@ -432,7 +432,10 @@ fn a_token_opens_a_session_and_never_goes_into_a_cookie() {
         http::request(a, "POST", "/actions", &[], "token=s3cret+tok").status,
         405
     );
-    // Signing out ends that session only.
+    // Signing out ends that session only, and the live stream it had open.
+    let mut stream = http::Sse::open(a, "/live/events", &[("Cookie", &pair)]);
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.next(Duration::from_secs(30)).event, "ready");
     let r = http::request(a, "GET", "/sign-out", &[("Cookie", &pair)], "");
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/"));
@@ -440,6 +443,10 @@ fn a_token_opens_a_session_and_never_goes_into_a_cookie() {
     assert_eq!(
         http::request(a, "GET", "/", &[("Cookie", &pair)], "").status,
         401
+    );
+    assert!(
+        stream.ends_within(Duration::from_secs(30)),
+        "the live stream outlived its session"
     );
     assert_eq!(
         http::request(a, "GET", "/", &[("Cookie", &other)], "").status,
