@@ -376,6 +376,12 @@ fn a_token_opens_a_session_and_never_goes_into_a_cookie() {
         page.body.contains("href=\"/sign-out\""),
         "a way to sign out"
     );
+    // A cookie of the same name set by another service on the host does not shut it out.
+    let tossed = format!("actionlog_session={}; {pair}", "0".repeat(64));
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Cookie", &tossed)], "").status,
+        200
+    );
     // Each sign-in is a session of its own.
     let other = session_of(&http::get(a, "/?token=s3cret%20tok"));
     assert_ne!(other, pair);

@@ -16,8 +16,7 @@ use axum::response::Response;
 
 tokio::task_local! {
     static PREFIX: Arc<str>;
-    /// Whether the request came with a token or a session (a token is set): pages then offer
-    /// to sign out.
+    /// Whether the request came with a session: pages then offer to sign out.
     static SIGNED_IN: bool;
 }
 

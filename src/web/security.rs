@@ -131,14 +131,15 @@ impl Guard {
     }
 }
 
-/// The value of cookie `name`.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// Every value of cookie `name`: another service on the host name can set a cookie of the
+/// same name beside ours, so each is looked at.
+fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
+        .filter_map(move |c| c.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
 /// The value of `key` in a query string or form body, decoded.
@@ -237,7 +238,7 @@ async fn gate(g: &Guard, mut req: Request, next: Next) -> Response {
         return sign_in(g, req).await;
     }
     if path == "/sign-out" {
-        if let Some(v) = cookie(req.headers(), SESSION_COOKIE) {
+        for v in cookies(req.headers(), SESSION_COOKIE) {
             g.sessions.close(v);
         }
         let attrs = g.attributes(req.headers(), req.uri());
@@ -256,7 +257,7 @@ async fn gate(g: &Guard, mut req: Request, next: Next) -> Response {
         if !g.token_ok(b) {
             return unauthorized(&asked(&req), true);
         }
-        return base::signed_in(next.run(req)).await;
+        return next.run(req).await;
     }
     if let Some(t) = field(req.uri().query().unwrap_or(""), "token") {
         if !g.token_ok(&t) {
@@ -266,8 +267,8 @@ async fn gate(g: &Guard, mut req: Request, next: Next) -> Response {
         return g.open(req.headers(), req.uri(), &asked(&req));
     }
     let now = Instant::now();
-    let session = cookie(req.headers(), SESSION_COOKIE)
-        .filter(|v| g.sessions.holds(v, now))
+    let session = cookies(req.headers(), SESSION_COOKIE)
+        .find(|v| g.sessions.holds(v, now))
         .map(str::to_owned);
     let Some(value) = session else {
         return unauthorized(&asked(&req), false);
