@@ -4,6 +4,8 @@
 //! action emitted after it opened, and one emitted while paused appears on resume; and with
 //! script payloads in every text column, the detail keys and the run logs, no script runs and
 //! the text shows literally. Each step saves a screenshot under `target/screenshots/`.
+//! With a token: signing in gives the browser a session, and another web service on the same
+//! host (another port) never receives the token.
 #![cfg(all(feature = "web", feature = "cli"))]
 
 #[path = "common/cli.rs"]
@@ -17,6 +19,9 @@ mod webdriver;
 #[path = "common/xss.rs"]
 mod xss;
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actionlog::query::Target;
@@ -194,4 +199,112 @@ fn the_dashboard_in_a_browser() {
         }
         b.screenshot(name);
     }
+}
+
+/// Another web service on 127.0.0.1: it answers every request with a small page and keeps
+/// each request's head. Returns its port and the heads.
+fn other_service() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&heads);
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            let mut head = String::new();
+            let mut r = BufReader::new(&mut s);
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            kept.lock().unwrap().push(head);
+            let page = "<!doctype html><title>other</title><p>another service</p>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    (port, heads)
+}
+
+#[test]
+fn the_token_never_reaches_another_service_on_the_host() {
+    const TOKEN: &str = "tok-never-in-a-cookie-7f3a";
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = cli::sqlite_store(dir.path(), &cli::actions_sql(5));
+    let a = web::start(
+        Target::Sqlite(db),
+        &dir.path().join("logs"),
+        Some(TOKEN),
+        |d| d,
+    );
+    let (port, heads) = other_service();
+
+    // Signing in with the form.
+    b.goto(&format!("http://{a}/actions"));
+    assert!(b.body().contains("needs its token"));
+    b.send_keys(&b.find("input[name=token]"), TOKEN);
+    b.click(&b.find("form button"));
+    // One command reads the title, so a page being replaced is never half read.
+    let title = |b: &Browser| {
+        b.eval("return document.title")
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    b.wait("the actions page", WAIT, |b| {
+        title(b).starts_with("Actions")
+    });
+    b.screenshot("signed-in");
+    // The browser holds a session, out of reach of scripts, and not the token.
+    assert_eq!(b.eval("return document.cookie"), serde_json::json!(""));
+    let cookies = b.cookies();
+    assert!(
+        cookies.iter().all(|c| !c.to_string().contains(TOKEN)),
+        "the browser keeps the token in a cookie: {cookies:?}"
+    );
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c["name"] == "actionlog_session" && c["httpOnly"] == true),
+        "{cookies:?}"
+    );
+
+    // Another service on the same host name: cookies are not scoped by port, so it gets
+    // what the browser holds for 127.0.0.1 (page and favicon alike), which is not the token.
+    b.goto(&format!("http://127.0.0.1:{port}/"));
+    b.wait("the other service's page", WAIT, |b| title(b) == "other");
+    let got = heads.lock().unwrap().clone();
+    assert!(!got.is_empty());
+    for h in &got {
+        assert!(
+            !h.contains(TOKEN),
+            "another service received the token:\n{h}"
+        );
+    }
+    let session = got
+        .iter()
+        .flat_map(|h| h.lines())
+        .filter_map(|l| l.strip_prefix("Cookie: "))
+        .flat_map(|c| c.split("; "))
+        .find(|c| c.starts_with("actionlog_session="))
+        .expect("the browser sends the session cookie to another port (the test relies on it)")
+        .to_owned();
+    // What that service can do with it: read the dashboard until the session ends.
+    let replay = |p: &str| http::request(a, "GET", p, &[("Cookie", &session)], "").status;
+    assert_eq!(replay("/actions"), 200);
+    // Signing out ends it.
+    b.goto(&format!("http://{a}/actions"));
+    b.click(&b.find("a.sign-out"));
+    b.wait("the sign-in page", WAIT, |b| {
+        title(b).starts_with("Sign in")
+    });
+    assert_eq!(replay("/actions"), 401);
 }

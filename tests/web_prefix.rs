@@ -163,4 +163,33 @@ fn the_token_redirect_and_cookie_stay_under_the_prefix() {
         .status,
         200
     );
+    // The sign-in form posts under the prefix and comes back there, and only there.
+    let page = http::get(a, &format!("{PREFIX}/actions?status=failed"));
+    assert_eq!(page.status, 401);
+    assert_eq!(attrs(&page.body, "action"), [format!("{PREFIX}/sign-in")]);
+    assert!(attrs(&page.body, "value").contains(&format!("{PREFIX}/actions?status=failed")));
+    for (next, want) in [
+        (
+            "%2Flogs%2Factions%3Fstatus%3Dfailed",
+            "/logs/actions?status=failed",
+        ),
+        ("%2F%2Fevil%2Flogs", "/logs"),
+        ("%2Flogs%2F..%2Fadmin", "/logs/admin"),
+        ("%2Fadmin", "/logs"),
+    ] {
+        let r = http::request(
+            a,
+            "POST",
+            &format!("{PREFIX}/sign-in"),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            &format!("token=tok&next={next}"),
+        );
+        assert_eq!(r.status, 303);
+        assert_eq!(r.header("location"), Some(want), "{next}");
+        assert!(
+            r.header("set-cookie")
+                .unwrap()
+                .contains(&format!("Path={PREFIX}"))
+        );
+    }
 }

@@ -294,16 +294,42 @@ fn security_defaults() {
     assert_eq!(http::get(a, "/jobs?since=2020-01-01").status, 400);
 }
 
+/// The dashboard over the tracker's store with token `s3cret tok`.
+fn with_token() -> SocketAddr {
+    static A: OnceLock<SocketAddr> = OnceLock::new();
+    *A.get_or_init(|| {
+        let (work, _) = tracker();
+        let logs = work.path().join("logs");
+        web::start(
+            Target::Sqlite(logs.join("actions.db")),
+            &logs,
+            Some("s3cret tok"),
+            |d| d,
+        )
+    })
+}
+
+/// The `name=value` of every `Set-Cookie` of `r`, with its attributes.
+fn set_cookies(r: &http::Response) -> Vec<&str> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// The session cookie a sign-in answered with, as a `Cookie` header carries it.
+fn session_of(r: &http::Response) -> String {
+    let c = set_cookies(r)
+        .into_iter()
+        .find(|c| c.starts_with("actionlog_session="))
+        .unwrap_or_else(|| panic!("no session cookie in {:?}", r.headers));
+    c.split(';').next().unwrap().to_owned()
+}
+
 #[test]
-fn a_token_is_required_when_set_and_then_kept_in_a_strict_cookie() {
-    let (work, _) = tracker();
-    let logs = work.path().join("logs");
-    let a = web::start(
-        Target::Sqlite(logs.join("actions.db")),
-        &logs,
-        Some("s3cret tok"),
-        |d| d,
-    );
+fn a_token_opens_a_session_and_never_goes_into_a_cookie() {
+    let a = with_token();
     assert_eq!(http::get(a, "/").status, 401);
     assert_eq!(http::get(a, "/export/actions.csv").status, 401);
     assert_eq!(
@@ -318,20 +344,212 @@ fn a_token_is_required_when_set_and_then_kept_in_a_strict_cookie() {
     let r = http::get(a, "/actions?status=failed&token=s3cret%20tok");
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/actions?status=failed"));
-    let cookie = r.header("set-cookie").unwrap();
+    // The cookies carry a random session value, never the token.
+    for c in set_cookies(&r) {
+        assert!(!c.contains("s3cret"), "the token went into a cookie: {c}");
+    }
+    let cookie = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("actionlog_session="))
+        .unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    let pair = session_of(&r);
+    let value = pair.strip_prefix("actionlog_session=").unwrap();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
+        value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{value}"
     );
-    let pair = cookie.split(';').next().unwrap();
+    // A browser still holding the token in the old cookie is told to drop it.
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .any(|c| c.starts_with("actionlog_token=;") && c.contains("Max-Age=0")),
+        "{:?}",
+        set_cookies(&r)
+    );
+    let page = http::request(a, "GET", "/actions?status=failed", &[("Cookie", &pair)], "");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("href=\"/sign-out\""),
+        "a way to sign out"
+    );
+    // A cookie of the same name set by another service on the host does not shut it out.
+    let tossed = format!("actionlog_session={}; {pair}", "0".repeat(64));
     assert_eq!(
-        http::request(a, "GET", "/actions?status=failed", &[("Cookie", pair)], "").status,
+        http::request(a, "GET", "/", &[("Cookie", &tossed)], "").status,
         200
     );
+    // Each sign-in is a session of its own.
+    let other = session_of(&http::get(a, "/?token=s3cret%20tok"));
+    assert_ne!(other, pair);
+    // The token is no cookie, under either name.
+    for c in [
+        "actionlog_token=s3cret%20tok",
+        "actionlog_token=s3cret tok",
+        "actionlog_session=s3cret%20tok",
+        "actionlog_session=0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
+        assert_eq!(
+            http::request(a, "GET", "/", &[("Cookie", c)], "").status,
+            401,
+            "{c}"
+        );
+    }
+    // Behind a TLS proxy the cookie is Secure.
+    let r = http::request(
+        a,
+        "GET",
+        "/?token=s3cret%20tok",
+        &[("X-Forwarded-Proto", "https")],
+        "",
+    );
+    assert!(set_cookies(&r).iter().all(|c| c.contains("; Secure")));
+    // The sign-in form: POSTed, then where it was asked to go.
+    let form = |body: &str| {
+        http::request(
+            a,
+            "POST",
+            "/sign-in",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body,
+        )
+    };
+    let r = form("token=s3cret+tok&next=%2Factions%3Fstatus%3Dfailed");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/actions?status=failed"));
+    let by_form = session_of(&r);
     assert_eq!(
-        http::request(a, "GET", "/", &[("Cookie", "actionlog_token=s3cret")], "").status,
+        http::request(a, "GET", "/", &[("Cookie", &by_form)], "").status,
+        200
+    );
+    let r = form("token=s3cret&next=%2Factions");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body.contains("not this dashboard&#39;s token")
+            || r.body.contains("not this dashboard's token")
+    );
+    assert!(set_cookies(&r).is_empty());
+    assert_eq!(form(&format!("token={}", "x".repeat(10_000))).status, 413);
+    // POST anywhere else is still refused.
+    assert_eq!(
+        http::request(a, "POST", "/actions", &[], "token=s3cret+tok").status,
+        405
+    );
+    // Signing out ends that session only, and the live stream it had open.
+    let mut stream = http::Sse::open(a, "/live/events", &[("Cookie", &pair)]);
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.next(Duration::from_secs(30)).event, "ready");
+    let r = http::request(a, "GET", "/sign-out", &[("Cookie", &pair)], "");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/"));
+    assert!(set_cookies(&r)[0].starts_with("actionlog_session=;"));
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Cookie", &pair)], "").status,
         401
     );
+    assert!(
+        stream.ends_within(Duration::from_secs(30)),
+        "the live stream outlived its session"
+    );
+    assert_eq!(
+        http::request(a, "GET", "/", &[("Cookie", &other)], "").status,
+        200
+    );
+}
+
+/// Whether a redirect to `loc` stays on this host: a path, not `//host`, `/\host` or a URL.
+fn stays_here(loc: &str) -> bool {
+    loc.starts_with('/')
+        && !loc.starts_with("//")
+        && !loc.starts_with("/\\")
+        && !loc.contains(['\t', '\n', '\r', '\\'])
+}
+
+#[test]
+fn a_sign_in_redirects_only_to_the_dashboard() {
+    let a = with_token();
+    // A request target a browser could be sent to, then the sign-in's redirect.
+    for (target, want) in [
+        (
+            "//other-host/path?token=s3cret%20tok",
+            Some("/other-host/path"),
+        ),
+        (
+            "///other-host/path?token=s3cret%20tok",
+            Some("/other-host/path"),
+        ),
+        (
+            "//other-host/path?x=1&token=s3cret%20tok",
+            Some("/other-host/path?x=1"),
+        ),
+        (
+            "/%2F%2Fother-host?token=s3cret%20tok",
+            Some("/%2F%2Fother-host"),
+        ),
+        (
+            "/%5C%5Cother-host?token=s3cret%20tok",
+            Some("/%5C%5Cother-host"),
+        ),
+        ("/%2e%2e/%2e%2e/x?token=s3cret%20tok", None),
+        ("/\\other-host?token=s3cret%20tok", None),
+        ("/\\/other-host?token=s3cret%20tok", None),
+        ("https://other-host/?token=s3cret%20tok", Some("/")),
+        ("https://other-host//x?token=s3cret%20tok", Some("/x")),
+    ] {
+        let r = http::get(a, target);
+        if r.status == 400 {
+            // The server refused the target itself: nothing to follow.
+            continue;
+        }
+        assert_eq!(r.status, 303, "{target}: {}", r.body);
+        let loc = r.header("location").unwrap();
+        assert!(stays_here(loc), "{target} sent the browser to {loc:?}");
+        if let Some(w) = want {
+            assert_eq!(loc, w, "{target}");
+        }
+    }
+    // The form's `next`, whatever it says.
+    for next in [
+        "//other-host/path",
+        "https://other-host/",
+        "/\\other-host",
+        "\\\\other-host",
+        "\t//other-host",
+        "/%09/other-host",
+        "//%09other-host",
+        "javascript:alert(1)",
+        "/actions\r\nSet-Cookie: x=1",
+        "",
+    ] {
+        let body = format!("token=s3cret+tok&next={}", url_encode(next));
+        let r = http::request(
+            a,
+            "POST",
+            "/sign-in",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            &body,
+        );
+        assert_eq!(r.status, 303, "{next:?}: {}", r.body);
+        let loc = r.header("location").unwrap();
+        assert!(stays_here(loc), "next={next:?} sent the browser to {loc:?}");
+        assert!(r.header("x").is_none());
+    }
+}
+
+/// Percent-encodes every byte but ASCII letters and digits.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -449,6 +667,54 @@ fn the_live_stream_shows_new_actions_and_resumes_without_gaps() {
 }
 
 #[test]
+fn a_line_break_in_a_stored_id_does_not_stop_the_live_stream() {
+    let dir = copy_of_tracker();
+    let logs = dir.path().join("logs");
+    // SQLite ids are TEXT: a row whose id holds line breaks (and the event stream's own
+    // separators), newest of all.
+    let db = logs.join("actions.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let newest: String = conn
+        .query_row("SELECT max(action_timestamp) FROM action_logs", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let t =
+        chrono::DateTime::parse_from_rfc3339(&newest).unwrap() + chrono::Duration::milliseconds(1);
+    let odd_id = "evil\nid: 1\r\n\ndata: {}|x_y";
+    conn.execute(
+        "INSERT INTO action_logs (id, action_type, action_timestamp, status) VALUES (?1, 'odd', ?2, 'completed')",
+        rusqlite::params![odd_id, t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let a = web::start(Target::Sqlite(db), &logs, None, |d| d);
+    // From now (the odd row), from the page's own position, and resumed from an event id.
+    let page = ok(a, "/live");
+    let src = attrs(&page, "data-events").remove(0);
+    let mut now = http::Sse::open(a, "/live/events", &[]);
+    assert_eq!(now.status, 200);
+    let hello = now.next(Duration::from_secs(30));
+    assert_eq!(hello.event, "ready");
+    let id = hello.id.unwrap();
+    assert!(!id.contains(['\n', '\r']), "{id:?}");
+    let mut from_page = http::Sse::open(a, &src, &[]);
+    assert_eq!(from_page.status, 200);
+    let mut resumed = http::Sse::open(a, "/live/events", &[("Last-Event-ID", &id)]);
+    assert_eq!(resumed.status, 200);
+    let before = all_ids(a);
+    web::tracker(dir.path(), &["collect"]);
+    let new: HashSet<String> = all_ids(a).difference(&before).cloned().collect();
+    assert!(!new.is_empty());
+    for sse in [&mut now, &mut from_page, &mut resumed] {
+        let (got, _, last) = until_all(sse, &new);
+        assert_eq!(got.len(), new.len(), "each later row once");
+        assert!(!got.iter().any(|g| g == odd_id), "the odd row was not new");
+        assert!(!last.contains(['\n', '\r']));
+    }
+}
+
+#[test]
 fn hostile_text_is_shown_escaped_everywhere_and_csv_is_formula_safe() {
     let dir = tempfile::tempdir().unwrap();
     let db = xss::store(dir.path());
@@ -487,6 +753,59 @@ fn hostile_text_is_shown_escaped_everywhere_and_csv_is_formula_safe() {
     let csv = http::get(a, &format!("/export/actions.csv?{range}")).body;
     assert!(csv.contains("'=HYPERLINK"), "{csv}");
     assert!(!csv.contains(",=HYPERLINK"));
+}
+
+#[test]
+fn characters_that_reorder_or_hide_text_are_shown_visibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = xss::store(dir.path());
+    let a = web::start(Target::Sqlite(db), &dir.path().join("logs"), None, |d| d);
+    let range = "since=2026-11-03&until=2026-11-04";
+    for p in [
+        format!("/?{range}"),
+        format!("/actions?{range}"),
+        format!("/actions/{}", xss::BIDI_ID),
+        format!("/runs/{}", xss::RUN_ID),
+        "/live".to_owned(),
+    ] {
+        let body = ok(a, &p);
+        assert!(
+            !body.contains(xss::BIDI_CHARS),
+            "{p} holds a raw bidi or invisible character"
+        );
+        assert!(
+            body.contains(xss::BIDI_SHOWN),
+            "{p} does not show them as escapes"
+        );
+    }
+    // The live stream's text too (from the start: every row is new).
+    let mut sse = http::Sse::open(a, "/live/events?from=-%7C-", &[]);
+    let batch = loop {
+        let ev = sse.next(Duration::from_secs(30));
+        if ev.event == "batch" {
+            break ev;
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&batch.data).unwrap();
+    let shown = v.to_string();
+    assert!(!shown.contains(xss::BIDI_CHARS), "{shown}");
+    let odd = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == xss::BIDI_ID)
+        .unwrap();
+    for k in ["action_type", "user_id", "source", "message"] {
+        assert_eq!(odd[k], xss::BIDI_SHOWN, "{k}");
+    }
+    assert!(
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().contains(xss::BIDI_SHOWN)),
+        "{v}"
+    );
 }
 
 #[test]

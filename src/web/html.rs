@@ -1,5 +1,7 @@
 //! The page frame and the small pieces every page uses: cells, status badges, times, errors.
-//! Everything is maud markup: a `(value)` is always written as escaped text.
+//! Everything is maud markup: a `(value)` is always written as escaped text, and every page
+//! goes out through [`ok`], which shows the characters that would act on the text around
+//! them unseen ([`visible`]).
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +40,9 @@ pub(crate) fn frame(title: &str, active: &str, body: Markup) -> Markup {
                         @for (href, name) in NAV {
                             a href=(base::at(href)) class=[(*href == active).then_some("active")] { (name) }
                         }
+                        @if base::is_signed_in() {
+                            a.sign-out href=(base::at("/sign-out")) { "Sign out" }
+                        }
                     }
                 }
                 main { h1 { (title) } (body) }
@@ -46,13 +51,56 @@ pub(crate) fn frame(title: &str, active: &str, body: Markup) -> Markup {
     }
 }
 
-/// An HTML response.
+/// An HTML response, every invisible or reordering character in it made visible.
 pub(crate) fn ok(m: Markup) -> Response {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        m.into_string(),
+        visible(&m.into_string()).into_owned(),
     )
         .into_response()
+}
+
+/// Whether `c` is shown as an escape: control characters but line feed and tab (C0, DEL,
+/// C1), the bidirectional controls that reorder the text around them (the embeddings and
+/// overrides U+202A–U+202E, the isolates U+2066–U+2069, the marks U+200E, U+200F, U+061C),
+/// and the invisible format characters that could hide or split text (soft hyphen, zero
+/// width space, word joiner and invisible operators, the line and paragraph separators,
+/// U+180E, U+FEFF, interlinear annotations). The joiners U+200C and U+200D stay: scripts
+/// and emoji sequences need them.
+fn unseen(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{61c}'
+                | '\u{180e}'
+                | '\u{200b}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
+/// `s` with every character of [`unseen`] written as `\u{…}` (as the console and the
+/// command write control characters), so a stored string can neither hide text nor make
+/// the text around it read in another order.
+pub(crate) fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(unseen) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if unseen(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 /// An error page: 400 for bad input, 502 when the store failed.
@@ -70,16 +118,20 @@ pub(crate) fn error(e: &crate::query::Error) -> Response {
     (status, ok(body)).into_response()
 }
 
-/// The page a request without the token gets.
-pub(crate) fn sign_in() -> Markup {
+/// The page a request without the token or a session gets: a form that signs in and then
+/// goes to `next` (the page asked for); `wrong` when a token was given and was not this
+/// dashboard's.
+pub(crate) fn sign_in(next: &str, wrong: bool) -> Markup {
     frame(
         "Sign in",
         "",
         html! {
+            @if wrong { p.error { "That is not this dashboard's token." } }
             p { "This dashboard needs its token (" code { "--token-file" } " or " code { "ACTIONLOG_TOKEN" } ")." }
-            form method="get" {
-                label { "Token " input type="password" name="token" autocomplete="off"; }
-                button { "Open" }
+            form method="post" action=(base::at("/sign-in")) {
+                input type="hidden" name="next" value=(next);
+                label { "Token " input type="password" name="token" autocomplete="current-password"; }
+                button { "Sign in" }
             }
         },
     )

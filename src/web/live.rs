@@ -1,17 +1,21 @@
 //! `/live`: new actions and day-file lines as they arrive, over server-sent events.
 //!
 //! Every event carries, as its id, the position after it: the last action shown (its
-//! `(time, id)` cursor) and the day-file position (`DAY.PART.OFFSET`). The page opens the
-//! stream from the position it was rendered at, so nothing written between the render and
-//! the connection is missed; after a dropped connection the browser sends the last id it got
-//! (`Last-Event-ID`) and the stream goes on from exactly there. Pausing is the page's: it
-//! keeps receiving and buffering, and shows the buffer on resume.
+//! `(time, id)` cursor, the id percent-encoded: a stored id may hold any character, a line
+//! break included, and an event id may not) and the day-file position (`DAY.PART.OFFSET`).
+//! Event data is JSON, whose strings hold no raw line break; the text shown is made visible
+//! as on every page ([`html::visible`]).
+//!
+//! The page opens the stream from the position it was rendered at, so nothing written
+//! between the render and the connection is missed; after a dropped connection the browser
+//! sends the last id it got (`Last-Event-ID`) and the stream goes on from exactly there.
+//! Pausing is the page's: it keeps receiving and buffering, and shows the buffer on resume.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +23,7 @@ use maud::html;
 use serde_json::{Value, json};
 
 use super::daylines::{self, LogPos};
+use super::session::Held;
 use super::{App, base, db, html, params};
 use crate::query::{Cursor, Entity, Error, Filter, PageQuery, Rows};
 
@@ -37,7 +42,10 @@ struct Pos {
 
 impl std::fmt::Display for Pos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let a = self.action.as_ref().map(|c| c.to_string());
+        let a = self
+            .action
+            .as_ref()
+            .map(|c| format!("{}_{}", c.time, params::encode(&c.id)));
         let l = self.log.as_ref().map(|l| l.to_string());
         write!(
             f,
@@ -55,7 +63,14 @@ impl std::str::FromStr for Pos {
         Ok(Pos {
             action: match a {
                 "-" => None,
-                a => Some(a.parse().map_err(|_| ())?),
+                a => {
+                    let (time, id) = a.split_once('_').ok_or(())?;
+                    chrono::DateTime::parse_from_rfc3339(time).map_err(|_| ())?;
+                    Some(Cursor {
+                        time: time.to_owned(),
+                        id: params::decode(id),
+                    })
+                }
             },
             log: match l {
                 "-" => None,
@@ -143,18 +158,20 @@ fn batch(actions: &Rows, lines: &[daylines::DayLine]) -> Value {
         .rev()
         .map(|i| {
             let g = |c: &str| html::text(actions.get(i, c));
-            let e = g("error_message");
+            // What the page shows, made visible; the id only goes into a link.
+            let v = |c: &str| html::visible(&g(c)).into_owned();
+            let e = v("error_message");
             let status = g("status");
             json!({
                 "id": g("id"),
-                "action_timestamp": g("action_timestamp"),
-                "action_type": g("action_type"),
-                "status": status,
+                "action_timestamp": v("action_timestamp"),
+                "action_type": v("action_type"),
+                "status": html::visible(&status),
                 "status_class": html::status_class(&status),
-                "user_id": g("user_id"),
-                "source": g("source"),
-                "job_id": g("job_id"),
-                "message": if e.is_empty() { g("result_message") } else { e },
+                "user_id": v("user_id"),
+                "source": v("source"),
+                "job_id": v("job_id"),
+                "message": if e.is_empty() { v("result_message") } else { e },
             })
         })
         .collect();
@@ -168,7 +185,7 @@ fn batch(actions: &Rows, lines: &[daylines::DayLine]) -> Value {
                 "DEBUG" => "l-debug",
                 _ => "l-other",
             };
-            json!({ "text": l.shown(), "class": class })
+            json!({ "text": html::visible(&l.shown()), "class": class })
         })
         .collect();
     json!({ "actions": acts, "lines": lines })
@@ -210,12 +227,14 @@ async fn new_actions(app: &db::Ctx, after: &Option<Cursor>) -> Result<Rows, Erro
     Ok(out)
 }
 
-/// `/live/events`.
+/// `/live/events`. A stream opened with a session ends when the session does.
 pub(crate) async fn events(
     State(app): State<Arc<App>>,
+    session: Option<Extension<Held>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    let session = session.map(|Extension(h)| h);
     let Ok(permit) = Arc::clone(&app.streams).try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -245,10 +264,13 @@ pub(crate) async fn events(
         .id(pos.to_string())
         .retry(Duration::from_millis(1000))
         .data("{}");
-    let state = (app, pos, permit);
-    let polls = futures_util::stream::unfold(state, |(app, mut pos, permit)| async move {
+    let state = (app, pos, permit, session);
+    let polls = futures_util::stream::unfold(state, |(app, mut pos, permit, session)| async move {
         loop {
             tokio::time::sleep(app.poll).await;
+            if session.as_ref().is_some_and(|s| !s.holds()) {
+                return None;
+            }
             let from = pos.clone();
             let found = db::call(&app, move |app| async move {
                 let rows = new_actions(&app, &from.action).await?;
@@ -276,7 +298,7 @@ pub(crate) async fn events(
                 .event("batch")
                 .id(pos.to_string())
                 .data(batch(&rows, &lines).to_string());
-            return Some((Ok::<_, Infallible>(ev), (app, pos, permit)));
+            return Some((Ok::<_, Infallible>(ev), (app, pos, permit, session)));
         }
     });
     let stream = futures_util::StreamExt::chain(
@@ -302,5 +324,16 @@ mod tests {
             assert_eq!(s.parse::<Pos>().unwrap().to_string(), s);
         }
         assert!("x|y".parse::<Pos>().is_err());
+        // Any stored id: written without a line break or a `|`, read back as it was.
+        let odd = Pos {
+            action: Some(Cursor {
+                time: "2026-11-03T10:00:00.000001Z".into(),
+                id: "a\nb|c_d\r%\u{202e}".into(),
+            }),
+            log: None,
+        };
+        let s = odd.to_string();
+        assert!(!s.contains(['\n', '\r']), "{s}");
+        assert_eq!(s.parse::<Pos>(), Ok(odd));
     }
 }

@@ -11,12 +11,18 @@
 //!   Content-Security-Policy allows scripts and styles from the dashboard's own `/assets/`
 //!   only (no inline script, no CDN), so injected markup could not run even if it got through.
 //! - **Bounded.** Pages hold at most [`MAX_PAGE`] rows, aggregates cover at most
-//!   [`MAX_RANGE_DAYS`] days, exports at most [`crate::query::MAX_ROWS`] rows, and at most
-//!   [`Dashboard::max_streams`] live streams are open at once.
+//!   [`MAX_RANGE_DAYS`] days, exports at most [`crate::query::MAX_ROWS`] rows, streamed a page
+//!   at a time, at most [`Dashboard::max_exports`] of them and [`Dashboard::max_streams`] live
+//!   streams at once; [`serve`] closes connections that send no request head in time or stop
+//!   reading, and holds at most [`Dashboard::max_connections`].
 //! - **Local by default.** [`router`] answers only requests whose `Host` is a loopback name
 //!   (DNS rebinding gets 403); [`serve`] binds 127.0.0.1 and refuses any other address
-//!   without a token, which it then checks in constant time and keeps in an `HttpOnly`,
-//!   `SameSite=Strict` cookie.
+//!   without a token. The token is checked in constant time and never kept in a cookie:
+//!   signing in opens a session (a random value kept in memory, ending after
+//!   [`Dashboard::session_lifetime`], at sign-out or at restart) which an `HttpOnly`,
+//!   `SameSite=Strict` cookie carries.
+//! - **Shown as stored, nothing hidden.** Control characters, bidirectional controls and
+//!   invisible format characters in stored text are written as visible `\u{…}` escapes.
 //!
 //! Every list works with JavaScript off: filters are GET forms, pagination and histogram zoom
 //! are links. The one script (`assets/app.js`, ours) only drives the live page.
@@ -25,12 +31,14 @@ mod assets;
 mod base;
 mod daylines;
 mod db;
+mod deadline;
 mod html;
 mod live;
 mod pages;
 mod params;
 mod security;
 mod serve;
+mod session;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,9 +73,13 @@ pub struct Dashboard {
     log_dir: PathBuf,
     hosts: Vec<String>,
     token: Option<String>,
+    session_lifetime: Duration,
+    secure_cookie: bool,
     max_streams: usize,
+    max_exports: usize,
     poll: Duration,
     opts: Options,
+    server: serve::Limits,
 }
 
 impl Dashboard {
@@ -78,9 +90,13 @@ impl Dashboard {
             log_dir: PathBuf::from("logs"),
             hosts: Vec::new(),
             token: None,
+            session_lifetime: Duration::from_secs(12 * 3600),
+            secure_cookie: false,
             max_streams: 16,
+            max_exports: 2,
             poll: Duration::from_millis(500),
             opts: Options::default(),
+            server: serve::Limits::default(),
         }
     }
 
@@ -104,16 +120,65 @@ impl Dashboard {
         self
     }
 
-    /// Requires this token: as `Authorization: Bearer …`, or once as `?token=…`, after which
-    /// an `HttpOnly`, `SameSite=Strict` cookie carries it.
+    /// Requires this token: as `Authorization: Bearer …` (scripts), or in the sign-in form
+    /// (or once as `?token=…`), which opens a session: the browser then holds a random
+    /// session value in an `HttpOnly`, `SameSite=Strict` cookie scoped to the dashboard's
+    /// path, never the token.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// How long a session lasts from sign-in, whatever it does meanwhile (default 12 hours).
+    /// Sign-out ends it sooner, and a restart ends them all; at most 64 are live at once
+    /// (one more ends the one that would end first).
+    pub fn session_lifetime(mut self, d: Duration) -> Self {
+        self.session_lifetime = d.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Marks the session cookie `Secure` on every sign-in (default: only when the request
+    /// says it came over TLS, by its URI or a proxy's `X-Forwarded-Proto: https` or
+    /// `Forwarded: proto=https`). Set it when the dashboard is only reached over HTTPS.
+    pub fn secure_cookie(mut self, on: bool) -> Self {
+        self.secure_cookie = on;
         self
     }
 
     /// The most live streams open at once (default 16); more get 503.
     pub fn max_streams(mut self, n: usize) -> Self {
         self.max_streams = n.max(1);
+        self
+    }
+
+    /// The most exports being sent at once (default 2): each holds one page of rows while
+    /// its client reads; more get 503 with `Retry-After`.
+    pub fn max_exports(mut self, n: usize) -> Self {
+        self.max_exports = n.max(1);
+        self
+    }
+
+    /// How long [`serve`] waits for a request's head, from the connection's opening or the
+    /// end of the previous response (default 10 s): a silent, trickling or idle kept-alive
+    /// connection is closed then. An application serving [`Dashboard::router`] itself sets
+    /// its own server's.
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.server.header_read = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long [`serve`] lets a response wait on a client that reads nothing (default
+    /// 30 s): a connection whose writes make no progress that long is closed, and the
+    /// export or live stream it held ends.
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.server.write = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The most connections [`serve`] holds open at once (default 256); more wait in the
+    /// listen backlog until one closes.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.server.connections = n.max(1);
         self
     }
 
@@ -127,11 +192,17 @@ impl Dashboard {
     pub fn router(self) -> Router {
         let app = Arc::new(App {
             streams: Arc::new(tokio::sync::Semaphore::new(self.max_streams)),
+            exports: Arc::new(tokio::sync::Semaphore::new(self.max_exports)),
             source: db::Source::new(self.store, self.opts),
             log_dir: self.log_dir,
             poll: self.poll,
         });
-        let guard = Arc::new(security::Guard::new(self.hosts, self.token));
+        let guard = Arc::new(security::Guard::new(
+            self.hosts,
+            self.token,
+            self.session_lifetime,
+            self.secure_cookie,
+        ));
         Router::new()
             .route("/", get(pages::overview::page))
             .route("/actions", get(pages::actions::list))
@@ -164,5 +235,7 @@ pub(crate) struct App {
     pub log_dir: PathBuf,
     /// Permits for open live streams.
     pub streams: Arc<tokio::sync::Semaphore>,
+    /// Permits for exports being sent.
+    pub exports: Arc<tokio::sync::Semaphore>,
     pub poll: Duration,
 }

@@ -151,6 +151,28 @@ impl Sse {
         }
     }
 
+    /// Whether the server ends the stream within `within` (whatever it sends before is
+    /// dropped).
+    pub fn ends_within(&mut self, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < deadline {
+            match self.r.read(&mut buf) {
+                Ok(0) => return true,
+                // The chunked body's last chunk: the stream is over.
+                Ok(n) if String::from_utf8_lossy(&buf[..n]).ends_with("0\r\n\r\n") => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
     /// The next event (comments and keep-alives skipped), failing the test after `within`.
     pub fn next(&mut self, within: Duration) -> Event {
         let deadline = std::time::Instant::now() + within;

@@ -155,6 +155,24 @@ impl Browser {
         );
     }
 
+    /// Types `text` into the element (a form field).
+    pub fn send_keys(&self, e: &El, text: &str) {
+        self.cmd(
+            "POST",
+            &self.s(&format!("/element/{}/value", e.0)),
+            json!({ "text": text }),
+        );
+    }
+
+    /// The cookies the browser holds for the current page, `HttpOnly` ones included: each
+    /// `{name, value, path, httpOnly, sameSite, …}`.
+    pub fn cookies(&self) -> Vec<Value> {
+        self.cmd("GET", &self.s("/cookie"), Value::Null)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn text(&self, e: &El) -> String {
         self.cmd(
             "GET",

@@ -17,7 +17,19 @@ pub const SVG: &str = "<svg/onload=a()>";
 /// A spreadsheet formula (CSV exports must defuse it).
 pub const FORMULA: &str = "=HYPERLINK(\"http://x\")";
 
+/// Characters that reorder or hide the text around them: a right-to-left override (a file
+/// name that reads `exe.png` backwards), an isolate, a mark, a zero-width no-break space.
+pub const BIDI: &str = "invoice\u{202e}gnp.exe\u{202c} \u{2066}x\u{2069}\u{200f}\u{feff}";
+/// The same as the pages must show it.
+pub const BIDI_SHOWN: &str =
+    "invoice\\u{202e}gnp.exe\\u{202c} \\u{2066}x\\u{2069}\\u{200f}\\u{feff}";
+/// Each of them, to look for raw.
+pub const BIDI_CHARS: [char; 6] = [
+    '\u{202e}', '\u{202c}', '\u{2066}', '\u{2069}', '\u{200f}', '\u{feff}',
+];
+
 pub const ACTION_ID: &str = "00000000-0000-7000-8000-00000000abcd";
+pub const BIDI_ID: &str = "00000000-0000-7000-8000-00000000abcf";
 pub const RUN_ID: &str = "00000000-0000-7000-9000-00000000abcd";
 pub const DAY: &str = "2026-11-03";
 
@@ -47,7 +59,9 @@ pub fn store(dir: &Path) -> PathBuf {
          VALUES ({id}, {t}, {u}, '2026-11-03T10:00:00.000000Z', {d}, {j}, {run}, {s}, {all}, {all},
             {src}, {ip}, {all}, 0.5),
             ('00000000-0000-7000-8000-00000000abce', {f}, {f}, '2026-11-03T10:00:01.000000Z', NULL,
-            NULL, NULL, 'completed', {f}, NULL, 'ui_button', NULL, NULL, NULL);
+            NULL, NULL, 'completed', {f}, NULL, 'ui_button', NULL, NULL, NULL),
+            ({bid}, {b}, {b}, '2026-11-03T10:00:02.000000Z', {bd}, NULL, NULL, 'failed', {b}, {b},
+            {b}, NULL, {b}, NULL);
          INSERT INTO job_executions (id, job_id, status, started_at, completed_at, duration_seconds,
             error_message, logs, metadata)
          VALUES ({run}, {j}, 'failed', '2026-11-03T09:59:59.000000Z', '2026-11-03T10:00:02.000000Z',
@@ -65,6 +79,9 @@ pub fn store(dir: &Path) -> PathBuf {
         src = q(IMG),
         ip = q(SVG),
         f = q(FORMULA),
+        bid = q(BIDI_ID),
+        b = q(BIDI),
+        bd = q(&serde_json::json!({ BIDI: BIDI }).to_string()),
         logs = q(&format!("2026-11-03 10:00:00,000 - ERROR - {all}\n2026-11-03 10:00:01,000 - INFO - {SCRIPT}")),
     );
     let db = super::cli::sqlite_store(dir, &sql);
@@ -81,7 +98,7 @@ pub fn store(dir: &Path) -> PathBuf {
     };
     std::fs::write(
         dir.join("logs").join(format!("{DAY}.log")),
-        line("ERROR", &all) + &line("INFO", SCRIPT),
+        line("ERROR", &all) + &line("INFO", SCRIPT) + &line("WARN", BIDI),
     )
     .unwrap();
     db

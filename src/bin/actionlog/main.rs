@@ -104,6 +104,10 @@ struct ServeArgs {
     /// Another Host name to answer (e.g. the machine's name, with its port); others get 403.
     #[arg(long, value_name = "HOST[:PORT]")]
     allow_host: Vec<String>,
+    /// Mark the session cookie Secure on every sign-in (behind an HTTPS proxy that does not
+    /// send X-Forwarded-Proto).
+    #[arg(long)]
+    secure_cookie: bool,
 }
 
 #[derive(Debug, Args)]
@@ -548,7 +552,8 @@ fn serve(
         let what = store.target();
         let dashboard = actionlog::web::Dashboard::new(store)
             .log_dir(log_dir)
-            .options(opts.clone());
+            .options(opts.clone())
+            .secure_cookie(s.secure_cookie);
         actionlog::web::serve(dashboard, s.bind, token, s.allow_host.clone(), |addr| {
             eprintln!("actionlog: serving {what} on http://{addr}/");
         })

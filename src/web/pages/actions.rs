@@ -35,7 +35,7 @@ pub(crate) fn table(rows: &Rows) -> Markup {
                             if e.is_empty() { html::text(g("result_message")) } else { e }
                         };
                         tr data-id=(id) {
-                            td { a href={ (base::prefix()) "/actions/" (id) } { (html::time(g("action_timestamp"))) } }
+                            td { a href={ (base::prefix()) "/actions/" (params::encode(&id)) } { (html::time(g("action_timestamp"))) } }
                             td { (html::text(g("action_type"))) }
                             td { (html::badge(&status)) }
                             td { (html::text(g("user_id"))) }
@@ -180,7 +180,7 @@ pub(crate) async fn detail(State(app): State<Arc<App>>, Path(id): Path<String>) 
                     @if c != "action_details" {
                         tr { th { (c) } td { @match c.as_str() {
                             "status" => (html::badge(&html::text(g(c)))),
-                            "job_execution_id" if !run.is_empty() => a.run href={ (base::prefix()) "/runs/" (run) } { (run) },
+                            "job_execution_id" if !run.is_empty() => a.run href={ (base::prefix()) "/runs/" (params::encode(&run)) } { (run) },
                             "job_id" if !job.is_empty() => a href={ (base::prefix()) "/runs?job_id=" (params::encode(&job)) } { (job) },
                             _ => code { (html::text(g(c))) },
                         } } }
@@ -190,7 +190,7 @@ pub(crate) async fn detail(State(app): State<Arc<App>>, Path(id): Path<String>) 
             h2 { "action_details" }
             (html::details(g("action_details")))
             @if !run.is_empty() {
-                p { a.run href={ (base::prefix()) "/runs/" (run) } { "Its job run, logs and day-file lines »" } }
+                p { a.run href={ (base::prefix()) "/runs/" (params::encode(&run)) } { "Its job run, logs and day-file lines »" } }
             }
         },
     ))

@@ -24,7 +24,7 @@ fn runs_table(rows: &Rows) -> Markup {
                     @let g = |c: &str| rows.get(i, c);
                     @let id = html::text(g("id"));
                     tr data-id=(id) {
-                        td { a href={ (base::prefix()) "/runs/" (id) } { (html::time(g("started_at"))) } }
+                        td { a href={ (base::prefix()) "/runs/" (params::encode(&id)) } { (html::time(g("started_at"))) } }
                         td { (html::text(g("job_id"))) }
                         td { (html::badge(&html::text(g("status")))) }
                         td.num { (html::seconds(g("duration_seconds"))) }
