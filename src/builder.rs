@@ -48,6 +48,8 @@ pub struct Builder {
     files: FileLayerBuilder,
     console: Option<Stream>,
     color: ColorMode,
+    /// Span close lines on the console (the files' setting is on their builder).
+    close_lines: bool,
     /// `None` when actions are off.
     actions: Option<ActionLayerBuilder>,
     // Shared settings the console (built at the end) also needs.
@@ -75,6 +77,7 @@ impl Default for Builder {
             filter: None,
             console: Some(Stream::Stderr),
             color: ColorMode::Auto,
+            close_lines: false,
             tz: Timezone::Local,
             clock: Arc::new(SystemClock),
             redaction: Redaction::default(),
@@ -180,6 +183,17 @@ impl Builder {
     /// overflow policy, … (`|f| f.keep_days(30)`).
     pub fn file_layer(mut self, f: impl FnOnce(FileLayerBuilder) -> FileLayerBuilder) -> Self {
         self.files = f(self.files);
+        self
+    }
+
+    /// One line when a span closes, in the files and on the console (default off): the
+    /// span's name, fields and times (`elapsed_ms`, `busy_ms`, `idle_ms`), as
+    /// [`FileLayerBuilder::span_close_lines`] describes — a request keeps a line with its
+    /// timing, as tracing-subscriber's `FmtSpan::CLOSE` gives. Spans the log filter disables
+    /// give none.
+    pub fn span_close_lines(mut self, on: bool) -> Self {
+        self.close_lines = on;
+        self.files = self.files.span_close_lines(on);
         self
     }
 
@@ -341,6 +355,7 @@ impl Builder {
                 .redaction(self.redaction.clone())
                 .limits(self.limits)
                 .clock_arc(self.clock.clone())
+                .span_close_lines(self.close_lines)
         });
         // The level filter applies to the files and console only: actions are an audit trail
         // and are recorded whatever RUST_LOG says. A list rather than `Option` layers: a `None`

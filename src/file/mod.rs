@@ -45,7 +45,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::clock::{self, Clock, SystemClock, Timezone};
 use crate::error::Error;
 use crate::fields::flat::FlatId;
-use crate::fields::{Render, current, span};
+use crate::fields::{Render, close, current, span};
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -104,6 +104,8 @@ pub struct FileLayer {
     tz: Timezone,
     /// This layer's flattenings of span fields.
     flat_id: FlatId,
+    /// Whether a span's close writes a line ([`FileLayerBuilder::span_close_lines`]).
+    close_lines: bool,
 }
 
 impl std::fmt::Debug for FileLayer {
@@ -131,6 +133,7 @@ impl FileLayer {
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
             render: Render::default(),
+            close_lines: false,
         }
     }
 }
@@ -141,18 +144,36 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         span::on_new_span(attrs, id, &ctx, &self.render);
+        if self.close_lines {
+            close::on_new_span(id, &ctx, self.flat_id, &*self.clock);
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         span::on_record(id, values, &ctx, &self.render);
     }
 
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         current::enter(self.flat_id, id);
+        if self.close_lines {
+            close::on_enter(id, &ctx, self.flat_id, &*self.clock);
+        }
     }
 
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         current::exit(self.flat_id, id);
+        if self.close_lines {
+            close::on_exit(id, &ctx, self.flat_id, &*self.clock);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.close_lines {
+            // Through this layer's own event path: see `fields::close`.
+            close::with_close_event(&id, &ctx, &*self.clock, |event| {
+                self.on_event(event, ctx.clone())
+            });
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -183,6 +204,7 @@ pub struct FileLayerBuilder {
     flush_deadline: Duration,
     clock: Arc<dyn Clock>,
     render: Render,
+    close_lines: bool,
 }
 
 impl std::fmt::Debug for FileLayerBuilder {
@@ -196,6 +218,7 @@ impl std::fmt::Debug for FileLayerBuilder {
             .field("capacity", &self.capacity)
             .field("overflow", &self.overflow)
             .field("flush_deadline", &self.flush_deadline)
+            .field("span_close_lines", &self.close_lines)
             .finish_non_exhaustive()
     }
 }
@@ -330,6 +353,38 @@ impl FileLayerBuilder {
         self
     }
 
+    /// One line when a span closes (default off), like tracing-subscriber's `FmtSpan::CLOSE`:
+    /// the span's level, its target as the logger, the message `close <span name>`, and in
+    /// `metadata` its times in milliseconds (microsecond resolution) — `elapsed_ms` since it
+    /// was created, `busy_ms` entered on some thread, `idle_ms` the rest, so
+    /// `busy_ms + idle_ms = elapsed_ms` — then the span's fields and its parents', as an
+    /// event inside it would have them (redacted and capped alike). A request span keeps a
+    /// line with its timing even when nothing inside it logs. Spans the layer's filter
+    /// disables give none. The times are read from the layer's clock.
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (files, guard) = actionlog::FileLayer::builder(dir.path())
+    ///     .span_close_lines(true)
+    ///     .build()
+    ///     .unwrap();
+    /// let subscriber = tracing_subscriber::registry().with(files);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let span = tracing::info_span!("request", method = "GET");
+    ///     span.in_scope(|| {});
+    /// });
+    /// drop(guard);
+    /// let day = &actionlog::day_files(dir.path()).unwrap()[0];
+    /// let line = day.lines().next().unwrap().unwrap();
+    /// assert!(line.contains(r#""message":"close request""#));
+    /// assert!(line.contains(r#""elapsed_ms":"#) && line.contains(r#""method":"GET""#));
+    /// ```
+    pub fn span_close_lines(mut self, on: bool) -> Self {
+        self.close_lines = on;
+        self
+    }
+
     /// Shares a clock already behind an `Arc`.
     pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -389,6 +444,7 @@ impl FileLayerBuilder {
             clock: self.clock,
             tz: self.tz,
             flat_id: FlatId::new(),
+            close_lines: self.close_lines,
         };
         let handle = FileHandle {
             tx,
