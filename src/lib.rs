@@ -90,7 +90,7 @@ mod stats;
 pub mod web;
 
 pub use action::{ActionFilter, ActionLayer, ActionLayerBuilder};
-pub use builder::{Builder, DEFAULT_FILTER};
+pub use builder::{Builder, DEFAULT_FILTER, STDOUT_ENV};
 pub use clock::{Clock, ManualClock, SystemClock, Timezone};
 pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;
