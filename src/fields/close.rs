@@ -22,6 +22,8 @@
 //!   layers' caches keyed by callsite then serve close lines as they serve events.
 //! - Times come from the layer's [`Clock`] (as an action's duration does). A clock that steps
 //!   back shortens a span's times, never makes them negative.
+//! - The layers call in here behind their setting only, and nothing here is inlined into their
+//!   hooks: with close lines off, a hook keeps its shape and pays the test of one `bool`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -67,6 +69,7 @@ fn between(from: i64, to: i64) -> u64 {
 }
 
 /// Starts the timings of the new span `id`, unless another layer keeps them already.
+#[inline(never)]
 pub(crate) fn on_new_span<S>(id: &Id, ctx: &Context<'_, S>, layer: FlatId, clock: &dyn Clock)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -86,6 +89,7 @@ where
 }
 
 /// Notes an entry into `id`, if `layer` keeps its timings.
+#[inline(never)]
 pub(crate) fn on_enter<S>(id: &Id, ctx: &Context<'_, S>, layer: FlatId, clock: &dyn Clock)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -99,6 +103,7 @@ where
 }
 
 /// Notes an exit from `id`, if `layer` keeps its timings.
+#[inline(never)]
 pub(crate) fn on_exit<S>(id: &Id, ctx: &Context<'_, S>, layer: FlatId, clock: &dyn Clock)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -138,6 +143,7 @@ impl fmt::Display for CloseMessage {
 /// Calls `f` with the close event of span `id` (closing now, see the module docs), if its
 /// timings were kept; nothing otherwise (a span its layers' filter disabled, or one made
 /// before the layer was there).
+#[inline(never)]
 pub(crate) fn with_close_event<S>(
     id: &Id,
     ctx: &Context<'_, S>,
