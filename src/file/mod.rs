@@ -78,7 +78,8 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 65_536;
 /// Default time [`Guard`] waits on drop for queued lines to be written.
 pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
-/// A [`Layer`] writing every event as one JSON line to daily files.
+/// A [`Layer`] writing every event as one JSON line to daily files, or to standard output
+/// ([`FileLayerBuilder::stdout_json`], [`FileLayerBuilder::day_files`]).
 ///
 /// Compose it with any other layers and filters:
 ///
