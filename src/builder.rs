@@ -27,6 +27,13 @@ use crate::sink::Sink;
 
 pub use crate::log_filter::DEFAULT_FILTER;
 
+/// The environment variable that sets up the container case without a code change:
+/// `ACTIONLOG_STDOUT=json` means JSON lines on standard output, no day files and no console
+/// ([`Builder::stdout_json`], [`Builder::day_files`], [`Builder::console`]). Read by
+/// [`crate::builder`] (and so [`crate::init`]); the builder's own calls after it win. Unset or
+/// empty, it changes nothing; any other value fails `build` / `init` with [`Error::Config`].
+pub const STDOUT_ENV: &str = "ACTIONLOG_STDOUT";
+
 /// Configures actionlog; start from [`crate::builder`].
 ///
 /// ```no_run
@@ -48,6 +55,8 @@ pub struct Builder {
     files: FileLayerBuilder,
     console: Option<Stream>,
     color: ColorMode,
+    /// Span close lines on the console (the files' setting is on their builder).
+    close_lines: bool,
     /// `None` when actions are off.
     actions: Option<ActionLayerBuilder>,
     // Shared settings the console (built at the end) also needs.
@@ -66,18 +75,21 @@ pub struct Builder {
     /// Whether `build` says on stderr where action records go (`init` does; a layer composed
     /// by hand with `build` only warns when they go nowhere).
     announce_store: bool,
+    /// A value of [`STDOUT_ENV`] that means nothing, reported by `build`.
+    env_error: Option<&'static str>,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         let log_dir = PathBuf::from("logs");
-        Builder {
+        let builder = Builder {
             files: FileLayer::builder(&log_dir),
             actions: Some(ActionLayerBuilder::without_sink().log_dir(&log_dir)),
             log_dir,
             filter: None,
             console: Some(Stream::Stderr),
             color: ColorMode::Auto,
+            close_lines: false,
             tz: Timezone::Local,
             clock: Arc::new(SystemClock),
             redaction: Redaction::default(),
@@ -90,7 +102,9 @@ impl Default for Builder {
             action_table: "action_logs".to_owned(),
             scheduled_jobs: false,
             announce_store: false,
-        }
+            env_error: None,
+        };
+        builder.with_env()
     }
 }
 
@@ -110,8 +124,24 @@ impl std::fmt::Debug for Builder {
 }
 
 impl Builder {
+    /// Applies [`STDOUT_ENV`].
+    fn with_env(mut self) -> Self {
+        match std::env::var(STDOUT_ENV) {
+            Err(std::env::VarError::NotPresent) => self,
+            Ok(v) if v.trim().is_empty() => self,
+            Ok(v) if v.trim().eq_ignore_ascii_case("json") => {
+                self.stdout_json(true).day_files(false).console(false)
+            }
+            _ => {
+                self.env_error = Some("ACTIONLOG_STDOUT must be `json` (or unset, or empty)");
+                self
+            }
+        }
+    }
+
     /// Directory of the day files, and of the spool, the dead letters and the SQLite store
-    /// under it (default `./logs`).
+    /// under it (default `./logs`). With the day files off it still holds the others: the
+    /// default SQLite store stays `<log_dir>/actions.db`.
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.log_dir = dir.as_ref().to_path_buf();
         self.files = self.files.dir(&self.log_dir);
@@ -184,6 +214,45 @@ impl Builder {
     /// overflow policy, … (`|f| f.keep_days(30)`).
     pub fn file_layer(mut self, f: impl FnOnce(FileLayerBuilder) -> FileLayerBuilder) -> Self {
         self.files = f(self.files);
+        self
+    }
+
+    /// One line when a span closes, in the files and on the console (default off): the
+    /// span's name, fields and times (`elapsed_ms`, `busy_ms`, `idle_ms`), as
+    /// [`FileLayerBuilder::span_close_lines`] describes — a request keeps a line with its
+    /// timing, as tracing-subscriber's `FmtSpan::CLOSE` gives. Spans the log filter disables
+    /// give none.
+    pub fn span_close_lines(mut self, on: bool) -> Self {
+        self.close_lines = on;
+        self.files = self.files.span_close_lines(on);
+        self
+    }
+
+    /// JSON lines on standard output, in the day files' format, through the same writer
+    /// thread (default off; [`STDOUT_ENV`] turns it on without a code change): see
+    /// [`FileLayerBuilder::stdout_json`]. The console cannot share stdout with them: `build`
+    /// refuses a console on [`Stream::Stdout`] then (on stderr, the default, it stays).
+    ///
+    /// ```no_run
+    /// // In a container: one stream of JSON lines, nothing on disk but the action store.
+    /// let _guard = actionlog::builder()
+    ///     .stdout_json(true)
+    ///     .day_files(false)
+    ///     .console(false)
+    ///     .init()?;
+    /// # Ok::<(), actionlog::Error>(())
+    /// ```
+    pub fn stdout_json(mut self, on: bool) -> Self {
+        self.files = self.files.stdout_json(on);
+        self
+    }
+
+    /// The day files on or off (default on). Off, no day file is written and no directory
+    /// made for them; the log directory still holds the action store, spool and dead letters
+    /// when they are used. With [`Self::stdout_json`] off too, the JSON lines go nowhere
+    /// (the console and actions stay).
+    pub fn day_files(mut self, on: bool) -> Self {
+        self.files = self.files.day_files(on);
         self
     }
 
@@ -335,14 +404,27 @@ impl Builder {
     /// # Errors
     /// The log directory and file errors of [`crate::FileLayerBuilder::build`];
     /// [`Error::Filter`] for bad directives; [`Error::Database`] when the default store cannot
-    /// be opened; [`Error::Config`] for out-of-range settings.
+    /// be opened; [`Error::Config`] for out-of-range settings, a bad [`STDOUT_ENV`], or the
+    /// console and the JSON lines both on stdout.
     pub fn build<S>(mut self) -> Result<(impl Layer<S> + Send + Sync + 'static, Guard), Error>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        if let Some(e) = self.env_error {
+            return Err(Error::Config(e));
+        }
+        if self.console == Some(Stream::Stdout) && self.files.writes_stdout() {
+            return Err(Error::Config(
+                "the console and the JSON lines cannot share standard output: \
+                 keep the console on stderr (the default) or turn it off",
+            ));
+        }
         let filter = self.env_filter()?;
         let files = std::mem::replace(&mut self.files, FileLayer::builder(&self.log_dir));
-        let (file, mut guard) = files.build()?;
+        let (file, mut guard) = match files.writes_somewhere() {
+            true => files.build().map(|(l, g)| (Some(l), g))?,
+            false => (None, Guard::empty()),
+        };
         let console = self.console.map(|s| {
             ConsoleLayer::new(s)
                 .color(self.color)
@@ -350,12 +432,16 @@ impl Builder {
                 .redaction(self.redaction.clone())
                 .limits(self.limits)
                 .clock_arc(self.clock.clone())
+                .span_close_lines(self.close_lines)
         });
         // The level filter applies to the files and console only: actions are an audit trail
         // and are recorded whatever RUST_LOG says. A list rather than `Option` layers: a `None`
         // layer composed with `and_then` hides the per-layer filters' interest.
-        let mut layers: Vec<Box<dyn Layer<S> + Send + Sync>> =
-            vec![file.and_then(console).with_filter(filter).boxed()];
+        let mut layers: Vec<Box<dyn Layer<S> + Send + Sync>> = Vec::new();
+        match file {
+            Some(file) => layers.push(file.and_then(console).with_filter(filter).boxed()),
+            None => layers.extend(console.map(|c| c.with_filter(filter).boxed())),
+        }
         // After the files: a log directory problem is reported as such, not as a database one.
         let (builder, from) = match self.actions.take() {
             Some(b) if b.sink().is_some() => (Some(b), None),

@@ -18,7 +18,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock, SystemClock, Timezone};
 use crate::fields::flat::FlatId;
-use crate::fields::{Render, current, event, span};
+use crate::fields::{Render, close, current, event, span};
 use crate::format;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -67,6 +67,8 @@ pub struct ConsoleLayer {
     render: Render,
     /// This layer's flattenings of span fields.
     flat_id: FlatId,
+    /// Whether a span's close prints a line ([`ConsoleLayer::span_close_lines`]).
+    close_lines: bool,
 }
 
 impl std::fmt::Debug for ConsoleLayer {
@@ -95,6 +97,7 @@ impl ConsoleLayer {
             tz: Timezone::default(),
             render: Render::default(),
             flat_id: FlatId::new(),
+            close_lines: false,
         };
         layer.resolve_color();
         layer
@@ -115,6 +118,7 @@ impl ConsoleLayer {
             tz: Timezone::default(),
             render: Render::default(),
             flat_id: FlatId::new(),
+            close_lines: false,
         };
         layer.resolve_color();
         layer
@@ -156,6 +160,16 @@ impl ConsoleLayer {
         self
     }
 
+    /// One line when a span closes (default off): the line
+    /// [`FileLayerBuilder::span_close_lines`](crate::FileLayerBuilder::span_close_lines)
+    /// describes, in the console's layout:
+    /// `… INFO     [app] close request {"elapsed_ms": 8.0, "busy_ms": 3.0, "idle_ms": 5.0, "method": "GET"}`.
+    #[must_use]
+    pub fn span_close_lines(mut self, on: bool) -> Self {
+        self.close_lines = on;
+        self
+    }
+
     pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -187,18 +201,36 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         span::on_new_span(attrs, id, &ctx, &self.render);
+        if self.close_lines {
+            close::on_new_span(id, &ctx, self.flat_id, &*self.clock);
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         span::on_record(id, values, &ctx, &self.render);
     }
 
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         current::enter(self.flat_id, id);
+        if self.close_lines {
+            close::on_enter(id, &ctx, self.flat_id, &*self.clock);
+        }
     }
 
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         current::exit(self.flat_id, id);
+        if self.close_lines {
+            close::on_exit(id, &ctx, self.flat_id, &*self.clock);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.close_lines {
+            // Through this layer's own event path: see `fields::close`.
+            close::with_close_event(&id, &ctx, &*self.clock, |event| {
+                self.on_event(event, ctx.clone())
+            });
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -27,6 +27,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The JSON lines go to standard output and the process has none (its descriptor is
+    /// closed).
+    #[error("cannot write the log lines to standard output: {0}")]
+    Stdout(#[source] io::Error),
     /// A global `tracing` subscriber is already installed (by an earlier `init` or by other code).
     #[error(
         "a global tracing subscriber is already installed; actionlog::init can run once per process"

@@ -60,6 +60,14 @@ impl Guard {
         }
     }
 
+    /// A guard holding no output yet (none with a worker was built).
+    pub(crate) fn empty() -> Guard {
+        Guard {
+            handles: Vec::new(),
+            flush_deadline: Duration::ZERO,
+        }
+    }
+
     /// Combines two guards (e.g. a [`crate::FileLayer`]'s and an [`crate::ActionLayer`]'s) into
     /// one that keeps, flushes and stops the workers of both; counters are summed.
     pub fn merge(mut self, mut other: Guard) -> Guard {

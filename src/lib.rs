@@ -18,7 +18,9 @@
 //!   `2025-11-03T14:30:45 INFO     [tracker] Start Collection button clicked {"us_congress": true, "lookback_days": 30}`.
 //!
 //! `metadata` holds the event's fields and those of every enclosing span (innermost wins).
-//! Records from the `log` crate are captured too.
+//! Records from the `log` crate are captured too. In a container, `ACTIONLOG_STDOUT=json`
+//! ([`STDOUT_ENV`]) sends the same lines to stdout instead, with no day files and no console;
+//! [`Builder::span_close_lines`] adds a line with each span's times when it closes.
 //!
 //! Each output is also a plain [`Layer`](tracing_subscriber::Layer) to compose yourself:
 //! [`FileLayer`] and [`ConsoleLayer`].
@@ -96,7 +98,7 @@ mod store_env;
 pub mod web;
 
 pub use action::{ActionFilter, ActionLayer, ActionLayerBuilder};
-pub use builder::{Builder, DEFAULT_FILTER};
+pub use builder::{Builder, DEFAULT_FILTER, STDOUT_ENV};
 pub use clock::{Clock, ManualClock, SystemClock, Timezone};
 pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;

@@ -4,12 +4,14 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Lines that reached the day files, including actionlog's own WARNING lines about drops.
+    /// Lines that reached the day files (standard output, when the day files are off),
+    /// including actionlog's own WARNING lines about drops.
     pub lines_written: u64,
     /// Lines lost: channel full under [`crate::Overflow::DropNewest`], the writer gone after
     /// shutdown, or more than the in-memory cap waiting while the file could not be written.
     pub lines_dropped: u64,
-    /// Failed attempts to write or reopen a day file.
+    /// Failed attempts to write or reopen a day file, or to write to standard output (its
+    /// copy beside the day files included).
     pub write_errors: u64,
     /// Action records produced by the action layer (an action span makes two: initiated, final),
     /// and job runs produced by the job layer (one each); the `actions_*` counters below count

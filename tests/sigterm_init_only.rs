@@ -1,8 +1,10 @@
 //! SIGTERM / SIGINT reaching an app that only called `init()` and never returns from `main`:
 //! actionlog stops its outputs — every line written, every queued action delivered — and the
 //! process then ends by the signal, as it would have without us (same wait status). With
-//! `.signals(false)` the signal ends it at once, as before. (An app that handles the signals
-//! itself, with tokio::signal after `init`, is `tests/sigterm.rs`: it is never ended early.)
+//! `.signals(false)` the signal ends it at once, as before. As PID 1 of a PID namespace (a
+//! container started without `--init`), where the kernel drops the signal sent again, it exits
+//! with 128 + the signal's number. (An app that handles the signals itself, with tokio::signal
+//! after `init`, is `tests/sigterm.rs`: it is never ended early.)
 
 mod common;
 
@@ -180,4 +182,93 @@ fn an_app_with_its_own_handler_is_not_ended_by_us() {
     assert!(status.success(), "{status:?}\n{out}");
     assert!(out.contains("own handler ran"), "{out}");
     assert_eq!(rows(dir.path()) as u64, RECORDS);
+}
+
+/// As PID 1 of its own PID namespace (`docker run` without `--init`; here `unshare`), the
+/// signal sent again after the stop is dropped by the kernel: the process must still end,
+/// with 143 as a shell reports SIGTERM, everything written and delivered first.
+#[test]
+fn as_pid_1_in_a_container_sigterm_still_ends_it() {
+    let name = "as_pid_1_in_a_container_sigterm_still_ends_it";
+    if let Ok(dir) = std::env::var(CHILD) {
+        // Our pid outside the namespace, for the parent to signal (`/proc` is still the
+        // parent namespace's).
+        let outer = std::fs::read_link("/proc/self").unwrap();
+        assert_eq!(std::process::id(), 1, "not PID 1");
+        println!("outer {}", outer.display());
+        return child(&dir);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let usable = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--pid", "--fork", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true and `unshare --user --pid` is refused on this machine");
+        }
+        eprintln!("SKIPPED: cannot make a PID namespace here (`unshare --user --pid`)");
+        return;
+    }
+    // `--kill-child`: a failed test leaves no child behind (killing unshare kills it).
+    let mut proc = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--kill-child",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(CHILD, dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("SUPABASE_URL")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut out = BufReader::new(proc.stdout.take().unwrap());
+    let mut proc = KillOnDrop(proc);
+    let (mut line, mut outer) = (String::new(), None);
+    while !line.trim_end().ends_with("ready") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the child ended early"
+        );
+        // After libtest's `test … ... ` on the same line.
+        if let Some((_, pid)) = line.trim_end().split_once("outer ") {
+            outer = Some(pid.to_owned());
+        }
+    }
+    let outer = outer.expect("the child says its pid");
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &outer])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Ends (unshare passes its child's exit status on) instead of running on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = proc.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PID 1 did not end on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    assert_eq!(rows(dir.path()) as u64, RECORDS);
+    assert_eq!(lines(dir.path()) as u64, RECORDS);
 }

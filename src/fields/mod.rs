@@ -1,12 +1,14 @@
 //! Field capture, shared by every layer: one visitor that hands each value `tracing` gives to a
 //! handler as a [`Val`], value conversion (JSON bytes, JSON values, bounded text), the rendering
 //! settings a layer applies ([`Render`]: redaction and size caps), the span extensions our
-//! layers share ([`span`]), the event capture of the line outputs ([`event`]) and the packed
-//! form of an action event's fields ([`packed`]).
+//! layers share ([`span`]), the event capture of the line outputs ([`event`]), the span close
+//! lines' timings and events ([`close`]) and the packed form of an action event's fields
+//! ([`packed`]).
 //!
 //! Nothing here knows about layers, rows, the pipeline or sinks.
 
 pub(crate) mod callsite;
+pub(crate) mod close;
 pub(crate) mod current;
 pub(crate) mod event;
 pub(crate) mod flat;

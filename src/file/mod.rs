@@ -6,7 +6,9 @@
 //! `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
 //! under a size cap ([`rolling`], names in [`names`]). Each time a file is opened, [`retention`]
 //! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
-//! gzips closed files (`compress`). [`read`] reads it all back for every consumer.
+//! gzips closed files (`compress`). [`read`] reads it all back for every consumer. The same
+//! lines may go to standard output too, or instead of the day files ([`stdout`], [`output`]):
+//! the container set-up.
 //!
 //! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
 //! full hand-off makes the caller wait for the writer, so nothing is lost; under
@@ -22,6 +24,7 @@ pub(crate) mod compress;
 mod handle;
 mod intake;
 pub(crate) mod names;
+mod output;
 pub mod read;
 mod record;
 mod render;
@@ -30,6 +33,7 @@ mod render_check;
 pub(crate) mod retention;
 pub(crate) mod rolling;
 mod slots;
+mod stdout;
 pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +49,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::clock::{self, Clock, SystemClock, Timezone};
 use crate::error::Error;
 use crate::fields::flat::FlatId;
-use crate::fields::{Render, current, span};
+use crate::fields::{Render, close, current, span};
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -74,7 +78,8 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 65_536;
 /// Default time [`Guard`] waits on drop for queued lines to be written.
 pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
-/// A [`Layer`] writing every event as one JSON line to daily files.
+/// A [`Layer`] writing every event as one JSON line to daily files, or to standard output
+/// ([`FileLayerBuilder::stdout_json`], [`FileLayerBuilder::day_files`]).
 ///
 /// Compose it with any other layers and filters:
 ///
@@ -104,6 +109,8 @@ pub struct FileLayer {
     tz: Timezone,
     /// This layer's flattenings of span fields.
     flat_id: FlatId,
+    /// Whether a span's close writes a line ([`FileLayerBuilder::span_close_lines`]).
+    close_lines: bool,
 }
 
 impl std::fmt::Debug for FileLayer {
@@ -131,6 +138,9 @@ impl FileLayer {
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
             render: Render::default(),
+            close_lines: false,
+            day_files: true,
+            stdout_json: false,
         }
     }
 }
@@ -141,18 +151,36 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         span::on_new_span(attrs, id, &ctx, &self.render);
+        if self.close_lines {
+            close::on_new_span(id, &ctx, self.flat_id, &*self.clock);
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         span::on_record(id, values, &ctx, &self.render);
     }
 
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         current::enter(self.flat_id, id);
+        if self.close_lines {
+            close::on_enter(id, &ctx, self.flat_id, &*self.clock);
+        }
     }
 
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         current::exit(self.flat_id, id);
+        if self.close_lines {
+            close::on_exit(id, &ctx, self.flat_id, &*self.clock);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.close_lines {
+            // Through this layer's own event path: see `fields::close`.
+            close::with_close_event(&id, &ctx, &*self.clock, |event| {
+                self.on_event(event, ctx.clone())
+            });
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -183,6 +211,9 @@ pub struct FileLayerBuilder {
     flush_deadline: Duration,
     clock: Arc<dyn Clock>,
     render: Render,
+    close_lines: bool,
+    day_files: bool,
+    stdout_json: bool,
 }
 
 impl std::fmt::Debug for FileLayerBuilder {
@@ -196,6 +227,9 @@ impl std::fmt::Debug for FileLayerBuilder {
             .field("capacity", &self.capacity)
             .field("overflow", &self.overflow)
             .field("flush_deadline", &self.flush_deadline)
+            .field("span_close_lines", &self.close_lines)
+            .field("day_files", &self.day_files)
+            .field("stdout_json", &self.stdout_json)
             .finish_non_exhaustive()
     }
 }
@@ -330,6 +364,82 @@ impl FileLayerBuilder {
         self
     }
 
+    /// One line when a span closes (default off), like tracing-subscriber's `FmtSpan::CLOSE`:
+    /// the span's level, its target as the logger, the message `close <span name>`, and in
+    /// `metadata` its times in milliseconds (microsecond resolution) — `elapsed_ms` since it
+    /// was created, `busy_ms` entered on some thread, `idle_ms` the rest, so
+    /// `busy_ms + idle_ms = elapsed_ms` — then the span's fields and its parents', as an
+    /// event inside it would have them (redacted and capped alike). A request span keeps a
+    /// line with its timing even when nothing inside it logs. Spans the layer's filter
+    /// disables give none. The times are read from the layer's clock.
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (files, guard) = actionlog::FileLayer::builder(dir.path())
+    ///     .span_close_lines(true)
+    ///     .build()
+    ///     .unwrap();
+    /// let subscriber = tracing_subscriber::registry().with(files);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let span = tracing::info_span!("request", method = "GET");
+    ///     span.in_scope(|| {});
+    /// });
+    /// drop(guard);
+    /// let day = &actionlog::day_files(dir.path()).unwrap()[0];
+    /// let line = day.lines().next().unwrap().unwrap();
+    /// assert!(line.contains(r#""message":"close request""#));
+    /// assert!(line.contains(r#""elapsed_ms":"#) && line.contains(r#""method":"GET""#));
+    /// ```
+    pub fn span_close_lines(mut self, on: bool) -> Self {
+        self.close_lines = on;
+        self
+    }
+
+    /// Writes every line to standard output too (default off), in the day files' format —
+    /// one JSON object per line, nothing else — for a container whose platform collects
+    /// stdout. The same writer thread writes it: the caller does no I/O, and the channel's
+    /// bounds and [`Overflow`] apply as they do to the files. A stdout that blocks (a reader
+    /// that stopped reading) stalls the writer like a hung disk: callers wait at most
+    /// [`block_timeout`](Self::block_timeout) once, then lines are dropped and counted until
+    /// it takes lines again, and dropping the guard waits at most the flush deadline. A closed
+    /// stdout (EPIPE) is a write error, counted and reported once, never a signal that ends
+    /// the process. Beside the day files stdout gets a copy (best effort: the files keep every
+    /// line); with them off ([`day_files(false)`](Self::day_files)) it is the only
+    /// destination, held and retried as a day file would be. Nothing else should write to
+    /// stdout then (a console on stdout included).
+    pub fn stdout_json(mut self, on: bool) -> Self {
+        self.stdout_json = on;
+        self
+    }
+
+    /// Whether the lines go to the day files (default on). Off, no directory or file is made
+    /// and [`build`](Self::build) needs [`stdout_json`](Self::stdout_json) on: the container
+    /// set-up, where the platform keeps stdout and a `./logs` dies with the container.
+    ///
+    /// ```
+    /// let (_lines, _guard) = actionlog::FileLayer::builder("unused")
+    ///     .day_files(false)
+    ///     .stdout_json(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!std::path::Path::new("unused").exists());
+    /// ```
+    pub fn day_files(mut self, on: bool) -> Self {
+        self.day_files = on;
+        self
+    }
+
+    /// Whether the lines go to standard output.
+    pub(crate) fn writes_stdout(&self) -> bool {
+        self.stdout_json
+    }
+
+    /// Whether the lines go anywhere (the day files, stdout or both).
+    pub(crate) fn writes_somewhere(&self) -> bool {
+        self.day_files || self.stdout_json
+    }
+
     /// Shares a clock already behind an `Arc`.
     pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -337,18 +447,38 @@ impl FileLayerBuilder {
     }
 
     /// Creates the directory (mode 0750 on Unix), opens today's file (mode 0640 on Unix),
-    /// points `latest.log` at it and starts the writer thread. (Windows: see the README's
-    /// "Platforms".)
+    /// points `latest.log` at it and starts the writer thread (with the day files off, only the
+    /// thread). (Windows: see the README's "Platforms".)
     ///
     /// # Errors
     /// [`Error::LogDir`] or [`Error::LogFile`] naming the path and the OS cause;
-    /// [`Error::Config`] for a zero capacity; [`Error::Thread`] if the thread cannot start.
+    /// [`Error::Stdout`] when the lines go to a standard output the process does not have;
+    /// [`Error::Config`] for a zero capacity, or with both the day files and stdout off;
+    /// [`Error::Thread`] if the thread cannot start.
     pub fn build(self) -> Result<(FileLayer, Guard), Error> {
         if self.capacity == 0 {
             return Err(Error::Config("channel capacity must be at least 1"));
         }
+        if !self.day_files && !self.stdout_json {
+            return Err(Error::Config(
+                "the day files and standard output are both off: the lines have nowhere to go",
+            ));
+        }
+        let stdout = || stdout::Stdout::open().map_err(Error::Stdout);
         let day = clock::day_of(self.clock.now(), self.tz);
-        let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
+        let (out, copy) = if self.day_files {
+            let copy = self.stdout_json.then(stdout).transpose()?;
+            let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
+            (output::Output::Files(files), copy)
+        } else {
+            (
+                output::Output::Stdout {
+                    out: stdout()?,
+                    day,
+                },
+                None,
+            )
+        };
         // Flush and shutdown requests only: lines go through the hub's per-thread slots.
         let (tx, rx) = crossbeam_channel::unbounded();
         let hub = Arc::new(slots::Hub::new(
@@ -357,22 +487,23 @@ impl FileLayerBuilder {
             self.overflow == Overflow::Block,
         ));
         let counters = Arc::new(Counters::default());
-        #[allow(unused_mut)]
         let mut w = writer::Writer::new(
             hub.clone(),
             rx,
-            files,
+            out,
             counters.clone(),
             self.clock.clone(),
             self.tz,
             self.render.clone(),
         );
+        if let Some(copy) = copy {
+            w.copy_with(writer::StdoutCopy::new(copy));
+        }
         #[cfg(feature = "compress")]
-        if self.compress {
-            w.compress_with(compress::Compressor::spawn(
-                w.dir().to_path_buf(),
-                w.dir_lock(),
-            )?);
+        if let Some(files) = w.day_files().filter(|_| self.compress) {
+            let compressor =
+                compress::Compressor::spawn(files.dir().to_path_buf(), files.dir_lock())?;
+            w.compress_with(compressor);
         }
         let thread = std::thread::Builder::new()
             .name(WRITER_THREAD.into())
@@ -390,6 +521,7 @@ impl FileLayerBuilder {
             clock: self.clock,
             tz: self.tz,
             flat_id: FlatId::new(),
+            close_lines: self.close_lines,
         };
         let handle = FileHandle {
             tx,

@@ -1,6 +1,7 @@
 //! The file writer thread: takes the callers' captured events from their slots
 //! ([`super::slots`]), renders each into its line ([`super::render`]) and appends the lines to
-//! the day files. Its loop is in [`rounds`].
+//! the day files, or to standard output when they are off ([`super::output`]); beside the day
+//! files, standard output may get a copy of each line ([`copy`]). Its loop is in [`rounds`].
 //!
 //! Invariants:
 //! - One thread owns the files, so lines are never torn or interleaved: each line is appended
@@ -18,8 +19,12 @@
 //!   checked against its path, so a deleted or moved file (or removed directory) is recreated
 //!   instead of swallowing lines. Up to [`PENDING_CAP`] bytes wait in
 //!   memory meanwhile; lines beyond that are dropped and counted.
+//!   Standard output as the only destination follows the same rules (nothing to reopen).
 //! - Dropped lines (no room under `DropNewest`, or the pending cap) are announced by one
 //!   WARNING line with the count once the writer catches up.
+//! - The copy to standard output is made from the write buffer as its lines leave for the
+//!   files, each byte once, before the files' own write: an outage of the files does not hold
+//!   it back, and one of stdout costs the copy only.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -30,6 +35,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::handle::Counters;
 use super::names::PartId;
+use super::output::Output;
 use super::render::Renderer;
 use super::rolling::DayFiles;
 use super::slots::{Chunk, Hub, Slot};
@@ -44,7 +50,10 @@ pub(crate) const PENDING_CAP: usize = 16 << 20;
 /// few system calls, a bounded buffer.
 const WRITE_CHUNK: usize = 1 << 20;
 
+mod copy;
 mod rounds;
+
+pub(crate) use copy::StdoutCopy;
 
 /// What the guard sends to the writer (lines travel through [`super::slots`]).
 pub(crate) enum Msg {
@@ -63,7 +72,13 @@ pub(crate) struct Writer {
     /// Chunks taken from slots this round, and emptied ones to hand back.
     taken: Vec<Chunk>,
     spares: Vec<Chunk>,
-    files: DayFiles,
+    /// The day files, or standard output alone.
+    out: Output,
+    /// `out`'s part cap (fixed), read for every line.
+    part_cap: Option<u64>,
+    /// Standard output beside the day files, and how much of `buf` it was given.
+    copy: Option<StdoutCopy>,
+    copied: usize,
     /// Bytes received and not yet written; always whole lines, except a tail left by a partial write.
     buf: Vec<u8>,
     /// Complete lines in `buf`.
@@ -91,7 +106,7 @@ impl Writer {
     pub(crate) fn new(
         hub: Arc<Hub>,
         rx: Receiver<Msg>,
-        files: DayFiles,
+        out: Output,
         counters: Arc<Counters>,
         clock: Arc<dyn Clock>,
         tz: Timezone,
@@ -105,7 +120,10 @@ impl Writer {
             seen: 0,
             taken: Vec::new(),
             spares: Vec::new(),
-            files,
+            part_cap: out.part_cap(),
+            out,
+            copy: None,
+            copied: 0,
             buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
             buf_lines: 0,
             renderer: Renderer::new(render, tz),
@@ -122,16 +140,15 @@ impl Writer {
         }
     }
 
-    /// The log directory.
+    /// The day files, when the lines go to them.
     #[cfg_attr(not(feature = "compress"), allow(dead_code))]
-    pub(crate) fn dir(&self) -> &std::path::Path {
-        self.files.dir()
+    pub(crate) fn day_files(&self) -> Option<&DayFiles> {
+        self.out.day_files()
     }
 
-    /// See [`super::retention::DirLock`].
-    #[cfg_attr(not(feature = "compress"), allow(dead_code))]
-    pub(crate) fn dir_lock(&self) -> super::retention::DirLock {
-        self.files.dir_lock()
+    /// Copies every line to standard output too, beside the day files.
+    pub(crate) fn copy_with(&mut self, c: StdoutCopy) {
+        self.copy = Some(c);
     }
 
     /// Hands closed files to `c` from now on.
@@ -142,7 +159,10 @@ impl Writer {
 
     /// Tells the compressor when the open part changed: every part before it is closed for good.
     fn tell_compressor(&mut self) {
-        let open = self.files.current_id();
+        let Some(files) = self.out.day_files() else {
+            return;
+        };
+        let open = files.current_id();
         if self.told == Some(open) {
             return;
         }
@@ -156,6 +176,9 @@ impl Writer {
     /// Serves until shutdown; a panic inside (a bug of ours) is reported, counted as a write
     /// error, and the loop starts again: logging never silently stops.
     pub(crate) fn run(mut self) {
+        if self.copy.is_some() || self.out.day_files().is_none() {
+            super::stdout::keep_broken_pipe_an_error();
+        }
         loop {
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve())) {
                 Ok(()) => return,
@@ -181,7 +204,7 @@ impl Writer {
                 .fetch_add(lost, Ordering::Relaxed);
             crate::report::emit(format_args!(
                 "{lost} log lines could not be written to {} before shutdown",
-                self.files.current_path().display()
+                self.out
             ));
         }
     }
@@ -189,10 +212,10 @@ impl Writer {
     /// Buffers `line` (`lines` whole lines of `day`; several only without a part cap and while
     /// the file is healthy), moving to the day's file or the next part first if due.
     fn push(&mut self, day: Day, line: &[u8], lines: u64) {
-        if day > self.files.day() {
+        if day > self.out.day() {
             self.enter_day(day);
-        } else if let Some(cap) = self.files.part_cap() {
-            let held = self.files.len() + self.buf.len() as u64;
+        } else if let Some(cap) = self.part_cap {
+            let held = self.out.len() + self.buf.len() as u64;
             if held > 0 && held + line.len() as u64 > cap {
                 // The part is full: everything before this line goes into it, this line starts
                 // the next part. Only with nothing held back (a tail left by a failed write must
@@ -200,12 +223,13 @@ impl Writer {
                 // grows past the cap by what was held, and rolls at the first write that works.
                 self.write_out(false);
                 if self.buf.is_empty() {
-                    if let Err(e) = self.files.next_part() {
+                    if let Err(e) = self.out.next_part() {
                         self.fail(e);
                     }
                 }
             }
         }
+        // (Such a line is not copied to standard output either: the copy is made from `buf`.)
         if self.broken_since.is_some() && self.buf.len() + line.len() > PENDING_CAP {
             self.counters
                 .lines_dropped
@@ -220,7 +244,7 @@ impl Writer {
     /// closes the old file with everything that belongs in it.
     fn enter_day(&mut self, day: Day) {
         self.write_out(true);
-        if let Err(e) = self.files.rotate(day) {
+        if let Err(e) = self.out.enter_day(day) {
             self.fail(e);
         }
     }
@@ -229,6 +253,13 @@ impl Writer {
     /// unless `force`d.
     fn write_out(&mut self, force: bool) {
         let now = Instant::now();
+        // Standard output's copy first: an outage of the files must not hold it back.
+        if let Some(copy) = &mut self.copy {
+            if self.copied < self.buf.len() {
+                copy.copy(&self.buf[self.copied..], now, &self.counters);
+                self.copied = self.buf.len();
+            }
+        }
         if self.buf.is_empty() {
             // Nothing to write; a flush still checks the file is where it should be.
             if force {
@@ -243,34 +274,36 @@ impl Writer {
         // the lines into an unlinked inode. One `stat` per write, amortised over up to a round's lines.
         self.check_stale();
         self.last_attempt = now;
-        let result = match self.files.file() {
+        let result = match self.out.file() {
             Ok(file) => write_some(file, &self.buf),
             Err(e) => Err((0, e)),
         };
         match result {
             Ok(()) => {
-                self.files.wrote(self.buf.len());
+                self.out.wrote(self.buf.len());
                 self.counters
                     .lines_written
                     .fetch_add(self.buf_lines, Ordering::Relaxed);
                 self.buf.clear();
                 self.buf_lines = 0;
+                self.copied = 0;
                 if let Some(since) = self.broken_since.take() {
                     crate::report::emit(format_args!(
                         "writing to {} again after {:.1}s",
-                        self.files.current_path().display(),
+                        self.out,
                         since.elapsed().as_secs_f64()
                     ));
                 }
             }
             Err((written, e)) => {
-                self.files.wrote(written);
+                self.out.wrote(written);
                 let done = self.buf[..written].iter().filter(|&&b| b == b'\n').count() as u64;
                 self.counters
                     .lines_written
                     .fetch_add(done, Ordering::Relaxed);
                 self.buf_lines -= done.min(self.buf_lines);
                 self.buf.drain(..written);
+                self.copied = self.copied.saturating_sub(written);
                 self.fail(e);
             }
         }
@@ -279,14 +312,14 @@ impl Writer {
     /// Reopens (recreating the directory) if the open file is no longer what its path names;
     /// counted and reported like a write error.
     fn check_stale(&mut self) {
-        if self.files.is_stale() {
+        if self.out.is_stale() {
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
             crate::report::emit(format_args!(
                 "{} vanished (deleted or moved); recreating it",
-                self.files.current_path().display()
+                self.out
             ));
-            self.files.close();
-            if let Err(e) = self.files.file() {
+            self.out.close();
+            if let Err(e) = self.out.file() {
                 self.fail(e);
             }
         }
@@ -294,12 +327,12 @@ impl Writer {
 
     fn fail(&mut self, e: io::Error) {
         self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
-        self.files.close();
+        self.out.close();
         if self.broken_since.is_none() {
             self.broken_since = Some(Instant::now());
             crate::report::emit(format_args!(
                 "cannot write to {}: {e}; retrying every {}s, holding up to {} MiB meanwhile",
-                self.files.current_path().display(),
+                self.out,
                 RETRY_EVERY.as_secs(),
                 PENDING_CAP >> 20
             ));

@@ -1,7 +1,9 @@
 //! SIGTERM and SIGINT on Unix. When `init` finds either signal at its default disposition
 //! (nobody handles it), it installs a handler; on the signal a thread of ours stops every output
 //! within the flush deadline, puts the default disposition back and sends the signal again, so
-//! the process ends as the signal would (same exit status).
+//! the process ends as the signal would (same exit status). As PID 1 (a container without
+//! `--init`), where the kernel drops that signal, it exits with status 128 + the signal's
+//! number instead.
 //!
 //! An app that handles these signals itself is never ended early by us:
 //! - if it installed its handler before `init`, the disposition is not the default and we
@@ -184,6 +186,14 @@ fn wait_and_stop(read: libc::c_int, stoppers: &[Flusher], deadline: Duration) {
     #[allow(unsafe_code)]
     unsafe {
         libc::kill(libc::getpid(), sig);
+    }
+    // Still running: the kernel dropped the signal, as it does one at its default disposition
+    // sent to the init of a PID namespace — the app is PID 1 in a container started without
+    // `--init`. End the process as a shell reports a signal's end (128 + its number), which is
+    // what `docker stop` waits for, instead of running on with the outputs stopped until the
+    // runtime's SIGKILL.
+    if std::process::id() == 1 {
+        std::process::exit(128 + sig);
     }
 }
 

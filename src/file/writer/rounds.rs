@@ -109,7 +109,7 @@ impl Writer {
         }
         let mut taken = std::mem::take(&mut self.taken);
         let took = taken.iter().map(|c| c.bytes.len()).sum();
-        let today = self.files.day();
+        let today = self.out.day();
         // This day's (and earlier days') runs of every chunk first, then the rest in order.
         let split = |c: &Chunk| {
             c.days
@@ -145,7 +145,7 @@ impl Writer {
     fn push_run(&mut self, c: &Chunk, i: usize) {
         let (from, day) = c.days[i];
         let to = c.days.get(i + 1).map_or(c.bytes.len(), |&(o, _)| o);
-        if day > self.files.day() {
+        if day > self.out.day() {
             self.enter_day(day);
         }
         let mut run = &c.bytes[from..to];
@@ -158,7 +158,7 @@ impl Writer {
             let flat = (flat != NO_FLAT)
                 .then(|| c.flats.get(flat as usize))
                 .flatten();
-            if self.files.part_cap().is_none() && self.broken_since.is_none() {
+            if self.part_cap.is_none() && self.broken_since.is_none() {
                 self.renderer.line(&mut self.buf, meta, flat, &rec);
                 self.buf_lines += 1;
             } else {
