@@ -13,7 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 use super::callsite::{self, Callsite, Role};
 use super::current;
 use super::flat::FlatId;
-use super::{Render, Val, ValHandler, Visitor, bounded};
+use super::{Render, Val, ValHandler, Visitor, bounded, is_error_field};
 use crate::format::{Seps, json};
 use crate::limits;
 use crate::redact::REDACTED;
@@ -88,6 +88,32 @@ impl ValHandler for EventHandler<'_> {
     }
 }
 
+/// Takes the first visible error field's text as the message.
+struct ErrorAsMessage<'a> {
+    message: &'a mut String,
+    render: &'a Render,
+    callsite: &'a Callsite,
+}
+
+impl ValHandler for ErrorAsMessage<'_> {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        let visible = self
+            .callsite
+            .field(field.index(), field.name())
+            .is_some_and(|f| f.role == Role::Plain);
+        if !self.message.is_empty() || !visible || !is_error_field(field.name()) {
+            return;
+        }
+        let max = self.render.limits.max_field_bytes();
+        match v {
+            Val::Str(s) => bounded(self.message, format_args!("{s}"), max),
+            Val::Debug(d) => bounded(self.message, format_args!("{d:?}"), max),
+            Val::Error(e) => bounded(self.message, format_args!("{e}"), max),
+            _ => {}
+        }
+    }
+}
+
 fn push_entry(s: &mut Scratch, seps: Seps, name: &'static str, value: impl FnOnce(&mut Vec<u8>)) {
     if s.names.contains(&name) {
         return;
@@ -157,6 +183,15 @@ where
         render,
         callsite: &cs,
     }));
+    if scratch.message.is_empty() && cs.error_field {
+        // No message (`#[instrument(err)]` emits only `error = %e`): the error's text says
+        // what happened, as in the files.
+        event.record(&mut Visitor(ErrorAsMessage {
+            message: &mut scratch.message,
+            render,
+            callsite: &cs,
+        }));
+    }
     scratch.logger_json = (!is_log).then_some(cs);
     render.redaction.scrub_text(&mut scratch.message);
     // The enclosing spans' fields, flattened once per span (no walk of the scope), found

@@ -12,9 +12,9 @@ use tracing::Metadata;
 
 use super::record::{Decoded, Value};
 use crate::clock::{self, LineStart, Timezone};
-use crate::fields::Render;
 use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
+use crate::fields::{Render, is_error_field};
 use crate::format::{self, json};
 use crate::limits;
 use crate::redact::{KeyHasher, REDACTED, Redaction};
@@ -91,6 +91,8 @@ struct Site {
     fields: Vec<Field>,
     /// Whether every field has its own name (then an event's entries need no duplicate test).
     distinct: bool,
+    /// Whether a visible field reports an error: its text is the message of a line without one.
+    error_field: bool,
     /// `","level":"INFO","message":"`.
     level: Box<[u8]>,
     /// `,"logger":"target","metadata":` (empty for `log` records, whose logger is their own;
@@ -147,6 +149,7 @@ impl Site {
             })
             .collect();
         Site {
+            error_field: cs.error_field,
             fields,
             distinct: cs.distinct,
             level: level.into_boxed_slice(),
@@ -280,10 +283,11 @@ impl Renderer {
         let site = &mut self.sites[i];
         let redaction = &self.render.redaction;
 
-        // The message: usually one piece of text, used as captured; else assembled.
+        // The message: usually one piece of text, used as captured; else assembled (also when
+        // there is none but an error field to stand in for it).
         let raw = match rec.message {
-            Some(m) => m,
-            None => {
+            Some(m) if !m.is_empty() || !site.error_field => m,
+            _ => {
                 assemble_message(&mut self.message, rec, site);
                 &self.message
             }
@@ -392,6 +396,10 @@ fn write_entry_value(out: &mut Vec<u8>, v: Value<'_>, redaction: &Redaction) {
 
 /// The message from its pieces, as the caller used to build it: text as it is, a number
 /// or boolean as its JSON text.
+///
+/// An event without a message (`#[instrument(err)]` emits only `error = %e`) takes the text of
+/// its error field instead, so that its line says what happened; the field stays in the
+/// metadata too.
 fn assemble_message(message: &mut Vec<u8>, rec: &Decoded<'_>, site: &Site) {
     message.clear();
     for (i, v) in rec.values() {
@@ -401,6 +409,19 @@ fn assemble_message(message: &mut Vec<u8>, rec: &Decoded<'_>, site: &Site) {
         match v {
             Value::Text(t) => message.extend_from_slice(t),
             other => write_value(message, other),
+        }
+    }
+    if message.is_empty() {
+        let error = rec
+            .values()
+            .find_map(|(i, v)| match (site.fields.get(i), v) {
+                (Some(f), Value::Text(t)) if f.role == Role::Plain && is_error_field(f.name) => {
+                    Some(t)
+                }
+                _ => None,
+            });
+        if let Some(t) = error {
+            message.extend_from_slice(t);
         }
     }
 }
