@@ -90,12 +90,12 @@ fn a_held_write_lock_never_holds_the_app_and_nothing_is_lost() {
     assert_eq!(s2.actions_replayed, s.actions_spooled, "{s2:?}");
     assert_eq!(segments(&spool), 0);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let (rows, distinct): (u64, u64) = conn
+    let (rows, distinct): (i64, i64) = conn
         .query_row(
             "SELECT COUNT(*), COUNT(DISTINCT json_extract(action_details, '$.seq')) FROM action_logs",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((rows, distinct), (N, N));
+    assert_eq!((rows, distinct), (N as i64, N as i64));
 }

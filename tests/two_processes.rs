@@ -105,13 +105,13 @@ fn two_programs_start_together_on_one_store() {
             assert!(g.flush());
         }
         let conn = rusqlite::Connection::open(&db).unwrap();
-        let rows: u64 = conn
+        let rows: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM action_logs WHERE action_type = 'two_processes'",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(rows, 2 * N, "round {round}");
+        assert_eq!(rows, 2 * N as i64, "round {round}");
     }
 }

@@ -28,6 +28,24 @@ const HINT: &str = "the SQLite sink creates it when a program using actionlog fi
 /// The connection's page cache, in KiB (SQLite's default is 2 000).
 const CACHE_KIB: i64 = 16 * 1024;
 
+/// What setting a hook returns: nothing in the older rusqlite releases of the supported range,
+/// a `Result` in the newer ones (the handler is kept in SQLite's client data, which can fail).
+trait HookOutcome {
+    fn into_result(self) -> rusqlite::Result<()>;
+}
+
+impl HookOutcome for () {
+    fn into_result(self) -> rusqlite::Result<()> {
+        Ok(())
+    }
+}
+
+impl HookOutcome for rusqlite::Result<()> {
+    fn into_result(self) -> rusqlite::Result<()> {
+        self
+    }
+}
+
 /// A read-only connection to an actions database file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -136,12 +154,21 @@ impl SqliteStore {
 
     /// Runs one statement under the statement timeout.
     fn rows(&self, text: &str, params: &[Param]) -> Result<Rows, Error> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // `&mut`: the hook setters take `&mut self` in the newer rusqlite releases of the
+        // supported range, `&self` in the older ones.
+        let conn: &mut Connection = &mut guard;
         let deadline = Instant::now() + self.opts.statement_timeout;
-        conn.progress_handler(10_000, Some(move || Instant::now() > deadline));
+        conn.progress_handler(10_000, Some(move || Instant::now() > deadline))
+            .into_result()
+            .map_err(|e| self.err(e))?;
         let result = (|| {
             let mut st = conn.prepare_cached(text)?;
-            let columns: Vec<String> = st.column_names().iter().map(|c| c.to_string()).collect();
+            // By index: `column_names()` is a Vec in some rusqlite versions of the supported
+            // range and an iterator in others.
+            let columns: Vec<String> = (0..st.column_count())
+                .map(|i| st.column_name(i).map(str::to_owned))
+                .collect::<Result<_, _>>()?;
             let values: Vec<rusqlite::types::Value> = params
                 .iter()
                 .map(|p| match p {
@@ -160,8 +187,10 @@ impl SqliteStore {
             }
             Ok(Rows { columns, rows })
         })();
-        conn.progress_handler(0, None::<fn() -> bool>);
-        result.map_err(|e| self.err(e))
+        let removed = conn.progress_handler(0, None::<fn() -> bool>).into_result();
+        result
+            .and_then(|rows| removed.map(|()| rows))
+            .map_err(|e| self.err(e))
     }
 
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
