@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         error!(error = "upstream returned 503", "backfill step failed");
     });
 
-    // A one-shot action, the seed's `log_action(...)`.
+    // A one-shot action: one event, one row.
     info!(
         action_type = "pause_job",
         job_id = "data_collection",

@@ -1,4 +1,4 @@
-//! A small politician-trading-tracker back end exercising all ten action triggers of the seed,
+//! A small politician-trading-tracker back end exercising ten action triggers,
 //! with job runs, their captured logs and `scheduled_jobs` kept current by actionlog.
 //!
 //! ```text
@@ -62,7 +62,7 @@ enum Store {
     Supabase(supabase::Rest),
 }
 
-/// The job definitions through Supabase's REST API (PostgREST), like the seed's app did.
+/// The job definitions through Supabase's REST API (PostgREST), as a Supabase app keeps them.
 #[cfg(feature = "supabase")]
 mod supabase {
     use super::{BoxError, JobDef, ts};

@@ -1,6 +1,6 @@
--- actionlog: the seed's action_logs table, its five indexes, and updated_at kept by a trigger.
+-- actionlog: the action_logs table, its five indexes, and updated_at kept by a trigger.
 -- Idempotent: safe to run by hand (psql -f) and again on every start (Builder::migrate(true)).
--- The id default uses gen_random_uuid() (built into PostgreSQL 13+) instead of the seed's
+-- The id default uses gen_random_uuid() (built into PostgreSQL 13+) rather than
 -- uuid_generate_v4(), which needs the uuid-ossp extension; actionlog always supplies UUID v7 ids.
 
 CREATE TABLE IF NOT EXISTS action_logs (

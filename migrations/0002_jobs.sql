@@ -1,5 +1,5 @@
--- actionlog: the seed's job tables, job_executions and scheduled_jobs, with the columns the seed
--- lists; the two views the seed names; and the function that keeps scheduled_jobs current from
+-- actionlog: the job tables, job_executions and scheduled_jobs; the two views
+-- scheduled_jobs_status and job_execution_summary; and the function that keeps scheduled_jobs current from
 -- job_executions. Idempotent: safe to run by hand (psql -f) and on every start (migrate(true)).
 
 CREATE TABLE IF NOT EXISTS job_executions (
@@ -50,7 +50,7 @@ CREATE OR REPLACE TRIGGER scheduled_jobs_updated_at
     BEFORE UPDATE ON scheduled_jobs
     FOR EACH ROW EXECUTE FUNCTION scheduled_jobs_set_updated_at();
 
--- Job definitions with their status (the seed's "Job status summary" query) and the status of
+-- Job definitions with their status (the job status summary) and the status of
 -- their last execution.
 CREATE OR REPLACE VIEW scheduled_jobs_status AS
 SELECT

@@ -1,5 +1,5 @@
 -- actionlog: per-day rollups of action_logs, so that `actionlog stats` and the dashboard's
--- overview read a few thousand rows instead of scanning every action (the seed's analytics
+-- overview read a few thousand rows instead of scanning every action (the analytics
 -- over 1 M actions take seconds; over the rollups, milliseconds). Needs 0001 and 0002.
 --
 -- Three tables, one row per UTC day and key, each with a count `n`:

@@ -47,7 +47,7 @@ impl Clock for SystemClock {
     }
 
     /// The OS clock without chrono's calendar arithmetic (the per-second part of a timestamp is
-    /// formatted from it once per second, see [`stamp_unix`]).
+    /// formatted from it once per second).
     fn unix_now(&self) -> (i64, u32) {
         #[cfg(unix)]
         {
@@ -107,7 +107,7 @@ impl Clock for ManualClock {
 /// Which calendar decides timestamps' offsets and where one day file ends and the next begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Timezone {
-    /// The machine's local time zone (the seed's behaviour and the default).
+    /// The machine's local time zone (the default).
     #[default]
     Local,
     /// UTC, for fleets spread over several zones.

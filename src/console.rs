@@ -1,4 +1,4 @@
-//! The console output: [`ConsoleLayer`] writes the seed's coloured line for every event, whole,
+//! The console output: [`ConsoleLayer`] writes the coloured console line for every event, whole,
 //! with one `write` call, so lines from several threads never interleave.
 //!
 //! Console lines are written on the caller's thread, like `tracing_subscriber::fmt`: a terminal
@@ -29,7 +29,7 @@ pub enum Stream {
     /// Standard error (the default: keeps stdout free for the program's own output).
     #[default]
     Stderr,
-    /// Standard output (the seed's Python `StreamHandler(stdout)`).
+    /// Standard output.
     Stdout,
 }
 
@@ -46,7 +46,7 @@ pub enum ColorMode {
     Never,
 }
 
-/// A [`Layer`] printing the seed's console line:
+/// A [`Layer`] printing the console line:
 /// `2025-11-03T14:30:45 INFO     [data_collection_page] Start Collection button clicked {"us_congress": true}`.
 ///
 /// ```

@@ -64,6 +64,7 @@
 //! - User data cannot forge lines or drive a terminal: control characters are escaped in every
 //!   output, and each file line is one valid JSON object.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
 mod action;

@@ -1,11 +1,11 @@
-//! Action records: the seed's `action_logs` row, built from spans and events by [`ActionLayer`].
+//! Action records: the `action_logs` row, built from spans and events by [`ActionLayer`].
 //!
 //! - A span that declares an `action_type` field is an *action*. It yields an `initiated` record
 //!   when created (unless switched off) and its final record when it closes: `completed`, or
 //!   `failed` when an ERROR event happened inside it, or a `status = "failed"` or `error` field
 //!   was recorded on it. Both records share one UUID v7 id, so they are one row.
 //! - An event with an `action_type` field is a one-shot action (status from its `status` field,
-//!   default `completed`): the seed's `log_action(...)` is
+//!   default `completed`): a `log_action(...)` call is
 //!   `info!(action_type = "data_collection_start", status = "initiated", ...)`.
 //! - Fields named like the table's columns fill those columns; every other field goes into
 //!   `action_details`. Column fields missing on the action are taken from the enclosing spans

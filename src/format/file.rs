@@ -1,4 +1,4 @@
-//! The JSON-lines record of the day files, in the seed's shape and key order:
+//! The JSON-lines record of the day files, in its fixed key order:
 //! `{"timestamp":…,"level":…,"message":…,"logger":…,"metadata":{…}}` and a newline.
 
 use super::Seps;

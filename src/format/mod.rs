@@ -1,5 +1,5 @@
 //! Turning captured fields into bytes: [`json`] holds the escaping (its byte scans in `scan`) and value rendering shared by
-//! every output, [`file`] the JSON-lines record, [`console`] the seed's coloured console line.
+//! every output, [`file`] the JSON-lines record, [`console`] the coloured console line.
 
 pub(crate) mod console;
 pub(crate) mod file;
@@ -7,14 +7,16 @@ pub(crate) mod json;
 mod number;
 mod scan;
 
-/// Separators between metadata entries: compact for files, the seed's `": "` / `", "` for the console.
+/// Separators between metadata entries: compact for files, `": "` / `", "` for the console
+/// (as Python's `json.dumps` writes them, readable on a terminal).
 #[derive(Clone, Copy)]
 pub(crate) struct Seps {
     pub(crate) kv: &'static [u8],
     pub(crate) item: &'static [u8],
 }
 
-/// The seed's level names: Python's `WARNING` rather than tracing's `WARN`.
+/// Level names as Python's `logging` writes them — `WARNING` rather than tracing's `WARN` — so
+/// lines read the same as those of the Python services they often sit beside.
 pub(crate) fn level_name(level: &tracing::Level) -> &'static str {
     match *level {
         tracing::Level::TRACE => "TRACE",

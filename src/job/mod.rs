@@ -1,4 +1,4 @@
-//! Job executions: the seed's `job_executions` row, built from job-execution spans by
+//! Job executions: the `job_executions` row, built from job-execution spans by
 //! [`JobLayer`], with the run's log lines captured into its `logs` column.
 //!
 //! The convention:

@@ -18,7 +18,7 @@
 //!   beside `action_logs` (`migrations/0004_rollups.sql`; the SQLite sink's own copy) for the
 //!   whole days of its range, and reads only the partial days at its ends from the table, so
 //!   its cost follows the number of days and keys, not of actions; a store without them is
-//!   scanned as the seed's SQL does ([`Options::use_rollups`]), with the same result.
+//!   scanned row by row ([`Options::use_rollups`]), with the same result.
 //! - **Pages by key, not by offset**: newest first by `(time, id)`; a [`Cursor`] names the last
 //!   row shown, so page 1 000 costs what page 1 costs.
 //!
@@ -132,7 +132,7 @@ pub struct Options {
     /// Connect timeout for PostgreSQL and Supabase (default 5 s).
     pub connect_timeout: Duration,
     /// Read `stats` from the per-day rollups when the store has them (default on; off reads
-    /// every row, as the seed's SQL does: the same result, for comparison).
+    /// every row, as a plain SQL query does: the same result, for comparison).
     pub use_rollups: bool,
 }
 
@@ -227,7 +227,7 @@ pub struct PageQuery {
     pub before: Option<Cursor>,
 }
 
-/// The seed's analytics over a time range, one [`Rows`] per section: `actions_by_type_status`,
+/// The analytics over a time range, one [`Rows`] per section: `actions_by_type_status`,
 /// `user_activity`, `failed_actions`, `job_success_rate` (with p50/p95 duration per job) and
 /// `action_durations` (p50/p95 per action type). Percentiles are `percentile_disc`: the
 /// smallest duration at or above that fraction of the rows.

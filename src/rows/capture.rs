@@ -54,7 +54,7 @@ pub(crate) enum Fields {
 
 impl Captured {
     /// The row: columns from the fields, everything else into `action_details`, and the status
-    /// the seed's rules give (see the `action` module docs).
+    /// the status rules give (see the `action` module docs).
     pub(crate) fn into_record(self) -> ActionRecord {
         // Any instant a `Clock` gives converts back (a `DateTime`'s own range).
         let at = DateTime::from_timestamp(self.at.0, self.at.1).unwrap_or_default();

@@ -2,7 +2,7 @@
 //! - [`ActionRecord`], one `action_logs` row (or a newer state of one);
 //! - [`JobExecution`], one `job_executions` row;
 //! - [`Captured`], an action as a layer took it on the app's thread, turned into its row (the
-//!   seed's status rules) on the worker thread by [`Envelope::into_row`];
+//!   status rules) on the worker thread by [`Envelope::into_row`];
 //! - [`Row`], what a batch holds, and its JSON form in the spool and dead-letter files;
 //! - [`FailureRule`], which events fail the action or run they happen in.
 //!

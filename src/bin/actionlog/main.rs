@@ -1,5 +1,5 @@
 //! `actionlog`: look at what actionlog recorded — the day files, actions, job runs, the jobs'
-//! state, the seed's statistics and the pipeline's own health — without writing anything.
+//! state, the statistics and the pipeline's own health — without writing anything.
 //!
 //! Exit codes: 0 done; 1 `jobs --exit-status` found a job overdue or at `failed_max_retries`,
 //! or a query failed; 2 bad input (unknown column, operator, time) or an unusable store (a
@@ -82,7 +82,7 @@ enum Cmd {
     /// last error; then job, runs, ok, failed, cancelled, success rate, mean duration and last
     /// run.
     Jobs(JobsArgs),
-    /// The seed's analytics: actions by type and status, user activity, failed actions,
+    /// The analytics: actions by type and status, user activity, failed actions,
     /// per-job success rate, p50/p95 durations.
     Stats(StatsArgs),
     /// The pipeline's own health: day files, spool segments, dead letters, newest rows.

@@ -104,7 +104,7 @@ impl SupabaseSink {
         Ok(sink)
     }
 
-    /// Like the seed's `SupabaseConfig.from_env()`: `SUPABASE_URL` and
+    /// From the environment, as Supabase's own clients read it: `SUPABASE_URL` and
     /// `SUPABASE_SERVICE_ROLE_KEY`, else `SUPABASE_KEY`.
     ///
     /// # Errors
