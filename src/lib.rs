@@ -117,6 +117,11 @@ pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 pub use rows::{ActionRecord, FailureRule, JobExecution, OPEN_STATUSES};
 pub use stats::Stats;
 
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Installs actionlog with every default: day files in `./logs`, console on stderr, filter from
 /// `RUST_LOG` (default `info`), local-time days.
 ///
