@@ -484,6 +484,17 @@ impl Builder {
     /// `log` crate bridged in and (unless turned off) the panic hook. Returns the guard to keep
     /// alive until the end of `main`.
     ///
+    /// ```no_run
+    /// fn main() -> Result<(), actionlog::Error> {
+    ///     let _guard = actionlog::builder()
+    ///         .log_dir("/var/log/tracker")
+    ///         .filter("info,tracker=debug")
+    ///         .init()?;
+    ///     tracing::info!("started");
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the
     /// errors of [`Self::build`].

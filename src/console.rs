@@ -83,6 +83,15 @@ impl std::fmt::Debug for ConsoleLayer {
 
 impl ConsoleLayer {
     /// Writes to `stream`, colour decided by [`ColorMode::Auto`].
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let console = actionlog::ConsoleLayer::new(actionlog::Stream::Stderr)
+    ///     .color(actionlog::ColorMode::Never);
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(console), || {
+    ///     tracing::info!(lookback_days = 30, "collection started");
+    /// });
+    /// ```
     pub fn new(stream: Stream) -> Self {
         let writer = match stream {
             Stream::Stderr => BoxMakeWriter::new(std::io::stderr),
@@ -105,6 +114,14 @@ impl ConsoleLayer {
 
     /// Writes to any [`MakeWriter`] (a test buffer, a file); not a terminal, so
     /// [`ColorMode::Auto`] colours only under `CLICOLOR_FORCE`.
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let console = actionlog::ConsoleLayer::with_writer(std::io::stdout);
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(console), || {
+    ///     tracing::warn!("disk almost full");
+    /// });
+    /// ```
     pub fn with_writer<W>(writer: W) -> Self
     where
         W: for<'a> MakeWriter<'a> + Send + Sync + 'static,

@@ -105,6 +105,17 @@ impl Guard {
 
     /// Writes out and delivers everything emitted before this call; returns `false` if that did
     /// not finish within the flush deadline (e.g. the database is down: records stay queued).
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (layer, guard) = actionlog::builder().log_dir(dir.path()).console(false).build().unwrap();
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracing::info!(action_type = "export", "exported");
+    /// });
+    /// assert!(guard.flush()); // the line is in the day file, the action in the store
+    /// assert_eq!(guard.stats().actions_delivered, 1);
+    /// ```
     pub fn flush(&self) -> bool {
         let deadline = Instant::now() + self.flush_deadline;
         // Ask every output first, then wait: they flush in parallel within one deadline.
@@ -117,6 +128,14 @@ impl Guard {
     /// Flushes and stops the workers, waiting at most `deadline`, and returns the final counters.
     /// Action records that cannot be delivered by then go to the spool or the dead-letter file;
     /// events emitted afterwards are counted as dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (_layer, guard) = actionlog::FileLayer::builder(dir.path()).build().unwrap();
+    /// let done = guard.shutdown(Duration::from_secs(2));
+    /// assert!(done.complete);
+    /// ```
     pub fn shutdown(mut self, deadline: Duration) -> Shutdown {
         self.stop(deadline)
     }

@@ -156,6 +156,18 @@ impl ActionLayer {
     }
 
     /// Starts configuring an action layer delivering to `sink`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let sink = actionlog::sink::SqliteSink::open(dir.path().join("actions.db")).unwrap();
+    /// let (actions, guard) = actionlog::ActionLayer::builder(sink)
+    ///     .log_dir(dir.path()) // spool and dead letters
+    ///     .emit_initiated(false)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = (actions, guard); }
+    /// ```
     pub fn builder(sink: impl Sink) -> ActionLayerBuilder {
         ActionLayerBuilder::without_sink().sink_boxed(Box::new(sink))
     }

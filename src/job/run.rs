@@ -54,6 +54,13 @@ pub async fn run<F: Future>(span: tracing::Span, fut: F) -> F::Output {
 
 /// Like [`run`], and an `Err` result fails the run: it is logged as an ERROR event inside the
 /// run (`error` field: the error's `Display`), which becomes the row's `error_message`.
+///
+/// ```
+/// async fn backfill() -> Result<u32, std::io::Error> {
+///     let run = tracing::info_span!("job_execution", job_id = "ticker_backfill");
+///     actionlog::job::try_run(run, async { Ok(3) }).await
+/// }
+/// ```
 pub async fn try_run<T, E, F>(span: tracing::Span, fut: F) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>>,

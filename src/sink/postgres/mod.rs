@@ -97,6 +97,16 @@ impl PostgresSink {
     /// A sink for the database at `url` (`postgres://user:pass@host:port/db?…`), writing into
     /// `action_logs`. Nothing is connected yet.
     ///
+    /// ```no_run
+    /// fn main() -> Result<(), actionlog::Error> {
+    ///     let sink = actionlog::sink::PostgresSink::new("postgres://app@db.internal/audit")?
+    ///         .table("audit_log")?
+    ///         .migrate(true);
+    ///     let _guard = actionlog::builder().sink(sink).init()?;
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Database`] if the URL does not parse (the message never repeats the URL).
     pub fn new(url: &str) -> Result<Self, Error> {

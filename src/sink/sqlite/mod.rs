@@ -100,6 +100,14 @@ fn opt(s: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
 impl SqliteSink {
     /// Opens (creating if needed) the database at `path` with the table `action_logs`.
     ///
+    /// ```no_run
+    /// fn main() -> Result<(), actionlog::Error> {
+    ///     let sink = actionlog::sink::SqliteSink::open("/var/lib/app/actions.db")?;
+    ///     let _guard = actionlog::builder().sink(sink).init()?;
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Database`] naming the file and SQLite's reason.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {

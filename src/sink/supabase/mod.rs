@@ -71,6 +71,15 @@ impl std::fmt::Debug for SupabaseSink {
 impl SupabaseSink {
     /// A sink for the project at `url` (e.g. `https://xyz.supabase.co`) using `key`.
     ///
+    /// ```no_run
+    /// fn main() -> Result<(), actionlog::Error> {
+    ///     let key = std::env::var("AUDIT_WRITER_JWT").unwrap_or_default();
+    ///     let sink = actionlog::sink::SupabaseSink::new("https://xyz.supabase.co", &key)?;
+    ///     let _guard = actionlog::builder().sink(sink).init()?;
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Config`] for a URL that is not http(s) or an empty key (neither is repeated in
     /// the message).
@@ -106,6 +115,11 @@ impl SupabaseSink {
 
     /// From the environment, as Supabase's own clients read it: `SUPABASE_URL` and
     /// `SUPABASE_SERVICE_ROLE_KEY`, else `SUPABASE_KEY`.
+    ///
+    /// ```no_run
+    /// let sink = actionlog::sink::SupabaseSink::from_env()?;
+    /// # Ok::<(), actionlog::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Config`] when a variable is missing or invalid.
