@@ -364,6 +364,30 @@ mod tests {
         assert!(segments(dir.path()).is_empty());
     }
 
+    /// What the decoder's property test found: a time finer than the microsecond and a float
+    /// that the default JSON parser reads one unit off; both read back as written again.
+    #[test]
+    fn a_record_read_back_writes_back_the_same() {
+        for json in [
+            r#"{"id":"00000000-0000-0000-0000-000000000000","action_type":"t","status":"completed","action_timestamp":"2026-03-01T12:00:00.123456789Z","request_duration_seconds":0}"#,
+            r#"{"id":"00000000-0000-0000-0000-000000000000","action_type":"t","status":"completed","action_timestamp":"2026-03-01T12:00:00Z","request_duration_seconds":9037149894504940033}"#,
+            r#"{"id":"00000000-0000-0000-0000-000000000000","_table":"job_executions","job_id":"j","status":"failed","started_at":"2026-03-01T12:00:00.999999999+05:30","duration_seconds":0.09144338512092887}"#,
+        ] {
+            let l = [
+                format!("{:08x} ", crc32fast::hash(json.as_bytes())).as_bytes(),
+                json.as_bytes(),
+            ]
+            .concat();
+            let (rows, skipped) = parse_within(&l, MAX_LINE_BYTES);
+            assert_eq!((rows.len(), skipped), (1, 0), "{json}");
+            assert_eq!(
+                parse_within(&line(&rows[0]), MAX_LINE_BYTES),
+                (rows, 0),
+                "{json}"
+            );
+        }
+    }
+
     /// A segment line: a record written as the spool writes it (an action or a job run), the
     /// same with one byte changed, a record's JSON under a correct checksum but with values
     /// the writer never writes (a time to the nanosecond, a number where text goes), or bytes.
