@@ -342,3 +342,42 @@ pub fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> io::Re
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_past_the_bound_is_an_error_and_the_next_line_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(crate::limits::MAX_LINE_BYTES + 5);
+        let text = format!("{{\"n\":1}}\n{long}\n{{\"n\":2}}");
+        std::fs::write(dir.path().join("2026-03-01.log"), text).unwrap();
+        let days = day_files(dir.path()).unwrap();
+        let lines: Vec<_> = days[0].lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].as_ref().unwrap(), "{\"n\":1}");
+        match &lines[1] {
+            Err(ReadError::LineTooLong { bytes, .. }) => assert_eq!(*bytes, long.len() as u64),
+            other => panic!("{other:?}"),
+        }
+        // The last line, without its newline, as before.
+        assert_eq!(lines[2].as_ref().unwrap(), "{\"n\":2}");
+    }
+
+    #[test]
+    fn read_line_keeps_the_bound_across_calls() {
+        // A follower's line arrives in pieces: the bound holds for the line, not each piece.
+        let mut line = Vec::new();
+        let r = read_line(&mut &b"abcd"[..], &mut line, 6).unwrap();
+        assert_eq!((r.consumed, r.complete, r.dropped), (4, false, 0));
+        let r = read_line(&mut &b"efgh\nnext"[..], &mut line, 6).unwrap();
+        assert_eq!((r.consumed, r.complete, r.dropped), (5, true, 2));
+        assert_eq!(line, b"abcdef");
+        line.clear();
+        let r = read_line(&mut &b""[..], &mut line, 6).unwrap();
+        assert_eq!(r, LineRead::default());
+        let r = read_line(&mut &b"\n"[..], &mut line, 0).unwrap();
+        assert_eq!((r.consumed, r.complete, r.dropped), (1, true, 0));
+    }
+}

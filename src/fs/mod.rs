@@ -84,6 +84,8 @@ pub(crate) fn open_read(path: &Path) -> io::Result<File> {
         // (Windows refuses a link itself, in `open_no_follow`.)
         if sys::is_link_refused(&e) || is_refused(&e) {
             Refused::Link.error(Access::Read)
+        } else if sys::is_socket(&e) {
+            Refused::NotRegular.error(Access::Read)
         } else {
             e
         }

@@ -238,3 +238,39 @@ pub(crate) fn between(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_past_the_bound_is_a_note_never_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |msg: &str| {
+            format!(
+                r#"{{"timestamp":"2026-03-01T10:00:00.000000+00:00","level":"INFO","message":"{msg}","logger":"app"}}"#
+            )
+        };
+        let long = "x".repeat(crate::limits::MAX_LINE_BYTES + 1);
+        let text = format!("{}\n{long}\n{}\n", line("a"), line("b"));
+        std::fs::write(dir.path().join("2026-03-01.log"), &text).unwrap();
+
+        let (lines, pos) = after(dir.path(), None, 10);
+        let shown: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(shown.len(), 3);
+        assert_eq!((shown[0], shown[2]), ("a", "b"));
+        assert!(shown[1].contains("not shown"), "{}", &shown[1][..100]);
+        assert!(lines[1].raw.len() < 200);
+        assert_eq!(pos.unwrap().offset, text.len() as u64);
+        assert_eq!(end(dir.path()).unwrap().offset, text.len() as u64);
+
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let found = between(
+            dir.path(),
+            t("2026-03-01T00:00:00Z"),
+            t("2026-03-02T00:00:00Z"),
+            10,
+        );
+        assert_eq!(found.len(), 2);
+    }
+}
