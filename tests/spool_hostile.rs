@@ -243,7 +243,8 @@ fn links_to_files_outside_the_spool_are_never_followed() {
     std::fs::create_dir(&spool).unwrap();
     // Valid lines, elsewhere: whoever plants the link wants them stored.
     let planted = outside.path().join("records.jsonl");
-    segment(&planted, &[record(7, "planted"), record(8, "planted")]);
+    let body = [line(&record(7, "planted")), line(&record(8, "planted"))].concat();
+    std::fs::write(&planted, &body).unwrap();
     symlink(&planted, seg(&spool, 1)).unwrap();
     // Not ours to read: its line count must not leak as damaged lines either.
     symlink("/etc/passwd", seg(&spool, 2)).unwrap();
@@ -264,7 +265,6 @@ fn links_to_files_outside_the_spool_are_never_followed() {
         .join("rejected")
         .join(format!("seg-{:013}-1-0.jsonl", 1));
     assert_eq!(std::fs::read_link(moved).unwrap(), planted);
-    let body = [line(&record(7, "planted")), line(&record(8, "planted"))].concat();
     assert_eq!(std::fs::read(&planted).unwrap(), body);
 }
 
