@@ -1,13 +1,14 @@
-//! File-system helpers shared by everything that writes under the log directory (day files,
-//! spool segments, dead letters, the SQLite store, compressed parts): private modes, links and
-//! special files refused, the spool's segment locks, file identity. What each platform does is
+//! File-system helpers shared by everything that writes or reads back under the log directory
+//! (day files, spool segments, dead letters, the SQLite store, compressed parts): private modes,
+//! links and special files refused ([`open_append`] for writing, [`open_read`] for reading), the
+//! spool's segment locks, file identity. What each platform does is
 //! decided here and nowhere else (`unix.rs` and `windows.rs` hold the calls):
 //!
 //! | | Unix (Linux, macOS, the BSDs) | Windows |
 //! |---|---|---|
 //! | modes | directories 0750, files 0640, whatever the umask | none set: files inherit the directory's ACL, like every other file the app creates |
 //! | a link in place of a file | refused: opened with `O_NOFOLLOW` | refused: opened with `FILE_FLAG_OPEN_REPARSE_POINT`, so a symlink or junction is opened itself, never its target, and refused (another reparse point, such as a cloud-synced file, is opened again through its filter and kept only if it is the same file) |
-//! | a FIFO, device or socket in place of a file | refused without blocking: `O_NONBLOCK`, then `fstat` | refused: only regular files are written (no FIFOs in a directory) |
+//! | a FIFO, device or socket in place of a file | refused without blocking: `O_NONBLOCK`, then `fstat` (a socket: the `ENXIO` of its open) | refused: only regular files are written or read (no FIFOs in a directory) |
 //! | [`try_lock`] (one replayer per spool segment) | `flock`, advisory | `LockFileEx` on one byte past any data, so readers are not blocked: a flag, like `flock` |
 //! | [`FileId`] | device and inode | volume serial number and file index |
 //! | `sync_dir` (a rename made durable) | `fsync` of the directory | nothing: Windows has no directory fsync (NTFS journals its metadata) |

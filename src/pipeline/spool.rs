@@ -16,7 +16,21 @@
 //! [`crate::ActionRecord::to_json`] (or, for a job run, [`crate::JobExecution::to_json`] with
 //! `"_table": "job_executions"` added). Files are created 0640 (directory 0750) on Unix,
 //! written, fsynced, then renamed from a `.tmp` name, so a segment either exists whole or not
-//! at all.
+//! at all. A segment holds at most [`super::segment::MAX_SEGMENT_BYTES`] (64 MiB: a spill
+//! larger than that is written as several segments) and no line longer than
+//! [`crate::limits::MAX_LINE_BYTES`] (16 MiB: a record whose line would be longer goes to the
+//! dead-letter file instead).
+//!
+//! Hostile entries: a replay opens each `seg-*.jsonl` without following a symlink and without
+//! blocking, and reads only a regular file within the segment bound. Anything else under a
+//! segment's name — a FIFO, socket or device, a symlink (to `/dev/zero`, to a file outside the
+//! directory), a file past 64 MiB — is not a segment actionlog wrote: it is never read, but
+//! moved (the entry itself) to `<spool_dir>/rejected/` under a name not taken there, reported
+//! once on stderr, never replayed nor deleted, and no longer counted towards the bound. One that
+//! cannot be moved is skipped at every replay, reported once per pipeline. So `init` never
+//! waits on such an entry, its memory stays within the bounds, and no record from outside the
+//! directory reaches the store. A line past the line bound is skipped and counted as a damaged
+//! line is.
 //!
 //! Whose segments: a pipeline replays a segment marked with its own store, or one with no
 //! marker — written by versions before the marker, or by a sink that names no target — which
