@@ -17,6 +17,16 @@ pub const DEFAULT_MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Default cap on one event's fields together, in bytes.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
 
+/// The longest line the readers of the log directory take (16 MiB): day files read back
+/// ([`crate::day_files`], `actionlog tail`, the dashboard), spool segments and dead-letter
+/// files. A longer line is not one actionlog writes at the default caps (a value is cut at
+/// 64 KiB, an event's fields at 1 MiB, a job run's logs at 256 KiB; escaped as JSON, every
+/// byte at most six): it is skipped and reported, never read whole, so a hostile or damaged
+/// file (a 2 GB file without a newline) costs at most this much memory. The spool never writes
+/// a longer line: a record whose JSON would be longer (raised caps and very many fields) goes
+/// to the dead-letter file instead.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// The size caps of one layer.
 ///
 /// ```

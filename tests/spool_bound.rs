@@ -106,3 +106,64 @@ fn at_the_bound_spilling_stops_and_every_record_is_accounted_for() {
     assert_eq!(rows as u64, on_disk);
     assert!(segments(&spool).is_empty());
 }
+
+/// A record whose spool line would pass `actionlog::limits::MAX_LINE_BYTES` (possible with
+/// raised caps) is never written to a segment, where a replay would skip it: it goes to the
+/// dead-letter file, whether it was spilled during the outage or spooled at shutdown.
+#[test]
+fn a_record_too_long_for_a_spool_line_is_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let dead = dir.path().join("dead-letter");
+    let config = PipelineConfig::default()
+        .capacity(4)
+        .batch_size(2)
+        .linger(Duration::from_millis(1))
+        // Encoding a long record takes a while: the app waits for room rather than drop.
+        .overflow(ActionOverflow::Block(Duration::from_secs(30)))
+        .retry_backoff(Duration::from_millis(20), Duration::from_millis(40))
+        .spool_dir(&spool)
+        .dead_letter_dir(&dead);
+    let caps = actionlog::limits::Limits::new(32 << 20, 64 << 20);
+    let (layer, guard) = actionlog::ActionLayer::builder(Down)
+        .pipeline(config)
+        .limits(caps)
+        .clock(ManualClock::at(common::utc("2025-11-03T14:30:45Z")))
+        .build()
+        .unwrap();
+    let subscriber =
+        tracing_subscriber::registry().with(layer.with_filter(actionlog::ActionFilter));
+    let blob = "x".repeat(actionlog::limits::MAX_LINE_BYTES);
+    tracing::subscriber::with_default(subscriber, || {
+        for seq in 0..12u64 {
+            if seq % 4 == 0 {
+                tracing::info!(action_type = "huge", seq, blob = %blob);
+            } else {
+                tracing::info!(action_type = "small", seq);
+            }
+        }
+        common::wait_until("a segment", Duration::from_secs(10), || {
+            !segments(&spool).is_empty()
+        });
+    });
+    let s = guard.shutdown(Duration::from_secs(5)).stats;
+    assert_accounted(&s);
+    assert_eq!(s.actions_recorded, 12);
+    let dead = dead_letters(&dead);
+    let huge: Vec<u64> = dead
+        .iter()
+        .filter(|d| d["record"]["action_type"] == "huge")
+        .map(|d| d["record"]["action_details"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(huge.len(), 3, "{s:?}");
+    assert_eq!(s.actions_dead_lettered, 3, "only the long ones: {s:?}");
+    assert_eq!(s.actions_spooled, 9, "{s:?}");
+    for seg in segments(&spool) {
+        let text = std::fs::read_to_string(seg).unwrap();
+        assert!(!text.contains("\"huge\""));
+        assert!(
+            text.lines()
+                .all(|l| l.len() <= actionlog::limits::MAX_LINE_BYTES)
+        );
+    }
+}

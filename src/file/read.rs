@@ -13,9 +13,15 @@
 //!   deleted by retention meanwhile is skipped.
 //! - Compressed parts need the cargo feature `compress`; without it, reading one yields
 //!   [`ReadError::Compressed`] and the other parts are still read.
+//! - Hostile files are refused, never followed or read whole: a part is opened without
+//!   following a symlink in its place and without blocking, and anything that is not a regular
+//!   file (a FIFO, device or socket) is refused ([`ReadError::Read`] naming it; the other parts
+//!   are still read). A line longer than [`crate::limits::MAX_LINE_BYTES`] is read through
+//!   without being kept ([`ReadError::LineTooLong`], reading goes on with the next line), so a
+//!   file without a newline costs no more memory than that.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -47,6 +53,17 @@ pub enum ReadError {
     Compressed {
         /// The file.
         path: PathBuf,
+    },
+    /// A line longer than [`crate::limits::MAX_LINE_BYTES`]: read through, not kept.
+    #[error(
+        "a line of {bytes} bytes in {path}, longer than the {} bytes a line may take; skipped",
+        crate::limits::MAX_LINE_BYTES
+    )]
+    LineTooLong {
+        /// The file.
+        path: PathBuf,
+        /// The line's length, newline excluded.
+        bytes: u64,
     },
 }
 
@@ -137,7 +154,8 @@ impl DayFile {
         &self.parts
     }
 
-    /// Every line of the day, in order across its parts, without the trailing newline.
+    /// Every line of the day, in order across its parts, without the trailing newline; a line
+    /// longer than [`crate::limits::MAX_LINE_BYTES`] comes as [`ReadError::LineTooLong`].
     pub fn lines(&self) -> DayLines {
         DayLines {
             parts: self.parts.clone().into_iter(),
@@ -175,7 +193,7 @@ impl DayPart {
     /// [`open`](Self::open), also saying which of the two names was found.
     fn open_found(&self) -> Result<Option<(PathBuf, Reader)>, ReadError> {
         for path in std::iter::once(&self.path).chain(&self.other) {
-            match File::open(path) {
+            match crate::fs::open_read(path) {
                 Ok(f) => return decoder(path, f).map(|r| Some((path.clone(), r))),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(source) => {
@@ -225,7 +243,7 @@ impl Iterator for DayLines {
     type Item = Result<String, ReadError>;
 
     /// The next line; an error ends the part it happened in, and the next call goes on with the
-    /// next part.
+    /// next part (except [`ReadError::LineTooLong`], after which the part's next line follows).
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let Some((path, reader)) = &mut self.current else {
@@ -238,12 +256,15 @@ impl Iterator for DayLines {
                 continue;
             };
             let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => self.current = None,
+            match read_line(reader, &mut line, crate::limits::MAX_LINE_BYTES) {
+                Ok(r) if r.consumed == 0 => self.current = None,
+                Ok(r) if r.dropped > 0 => {
+                    return Some(Err(ReadError::LineTooLong {
+                        path: path.clone(),
+                        bytes: line.len() as u64 + r.dropped,
+                    }));
+                }
                 Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                    }
                     return Some(Ok(String::from_utf8(line).unwrap_or_else(|e| {
                         String::from_utf8_lossy(e.as_bytes()).into_owned()
                     })));
@@ -255,5 +276,108 @@ impl Iterator for DayLines {
                 }
             }
         }
+    }
+}
+
+/// What [`read_line`] read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineRead {
+    /// Bytes taken from the reader, newline included; 0 at the end of the input.
+    pub consumed: u64,
+    /// Whether the line ended with its newline (otherwise the input ended first: a line still
+    /// being written, or a last line without one).
+    pub complete: bool,
+    /// Bytes of the line read through without being kept, once the buffer held `max`.
+    pub dropped: u64,
+}
+
+/// Reads one line from `r`, appending it to `line` without its newline, but never letting
+/// `line` grow past `max` bytes: the rest of a longer line is read through and counted in
+/// [`LineRead::dropped`], so a file without a newline costs `max` bytes of memory, not its
+/// size. Called again with the same buffer after an incomplete line, it goes on with that line
+/// (how a follower reads a line still being written).
+///
+/// ```
+/// use actionlog::query::dayfiles::read_line;
+/// let mut input: &[u8] = b"short\na much longer line\n";
+/// let mut line = Vec::new();
+/// let r = read_line(&mut input, &mut line, 8).unwrap();
+/// assert_eq!((line.as_slice(), r.complete, r.dropped), (&b"short"[..], true, 0));
+/// line.clear();
+/// let r = read_line(&mut input, &mut line, 8).unwrap();
+/// assert_eq!((line.as_slice(), r.consumed, r.dropped), (&b"a much l"[..], 19, 10));
+/// ```
+///
+/// # Errors
+/// The reader's own; what was read before it stays in `line`.
+pub fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> io::Result<LineRead> {
+    // Past `max`, the line is read through this much at a time (`read_until` finds the
+    // newline with std's own search, fast even in an unoptimized build).
+    const CHUNK: u64 = 64 << 10;
+    let mut read = LineRead::default();
+    let mut scratch = Vec::new();
+    loop {
+        let room = max.saturating_sub(line.len());
+        let (buf, limit) = if room > 0 {
+            (&mut *line, room as u64)
+        } else {
+            scratch.clear();
+            (&mut scratch, CHUNK)
+        };
+        let n = (&mut *r).take(limit).read_until(b'\n', buf)?;
+        if n == 0 {
+            return Ok(read);
+        }
+        read.consumed += n as u64;
+        let ended = buf.last() == Some(&b'\n');
+        if ended {
+            buf.pop();
+        }
+        if room == 0 {
+            read.dropped += (n - usize::from(ended)) as u64;
+        }
+        if ended {
+            read.complete = true;
+            return Ok(read);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_past_the_bound_is_an_error_and_the_next_line_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(crate::limits::MAX_LINE_BYTES + 5);
+        let text = format!("{{\"n\":1}}\n{long}\n{{\"n\":2}}");
+        std::fs::write(dir.path().join("2026-03-01.log"), text).unwrap();
+        let days = day_files(dir.path()).unwrap();
+        let lines: Vec<_> = days[0].lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].as_ref().unwrap(), "{\"n\":1}");
+        match &lines[1] {
+            Err(ReadError::LineTooLong { bytes, .. }) => assert_eq!(*bytes, long.len() as u64),
+            other => panic!("{other:?}"),
+        }
+        // The last line, without its newline, as before.
+        assert_eq!(lines[2].as_ref().unwrap(), "{\"n\":2}");
+    }
+
+    #[test]
+    fn read_line_keeps_the_bound_across_calls() {
+        // A follower's line arrives in pieces: the bound holds for the line, not each piece.
+        let mut line = Vec::new();
+        let r = read_line(&mut &b"abcd"[..], &mut line, 6).unwrap();
+        assert_eq!((r.consumed, r.complete, r.dropped), (4, false, 0));
+        let r = read_line(&mut &b"efgh\nnext"[..], &mut line, 6).unwrap();
+        assert_eq!((r.consumed, r.complete, r.dropped), (5, true, 2));
+        assert_eq!(line, b"abcdef");
+        line.clear();
+        let r = read_line(&mut &b""[..], &mut line, 6).unwrap();
+        assert_eq!(r, LineRead::default());
+        let r = read_line(&mut &b"\n"[..], &mut line, 0).unwrap();
+        assert_eq!((r.consumed, r.complete, r.dropped), (1, true, 0));
     }
 }

@@ -1,13 +1,14 @@
-//! File-system helpers shared by everything that writes under the log directory (day files,
-//! spool segments, dead letters, the SQLite store, compressed parts): private modes, links and
-//! special files refused, the spool's segment locks, file identity. What each platform does is
+//! File-system helpers shared by everything that writes or reads back under the log directory
+//! (day files, spool segments, dead letters, the SQLite store, compressed parts): private modes,
+//! links and special files refused ([`open_append`] for writing, [`open_read`] for reading), the
+//! spool's segment locks, file identity. What each platform does is
 //! decided here and nowhere else (`unix.rs` and `windows.rs` hold the calls):
 //!
 //! | | Unix (Linux, macOS, the BSDs) | Windows |
 //! |---|---|---|
 //! | modes | directories 0750, files 0640, whatever the umask | none set: files inherit the directory's ACL, like every other file the app creates |
 //! | a link in place of a file | refused: opened with `O_NOFOLLOW` | refused: opened with `FILE_FLAG_OPEN_REPARSE_POINT`, so a symlink or junction is opened itself, never its target, and refused (another reparse point, such as a cloud-synced file, is opened again through its filter and kept only if it is the same file) |
-//! | a FIFO, device or socket in place of a file | refused without blocking: `O_NONBLOCK`, then `fstat` | refused: only regular files are written (no FIFOs in a directory) |
+//! | a FIFO, device or socket in place of a file | refused without blocking: `O_NONBLOCK`, then `fstat` (a socket: the `ENXIO` of its open) | refused: only regular files are written or read (no FIFOs in a directory) |
 //! | [`try_lock`] (one replayer per spool segment) | `flock`, advisory | `LockFileEx` on one byte past any data, so readers are not blocked: a flag, like `flock` |
 //! | [`FileId`] | device and inode | volume serial number and file index |
 //! | `sync_dir` (a rename made durable) | `fsync` of the directory | nothing: Windows has no directory fsync (NTFS journals its metadata) |
@@ -75,10 +76,31 @@ fn open_append_any(path: &Path) -> io::Result<File> {
     }
 }
 
-/// Opens a file for reading, refusing a link in its place.
-#[cfg(feature = "compress")]
+/// Opens a file under the log directory for reading: without following a link in its place
+/// and without blocking (a FIFO without a writer would block a plain open), then refusing
+/// anything that is not a regular file. A refusal is an error [`is_refused`] recognizes, so a
+/// reader can skip the entry (or move it aside) and go on.
 pub(crate) fn open_read(path: &Path) -> io::Result<File> {
-    sys::open_no_follow(OpenOptions::new().read(true), path, false)
+    let f = sys::open_no_follow(OpenOptions::new().read(true), path, true).map_err(|e| {
+        // (Windows refuses a link itself, in `open_no_follow`.)
+        if sys::is_link_refused(&e) || is_refused(&e) {
+            Refused::Link.error(Access::Read)
+        } else if sys::is_socket(&e) {
+            Refused::NotRegular.error(Access::Read)
+        } else {
+            e
+        }
+    })?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(Refused::NotRegular.error(Access::Read));
+    }
+    Ok(f)
+}
+
+/// Whether `e` is [`open_read`]'s or [`open_append`]'s refusal of a link or of something that
+/// is not a regular file.
+pub(crate) fn is_refused(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<RefusedError>())
 }
 
 /// Creates (or truncates) a file for writing, refusing a link in its place; private (0640 on
@@ -107,15 +129,50 @@ fn refused(e: io::Error) -> io::Error {
 }
 
 fn not_regular() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "refusing to write to something that is not a regular file (a FIFO, device or socket) in place of a log file",
-    )
+    Refused::NotRegular.error(Access::Write)
 }
 
 fn symlink_refused(kind: io::ErrorKind) -> io::Error {
-    io::Error::new(
-        kind,
-        "refusing to write through a symlink in place of a log file",
-    )
+    io::Error::new(kind, RefusedError(Refused::Link, Access::Write))
 }
+
+/// What was in place of a log file.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    Link,
+    NotRegular,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
+impl Refused {
+    fn error(self, access: Access) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, RefusedError(self, access))
+    }
+}
+
+/// The error of a refused open (see [`is_refused`]).
+#[derive(Debug)]
+struct RefusedError(Refused, Access);
+
+impl std::fmt::Display for RefusedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (read, through) = match self.1 {
+            Access::Read => ("read", "read through"),
+            Access::Write => ("write to", "write through"),
+        };
+        match self.0 {
+            Refused::NotRegular => write!(
+                f,
+                "refusing to {read} something that is not a regular file (a FIFO, device or socket) in place of a log file"
+            ),
+            Refused::Link => write!(f, "refusing to {through} a symlink in place of a log file"),
+        }
+    }
+}
+
+impl std::error::Error for RefusedError {}

@@ -35,6 +35,11 @@ pub(super) fn is_fifo_without_reader(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ENXIO)
 }
 
+/// A Unix-domain socket cannot be opened: `open` refuses it with `ENXIO`.
+pub(super) fn is_socket(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENXIO)
+}
+
 /// What `open` reports for a final symlink under `O_NOFOLLOW`.
 pub(super) fn is_link_refused(e: &io::Error) -> bool {
     #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))]

@@ -57,6 +57,10 @@ pub(super) fn is_link_refused(_: &io::Error) -> bool {
     false
 }
 
+pub(super) fn is_socket(_: &io::Error) -> bool {
+    false
+}
+
 /// Where [`try_lock`] locks: one byte far past any segment's data. A byte-range lock on
 /// Windows is mandatory (a locked range cannot be read through another handle), so locking the
 /// data would stop other processes reading a segment's store marker; past the end, the lock is

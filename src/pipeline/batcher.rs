@@ -3,6 +3,7 @@
 //! a filling channel to the [`Spool`] while the sink is slow or failing, replays the spool
 //! oldest first, and answers flush and shutdown commands ([`Asked`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 use super::delivery::{Delivery, Weighted};
 use super::duties::{Asked, Duties};
 use super::merge::merge;
-use super::spool::{self, Claim, SpillError, Spool};
+use super::spool::{self, Claim, Full, Spilled, Spool};
 use super::{ActionCounters, Cmd, PipelineConfig};
 use crate::rows::{Envelope, Row};
 
@@ -177,9 +178,13 @@ impl Batcher {
         let mut records = Vec::new();
         for (i, seg) in segments.iter().enumerate() {
             // Another program sharing the directory may be replaying it: leave it to that one.
-            if let Some(mut claim) = spool::claim(seg) {
-                match claim.read() {
-                    Ok((r, skipped)) => {
+            let claimed = spool::claim(seg)
+                .and_then(|mut claim| Some((self.spool.as_mut()?.read(&mut claim), claim)));
+            if let Some((read, claim)) = claimed {
+                match read {
+                    // Too large to be a segment: moved aside, reported.
+                    Ok(None) => {}
+                    Ok(Some((r, skipped))) => {
                         if skipped > 0 {
                             self.counters.dropped.fetch_add(skipped, Ordering::Relaxed);
                             crate::report::emit(format_args!(
@@ -277,25 +282,42 @@ impl Batcher {
             .into_iter()
             .map(|e| e.into_row(&self.config.redaction))
             .collect();
-        let left = self.deliver(merge(rows));
+        let mut left = self.deliver(merge(rows));
         if left.is_empty() {
             return;
         }
         let shutting_down = self.asked.deadline().is_some();
         if shutting_down {
             if let Some(spool) = self.spool.as_mut() {
-                let n: u64 = left.iter().map(|(_, w)| w).sum();
                 match spool.write(left.iter().map(|(r, _)| r.clone())) {
-                    Ok(_) => {
+                    Ok(Spilled {
+                        too_long,
+                        failed: None,
+                        ..
+                    }) => {
+                        // What a segment could not hold goes on to the dead-letter file.
+                        let long: HashSet<_> = too_long.iter().map(Row::id).collect();
+                        let (spooled, rest): (Vec<_>, Vec<_>) =
+                            left.into_iter().partition(|(r, _)| !long.contains(&r.id()));
+                        let n: u64 = spooled.iter().map(|(_, w)| w).sum();
                         self.counters.spooled.fetch_add(n, Ordering::Relaxed);
-                        return;
+                        if rest.is_empty() {
+                            return;
+                        }
+                        left = rest;
                     }
-                    // At the bound: said once by the spool, not once per batch.
-                    Err(SpillError::Full(_)) => {}
-                    Err(e) => crate::report::emit(format_args!(
+                    // Segments written before the one that failed are replayed by the next
+                    // start, and their records dead-lettered now as well: the idempotent
+                    // upsert makes the second copy harmless.
+                    Ok(Spilled {
+                        failed: Some((_, e)),
+                        ..
+                    }) => crate::report::emit(format_args!(
                         "cannot write the spool in {}: {e}; using the dead-letter file",
                         spool.dir().display()
                     )),
+                    // At the bound: said once by the spool, not once per batch.
+                    Err(Full { .. }) => {}
                 }
             }
         }

@@ -10,6 +10,10 @@
 //! reported once on stderr. The files are never deleted by actionlog (they are the records'
 //! last copy); once an operator moves or replays some, writing resumes, since the directory is
 //! measured again whenever the bound is hit. Other names in the directory are not counted.
+//!
+//! Reading them back (`actionlog status`, the dashboard: [`crate::query::files`]) never follows
+//! a link, never waits on a FIFO and counts lines a chunk at a time, so a hostile file (2 GB
+//! without a newline) costs no more memory than a small one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -44,9 +44,18 @@ pub(crate) struct Tick {
     pub(crate) deadline: Option<Instant>,
     /// Whether a command arrived (a backoff pause ends early for it).
     pub(crate) woke: bool,
-    /// Records taken from the channel to be dead-lettered (see
+    /// Records taken from the channel to be dead-lettered, and why.
+    pub(crate) overflow: Vec<(Row, Unspooled)>,
+}
+
+/// Why a record taken from the channel goes to the dead-letter file instead of the spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unspooled {
+    /// The spool was at its bound during a configuration failure (see
     /// [`Waiting::overflow_to_dead_letters`]).
-    pub(crate) overflow: Vec<Row>,
+    Full,
+    /// Its line would be longer than [`crate::limits::MAX_LINE_BYTES`].
+    TooLong,
 }
 
 /// The loop's duties while a delivery waits.
@@ -237,7 +246,7 @@ impl Delivery {
         let sink = &mut self.sink;
         // Overflow taken while the write runs waits here (the sink is borrowed by the write).
         let mut overflow = Vec::new();
-        let mut tick = |overflow: &mut Vec<Row>| {
+        let mut tick = |overflow: &mut Vec<(Row, Unspooled)>| {
             let t = wait.tick();
             overflow.extend(t.overflow);
             t.deadline
@@ -287,17 +296,21 @@ impl Delivery {
         }
     }
 
-    /// Dead-letters records the loop took from a filling channel during a configuration
-    /// failure, with the spool at its bound.
-    fn overflow(&mut self, rows: Vec<Row>) {
-        if rows.is_empty() {
-            return;
-        }
-        let why = format!(
-            "the spool was full during a configuration failure of the store; last error: {}",
-            self.last_error.as_deref().unwrap_or("none")
-        );
-        for rec in rows {
+    /// Dead-letters records the loop took from a filling channel and could not spool: during a
+    /// configuration failure with the spool at its bound, or too long for a spool line.
+    fn overflow(&mut self, rows: Vec<(Row, Unspooled)>) {
+        let last = self.last_error.clone();
+        let last = last.as_deref().unwrap_or("none");
+        for (rec, why) in rows {
+            let why = match why {
+                Unspooled::Full => format!(
+                    "the spool was full during a configuration failure of the store; last error: {last}"
+                ),
+                Unspooled::TooLong => format!(
+                    "not delivered yet, and longer than the {} bytes a spool line may take; last error: {last}",
+                    crate::limits::MAX_LINE_BYTES
+                ),
+            };
             self.dead_letter_one(&rec, 1, &why);
         }
     }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::delivery::{Tick, Waiting};
-use super::spool::{SpillError, Spool};
+use super::delivery::{Tick, Unspooled, Waiting};
+use super::spool::{Spilled, Spool};
 use super::{ActionCounters, Cmd, PipelineConfig};
 use crate::rows::Envelope;
 use std::sync::atomic::Ordering;
@@ -70,10 +70,11 @@ impl Duties<'_> {
             self.asked.add(cmd);
             woke = true;
         }
-        if let Some(spool) = self.spool.as_mut() {
-            spill(self.rx, spool, self.config, self.counters);
-        }
         let mut overflow = Vec::new();
+        if let Some(spool) = self.spool.as_mut() {
+            let too_long = spill(self.rx, spool, self.config, self.counters);
+            overflow.extend(too_long.into_iter().map(|r| (r, Unspooled::TooLong)));
+        }
         let half = (self.config.capacity / 2).max(1);
         if self.overflow_to_dead_letters
             && self.rx.len() >= half
@@ -84,7 +85,7 @@ impl Duties<'_> {
                 self.rx
                     .try_iter()
                     .take(n)
-                    .map(|e| e.into_row(&self.config.redaction)),
+                    .map(|e| (e.into_row(&self.config.redaction), Unspooled::Full)),
             );
         }
         Tick {
@@ -120,18 +121,19 @@ impl Waiting for Duties<'_> {
 /// segment takes at least what is queued when it starts, and goes on while the channel stays
 /// half full (so a producer faster than the encoding waits slot by slot, never for the whole
 /// segment), up to one channel's worth (memory stays bounded). A segment that cannot be written
-/// loses its records, counted as dropped and reported.
+/// loses its records, counted as dropped and reported. Returns the records too long for a
+/// spool line, for the dead-letter file.
 pub(super) fn spill(
     rx: &Receiver<Envelope>,
     spool: &mut Spool,
     config: &PipelineConfig,
     counters: &ActionCounters,
-) {
+) -> Vec<crate::rows::Row> {
     let half = (config.capacity / 2).max(1);
     if rx.len() < half || !spool.has_room() {
         // At the bound the records stay in the channel: the overflow policy applies to newer
         // ones, and the oldest, on disk, are kept.
-        return;
+        return Vec::new();
     }
     let queued = rx.len();
     let mut taken = 0;
@@ -143,16 +145,22 @@ pub(super) fn spill(
         taken += 1;
         Some(e.into_row(&config.redaction))
     });
-    match spool.write(rows) {
-        Ok(n) => counters.spooled.fetch_add(n, Ordering::Relaxed),
-        Err(SpillError::Io(n, e)) => {
-            crate::report::emit(format_args!(
-                "cannot spill {n} action records to {}: {e}",
-                spool.dir().display()
-            ));
-            counters.dropped.fetch_add(n, Ordering::Relaxed)
-        }
+    let Ok(Spilled {
+        records,
+        too_long,
+        failed,
+    }) = spool.write(rows)
+    else {
         // Checked above; nothing was taken.
-        Err(SpillError::Full(_)) => 0,
+        return Vec::new();
     };
+    counters.spooled.fetch_add(records, Ordering::Relaxed);
+    if let Some((n, e)) = failed {
+        crate::report::emit(format_args!(
+            "cannot spill {n} action records to {}: {e}",
+            spool.dir().display()
+        ));
+        counters.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+    too_long
 }

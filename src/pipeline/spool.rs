@@ -16,7 +16,21 @@
 //! [`crate::ActionRecord::to_json`] (or, for a job run, [`crate::JobExecution::to_json`] with
 //! `"_table": "job_executions"` added). Files are created 0640 (directory 0750) on Unix,
 //! written, fsynced, then renamed from a `.tmp` name, so a segment either exists whole or not
-//! at all.
+//! at all. A segment holds at most [`super::segment::MAX_SEGMENT_BYTES`] (64 MiB: a spill
+//! larger than that is written as several segments) and no line longer than
+//! [`crate::limits::MAX_LINE_BYTES`] (16 MiB: a record whose line would be longer goes to the
+//! dead-letter file instead).
+//!
+//! Hostile entries: a replay opens each `seg-*.jsonl` without following a symlink and without
+//! blocking, and reads only a regular file within the segment bound. Anything else under a
+//! segment's name — a FIFO, socket or device, a symlink (to `/dev/zero`, to a file outside the
+//! directory), a file past 64 MiB — is not a segment actionlog wrote: it is never read, but
+//! moved (the entry itself) to `<spool_dir>/rejected/` under a name not taken there, reported
+//! once on stderr, never replayed nor deleted, and no longer counted towards the bound. One that
+//! cannot be moved is skipped at every replay, reported once per pipeline. So `init` never
+//! waits on such an entry, its memory stays within the bounds, and no record from outside the
+//! directory reaches the store. A line past the line bound is skipped and counted as a damaged
+//! line is.
 //!
 //! Whose segments: a pipeline replays a segment marked with its own store, or one with no
 //! marker — written by versions before the marker, or by a sink that names no target — which
@@ -65,7 +79,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::segment::{owner, parse_segment, segments, size, write_segment};
+use super::segment::{
+    MAX_SEGMENT_BYTES, REJECTED_DIR, move_aside, owner, parse_segment, read_bounded, segments,
+    size, write_segments,
+};
 use crate::rows::Row;
 
 /// The spool directory, as the worker sees it.
@@ -75,6 +92,9 @@ pub(crate) struct Spool {
     store: String,
     /// Whether another store's segments were reported (once per pipeline).
     foreign_reported: bool,
+    /// Whether an entry that could not be moved aside was reported (once per pipeline: it
+    /// stays where it is, skipped at every replay).
+    stuck_reported: bool,
     max_bytes: u64,
     /// Bytes held: read from disk at [`Self::open`] and each [`Self::pending`], then kept up to
     /// date as segments are written and deleted, so the bound check is not a directory scan
@@ -86,22 +106,26 @@ pub(crate) struct Spool {
     replay_due: bool,
 }
 
-/// Why a spill did not happen.
+/// A spill refused: the spool is at its bound; the message says so with the figures.
 #[derive(Debug)]
-pub(crate) enum SpillError {
-    /// The spool is at its bound; the message says so with the figures.
-    Full(String),
-    /// The segment could not be written; it held this many records.
-    Io(u64, io::Error),
+pub(crate) struct Full(String);
+
+impl std::fmt::Display for Full {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-impl std::fmt::Display for SpillError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SpillError::Full(m) => f.write_str(m),
-            SpillError::Io(_, e) => e.fmt(f),
-        }
-    }
+/// What a spill did with the records it took.
+pub(crate) struct Spilled {
+    /// Records written to segments.
+    pub(crate) records: u64,
+    /// Records too long for a segment's line ([`crate::limits::MAX_LINE_BYTES`]): for the
+    /// dead-letter file.
+    pub(crate) too_long: Vec<Row>,
+    /// A segment that could not be written: how many records it held (lost) and why. The
+    /// records after it were not taken.
+    pub(crate) failed: Option<(u64, io::Error)>,
 }
 
 impl Spool {
@@ -116,6 +140,7 @@ impl Spool {
             dir,
             store,
             foreign_reported: false,
+            stuck_reported: false,
             max_bytes,
             bytes,
             full: false,
@@ -126,15 +151,22 @@ impl Spool {
     }
 
     /// This store's segments (and unmarked ones), oldest first; reports once that another
-    /// store's were left alone.
+    /// store's were left alone, and moves aside what is not a segment at all.
     fn own_segments(&mut self) -> Vec<PathBuf> {
+        let mut refused = Vec::new();
         let (own, foreign): (Vec<_>, Vec<_>) = segments(&self.dir)
             .into_iter()
-            .map(|p| {
-                let owner = owner(&p);
-                (p, owner)
+            .filter_map(|p| match owner(&p) {
+                Ok(owner) => Some((p, owner)),
+                Err(e) => {
+                    refused.push((p, e));
+                    None
+                }
             })
             .partition(|(_, owner)| owner.as_deref().is_none_or(|o| o == self.store));
+        for (path, why) in refused {
+            self.move_aside(&path, &why.to_string());
+        }
         if let Some((_, Some(other))) = foreign.first() {
             if !self.foreign_reported {
                 self.foreign_reported = true;
@@ -156,6 +188,48 @@ impl Spool {
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Moves an entry that is not a segment this spool may read into `rejected/` (kept, never
+    /// replayed), reporting it once; one that cannot be moved is left in place, skipped, and
+    /// reported once per pipeline.
+    fn move_aside(&mut self, path: &Path, why: &str) {
+        let len = fs::symlink_metadata(path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map_or(0, |m| m.len());
+        match move_aside(&self.dir, path) {
+            Ok(to) => {
+                self.bytes = self.bytes.saturating_sub(len);
+                crate::report::emit(format_args!(
+                    "{} is not a spool segment this process may replay ({why}): moved to {}, never replayed",
+                    path.display(),
+                    to.display()
+                ));
+            }
+            Err(e) if !self.stuck_reported => {
+                self.stuck_reported = true;
+                crate::report::emit(format_args!(
+                    "{} is not a spool segment this process may replay ({why}) and cannot be moved to {}: {e}; skipped",
+                    path.display(),
+                    self.dir.join(REJECTED_DIR).display()
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Reads a claimed segment: its records and how many lines were skipped as damaged, or
+    /// `None` when it was longer than a segment can be, read no further and moved aside.
+    pub(crate) fn read(&mut self, claim: &mut Claim) -> io::Result<Option<(Vec<Row>, u64)>> {
+        match read_bounded(&mut claim.file)? {
+            Ok(bytes) => Ok(Some(parse_segment(&bytes))),
+            Err(len) => {
+                let why = format!("{len} bytes, more than the {MAX_SEGMENT_BYTES} a segment holds");
+                self.move_aside(&claim.path, &why);
+                Ok(None)
+            }
+        }
     }
 
     /// Whether a replay should run: segments were written or found since the last one began.
@@ -188,24 +262,29 @@ impl Spool {
         true
     }
 
-    /// Writes `records` as one new segment, if there is room (see [`Self::has_room`]);
-    /// returns how many it took. Records are encoded as the iterator yields them, so a caller
-    /// draining a channel keeps it draining while the segment is built.
+    /// Writes `records` as new segments (more than one past [`MAX_SEGMENT_BYTES`]), if there
+    /// is room (see [`Self::has_room`]). Records are encoded as the iterator yields them, so a
+    /// caller draining a channel keeps it draining while a segment is built.
     pub(crate) fn write(
         &mut self,
         records: impl IntoIterator<Item = Row>,
-    ) -> Result<u64, SpillError> {
+    ) -> Result<Spilled, Full> {
         if !self.has_room() {
-            return Err(SpillError::Full(format!(
+            return Err(Full(format!(
                 "the spool holds {} bytes, at its bound of {}",
                 self.bytes, self.max_bytes
             )));
         }
-        let (n, bytes) = write_segment(&self.dir, &self.store, records)
-            .map_err(|(n, e)| SpillError::Io(n, e))?;
-        self.bytes += bytes;
-        self.replay_due = true;
-        Ok(n)
+        let w = write_segments(&self.dir, &self.store, records);
+        self.bytes += w.bytes;
+        if w.records > 0 {
+            self.replay_due = true;
+        }
+        Ok(Spilled {
+            records: w.records,
+            too_long: w.too_long,
+            failed: w.failed,
+        })
     }
 
     /// This store's segments waiting, oldest first; starts a replay (the byte count is read
@@ -238,21 +317,14 @@ impl Claim {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
-
-    /// The records of the segment and how many lines were skipped as damaged.
-    pub(crate) fn read(&mut self) -> io::Result<(Vec<Row>, u64)> {
-        use std::io::Read;
-        let mut bytes = Vec::new();
-        self.file.read_to_end(&mut bytes)?;
-        Ok(parse_segment(&bytes))
-    }
 }
 
 /// Claims `path` for replay: `None` when another replayer holds it, or it is gone (delivered
-/// and deleted by the one that held it).
+/// and deleted by the one that held it), or it is no longer a regular file (the next listing
+/// moves it aside).
 pub(crate) fn claim(path: &Path) -> Option<Claim> {
     use crate::fs::FileId;
-    let file = fs::File::open(path).ok()?;
+    let file = crate::fs::open_read(path).ok()?;
     if !crate::fs::try_lock(&file) {
         return None;
     }
@@ -288,12 +360,12 @@ mod tests {
         let (a, j) = (Row::Action(a), Row::Job(Box::new(j)));
         let mut spool = Spool::open(dir.path().to_path_buf(), u64::MAX, "test here".into());
         assert!(!spool.replay_due());
-        assert_eq!(spool.write([a.clone(), j.clone()]).unwrap(), 2);
+        assert_eq!(spool.write([a.clone(), j.clone()]).unwrap().records, 2);
         assert!(spool.replay_due());
         let bytes = spool.bytes;
         let path = spool.pending().pop().unwrap();
         assert_eq!(spool.bytes, bytes);
-        let (back, skipped) = claim(&path).unwrap().read().unwrap();
+        let (back, skipped) = spool.read(&mut claim(&path).unwrap()).unwrap().unwrap();
         assert_eq!(skipped, 0);
         // Times are kept to the microsecond: compare what the files hold.
         let json = |rows: &[Row]| rows.iter().map(Row::to_json).collect::<Vec<_>>();
@@ -318,7 +390,7 @@ mod tests {
         let mut held = claim(&path).unwrap();
         // Another replayer (another open file) cannot claim it meanwhile.
         assert!(claim(&path).is_none());
-        let (back, skipped) = held.read().unwrap();
+        let (back, skipped) = spool.read(&mut held).unwrap().unwrap();
         assert_eq!((back.len(), skipped), (1, 2));
         assert_eq!(back[0].id(), a.id());
     }

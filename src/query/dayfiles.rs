@@ -1,11 +1,14 @@
 //! Listing and reading the day files for `tail`, through the library's own reader
 //! ([`crate::day_files`]), so numbered parts (`YYYY-MM-DD.N.log`) and compressed closed parts
-//! (`.log.gz`) are read as the file layer wrote them, in order.
+//! (`.log.gz`) are read as the file layer wrote them, in order: never through a symlink, never
+//! a FIFO or device (see [`crate::day_files`]). Lines are read with [`read_line`], which keeps
+//! at most [`crate::limits::MAX_LINE_BYTES`] of one.
 
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 
 use crate::file::read::ReadError;
+pub use crate::file::read::{LineRead, read_line};
 
 /// One part of one day, as `tail` walks them: ordered by day, then part.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,11 +21,13 @@ pub struct DayFile {
     pub path: PathBuf,
 }
 
+/// The error as `io::Error`, keeping its kind and naming the file.
 fn io_error(e: ReadError) -> io::Error {
-    match e {
-        ReadError::Dir { source, .. } | ReadError::Read { source, .. } => source,
-        other => io::Error::other(other.to_string()),
-    }
+    let kind = match &e {
+        ReadError::Dir { source, .. } | ReadError::Read { source, .. } => source.kind(),
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e.to_string())
 }
 
 /// Whether `name` is one of the file layer's day-file names (parts and compressed files

@@ -128,9 +128,7 @@ impl ActionRecord {
         let mut r = ActionRecord::new(
             Uuid::parse_str(m.get("id")?.as_str()?).ok()?,
             text("action_type")?,
-            DateTime::parse_from_rfc3339(m.get("action_timestamp")?.as_str()?)
-                .ok()?
-                .with_timezone(&Utc),
+            super::time_from_json(m.get("action_timestamp")?.as_str()?)?,
             &text("status")?,
         );
         r.user_id = text("user_id");

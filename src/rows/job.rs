@@ -89,8 +89,7 @@ impl JobExecution {
         let time = |k: &str| {
             m.get(k)
                 .and_then(Value::as_str)
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc))
+                .and_then(super::time_from_json)
         };
         let mut j = JobExecution::new(
             Uuid::parse_str(m.get("id")?.as_str()?).ok()?,

@@ -87,6 +87,15 @@ pub(crate) enum Row {
     Job(Box<JobExecution>),
 }
 
+/// A time as the JSON form holds it (RFC 3339), kept to the microsecond as the `to_json`s
+/// write it: a finer one, which no writer of ours produces, is cut to it, so that a row read
+/// back writes back the same.
+pub(crate) fn time_from_json(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::Timelike;
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?.to_utc();
+    t.with_nanosecond(t.nanosecond() / 1000 * 1000)
+}
+
 /// The key marking a job row in the spool and dead-letter files (action rows, the older format,
 /// have none).
 const TABLE_KEY: &str = "_table";

@@ -4,6 +4,9 @@
 //!
 //! A position is `DAY.PART.OFFSET`: a byte offset into one part, always just after a whole
 //! line, so a reader that resumes from it neither repeats nor skips a line.
+//!
+//! Lines are read with [`dayfiles::read_line`]: a line longer than
+//! [`crate::limits::MAX_LINE_BYTES`] is read through, not kept, and shown as a note saying so.
 
 use std::io::{self, BufRead, Read, Seek};
 use std::path::Path;
@@ -24,6 +27,25 @@ pub(crate) struct DayLine {
 }
 
 impl DayLine {
+    /// The line read into `buf`; a note in its place when it was longer than the bound.
+    fn read(buf: &[u8], read: dayfiles::LineRead) -> DayLine {
+        if read.dropped == 0 {
+            return DayLine::parse(String::from_utf8_lossy(buf).trim_end());
+        }
+        let note = format!(
+            "(a line of {} bytes, longer than the {} bytes a line may take: not shown)",
+            buf.len() as u64 + read.dropped,
+            crate::limits::MAX_LINE_BYTES
+        );
+        DayLine {
+            raw: note.clone(),
+            time: String::new(),
+            level: String::new(),
+            logger: String::new(),
+            message: note,
+        }
+    }
+
     fn parse(raw: &str) -> DayLine {
         let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
         let f = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
@@ -90,7 +112,7 @@ impl std::str::FromStr for LogPos {
 /// Opens `f` positioned at `offset` (a plain part is seeked; a compressed one read through).
 fn open_at(f: &DayFile, offset: u64) -> io::Result<Box<dyn BufRead + Send>> {
     if f.path.extension().is_some_and(|e| e == "log") {
-        let mut file = std::fs::File::open(&f.path)?;
+        let mut file = crate::fs::open_read(&f.path)?;
         file.seek(io::SeekFrom::Start(offset))?;
         return Ok(Box::new(io::BufReader::new(file)));
     }
@@ -110,11 +132,11 @@ pub(crate) fn end(dir: &Path) -> Option<LogPos> {
     // Count whole lines only: a line being written is read once it is complete.
     let mut r = open_at(&last, 0).ok()?;
     let mut buf = Vec::new();
-    while let Ok(n) = r.read_until(b'\n', &mut buf) {
-        if n == 0 || buf.last() != Some(&b'\n') {
+    while let Ok(read) = dayfiles::read_line(&mut r, &mut buf, crate::limits::MAX_LINE_BYTES) {
+        if !read.complete {
             break;
         }
-        pos.offset += n as u64;
+        pos.offset += read.consumed;
         buf.clear();
     }
     Some(pos)
@@ -154,13 +176,11 @@ pub(crate) fn after(
         let mut buf = Vec::new();
         while out.len() < max {
             buf.clear();
-            match r.read_until(b'\n', &mut buf) {
-                Ok(n) if n > 0 && buf.last() == Some(&b'\n') => {
-                    at += n as u64;
-                    let line = String::from_utf8_lossy(&buf);
-                    let line = line.trim_end();
-                    if !line.is_empty() {
-                        out.push(DayLine::parse(line));
+            match dayfiles::read_line(&mut r, &mut buf, crate::limits::MAX_LINE_BYTES) {
+                Ok(read) if read.complete => {
+                    at += read.consumed;
+                    if !buf.trim_ascii_end().is_empty() || read.dropped > 0 {
+                        out.push(DayLine::read(&buf, read));
                     }
                 }
                 _ => break,
@@ -197,9 +217,17 @@ pub(crate) fn between(
         .to_string();
     let mut out = Vec::new();
     for f in parts.iter().filter(|f| f.day >= lo && f.day <= hi) {
-        let Ok(r) = dayfiles::open(f) else { continue };
-        for line in r.lines().map_while(Result::ok) {
-            let l = DayLine::parse(&line);
+        let Ok(mut r) = dayfiles::open(f) else {
+            continue;
+        };
+        let mut buf = Vec::new();
+        while let Ok(read) = dayfiles::read_line(&mut r, &mut buf, crate::limits::MAX_LINE_BYTES) {
+            if read.consumed == 0 {
+                break;
+            }
+            // An over-long line has no time to place it by: not shown here.
+            let l = DayLine::read(&buf, read);
+            buf.clear();
             if l.at().is_some_and(|t| t >= start && t <= end) {
                 out.push(l);
                 if out.len() >= max {
@@ -209,4 +237,40 @@ pub(crate) fn between(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_past_the_bound_is_a_note_never_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |msg: &str| {
+            format!(
+                r#"{{"timestamp":"2026-03-01T10:00:00.000000+00:00","level":"INFO","message":"{msg}","logger":"app"}}"#
+            )
+        };
+        let long = "x".repeat(crate::limits::MAX_LINE_BYTES + 1);
+        let text = format!("{}\n{long}\n{}\n", line("a"), line("b"));
+        std::fs::write(dir.path().join("2026-03-01.log"), &text).unwrap();
+
+        let (lines, pos) = after(dir.path(), None, 10);
+        let shown: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(shown.len(), 3);
+        assert_eq!((shown[0], shown[2]), ("a", "b"));
+        assert!(shown[1].contains("not shown"), "{}", &shown[1][..100]);
+        assert!(lines[1].raw.len() < 200);
+        assert_eq!(pos.unwrap().offset, text.len() as u64);
+        assert_eq!(end(dir.path()).unwrap().offset, text.len() as u64);
+
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let found = between(
+            dir.path(),
+            t("2026-03-01T00:00:00Z"),
+            t("2026-03-02T00:00:00Z"),
+            10,
+        );
+        assert_eq!(found.len(), 2);
+    }
 }

@@ -36,6 +36,22 @@ pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     wait(cmd, Duration::from_secs(60), "actionlog")
 }
 
+/// [`run`] with the process's address space limited to `kib` KiB (`ulimit -v`, through `sh`):
+/// a command that would hold a hostile file whole fails instead of taking the machine's memory.
+#[cfg(unix)]
+pub fn run_within_memory(dir: &Path, args: &[&str], kib: u64) -> Output {
+    let mut cmd = Command::new("sh");
+    cmd.current_dir(dir)
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(bin())
+        .args(args);
+    for v in STORE_VARS {
+        cmd.env_remove(v);
+    }
+    wait(cmd, Duration::from_secs(120), "actionlog")
+}
+
 /// Runs `cmd` to its end, killing it (and failing the test) after `within`. The pause between
 /// polls only limits the polling rate.
 fn wait(mut cmd: Command, within: Duration, what: &str) -> Output {

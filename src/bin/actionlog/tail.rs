@@ -6,12 +6,16 @@
 //! exists, the current one is read to its end once more (the writer finished it before it
 //! opened the next) and the next day in name order is read from its start, so every line is
 //! printed once, in order, however many days passed between two polls.
+//!
+//! A line longer than `actionlog::limits::MAX_LINE_BYTES` is read through without being kept
+//! and reported on stderr instead of printed.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use actionlog::limits::MAX_LINE_BYTES;
 use actionlog::query::dayfiles::{self, DayFile};
 use serde_json::Value;
 
@@ -149,11 +153,16 @@ pub fn run(dir: &Path, o: &TailOpts, out: &mut impl Write) -> io::Result<()> {
         let mut last: VecDeque<String> = VecDeque::new();
         for f in files.iter().rev() {
             let mut mine: Vec<String> = Vec::new();
-            for l in dayfiles::open(f)?.lines() {
-                if let Some(s) = o.render(&l?) {
-                    mine.push(s);
-                }
-            }
+            let mut reader = dayfiles::open(f)?;
+            let mut line = Line::default();
+            while line.read(&mut reader, &f.path, |s| {
+                mine.extend(o.render(s));
+                Ok(())
+            })? {}
+            line.finish(&f.path, |s| {
+                mine.extend(o.render(s));
+                Ok(())
+            })?;
             for s in mine.into_iter().rev() {
                 if last.len() < o.lines {
                     last.push_front(s);
@@ -190,10 +199,10 @@ pub fn run(dir: &Path, o: &TailOpts, out: &mut impl Write) -> io::Result<()> {
         },
     };
     let mut reader = dayfiles::open(&current)?;
-    let mut pending: Vec<u8> = Vec::new();
+    let mut pending = Line::default();
     // The current file's last lines, then everything that follows.
     let mut first: VecDeque<String> = VecDeque::new();
-    drain(&mut reader, &mut pending, |s| {
+    pending.drain(&mut reader, &current.path, |s| {
         if let Some(s) = o.render(s) {
             first.push_back(s);
             if first.len() > o.lines {
@@ -211,7 +220,7 @@ pub fn run(dir: &Path, o: &TailOpts, out: &mut impl Write) -> io::Result<()> {
             Some(s) => writeln!(out, "{s}"),
             None => Ok(()),
         };
-        let got = drain(&mut reader, &mut pending, &mut emit)?;
+        let got = pending.drain(&mut reader, &current.path, &mut emit)?;
         if got {
             out.flush()?;
             continue;
@@ -222,11 +231,8 @@ pub fn run(dir: &Path, o: &TailOpts, out: &mut impl Write) -> io::Result<()> {
             .find(|f| (&f.day, f.part) > (&current.day, current.part));
         match next {
             Some(f) => {
-                drain(&mut reader, &mut pending, &mut emit)?;
-                if !pending.is_empty() {
-                    emit(&String::from_utf8_lossy(&pending))?;
-                    pending.clear();
-                }
+                pending.drain(&mut reader, &current.path, &mut emit)?;
+                pending.finish(&current.path, &mut emit)?;
                 out.flush()?;
                 reader = dayfiles::open(&f)?;
                 current = f;
@@ -236,24 +242,63 @@ pub fn run(dir: &Path, o: &TailOpts, out: &mut impl Write) -> io::Result<()> {
     }
 }
 
-/// Reads every complete line now available; `true` if any was read. A line still being
-/// written stays in `pending`.
-fn drain(
-    reader: &mut impl BufRead,
-    pending: &mut Vec<u8>,
-    mut line: impl FnMut(&str) -> io::Result<()>,
-) -> io::Result<bool> {
-    let mut any = false;
-    loop {
-        let n = reader.read_until(b'\n', pending)?;
-        if n == 0 {
-            return Ok(any);
+/// The line being read: what was kept of it, and how many bytes past the bound were not.
+#[derive(Default)]
+struct Line {
+    kept: Vec<u8>,
+    dropped: u64,
+}
+
+impl Line {
+    /// Reads one line from `reader`, passing it to `line` once complete (or reporting it when
+    /// it was too long to keep); `false` at the end of what is available now. A line still
+    /// being written stays here for the next call.
+    fn read(
+        &mut self,
+        reader: &mut impl BufRead,
+        path: &Path,
+        line: impl FnOnce(&str) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        let r = dayfiles::read_line(reader, &mut self.kept, MAX_LINE_BYTES)?;
+        self.dropped += r.dropped;
+        if r.complete {
+            self.finish(path, line)?;
         }
-        if pending.ends_with(b"\n") {
+        Ok(r.consumed > 0)
+    }
+
+    /// Reads every complete line now available; `true` if any was read.
+    fn drain(
+        &mut self,
+        reader: &mut impl BufRead,
+        path: &Path,
+        mut line: impl FnMut(&str) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        let mut any = false;
+        while self.read(reader, path, &mut line)? {
             any = true;
-            line(&String::from_utf8_lossy(pending))?;
-            pending.clear();
         }
+        Ok(any)
+    }
+
+    /// Passes on (or reports) what is held, even without its newline: the file's last line.
+    fn finish(&mut self, path: &Path, line: impl FnOnce(&str) -> io::Result<()>) -> io::Result<()> {
+        let (kept, dropped) = (
+            std::mem::take(&mut self.kept),
+            std::mem::take(&mut self.dropped),
+        );
+        if dropped > 0 {
+            eprintln!(
+                "actionlog: a line of {} bytes in {}, longer than the {MAX_LINE_BYTES} bytes a line may take; skipped",
+                kept.len() as u64 + dropped,
+                escape_controls(&path.display().to_string()),
+            );
+            return Ok(());
+        }
+        if kept.is_empty() {
+            return Ok(());
+        }
+        line(&String::from_utf8_lossy(&kept))
     }
 }
 
