@@ -85,6 +85,8 @@ pub mod limits;
 mod log_filter;
 mod panic_hook;
 mod pipeline;
+#[cfg(test)]
+mod props;
 #[cfg(feature = "query")]
 pub mod query;
 mod redact;
