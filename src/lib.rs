@@ -72,6 +72,8 @@ mod builder;
 mod clock;
 mod console;
 mod digits;
+#[cfg(any(test, feature = "fuzzing"))]
+mod dynamic;
 mod error;
 mod fields;
 mod file;

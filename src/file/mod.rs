@@ -23,6 +23,8 @@ mod budget;
 pub(crate) mod compress;
 mod handle;
 mod intake;
+#[cfg(test)]
+mod line_properties;
 pub(crate) mod names;
 mod output;
 pub mod read;
