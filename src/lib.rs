@@ -79,6 +79,9 @@ mod fields;
 mod file;
 mod format;
 mod fs;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod handle;
 mod install;

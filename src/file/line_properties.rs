@@ -107,6 +107,32 @@ fn want(v: &FieldValue, hidden: bool, r: &Redaction, max: usize) -> (Want, usize
     }
 }
 
+/// Whether `got` is `want`, or `want` with more passwords hidden: the day file scrubs the
+/// escaped text, where `\n` is no whitespace, so a URL whose user-info holds an escaped
+/// character (`postgres://u:p\nx@h`) is scrubbed there and not in the raw text.
+fn as_scrubbed(got: &str, want: &str) -> bool {
+    if got == want {
+        return true;
+    }
+    if got.matches(REDACTED).count() <= want.matches(REDACTED).count() {
+        return false;
+    }
+    // The text between the `[REDACTED]`s of `got` is found in `want` in order.
+    let pieces: Vec<&str> = got.split(REDACTED).collect();
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if !want.starts_with(first) || !want.ends_with(last) {
+        return false;
+    }
+    let mut at = first.len();
+    for p in &pieces[1..pieces.len() - 1] {
+        match want[at..].find(p) {
+            Some(i) => at += i + p.len(),
+            None => return false,
+        }
+    }
+    at <= want.len() - last.len()
+}
+
 fn close(got: &Value, want: f64) -> bool {
     got.as_f64().is_some_and(|g| {
         g == want
@@ -153,7 +179,13 @@ fn check(line: &str, ev: &DynEvent, r: &Redaction, limits: Limits) -> Result<(),
         }
     }
     r.scrub_text(&mut text);
-    prop_assert_eq!(get("message"), text.as_str());
+    let got = get("message").as_str().unwrap_or_default();
+    prop_assert!(
+        as_scrubbed(got, &text),
+        "message {:?}, logged {:?}",
+        got,
+        text
+    );
 
     // The metadata: the event's fields (the first of a name), then the spans' from the
     // innermost out, each name once.
@@ -194,6 +226,16 @@ fn check(line: &str, ev: &DynEvent, r: &Redaction, limits: Limits) -> Result<(),
     );
     for ((k, got), (_, w)) in raw.0.iter().zip(&want_entries) {
         match w {
+            Want::Exact(Value::String(want)) => {
+                let got = got.as_str().unwrap_or_default();
+                prop_assert!(
+                    as_scrubbed(got, want),
+                    "{}: {:?}, logged {:?}",
+                    k,
+                    got,
+                    want
+                );
+            }
             Want::Exact(v) => prop_assert_eq!(got, v, "{}", k),
             Want::About(x) => prop_assert!(close(got, *x), "{}: {} for {}", k, got, x),
         }

@@ -27,6 +27,8 @@ mod intake;
 mod line_properties;
 pub(crate) mod names;
 mod output;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod probe;
 pub mod read;
 mod record;
 mod render;

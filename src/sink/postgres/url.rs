@@ -2,7 +2,7 @@
 //! not know `verify-ca` / `verify-full`), and the form messages may show, never the password.
 
 /// The URL's user, hosts, ports and database, never its password.
-pub(super) fn describe(c: &tokio_postgres::Config) -> String {
+pub(crate) fn describe(c: &tokio_postgres::Config) -> String {
     let host = c
         .get_hosts()
         .iter()
