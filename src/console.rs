@@ -299,7 +299,7 @@ mod line_properties {
 
         /// Any event is one console line holding no character a terminal acts on (no C0 but
         /// its newline, no ESC, DEL or C1 control, no line or paragraph separator) but the
-        /// level's colour, and its text kept whole up to the field cap (384 cases).
+        /// level's colour, its logger shown escaped (384 cases).
         #[test]
         fn any_event_is_one_line_no_terminal_acts_on(ev in event(), color in any::<bool>()) {
             let buf = Buf::default();

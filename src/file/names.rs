@@ -229,7 +229,7 @@ mod tests {
 
             /// Any other name is ours only if it is exactly the name of what it parses to, so
             /// retention, compression and the readers never touch a file they did not name
-            /// (512 cases each of near misses and of hostile text).
+            /// (512 cases, near misses of our names and hostile text).
             #[test]
             fn a_name_is_ours_only_in_its_canonical_form(
                 s in prop_oneof![mutated(), hostile_text(24)],
