@@ -316,3 +316,30 @@ proptest! {
         check(line.trim_end_matches('\n'), &ev, &r, limits)?;
     }
 }
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// Values and messages a few bytes either side of the default 64 KiB field cap, in one-
+    /// to four-byte characters: cut on a character boundary with the exact marker (64 cases).
+    #[test]
+    fn values_at_the_default_field_cap(
+        value in crate::props::text_near(65_530..=65_545),
+        message in crate::props::text_near(65_530..=65_545),
+        redact in any::<bool>(),
+    ) {
+        let r = if redact { Redaction::default() } else { Redaction::none() };
+        let ev = DynEvent {
+            target: "t".into(),
+            level: tracing::Level::INFO,
+            fields: vec![
+                ("message".into(), FieldValue::Display(message)),
+                ("v".into(), FieldValue::Str(value.clone())),
+                ("d".into(), FieldValue::Debug(vec![value.clone(), value])),
+            ],
+            spans: Vec::new(),
+        };
+        let line = logged(&ev, &r, Limits::default());
+        check(line.trim_end_matches('\n'), &ev, &r, Limits::default())?;
+    }
+}
