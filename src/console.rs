@@ -278,3 +278,78 @@ where
         );
     }
 }
+
+/// The console line as a property: whatever an event holds, one line that no terminal acts on.
+#[cfg(test)]
+mod line_properties {
+    use std::sync::{Arc, Mutex};
+
+    use proptest::prelude::*;
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+    use crate::dynamic::arbitrary::event;
+    use crate::props::config;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'a self) -> Buf {
+            self.clone()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(384))]
+
+        /// Any event is one console line holding no character a terminal acts on (no C0 but
+        /// its newline, no ESC, DEL or C1 control, no line or paragraph separator) but the
+        /// level's colour, its logger shown escaped (384 cases).
+        #[test]
+        fn any_event_is_one_line_no_terminal_acts_on(ev in event(), color in any::<bool>()) {
+            let buf = Buf::default();
+            let layer = ConsoleLayer::with_writer(buf.clone())
+                .color(if color { ColorMode::Always } else { ColorMode::Never })
+                .timezone(Timezone::Utc)
+                .clock(crate::ManualClock::at("2025-11-03T14:30:45Z".parse().unwrap()));
+            let subscriber = tracing_subscriber::registry().with(layer);
+            prop_assert!(tracing::subscriber::with_default(subscriber, || ev.emit()));
+            let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+            prop_assert!(out.ends_with('\n') && out.matches('\n').count() == 1, "{:?}", out);
+            // The level's colour is ours: the only escapes, around the level name.
+            let name = crate::format::level_name(&ev.level);
+            let mut line = out.trim_end_matches('\n').to_owned();
+            if color {
+                let style = crate::format::console::level_style(&ev.level);
+                let coloured = format!("{}{name}{}", style.prefix(), style.suffix());
+                prop_assert_eq!(line.get(20..20 + coloured.len()), Some(coloured.as_str()));
+                line.replace_range(20..20 + coloured.len(), name);
+            }
+            prop_assert!(line.starts_with(&format!("2025-11-03T14:30:45 {name} ")), "{:?}", line);
+            let bad = line
+                .chars()
+                .find(|&c| c.is_control() || c == '\u{2028}' || c == '\u{2029}');
+            prop_assert_eq!(bad, None, "{:?}", line);
+            prop_assert!(line.contains(&format!("[{}] ", escaped(&ev.target))), "{:?}", line);
+        }
+    }
+
+    /// `s` as the console shows free text.
+    fn escaped(s: &str) -> String {
+        let mut out = Vec::new();
+        crate::format::console::write_text(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+}

@@ -73,11 +73,16 @@ mod builder;
 mod clock;
 mod console;
 mod digits;
+#[cfg(any(test, feature = "fuzzing"))]
+mod dynamic;
 mod error;
 mod fields;
 mod file;
 mod format;
 mod fs;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod handle;
 mod install;
@@ -86,6 +91,8 @@ pub mod limits;
 mod log_filter;
 mod panic_hook;
 mod pipeline;
+#[cfg(test)]
+mod props;
 #[cfg(feature = "query")]
 pub mod query;
 mod redact;

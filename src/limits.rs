@@ -101,7 +101,13 @@ impl<'a> Capped<'a> {
 
 impl fmt::Write for Capped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if self.dropped > 0 || s.len() > self.left {
+        if self.dropped > 0 {
+            // Once a piece was cut, nothing after it is kept, even where it would fit: the
+            // kept text is always a prefix of the whole.
+            self.dropped += s.len();
+            return Ok(());
+        }
+        if s.len() > self.left {
             let mut keep = self.left.min(s.len());
             while !s.is_char_boundary(keep) {
                 keep -= 1;
@@ -130,5 +136,17 @@ mod tests {
         c.write_str("cdé€f").unwrap();
         c.finish();
         assert_eq!(out, "abcd…[truncated 6 bytes]");
+    }
+
+    /// A piece written after a cut is left out even when it would fit the room the cut left:
+    /// `abc` then `d` read as `abcd`, a text the value never held.
+    #[test]
+    fn nothing_is_kept_after_a_cut() {
+        let mut out = String::new();
+        let mut c = Capped::new(&mut out, 4);
+        c.write_str("abcé").unwrap();
+        c.write_str("d").unwrap();
+        c.finish();
+        assert_eq!(out, "abc…[truncated 3 bytes]");
     }
 }

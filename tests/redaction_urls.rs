@@ -146,6 +146,36 @@ fn url_passwords_are_scrubbed_in_every_output() {
     );
 }
 
+/// A URL on the line after another one, and one right after a scheme separator: the day
+/// file's JSON writes the line break as `\n`, no whitespace, so the first URL's authority ran
+/// on to the second one's `://` and the scanner went past it.
+#[test]
+fn a_url_after_a_line_break_or_a_scheme_is_scrubbed() {
+    let out = run(|| {
+        tracing::info!(
+            action_type = "connect",
+            note = "see https://example.com\npostgres://u:LB-s3cret@db/prod"
+        );
+        tracing::info!(action_type = "retry", "tried x://postgres://u:SEP-s3cret@h");
+    });
+    for (name, text) in [
+        ("console", &out.console),
+        ("files", &out.files),
+        ("rows", &out.rows),
+    ] {
+        assert!(
+            !text.contains("s3cret"),
+            "{name} leaked a password:\n{text}"
+        );
+    }
+    assert!(
+        out.files
+            .contains(r"https://example.com\npostgres://u:[REDACTED]@db/prod"),
+        "{}",
+        out.files
+    );
+}
+
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_sink_never_shows_a_password_as_a_host() {

@@ -23,8 +23,12 @@ mod budget;
 pub(crate) mod compress;
 mod handle;
 mod intake;
+#[cfg(test)]
+mod line_properties;
 pub(crate) mod names;
 mod output;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod probe;
 pub mod read;
 mod record;
 mod render;

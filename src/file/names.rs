@@ -161,4 +161,83 @@ mod tests {
             assert_eq!(parse(n), None, "{n}");
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::props::{config, hostile_char, hostile_text};
+        use chrono::Datelike;
+        use proptest::prelude::*;
+
+        fn name_of(id: PartId, kind: Kind) -> String {
+            match kind {
+                Kind::Plain => id.file_name(),
+                Kind::Gz => id.gz_name(),
+                Kind::Tmp => id.tmp_name(),
+            }
+        }
+
+        /// Days the names can hold: years 0000 to 9999, as `%Y` writes them in four digits.
+        fn part_id() -> impl Strategy<Value = PartId> {
+            let first = chrono::NaiveDate::from_ymd_opt(0, 1, 1).unwrap();
+            let last = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap();
+            (
+                first.num_days_from_ce()..=last.num_days_from_ce(),
+                prop_oneof![3 => Just(0u32), 3 => 1u32..20, 1 => any::<u32>()],
+            )
+                .prop_map(|(d, part)| PartId {
+                    day: chrono::NaiveDate::from_num_days_from_ce_opt(d).unwrap(),
+                    part,
+                })
+        }
+
+        fn kind() -> impl Strategy<Value = Kind> {
+            prop::sample::select(vec![Kind::Plain, Kind::Gz, Kind::Tmp])
+        }
+
+        /// A name of ours with one character inserted, removed or replaced.
+        fn mutated() -> impl Strategy<Value = String> {
+            (
+                part_id(),
+                kind(),
+                any::<prop::sample::Index>(),
+                0..3u8,
+                hostile_char(),
+            )
+                .prop_map(|(id, k, at, edit, c)| {
+                    let mut chars: Vec<char> = name_of(id, k).chars().collect();
+                    let i = at.index(chars.len() + 1);
+                    match edit {
+                        0 => chars.insert(i, c),
+                        1 if i < chars.len() => {
+                            chars.remove(i);
+                        }
+                        _ if i < chars.len() => chars[i] = c,
+                        _ => chars.push(c),
+                    }
+                    chars.into_iter().collect()
+                })
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            /// Every name actionlog gives a part reads back as that part (512 cases).
+            #[test]
+            fn our_names_read_back(id in part_id(), k in kind()) {
+                prop_assert_eq!(parse(&name_of(id, k)), Some((id, k)));
+            }
+
+            /// Any other name is ours only if it is exactly the name of what it parses to, so
+            /// retention, compression and the readers never touch a file they did not name
+            /// (512 cases, near misses of our names and hostile text).
+            #[test]
+            fn a_name_is_ours_only_in_its_canonical_form(
+                s in prop_oneof![mutated(), hostile_text(24)],
+            ) {
+                if let Some((id, k)) = parse(&s) {
+                    prop_assert_eq!(name_of(id, k), s);
+                }
+            }
+        }
+    }
 }

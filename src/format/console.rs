@@ -14,7 +14,7 @@ pub(crate) const SEPS: Seps = Seps {
 };
 
 /// The style of each level name: DEBUG cyan, INFO green, WARNING yellow, ERROR red, TRACE dimmed.
-fn level_style(level: &tracing::Level) -> Style {
+pub(crate) fn level_style(level: &tracing::Level) -> Style {
     match *level {
         tracing::Level::TRACE => Style::new().dimmed(),
         tracing::Level::DEBUG => Color::Cyan.normal(),
@@ -108,6 +108,30 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "a\\u{1b}[2J\\r\\nFAKE\\u{9b}31m\\u{7f}\\tz"
         );
+    }
+
+    mod properties {
+        use super::super::*;
+        use crate::props::{config, hostile_text};
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(config(1024))]
+
+            /// Free text comes out with no character a terminal acts on, and unchanged where
+            /// it held none (1024 cases).
+            #[test]
+            fn free_text_holds_nothing_a_terminal_acts_on(s in hostile_text(32)) {
+                let mut out = Vec::new();
+                write_text(&mut out, &s);
+                let out = String::from_utf8(out).unwrap();
+                let acts = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+                prop_assert!(!out.chars().any(acts), "{:?}", out);
+                if !s.chars().any(acts) {
+                    prop_assert_eq!(out, s);
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! Parsing checks every column and operator against a fixed list, so what reaches a store is
 //! a known column name and a value that is always bound as a parameter, never spliced into SQL.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use super::Error;
 
@@ -260,7 +260,8 @@ fn parse_cond(entity: Entity, expr: &str) -> Result<Cond, Error> {
 }
 
 /// Parses `1d`, `6h`, `30m`, `45s`, `2w` (that long before `now`), `2026-11-03` (midnight UTC)
-/// or an RFC 3339 time.
+/// or an RFC 3339 time, in the years 0000 to 9999 (RFC 3339's, and the stores' text order):
+/// further out, a day or a range added to it would leave the times the program can hold.
 ///
 /// ```
 /// let now = "2026-11-03T12:00:00Z".parse().unwrap();
@@ -273,11 +274,17 @@ fn parse_cond(entity: Entity, expr: &str) -> Result<Cond, Error> {
 /// [`Error::BadFilter`] saying which forms are accepted.
 pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
     let s = s.trim();
-    let err = || {
+    let t = parse_any_time(s, now).filter(|t| (0..=9999).contains(&t.year()));
+    t.ok_or_else(|| {
         Error::BadFilter(format!(
-            "bad time {s:?}: use 30m, 6h, 1d, 2w, a date 2026-11-03 or an RFC 3339 time"
+            "bad time {s:?}: use 30m, 6h, 1d, 2w, a date 2026-11-03 or an RFC 3339 time \
+             (years 0000 to 9999)"
         ))
-    };
+    })
+}
+
+/// [`parse_time`] in any year chrono holds.
+fn parse_any_time(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
         if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
             let d = match unit {
@@ -288,18 +295,15 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
                 'w' => Duration::try_weeks(n),
                 _ => None,
             };
-            return d
-                .filter(|_| n >= 0)
-                .and_then(|d| now.checked_sub_signed(d))
-                .ok_or_else(err);
+            return d.filter(|_| n >= 0).and_then(|d| now.checked_sub_signed(d));
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).ok_or_else(err)?.and_utc());
+        return Some(d.and_hms_opt(0, 0, 0)?.and_utc());
     }
     DateTime::parse_from_rfc3339(s)
+        .ok()
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| err())
 }
 
 /// `%XX` escapes and `+` (a space) of a URL query item.
@@ -325,6 +329,41 @@ pub(crate) fn percent_decode(v: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Generators of the grammar's values, for the property tests here and in the dashboard's URL
+/// parameters.
+#[cfg(test)]
+pub(crate) mod arbitrary {
+    use super::*;
+    use crate::props::hostile_text;
+    use proptest::prelude::*;
+
+    /// A condition the grammar can express: a column, a JSON key or `text~`, with any value.
+    pub(crate) fn cond(entity: Entity) -> impl Strategy<Value = Cond> {
+        let op = prop::sample::select(vec![Op::Eq, Op::Ne, Op::Contains]);
+        prop_oneof![
+            (prop::sample::select(entity.columns()), op.clone())
+                .prop_map(|(c, op)| (Field::Column(c), op)),
+            ("[A-Za-z0-9_]{1,12}", op).prop_map(|(k, op)| (Field::Json(k), op)),
+            Just((Field::Text, Op::Contains)),
+        ]
+        .prop_flat_map(|(field, op)| {
+            hostile_text(12).prop_map(move |value| Cond {
+                field: field.clone(),
+                op,
+                value,
+            })
+        })
+    }
+
+    /// Any instant of years 0000 to 9999, to the nanosecond.
+    pub(crate) fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        let first = "0000-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let last = "9999-12-31T23:59:59Z".parse::<DateTime<Utc>>().unwrap();
+        (first.timestamp()..=last.timestamp(), 0u32..1_000_000_000)
+            .prop_map(|(s, ns)| DateTime::from_timestamp(s, ns).unwrap())
+    }
 }
 
 #[cfg(test)]
@@ -381,6 +420,19 @@ mod tests {
         );
         assert!(parse_time("yesterday", now()).is_err());
         assert!(parse_time("-1d", now()).is_err());
+        // Past the years 0000 to 9999 a day before or after would not exist: the dashboard's
+        // range arithmetic panicked on `until=-262143-01-01`.
+        for far in [
+            "-262143-01-01",
+            "+262142-12-31",
+            "-0001-12-31",
+            "10000-01-01",
+            "700000w",
+        ] {
+            assert!(parse_time(far, now()).is_err(), "{far}");
+        }
+        assert!(parse_time("0000-01-01", now()).is_ok());
+        assert!(parse_time("9999-12-31T23:59:59.999999999Z", now()).is_ok());
     }
 
     #[test]
@@ -394,5 +446,119 @@ mod tests {
         assert_eq!(f.conds[0].op, Op::Ne);
         assert_eq!(f.conds[1].value, "time out");
         assert!(f.until.is_some());
+    }
+
+    mod properties {
+        use super::super::arbitrary::{cond, instant};
+        use super::super::*;
+        use crate::props::{config, hostile_text};
+        use chrono::SecondsFormat;
+        use proptest::prelude::*;
+
+        fn entity() -> impl Strategy<Value = Entity> {
+            prop::sample::select(vec![Entity::Actions, Entity::Runs])
+        }
+
+        fn written(entity: Entity, c: &Cond) -> String {
+            let name = match &c.field {
+                Field::Column(col) => (*col).to_owned(),
+                Field::Json(k) => format!("{}{k}", entity.json_prefix()),
+                Field::Text => "text".to_owned(),
+            };
+            let op = match c.op {
+                Op::Eq => "=",
+                Op::Ne => "!=",
+                Op::Contains => "~",
+            };
+            format!("{name}{op}{}", c.value)
+        }
+
+        fn now() -> DateTime<Utc> {
+            "2026-11-03T12:00:00Z".parse().unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            /// A condition written in the grammar, its name padded with spaces, parses to
+            /// itself whatever its value holds (`=`, `!`, `~`, controls, …) (512 cases).
+            #[test]
+            fn written_conditions_parse_to_themselves(
+                (entity, c) in entity().prop_flat_map(|e| (Just(e), cond(e))),
+                pad in prop::sample::select(vec!["", " ", "\t "]),
+            ) {
+                let mut f = Filter::new(entity);
+                f.push(&format!("{pad}{}", written(entity, &c)))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(&f.conds, &vec![c]);
+            }
+
+            /// Any text is an error or a condition on a known column or a well-formed key whose
+            /// value is the text's tail, and which reads the same written back (512 cases).
+            #[test]
+            fn any_expression_is_an_error_or_a_known_condition(
+                entity in entity(),
+                expr in prop_oneof![
+                    hostile_text(16),
+                    (prop::sample::select(vec!["status", "details.", "metadata.", "text", "logs", " id"]), hostile_text(8))
+                        .prop_map(|(a, b)| format!("{a}{b}")),
+                ],
+            ) {
+                let mut f = Filter::new(entity);
+                if f.push(&expr).is_ok() {
+                    let c = f.conds[0].clone();
+                    prop_assert!(expr.ends_with(&c.value));
+                    match &c.field {
+                        Field::Column(col) => prop_assert!(entity.columns().contains(col)),
+                        Field::Json(k) => prop_assert!(
+                            !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        ),
+                        Field::Text => prop_assert_eq!(c.op, Op::Contains),
+                    }
+                    let mut again = Filter::new(entity);
+                    again.push(&written(entity, &c)).unwrap();
+                    prop_assert_eq!(&again.conds[0], &c);
+                }
+            }
+
+            /// Times: any text is an error or a time; a relative time is that long before now,
+            /// a date its midnight, an RFC 3339 time itself, in any offset (512 cases).
+            #[test]
+            fn times_parse_to_what_they_say(
+                junk in hostile_text(12),
+                n in 0i64..100_000,
+                unit in prop::sample::select(vec!['s', 'm', 'h', 'd', 'w']),
+                t in instant(),
+                offset in -86_399i32..86_400,
+            ) {
+                let _ = parse_time(&junk, now());
+                let seconds = match unit {
+                    's' => 1, 'm' => 60, 'h' => 3600, 'd' => 86_400, _ => 7 * 86_400,
+                };
+                prop_assert_eq!(
+                    parse_time(&format!("{n}{unit}"), now()).ok(),
+                    now().checked_sub_signed(Duration::seconds(n * seconds))
+                );
+                prop_assert_eq!(
+                    parse_time(&t.date_naive().format("%Y-%m-%d").to_string(), now()).unwrap(),
+                    t.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc()
+                );
+                let zone = chrono::FixedOffset::east_opt(offset).unwrap();
+                let written = t.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::AutoSi, false);
+                // RFC 3339 offsets are whole minutes; chrono writes seconds it cannot drop.
+                if offset % 60 == 0 {
+                    prop_assert_eq!(parse_time(&written, now()).unwrap(), t, "{}", written);
+                }
+            }
+
+            /// A URL query string of any bytes is a filter or an error, never a panic; text
+            /// without `%` or `+` decodes to itself (512 cases).
+            #[test]
+            fn any_query_string_is_a_filter_or_an_error(entity in entity(), q in hostile_text(24)) {
+                let _ = Filter::from_query_string(entity, &q, now());
+                let plain: String = q.chars().filter(|c| !matches!(c, '%' | '+')).collect();
+                prop_assert_eq!(percent_decode(&plain), plain);
+            }
+        }
     }
 }

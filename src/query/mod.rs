@@ -45,6 +45,8 @@ mod supabase;
 use std::time::Duration;
 
 pub use dashboard::Bucket;
+#[cfg(all(test, feature = "web"))]
+pub(crate) use filter::arbitrary;
 #[cfg_attr(not(feature = "web"), allow(unused_imports))]
 pub(crate) use filter::percent_decode;
 pub use filter::{Cond, Entity, Field, Filter, Op, parse_time};

@@ -71,7 +71,11 @@ pub(crate) fn scrub_userinfo(text: &str) -> Option<String> {
                 }
             }
         }
-        i = end.max(start);
+        // On from just past this `://`, not from the authority's end: an authority ending at
+        // a `/` may have ended at the next URL's own `://` (`x://postgres://u:pw@h`, or in
+        // JSON `https://site\npostgres://u:pw@h`, whose line break is no longer whitespace).
+        // An authority holds no `/`, so no password found is looked at twice.
+        i = start;
     }
     let mut o = out?;
     o.push_str(&text[copied..]);
@@ -98,6 +102,16 @@ mod tests {
                 Some("a postgres://u:[REDACTED]@h and redis://:[REDACTED]@r:6379 end"),
             ),
             ("https://example.com/?mail=a@b", None),
+            // A URL right after a scheme separator whose authority ends at its `://`.
+            (
+                "x://postgres://u:pw@h",
+                Some("x://postgres://u:[REDACTED]@h"),
+            ),
+            // The same as JSON escapes a line break: `\n` is no whitespace there.
+            (
+                r#""see https://example.com\npostgres://u:pw@h""#,
+                Some(r#""see https://example.com\npostgres://u:[REDACTED]@h""#),
+            ),
             ("https://token@github.com/x", None),
             ("postgres://u:[REDACTED]@h/db", None),
             ("no url: here // at all", None),

@@ -35,7 +35,7 @@ mod deadline;
 mod html;
 mod live;
 mod pages;
-mod params;
+pub(crate) mod params;
 mod security;
 mod serve;
 mod session;

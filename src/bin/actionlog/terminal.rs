@@ -102,6 +102,13 @@ fn columns_or_terminal(columns: Option<&str>, terminal: Option<usize>) -> usize 
         .unwrap_or(DEFAULT_WIDTH)
 }
 
+/// The library's property-test settings and hostile text (`src/props.rs`, self-contained);
+/// this command uses only some of its generators.
+#[cfg(test)]
+#[path = "../../props.rs"]
+#[allow(dead_code)]
+mod props;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +147,56 @@ mod tests {
                 let c = cut(s, w);
                 assert!(c.width() <= w.max(1), "{s:?} at {w}: {c:?}");
                 assert!(!c.chars().any(char::is_control), "{c:?}");
+            }
+        }
+    }
+
+    mod properties {
+        use super::super::props::{config, hostile_text};
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn acts(c: char) -> bool {
+            c.is_control() || reorders_or_breaks(c)
+        }
+
+        proptest! {
+            #![proptest_config(config(1024))]
+
+            /// Escaped text holds no control, bidirectional or separator character, and is the
+            /// text itself when it held none (1024 cases).
+            #[test]
+            fn escaped_text_holds_nothing_a_terminal_acts_on(s in hostile_text(32)) {
+                let e = escape_controls(&s);
+                prop_assert!(!e.chars().any(acts), "{:?}", e);
+                if !s.chars().any(acts) {
+                    prop_assert_eq!(e, s);
+                }
+            }
+
+            /// A cut cell fits its width, holds nothing a terminal acts on, and is the escape
+            /// of a prefix of the text ending between grapheme clusters, then `…` (1024 cases).
+            #[test]
+            fn a_cut_is_an_escaped_prefix_that_fits(s in hostile_text(24), width in 0usize..40) {
+                let c = cut(&s, width);
+                prop_assert!(c.width() <= width, "{:?} at {}: {:?}", s, width, c);
+                prop_assert!(!c.chars().any(acts), "{:?}", c);
+                let whole = escape_controls(&s);
+                if whole.width() <= width {
+                    prop_assert_eq!(c, whole);
+                } else if width > 0 {
+                    let kept = c.strip_suffix(ELLIPSIS);
+                    prop_assert!(kept.is_some(), "{:?}", c);
+                    let kept = kept.unwrap();
+                    let mut ends = s.grapheme_indices(true).map(|(i, _)| i).chain([s.len()]);
+                    prop_assert!(
+                        ends.any(|i| escape_controls(&s[..i]) == kept),
+                        "{:?} at {}: {:?} is no escaped prefix",
+                        s,
+                        width,
+                        c
+                    );
+                }
             }
         }
     }
