@@ -1,6 +1,6 @@
 //! The PostgreSQL sink against the fastest raw loads into the same table, same run:
 //! binary `COPY … FROM STDIN` and a plain `INSERT … SELECT FROM UNNEST` (no upsert), at batch
-//! sizes 100, 500 and 2000, into `action_logs` with the seed's five indexes. Each iteration writes
+//! sizes 100, 500 and 2000, into `action_logs` with the five indexes. Each iteration writes
 //! one batch of fresh rows (new ids); the sink does its idempotent upsert.
 //!
 //! Needs the test database (`ACTIONLOG_TEST_DATABASE_URL`, default

@@ -1,6 +1,6 @@
 //! The read side on a store of 1 000 000 actions and 100 000 job runs: `stats --since 7d`
-//! and the first page of `actions` through `actionlog::query`, each against the seed's own SQL
-//! run directly on the same store in the same run (`stats` does the seed's four analytics
+//! and the first page of `actions` through `actionlog::query`, each against the reference SQL
+//! run directly on the same store in the same run (`stats` does the four reference analytics
 //! queries plus the p50/p95 sections, which have no seed counterpart; its baseline is the
 //! four seed queries).
 //!
@@ -84,7 +84,7 @@ FROM generate_series(0::bigint, 99999) i;
 INSERT INTO scheduled_jobs (job_id, job_name, schedule_type, schedule_value, next_scheduled_run)
 SELECT 'job_' || i, 'job ' || i, 'interval', '60', '2999-01-01' FROM generate_series(0, 4) i;";
 
-/// The seed's analytics queries ("Log Querying Examples" and the job success rate) over the
+/// The reference analytics queries ("Log Querying Examples" and the job success rate) over the
 /// last 7 days, in PostgreSQL; SQLite spells `NOW() - INTERVAL` its own way.
 const SEED_STATS: [&str; 4] = [
     "SELECT action_type, status, COUNT(*) as count FROM action_logs
@@ -100,7 +100,7 @@ const SEED_STATS: [&str; 4] = [
 ];
 const SEED_FIRST_PAGE: &str = "SELECT * FROM action_logs ORDER BY action_timestamp DESC LIMIT 50";
 
-/// The seed's `NOW() - INTERVAL '7 days'` in SQLite: a parameter holding that time, computed
+/// The reference `NOW() - INTERVAL '7 days'` in SQLite: a parameter holding that time, computed
 /// once (SQLite would evaluate `strftime('now', …)` again for every row).
 fn sqlite_sql(s: &str) -> String {
     s.replace("NOW() - INTERVAL '7 days'", "?1")
@@ -235,7 +235,7 @@ fn sqlite(c: &mut Criterion) {
     let mut g = c.benchmark_group("sqlite");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     // The pages first. Measured after the full reads of 1 M rows on the other two
-    // connections (the seed's SQL, the scans), the store's connection re-read its pages on
+    // connections (the reference SQL, the scans), the store's connection re-read its pages on
     // every call (~11 `pread`s per first page by strace, 195-253 us instead of 57-93 us),
     // most likely because SQLite's page cache is one pool for all the connections of a
     // process (rusqlite builds it with SQLITE_ENABLE_MEMORY_MANAGEMENT). The command runs

@@ -1,6 +1,6 @@
 //! Action records into the real PostgreSQL (one schema per test): lifecycle rows, one-shot
 //! events, `#[instrument(err)]`, idempotent replay, dead letters, a database unreachable at
-//! start (through a loopback proxy the test owns), flush on guard drop, and the seed's
+//! start (through a loopback proxy the test owns), flush on guard drop, and the reference
 //! "Using SQL" queries run verbatim with psql.
 #![cfg(feature = "postgres")]
 
@@ -245,7 +245,7 @@ fn the_seeds_sql_queries_run_verbatim() {
         return;
     };
     let dead = tempfile::tempdir().unwrap();
-    // Real time: the seed's queries look at the last day and week.
+    // Real time: the reference queries look at the last day and week.
     let (layer, guard) = actionlog::ActionLayer::builder(db.sink())
         .pipeline(fast_retries().dead_letter_dir(dead.path()))
         .build()
@@ -313,7 +313,7 @@ fn the_migration_runs_by_hand_and_twice() {
         "SELECT count(*) FROM pg_indexes WHERE schemaname = '{}' AND tablename = 'action_logs'",
         db.schema
     ));
-    assert_eq!(idx.trim(), "6", "primary key + the seed's five indexes");
+    assert_eq!(idx.trim(), "6", "primary key + the five indexes");
     db.psql("INSERT INTO action_logs (action_type) VALUES ('manual')");
     db.psql("UPDATE action_logs SET status = 'completed', created_at = NOW() - INTERVAL '1 hour', updated_at = NOW() - INTERVAL '1 hour'");
     let moved = db.psql("SELECT updated_at > created_at FROM action_logs");

@@ -1,6 +1,6 @@
 //! `actionlog` over PostgreSQL (the real server, a schema of its own): the tracker example
 //! writes through `DATABASE_URL`, then `stats`, `jobs`, `actions` and `runs` must agree with
-//! the seed's SQL run verbatim with psql, and a full session of every subcommand must write
+//! the reference SQL run verbatim with psql, and a full session of every subcommand must write
 //! nothing (every row and its `xmin`, i.e. the transaction that last wrote it, unchanged; no
 //! object created).
 #![cfg(all(feature = "cli", feature = "postgres"))]

@@ -1,5 +1,5 @@
 //! `actionlog` over the SQLite store the tracker example writes: `stats`, `jobs`, `actions`
-//! and `runs` agree with the seed's own SQL run on the same file (its `NOW() - INTERVAL`
+//! and `runs` agree with the reference SQL run on the same file (its `NOW() - INTERVAL`
 //! spelled the SQLite way), and a full session of every subcommand leaves the file — and the
 //! directory — byte for byte as it was.
 #![cfg(feature = "cli")]
@@ -12,7 +12,7 @@ mod cli_seed;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The seed's PostgreSQL, as SQLite says it.
+/// The reference PostgreSQL, as SQLite says it.
 fn sqlite_sql(sql: &str) -> String {
     sql.replace(
         "NOW() - INTERVAL '1 day'",

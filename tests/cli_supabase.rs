@@ -2,7 +2,7 @@
 //! on tables and views with PostgREST's filters and `GET /rest/v1/rpc/actionlog_stats`,
 //! writing into the real PostgreSQL): the tracker example delivers through the REST API, then
 //! `stats`, `jobs`, `actions` and `runs` — reading through the REST API only — must agree
-//! with the seed's SQL run with psql on the database behind it; every request the command
+//! with the reference SQL run with psql on the database behind it; every request the command
 //! makes must be one PostgREST accepts, none of them a write, and the key never shows.
 #![cfg(all(feature = "cli", feature = "supabase", feature = "postgres"))]
 

@@ -162,7 +162,7 @@ fn tail_filters_by_level_logger_and_text_and_prints_json_as_is() {
     assert_eq!(
         tail(&["-n", "1"]),
         ["2026-11-03T10:00:00 ERROR    [other] feed down {\"k\": 1}"],
-        "the seed's console line, no colour when piped"
+        "the console line, no colour when piped"
     );
 }
 

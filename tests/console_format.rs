@@ -1,4 +1,4 @@
-//! The console line: the seed's exact format, with and without colour, and control characters
+//! The console line: its exact format, with and without colour, and control characters
 //! in user data escaped so nothing can forge a line or drive the terminal.
 
 mod common;

@@ -1,7 +1,7 @@
 //! Job runs into the real PostgreSQL (one schema per test): the shared workload's four runs
 //! (success, failure, cancelled, failed `try_run`) land with their captured logs, the action
 //! inside a run carries its `job_execution_id`, `scheduled_jobs` is kept current by the
-//! migration's function, a replayed batch changes nothing, and the seed's job queries and both
+//! migration's function, a replayed batch changes nothing, and the reference job queries and both
 //! views run verbatim with psql and return what the workload did.
 #![cfg(feature = "postgres")]
 
@@ -30,7 +30,7 @@ fn runs_land_with_logs_and_the_seed_queries_answer() {
     );
     let tap = common::wrap::Wrap::new(db.sink().scheduled_jobs(true));
     let jobs = tap.jobs.clone();
-    // Recent times, so the seed's "today" / "7 days" windows include the runs.
+    // Recent times, so the reference queries' "today" / "7 days" windows include the runs.
     let clock = ManualClock::at(chrono::Utc::now() - chrono::Duration::minutes(10));
     let dead = tempfile::tempdir().unwrap();
     let guard = with_jobs(tap, dead.path(), &clock, "info", 1 << 16, || {
@@ -109,7 +109,7 @@ fn runs_land_with_logs_and_the_seed_queries_answer() {
     rt.block_on(sink.write_jobs(&written)).unwrap();
     assert_eq!(snapshot(), before);
 
-    // The seed's job_executions queries, verbatim.
+    // The reference job_executions queries, verbatim.
     let last10 = db.psql_rows(
         "-- Last 10 executions of a job
 SELECT * FROM job_executions 
@@ -145,7 +145,7 @@ GROUP BY job_id;",
         vec!["data_collection|2|1|50.00", "ticker_backfill|2|0|0.00"]
     );
 
-    // The seed's scheduled_jobs queries, verbatim.
+    // The reference scheduled_jobs queries, verbatim.
     let enabled = db.psql(
         "-- All enabled jobs
 SELECT job_id, job_name, schedule_type, schedule_value, next_scheduled_run
@@ -194,7 +194,7 @@ FROM scheduled_jobs;",
         ]
     );
 
-    // Both views, with the seed's queries.
+    // Both views, with the reference queries.
     let view = db.psql(
         "SELECT * FROM scheduled_jobs_status
 WHERE job_status IN ('overdue', 'failed_max_retries')

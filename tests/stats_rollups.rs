@@ -1,5 +1,5 @@
 //! `stats` over the per-day rollups equals `stats` over every row (`Options::use_rollups`
-//! off, the seed's full scans), on SQLite and on the real PostgreSQL, after inserts, upserts
+//! off, full scans), on SQLite and on the real PostgreSQL, after inserts, upserts
 //! that change a row's status, day, user or duration, deletes, rows without a timestamp, user
 //! or status, and for ranges of every shape: unbounded, open at either end, cut mid-day at
 //! both ends (where a partial day is read, and where it is its whole day less the rest), on

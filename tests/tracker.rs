@@ -1,6 +1,6 @@
 //! `examples/tracker.rs` end to end against the real PostgreSQL (its own schema): the scripted
 //! demo runs as a child process (the binary `cargo test` builds beside this one), then every one
-//! of the seed's job queries and both views run verbatim with psql and must agree with what the
+//! of the reference job queries and both views run verbatim with psql and must agree with what the
 //! tracker reported doing (its `RUN <job> <source> ok|err` lines), and `action_logs` must hold
 //! rows for all ten triggers with their sources.
 #![cfg(feature = "postgres")]

@@ -1,7 +1,7 @@
 //! The names actionlog gives its files in the log directory, and the only names it ever deletes,
 //! compresses or reads back:
 //!
-//! - `YYYY-MM-DD.log`: a day's first part (part 0, the seed's name);
+//! - `YYYY-MM-DD.log`: a day's first part (part 0, the plain day name);
 //! - `YYYY-MM-DD.N.log` (N = 1, 2, …, no leading zero): the day's next parts, when
 //!   `max_file_bytes` is set;
 //! - either of those with `.gz` appended: the same part, compressed (cargo feature `compress`);

@@ -1,4 +1,4 @@
-//! The seed's console line: `2025-11-03T14:30:45 INFO     [logger] message {"k": v}`, with the
+//! The console line: `2025-11-03T14:30:45 INFO     [logger] message {"k": v}`, with the
 //! level coloured, and every control character in user data escaped so that nothing logged can
 //! start a new line, move the cursor or retitle the terminal.
 
@@ -7,7 +7,7 @@ use nu_ansi_term::{Color, Style};
 use super::Seps;
 use crate::clock::Stamp;
 
-/// The seed's Python-`json.dumps`-like separators.
+/// Separators as Python's `json.dumps` writes them (`": "`, `", "`): readable on a terminal.
 pub(crate) const SEPS: Seps = Seps {
     kv: b": ",
     item: b", ",
@@ -45,7 +45,7 @@ pub(crate) fn write_line(
     } else {
         out.extend_from_slice(name.as_bytes());
     }
-    // Pad to 8 columns, then the separating space (the seed's `%(levelname)-8s `).
+    // Pad to 8 columns, then the separating space (Python logging's `%(levelname)-8s `).
     out.resize(out.len() + 9 - name.len().min(8), b' ');
     out.push(b'[');
     write_text(out, logger);
@@ -59,17 +59,20 @@ pub(crate) fn write_line(
     out.push(b'\n');
 }
 
-/// Appends free text with every control character (C0, DEL, C1) and U+2028 / U+2029 made visible:
-/// `\n`, `\r`, `\t`, and `\u{1b}`-style escapes for the rest.
+/// Appends free text with every control character (C0, DEL, C1) and every character of
+/// [`reorders_or_breaks`] made visible: `\n`, `\r`, `\t`, and `\u{1b}`-style escapes for the rest.
 pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
+    #[inline]
+    fn escaped(c: char) -> bool {
+        c.is_control() || !c.is_ascii() && reorders_or_breaks(c)
+    }
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let esc: &str = match c {
             '\n' => "\\n",
             '\r' => "\\r",
             '\t' => "\\t",
-            // Line and paragraph separators: some terminals and every editor break lines there.
-            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => "",
+            c if escaped(c) => "",
             _ => continue,
         };
         out.extend_from_slice(&s.as_bytes()[start..i]);
@@ -82,6 +85,17 @@ pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
         start = i + c.len_utf8();
     }
     out.extend_from_slice(&s.as_bytes()[start..]);
+}
+
+/// Characters that are not controls yet change what a terminal shows: the line and paragraph
+/// separators (some terminals and every editor break lines there) and the bidirectional marks,
+/// embeddings, overrides and isolates (an override makes `exe.txt` read `txt.exe`).
+pub(crate) fn reorders_or_breaks(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+    ) || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 /// Decides whether to colour: `CLICOLOR_FORCE` (set and not `0`) forces colour on; otherwise
@@ -99,6 +113,16 @@ pub(crate) fn auto_color(is_terminal: bool, no_color: Option<&str>, force: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidirectional_controls_are_shown_as_escapes() {
+        let mut out = Vec::new();
+        write_text(&mut out, "admin\u{202e}txt.exe \u{2066}x\u{2069} \u{200f}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "admin\\u{202e}txt.exe \\u{2066}x\\u{2069} \\u{200f}"
+        );
+    }
 
     #[test]
     fn text_escaping_neutralises_terminal_controls() {
@@ -125,7 +149,7 @@ mod tests {
                 let mut out = Vec::new();
                 write_text(&mut out, &s);
                 let out = String::from_utf8(out).unwrap();
-                let acts = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+                let acts = |c: char| c.is_control() || reorders_or_breaks(c);
                 prop_assert!(!out.chars().any(acts), "{:?}", out);
                 if !s.chars().any(acts) {
                     prop_assert_eq!(out, s);

@@ -1,5 +1,5 @@
 //! The filter grammar shared by the command line and (later) the dashboard's URL:
-//! `column=value`, `column!=value`, `column~substring` over the seed columns of a table, and
+//! `column=value`, `column!=value`, `column~substring` over the columns of a table, and
 //! `details.KEY=value` (`metadata.KEY` for runs) into its JSON column; `since` / `until` as
 //! `1d`, `6h`, `30m`, `2w`, a date `2026-11-03` (midnight UTC) or an RFC 3339 time.
 //!
@@ -20,7 +20,7 @@ pub enum Entity {
 }
 
 impl Entity {
-    /// The columns `column=value` accepts (the seed's text and id columns).
+    /// The columns `column=value` accepts (the table's text and id columns).
     pub fn columns(self) -> &'static [&'static str] {
         match self {
             Entity::Actions => &[

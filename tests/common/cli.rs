@@ -1,6 +1,6 @@
 //! Helpers for the `actionlog` command's tests (`tests/cli_*.rs`, included with
 //! `#[path = "common/cli.rs"] mod cli;`): run the binary, run the tracker example, and the
-//! seed's own SQL to compare with.
+//! reference SQL to compare with.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -113,7 +113,7 @@ pub fn section<'a>(rows: &'a [Value], name: &str) -> Vec<&'a Value> {
     rows.iter().filter(|r| r["section"] == name).collect()
 }
 
-/// A JSON value as the seed SQL's text output shows it (NULL empty).
+/// A JSON value as the reference SQL's text output shows it (NULL empty).
 pub fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),

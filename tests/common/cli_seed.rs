@@ -1,4 +1,4 @@
-//! The seed's queries and the `actionlog` commands that answer them, for the tests that run
+//! The reference queries and the `actionlog` commands that answer them, for the tests that run
 //! the tracker example into a store (`cli_sqlite`, `cli_postgres`, `cli_supabase`; included
 //! with `#[path = "common/cli_seed.rs"] mod cli_seed;` next to `cli`).
 #![allow(dead_code)]
@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cli::{json, rate, run, section, text};
 
-/// The seed's queries (its "Useful Queries" and "Log Querying Examples", verbatim) and the
+/// The reference queries ("Useful Queries" and "Log Querying Examples" of the schema's documentation, verbatim) and the
 /// `actionlog` command that answers each, compared through `seed`, which runs PostgreSQL SQL
 /// on the store under test and returns rows of text columns.
 pub fn assert_agrees_with_seed(
@@ -129,7 +129,7 @@ GROUP BY job_id;",
         assert!(r["p50_seconds"].as_f64().unwrap() <= r["p95_seconds"].as_f64().unwrap());
     }
 
-    // Get recent data collection actions (the seed's Python example)
+    // Get recent data collection actions (the reference Python example)
     let want: Vec<String> = seed(
         "SELECT id FROM action_logs WHERE action_type = 'data_collection_start'
 ORDER BY action_timestamp DESC LIMIT 10",
@@ -185,7 +185,7 @@ ORDER BY started_at DESC;",
     assert_eq!(got, want, "failed executions today");
 
     // The two views. `job_status` moves from scheduled to overdue as time passes (and only
-    // that way, nothing being written): the command's answer must be the seed's from just
+    // that way, nothing being written): the command's answer must be the reference query's from just
     // before or just after it, row by row.
     let status_sql = "SELECT job_id, job_status, consecutive_failures, last_execution_status FROM scheduled_jobs_status ORDER BY job_id";
     let before = seed(status_sql);

@@ -1,4 +1,4 @@
-//! `actionlog tail`: the day files as the seed's console lines, and `-f` following
+//! `actionlog tail`: the day files as console lines, and `-f` following
 //! `latest.log` across midnight. Which files exist and how they are opened is
 //! `actionlog::query::dayfiles`; this file only filters, renders and follows.
 //!
@@ -307,7 +307,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_console_line_from_a_file_line() {
+    fn console_line_from_a_file_line() {
         let o = TailOpts {
             follow: false,
             lines: 10,
