@@ -52,3 +52,34 @@ pub fn postgres_url(url: &str) -> Result<(Option<Vec<u8>>, String), String> {
         Err(crate::sink::postgres::url::UrlError::NoTls) => Err("no TLS in this build".into()),
     }
 }
+
+/// A spool segment's bytes read back as the spool reads them at start: how many records it
+/// holds and how many lines were damaged, and each record re-encoded as a segment line.
+pub fn spool_segment(bytes: &[u8]) -> SpoolSegment {
+    let (rows, damaged) = crate::pipeline::segment::parse_segment(bytes);
+    let lines = rows
+        .iter()
+        .map(|r| {
+            let json = serde_json::to_vec(&r.to_json()).expect("a row always serializes");
+            let mut line = format!("{:08x} ", crc32fast::hash(&json)).into_bytes();
+            line.extend_from_slice(&json);
+            line
+        })
+        .collect();
+    SpoolSegment {
+        records: rows.len(),
+        damaged,
+        lines,
+    }
+}
+
+/// What [`spool_segment`] read.
+#[derive(Debug)]
+pub struct SpoolSegment {
+    /// Records read.
+    pub records: usize,
+    /// Lines skipped as damaged (a wrong checksum, not a record, over the line bound).
+    pub damaged: u64,
+    /// Each record written back as a segment line (without its newline).
+    pub lines: Vec<Vec<u8>>,
+}

@@ -29,7 +29,7 @@ mod delivery;
 mod duties;
 mod merge;
 mod retry;
-mod segment;
+pub(crate) mod segment;
 mod spool;
 
 pub use config::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};

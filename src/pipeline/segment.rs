@@ -217,7 +217,7 @@ pub(super) fn segments(dir: &Path) -> Vec<PathBuf> {
 
 /// The records of one segment's bytes and how many lines were skipped as damaged (a line
 /// longer than [`MAX_LINE_BYTES`] among them: the writer never writes one).
-pub(super) fn parse_segment(bytes: &[u8]) -> (Vec<Row>, u64) {
+pub(crate) fn parse_segment(bytes: &[u8]) -> (Vec<Row>, u64) {
     parse_within(bytes, MAX_LINE_BYTES)
 }
 
