@@ -23,7 +23,9 @@
 //! [`Builder::span_close_lines`] adds a line with each span's times when it closes.
 //!
 //! Each output is also a plain [`Layer`](tracing_subscriber::Layer) to compose yourself:
-//! [`FileLayer`] and [`ConsoleLayer`].
+//! [`FileLayer`] and [`ConsoleLayer`]. The day files alone — size caps, total bound, retention,
+//! compression, `latest.log` — are a [`MakeWriter`](tracing_subscriber::fmt::MakeWriter) for
+//! any formatter: [`RollingWriter`].
 //!
 //! ## Modules, in the order data flows
 //! Dependencies point one way, down this list; nothing below the layers imports a layer, the
@@ -113,7 +115,8 @@ pub use error::Error;
 pub use file::read::{DayFile, DayLines, DayPart, ReadError, day_files};
 pub use file::{
     DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CHANNEL_MAX_BYTES,
-    DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
+    DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow, RollingWriter,
+    RollingWriterBuilder,
 };
 pub use guard::{Guard, Shutdown};
 pub use job::{JobFilter, JobLayer};

@@ -36,6 +36,7 @@ mod render;
 mod render_check;
 pub(crate) mod retention;
 pub(crate) mod rolling;
+mod rolling_writer;
 mod slots;
 mod stdout;
 pub(crate) mod writer;
@@ -60,6 +61,7 @@ use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
 use intake::Intake;
 pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
+pub use rolling_writer::{RollingWriter, RollingWriterBuilder};
 
 /// What a layer does when its channel is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
