@@ -1,8 +1,8 @@
 //! The read side on a store of 1 000 000 actions and 100 000 job runs: `stats --since 7d`
 //! and the first page of `actions` through `actionlog::query`, each against the reference SQL
 //! run directly on the same store in the same run (`stats` does the four reference analytics
-//! queries plus the p50/p95 sections, which have no seed counterpart; its baseline is the
-//! four seed queries).
+//! queries plus the p50/p95 sections, which have no reference counterpart; its baseline is the
+//! four reference queries).
 //!
 //! Data: one bulk SQL insert (a recursive CTE in SQLite, `generate_series` in PostgreSQL) of
 //! the rows the sinks would write — 10 action types, 85 % completed / 5 % failed / 10 %
@@ -243,12 +243,12 @@ fn sqlite(c: &mut Criterion) {
     g.bench_function("actions_first_page", |b| {
         b.iter(|| rt.block_on(store.actions(&first_page())).unwrap())
     });
-    g.bench_function("seed_sql_first_page", |b| {
+    g.bench_function("reference_sql_first_page", |b| {
         b.iter(|| run_raw(SEED_FIRST_PAGE))
     });
     // The same, keeping each value (owned), as any client of the rows must (PostgreSQL's
     // client always does: its rows arrive as owned buffers).
-    g.bench_function("seed_sql_first_page_owned", |b| {
+    g.bench_function("reference_sql_first_page_owned", |b| {
         b.iter(|| {
             let mut st = raw.prepare_cached(SEED_FIRST_PAGE).unwrap();
             let n = st.column_count();
@@ -277,7 +277,7 @@ fn sqlite(c: &mut Criterion) {
     g.bench_function("stats_7d_full_scan", |b| {
         b.iter(|| rt.block_on(scan.stats(&range())).unwrap())
     });
-    g.bench_function("seed_sql_stats_7d", |b| {
+    g.bench_function("reference_sql_stats_7d", |b| {
         b.iter(|| SEED_STATS.iter().map(|s| run_raw(s)).sum::<usize>())
     });
     g.finish();
@@ -317,7 +317,7 @@ fn postgres(c: &mut Criterion) {
     g.bench_function("actions_first_page", |b| {
         b.iter(|| rt.block_on(store.actions(&first_page())).unwrap())
     });
-    g.bench_function("seed_sql_first_page", |b| {
+    g.bench_function("reference_sql_first_page", |b| {
         b.iter(|| run_raw(SEED_FIRST_PAGE))
     });
     g.bench_function("actions_page_1000", |b| {
@@ -335,7 +335,7 @@ fn postgres(c: &mut Criterion) {
     g.bench_function("stats_7d_full_scan", |b| {
         b.iter(|| rt.block_on(scan.stats(&range())).unwrap())
     });
-    g.bench_function("seed_sql_stats_7d", |b| {
+    g.bench_function("reference_sql_stats_7d", |b| {
         b.iter(|| SEED_STATS.iter().map(|s| run_raw(s)).sum::<usize>())
     });
     g.finish();

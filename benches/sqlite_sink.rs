@@ -1,7 +1,7 @@
 //! What the read side's rollups cost the SQLite sink: batches of fresh action records written
 //! through `SqliteSink` into a store with its rollup triggers and read-side indexes (as the
-//! sink makes it), into one with the per-day rollups but not the per-hour ones (a store of
-//! issue 11), and into one where all were dropped (a store as it was before them),
+//! sink makes it), into one with the per-day rollups but not the per-hour ones (a store made
+//! before the per-hour ones), and into one where all were dropped (a store as it was before them),
 //! interleaved in one run. Each store grows by the same rows.
 //!
 //! Run: `cargo bench --bench sqlite_sink`

@@ -1,4 +1,4 @@
-//! The per-thread hand-off to the file writer (issue 13): many threads across a day rollover
+//! The per-thread hand-off to the file writer: many threads across a day rollover
 //! driven by an injected clock, threads that exit (even while their locals are torn down),
 //! shutdown while threads still emit, and the rule for a line stamped before midnight that
 //! reaches the writer after it moved to the new day: it goes into the file the writer is on
