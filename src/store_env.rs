@@ -12,6 +12,8 @@ pub(crate) const DATABASE_URL_VARS: [&str; 2] = ["ACTIONLOG_DATABASE_URL", "DATA
 /// A database URL and the variable it came from.
 #[cfg_attr(not(any(feature = "postgres", feature = "query")), allow(dead_code))]
 pub(crate) struct DatabaseUrl {
+    /// Named in the start line: only the write side's PostgreSQL sink says where it wrote.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) var: &'static str,
     pub(crate) url: String,
 }

@@ -119,32 +119,26 @@ pub(crate) fn install(stoppers: Vec<Flusher>, deadline: Duration) -> usize {
     taken
 }
 
-/// A pipe whose two ends are closed on exec: atomically with `pipe2`.
-#[cfg(not(any(
-    target_vendor = "apple",
-    target_os = "haiku",
-    target_os = "nto",
-    target_os = "aix"
-)))]
+/// A pipe whose two ends are closed on exec: atomically with `pipe2`; where it does not exist,
+/// `pipe` and then `FD_CLOEXEC` on each end (a child another thread forks in between may
+/// inherit the ends; it can only hold the pipe open, never signal through it).
 #[allow(unsafe_code)]
 fn cloexec_pipe() -> Option<[libc::c_int; 2]> {
     let mut fds = [0 as libc::c_int; 2];
+    #[cfg(not(any(
+        target_vendor = "apple",
+        target_os = "haiku",
+        target_os = "nto",
+        target_os = "aix"
+    )))]
     // SAFETY: `pipe2` writes two descriptors into `fds`, an array of two owned by this frame.
-    (unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0).then_some(fds)
-}
-
-/// A pipe whose two ends are closed on exec: `pipe`, then `FD_CLOEXEC` on each end, where
-/// `pipe2` does not exist. A child another thread forks in between may inherit the ends; it
-/// can only hold the pipe open, never signal through it.
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "haiku",
-    target_os = "nto",
-    target_os = "aix"
-))]
-#[allow(unsafe_code)]
-fn cloexec_pipe() -> Option<[libc::c_int; 2]> {
-    let mut fds = [0 as libc::c_int; 2];
+    return (unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0).then_some(fds);
+    #[cfg(any(
+        target_vendor = "apple",
+        target_os = "haiku",
+        target_os = "nto",
+        target_os = "aix"
+    ))]
     // SAFETY: `pipe` writes two descriptors into `fds`, an array of two owned by this frame;
     // `fcntl` and `close` take only those descriptors, which we own.
     unsafe {
@@ -160,8 +154,8 @@ fn cloexec_pipe() -> Option<[libc::c_int; 2]> {
         for fd in fds {
             libc::close(fd);
         }
+        None
     }
-    None
 }
 
 /// Waits for a signal, stops the outputs within `deadline`, then ends the process by it.

@@ -137,7 +137,16 @@ struct PageArgs {
     /// Conditions, all of which must hold: status=failed, error_message~timeout, …
     #[arg(value_name = "FILTER")]
     filters: Vec<String>,
-    /// Only rows at or after this time.
+    #[command(flatten)]
+    page: PageWindow,
+    #[command(flatten)]
+    show: ShowArgs,
+}
+
+/// Which rows of the filtered set a page holds: a time range, a size and where it starts.
+#[derive(Debug, Args)]
+struct PageWindow {
+    /// Only rows at or after this time (a run: started at or after).
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
     /// Only rows before this time.
@@ -149,8 +158,18 @@ struct PageArgs {
     /// Start after this row: the cursor printed (on stderr) under the previous page.
     #[arg(long, value_name = "CURSOR")]
     before: Option<String>,
-    #[command(flatten)]
-    show: ShowArgs,
+}
+
+impl PageWindow {
+    /// The page of `entity` rows matching every one of `exprs`; bad input is refused here,
+    /// before the store is touched.
+    fn query(&self, entity: Entity, exprs: &[String]) -> Result<PageQuery, Fail> {
+        Ok(PageQuery {
+            filter: filter(entity, exprs, self.since.as_deref(), self.until.as_deref())?,
+            limit: self.limit,
+            before: self.before.as_deref().map(str::parse).transpose()?,
+        })
+    }
 }
 
 /// Which columns to show.
@@ -188,18 +207,8 @@ struct RunsArgs {
     /// Print this run's captured log lines instead.
     #[arg(long, value_name = "RUN_ID")]
     logs: Option<String>,
-    #[arg(long, value_name = "TIME")]
-    /// Only runs started at or after this time.
-    since: Option<String>,
-    /// Only runs started before this time.
-    #[arg(long, value_name = "TIME")]
-    until: Option<String>,
-    /// Rows per page (at most 10000).
-    #[arg(long, default_value_t = 50)]
-    limit: usize,
-    /// Start after this row (the cursor printed under the previous page).
-    #[arg(long, value_name = "CURSOR")]
-    before: Option<String>,
+    #[command(flatten)]
+    page: PageWindow,
     #[command(flatten)]
     show: ShowArgs,
 }
@@ -328,14 +337,6 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Err(e) => Err(pipe(e)),
         };
     }
-    // Parse every filter before touching the store: bad input is reported as such.
-    let page_query = |entity, exprs: &[String], since, until, limit, before: &Option<String>| {
-        Ok::<_, Fail>(PageQuery {
-            filter: filter(entity, exprs, since, until)?,
-            limit,
-            before: before.as_deref().map(str::parse).transpose()?,
-        })
-    };
     let target = Target::from_env(cli.db.clone(), cli.log_dir.join("actions.db"))?;
     let opts = Options {
         statement_timeout: Duration::from_secs(cli.timeout.max(1)),
@@ -355,14 +356,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Cmd::Serve(_) => unreachable!(),
             Cmd::Actions(a) => {
                 let (exprs, ends) = Ends::rewrite(Entity::Actions, &a.filters);
-                let q = page_query(
-                    Entity::Actions,
-                    &exprs,
-                    a.since.as_deref(),
-                    a.until.as_deref(),
-                    a.limit,
-                    &a.before,
-                )?;
+                let q = a.page.query(Entity::Actions, &exprs)?;
                 let store = Store::open(&target, &opts).await?;
                 let page = store.actions(&q).await?;
                 print_page(&mut out, "actions", page, &ends, columns::ACTIONS)
@@ -380,14 +374,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     exprs.push("status=failed".into());
                 }
                 let (exprs, ends) = Ends::rewrite(Entity::Runs, &exprs);
-                let q = page_query(
-                    Entity::Runs,
-                    &exprs,
-                    r.since.as_deref(),
-                    r.until.as_deref(),
-                    r.limit,
-                    &r.before,
-                )?;
+                let q = r.page.query(Entity::Runs, &exprs)?;
                 let store = Store::open(&target, &opts).await?;
                 if let Some(id) = &r.logs {
                     let id = if short_id::is_short(id) {

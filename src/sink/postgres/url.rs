@@ -6,12 +6,7 @@ pub(crate) fn describe(c: &tokio_postgres::Config) -> String {
     let host = c
         .get_hosts()
         .iter()
-        .map(|h| match h {
-            tokio_postgres::config::Host::Tcp(s) => s.clone(),
-            // A socket directory (tokio-postgres has this variant on Unix only).
-            #[cfg(unix)]
-            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-        })
+        .map(host_text)
         .collect::<Vec<_>>()
         .join(",");
     let port = c.get_ports().first().copied().unwrap_or(5432);
@@ -20,6 +15,16 @@ pub(crate) fn describe(c: &tokio_postgres::Config) -> String {
         c.get_user().unwrap_or(""),
         c.get_dbname().unwrap_or("")
     )
+}
+
+/// A host as the URL named it: a name or address, or a socket directory (tokio-postgres has
+/// that variant on Unix only).
+fn host_text(h: &tokio_postgres::config::Host) -> String {
+    match h {
+        tokio_postgres::config::Host::Tcp(s) => s.clone(),
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+    }
 }
 
 /// The URL with every `@` but the one ending its user-info percent-encoded, so that no part
@@ -305,15 +310,7 @@ mod tests {
                 let cfg = &c.config;
                 prop_assert_eq!(cfg.get_user(), u.user.as_deref(), "{}", written);
                 prop_assert_eq!(cfg.get_password(), u.password.as_deref().map(str::as_bytes), "{}", written);
-                let hosts: Vec<String> = cfg
-                    .get_hosts()
-                    .iter()
-                    .map(|h| match h {
-                        tokio_postgres::config::Host::Tcp(s) => s.clone(),
-                        #[cfg(unix)]
-                        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-                    })
-                    .collect();
+                let hosts: Vec<String> = cfg.get_hosts().iter().map(host_text).collect();
                 let want: Vec<String> = u.hosts.iter().map(|h| h.0.trim_matches(['[', ']']).to_owned()).collect();
                 prop_assert_eq!(hosts, want, "{}", written);
                 let ports: Vec<u16> = u.hosts.iter().map(|h| h.1.unwrap_or(5432)).collect();
