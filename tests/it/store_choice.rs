@@ -8,6 +8,7 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 
+#[cfg(feature = "postgres")]
 use common::pg::TestDb;
 
 const CHILD: &str = "ACTIONLOG_STORE_CHOICE_CHILD";
@@ -74,6 +75,7 @@ fn the_sqlite_store_is_named_at_start() {
 }
 
 /// `base` with a password and this schema on its search path.
+#[cfg(feature = "postgres")]
 fn url_with(base: &str, password: &str, schema: &str) -> String {
     let with_password = base.replacen("://root@", &format!("://root:{password}@"), 1);
     assert_ne!(with_password, base, "the test URL names user root: {base}");
@@ -81,6 +83,7 @@ fn url_with(base: &str, password: &str, schema: &str) -> String {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn actionlog_database_url_comes_before_database_url() {
     if let Ok(dir) = std::env::var(CHILD) {
         return child(&dir);
@@ -109,6 +112,7 @@ fn actionlog_database_url_comes_before_database_url() {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn database_url_alone_is_named_as_the_source() {
     if let Ok(dir) = std::env::var(CHILD) {
         return child(&dir);
