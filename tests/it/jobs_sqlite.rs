@@ -104,7 +104,7 @@ fn runs_actions_and_scheduled_jobs() {
     );
     assert!(
         logs.starts_with(
-            "2025-11-03T14:30:45 INFO     [jobs_sqlite::common::jobs] collected {\"records\": 12"
+            "2025-11-03T14:30:45 INFO     [it::common::jobs] collected {\"records\": 12"
         ),
         "{logs}"
     );
