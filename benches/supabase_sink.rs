@@ -7,7 +7,7 @@
 //! Run: `cargo bench --features supabase,postgres --bench supabase_sink`
 
 #[cfg(all(feature = "supabase", feature = "postgres"))]
-#[path = "../tests/common/postgrest.rs"]
+#[path = "../tests/it/common/postgrest.rs"]
 mod postgrest;
 
 #[cfg(all(feature = "supabase", feature = "postgres"))]

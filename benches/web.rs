@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo bench --all-features --bench web`
 
-#[path = "../tests/common/http.rs"]
+#[path = "../tests/it/common/http.rs"]
 mod http;
 #[allow(dead_code)]
 #[path = "query.rs"]

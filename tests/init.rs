@@ -2,6 +2,7 @@
 //! records are captured, and dropping the guard flushes. One test: the global subscriber is per
 //! process.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use actionlog::{Error, Timezone};

@@ -4,6 +4,7 @@
 //! subscriber and the `log` bridge.
 #![cfg(feature = "postgres")]
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,7 @@
 //! flushes the files before the previous hook runs; a value whose `Debug` panics never takes the
 //! app down. One test: the hook and the subscriber are per process.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use actionlog::Timezone;

@@ -57,7 +57,7 @@
 //! batch size, 500; during an outage these are the outage's oldest records, held until the sink
 //! takes them or shutdown spools them) — at most 2 × capacity + batch size, 20 500 by default —
 //! when the process is SIGKILLed or the machine loses power; a segment whose file cannot be
-//! written (disk full), counted as dropped. `tests/sigkill.rs` and `tests/four_processes.rs`
+//! written (disk full), counted as dropped. `tests/it/sigkill.rs` and `tests/it/four_processes.rs`
 //! measure it.
 //!
 //! The [`Spool`] type enforces these: it is the only code that writes, lists or deletes
