@@ -5,6 +5,8 @@
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
+use crate::per_thread;
+
 use chrono::{DateTime, Datelike, Local, NaiveDate, Offset, TimeZone, Timelike, Utc};
 
 /// A source of wall-clock time.
@@ -162,20 +164,12 @@ thread_local! {
 pub(crate) fn stamp(now: DateTime<Utc>, tz: Timezone) -> Stamp {
     let secs = now.timestamp();
     let micros = now.timestamp_subsec_micros().min(999_999);
-    let second = CACHE
-        .try_with(|c| {
-            let mut c = c.borrow_mut();
-            match *c {
-                Some(s) if s.unix_secs == secs && s.tz == tz => s,
-                _ => {
-                    let s = second_stamp(now, tz);
-                    *c = Some(s);
-                    s
-                }
-            }
-        })
-        // During thread teardown the cache is gone: format without it.
-        .unwrap_or_else(|_| second_stamp(now, tz));
+    let second = per_thread::with(&CACHE, |c| match *c {
+        Some(s) if s.unix_secs == secs && s.tz == tz => s,
+        _ => *c.insert(second_stamp(now, tz)),
+    })
+    // During thread teardown the cache is gone: format without it.
+    .unwrap_or_else(|| second_stamp(now, tz));
     Stamp { second, micros }
 }
 
@@ -183,13 +177,11 @@ pub(crate) fn stamp(now: DateTime<Utc>, tz: Timezone) -> Stamp {
 /// second already formatted on this thread it does no calendar arithmetic at all.
 pub(crate) fn stamp_unix((secs, nanos): (i64, u32), tz: Timezone) -> Stamp {
     let micros = (nanos / 1000).min(999_999);
-    let hit = CACHE
-        .try_with(|c| match *c.borrow() {
-            Some(s) if s.unix_secs == secs && s.tz == tz => Some(s),
-            _ => None,
-        })
-        .ok()
-        .flatten();
+    let hit = per_thread::with(&CACHE, |c| match *c {
+        Some(s) if s.unix_secs == secs && s.tz == tz => Some(s),
+        _ => None,
+    })
+    .flatten();
     match hit {
         Some(second) => Stamp { second, micros },
         None => match DateTime::<Utc>::from_timestamp(secs, nanos) {
@@ -262,13 +254,11 @@ pub(crate) fn now_fast(clock: &dyn Clock) -> DateTime<Utc> {
 /// The day of an instant given as [`Clock::unix_now`] gives it: from this thread's cached
 /// second when it is the same (no copy of the formatted parts), else as [`stamp_unix`].
 pub(crate) fn day_unix(now: (i64, u32), tz: Timezone) -> Day {
-    let hit = CACHE
-        .try_with(|c| match &*c.borrow() {
-            Some(s) if s.unix_secs == now.0 && s.tz == tz => Some(s.day),
-            _ => None,
-        })
-        .ok()
-        .flatten();
+    let hit = per_thread::with(&CACHE, |c| match c {
+        Some(s) if s.unix_secs == now.0 && s.tz == tz => Some(s.day),
+        _ => None,
+    })
+    .flatten();
     hit.unwrap_or_else(|| stamp_unix(now, tz).second.day)
 }
 

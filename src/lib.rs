@@ -90,6 +90,7 @@ pub mod job;
 pub mod limits;
 mod log_filter;
 mod panic_hook;
+mod per_thread;
 mod pipeline;
 #[cfg(test)]
 mod props;

@@ -55,25 +55,21 @@ fn with_stack<R>(
     make: bool,
     f: impl FnOnce(Option<&mut Vec<Entered>>) -> R,
 ) -> Option<R> {
-    STACKS
-        .try_with(|s| {
-            let mut s = s.try_borrow_mut().ok()?;
-            let i = match s.iter().position(|st| st.layer == layer) {
-                Some(i) => i,
-                None if make => {
-                    s.retain(|st| !st.entries.is_empty());
-                    s.push(Stack {
-                        layer,
-                        entries: Vec::new(),
-                    });
-                    s.len() - 1
-                }
-                None => return Some(f(None)),
-            };
-            Some(f(Some(&mut s[i].entries)))
-        })
-        .ok()
-        .flatten()
+    crate::per_thread::with(&STACKS, |s| {
+        let i = match s.iter().position(|st| st.layer == layer) {
+            Some(i) => i,
+            None if make => {
+                s.retain(|st| !st.entries.is_empty());
+                s.push(Stack {
+                    layer,
+                    entries: Vec::new(),
+                });
+                s.len() - 1
+            }
+            None => return f(None),
+        };
+        f(Some(&mut s[i].entries))
+    })
 }
 
 /// Notes that this thread entered span `id` (the layer's `on_enter`).

@@ -239,22 +239,14 @@ thread_local! {
 /// emitted while one is being formatted (from inside a `Debug` impl) simply starts from empty
 /// buffers, and during thread teardown fresh ones are used.
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    // Borrowed in place (no moves of the buffers); a nested event (from a `Debug` impl) finds
-    // the slot borrowed and starts from empty buffers, as one during thread teardown does.
-    let mut f = Some(f);
-    let r = SCRATCH.try_with(|s| {
-        let mut s = s.try_borrow_mut().ok()?;
-        let r = (f.take().expect("called once"))(&mut s);
+    crate::per_thread::with_or_fresh(&SCRATCH, |s| {
+        let r = f(s);
         // Don't let one huge event pin megabytes per thread forever.
         if s.line.capacity() > 64 * 1024 || s.meta.capacity() > 64 * 1024 {
             *s = Scratch::default();
         }
-        Some(r)
-    });
-    match r {
-        Ok(Some(r)) => r,
-        _ => (f.take().expect("not called yet"))(&mut Scratch::default()),
-    }
+        r
+    })
 }
 
 /// The shared path of every line output: captures `event` under `render` into this thread's

@@ -309,18 +309,12 @@ thread_local! {
 /// Runs `f` with this thread's capture buffer; an event emitted while it is in use (from
 /// inside a value's `Debug`) or during thread teardown gets a fresh one.
 pub(crate) fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let mut f = Some(f);
-    let r = BUFFER.try_with(|b| {
-        let mut b = b.try_borrow_mut().ok()?;
-        let r = (f.take().expect("called once"))(&mut b);
+    crate::per_thread::with_or_fresh(&BUFFER, |b| {
+        let r = f(b);
         // One huge event must not pin its buffer for the thread's life.
         if b.capacity() > 64 << 10 {
             *b = Vec::new();
         }
-        Some(r)
-    });
-    match r {
-        Ok(Some(r)) => r,
-        _ => (f.take().expect("not called yet"))(&mut Vec::new()),
-    }
+        r
+    })
 }

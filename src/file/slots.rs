@@ -29,6 +29,7 @@ use super::budget::{Budget, Credit};
 pub(crate) use super::record::Captured;
 use crate::clock::Day;
 use crate::fields::flat::Flat;
+use crate::per_thread;
 
 /// What a slot holds between two visits of the writer.
 #[derive(Default)]
@@ -230,22 +231,18 @@ impl Hub {
     /// Appends `rec` (of day `day`) to this thread's slot if the budget has room; otherwise
     /// appends nothing and says why.
     pub(crate) fn try_append(&self, day: Day, rec: &Captured<'_>) -> Result<(), Refused> {
-        let ok = MINE
-            .try_with(|mine| {
-                let mut mine = mine.try_borrow_mut().ok()?;
-                let slot = match mine.iter().position(|m| m.hub == self.id) {
-                    Some(i) => &mine[i].slot,
-                    None => {
-                        mine.retain(|m| !m.slot.closed.load(Ordering::Relaxed));
-                        let slot = self.register();
-                        mine.push(Mine { hub: self.id, slot });
-                        &mine.last().expect("just pushed").slot
-                    }
-                };
-                Some(self.append_to(slot, day, rec))
-            })
-            .ok()
-            .flatten();
+        let ok = per_thread::with(&MINE, |mine| {
+            let slot = match mine.iter().position(|m| m.hub == self.id) {
+                Some(i) => &mine[i].slot,
+                None => {
+                    mine.retain(|m| !m.slot.closed.load(Ordering::Relaxed));
+                    let slot = self.register();
+                    mine.push(Mine { hub: self.id, slot });
+                    &mine.last().expect("just pushed").slot
+                }
+            };
+            self.append_to(slot, day, rec)
+        });
         let (sent, nudge) = match ok {
             Some(r) => r,
             None => self.append_to(&self.fallback, day, rec),
