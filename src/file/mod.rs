@@ -21,6 +21,8 @@
 mod budget;
 #[cfg(feature = "compress")]
 pub(crate) mod compress;
+#[cfg(test)]
+mod golden;
 mod handle;
 mod intake;
 #[cfg(test)]
@@ -32,8 +34,6 @@ pub(crate) mod probe;
 pub mod read;
 mod record;
 mod render;
-#[cfg(test)]
-mod render_check;
 pub(crate) mod retention;
 pub(crate) mod rolling;
 mod slots;
