@@ -16,7 +16,7 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::clock::{Clock, SystemClock, Timezone};
 use crate::fields::flat::FlatId;
 use crate::fields::{Render, close, current, event, span};
 use crate::format;
@@ -251,7 +251,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
+        let stamp = crate::format::time::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = format::console::SEPS;
         event::render(
             event,

@@ -72,7 +72,6 @@ mod at_exit;
 mod builder;
 mod clock;
 mod console;
-mod digits;
 #[cfg(any(test, feature = "fuzzing"))]
 mod dynamic;
 mod error;

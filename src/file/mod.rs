@@ -50,10 +50,11 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
 use crate::fields::flat::FlatId;
 use crate::fields::{Render, close, current, span};
+use crate::format::time;
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -189,7 +190,7 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let now = self.clock.unix_now();
-        let day = clock::day_unix(now, self.tz);
+        let day = time::day_unix(now, self.tz);
         // The event's raw parts only: the writer renders the line (see `record`).
         record::with_buffer(|buf| {
             record::capture(buf, event, now, &self.render);
@@ -469,7 +470,7 @@ impl FileLayerBuilder {
             ));
         }
         let stdout = || stdout::Stdout::open().map_err(Error::Stdout);
-        let day = clock::day_of(self.clock.now(), self.tz);
+        let day = time::day_of(self.clock.now(), self.tz);
         let (out, copy) = if self.day_files {
             let copy = self.stdout_json.then(stdout).transpose()?;
             let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use tracing::Metadata;
 
 use super::record::{Decoded, Value};
-use crate::clock::{self, LineStart, Timezone};
+use crate::clock::Timezone;
 use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
 use crate::fields::{Render, is_error_field};
+use crate::format::file::{self as layout, LineStart};
 use crate::format::{self, json};
-use crate::limits;
 use crate::redact::{KeyHasher, REDACTED, Redaction};
 
 /// Renders records into lines; one per writer (its caches are the writer's).
@@ -113,23 +113,17 @@ struct Site {
 impl Site {
     fn new(meta: &'static Metadata<'static>, redaction: &Redaction, is_log: bool) -> Self {
         let cs = Callsite::new(meta, redaction, is_log);
-        let mut level = b"\",\"level\":\"".to_vec();
-        level.extend_from_slice(format::level_name(meta.level()).as_bytes());
-        level.extend_from_slice(b"\",\"message\":\"");
-        let mut logger = Vec::new();
-        if !is_log {
-            logger.extend_from_slice(b",\"logger\":");
-            logger.extend_from_slice(&cs.logger);
-            logger.extend_from_slice(b",\"metadata\":");
-        }
+        let level = layout::head(format::level_name(meta.level()));
+        let logger = if is_log {
+            Vec::new()
+        } else {
+            layout::logger_key(&cs.logger)
+        };
         let fields = cs
             .fields
             .iter()
             .map(|f| {
-                let mut frag = Vec::with_capacity(f.key.len() + 2);
-                frag.push(b',');
-                frag.extend_from_slice(&f.key);
-                frag.push(b':');
+                let frag = layout::entry_key(&f.key);
                 let frag_len = frag.len();
                 let mut short = [0; json::SHORT];
                 let long = if frag_len <= json::SHORT {
@@ -293,12 +287,10 @@ impl Renderer {
             }
         };
 
-        clock::write_line_start(&mut self.second, rec.now, self.tz, out);
+        layout::write_start(&mut self.second, rec.now, self.tz, out);
         let message_len = site.head(out, raw, redaction);
         if let Some(t) = rec.log_target {
-            out.extend_from_slice(b",\"logger\":\"");
-            json::write_utf8_body(out, t);
-            out.extend_from_slice(b"\",\"metadata\":");
+            layout::write_raw_logger_key(out, t);
         }
 
         // The metadata's entries, each with its leading comma from `start` on.
@@ -352,22 +344,12 @@ impl Renderer {
             }
         }
 
-        // One event's fields together stay within the record cap; the message is capped on
-        // its own. The entries are `out[start + 1..]` (after the first one's comma).
-        let meta_len = (out.len() - start).saturating_sub(1);
-        if meta_len + message_len > self.render.limits.max_record_bytes() {
-            out.truncate(start);
-            let text = format!("{} of fields", limits::marker(meta_len));
-            out.push(b'{');
-            json::write_str(out, "_truncated");
-            out.push(b':');
-            json::write_str(out, &text);
-        } else if out.len() == start {
-            out.push(b'{');
-        } else {
-            out[start] = b'{';
-        }
-        out.extend_from_slice(b"}}\n");
+        layout::close_metadata(
+            out,
+            start,
+            message_len,
+            self.render.limits.max_record_bytes(),
+        );
     }
 }
 

@@ -39,7 +39,7 @@ use super::output::Output;
 use super::render::Renderer;
 use super::rolling::DayFiles;
 use super::slots::{Chunk, Hub, Slot};
-use crate::clock::{self, Clock, Day, Timezone};
+use crate::clock::{Clock, Day, Timezone};
 use crate::fields::Render;
 
 /// How often a broken file is retried.
@@ -347,14 +347,14 @@ impl Writer {
         }
         let n = dropped - self.announced_drops;
         self.announced_drops = dropped;
-        let stamp = clock::stamp(self.clock.now(), self.tz);
         let mut line = Vec::with_capacity(192);
         let mut meta = Vec::new();
         meta.extend_from_slice(b"\"dropped\":");
         crate::format::json::write_int(&mut meta, n);
         crate::format::file::write_line(
             &mut line,
-            &stamp,
+            self.clock.unix_now(),
+            self.tz,
             "WARNING",
             &format!(
                 "actionlog dropped {n} log lines: the writer could not keep up or could not write"

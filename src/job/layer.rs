@@ -15,7 +15,7 @@ use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
 use super::DEFAULT_MAX_LOG_BYTES;
-use crate::clock::{self, Clock, Timezone};
+use crate::clock::{Clock, Timezone};
 use crate::fields::current;
 use crate::fields::flat::FlatId;
 use crate::fields::span::{self, RunId, is_job_span, run_id};
@@ -308,7 +308,7 @@ where
             .failure_rule
             .fails_event(meta)
             .then(|| ErrorText::of(event, &self.render.limits));
-        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
+        let stamp = crate::format::time::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = crate::format::console::SEPS;
         event::render(
             event,
