@@ -14,6 +14,7 @@ pub(crate) mod event;
 pub(crate) mod flat;
 pub(crate) mod packed;
 pub(crate) mod span;
+pub(crate) mod values;
 
 use std::fmt;
 

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use tracing::Metadata;
 
-use super::record::{Decoded, Value};
+use super::record::Decoded;
 use crate::clock::Timezone;
 use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
+use crate::fields::values::Value;
 use crate::fields::{Render, is_error_field};
 use crate::format::file::{self as layout, LineStart};
 use crate::format::{self, json};
