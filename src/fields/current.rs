@@ -20,13 +20,117 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use tracing::span::Id;
+use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::Render;
 use super::flat::{self, Flat, FlatId};
+use super::{close, span};
+use crate::clock::Clock;
+
+/// The span hooks of a line layer (the file, the console, a job run's logs), in one piece the
+/// layer embeds and calls from each of its hooks of the same name: the span's fields rendered
+/// under the layer's settings ([`span`]), the layer's stack of entered spans (this module),
+/// and, when the layer writes span close lines, the spans' timings ([`close`]). An event then
+/// finds its spans' fields with [`SpanTracking::with_event_flat`]. A layer that skipped a hook
+/// would silently lose span fields; here each hook is one call.
+#[derive(Debug)]
+pub(crate) struct SpanTracking {
+    /// The layer's redaction and size caps, for span and event fields alike.
+    pub(crate) render: Render,
+    /// Whether a span's close makes a line (its timings are kept meanwhile).
+    pub(crate) close_lines: bool,
+    /// The layer's flattenings of span fields and its stack of entered spans.
+    id: FlatId,
+}
+
+impl SpanTracking {
+    pub(crate) fn new(render: Render, close_lines: bool) -> Self {
+        SpanTracking {
+            render,
+            close_lines,
+            id: FlatId::new(),
+        }
+    }
+
+    /// The layer's `on_new_span`: renders the span's fields, starts its timings.
+    pub(crate) fn on_new_span<S>(
+        &self,
+        attrs: &Attributes<'_>,
+        id: &Id,
+        ctx: &Context<'_, S>,
+        clock: &dyn Clock,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        span::on_new_span(attrs, id, ctx, &self.render);
+        if self.close_lines {
+            close::on_new_span(id, ctx, self.id, clock);
+        }
+    }
+
+    /// The layer's `on_record`: the span's rendered fields take the new values.
+    pub(crate) fn on_record<S>(&self, id: &Id, values: &Record<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        span::on_record(id, values, ctx, &self.render);
+    }
+
+    /// The layer's `on_enter`: the span goes on this thread's stack.
+    pub(crate) fn on_enter<S>(&self, id: &Id, ctx: &Context<'_, S>, clock: &dyn Clock)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        enter(self.id, id);
+        if self.close_lines {
+            close::on_enter(id, ctx, self.id, clock);
+        }
+    }
+
+    /// The layer's `on_exit`: the span leaves this thread's stack.
+    pub(crate) fn on_exit<S>(&self, id: &Id, ctx: &Context<'_, S>, clock: &dyn Clock)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        exit(self.id, id);
+        if self.close_lines {
+            close::on_exit(id, ctx, self.id, clock);
+        }
+    }
+
+    /// The layer's `on_close`: with span close lines on, hands the span's close event to
+    /// `on_event`, the layer's own event path (see [`close`]).
+    pub(crate) fn on_close<S>(
+        &self,
+        id: &Id,
+        ctx: &Context<'_, S>,
+        clock: &dyn Clock,
+        on_event: impl FnOnce(&Event<'_>),
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.close_lines {
+            close::with_close_event(id, ctx, clock, on_event);
+        }
+    }
+
+    /// Calls `f` with the flattened fields of the span `event` is in, `None` outside any span.
+    #[inline]
+    pub(crate) fn with_event_flat<S, R>(
+        &self,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+        f: impl FnOnce(Option<&Arc<Flat>>) -> R,
+    ) -> R
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        with_event_flat(event, ctx, self.id, &self.render, f)
+    }
+}
 
 struct Entered {
     id: u64,

@@ -11,8 +11,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite, Role};
-use super::current;
-use super::flat::FlatId;
+use super::current::SpanTracking;
 use super::{Render, Val, ValHandler, Visitor, bounded, is_error_field};
 use crate::format::{Seps, json};
 use crate::limits;
@@ -165,12 +164,12 @@ fn capture_event<'e, S>(
     ctx: &Context<'_, S>,
     seps: Seps,
     scratch: &mut Scratch,
-    render: &Render,
-    flat_id: FlatId,
+    spans: &SpanTracking,
 ) -> LoggerName<'e>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    let render = &spans.render;
     scratch.message.clear();
     scratch.meta.clear();
     scratch.names.clear();
@@ -196,7 +195,7 @@ where
     render.redaction.scrub_text(&mut scratch.message);
     // The enclosing spans' fields, flattened once per span (no walk of the scope), found
     // through the layer's own stack of entered spans (its `on_enter` / `on_exit` feed it).
-    current::with_event_flat(event, ctx, flat_id, render, |f| {
+    spans.with_event_flat(event, ctx, |f| {
         for (name, key, value) in f.iter().flat_map(|f| f.iter()) {
             push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
         }
@@ -249,14 +248,14 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     })
 }
 
-/// The shared path of every line output: captures `event` under `render` into this thread's
-/// buffers (message, metadata with `seps`, an empty `line`), then lets `f` lay out the line
-/// from them and the logger name. `flat_id` is the layer's (see [`flat`]).
+/// The shared path of the line outputs written on the caller's thread (console, a job run's
+/// logs): captures `event` under the layer's settings into this thread's buffers (message,
+/// metadata with `seps`, an empty `line`), its spans' fields found through the layer's
+/// [`SpanTracking`], then lets `f` lay out the line from them and the logger name.
 pub(crate) fn render<S, R>(
     event: &Event<'_>,
     ctx: &Context<'_, S>,
-    render: &Render,
-    flat_id: FlatId,
+    spans: &SpanTracking,
     seps: Seps,
     f: impl FnOnce(&mut Scratch, &str) -> R,
 ) -> R
@@ -264,7 +263,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     with_scratch(|s| {
-        let logger = capture_event(event, ctx, seps, s, render, flat_id);
+        let logger = capture_event(event, ctx, seps, s, spans);
         s.line.clear();
         f(s, logger.as_str())
     })

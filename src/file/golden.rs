@@ -6,84 +6,33 @@
 //! `golden/`. A change of layout shows there as a diff; `ACTIONLOG_BLESS=1 cargo test --lib
 //! file::golden` writes the new lines for review.
 
-use std::sync::{Arc, Mutex};
-
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::registry::LookupSpan;
 
-use super::record;
-use super::render::Renderer;
-use crate::clock::Timezone;
-use crate::fields::flat::FlatId;
-use crate::fields::span;
-use crate::fields::{Render, current};
+use super::probe::Probe;
+use crate::fields::Render;
 use crate::limits::Limits;
 use crate::redact::Redaction;
-
-/// Renders each event as the file layer and its writer do, in emission order.
-struct Lines {
-    render: Render,
-    flat_id: FlatId,
-    renderer: Mutex<Renderer>,
-    lines: Arc<Mutex<Vec<String>>>,
-}
 
 /// 2025-11-30T23:59:59.999999999Z: the last microsecond of a day.
 const NOW: (i64, u32) = (1_764_547_199, 999_999_999);
 
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Lines {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        span::on_new_span(attrs, id, &ctx, &self.render);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        span::on_record(id, values, &ctx, &self.render);
-    }
-
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        current::enter(self.flat_id, id);
-    }
-
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        current::exit(self.flat_id, id);
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut buf = Vec::new();
-        record::capture(&mut buf, event, NOW, &self.render);
-        let rec = record::decode(&buf).expect("a record decodes");
-        let mut line = Vec::new();
-        let mut renderer = self.renderer.lock().unwrap();
-        current::with_event_flat(event, &ctx, self.flat_id, &self.render, |flat| {
-            renderer.line(&mut line, event.metadata(), flat, &rec)
-        });
-        let line = String::from_utf8(line).expect("a line is UTF-8");
-        // Each line is one valid JSON object.
-        serde_json::from_str::<serde_json::Value>(line.trim_end()).expect("a line is JSON");
-        self.lines.lock().unwrap().push(line);
-    }
-}
-
-/// The lines of the events `f` emits under a registry with the test layer, behind a per-layer
-/// filter that disables spans named `skipped` if `filtered`.
+/// The lines of the events `f` emits, rendered as the file layer and its writer do, under a
+/// registry with a probe behind a per-layer filter that disables spans named `skipped` if
+/// `filtered`.
 fn lines(render: Render, filtered: bool, f: impl FnOnce()) -> Vec<String> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let layer = Lines {
-        render: render.clone(),
-        flat_id: FlatId::new(),
-        renderer: Mutex::new(Renderer::new(render, Timezone::Utc)),
-        lines: lines.clone(),
-    };
+    let (probe, lines) = Probe::new(render, NOW);
     let filter = tracing_subscriber::filter::filter_fn(move |m| {
         !(filtered && m.is_span() && m.name() == "skipped")
     });
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(filter));
+    let subscriber = tracing_subscriber::registry().with(probe.with_filter(filter));
     tracing::subscriber::with_default(subscriber, f);
-    let lines = lines.lock().unwrap();
-    lines.clone()
+    let lines = String::from_utf8(lines.lock().unwrap().clone()).expect("lines are UTF-8");
+    let lines: Vec<String> = lines.split_inclusive('\n').map(str::to_owned).collect();
+    for line in &lines {
+        // Each line is one valid JSON object.
+        serde_json::from_str::<serde_json::Value>(line.trim_end()).expect("a line is JSON");
+    }
+    lines
 }
 
 /// Compares `got` with the golden file `name`, or writes it under `ACTIONLOG_BLESS`.

@@ -29,7 +29,7 @@ mod intake;
 mod line_properties;
 pub(crate) mod names;
 mod output;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod probe;
 pub mod read;
 mod record;
@@ -52,8 +52,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
-use crate::fields::flat::FlatId;
-use crate::fields::{Render, close, current, span};
+use crate::fields::Render;
+use crate::fields::current::SpanTracking;
 use crate::format::time;
 use crate::guard::Guard;
 use crate::limits::Limits;
@@ -109,13 +109,11 @@ pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// ```
 pub struct FileLayer {
     intake: Intake,
-    render: Render,
     clock: Arc<dyn Clock>,
     tz: Timezone,
-    /// This layer's flattenings of span fields.
-    flat_id: FlatId,
-    /// Whether a span's close writes a line ([`FileLayerBuilder::span_close_lines`]).
-    close_lines: bool,
+    /// Redaction, caps, span fields and span close lines
+    /// ([`FileLayerBuilder::span_close_lines`]).
+    spans: SpanTracking,
 }
 
 impl std::fmt::Debug for FileLayer {
@@ -155,37 +153,25 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        span::on_new_span(attrs, id, &ctx, &self.render);
-        if self.close_lines {
-            close::on_new_span(id, &ctx, self.flat_id, &*self.clock);
-        }
+        self.spans.on_new_span(attrs, id, &ctx, &*self.clock);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        span::on_record(id, values, &ctx, &self.render);
+        self.spans.on_record(id, values, &ctx);
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        current::enter(self.flat_id, id);
-        if self.close_lines {
-            close::on_enter(id, &ctx, self.flat_id, &*self.clock);
-        }
+        self.spans.on_enter(id, &ctx, &*self.clock);
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        current::exit(self.flat_id, id);
-        if self.close_lines {
-            close::on_exit(id, &ctx, self.flat_id, &*self.clock);
-        }
+        self.spans.on_exit(id, &ctx, &*self.clock);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if self.close_lines {
-            // Through this layer's own event path: see `fields::close`.
-            close::with_close_event(&id, &ctx, &*self.clock, |event| {
-                self.on_event(event, ctx.clone())
-            });
-        }
+        self.spans.on_close(&id, &ctx, &*self.clock, |event| {
+            self.on_event(event, ctx.clone())
+        });
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -193,8 +179,8 @@ where
         let day = time::day_unix(now, self.tz);
         // The event's raw parts only: the writer renders the line (see `record`).
         record::with_buffer(|buf| {
-            record::capture(buf, event, now, &self.render);
-            current::with_event_flat(event, &ctx, self.flat_id, &self.render, |flat| {
+            record::capture(buf, event, now, &self.spans.render);
+            self.spans.with_event_flat(event, &ctx, |flat| {
                 self.intake.send_event(day, event.metadata(), buf, flat);
             });
         });
@@ -522,11 +508,9 @@ impl FileLayerBuilder {
                 block_timeout: self.block_timeout,
                 counters: counters.clone(),
             },
-            render: self.render,
             clock: self.clock,
             tz: self.tz,
-            flat_id: FlatId::new(),
-            close_lines: self.close_lines,
+            spans: SpanTracking::new(self.render, self.close_lines),
         };
         let handle = FileHandle {
             tx,
