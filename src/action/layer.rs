@@ -21,12 +21,12 @@ use crate::fields::callsite::{self, Callsite};
 use crate::fields::current;
 use crate::fields::flat::FlatId;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
-use crate::fields::span::run_id;
 use crate::fields::{
     ErrorText, Render, Val, ValHandler, Visitor, error_value, is_error_field, new_id, new_id_unix,
     to_value,
 };
 use crate::job::JobLayer;
+use crate::job::run_id;
 use crate::pipeline::Intake;
 use crate::redact::REDACTED;
 use crate::rows::{Captured, FailureRule, Fields, Origin, canonical, is_inherited};

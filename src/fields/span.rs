@@ -1,27 +1,21 @@
-//! The span extensions our layers share, in one place:
-//! - [`SpanFieldSets`]: a span's fields rendered to JSON once (at creation, then on each
-//!   `Span::record`), one set per rendering settings in use, so an event never re-visits its
-//!   parents' fields and two layers with different redaction each read their own rendering
-//!   whatever their order (as tracing-subscriber keys `FormattedFields<N>` by formatter);
-//! - [`RunId`]: a job run's id, made by whichever layer asks first so they all agree.
+//! A span's fields rendered to JSON once ([`SpanFieldSets`], kept in the span's extensions):
+//! at creation, then on each `Span::record`, one set per rendering settings in use, so an event
+//! never re-visits its parents' fields and two layers with different redaction each read their
+//! own rendering whatever their order (as tracing-subscriber keys `FormattedFields<N>` by
+//! formatter).
 
 use std::ops::Range;
 
-use chrono::{DateTime, Utc};
 use tracing::Subscriber;
 use tracing::field::Field;
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
-use uuid::Uuid;
+use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite};
-use super::{Render, RenderKey, Val, ValHandler, Visitor, new_id};
+use super::{Render, RenderKey, Val, ValHandler, Visitor};
 use crate::format::json;
 use crate::redact::REDACTED;
-
-/// The span name that marks a job execution.
-pub const SPAN_NAME: &str = "job_execution";
 
 /// A span's fields under one rendering, each value pre-rendered as JSON, in the order they
 /// were first recorded; a later `Span::record` of the same name replaces the value, so keys
@@ -198,39 +192,6 @@ where
     drop(ext);
     // Every flattening that holds this span's fields is stale now.
     super::flat::fields_changed();
-}
-
-/// Whether a span with this metadata is a job execution.
-pub(crate) fn is_job_span(meta: &tracing::Metadata<'_>) -> bool {
-    meta.is_span() && meta.name() == SPAN_NAME && meta.fields().field("job_id").is_some()
-}
-
-/// The run id of a job span, kept in its extensions; made by whichever of our layers asks
-/// first, so the action layer and the job layer agree whatever their order.
-#[derive(Clone, Copy)]
-pub(crate) struct RunId(pub(crate) Uuid);
-
-/// The run id of `span`, creating it if the span is a job span without one yet: the span's own
-/// `job_execution_id` field when it holds a UUID, else a new UUID v7 for `now`.
-pub(crate) fn run_id<S>(
-    span: &SpanRef<'_, S>,
-    now: DateTime<Utc>,
-    explicit: Option<&str>,
-) -> Option<Uuid>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    if !is_job_span(span.metadata()) {
-        return None;
-    }
-    if let Some(id) = span.extensions().get::<RunId>() {
-        return Some(id.0);
-    }
-    let id = explicit
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .unwrap_or_else(|| new_id(now));
-    span.extensions_mut().insert(RunId(id));
-    Some(id)
 }
 
 #[cfg(test)]

@@ -15,9 +15,9 @@ use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
 use super::DEFAULT_MAX_LOG_BYTES;
+use super::{RunId, is_job_span, run_id};
 use crate::clock::{Clock, Timezone};
 use crate::fields::current::SpanTracking;
-use crate::fields::span::{RunId, is_job_span, run_id};
 use crate::fields::{
     ErrorText, Render, Val, ValHandler, Visitor, error_value, event, is_error_field, new_id,
     text_of, to_value,
