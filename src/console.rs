@@ -138,14 +138,14 @@ impl ConsoleLayer {
     /// Which field names are redacted (default [`Redaction::default`]).
     #[must_use]
     pub fn redaction(mut self, r: Redaction) -> Self {
-        self.spans.render.redaction = r;
+        self.spans.settings.redaction = r;
         self
     }
 
     /// Size caps on values and events (default [`Limits::default`]).
     #[must_use]
     pub fn limits(mut self, l: Limits) -> Self {
-        self.spans.render.limits = l;
+        self.spans.settings.limits = l;
         self
     }
 
@@ -235,7 +235,7 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let stamp = crate::format::time::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = format::console::SEPS;
-        event::render(event, &ctx, &self.spans, seps, |s, logger| {
+        event::capture(event, &ctx, &self.spans, seps, |s, logger| {
             format::console::write_line(
                 &mut s.line,
                 &stamp,

@@ -22,8 +22,8 @@ use crate::fields::current;
 use crate::fields::flat::FlatId;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
 use crate::fields::{
-    ErrorText, Render, Val, ValHandler, Visitor, error_value, is_error_field, new_id, new_id_unix,
-    to_value,
+    CaptureSettings, ErrorText, Val, ValHandler, Visitor, error_value, is_error_field, new_id,
+    new_id_unix, to_value,
 };
 use crate::job::JobLayer;
 use crate::job::run_id;
@@ -46,7 +46,7 @@ struct SpanState {
 /// Records into [`TypedFields`], redacting secret-looking names.
 struct TypedWriter<'a> {
     fields: &'a mut TypedFields,
-    render: &'a Render,
+    render: &'a CaptureSettings,
     /// The span's callsite under `render`'s redaction: which fields are hidden, decided once.
     callsite: &'a Callsite,
 }
@@ -99,7 +99,7 @@ struct ActionSpan {
 /// ```
 pub struct ActionLayer {
     pub(super) intake: Intake,
-    pub(super) render: Render,
+    pub(super) render: CaptureSettings,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) emit_initiated: bool,
     pub(super) jobs: JobSettings,

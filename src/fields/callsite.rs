@@ -44,7 +44,7 @@ pub(crate) struct Callsite {
     /// Whether every field has its own name (then an event's entries need no duplicate test).
     pub(crate) distinct: bool,
     /// Whether the redaction list hides a field named `message` (the action layer's packing
-    /// redacts the message by name, as it always did; decided here once).
+    /// redacts the message by name; decided here once).
     pub(crate) message_hidden: bool,
     /// Whether the callsite declares `action_type` (an action event, for the action layer).
     pub(crate) action_type: bool,

@@ -25,7 +25,7 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::Render;
+use super::CaptureSettings;
 use super::flat::{self, Flat, FlatId};
 use super::{close, span};
 use crate::clock::Clock;
@@ -39,7 +39,7 @@ use crate::clock::Clock;
 #[derive(Debug)]
 pub(crate) struct SpanTracking {
     /// The layer's redaction and size caps, for span and event fields alike.
-    pub(crate) render: Render,
+    pub(crate) settings: CaptureSettings,
     /// Whether a span's close makes a line (its timings are kept meanwhile).
     pub(crate) close_lines: bool,
     /// The layer's flattenings of span fields and its stack of entered spans.
@@ -47,9 +47,9 @@ pub(crate) struct SpanTracking {
 }
 
 impl SpanTracking {
-    pub(crate) fn new(render: Render, close_lines: bool) -> Self {
+    pub(crate) fn new(settings: CaptureSettings, close_lines: bool) -> Self {
         SpanTracking {
-            render,
+            settings,
             close_lines,
             id: FlatId::new(),
         }
@@ -65,7 +65,7 @@ impl SpanTracking {
     ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        span::on_new_span(attrs, id, ctx, &self.render);
+        span::on_new_span(attrs, id, ctx, &self.settings);
         if self.close_lines {
             close::on_new_span(id, ctx, self.id, clock);
         }
@@ -76,7 +76,7 @@ impl SpanTracking {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        span::on_record(id, values, ctx, &self.render);
+        span::on_record(id, values, ctx, &self.settings);
     }
 
     /// The layer's `on_enter`: the span goes on this thread's stack.
@@ -128,7 +128,7 @@ impl SpanTracking {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        with_event_flat(event, ctx, self.id, &self.render, f)
+        with_event_flat(event, ctx, self.id, &self.settings, f)
     }
 }
 
@@ -213,7 +213,7 @@ pub(crate) fn with_event_flat<S, R>(
     event: &Event<'_>,
     ctx: &Context<'_, S>,
     layer: FlatId,
-    render: &Render,
+    render: &CaptureSettings,
     f: impl FnOnce(Option<&Arc<Flat>>) -> R,
 ) -> R
 where
@@ -253,7 +253,7 @@ fn from_registry<S>(
     event: &Event<'_>,
     ctx: &Context<'_, S>,
     layer: FlatId,
-    render: &Render,
+    render: &CaptureSettings,
 ) -> Option<Arc<Flat>>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,

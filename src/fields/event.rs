@@ -1,6 +1,6 @@
 //! The event capture of the line outputs (day files, console, a job run's `logs`): the
 //! event's message and its fields plus those of every enclosing span, rendered into reusable
-//! per-thread buffers; each output then lays them out as its own line ([`render`]).
+//! per-thread buffers; each output then lays them out as its own line ([`capture`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -12,7 +12,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite, Role};
 use super::current::SpanTracking;
-use super::{Render, Val, ValHandler, Visitor, bounded, is_error_field};
+use super::{CaptureSettings, Val, ValHandler, Visitor, bounded, is_error_field};
 use crate::format::{Seps, json};
 use crate::limits;
 use crate::redact::REDACTED;
@@ -34,7 +34,7 @@ pub(crate) struct Scratch {
 struct EventHandler<'a> {
     scratch: &'a mut Scratch,
     seps: Seps,
-    render: &'a Render,
+    render: &'a CaptureSettings,
     callsite: &'a Callsite,
 }
 
@@ -90,7 +90,7 @@ impl ValHandler for EventHandler<'_> {
 /// Takes the first visible error field's text as the message.
 struct ErrorAsMessage<'a> {
     message: &'a mut String,
-    render: &'a Render,
+    render: &'a CaptureSettings,
     callsite: &'a Callsite,
 }
 
@@ -159,7 +159,7 @@ fn push_keyed(
 /// Fills `scratch.message` and `scratch.meta` for `event`: the event's own fields first, then the
 /// fields of each enclosing span from the innermost outwards, skipping names already present
 /// (innermost wins). Returns the logger name (the event's target, or the `log` record's target).
-fn capture_event<'e, S>(
+fn capture_fields<'e, S>(
     event: &'e Event<'e>,
     ctx: &Context<'_, S>,
     seps: Seps,
@@ -169,7 +169,7 @@ fn capture_event<'e, S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let render = &spans.render;
+    let render = &spans.settings;
     scratch.message.clear();
     scratch.meta.clear();
     scratch.names.clear();
@@ -252,7 +252,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 /// logs): captures `event` under the layer's settings into this thread's buffers (message,
 /// metadata with `seps`, an empty `line`), its spans' fields found through the layer's
 /// [`SpanTracking`], then lets `f` lay out the line from them and the logger name.
-pub(crate) fn render<S, R>(
+pub(crate) fn capture<S, R>(
     event: &Event<'_>,
     ctx: &Context<'_, S>,
     spans: &SpanTracking,
@@ -263,7 +263,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     with_scratch(|s| {
-        let logger = capture_event(event, ctx, seps, s, spans);
+        let logger = capture_fields(event, ctx, seps, s, spans);
         s.line.clear();
         f(s, logger.as_str())
     })

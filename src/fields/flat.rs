@@ -11,8 +11,8 @@
 //! - `Span::record` on any span makes every flattening stale ([`fields_changed`] bumps one
 //!   process-wide epoch after the span's own fields changed); a stale one is rebuilt on its
 //!   next use, so an event after a `record` always sees the recorded value. Recording is rare
-//!   next to events; a program that records on every event pays a rebuild per event, the
-//!   walk it replaced plus one allocation.
+//!   next to events; a program that records on every event pays a rebuild per event: a walk
+//!   of the span's scope plus one allocation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::Subscriber;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use super::Render;
+use super::CaptureSettings;
 use super::span::SpanFieldSets;
 
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -126,7 +126,7 @@ struct Flats(Vec<(FlatId, Arc<Flat>)>);
 pub(crate) fn with_flat<S, R>(
     span: &SpanRef<'_, S>,
     id: FlatId,
-    render: &Render,
+    render: &CaptureSettings,
     f: impl FnOnce(&Arc<Flat>) -> R,
 ) -> R
 where
@@ -159,7 +159,7 @@ where
 }
 
 /// The span's own fields, then its parent's flattening without the names already present.
-fn build<S>(span: &SpanRef<'_, S>, id: FlatId, render: &Render, epoch: u64) -> Arc<Flat>
+fn build<S>(span: &SpanRef<'_, S>, id: FlatId, render: &CaptureSettings, epoch: u64) -> Arc<Flat>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {

@@ -15,7 +15,7 @@ use tracing::field::Field;
 
 use super::callsite::Callsite;
 use super::values::{self, ValueBuf, Values};
-use super::{Render, Val, ValHandler, WithCauses, is_error_field};
+use super::{CaptureSettings, Val, ValHandler, WithCauses, is_error_field};
 
 /// Bytes kept inline before spilling to the heap: enough for a typical action event.
 const INLINE: usize = 192;
@@ -101,7 +101,7 @@ impl ValueBuf for Packed {
 /// Packs visited fields, redacting secret-looking names and cutting text at the size cap.
 pub(crate) struct PackWriter<'a> {
     pub(crate) out: &'a mut Packed,
-    pub(crate) render: &'a Render,
+    pub(crate) render: &'a CaptureSettings,
     /// The callsite's cached redaction verdicts (one lookup per event, not one per field).
     pub(crate) callsite: &'a Callsite,
 }
@@ -182,7 +182,7 @@ mod tests {
             fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
             fn event(&self, e: &tracing::Event<'_>) {
                 let mut packed = Packed::new();
-                let render = Render::default();
+                let render = CaptureSettings::default();
                 let cs = crate::fields::callsite::get(e.metadata(), &render.redaction, false);
                 e.record(&mut Visitor(PackWriter {
                     out: &mut packed,

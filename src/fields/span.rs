@@ -13,7 +13,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite};
-use super::{Render, RenderKey, Val, ValHandler, Visitor};
+use super::{CaptureSettings, SettingsKey, Val, ValHandler, Visitor};
 use crate::format::json;
 use crate::redact::REDACTED;
 
@@ -22,8 +22,8 @@ use crate::redact::REDACTED;
 /// never repeat.
 ///
 /// Every quoted key and rendered value lies in one buffer: a span costs two allocations here
-/// whatever its number of fields (a boxed key and a boxed value per field, and their frees,
-/// cost about 1 800 of an action span's 11 700 instructions with three fields).
+/// whatever its number of fields, rather than a boxed key and a boxed value per field (and
+/// their frees) on the app's thread.
 #[derive(Default, Debug)]
 pub(crate) struct SpanFields {
     bytes: Vec<u8>,
@@ -63,7 +63,7 @@ impl SpanFields {
 
 struct SpanFieldsWriter<'a> {
     fields: &'a mut SpanFields,
-    render: &'a Render,
+    render: &'a CaptureSettings,
     /// The span's callsite under `render`'s redaction: each field's quoted key and whether it
     /// is hidden, decided once per callsite rather than looked up per field.
     callsite: &'a Callsite,
@@ -103,13 +103,13 @@ impl ValHandler for SpanFieldsWriter<'_> {
 /// Every rendering of one span's fields that some layer asked for (usually exactly one, kept
 /// inline: no allocation for the list).
 pub(crate) struct SpanFieldSets {
-    first: (RenderKey, SpanFields),
-    more: Vec<(RenderKey, SpanFields)>,
+    first: (SettingsKey, SpanFields),
+    more: Vec<(SettingsKey, SpanFields)>,
 }
 
 impl SpanFieldSets {
     /// The fields as rendered with `render`'s settings.
-    pub(crate) fn get(&self, render: &Render) -> Option<&SpanFields> {
+    pub(crate) fn get(&self, render: &CaptureSettings) -> Option<&SpanFields> {
         let key = render.key();
         std::iter::once(&self.first)
             .chain(&self.more)
@@ -118,7 +118,7 @@ impl SpanFieldSets {
     }
 
     /// The rendering under `key`, made empty if there is none yet.
-    fn entry(&mut self, key: RenderKey) -> &mut SpanFields {
+    fn entry(&mut self, key: SettingsKey) -> &mut SpanFields {
         if self.first.0 == key {
             return &mut self.first.1;
         }
@@ -134,8 +134,12 @@ impl SpanFieldSets {
 }
 
 /// Renders the new span's fields for `render`, unless a layer with the same settings did.
-pub(crate) fn on_new_span<S>(attrs: &Attributes<'_>, id: &Id, ctx: &Context<'_, S>, render: &Render)
-where
+pub(crate) fn on_new_span<S>(
+    attrs: &Attributes<'_>,
+    id: &Id,
+    ctx: &Context<'_, S>,
+    render: &CaptureSettings,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = ctx.span(id) else { return };
@@ -169,8 +173,12 @@ where
 
 /// Applies `Span::record` to `render`'s rendering. Idempotent, so layers sharing settings may
 /// all call it.
-pub(crate) fn on_record<S>(id: &Id, values: &Record<'_>, ctx: &Context<'_, S>, render: &Render)
-where
+pub(crate) fn on_record<S>(
+    id: &Id,
+    values: &Record<'_>,
+    ctx: &Context<'_, S>,
+    render: &CaptureSettings,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = ctx.span(id) else { return };
@@ -211,7 +219,7 @@ mod tests {
                 true
             }
             fn new_span(&self, a: &Attributes<'_>) -> Id {
-                let render = Render::default();
+                let render = CaptureSettings::default();
                 *self.1.lock().unwrap() = Some(a.metadata());
                 let cs = callsite::get(a.metadata(), &render.redaction, false);
                 a.record(&mut Visitor(SpanFieldsWriter {
@@ -222,7 +230,7 @@ mod tests {
                 Id::from_u64(1)
             }
             fn record(&self, _: &Id, r: &Record<'_>) {
-                let render = Render::default();
+                let render = CaptureSettings::default();
                 let meta = self.1.lock().unwrap().expect("the span's");
                 let cs = callsite::get(meta, &render.redaction, false);
                 r.record(&mut Visitor(SpanFieldsWriter {

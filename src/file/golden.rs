@@ -9,7 +9,7 @@
 use tracing_subscriber::prelude::*;
 
 use super::probe::Probe;
-use crate::fields::Render;
+use crate::fields::CaptureSettings;
 use crate::limits::Limits;
 use crate::redact::Redaction;
 
@@ -19,7 +19,7 @@ const NOW: (i64, u32) = (1_764_547_199, 999_999_999);
 /// The lines of the events `f` emits, rendered as the file layer and its writer do, under a
 /// registry with a probe behind a per-layer filter that disables spans named `skipped` if
 /// `filtered`.
-fn lines(render: Render, filtered: bool, f: impl FnOnce()) -> Vec<String> {
+fn lines(render: CaptureSettings, filtered: bool, f: impl FnOnce()) -> Vec<String> {
     let (probe, lines) = Probe::new(render, NOW);
     let filter = tracing_subscriber::filter::filter_fn(move |m| {
         !(filtered && m.is_span() && m.name() == "skipped")
@@ -169,7 +169,7 @@ fn lines_match_the_golden_file() {
             ("64 B fields, 1 KiB records", Limits::new(64, 1024)),
             ("1 KiB fields, 1 KiB records", Limits::new(1024, 1024)),
         ] {
-            let render = Render {
+            let render = CaptureSettings {
                 redaction: redaction.clone(),
                 limits,
             };
@@ -233,7 +233,7 @@ fn stack_cases() {
 fn the_layers_stack_finds_the_span_the_registry_finds() {
     let mut got = String::new();
     for filtered in [false, true] {
-        let lines = lines(Render::default(), filtered, stack_cases);
+        let lines = lines(CaptureSettings::default(), filtered, stack_cases);
         assert_eq!(lines.len(), 16);
         got.push_str(&format!("# spans named `skipped` disabled: {filtered}\n"));
         got.extend(lines);

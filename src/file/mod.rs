@@ -1,6 +1,6 @@
 //! The daily JSON-lines output: [`FileLayer`] captures each event's raw parts on the caller's
 //! thread ([`record`]: values copied or formatted once, not escaped; the span fields as their
-//! span's flattening) and appends them to that thread's slot ([`slots`]), bounded in lines and
+//! span's flattening) and appends them to that thread's slot ([`handoff`]), bounded in lines and
 //! bytes; the writer thread ([`writer`]) takes every slot's records in rounds, renders each into
 //! its JSON line ([`render`]: escaping, URL scrubbing, the record cap) and appends them to
 //! `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
@@ -18,13 +18,12 @@
 //! that reaches the writer after it moved to the new day: that one goes into the new day's
 //! file, with its own timestamp (see [`writer`]).
 
-mod budget;
 #[cfg(feature = "compress")]
 pub(crate) mod compress;
 #[cfg(test)]
 mod golden;
 mod handle;
-mod intake;
+mod handoff;
 #[cfg(test)]
 mod line_properties;
 pub(crate) mod names;
@@ -36,7 +35,6 @@ mod record;
 mod render;
 pub(crate) mod retention;
 pub(crate) mod rolling;
-mod slots;
 mod stdout;
 pub(crate) mod writer;
 
@@ -52,15 +50,15 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
-use crate::fields::Render;
+use crate::fields::CaptureSettings;
 use crate::fields::current::SpanTracking;
 use crate::format::time;
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
-use intake::Intake;
-pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
+use handoff::Handoff;
+pub use handoff::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
 
 /// What a layer does when its channel is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -108,7 +106,7 @@ pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// assert!(line.contains(r#""metadata":{"us_congress":true,"lookback_days":30}"#));
 /// ```
 pub struct FileLayer {
-    intake: Intake,
+    handoff: Handoff,
     clock: Arc<dyn Clock>,
     tz: Timezone,
     /// Redaction, caps, span fields and span close lines
@@ -119,7 +117,7 @@ pub struct FileLayer {
 impl std::fmt::Debug for FileLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileLayer")
-            .field("overflow", &self.intake.overflow)
+            .field("overflow", &self.handoff.overflow)
             .field("timezone", &self.tz)
             .finish_non_exhaustive()
     }
@@ -140,7 +138,7 @@ impl FileLayer {
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
-            render: Render::default(),
+            render: CaptureSettings::default(),
             close_lines: false,
             day_files: true,
             stdout_json: false,
@@ -179,9 +177,9 @@ where
         let day = time::day_unix(now, self.tz);
         // The event's raw parts only: the writer renders the line (see `record`).
         record::with_buffer(|buf| {
-            record::capture(buf, event, now, &self.spans.render);
+            record::capture(buf, event, now, &self.spans.settings);
             self.spans.with_event_flat(event, &ctx, |flat| {
-                self.intake.send_event(day, event.metadata(), buf, flat);
+                self.handoff.send_event(day, event.metadata(), buf, flat);
             });
         });
     }
@@ -201,7 +199,7 @@ pub struct FileLayerBuilder {
     overflow: Overflow,
     flush_deadline: Duration,
     clock: Arc<dyn Clock>,
-    render: Render,
+    render: CaptureSettings,
     close_lines: bool,
     day_files: bool,
     stdout_json: bool,
@@ -472,7 +470,7 @@ impl FileLayerBuilder {
         };
         // Flush and shutdown requests only: lines go through the hub's per-thread slots.
         let (tx, rx) = crossbeam_channel::unbounded();
-        let hub = Arc::new(slots::Hub::new(
+        let hub = Arc::new(handoff::Hub::new(
             self.max_bytes,
             self.capacity as u64,
             self.overflow == Overflow::Block,
@@ -502,7 +500,7 @@ impl FileLayerBuilder {
             .map_err(Error::Thread)?;
         hub.set_writer(thread.thread().clone());
         let layer = FileLayer {
-            intake: Intake {
+            handoff: Handoff {
                 hub: hub.clone(),
                 overflow: self.overflow,
                 block_timeout: self.block_timeout,

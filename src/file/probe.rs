@@ -12,9 +12,9 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::record;
-use super::render::Renderer;
+use super::render::LineRenderer;
 use crate::clock::{SystemClock, Timezone};
-use crate::fields::Render;
+use crate::fields::CaptureSettings;
 use crate::fields::current::SpanTracking;
 
 /// A layer rendering each event as [`super::FileLayer`] and its writer do, one after the
@@ -22,17 +22,17 @@ use crate::fields::current::SpanTracking;
 pub(crate) struct Probe {
     spans: SpanTracking,
     now: (i64, u32),
-    renderer: Mutex<Renderer>,
+    renderer: Mutex<LineRenderer>,
     lines: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Probe {
     /// A probe rendering under `render`, stamping `now`; the lines it renders go to the
     /// buffer returned beside it.
-    pub(crate) fn new(render: Render, now: (i64, u32)) -> (Self, Arc<Mutex<Vec<u8>>>) {
+    pub(crate) fn new(render: CaptureSettings, now: (i64, u32)) -> (Self, Arc<Mutex<Vec<u8>>>) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let probe = Probe {
-            renderer: Mutex::new(Renderer::new(render.clone(), Timezone::Utc)),
+            renderer: Mutex::new(LineRenderer::new(render.clone(), Timezone::Utc)),
             spans: SpanTracking::new(render, false),
             now,
             lines: lines.clone(),
@@ -61,7 +61,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Probe {
     /// What [`super::FileLayer`]'s `on_event` and the writer do, one after the other.
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         record::with_buffer(|buf| {
-            record::capture(buf, event, self.now, &self.spans.render);
+            record::capture(buf, event, self.now, &self.spans.settings);
             let Some(rec) = record::decode(buf) else {
                 return;
             };
@@ -77,7 +77,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Probe {
 /// The day-file bytes `ev` is written as under `render` (UTC, at a fixed instant); `None` once
 /// no more callsites can be made (see [`crate::dynamic::MAX_CALLSITES`]).
 #[cfg(feature = "fuzzing")]
-pub(crate) fn lines(ev: &crate::dynamic::DynEvent, render: Render) -> Option<Vec<u8>> {
+pub(crate) fn lines(ev: &crate::dynamic::DynEvent, render: CaptureSettings) -> Option<Vec<u8>> {
     use tracing_subscriber::prelude::*;
     let (probe, lines) = Probe::new(render, (1_762_180_245, 123_456_000));
     let subscriber = tracing_subscriber::registry().with(probe);

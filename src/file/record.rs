@@ -7,7 +7,7 @@
 //! `secs: i64 | nanos: u32 | flags: u8 | message offset: u32 | message len: u32 |
 //! [logger: u32 len, bytes]` and then each visited field in the encoding of
 //! [`crate::fields::values`]. The callsite's `&'static Metadata` and the enclosing spans'
-//! flattened fields travel beside the bytes (see [`super::slots::Chunk`]).
+//! flattened fields travel beside the bytes (see [`super::handoff::Chunk`]).
 
 use std::sync::Arc;
 
@@ -17,10 +17,10 @@ use tracing::{Event, Metadata};
 use crate::fields::callsite::{self, Callsite, Role};
 use crate::fields::flat::Flat;
 use crate::fields::values::{self, Values, take};
-use crate::fields::{Render, Val, ValHandler, Visitor};
+use crate::fields::{CaptureSettings, Val, ValHandler, Visitor};
 
 /// One captured event on its way to a slot.
-pub(crate) struct Captured<'a> {
+pub(crate) struct EventRecord<'a> {
     pub(crate) meta: &'static Metadata<'static>,
     /// The enclosing spans' fields, if the event is inside a span.
     pub(crate) flat: Option<&'a Arc<Flat>>,
@@ -84,7 +84,12 @@ impl ValHandler for Capture<'_> {
 }
 
 /// Appends the record of `event`, stamped `(secs, nanos)`, to `out` (cleared first).
-pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), render: &Render) {
+pub(crate) fn capture(
+    out: &mut Vec<u8>,
+    event: &Event<'_>,
+    now: (i64, u32),
+    render: &CaptureSettings,
+) {
     out.clear();
     let normalized = crate::fields::log_metadata(event);
     let meta = event.metadata();

@@ -1,8 +1,8 @@
 //! The writer's side of [`super::record`]: a captured record laid out as the day file's JSON
 //! line (`format::file`'s shape), with the escaping, the redaction of values (URL passwords),
-//! the record cap and the span fields done here instead of on the emitting thread. The bytes
-//! are exactly those the caller used to write: each step is the same operation on the same
-//! input (the raw text the caller formatted, cut at the field cap), only later and elsewhere.
+//! the record cap and the span fields done here instead of on the emitting thread. The
+//! pieces of the line and their order are `format::file`'s; the golden tests (`golden`) hold
+//! the lines representative events give.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -15,14 +15,14 @@ use crate::clock::Timezone;
 use crate::fields::callsite::{Callsite, Role};
 use crate::fields::flat::Flat;
 use crate::fields::values::Value;
-use crate::fields::{Render, is_error_field};
+use crate::fields::{CaptureSettings, is_error_field};
 use crate::format::file::{self as layout, LineStart};
 use crate::format::{self, json};
 use crate::redact::{KeyHasher, REDACTED, Redaction};
 
 /// Renders records into lines; one per writer (its caches are the writer's).
-pub(crate) struct Renderer {
-    render: Render,
+pub(crate) struct LineRenderer {
+    render: CaptureSettings,
     tz: Timezone,
     /// The message when it is not one piece of text as captured.
     message: Vec<u8>,
@@ -44,7 +44,7 @@ pub(crate) struct Renderer {
     second: Option<LineStart>,
 }
 
-/// See [`Renderer::hot`].
+/// See [`LineRenderer::hot`].
 struct Hot {
     meta: usize,
     is_log: bool,
@@ -197,9 +197,9 @@ impl Site {
 /// Callsites kept before the writer's cache starts over (as `fields::callsite`'s).
 const MAX_CALLSITES: usize = 4096;
 
-impl Renderer {
-    pub(crate) fn new(render: Render, tz: Timezone) -> Self {
-        Renderer {
+impl LineRenderer {
+    pub(crate) fn new(render: CaptureSettings, tz: Timezone) -> Self {
+        LineRenderer {
             render,
             tz,
             message: Vec::new(),
@@ -377,8 +377,7 @@ fn write_entry_value(out: &mut Vec<u8>, v: Value<'_>, redaction: &Redaction) {
     }
 }
 
-/// The message from its pieces, as the caller used to build it: text as it is, a number
-/// or boolean as its JSON text.
+/// The message from its pieces: text as it is, a number or boolean as its JSON text.
 ///
 /// An event without a message (`#[instrument(err)]` emits only `error = %e`) takes the text of
 /// its error field instead, so that its line says what happened; the field stays in the
@@ -410,7 +409,7 @@ fn assemble_message(message: &mut Vec<u8>, rec: &Decoded<'_>, site: &Site) {
 }
 
 /// Whether some field of the callsite is named like an entry of `flat` (the renderer keeps
-/// the answer for a run of one callsite in one span, see [`Renderer::hot`]).
+/// the answer for a run of one callsite in one span, see [`LineRenderer::hot`]).
 fn shares_a_name(meta: &'static Metadata<'static>, flat: &Flat) -> bool {
     let fields = meta.fields();
     flat.names().any(|n| fields.iter().any(|f| f.name() == n))

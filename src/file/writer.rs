@@ -1,5 +1,5 @@
 //! The file writer thread: takes the callers' captured events from their slots
-//! ([`super::slots`]), renders each into its line ([`super::render`]) and appends the lines to
+//! ([`super::handoff`]), renders each into its line ([`super::render`]) and appends the lines to
 //! the day files, or to standard output when they are off ([`super::output`]); beside the day
 //! files, standard output may get a copy of each line ([`copy`]). Its loop is in [`rounds`].
 //!
@@ -34,13 +34,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::handle::Counters;
+use super::handoff::{Chunk, Hub, Slot};
 use super::names::PartId;
 use super::output::Output;
-use super::render::Renderer;
+use super::render::LineRenderer;
 use super::rolling::DayFiles;
-use super::slots::{Chunk, Hub, Slot};
 use crate::clock::{Clock, Day, Timezone};
-use crate::fields::Render;
+use crate::fields::CaptureSettings;
 
 /// How often a broken file is retried.
 pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -55,7 +55,7 @@ mod rounds;
 
 pub(crate) use copy::StdoutCopy;
 
-/// What the guard sends to the writer (lines travel through [`super::slots`]).
+/// What the guard sends to the writer (lines travel through [`super::handoff`]).
 pub(crate) enum Msg {
     /// Write out everything received so far, then acknowledge.
     Flush(Sender<()>),
@@ -84,7 +84,7 @@ pub(crate) struct Writer {
     /// Complete lines in `buf`.
     buf_lines: u64,
     /// Turns the callers' records into lines.
-    renderer: Renderer,
+    renderer: LineRenderer,
     /// One rendered line, when it goes through [`Writer::push`] (a part cap, an outage).
     line: Vec<u8>,
     counters: Arc<Counters>,
@@ -110,7 +110,7 @@ impl Writer {
         counters: Arc<Counters>,
         clock: Arc<dyn Clock>,
         tz: Timezone,
-        render: Render,
+        render: CaptureSettings,
     ) -> Self {
         let now = Instant::now();
         Writer {
@@ -126,7 +126,7 @@ impl Writer {
             copied: 0,
             buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
             buf_lines: 0,
-            renderer: Renderer::new(render, tz),
+            renderer: LineRenderer::new(render, tz),
             line: Vec::new(),
             counters,
             clock,

@@ -61,8 +61,8 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
         if scaled >= (1u64 << 50) as f64 {
             return false;
         }
-        // `i64`, not `u64`: converting a float to or from `u64` takes a dozen instructions
-        // on x86_64 (there is no unsigned conversion), to or from `i64` about one.
+        // `i64`, not `u64`: x86_64 converts floats to and from signed integers in one
+        // instruction, but has no unsigned conversion.
         let t = scaled as i64;
         let m = t + i64::from(scaled - t as f64 >= 0.5);
         if m as f64 / p != a {

@@ -19,8 +19,8 @@ use super::{RunId, is_job_span, run_id};
 use crate::clock::{Clock, Timezone};
 use crate::fields::current::SpanTracking;
 use crate::fields::{
-    ErrorText, Render, Val, ValHandler, Visitor, error_value, event, is_error_field, new_id,
-    text_of, to_value,
+    CaptureSettings, ErrorText, Val, ValHandler, Visitor, error_value, event, is_error_field,
+    new_id, text_of, to_value,
 };
 use crate::pipeline::Intake;
 use crate::redact::REDACTED;
@@ -55,7 +55,7 @@ struct Run {
 /// Records span fields into a [`Run`], redacting secret-looking names.
 struct RunWriter<'a> {
     run: &'a mut Run,
-    render: &'a Render,
+    render: &'a CaptureSettings,
 }
 
 impl ValHandler for RunWriter<'_> {
@@ -146,7 +146,7 @@ impl std::fmt::Debug for JobLayer {
 }
 
 impl JobLayer {
-    pub(crate) fn new(intake: Intake, render: Render, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(intake: Intake, render: CaptureSettings, clock: Arc<dyn Clock>) -> Self {
         JobLayer {
             intake,
             clock,
@@ -266,7 +266,7 @@ where
         };
         attrs.record(&mut Visitor(RunWriter {
             run: &mut run,
-            render: &self.spans.render,
+            render: &self.spans.settings,
         }));
         run_id(&span, now, run.explicit_id.as_deref());
         span.extensions_mut().insert(run);
@@ -278,7 +278,7 @@ where
             if let Some(run) = span.extensions_mut().get_mut::<Run>() {
                 values.record(&mut Visitor(RunWriter {
                     run,
-                    render: &self.spans.render,
+                    render: &self.spans.settings,
                 }));
             }
         }
@@ -304,10 +304,10 @@ where
         let error = self
             .failure_rule
             .fails_event(meta)
-            .then(|| ErrorText::of(event, &self.spans.render.limits));
+            .then(|| ErrorText::of(event, &self.spans.settings.limits));
         let stamp = crate::format::time::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = crate::format::console::SEPS;
-        event::render(event, &ctx, &self.spans, seps, |s, logger| {
+        event::capture(event, &ctx, &self.spans, seps, |s, logger| {
             crate::format::console::write_line(
                 &mut s.line,
                 &stamp,

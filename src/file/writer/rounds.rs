@@ -1,4 +1,4 @@
-//! The writer's loop: rounds over every slot ([`super::super::slots`]) while lines keep coming,
+//! The writer's loop: rounds over every slot ([`super::super::handoff`]) while lines keep coming,
 //! sleep after a quiet spell, and the order in which a round's lines go out (the day being
 //! written first, so a new day starts only after the old day's lines taken with it).
 
@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crossbeam_channel::TryRecvError;
 
+use super::super::handoff::{Chunk, FRAME, Hub, NO_FLAT, NUDGE_AT};
 use super::super::record;
-use super::super::slots::{Chunk, FRAME, Hub, NO_FLAT, NUDGE_AT};
 use super::{Msg, RETRY_EVERY, WRITE_CHUNK, Writer};
 
 /// How long the writer waits between rounds while lines keep coming: lines reach the file
