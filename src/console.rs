@@ -17,8 +17,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{Clock, SystemClock, Timezone};
-use crate::fields::current::SpanTracking;
 use crate::fields::event;
+use crate::fields::spans::SpanTracking;
 use crate::format;
 use crate::limits::Limits;
 use crate::redact::Redaction;

@@ -9,7 +9,7 @@ use super::layer::{ActionLayer, JobSettings};
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
 use crate::fields::CaptureSettings;
-use crate::fields::flat::FlatId;
+use crate::fields::spans::FlatId;
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::pipeline::{self, PipelineConfig};

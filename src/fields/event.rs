@@ -11,7 +11,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite, Role};
-use super::current::SpanTracking;
+use super::spans::SpanTracking;
 use super::{CaptureSettings, Val, ValHandler, Visitor, bounded, is_error_field};
 use crate::format::{Seps, json};
 use crate::limits;

@@ -1,19 +1,18 @@
 //! Field capture, shared by every layer: one visitor that hands each value `tracing` gives to a
-//! handler as a [`Val`], value conversion (JSON bytes, JSON values, bounded text), the rendering
-//! settings a layer applies ([`CaptureSettings`]: redaction and size caps), the span extensions our
-//! layers share ([`span`]), the event capture of the line outputs ([`event`]), the span close
-//! lines' timings and events ([`close`]) and the packed form of an action event's fields
-//! ([`packed`]).
+//! handler as a [`Val`], value conversion (JSON bytes, JSON values, bounded text), the capture
+//! settings a layer applies ([`CaptureSettings`]: redaction and size caps), each callsite's
+//! decisions ([`callsite`]), the one binary encoding of captured values ([`values`]), span
+//! tracking ([`spans`]), the event capture of the lines written on the caller's thread
+//! ([`event`]), the span close lines' timings and events ([`close`]) and the packed form of an
+//! action event's fields ([`packed`]).
 //!
 //! Nothing here knows about layers, rows, the pipeline or sinks.
 
 pub(crate) mod callsite;
 pub(crate) mod close;
-pub(crate) mod current;
 pub(crate) mod event;
-pub(crate) mod flat;
 pub(crate) mod packed;
-pub(crate) mod span;
+pub(crate) mod spans;
 pub(crate) mod values;
 
 use std::fmt;
@@ -39,7 +38,7 @@ pub(crate) fn log_metadata<'a>(event: &'a tracing::Event<'a>) -> Option<tracing:
 }
 
 /// How a layer captures fields: which names it redacts, and its size caps. Span fields
-/// are stored per settings (see [`span::SpanFieldSets`]), so layers with different settings
+/// are stored per settings (see [`spans::SpanFieldSets`]), so layers with different settings
 /// each see their own result whatever their order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CaptureSettings {

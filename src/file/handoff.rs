@@ -43,7 +43,7 @@ use super::Overflow;
 use super::handle::Counters;
 pub(crate) use super::record::EventRecord;
 use crate::clock::Day;
-use crate::fields::flat::Flat;
+use crate::fields::spans::Flat;
 use crate::per_thread;
 
 /// Default maximum wait of [`Overflow::Block`] for room in the file channel: 1 s.
@@ -61,7 +61,7 @@ pub(crate) struct Handoff {
 
 impl Handoff {
     /// Hands over the `record` of an event of callsite `meta` with its spans' fields `flat`
-    /// (see [`crate::fields::current`]), or drops and counts it.
+    /// (see [`crate::fields::spans`]), or drops and counts it.
     pub(crate) fn send_event(
         &self,
         day: Day,

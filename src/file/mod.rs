@@ -51,7 +51,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
 use crate::fields::CaptureSettings;
-use crate::fields::current::SpanTracking;
+use crate::fields::spans::SpanTracking;
 use crate::format::time;
 use crate::guard::Guard;
 use crate::limits::Limits;

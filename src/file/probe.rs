@@ -15,7 +15,7 @@ use super::record;
 use super::render::LineRenderer;
 use crate::clock::{SystemClock, Timezone};
 use crate::fields::CaptureSettings;
-use crate::fields::current::SpanTracking;
+use crate::fields::spans::SpanTracking;
 
 /// A layer rendering each event as [`super::FileLayer`] and its writer do, one after the
 /// other, every line stamped with one fixed instant (in UTC).

@@ -15,7 +15,7 @@ use tracing::field::Field;
 use tracing::{Event, Metadata};
 
 use crate::fields::callsite::{self, Callsite, Role};
-use crate::fields::flat::Flat;
+use crate::fields::spans::Flat;
 use crate::fields::values::{self, Values, take};
 use crate::fields::{CaptureSettings, Val, ValHandler, Visitor};
 

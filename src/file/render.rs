@@ -13,7 +13,7 @@ use tracing::Metadata;
 use super::record::Decoded;
 use crate::clock::Timezone;
 use crate::fields::callsite::{Callsite, Role};
-use crate::fields::flat::Flat;
+use crate::fields::spans::Flat;
 use crate::fields::values::Value;
 use crate::fields::{CaptureSettings, is_error_field};
 use crate::format::file::{self as layout, LineStart};

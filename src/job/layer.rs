@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::DEFAULT_MAX_LOG_BYTES;
 use super::{RunId, is_job_span, run_id};
 use crate::clock::{Clock, Timezone};
-use crate::fields::current::SpanTracking;
+use crate::fields::spans::SpanTracking;
 use crate::fields::{
     CaptureSettings, ErrorText, Val, ValHandler, Visitor, error_value, event, is_error_field,
     new_id, text_of, to_value,
