@@ -2,12 +2,13 @@
 //! thread ([`record`]: values copied or formatted once, not escaped; the span fields as their
 //! span's flattening) and appends them to that thread's slot ([`handoff`]), bounded in lines and
 //! bytes; the writer thread ([`writer`]) takes every slot's records in rounds, renders each into
-//! its JSON line ([`render`]: escaping, URL scrubbing, the record cap) and appends them to
+//! its JSON line ([`render`]: escaping, URL scrubbing, the record cap; the layout is
+//! `format::file`'s) and appends them to
 //! `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
 //! under a size cap ([`rolling`], names in [`names`]). Each time a file is opened, [`retention`]
 //! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
 //! gzips closed files (`compress`). [`read`] reads it all back for every consumer. The same
-//! lines may go to standard output too, or instead of the day files ([`stdout`], [`output`]):
+//! lines may go to standard output too, or instead of the day files ([`stdout`], [`writer::Output`]):
 //! the container set-up.
 //!
 //! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
@@ -27,7 +28,6 @@ mod handoff;
 #[cfg(test)]
 mod line_properties;
 pub(crate) mod names;
-mod output;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod probe;
 pub mod read;
@@ -458,10 +458,10 @@ impl FileLayerBuilder {
         let (out, copy) = if self.day_files {
             let copy = self.stdout_json.then(stdout).transpose()?;
             let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
-            (output::Output::Files(files), copy)
+            (writer::Output::Files(files), copy)
         } else {
             (
-                output::Output::Stdout {
+                writer::Output::Stdout {
                     out: stdout()?,
                     day,
                 },

@@ -1,6 +1,6 @@
 //! The file writer thread: takes the callers' captured events from their slots
 //! ([`super::handoff`]), renders each into its line ([`super::render`]) and appends the lines to
-//! the day files, or to standard output when they are off ([`super::output`]); beside the day
+//! the day files, or to standard output when they are off ([`Output`]); beside the day
 //! files, standard output may get a copy of each line ([`copy`]). Its loop goes round every
 //! slot while lines keep coming and sleeps after a quiet spell; a round writes the day being
 //! written first, so a new day starts only after the old day's lines taken with it.
@@ -28,6 +28,8 @@
 //!   files, each byte once, before the files' own write: an outage of the files does not hold
 //!   it back, and one of stdout costs the copy only.
 
+use std::fmt;
+use std::fs::File;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -38,10 +40,10 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::handle::Counters;
 use super::handoff::{Chunk, FRAME, Hub, NO_FLAT, NUDGE_AT, Slot};
 use super::names::PartId;
-use super::output::Output;
 use super::record;
 use super::render::LineRenderer;
 use super::rolling::DayFiles;
+use super::stdout::Stdout;
 use crate::clock::{Clock, Day, Timezone};
 use crate::fields::CaptureSettings;
 
@@ -541,6 +543,113 @@ fn next_record<'a>(run: &mut &'a [u8]) -> Option<(usize, u32, &'a [u8])> {
     let body = run.get(FRAME..FRAME + len)?;
     *run = &run[FRAME + len..];
     Some((meta, flat, body))
+}
+
+/// Where the writer's lines go: the day files, or standard output alone when the day files
+/// are off ([`super::stdout`]). The writer drives both the same way — the day it is on, the
+/// open file, a failure and its retries — and what has no meaning on stdout (parts, a file
+/// deleted under it, reopening) does nothing there.
+pub(crate) enum Output {
+    Files(DayFiles),
+    /// Standard output, and the day the writer is on (a round orders its lines by day
+    /// whatever the destination).
+    Stdout {
+        out: Stdout,
+        day: Day,
+    },
+}
+
+impl Output {
+    /// The day files, when they are the destination.
+    pub(crate) fn day_files(&self) -> Option<&DayFiles> {
+        match self {
+            Output::Files(f) => Some(f),
+            Output::Stdout { .. } => None,
+        }
+    }
+
+    /// The day being written.
+    pub(crate) fn day(&self) -> Day {
+        match self {
+            Output::Files(f) => f.day(),
+            Output::Stdout { day, .. } => *day,
+        }
+    }
+
+    /// Moves on to `day` (later than [`Output::day`]): its day file, for the files.
+    pub(crate) fn enter_day(&mut self, to: Day) -> io::Result<()> {
+        match self {
+            Output::Files(f) => f.rotate(to),
+            Output::Stdout { day, .. } => {
+                *day = to;
+                Ok(())
+            }
+        }
+    }
+
+    /// The size at which the open part is closed (never, on stdout).
+    pub(crate) fn part_cap(&self) -> Option<u64> {
+        match self {
+            Output::Files(f) => f.part_cap(),
+            Output::Stdout { .. } => None,
+        }
+    }
+
+    /// Bytes in the open part (read only under a part cap).
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Output::Files(f) => f.len(),
+            Output::Stdout { .. } => 0,
+        }
+    }
+
+    /// Notes `n` bytes written.
+    pub(crate) fn wrote(&mut self, n: usize) {
+        if let Output::Files(f) = self {
+            f.wrote(n);
+        }
+    }
+
+    /// Continues in the day's next part (only under a part cap, so never on stdout).
+    pub(crate) fn next_part(&mut self) -> io::Result<()> {
+        match self {
+            Output::Files(f) => f.next_part(),
+            Output::Stdout { .. } => Ok(()),
+        }
+    }
+
+    /// What to write to, reopening a day file closed after an error.
+    pub(crate) fn file(&mut self) -> io::Result<&mut File> {
+        match self {
+            Output::Files(f) => f.file(),
+            Output::Stdout { out, .. } => Ok(out.file()),
+        }
+    }
+
+    /// Forgets the open day file after an error, so the next write reopens it; stdout stays.
+    pub(crate) fn close(&mut self) {
+        if let Output::Files(f) = self {
+            f.close();
+        }
+    }
+
+    /// Whether the open day file is no longer what its path names.
+    pub(crate) fn is_stale(&self) -> bool {
+        match self {
+            Output::Files(f) => f.is_stale(),
+            Output::Stdout { .. } => false,
+        }
+    }
+}
+
+/// The destination as reports name it: the open day file's path, or `standard output`.
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Files(files) => write!(f, "{}", files.current_path().display()),
+            Output::Stdout { .. } => f.write_str("standard output"),
+        }
+    }
 }
 
 /// Writes all of `buf`, or reports how much got written before the error.
