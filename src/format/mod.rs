@@ -1,6 +1,6 @@
 //! Turning captured fields into bytes: [`json`] holds the escaping (its byte scans in `scan`)
 //! and value rendering shared by every output (numbers in `number`), [`time`] the timestamps,
-//! [`file`] the day file's line (its whole layout), [`console`] the coloured console line.
+//! [`file`](mod@file) the day file's line (its whole layout), [`console`] the coloured console line.
 
 pub(crate) mod console;
 pub(crate) mod file;

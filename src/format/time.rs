@@ -72,7 +72,7 @@ pub(crate) fn stamp(now: DateTime<Utc>, tz: Timezone) -> Stamp {
     Stamp { second, micros }
 }
 
-/// [`stamp`] for an instant given as Unix seconds and nanoseconds ([`Clock::unix_now`]): within a
+/// [`stamp`] for an instant given as Unix seconds and nanoseconds ([`crate::clock::Clock::unix_now`]): within a
 /// second already formatted on this thread it does no calendar arithmetic at all.
 pub(crate) fn stamp_unix((secs, nanos): (i64, u32), tz: Timezone) -> Stamp {
     let micros = (nanos / 1000).min(999_999);
@@ -90,7 +90,7 @@ pub(crate) fn stamp_unix((secs, nanos): (i64, u32), tz: Timezone) -> Stamp {
     }
 }
 
-/// The day of an instant given as [`Clock::unix_now`] gives it: from this thread's cached
+/// The day of an instant given as [`crate::clock::Clock::unix_now`] gives it: from this thread's cached
 /// second when it is the same (no copy of the formatted parts), else as [`stamp_unix`].
 pub(crate) fn day_unix(now: (i64, u32), tz: Timezone) -> Day {
     let hit = per_thread::with(&CACHE, |c| match c {
