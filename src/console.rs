@@ -8,7 +8,6 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::MakeWriter;
@@ -18,7 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::fields::event;
-use crate::fields::spans::SpanTracking;
+use crate::fields::spans::{SpanTracking, line_layer_span_hooks};
 use crate::format;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -210,27 +209,7 @@ impl<S> Layer<S> for ConsoleLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_new_span(attrs, id, &ctx, &*self.clock);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        self.spans.on_record(id, values, &ctx);
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_enter(id, &ctx, &*self.clock);
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_exit(id, &ctx, &*self.clock);
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        self.spans.on_close(&id, &ctx, &*self.clock, |event| {
-            self.on_event(event, ctx.clone())
-        });
-    }
+    line_layer_span_hooks!(spans, clock);
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let stamp = crate::format::time::stamp_unix(self.clock.unix_now(), self.tz);

@@ -160,6 +160,48 @@ impl SpanTracking {
     }
 }
 
+/// The span hooks of a line layer, each handed to the layer's [`SpanTracking`] field
+/// `$spans` with its clock field `$clock`, and `on_close` to the layer's own `on_event` (span
+/// close lines): one line in the layer's `impl Layer<S>` (whose subscriber parameter must be
+/// named `S`), so a layer cannot forget a hook. A layer with more to do in a hook (the job
+/// layer) calls the [`SpanTracking`] methods from its own hooks instead.
+macro_rules! line_layer_span_hooks {
+    ($spans:ident, $clock:ident) => {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            id: &tracing::span::Id,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.$spans.on_new_span(attrs, id, &ctx, &*self.$clock);
+        }
+
+        fn on_record(
+            &self,
+            id: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.$spans.on_record(id, values, &ctx);
+        }
+
+        fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+            self.$spans.on_enter(id, &ctx, &*self.$clock);
+        }
+
+        fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+            self.$spans.on_exit(id, &ctx, &*self.$clock);
+        }
+
+        fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+            self.$spans.on_close(&id, &ctx, &*self.$clock, |event| {
+                self.on_event(event, ctx.clone())
+            });
+        }
+    };
+}
+pub(crate) use line_layer_span_hooks;
+
 struct Entered {
     id: u64,
     duplicate: bool,
@@ -407,7 +449,7 @@ impl SpanFieldSets {
 }
 
 /// Renders the new span's fields for `render`, unless a layer with the same settings did.
-pub(crate) fn span_fields_on_new_span<S>(
+fn span_fields_on_new_span<S>(
     attrs: &Attributes<'_>,
     id: &Id,
     ctx: &Context<'_, S>,
@@ -446,7 +488,7 @@ pub(crate) fn span_fields_on_new_span<S>(
 
 /// Applies `Span::record` to `render`'s rendering. Idempotent, so layers sharing settings may
 /// all call it.
-pub(crate) fn span_fields_on_record<S>(
+fn span_fields_on_record<S>(
     id: &Id,
     values: &Record<'_>,
     ctx: &Context<'_, S>,
@@ -575,7 +617,7 @@ struct Flats(Vec<(FlatId, Arc<Flat>)>);
 
 /// Calls `f` with the flattened fields of `span` for layer `id` rendering with `render`,
 /// building (and keeping) them first if they are missing or stale.
-pub(crate) fn with_flat<S, R>(
+fn with_flat<S, R>(
     span: &SpanRef<'_, S>,
     id: FlatId,
     render: &CaptureSettings,

@@ -42,7 +42,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
@@ -51,7 +50,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
 use crate::fields::CaptureSettings;
-use crate::fields::spans::SpanTracking;
+use crate::fields::spans::{SpanTracking, line_layer_span_hooks};
 use crate::format::time;
 use crate::guard::Guard;
 use crate::limits::Limits;
@@ -150,27 +149,7 @@ impl<S> Layer<S> for FileLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_new_span(attrs, id, &ctx, &*self.clock);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        self.spans.on_record(id, values, &ctx);
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_enter(id, &ctx, &*self.clock);
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_exit(id, &ctx, &*self.clock);
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        self.spans.on_close(&id, &ctx, &*self.clock, |event| {
-            self.on_event(event, ctx.clone())
-        });
-    }
+    line_layer_span_hooks!(spans, clock);
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let now = self.clock.unix_now();

@@ -5,7 +5,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
@@ -15,12 +14,14 @@ use super::record;
 use super::render::LineRenderer;
 use crate::clock::{SystemClock, Timezone};
 use crate::fields::CaptureSettings;
-use crate::fields::spans::SpanTracking;
+use crate::fields::spans::{SpanTracking, line_layer_span_hooks};
 
 /// A layer rendering each event as [`super::FileLayer`] and its writer do, one after the
 /// other, every line stamped with one fixed instant (in UTC).
 pub(crate) struct Probe {
     spans: SpanTracking,
+    /// For the span hooks (no span close lines: unused).
+    clock: Arc<SystemClock>,
     now: (i64, u32),
     renderer: Mutex<LineRenderer>,
     lines: Arc<Mutex<Vec<u8>>>,
@@ -34,6 +35,7 @@ impl Probe {
         let probe = Probe {
             renderer: Mutex::new(LineRenderer::new(render.clone(), Timezone::Utc)),
             spans: SpanTracking::new(render, false),
+            clock: Arc::new(SystemClock),
             now,
             lines: lines.clone(),
         };
@@ -42,21 +44,7 @@ impl Probe {
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Probe {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_new_span(attrs, id, &ctx, &SystemClock);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        self.spans.on_record(id, values, &ctx);
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_enter(id, &ctx, &SystemClock);
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        self.spans.on_exit(id, &ctx, &SystemClock);
-    }
+    line_layer_span_hooks!(spans, clock);
 
     /// What [`super::FileLayer`]'s `on_event` and the writer do, one after the other.
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
