@@ -93,7 +93,7 @@ impl SpanTracking {
     ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        span_fields_on_new_span(attrs, id, ctx, &self.settings);
+        record_span_fields(id, ctx, &self.settings, true, |v| attrs.record(v));
         if self.close_lines {
             close::on_new_span(id, ctx, self.id, clock);
         }
@@ -104,7 +104,7 @@ impl SpanTracking {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        span_fields_on_record(id, values, ctx, &self.settings);
+        record_span_fields(id, ctx, &self.settings, false, |v| values.record(v));
     }
 
     /// The layer's `on_enter`: the span goes on this thread's stack.
@@ -448,73 +448,50 @@ impl SpanFieldSets {
     }
 }
 
-/// Renders the new span's fields for `render`, unless a layer with the same settings did.
-fn span_fields_on_new_span<S>(
-    attrs: &Attributes<'_>,
+/// Renders a span's fields under `settings` into its [`SpanFieldSets`]: those of a new span
+/// (`new`: `record` records its attributes), unless a layer with the same settings did
+/// already; or those a `Span::record` gives (`record` records them), which is idempotent, so
+/// layers sharing settings may all call it.
+fn record_span_fields<S>(
     id: &Id,
     ctx: &Context<'_, S>,
-    render: &CaptureSettings,
+    settings: &CaptureSettings,
+    new: bool,
+    record: impl FnOnce(&mut dyn tracing::field::Visit),
 ) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = ctx.span(id) else { return };
-    let key = render.key();
+    let key = settings.key();
     let mut ext = span.extensions_mut();
-    let sets = ext.get_mut::<SpanFieldSets>();
-    if sets.as_ref().is_some_and(|s| s.get(render).is_some()) {
-        return;
-    }
-    let n = attrs.metadata().fields().len();
-    let mut fields = SpanFields {
-        // About 24 bytes per field rendered (a key and a short value).
-        bytes: Vec::with_capacity(24 * n),
-        at: Vec::with_capacity(n),
-        stale: 0,
-    };
-    let cs = callsite::get(attrs.metadata(), &render.redaction, false);
-    attrs.record(&mut Visitor(SpanFieldsWriter {
-        fields: &mut fields,
-        render,
-        callsite: &cs,
-    }));
-    match sets {
-        Some(sets) => sets.more.push((key, fields)),
+    match ext.get_mut::<SpanFieldSets>() {
+        Some(sets) if new && sets.get(settings).is_some() => return,
+        Some(_) => {}
         None => ext.insert(SpanFieldSets {
-            first: (key, fields),
+            first: (key, SpanFields::default()),
             more: Vec::new(),
         }),
     }
-}
-
-/// Applies `Span::record` to `render`'s rendering. Idempotent, so layers sharing settings may
-/// all call it.
-fn span_fields_on_record<S>(
-    id: &Id,
-    values: &Record<'_>,
-    ctx: &Context<'_, S>,
-    render: &CaptureSettings,
-) where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let Some(span) = ctx.span(id) else { return };
-    let key = render.key();
-    let mut ext = span.extensions_mut();
-    if ext.get_mut::<SpanFieldSets>().is_none() {
-        ext.insert(SpanFieldSets {
-            first: (key, SpanFields::default()),
-            more: Vec::new(),
-        });
-    }
     let sets = ext.get_mut::<SpanFieldSets>().expect("inserted above");
-    let cs = callsite::get(span.metadata(), &render.redaction, false);
-    values.record(&mut Visitor(SpanFieldsWriter {
-        fields: sets.entry(key),
-        render,
+    let fields = sets.entry(key);
+    let meta = span.metadata();
+    if new {
+        // About 24 bytes per field rendered (a key and a short value).
+        let n = meta.fields().len();
+        fields.bytes.reserve(24 * n);
+        fields.at.reserve(n);
+    }
+    let cs = callsite::get(meta, &settings.redaction, false);
+    record(&mut Visitor(SpanFieldsWriter {
+        fields,
+        render: settings,
         callsite: &cs,
     }));
     drop(ext);
-    // Every flattening that holds this span's fields is stale now.
-    fields_changed();
+    if !new {
+        // Every flattening that holds this span's fields is stale now.
+        fields_changed();
+    }
 }
 
 static EPOCH: AtomicU64 = AtomicU64::new(0);
