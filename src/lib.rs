@@ -133,8 +133,8 @@ pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;
 pub use file::read::{DayFile, DayLines, DayPart, ReadError, day_files};
 pub use file::{
-    DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CHANNEL_MAX_BYTES,
-    DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
+    DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_DEADLINE, DEFAULT_MAX_QUEUED_BYTES,
+    DEFAULT_MAX_QUEUED_LINES, FileLayer, FileLayerBuilder, Overflow,
 };
 pub use guard::{Guard, Shutdown};
 pub use job::{JobFilter, JobLayer};

@@ -18,15 +18,15 @@
 //!   goes to sleep, announcing it in [`Hub::sleeping`]; a caller wakes it (one futex call) only
 //!   then, so a busy caller never makes a system call.
 //!
-//! [`Handoff`], the layer's end of it: a bound in lines (the channel's capacity) and one in
-//! bytes (lines of 64 KiB each would otherwise let a 65 536-line channel hold 4 GiB), and
+//! [`Handoff`], the layer's end of it: a bound in lines and one in bytes (lines of 64 KiB
+//! each would otherwise let a queue of 65 536 lines hold 4 GiB), and
 //! [`Overflow::Block`]'s maximum wait.
 //!
 //! Under `Block` a caller waits for room at most [`DEFAULT_BLOCK_TIMEOUT`] (or the configured
 //! wait); when that passes the line is dropped and counted, and the writer is taken to be
 //! stalled (a hung network mount): until it takes lines again, callers do not wait at all —
 //! each line is dropped at once and counted — so a stalled disk costs the app one wait, not
-//! one per line. The first line the channel accepts ends the stall.
+//! one per line. The first line the hand-off accepts ends the stall.
 //!
 //! [`Budget`]: the bounds of what the slots hold together, in bytes and in lines; a
 //! slot takes room in grants (one shared atomic update per grant, not per line) and the writer
@@ -46,11 +46,11 @@ use crate::clock::Day;
 use crate::fields::spans::Flat;
 use crate::per_thread;
 
-/// Default maximum wait of [`Overflow::Block`] for room in the file channel: 1 s.
+/// Default maximum wait of [`Overflow::Block`] for room in the queue for the file writer: 1 s.
 pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Default bound of the bytes of lines queued in the file channel: 64 MiB.
-pub const DEFAULT_CHANNEL_MAX_BYTES: u64 = 64 << 20;
+/// Default bound of the bytes queued for the file writer: 64 MiB.
+pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 64 << 20;
 
 pub(crate) struct Handoff {
     pub(crate) hub: Arc<Hub>,

@@ -57,9 +57,10 @@ use crate::limits::Limits;
 use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
 use handoff::Handoff;
-pub use handoff::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
+pub use handoff::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_MAX_QUEUED_BYTES};
 
-/// What a layer does when its channel is full.
+/// What the file layer does when the lines queued for its writer reach their bound
+/// ([`FileLayerBuilder::max_queued_lines`], [`FileLayerBuilder::max_queued_bytes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Overflow {
     /// Wait for room: nothing is lost while the writer keeps up; the caller is held while it
@@ -75,8 +76,8 @@ pub enum Overflow {
 /// The file writer thread's name.
 pub(crate) const WRITER_THREAD: &str = "actionlog-file";
 
-/// Default capacity of the file channel, in lines.
-pub const DEFAULT_CHANNEL_CAPACITY: usize = 65_536;
+/// Default bound of the lines queued for the file writer.
+pub const DEFAULT_MAX_QUEUED_LINES: usize = 65_536;
 /// Default time [`Guard`] waits on drop for queued lines to be written.
 pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -131,8 +132,8 @@ impl FileLayer {
             bounds: rolling::Bounds::default(),
             #[cfg(feature = "compress")]
             compress: false,
-            capacity: DEFAULT_CHANNEL_CAPACITY,
-            max_bytes: DEFAULT_CHANNEL_MAX_BYTES,
+            capacity: DEFAULT_MAX_QUEUED_LINES,
+            max_bytes: DEFAULT_MAX_QUEUED_BYTES,
             block_timeout: DEFAULT_BLOCK_TIMEOUT,
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
@@ -280,17 +281,18 @@ impl FileLayerBuilder {
         self
     }
 
-    /// Lines the channel holds before [`Overflow`] applies (default 65 536).
-    pub fn channel_capacity(mut self, n: usize) -> Self {
+    /// Lines queued for the writer (the callers' per-thread buffers together) before
+    /// [`Overflow`] applies (default 65 536).
+    pub fn max_queued_lines(mut self, n: usize) -> Self {
         self.capacity = n;
         self
     }
 
-    /// Bytes the channel holds before [`Overflow`] applies (default 64 MiB), beside its bound
+    /// Bytes queued for the writer before [`Overflow`] applies (default 64 MiB), beside the bound
     /// in lines. A line is held as its captured event (values unescaped, rendered by the
     /// writer) and counts as that record's bytes plus its span fields'; a line alone larger than
     /// this still goes through when nothing else waits.
-    pub fn channel_max_bytes(mut self, n: u64) -> Self {
+    pub fn max_queued_bytes(mut self, n: u64) -> Self {
         self.max_bytes = n;
         self
     }
@@ -302,7 +304,7 @@ impl FileLayerBuilder {
         self
     }
 
-    /// What to do when the channel is full (default [`Overflow::Block`]).
+    /// What to do when the queue for the writer is full (default [`Overflow::Block`]).
     pub fn overflow(mut self, o: Overflow) -> Self {
         self.overflow = o;
         self
@@ -366,7 +368,7 @@ impl FileLayerBuilder {
 
     /// Writes every line to standard output too (default off), in the day files' format —
     /// one JSON object per line, nothing else — for a container whose platform collects
-    /// stdout. The same writer thread writes it: the caller does no I/O, and the channel's
+    /// stdout. The same writer thread writes it: the caller does no I/O, and the queue's
     /// bounds and [`Overflow`] apply as they do to the files. A stdout that blocks (a reader
     /// that stopped reading) stalls the writer like a hung disk: callers wait at most
     /// [`block_timeout`](Self::block_timeout) once, then lines are dropped and counted until
@@ -425,7 +427,7 @@ impl FileLayerBuilder {
     /// [`Error::Thread`] if the thread cannot start.
     pub fn build(self) -> Result<(FileLayer, Guard), Error> {
         if self.capacity == 0 {
-            return Err(Error::Config("channel capacity must be at least 1"));
+            return Err(Error::Config("max_queued_lines must be at least 1"));
         }
         if !self.day_files && !self.stdout_json {
             return Err(Error::Config(
