@@ -34,7 +34,7 @@ pub(crate) struct LineStart {
 /// caller (the file writer's, which stamps every line of every thread): within a second already
 /// seen, one fixed-size append of the kept bytes and the six digits of micros written over
 /// them, with no thread-local, no calendar and no copy of the cached second.
-#[inline]
+#[inline(always)]
 pub(crate) fn write_start(
     cache: &mut Option<LineStart>,
     now: (i64, u32),
@@ -44,25 +44,33 @@ pub(crate) fn write_start(
     let (start, micros) = match cache {
         Some(c) if c.unix_secs == now.0 && c.tz == tz => (&*c, (now.1 / 1000).min(999_999)),
         _ => {
-            let st = stamp_unix(now, tz);
-            let mut bytes = [0u8; START_LEN];
-            bytes[..LINE_START.len()].copy_from_slice(LINE_START);
-            let second = Stamp {
-                second: st.second,
-                micros: 0,
-            };
-            bytes[LINE_START.len()..].copy_from_slice(&second.rfc3339());
-            let start = LineStart {
-                unix_secs: st.second.unix_secs,
-                tz: st.second.tz,
-                bytes,
-            };
-            (&*cache.insert(start), st.micros)
+            let (start, micros) = new_start(now, tz);
+            (&*cache.insert(start), micros)
         }
     };
     let at = out.len();
     out.extend_from_slice(&start.bytes);
     out[at + MICROS_AT..at + MICROS_AT + 6].copy_from_slice(&time::micros_digits(micros));
+}
+
+/// The start of a line in a second not seen yet, and the micros of `now`.
+#[cold]
+#[inline(never)]
+fn new_start(now: (i64, u32), tz: Timezone) -> (LineStart, u32) {
+    let st = stamp_unix(now, tz);
+    let mut bytes = [0u8; START_LEN];
+    bytes[..LINE_START.len()].copy_from_slice(LINE_START);
+    let second = Stamp {
+        second: st.second,
+        micros: 0,
+    };
+    bytes[LINE_START.len()..].copy_from_slice(&second.rfc3339());
+    let start = LineStart {
+        unix_secs: st.second.unix_secs,
+        tz: st.second.tz,
+        bytes,
+    };
+    (start, st.micros)
 }
 
 /// What follows the timestamp up to the message's text: `","level":"INFO","message":"`
@@ -112,7 +120,7 @@ pub(crate) fn entry_key(key_json: &[u8]) -> Vec<u8> {
 /// the record cap `max_record_bytes` (the message, of `message_len` bytes, counts with them and
 /// is capped on its own): past it the entries are replaced by one `_truncated` entry saying how
 /// much was cut.
-#[inline]
+#[inline(always)]
 pub(crate) fn close_metadata(
     out: &mut Vec<u8>,
     start: usize,
@@ -121,18 +129,24 @@ pub(crate) fn close_metadata(
 ) {
     let meta_len = (out.len() - start).saturating_sub(1);
     if meta_len + message_len > max_record_bytes {
-        out.truncate(start);
-        let text = format!("{} of fields", limits::marker(meta_len));
-        out.push(b'{');
-        json::write_str(out, "_truncated");
-        out.push(b':');
-        json::write_str(out, &text);
+        truncate_metadata(out, start, meta_len);
     } else if out.len() == start {
         out.push(b'{');
     } else {
         out[start] = b'{';
     }
     out.extend_from_slice(b"}}\n");
+}
+
+/// Replaces the metadata's entries from `start` (`meta_len` bytes) by the `_truncated` entry.
+#[cold]
+fn truncate_metadata(out: &mut Vec<u8>, start: usize, meta_len: usize) {
+    out.truncate(start);
+    let text = format!("{} of fields", limits::marker(meta_len));
+    out.push(b'{');
+    json::write_str(out, "_truncated");
+    out.push(b':');
+    json::write_str(out, &text);
 }
 
 /// Appends one complete line of the writer's own, stamped `now`: `meta` holds the metadata's
