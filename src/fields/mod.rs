@@ -6,7 +6,9 @@
 //! ([`event`]), the span close lines' timings and events ([`close`]) and the packed form of an
 //! action event's fields ([`packed`]).
 //!
-//! Nothing here knows about layers, rows, the pipeline or sinks.
+//! Nothing here knows about the outputs, rows, the pipeline or sinks: the layers call in (span
+//! tracking gives a line layer its span hooks) and are called back only through a closure they
+//! pass (their own event path, for a span close line).
 
 pub(crate) mod callsite;
 pub(crate) mod close;
