@@ -114,6 +114,9 @@ fn emit_all() {
     );
     tracing::info!(message = 5u64, other = false);
     tracing::info!(no_message = 1);
+    // No message but a field reporting an error: its text is the message (it stays a field).
+    tracing::error!(error = %"disk full at postgres://u:pw@db");
+    tracing::warn!(exception.message = "timeout", attempt = 3);
     tracing::info!(a = 1, a = 2, "a name twice");
     tracing::info!(message = "first", message = "second");
     // Recorded after a child span was made: the child's events see the new value.
