@@ -210,7 +210,7 @@ impl Builder {
         self
     }
 
-    /// Settings of the day files only, on their own builder: retention, channel capacity,
+    /// Settings of the day files only, on their own builder: retention, queue bounds,
     /// overflow policy, … (`|f| f.keep_days(30)`).
     pub fn file_layer(mut self, f: impl FnOnce(FileLayerBuilder) -> FileLayerBuilder) -> Self {
         self.files = f(self.files);

@@ -8,7 +8,6 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::MakeWriter;
@@ -16,9 +15,9 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::clock::{self, Clock, SystemClock, Timezone};
-use crate::fields::flat::FlatId;
-use crate::fields::{Render, close, current, event, span};
+use crate::clock::{Clock, SystemClock, Timezone};
+use crate::fields::event;
+use crate::fields::spans::{SpanTracking, line_layer_span_hooks};
 use crate::format;
 use crate::limits::Limits;
 use crate::redact::Redaction;
@@ -64,11 +63,9 @@ pub struct ConsoleLayer {
     colored: bool,
     clock: Arc<dyn Clock>,
     tz: Timezone,
-    render: Render,
-    /// This layer's flattenings of span fields.
-    flat_id: FlatId,
-    /// Whether a span's close prints a line ([`ConsoleLayer::span_close_lines`]).
-    close_lines: bool,
+    /// Redaction, caps, span fields and span close lines
+    /// ([`ConsoleLayer::span_close_lines`]).
+    spans: SpanTracking,
 }
 
 impl std::fmt::Debug for ConsoleLayer {
@@ -104,9 +101,7 @@ impl ConsoleLayer {
             colored: false,
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
-            render: Render::default(),
-            flat_id: FlatId::new(),
-            close_lines: false,
+            spans: SpanTracking::new(Default::default(), false),
         };
         layer.resolve_color();
         layer
@@ -133,9 +128,7 @@ impl ConsoleLayer {
             colored: false,
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
-            render: Render::default(),
-            flat_id: FlatId::new(),
-            close_lines: false,
+            spans: SpanTracking::new(Default::default(), false),
         };
         layer.resolve_color();
         layer
@@ -144,14 +137,14 @@ impl ConsoleLayer {
     /// Which field names are redacted (default [`Redaction::default`]).
     #[must_use]
     pub fn redaction(mut self, r: Redaction) -> Self {
-        self.render.redaction = r;
+        self.spans.settings.redaction = r;
         self
     }
 
     /// Size caps on values and events (default [`Limits::default`]).
     #[must_use]
     pub fn limits(mut self, l: Limits) -> Self {
-        self.render.limits = l;
+        self.spans.settings.limits = l;
         self
     }
 
@@ -183,7 +176,7 @@ impl ConsoleLayer {
     /// `… INFO     [app] close request {"elapsed_ms": 8.0, "busy_ms": 3.0, "idle_ms": 5.0, "method": "GET"}`.
     #[must_use]
     pub fn span_close_lines(mut self, on: bool) -> Self {
-        self.close_lines = on;
+        self.spans.close_lines = on;
         self
     }
 
@@ -216,66 +209,27 @@ impl<S> Layer<S> for ConsoleLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        span::on_new_span(attrs, id, &ctx, &self.render);
-        if self.close_lines {
-            close::on_new_span(id, &ctx, self.flat_id, &*self.clock);
-        }
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        span::on_record(id, values, &ctx, &self.render);
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        current::enter(self.flat_id, id);
-        if self.close_lines {
-            close::on_enter(id, &ctx, self.flat_id, &*self.clock);
-        }
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        current::exit(self.flat_id, id);
-        if self.close_lines {
-            close::on_exit(id, &ctx, self.flat_id, &*self.clock);
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if self.close_lines {
-            // Through this layer's own event path: see `fields::close`.
-            close::with_close_event(&id, &ctx, &*self.clock, |event| {
-                self.on_event(event, ctx.clone())
-            });
-        }
-    }
+    line_layer_span_hooks!(spans, clock);
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
+        let stamp = crate::format::time::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = format::console::SEPS;
-        event::render(
-            event,
-            &ctx,
-            &self.render,
-            self.flat_id,
-            seps,
-            |s, logger| {
-                format::console::write_line(
-                    &mut s.line,
-                    &stamp,
-                    event.metadata().level(),
-                    self.colored,
-                    &s.message,
-                    logger,
-                    &s.meta,
-                );
-                // Console output is best effort: a closed or full stderr must not hurt the app.
-                let _ = self
-                    .writer
-                    .make_writer_for(event.metadata())
-                    .write_all(&s.line);
-            },
-        );
+        event::capture(event, &ctx, &self.spans, seps, |s, logger| {
+            format::console::write_line(
+                &mut s.line,
+                &stamp,
+                event.metadata().level(),
+                self.colored,
+                &s.message,
+                logger,
+                &s.meta,
+            );
+            // Console output is best effort: a closed or full stderr must not hurt the app.
+            let _ = self
+                .writer
+                .make_writer_for(event.metadata())
+                .write_all(&s.line);
+        });
     }
 }
 

@@ -3,7 +3,7 @@
 //! enabled by an application.
 
 pub use crate::dynamic::{DynEvent, FieldValue, MAX_CALLSITES, MAX_FIELDS};
-use crate::fields::Render;
+use crate::fields::CaptureSettings;
 use crate::limits::Limits;
 use crate::redact::Redaction;
 
@@ -13,7 +13,7 @@ use crate::redact::Redaction;
 pub fn file_lines(ev: &DynEvent, redaction: &Redaction, limits: Limits) -> Option<Vec<u8>> {
     crate::file::probe::lines(
         ev,
-        Render {
+        CaptureSettings {
             redaction: redaction.clone(),
             limits,
         },

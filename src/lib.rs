@@ -40,13 +40,16 @@
 //!   ([`ConsoleLayer`]), `action` ([`ActionLayer`], [`ActionFilter`]) and [`job`]
 //!   ([`JobLayer`], [`JobFilter`], [`job::run`]);
 //! - `fields`: field capture shared by every layer — the visitor, value conversion, the
-//!   rendering settings ([`Redaction`], [`limits`]), span extensions, event capture;
-//!   `format`: JSON escaping, the file line, the console line;
+//!   capture settings ([`Redaction`], [`limits`]), each callsite's decisions, the one binary
+//!   encoding of captured values, span tracking (the span hooks every line layer embeds),
+//!   event capture; `format`: JSON escaping and numbers, timestamps, the file line's layout,
+//!   the console line;
 //! - `rows`: the owned rows ([`ActionRecord`], [`JobExecution`]) and their encoding;
 //! - `pipeline`: the bounded channel to the delivery worker, batching, retries, dead letters
 //!   and the disk spool ([`PipelineConfig`]);
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
-//! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `fs` (0750/0640, `O_NOFOLLOW`, `flock`
+//! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `per_thread` (the event path's
+//!   per-thread caches and buffers, borrowed without a panic on re-entry or teardown), `fs` (0750/0640, `O_NOFOLLOW`, `flock`
 //!   and their Windows counterparts: every platform difference of the file system), `error`,
 //!   `report` (actionlog's own stderr lines), `store_env` (which database the environment
 //!   names, for the write and the read side alike).
@@ -56,6 +59,24 @@
 //!   nothing else of the write path.
 //! - `web` (feature `web`): the dashboard — server-rendered pages, a live stream and exports
 //!   over `query`, as an axum router and `actionlog serve`; it imports only `query`.
+//!
+//! ## The path of an event to its line
+//! What `tracing::info!` goes through to reach its day file, in order (the file layer; the
+//! console and a job run's logs lay out their line on the caller's thread instead, through
+//! `fields/event.rs` and `format/console.rs`):
+//! 1. `file/mod.rs`: [`FileLayer`]'s `on_event` stamps the event and takes its day;
+//! 2. `file/record.rs`: captures its raw parts into a record (values copied or formatted
+//!    once, not escaped, in `fields/values.rs`'s encoding; each callsite's decisions cached
+//!    by `fields/callsite.rs`);
+//! 3. `fields/spans.rs`: finds the flattened fields of the spans the event is in;
+//! 4. `file/handoff.rs`: appends record and span fields to the thread's slot, within the
+//!    bounds, or waits or drops by [`Overflow`];
+//! 5. `file/writer.rs`, on the writer thread: takes every slot's records in rounds, in day
+//!    order;
+//! 6. `file/render.rs`: renders each record into its line (escaping, URL scrubbing, the record
+//!    cap);
+//! 7. `format/file.rs`: the line's layout, key by key (escaping in `format/json.rs`);
+//! 8. `file/rolling.rs`: the day file (or its current part) the writer appends the lines to.
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
@@ -74,7 +95,6 @@ mod at_exit;
 mod builder;
 mod clock;
 mod console;
-mod digits;
 #[cfg(any(test, feature = "fuzzing"))]
 mod dynamic;
 mod error;
@@ -92,6 +112,7 @@ pub mod job;
 pub mod limits;
 mod log_filter;
 mod panic_hook;
+mod per_thread;
 mod pipeline;
 #[cfg(test)]
 mod props;
@@ -114,8 +135,8 @@ pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;
 pub use file::read::{DayFile, DayLines, DayPart, ReadError, day_files};
 pub use file::{
-    DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CHANNEL_MAX_BYTES,
-    DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow, RollingWriter,
+    DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_DEADLINE, DEFAULT_MAX_QUEUED_BYTES,
+    DEFAULT_MAX_QUEUED_LINES, FileLayer, FileLayerBuilder, Overflow, RollingWriter,
     RollingWriterBuilder,
 };
 pub use guard::{Guard, Shutdown};

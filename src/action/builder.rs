@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::layer::{ActionLayer, JobSettings};
 use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
-use crate::fields::Render;
-use crate::fields::flat::FlatId;
+use crate::fields::CaptureSettings;
+use crate::fields::spans::FlatId;
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::pipeline::{self, PipelineConfig};
@@ -28,7 +28,7 @@ pub struct ActionLayerBuilder {
     clock: Arc<dyn Clock>,
     emit_initiated: bool,
     flush_deadline: Duration,
-    render: Render,
+    render: CaptureSettings,
     jobs: JobSettings,
     failure_rule: FailureRule,
     /// Where the spool and dead letters go unless the pipeline config names them.
@@ -55,7 +55,7 @@ impl ActionLayerBuilder {
             clock: Arc::new(SystemClock),
             emit_initiated: true,
             flush_deadline: crate::file::DEFAULT_FLUSH_DEADLINE,
-            render: Render::default(),
+            render: CaptureSettings::default(),
             jobs: JobSettings::default(),
             failure_rule: FailureRule::default(),
             log_dir: PathBuf::from("logs"),

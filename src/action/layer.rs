@@ -18,15 +18,15 @@ use super::builder::ActionLayerBuilder;
 use super::filter::{declares, declares_columns};
 use crate::clock::{self, Clock, Timezone};
 use crate::fields::callsite::{self, Callsite};
-use crate::fields::current;
-use crate::fields::flat::FlatId;
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
-use crate::fields::span::run_id;
+use crate::fields::spans;
+use crate::fields::spans::FlatId;
 use crate::fields::{
-    ErrorText, Render, Val, ValHandler, Visitor, error_value, is_error_field, new_id, new_id_unix,
-    to_value,
+    CaptureSettings, ErrorText, Val, ValHandler, Visitor, error_value, is_error_field, new_id,
+    new_id_unix, to_value,
 };
 use crate::job::JobLayer;
+use crate::job::run_id;
 use crate::pipeline::Intake;
 use crate::redact::REDACTED;
 use crate::rows::{Captured, FailureRule, Fields, Origin, canonical, is_inherited};
@@ -46,7 +46,7 @@ struct SpanState {
 /// Records into [`TypedFields`], redacting secret-looking names.
 struct TypedWriter<'a> {
     fields: &'a mut TypedFields,
-    render: &'a Render,
+    render: &'a CaptureSettings,
     /// The span's callsite under `render`'s redaction: which fields are hidden, decided once.
     callsite: &'a Callsite,
 }
@@ -99,12 +99,12 @@ struct ActionSpan {
 /// ```
 pub struct ActionLayer {
     pub(super) intake: Intake,
-    pub(super) render: Render,
+    pub(super) render: CaptureSettings,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) emit_initiated: bool,
     pub(super) jobs: JobSettings,
     pub(super) failure_rule: FailureRule,
-    /// This layer's stack of entered spans per thread (`fields::current`): an event outside
+    /// This layer's stack of entered spans per thread (`fields::spans`): an event outside
     /// any span skips the registry's scope lookup for inherited columns.
     pub(super) spans: FlatId,
 }
@@ -278,11 +278,11 @@ where
     }
 
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        current::enter(self.spans, id);
+        spans::enter(self.spans, id);
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        current::exit(self.spans, id);
+        spans::exit(self.spans, id);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -296,7 +296,7 @@ where
         if !is_action && !fails {
             return;
         }
-        let in_span = !(event.is_contextual() && current::outside_spans(self.spans));
+        let in_span = !(event.is_contextual() && spans::outside_spans(self.spans));
         if fails && in_span {
             // Fail the innermost enclosing action.
             if let Some(scope) = ctx.event_scope(event) {

@@ -44,7 +44,7 @@ pub(crate) struct Callsite {
     /// Whether every field has its own name (then an event's entries need no duplicate test).
     pub(crate) distinct: bool,
     /// Whether the redaction list hides a field named `message` (the action layer's packing
-    /// redacts the message by name, as it always did; decided here once).
+    /// redacts the message by name; decided here once).
     pub(crate) message_hidden: bool,
     /// Whether the callsite declares `action_type` (an action event, for the action layer).
     pub(crate) action_type: bool,
@@ -155,34 +155,30 @@ pub(crate) fn get(
         redaction.id(),
         is_log,
     );
-    CACHE
-        .try_with(|c| {
-            let mut c = c.try_borrow_mut().ok()?;
-            if let Some((_, hit)) = c.recent.iter().flatten().find(|(k, _)| *k == key) {
-                return Some(hit.clone());
-            }
-            let found = match c.map.get(&key) {
-                Some(hit) => hit.clone(),
-                None => {
-                    if c.map.len() >= MAX_ENTRIES {
-                        c.map.clear();
-                    }
-                    let made = Rc::new(Callsite::new(meta, redaction, is_log));
-                    c.map.insert(key, made.clone());
-                    made
+    crate::per_thread::with(&CACHE, |c| {
+        if let Some((_, hit)) = c.recent.iter().flatten().find(|(k, _)| *k == key) {
+            return hit.clone();
+        }
+        let found = match c.map.get(&key) {
+            Some(hit) => hit.clone(),
+            None => {
+                if c.map.len() >= MAX_ENTRIES {
+                    c.map.clear();
                 }
-            };
-            // An entry is never stale: a key's metadata is `'static` and a redaction list's
-            // id is never reused, so the same key always decides the same.
-            let slot = c.next;
-            c.recent[slot] = Some((key, found.clone()));
-            c.next = slot ^ 1;
-            Some(found)
-        })
-        .ok()
-        .flatten()
-        // During thread teardown: decide without the cache.
-        .unwrap_or_else(|| Rc::new(Callsite::new(meta, redaction, is_log)))
+                let made = Rc::new(Callsite::new(meta, redaction, is_log));
+                c.map.insert(key, made.clone());
+                made
+            }
+        };
+        // An entry is never stale: a key's metadata is `'static` and a redaction list's
+        // id is never reused, so the same key always decides the same.
+        let slot = c.next;
+        c.recent[slot] = Some((key, found.clone()));
+        c.next = slot ^ 1;
+        found
+    })
+    // During thread teardown: decide without the cache.
+    .unwrap_or_else(|| Rc::new(Callsite::new(meta, redaction, is_log)))
 }
 
 #[cfg(test)]

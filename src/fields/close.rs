@@ -38,7 +38,7 @@ use tracing_core::subscriber::Interest;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::flat::FlatId;
+use super::spans::FlatId;
 use crate::clock::Clock;
 
 /// The close event's fields, in order: the message, then the span's times in milliseconds.

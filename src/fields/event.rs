@@ -1,6 +1,6 @@
 //! The event capture of the line outputs (day files, console, a job run's `logs`): the
 //! event's message and its fields plus those of every enclosing span, rendered into reusable
-//! per-thread buffers; each output then lays them out as its own line ([`render`]).
+//! per-thread buffers; each output then lays them out as its own line ([`capture`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,9 +11,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite, Role};
-use super::current;
-use super::flat::FlatId;
-use super::{Render, Val, ValHandler, Visitor, bounded, is_error_field};
+use super::spans::SpanTracking;
+use super::{CaptureSettings, Val, ValHandler, Visitor, bounded, is_error_field};
 use crate::format::{Seps, json};
 use crate::limits;
 use crate::redact::REDACTED;
@@ -35,7 +34,7 @@ pub(crate) struct Scratch {
 struct EventHandler<'a> {
     scratch: &'a mut Scratch,
     seps: Seps,
-    render: &'a Render,
+    render: &'a CaptureSettings,
     callsite: &'a Callsite,
 }
 
@@ -91,7 +90,7 @@ impl ValHandler for EventHandler<'_> {
 /// Takes the first visible error field's text as the message.
 struct ErrorAsMessage<'a> {
     message: &'a mut String,
-    render: &'a Render,
+    render: &'a CaptureSettings,
     callsite: &'a Callsite,
 }
 
@@ -160,17 +159,17 @@ fn push_keyed(
 /// Fills `scratch.message` and `scratch.meta` for `event`: the event's own fields first, then the
 /// fields of each enclosing span from the innermost outwards, skipping names already present
 /// (innermost wins). Returns the logger name (the event's target, or the `log` record's target).
-fn capture_event<'e, S>(
+fn capture_fields<'e, S>(
     event: &'e Event<'e>,
     ctx: &Context<'_, S>,
     seps: Seps,
     scratch: &mut Scratch,
-    render: &Render,
-    flat_id: FlatId,
+    spans: &SpanTracking,
 ) -> LoggerName<'e>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    let render = &spans.settings;
     scratch.message.clear();
     scratch.meta.clear();
     scratch.names.clear();
@@ -196,7 +195,7 @@ where
     render.redaction.scrub_text(&mut scratch.message);
     // The enclosing spans' fields, flattened once per span (no walk of the scope), found
     // through the layer's own stack of entered spans (its `on_enter` / `on_exit` feed it).
-    current::with_event_flat(event, ctx, flat_id, render, |f| {
+    spans.with_event_flat(event, ctx, |f| {
         for (name, key, value) in f.iter().flat_map(|f| f.iter()) {
             push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
         }
@@ -239,32 +238,24 @@ thread_local! {
 /// emitted while one is being formatted (from inside a `Debug` impl) simply starts from empty
 /// buffers, and during thread teardown fresh ones are used.
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    // Borrowed in place (no moves of the buffers); a nested event (from a `Debug` impl) finds
-    // the slot borrowed and starts from empty buffers, as one during thread teardown does.
-    let mut f = Some(f);
-    let r = SCRATCH.try_with(|s| {
-        let mut s = s.try_borrow_mut().ok()?;
-        let r = (f.take().expect("called once"))(&mut s);
+    crate::per_thread::with_or_fresh(&SCRATCH, |s| {
+        let r = f(s);
         // Don't let one huge event pin megabytes per thread forever.
         if s.line.capacity() > 64 * 1024 || s.meta.capacity() > 64 * 1024 {
             *s = Scratch::default();
         }
-        Some(r)
-    });
-    match r {
-        Ok(Some(r)) => r,
-        _ => (f.take().expect("not called yet"))(&mut Scratch::default()),
-    }
+        r
+    })
 }
 
-/// The shared path of every line output: captures `event` under `render` into this thread's
-/// buffers (message, metadata with `seps`, an empty `line`), then lets `f` lay out the line
-/// from them and the logger name. `flat_id` is the layer's (see [`flat`]).
-pub(crate) fn render<S, R>(
+/// The shared path of the line outputs written on the caller's thread (console, a job run's
+/// logs): captures `event` under the layer's settings into this thread's buffers (message,
+/// metadata with `seps`, an empty `line`), its spans' fields found through the layer's
+/// [`SpanTracking`], then lets `f` lay out the line from them and the logger name.
+pub(crate) fn capture<S, R>(
     event: &Event<'_>,
     ctx: &Context<'_, S>,
-    render: &Render,
-    flat_id: FlatId,
+    spans: &SpanTracking,
     seps: Seps,
     f: impl FnOnce(&mut Scratch, &str) -> R,
 ) -> R
@@ -272,7 +263,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     with_scratch(|s| {
-        let logger = capture_event(event, ctx, seps, s, render, flat_id);
+        let logger = capture_fields(event, ctx, seps, s, spans);
         s.line.clear();
         f(s, logger.as_str())
     })

@@ -1,19 +1,21 @@
 //! Field capture, shared by every layer: one visitor that hands each value `tracing` gives to a
-//! handler as a [`Val`], value conversion (JSON bytes, JSON values, bounded text), the rendering
-//! settings a layer applies ([`Render`]: redaction and size caps), the span extensions our
-//! layers share ([`span`]), the event capture of the line outputs ([`event`]), the span close
-//! lines' timings and events ([`close`]) and the packed form of an action event's fields
-//! ([`packed`]).
+//! handler as a [`Val`], value conversion (JSON bytes, JSON values, bounded text), the capture
+//! settings a layer applies ([`CaptureSettings`]: redaction and size caps), each callsite's
+//! decisions ([`callsite`]), the one binary encoding of captured values ([`values`]), span
+//! tracking ([`spans`]), the event capture of the lines written on the caller's thread
+//! ([`event`]), the span close lines' timings and events ([`close`]) and the packed form of an
+//! action event's fields ([`packed`]).
 //!
-//! Nothing here knows about layers, rows, the pipeline or sinks.
+//! Nothing here knows about the outputs, rows, the pipeline or sinks: the layers call in (span
+//! tracking gives a line layer its span hooks) and are called back only through a closure they
+//! pass (their own event path, for a span close line).
 
 pub(crate) mod callsite;
 pub(crate) mod close;
-pub(crate) mod current;
 pub(crate) mod event;
-pub(crate) mod flat;
 pub(crate) mod packed;
-pub(crate) mod span;
+pub(crate) mod spans;
+pub(crate) mod values;
 
 use std::fmt;
 
@@ -28,7 +30,7 @@ use crate::redact::Redaction;
 
 /// The metadata a `log` record carried, if `event` is one (`tracing_log`'s normalization).
 /// The bridge's events all have the target `log`: testing it first spares every other event
-/// the bridge's callsite lookup by level (about 50 instructions).
+/// the bridge's callsite lookup by level.
 pub(crate) fn log_metadata<'a>(event: &'a tracing::Event<'a>) -> Option<tracing::Metadata<'a>> {
     use tracing_log::NormalizeEvent;
     if event.metadata().target() != "log" {
@@ -37,22 +39,22 @@ pub(crate) fn log_metadata<'a>(event: &'a tracing::Event<'a>) -> Option<tracing:
     event.normalized_metadata()
 }
 
-/// How a layer renders captured fields: which names it redacts, and its size caps. Span fields
-/// are stored per rendering (see [`span::SpanFieldSets`]), so layers with different settings
+/// How a layer captures fields: which names it redacts, and its size caps. Span fields
+/// are stored per settings (see [`spans::SpanFieldSets`]), so layers with different settings
 /// each see their own result whatever their order.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Render {
+pub(crate) struct CaptureSettings {
     pub(crate) redaction: Redaction,
     pub(crate) limits: Limits,
 }
 
-/// Identifies a [`Render`]'s settings: equal keys render identically.
+/// Identifies [`CaptureSettings`]: equal keys capture identically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RenderKey(u64, Limits);
+pub(crate) struct SettingsKey(u64, Limits);
 
-impl Render {
-    pub(crate) fn key(&self) -> RenderKey {
-        RenderKey(self.redaction.id(), self.limits)
+impl CaptureSettings {
+    pub(crate) fn key(&self) -> SettingsKey {
+        SettingsKey(self.redaction.id(), self.limits)
     }
 }
 

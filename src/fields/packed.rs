@@ -8,28 +8,17 @@
 //! caller; a larger one allocates one buffer. The price is memory: each slot of the bounded
 //! channel is about 200 bytes larger (2 MB more for the default 10 000 slots).
 //!
-//! Layout, per field: the field's index in its callsite's field set (one byte), a tag (one
-//! byte), then the payload: `u32` length + UTF-8 bytes for text, one byte for a bool, eight
-//! little-endian bytes for integers and floats, nothing for a redacted value.
-
-use std::fmt;
+//! The values are in the encoding of [`super::values`], as the file path's are.
 
 use serde_json::Value;
 use tracing::field::Field;
 
 use super::callsite::Callsite;
-use super::{Render, Val, ValHandler, WithCauses, bounded, float_value, is_error_field, to_value};
-use crate::redact::REDACTED;
+use super::values::{self, ValueBuf, Values};
+use super::{CaptureSettings, Val, ValHandler, WithCauses, is_error_field};
 
 /// Bytes kept inline before spilling to the heap: enough for a typical action event.
 const INLINE: usize = 192;
-
-const TEXT: u8 = 0;
-const BOOL: u8 = 1;
-const I64: u8 = 2;
-const U64: u8 = 3;
-const F64: u8 = 4;
-const HIDDEN: u8 = 5;
 
 /// A byte buffer that stays inline up to [`INLINE`] bytes.
 pub(crate) struct Packed {
@@ -53,8 +42,28 @@ impl Packed {
         }
     }
 
-    /// Appends `N` bytes known at compile time: a value's index, tag and fixed-size payload in
-    /// one copy (the fast path is a compare and a few stores, no `memcpy` call).
+    fn bytes(&self) -> &[u8] {
+        if self.len == SPILLED {
+            &self.heap
+        } else {
+            &self.inline[..self.len]
+        }
+    }
+
+    /// Appends to the heap, moving the inline bytes there first if they are still inline.
+    #[cold]
+    fn spill(&mut self, bytes: &[u8]) {
+        if self.len != SPILLED {
+            self.heap.reserve(self.len * 2 + bytes.len());
+            self.heap.extend_from_slice(&self.inline[..self.len]);
+            self.len = SPILLED;
+        }
+        self.heap.extend_from_slice(bytes);
+    }
+}
+
+impl ValueBuf for Packed {
+    /// The fast path is a compare and a few stores, no `memcpy` call.
     #[inline(always)]
     fn put<const N: usize>(&mut self, bytes: [u8; N]) {
         if self.len + N <= INLINE {
@@ -75,32 +84,12 @@ impl Packed {
         }
     }
 
-    /// Appends to the heap, moving the inline bytes there first if they are still inline.
-    #[cold]
-    fn spill(&mut self, bytes: &[u8]) {
-        if self.len != SPILLED {
-            self.heap.reserve(self.len * 2 + bytes.len());
-            self.heap.extend_from_slice(&self.inline[..self.len]);
-            self.len = SPILLED;
-        }
-        self.heap.extend_from_slice(bytes);
-    }
-
-    fn bytes(&self) -> &[u8] {
-        if self.len == SPILLED {
-            &self.heap
-        } else {
-            &self.inline[..self.len]
-        }
-    }
-
-    fn current_len(&self) -> usize {
+    fn len(&self) -> usize {
         self.bytes().len()
     }
 
-    /// Overwrites four bytes at `at` (a text length written after its text).
     fn patch_u32(&mut self, at: usize, v: u32) {
-        let b = v.to_le_bytes();
+        let b = v.to_ne_bytes();
         if self.len == SPILLED {
             self.heap[at..at + 4].copy_from_slice(&b);
         } else {
@@ -109,41 +98,12 @@ impl Packed {
     }
 }
 
-/// `fmt::Write` straight into a [`Packed`].
-struct Append<'a>(&'a mut Packed);
-
-impl fmt::Write for Append<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.push(s.as_bytes());
-        Ok(())
-    }
-}
-
 /// Packs visited fields, redacting secret-looking names and cutting text at the size cap.
 pub(crate) struct PackWriter<'a> {
     pub(crate) out: &'a mut Packed,
-    pub(crate) render: &'a Render,
+    pub(crate) render: &'a CaptureSettings,
     /// The callsite's cached redaction verdicts (one lookup per event, not one per field).
     pub(crate) callsite: &'a Callsite,
-}
-
-impl PackWriter<'_> {
-    fn text(&mut self, index: u8, args: fmt::Arguments<'_>, capped: bool) {
-        self.out.put([index, TEXT]);
-        let at = self.out.current_len();
-        self.out.put([0; 4]);
-        if capped {
-            bounded(
-                &mut Append(self.out),
-                args,
-                self.render.limits.max_field_bytes(),
-            );
-        } else {
-            let _ = fmt::write(&mut Append(self.out), args);
-        }
-        let n = self.out.current_len() - at - 4;
-        self.out.patch_u32(at, n as u32);
-    }
 }
 
 impl ValHandler for PackWriter<'_> {
@@ -151,49 +111,36 @@ impl ValHandler for PackWriter<'_> {
     // is known there, so no `Val` is built and matched at run time.
     #[inline(always)]
     fn field(&mut self, field: &Field, v: Val<'_>) {
-        // Field sets hold at most 32 fields: the index fits a byte.
-        let index = field.index() as u8;
+        let index = field.index();
+        let out = &mut *self.out;
         if self.callsite.hides(field, &self.render.redaction) {
-            self.out.put([index, HIDDEN]);
-            return;
+            return values::put_hidden(out, index);
         }
-        let eight =
-            |tag: u8, b: [u8; 8]| [index, tag, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+        let max = self.render.limits.max_field_bytes();
         match v {
-            Val::Str(s) if s.len() <= self.render.limits.max_field_bytes() => {
-                let n = (s.len() as u32).to_le_bytes();
-                self.out.put([index, TEXT, n[0], n[1], n[2], n[3]]);
-                self.out.push(s.as_bytes());
+            Val::Str(s) if s.len() <= max => {
+                values::put_str(out, index, s);
             }
-            Val::Str(s) => self.text(index, format_args!("{s}"), true),
-            Val::Bool(b) => self.out.put([index, BOOL, u8::from(b)]),
-            Val::I64(i) => self.out.put(eight(I64, i.to_le_bytes())),
-            Val::U64(u) => self.out.put(eight(U64, u.to_le_bytes())),
-            Val::F64(f) => self.out.put(eight(F64, f.to_bits().to_le_bytes())),
+            Val::Str(s) => {
+                values::put_text(out, index, format_args!("{s}"), max);
+            }
             // An error field keeps its causes (`WithCauses`); the name is looked at only for
             // values that are formatted anyway.
             Val::Debug(_) | Val::Error(_) if is_error_field(field.name()) => {
-                let max = self.render.limits.max_field_bytes();
-                self.text(index, format_args!("{}", WithCauses::new(&v, max)), true)
-            }
-            Val::Debug(d) => self.text(index, format_args!("{d:?}"), true),
-            Val::Error(e) => self.text(index, format_args!("{e}"), true),
-            // Rare: as `to_value` renders them (a number when it fits, else text).
-            other => match to_value(other, &self.render.limits) {
-                Value::Number(n) if n.is_i64() => {
-                    self.out
-                        .put(eight(I64, n.as_i64().unwrap_or_default().to_le_bytes()));
-                }
-                Value::Number(n) => {
-                    self.out
-                        .put(eight(U64, n.as_u64().unwrap_or_default().to_le_bytes()));
-                }
-                v => self.text(
+                values::put_text(
+                    out,
                     index,
-                    format_args!("{}", v.as_str().unwrap_or_default()),
-                    false,
-                ),
-            },
+                    format_args!("{}", WithCauses::new(&v, max)),
+                    max,
+                );
+            }
+            Val::Debug(d) => {
+                values::put_text(out, index, format_args!("{d:?}"), max);
+            }
+            Val::Error(e) => {
+                values::put_text(out, index, format_args!("{e}"), max);
+            }
+            other => values::put_scalar(out, index, other),
         }
     }
 }
@@ -204,46 +151,13 @@ pub(crate) struct PackedFields {
     pub(crate) packed: Packed,
 }
 
-fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if b.len() < n {
-        return None;
-    }
-    let (head, tail) = b.split_at(n);
-    *b = tail;
-    Some(head)
-}
-
-fn eight(b: &mut &[u8]) -> Option<[u8; 8]> {
-    take(b, 8)?.try_into().ok()
-}
-
 impl PackedFields {
     /// The fields as names and JSON values, in recording order.
     pub(crate) fn unpack(&self) -> Vec<(&'static str, Value)> {
-        let mut out = Vec::new();
-        let mut b = self.packed.bytes();
-        while let Some(field) = self.next(&mut b) {
-            out.push(field);
-        }
-        out
-    }
-
-    fn next(&self, b: &mut &[u8]) -> Option<(&'static str, Value)> {
-        let head = take(b, 2)?;
-        let name = self.meta.fields().iter().nth(usize::from(head[0]))?.name();
-        let v = match head[1] {
-            TEXT => {
-                let n = u32::from_le_bytes(take(b, 4)?.try_into().ok()?) as usize;
-                Value::String(String::from_utf8_lossy(take(b, n)?).into_owned())
-            }
-            BOOL => Value::Bool(take(b, 1)?[0] != 0),
-            I64 => Value::from(i64::from_le_bytes(eight(b)?)),
-            U64 => Value::from(u64::from_le_bytes(eight(b)?)),
-            F64 => float_value(f64::from_bits(u64::from_le_bytes(eight(b)?))),
-            HIDDEN => Value::String(REDACTED.to_owned()),
-            _ => return None,
-        };
-        Some((name, v))
+        let fields = self.meta.fields();
+        Values(self.packed.bytes())
+            .map_while(|(i, v)| Some((fields.iter().nth(i)?.name(), v.to_json())))
+            .collect()
     }
 }
 
@@ -251,6 +165,7 @@ impl PackedFields {
 mod tests {
     use super::*;
     use crate::fields::Visitor;
+    use crate::redact::REDACTED;
     use tracing::Subscriber;
 
     /// Packs the one event `f` emits, through a subscriber that keeps it.
@@ -267,7 +182,7 @@ mod tests {
             fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
             fn event(&self, e: &tracing::Event<'_>) {
                 let mut packed = Packed::new();
-                let render = Render::default();
+                let render = CaptureSettings::default();
                 let cs = crate::fields::callsite::get(e.metadata(), &render.redaction, false);
                 e.record(&mut Visitor(PackWriter {
                     out: &mut packed,

@@ -122,8 +122,7 @@ enum Skip {
 
 /// Puts this thread at the lowest CPU priority a thread can take without privileges, so that
 /// compression takes only the CPU the app and the writer leave: at normal priority, on a
-/// saturated 2-core machine, it took up to a third of the file path's throughput
-/// (BENCHMARKS.md). Per platform:
+/// saturated machine, it competes with the file path for the cores. Per platform:
 /// - Linux, Android: the `SCHED_IDLE` class (run only when nothing else wants the CPU), failing
 ///   that nice 19; both are per thread there, and `pid/who = 0` names the calling thread;
 /// - macOS, iOS: the thread's background state (`PRIO_DARWIN_BG`: lowest CPU and I/O priority);
@@ -232,8 +231,8 @@ impl Worker {
         };
         // Same mode as the day files, whatever the umask.
         let out = crate::fs::create_truncate(&tmp)?;
-        // Level 1: on the benchmark's lines it still shrinks them 52× (level 6: 68×) for about
-        // a fifth of level 6's CPU per byte (BENCHMARKS.md), so it keeps up with bursts.
+        // Level 1: log lines compress well even at the fastest level, for a fraction of the
+        // default level's CPU per byte, so it keeps up with bursts.
         let mut enc = GzEncoder::new(out, Compression::fast());
         let mut buf = vec![0u8; CHUNK];
         let mut first = true;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use super::slots::Hub;
+use super::handoff::Hub;
 use super::writer::Msg;
 use crate::handle::{Ack, Flusher, Handle};
 use crate::stats::Stats;

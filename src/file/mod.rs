@@ -1,13 +1,14 @@
 //! The daily JSON-lines output: [`FileLayer`] captures each event's raw parts on the caller's
 //! thread ([`record`]: values copied or formatted once, not escaped; the span fields as their
-//! span's flattening) and appends them to that thread's slot ([`slots`]), bounded in lines and
+//! span's flattening) and appends them to that thread's slot ([`handoff`]), bounded in lines and
 //! bytes; the writer thread ([`writer`]) takes every slot's records in rounds, renders each into
-//! its JSON line ([`render`]: escaping, URL scrubbing, the record cap) and appends them to
+//! its JSON line ([`render`]: escaping, URL scrubbing, the record cap; the layout is
+//! `format::file`'s) and appends them to
 //! `<dir>/YYYY-MM-DD.log`, or the day's current part `YYYY-MM-DD.N.log`
 //! under a size cap ([`rolling`], names in [`names`]). Each time a file is opened, [`retention`]
 //! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
 //! gzips closed files (`compress`). [`read`] reads it all back for every consumer. The same
-//! lines may go to standard output too, or instead of the day files ([`stdout`], [`output`]):
+//! lines may go to standard output too, or instead of the day files ([`stdout`], [`writer::Output`]):
 //! the container set-up.
 //!
 //! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
@@ -18,26 +19,23 @@
 //! that reaches the writer after it moved to the new day: that one goes into the new day's
 //! file, with its own timestamp (see [`writer`]).
 
-mod budget;
 #[cfg(feature = "compress")]
 pub(crate) mod compress;
+#[cfg(test)]
+mod golden;
 mod handle;
-mod intake;
+mod handoff;
 #[cfg(test)]
 mod line_properties;
 pub(crate) mod names;
-mod output;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod probe;
 pub mod read;
 mod record;
 mod render;
-#[cfg(test)]
-mod render_check;
 pub(crate) mod retention;
 pub(crate) mod rolling;
 mod rolling_writer;
-mod slots;
 mod stdout;
 pub(crate) mod writer;
 
@@ -45,25 +43,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::clock::{Clock, SystemClock, Timezone};
 use crate::error::Error;
-use crate::fields::flat::FlatId;
-use crate::fields::{Render, close, current, span};
+use crate::fields::CaptureSettings;
+use crate::fields::spans::{SpanTracking, line_layer_span_hooks};
+use crate::format::time;
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
-use intake::Intake;
-pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
+use handoff::Handoff;
+pub use handoff::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_MAX_QUEUED_BYTES};
 pub use rolling_writer::{RollingWriter, RollingWriterBuilder};
 
-/// What a layer does when its channel is full.
+/// What the file layer does when the lines queued for its writer reach their bound
+/// ([`FileLayerBuilder::max_queued_lines`], [`FileLayerBuilder::max_queued_bytes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Overflow {
     /// Wait for room: nothing is lost while the writer keeps up; the caller is held while it
@@ -79,8 +78,8 @@ pub enum Overflow {
 /// The file writer thread's name.
 pub(crate) const WRITER_THREAD: &str = "actionlog-file";
 
-/// Default capacity of the file channel, in lines.
-pub const DEFAULT_CHANNEL_CAPACITY: usize = 65_536;
+/// Default bound of the lines queued for the file writer.
+pub const DEFAULT_MAX_QUEUED_LINES: usize = 65_536;
 /// Default time [`Guard`] waits on drop for queued lines to be written.
 pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -109,20 +108,18 @@ pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// assert!(line.contains(r#""metadata":{"us_congress":true,"lookback_days":30}"#));
 /// ```
 pub struct FileLayer {
-    intake: Intake,
-    render: Render,
+    handoff: Handoff,
     clock: Arc<dyn Clock>,
     tz: Timezone,
-    /// This layer's flattenings of span fields.
-    flat_id: FlatId,
-    /// Whether a span's close writes a line ([`FileLayerBuilder::span_close_lines`]).
-    close_lines: bool,
+    /// Redaction, caps, span fields and span close lines
+    /// ([`FileLayerBuilder::span_close_lines`]).
+    spans: SpanTracking,
 }
 
 impl std::fmt::Debug for FileLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileLayer")
-            .field("overflow", &self.intake.overflow)
+            .field("overflow", &self.handoff.overflow)
             .field("timezone", &self.tz)
             .finish_non_exhaustive()
     }
@@ -137,13 +134,13 @@ impl FileLayer {
             bounds: rolling::Bounds::default(),
             #[cfg(feature = "compress")]
             compress: false,
-            capacity: DEFAULT_CHANNEL_CAPACITY,
-            max_bytes: DEFAULT_CHANNEL_MAX_BYTES,
+            capacity: DEFAULT_MAX_QUEUED_LINES,
+            max_bytes: DEFAULT_MAX_QUEUED_BYTES,
             block_timeout: DEFAULT_BLOCK_TIMEOUT,
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             clock: Arc::new(SystemClock),
-            render: Render::default(),
+            render: CaptureSettings::default(),
             close_lines: false,
             day_files: true,
             stdout_json: false,
@@ -155,48 +152,16 @@ impl<S> Layer<S> for FileLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        span::on_new_span(attrs, id, &ctx, &self.render);
-        if self.close_lines {
-            close::on_new_span(id, &ctx, self.flat_id, &*self.clock);
-        }
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        span::on_record(id, values, &ctx, &self.render);
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        current::enter(self.flat_id, id);
-        if self.close_lines {
-            close::on_enter(id, &ctx, self.flat_id, &*self.clock);
-        }
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        current::exit(self.flat_id, id);
-        if self.close_lines {
-            close::on_exit(id, &ctx, self.flat_id, &*self.clock);
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if self.close_lines {
-            // Through this layer's own event path: see `fields::close`.
-            close::with_close_event(&id, &ctx, &*self.clock, |event| {
-                self.on_event(event, ctx.clone())
-            });
-        }
-    }
+    line_layer_span_hooks!(spans, clock);
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let now = self.clock.unix_now();
-        let day = clock::day_unix(now, self.tz);
+        let day = time::day_unix(now, self.tz);
         // The event's raw parts only: the writer renders the line (see `record`).
         record::with_buffer(|buf| {
-            record::capture(buf, event, now, &self.render);
-            current::with_event_flat(event, &ctx, self.flat_id, &self.render, |flat| {
-                self.intake.send_event(day, event.metadata(), buf, flat);
+            record::capture(buf, event, now, &self.spans.settings);
+            self.spans.with_event_flat(event, &ctx, |flat| {
+                self.handoff.send_event(day, event.metadata(), buf, flat);
             });
         });
     }
@@ -216,7 +181,7 @@ pub struct FileLayerBuilder {
     overflow: Overflow,
     flush_deadline: Duration,
     clock: Arc<dyn Clock>,
-    render: Render,
+    render: CaptureSettings,
     close_lines: bool,
     day_files: bool,
     stdout_json: bool,
@@ -318,17 +283,18 @@ impl FileLayerBuilder {
         self
     }
 
-    /// Lines the channel holds before [`Overflow`] applies (default 65 536).
-    pub fn channel_capacity(mut self, n: usize) -> Self {
+    /// Lines queued for the writer (the callers' per-thread buffers together) before
+    /// [`Overflow`] applies (default 65 536).
+    pub fn max_queued_lines(mut self, n: usize) -> Self {
         self.capacity = n;
         self
     }
 
-    /// Bytes the channel holds before [`Overflow`] applies (default 64 MiB), beside its bound
+    /// Bytes queued for the writer before [`Overflow`] applies (default 64 MiB), beside the bound
     /// in lines. A line is held as its captured event (values unescaped, rendered by the
     /// writer) and counts as that record's bytes plus its span fields'; a line alone larger than
     /// this still goes through when nothing else waits.
-    pub fn channel_max_bytes(mut self, n: u64) -> Self {
+    pub fn max_queued_bytes(mut self, n: u64) -> Self {
         self.max_bytes = n;
         self
     }
@@ -340,7 +306,7 @@ impl FileLayerBuilder {
         self
     }
 
-    /// What to do when the channel is full (default [`Overflow::Block`]).
+    /// What to do when the queue for the writer is full (default [`Overflow::Block`]).
     pub fn overflow(mut self, o: Overflow) -> Self {
         self.overflow = o;
         self
@@ -404,7 +370,7 @@ impl FileLayerBuilder {
 
     /// Writes every line to standard output too (default off), in the day files' format —
     /// one JSON object per line, nothing else — for a container whose platform collects
-    /// stdout. The same writer thread writes it: the caller does no I/O, and the channel's
+    /// stdout. The same writer thread writes it: the caller does no I/O, and the queue's
     /// bounds and [`Overflow`] apply as they do to the files. A stdout that blocks (a reader
     /// that stopped reading) stalls the writer like a hung disk: callers wait at most
     /// [`block_timeout`](Self::block_timeout) once, then lines are dropped and counted until
@@ -463,7 +429,7 @@ impl FileLayerBuilder {
     /// [`Error::Thread`] if the thread cannot start.
     pub fn build(self) -> Result<(FileLayer, Guard), Error> {
         if self.capacity == 0 {
-            return Err(Error::Config("channel capacity must be at least 1"));
+            return Err(Error::Config("max_queued_lines must be at least 1"));
         }
         if !self.day_files && !self.stdout_json {
             return Err(Error::Config(
@@ -471,14 +437,14 @@ impl FileLayerBuilder {
             ));
         }
         let stdout = || stdout::Stdout::open().map_err(Error::Stdout);
-        let day = clock::day_of(self.clock.now(), self.tz);
+        let day = time::day_of(self.clock.now(), self.tz);
         let (out, copy) = if self.day_files {
             let copy = self.stdout_json.then(stdout).transpose()?;
             let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
-            (output::Output::Files(files), copy)
+            (writer::Output::Files(files), copy)
         } else {
             (
-                output::Output::Stdout {
+                writer::Output::Stdout {
                     out: stdout()?,
                     day,
                 },
@@ -487,7 +453,7 @@ impl FileLayerBuilder {
         };
         // Flush and shutdown requests only: lines go through the hub's per-thread slots.
         let (tx, rx) = crossbeam_channel::unbounded();
-        let hub = Arc::new(slots::Hub::new(
+        let hub = Arc::new(handoff::Hub::new(
             self.max_bytes,
             self.capacity as u64,
             self.overflow == Overflow::Block,
@@ -517,17 +483,15 @@ impl FileLayerBuilder {
             .map_err(Error::Thread)?;
         hub.set_writer(thread.thread().clone());
         let layer = FileLayer {
-            intake: Intake {
+            handoff: Handoff {
                 hub: hub.clone(),
                 overflow: self.overflow,
                 block_timeout: self.block_timeout,
                 counters: counters.clone(),
             },
-            render: self.render,
             clock: self.clock,
             tz: self.tz,
-            flat_id: FlatId::new(),
-            close_lines: self.close_lines,
+            spans: SpanTracking::new(self.render, self.close_lines),
         };
         let handle = FileHandle {
             tx,

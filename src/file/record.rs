@@ -5,42 +5,28 @@
 //!
 //! A record, in native byte order:
 //! `secs: i64 | nanos: u32 | flags: u8 | message offset: u32 | message len: u32 |
-//! [logger: u32 len, bytes]` and then each
-//! visited field as `index: u16 | tag: u8 | payload`. Text payloads (`&str` values, and
-//! `Debug`/`Display` output, formatted once here) are `u32 len, bytes`, raw (not escaped) and
-//! already cut at the field cap, marker included, exactly as the line would hold them before
-//! escaping; numbers and booleans are copied as they are. A hidden field (redaction list) is a
-//! tag alone: its value is never formatted nor copied. The callsite's `&'static Metadata` and
-//! the enclosing spans' flattened fields travel beside the bytes (see [`super::slots::Chunk`]).
+//! [logger: u32 len, bytes]` and then each visited field in the encoding of
+//! [`crate::fields::values`]. The callsite's `&'static Metadata` and the enclosing spans'
+//! flattened fields travel beside the bytes (see [`super::handoff::Chunk`]).
 
-use std::fmt;
 use std::sync::Arc;
 
 use tracing::field::Field;
 use tracing::{Event, Metadata};
 
 use crate::fields::callsite::{self, Callsite, Role};
-use crate::fields::flat::Flat;
-use crate::fields::{Render, Val, ValHandler, Visitor, bounded};
+use crate::fields::spans::Flat;
+use crate::fields::values::{self, Values, take};
+use crate::fields::{CaptureSettings, Val, ValHandler, Visitor};
 
 /// One captured event on its way to a slot.
-pub(crate) struct Captured<'a> {
+pub(crate) struct EventRecord<'a> {
     pub(crate) meta: &'static Metadata<'static>,
     /// The enclosing spans' fields, if the event is inside a span.
     pub(crate) flat: Option<&'a Arc<Flat>>,
     /// The record.
     pub(crate) record: &'a [u8],
 }
-
-const TEXT: u8 = 0;
-const FALSE: u8 = 1;
-const TRUE: u8 = 2;
-const I64: u8 = 3;
-const U64: u8 = 4;
-const F64: u8 = 5;
-const I128: u8 = 6;
-const U128: u8 = 7;
-const HIDDEN: u8 = 8;
 
 /// Flag: a `log` record (its logger name follows the header).
 const IS_LOG: u8 = 1;
@@ -51,16 +37,6 @@ const MESSAGE_OTHER: u8 = 2;
 /// the message's text is (`offset: u32 | len: u32`, within the record).
 const HEADER: usize = 21;
 
-/// Appends raw UTF-8 text to a byte buffer (no escaping: the writer escapes).
-struct Raw<'a>(&'a mut Vec<u8>);
-
-impl fmt::Write for Raw<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
 struct Capture<'a> {
     out: &'a mut Vec<u8>,
     callsite: &'a Callsite,
@@ -69,37 +45,6 @@ struct Capture<'a> {
     message: Option<(usize, usize)>,
     /// Whether the message is anything else (several pieces, a number).
     message_other: bool,
-}
-
-impl Capture<'_> {
-    /// A value's index and tag followed by `N - 3` payload bytes, in one append.
-    #[inline(always)]
-    fn put<const N: usize>(&mut self, index: usize, tag: u8, payload: &[u8]) {
-        let mut b = [0u8; N];
-        b[..2].copy_from_slice(&(index as u16).to_ne_bytes());
-        b[2] = tag;
-        b[3..].copy_from_slice(payload);
-        self.out.extend_from_slice(&b);
-    }
-
-    /// A text value; returns where its bytes start and how many there are.
-    fn str(&mut self, index: usize, s: &str) -> (usize, usize) {
-        self.out.reserve(7 + s.len());
-        self.put::<7>(index, TEXT, &(s.len() as u32).to_ne_bytes());
-        let at = self.out.len();
-        self.out.extend_from_slice(s.as_bytes());
-        (at, s.len())
-    }
-
-    /// Text formatted here (raw, cut at the field cap); returns where it is.
-    fn text(&mut self, index: usize, args: fmt::Arguments<'_>) -> (usize, usize) {
-        self.put::<7>(index, TEXT, &[0; 4]);
-        let at = self.out.len();
-        bounded(&mut Raw(self.out), args, self.max);
-        let len = self.out.len() - at;
-        self.out[at - 4..at].copy_from_slice(&(len as u32).to_ne_bytes());
-        (at, len)
-    }
 }
 
 impl ValHandler for Capture<'_> {
@@ -114,22 +59,14 @@ impl ValHandler for Capture<'_> {
         let text = match info.role {
             // Already folded into the normalized metadata of a `log` record.
             Role::LogBookkeeping => return,
-            Role::Hidden => return self.put::<3>(index, HIDDEN, &[]),
+            Role::Hidden => return values::put_hidden(self.out, index),
             Role::Message | Role::Plain => match v {
-                Val::Str(s) if s.len() <= self.max => self.str(index, s),
-                Val::Str(s) => self.text(index, format_args!("{s}")),
-                Val::Debug(d) => self.text(index, format_args!("{d:?}")),
-                Val::Error(e) => self.text(index, format_args!("{e}")),
+                Val::Str(s) if s.len() <= self.max => values::put_str(self.out, index, s),
+                Val::Str(s) => values::put_text(self.out, index, format_args!("{s}"), self.max),
+                Val::Debug(d) => values::put_text(self.out, index, format_args!("{d:?}"), self.max),
+                Val::Error(e) => values::put_text(self.out, index, format_args!("{e}"), self.max),
                 other => {
-                    match other {
-                        Val::Bool(b) => self.put::<3>(index, if b { TRUE } else { FALSE }, &[]),
-                        Val::I64(x) => self.put::<11>(index, I64, &x.to_ne_bytes()),
-                        Val::U64(x) => self.put::<11>(index, U64, &x.to_ne_bytes()),
-                        Val::F64(x) => self.put::<11>(index, F64, &x.to_ne_bytes()),
-                        Val::I128(x) => self.put::<19>(index, I128, &x.to_ne_bytes()),
-                        Val::U128(x) => self.put::<19>(index, U128, &x.to_ne_bytes()),
-                        _ => unreachable!("text handled above"),
-                    }
+                    values::put_scalar(self.out, index, other);
                     if info.role == Role::Message {
                         self.message_other = true;
                     }
@@ -147,7 +84,12 @@ impl ValHandler for Capture<'_> {
 }
 
 /// Appends the record of `event`, stamped `(secs, nanos)`, to `out` (cleared first).
-pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), render: &Render) {
+pub(crate) fn capture(
+    out: &mut Vec<u8>,
+    event: &Event<'_>,
+    now: (i64, u32),
+    render: &CaptureSettings,
+) {
     out.clear();
     let normalized = crate::fields::log_metadata(event);
     let meta = event.metadata();
@@ -180,21 +122,6 @@ pub(crate) fn capture(out: &mut Vec<u8>, event: &Event<'_>, now: (i64, u32), ren
     out[17..21].copy_from_slice(&(len as u32).to_ne_bytes());
 }
 
-/// One captured value.
-#[derive(Clone, Copy)]
-pub(crate) enum Value<'a> {
-    /// Raw text, already capped.
-    Text(&'a [u8]),
-    Bool(bool),
-    I64(i64),
-    U64(u64),
-    F64(f64),
-    I128(i128),
-    U128(u128),
-    /// Hidden by the redaction list.
-    Hidden,
-}
-
 /// A record read back.
 pub(crate) struct Decoded<'a> {
     pub(crate) now: (i64, u32),
@@ -203,7 +130,7 @@ pub(crate) struct Decoded<'a> {
     /// The message's text as captured, when it is one piece of text (or there is none);
     /// `None` when it must be assembled from the values.
     pub(crate) message: Option<&'a [u8]>,
-    /// The values, for [`Values`].
+    /// The values, for [`Decoded::values`].
     values: &'a [u8],
 }
 
@@ -212,15 +139,6 @@ impl<'a> Decoded<'a> {
     pub(crate) fn values(&self) -> Values<'a> {
         Values(self.values)
     }
-}
-
-fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if b.len() < n {
-        return None;
-    }
-    let (head, tail) = b.split_at(n);
-    *b = tail;
-    Some(head)
 }
 
 fn arr<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
@@ -255,53 +173,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Decoded<'_>> {
     })
 }
 
-/// The values of a [`Decoded`] record.
-#[derive(Clone)]
-pub(crate) struct Values<'a>(&'a [u8]);
-
-impl<'a> Iterator for Values<'a> {
-    type Item = (usize, Value<'a>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let b = self.0;
-        let (&[i0, i1, tag], rest) = b.split_first_chunk::<3>()?;
-        let index = u16::from_ne_bytes([i0, i1]) as usize;
-        let (v, rest) = match tag {
-            TEXT => {
-                let (n, rest) = rest.split_first_chunk::<4>()?;
-                let n = u32::from_ne_bytes(*n) as usize;
-                if rest.len() < n {
-                    return None;
-                }
-                let (t, rest) = rest.split_at(n);
-                (Value::Text(t), rest)
-            }
-            FALSE => (Value::Bool(false), rest),
-            TRUE => (Value::Bool(true), rest),
-            I64 | U64 | F64 => {
-                let (x, rest) = rest.split_first_chunk::<8>()?;
-                let v = match tag {
-                    I64 => Value::I64(i64::from_ne_bytes(*x)),
-                    U64 => Value::U64(u64::from_ne_bytes(*x)),
-                    _ => Value::F64(f64::from_ne_bytes(*x)),
-                };
-                (v, rest)
-            }
-            I128 | U128 => {
-                let (x, rest) = rest.split_first_chunk::<16>()?;
-                let v = match tag {
-                    I128 => Value::I128(i128::from_ne_bytes(*x)),
-                    _ => Value::U128(u128::from_ne_bytes(*x)),
-                };
-                (v, rest)
-            }
-            _ => (Value::Hidden, rest),
-        };
-        self.0 = rest;
-        Some((index, v))
-    }
-}
-
 thread_local! {
     static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -309,18 +180,12 @@ thread_local! {
 /// Runs `f` with this thread's capture buffer; an event emitted while it is in use (from
 /// inside a value's `Debug`) or during thread teardown gets a fresh one.
 pub(crate) fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let mut f = Some(f);
-    let r = BUFFER.try_with(|b| {
-        let mut b = b.try_borrow_mut().ok()?;
-        let r = (f.take().expect("called once"))(&mut b);
+    crate::per_thread::with_or_fresh(&BUFFER, |b| {
+        let r = f(b);
         // One huge event must not pin its buffer for the thread's life.
         if b.capacity() > 64 << 10 {
             *b = Vec::new();
         }
-        Some(r)
-    });
-    match r {
-        Ok(Some(r)) => r,
-        _ => (f.take().expect("not called yet"))(&mut Vec::new()),
-    }
+        r
+    })
 }

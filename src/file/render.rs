@@ -1,8 +1,8 @@
 //! The writer's side of [`super::record`]: a captured record laid out as the day file's JSON
 //! line (`format::file`'s shape), with the escaping, the redaction of values (URL passwords),
-//! the record cap and the span fields done here instead of on the emitting thread. The bytes
-//! are exactly those the caller used to write: each step is the same operation on the same
-//! input (the raw text the caller formatted, cut at the field cap), only later and elsewhere.
+//! the record cap and the span fields done here instead of on the emitting thread. The
+//! pieces of the line and their order are `format::file`'s; the golden tests (`golden`) hold
+//! the lines representative events give.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -10,18 +10,19 @@ use std::sync::Arc;
 
 use tracing::Metadata;
 
-use super::record::{Decoded, Value};
-use crate::clock::{self, LineStart, Timezone};
+use super::record::Decoded;
+use crate::clock::Timezone;
 use crate::fields::callsite::{Callsite, Role};
-use crate::fields::flat::Flat;
-use crate::fields::{Render, is_error_field};
+use crate::fields::spans::Flat;
+use crate::fields::values::Value;
+use crate::fields::{CaptureSettings, is_error_field};
+use crate::format::file::{self as layout, LineStart};
 use crate::format::{self, json};
-use crate::limits;
 use crate::redact::{KeyHasher, REDACTED, Redaction};
 
 /// Renders records into lines; one per writer (its caches are the writer's).
-pub(crate) struct Renderer {
-    render: Render,
+pub(crate) struct LineRenderer {
+    render: CaptureSettings,
     tz: Timezone,
     /// The message when it is not one piece of text as captured.
     message: Vec<u8>,
@@ -43,7 +44,7 @@ pub(crate) struct Renderer {
     second: Option<LineStart>,
 }
 
-/// See [`Renderer::hot`].
+/// See [`LineRenderer::hot`].
 struct Hot {
     meta: usize,
     is_log: bool,
@@ -113,23 +114,17 @@ struct Site {
 impl Site {
     fn new(meta: &'static Metadata<'static>, redaction: &Redaction, is_log: bool) -> Self {
         let cs = Callsite::new(meta, redaction, is_log);
-        let mut level = b"\",\"level\":\"".to_vec();
-        level.extend_from_slice(format::level_name(meta.level()).as_bytes());
-        level.extend_from_slice(b"\",\"message\":\"");
-        let mut logger = Vec::new();
-        if !is_log {
-            logger.extend_from_slice(b",\"logger\":");
-            logger.extend_from_slice(&cs.logger);
-            logger.extend_from_slice(b",\"metadata\":");
-        }
+        let level = layout::head(format::level_name(meta.level()));
+        let logger = if is_log {
+            Vec::new()
+        } else {
+            layout::logger_key(&cs.logger)
+        };
         let fields = cs
             .fields
             .iter()
             .map(|f| {
-                let mut frag = Vec::with_capacity(f.key.len() + 2);
-                frag.push(b',');
-                frag.extend_from_slice(&f.key);
-                frag.push(b':');
+                let frag = layout::entry_key(&f.key);
                 let frag_len = frag.len();
                 let mut short = [0; json::SHORT];
                 let long = if frag_len <= json::SHORT {
@@ -202,9 +197,9 @@ impl Site {
 /// Callsites kept before the writer's cache starts over (as `fields::callsite`'s).
 const MAX_CALLSITES: usize = 4096;
 
-impl Renderer {
-    pub(crate) fn new(render: Render, tz: Timezone) -> Self {
-        Renderer {
+impl LineRenderer {
+    pub(crate) fn new(render: CaptureSettings, tz: Timezone) -> Self {
+        LineRenderer {
             render,
             tz,
             message: Vec::new(),
@@ -293,12 +288,10 @@ impl Renderer {
             }
         };
 
-        clock::write_line_start(&mut self.second, rec.now, self.tz, out);
+        layout::write_start(&mut self.second, rec.now, self.tz, out);
         let message_len = site.head(out, raw, redaction);
         if let Some(t) = rec.log_target {
-            out.extend_from_slice(b",\"logger\":\"");
-            json::write_utf8_body(out, t);
-            out.extend_from_slice(b"\",\"metadata\":");
+            layout::write_raw_logger_key(out, t);
         }
 
         // The metadata's entries, each with its leading comma from `start` on.
@@ -352,22 +345,12 @@ impl Renderer {
             }
         }
 
-        // One event's fields together stay within the record cap; the message is capped on
-        // its own. The entries are `out[start + 1..]` (after the first one's comma).
-        let meta_len = (out.len() - start).saturating_sub(1);
-        if meta_len + message_len > self.render.limits.max_record_bytes() {
-            out.truncate(start);
-            let text = format!("{} of fields", limits::marker(meta_len));
-            out.push(b'{');
-            json::write_str(out, "_truncated");
-            out.push(b':');
-            json::write_str(out, &text);
-        } else if out.len() == start {
-            out.push(b'{');
-        } else {
-            out[start] = b'{';
-        }
-        out.extend_from_slice(b"}}\n");
+        layout::close_metadata(
+            out,
+            start,
+            message_len,
+            self.render.limits.max_record_bytes(),
+        );
     }
 }
 
@@ -394,8 +377,7 @@ fn write_entry_value(out: &mut Vec<u8>, v: Value<'_>, redaction: &Redaction) {
     }
 }
 
-/// The message from its pieces, as the caller used to build it: text as it is, a number
-/// or boolean as its JSON text.
+/// The message from its pieces: text as it is, a number or boolean as its JSON text.
 ///
 /// An event without a message (`#[instrument(err)]` emits only `error = %e`) takes the text of
 /// its error field instead, so that its line says what happened; the field stays in the
@@ -427,7 +409,7 @@ fn assemble_message(message: &mut Vec<u8>, rec: &Decoded<'_>, site: &Site) {
 }
 
 /// Whether some field of the callsite is named like an entry of `flat` (the renderer keeps
-/// the answer for a run of one callsite in one span, see [`Renderer::hot`]).
+/// the answer for a run of one callsite in one span, see [`LineRenderer::hot`]).
 fn shares_a_name(meta: &'static Metadata<'static>, flat: &Flat) -> bool {
     let fields = meta.fields();
     flat.names().any(|n| fields.iter().any(|f| f.name() == n))

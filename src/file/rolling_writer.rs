@@ -17,6 +17,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use super::rolling::{Bounds, DayFiles};
 use crate::clock::{self, Clock, SystemClock, Timezone};
+use crate::format::time::day_of;
 use crate::error::Error;
 
 /// How often a write checks that the open file is still the one its path names (deleted or
@@ -107,7 +108,7 @@ impl RollingWriter {
     }
 
     fn write_unit(&self, buf: &[u8]) -> io::Result<()> {
-        let day = clock::day_of(self.clock.now(), self.tz);
+        let day = day_of(self.clock.now(), self.tz);
         let mut state = self.lock();
         let result = state.write_unit(day, buf);
         match &result {
@@ -265,7 +266,7 @@ impl RollingWriterBuilder {
     /// file cannot be opened (a symlink in its place, no permission), [`Error::Thread`] when
     /// the compressor's thread cannot start.
     pub fn build(self) -> Result<RollingWriter, Error> {
-        let day = clock::day_of(self.clock.now(), self.tz);
+        let day = day_of(self.clock.now(), self.tz);
         let files = DayFiles::open(self.dir, self.bounds, day)?;
         #[cfg(feature = "compress")]
         let compressor = if self.compress {

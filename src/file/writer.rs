@@ -1,7 +1,9 @@
 //! The file writer thread: takes the callers' captured events from their slots
-//! ([`super::slots`]), renders each into its line ([`super::render`]) and appends the lines to
-//! the day files, or to standard output when they are off ([`super::output`]); beside the day
-//! files, standard output may get a copy of each line ([`copy`]). Its loop is in [`rounds`].
+//! ([`super::handoff`]), renders each into its line ([`super::render`]) and appends the lines to
+//! the day files, or to standard output when they are off ([`Output`]); beside the day
+//! files, standard output may get a copy of each line ([`copy`]). Its loop goes round every
+//! slot while lines keep coming and sleeps after a quiet spell; a round writes the day being
+//! written first, so a new day starts only after the old day's lines taken with it.
 //!
 //! Invariants:
 //! - One thread owns the files, so lines are never torn or interleaved: each line is appended
@@ -26,21 +28,24 @@
 //!   files, each byte once, before the files' own write: an outage of the files does not hold
 //!   it back, and one of stdout costs the copy only.
 
+use std::fmt;
+use std::fs::File;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::handle::Counters;
+use super::handoff::{Chunk, FRAME, Hub, NO_FLAT, NUDGE_AT, Slot};
 use super::names::PartId;
-use super::output::Output;
-use super::render::Renderer;
+use super::record;
+use super::render::LineRenderer;
 use super::rolling::DayFiles;
-use super::slots::{Chunk, Hub, Slot};
-use crate::clock::{self, Clock, Day, Timezone};
-use crate::fields::Render;
+use super::stdout::Stdout;
+use crate::clock::{Clock, Day, Timezone};
+use crate::fields::CaptureSettings;
 
 /// How often a broken file is retried.
 pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -49,13 +54,19 @@ pub(crate) const PENDING_CAP: usize = 16 << 20;
 /// Write to the file once this much is buffered even if slots still have lines: large writes,
 /// few system calls, a bounded buffer.
 const WRITE_CHUNK: usize = 1 << 20;
+/// How long the writer waits between rounds while lines keep coming: lines reach the file
+/// within about this long, and callers never pay for a wake-up.
+const POLL: Duration = Duration::from_micros(500);
+/// Quiet rounds after which the writer sleeps until a caller (or the guard) wakes it.
+const QUIET_ROUNDS: u32 = 20;
+/// A recycled buffer larger than this is freed rather than kept (one burst must not pin it).
+const KEEP_CAPACITY: usize = 4 << 20;
 
 mod copy;
-mod rounds;
 
 pub(crate) use copy::StdoutCopy;
 
-/// What the guard sends to the writer (lines travel through [`super::slots`]).
+/// What the guard sends to the writer (lines travel through [`super::handoff`]).
 pub(crate) enum Msg {
     /// Write out everything received so far, then acknowledge.
     Flush(Sender<()>),
@@ -84,7 +95,7 @@ pub(crate) struct Writer {
     /// Complete lines in `buf`.
     buf_lines: u64,
     /// Turns the callers' records into lines.
-    renderer: Renderer,
+    renderer: LineRenderer,
     /// One rendered line, when it goes through [`Writer::push`] (a part cap, an outage).
     line: Vec<u8>,
     counters: Arc<Counters>,
@@ -110,7 +121,7 @@ impl Writer {
         counters: Arc<Counters>,
         clock: Arc<dyn Clock>,
         tz: Timezone,
-        render: Render,
+        render: CaptureSettings,
     ) -> Self {
         let now = Instant::now();
         Writer {
@@ -126,7 +137,7 @@ impl Writer {
             copied: 0,
             buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
             buf_lines: 0,
-            renderer: Renderer::new(render, tz),
+            renderer: LineRenderer::new(render, tz),
             line: Vec::new(),
             counters,
             clock,
@@ -347,14 +358,14 @@ impl Writer {
         }
         let n = dropped - self.announced_drops;
         self.announced_drops = dropped;
-        let stamp = clock::stamp(self.clock.now(), self.tz);
         let mut line = Vec::with_capacity(192);
         let mut meta = Vec::new();
         meta.extend_from_slice(b"\"dropped\":");
         crate::format::json::write_int(&mut meta, n);
         crate::format::file::write_line(
             &mut line,
-            &stamp,
+            self.clock.unix_now(),
+            self.tz,
             "WARNING",
             &format!(
                 "actionlog dropped {n} log lines: the writer could not keep up or could not write"
@@ -364,6 +375,280 @@ impl Writer {
         );
         self.buf.extend_from_slice(&line);
         self.buf_lines += 1;
+    }
+}
+
+impl Writer {
+    fn serve(&mut self) {
+        self.tell_compressor();
+        let mut quiet = 0;
+        loop {
+            match self.rx.try_recv() {
+                Ok(Msg::Flush(ack)) => {
+                    self.round();
+                    self.write_out(true);
+                    let _ = ack.send(());
+                    continue;
+                }
+                Ok(Msg::Shutdown(ack)) => {
+                    self.hub.shut();
+                    self.round();
+                    self.finish();
+                    let _ = ack.send(());
+                    return;
+                }
+                Err(TryRecvError::Disconnected) if Arc::strong_count(&self.hub) == 1 => {
+                    // The guard and the layer are gone: write what is left.
+                    self.hub.shut();
+                    self.round();
+                    break;
+                }
+                Err(_) => {}
+            }
+            let took = self.round();
+            if took > 0 {
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
+            self.tell_compressor();
+            if took >= NUDGE_AT / 2 {
+                // Lines are coming fast: go round again at once, before the slots grow.
+                continue;
+            }
+            if quiet < QUIET_ROUNDS {
+                std::thread::park_timeout(POLL);
+                continue;
+            }
+            // A quiet spell: sleep until woken. Announce it first, then look at every slot
+            // once more (under its lock), so a line appended meanwhile is never left waiting.
+            self.hub.sleeping.store(true, Ordering::SeqCst);
+            if self.slots.iter().any(|s| Hub::has_lines(s)) || !self.rx.is_empty() {
+                self.hub.sleeping.store(false, Ordering::SeqCst);
+                continue;
+            }
+            // Woken by a caller, the guard, the layer's drop; or after a while, to retry a
+            // broken file.
+            std::thread::park_timeout(RETRY_EVERY);
+            self.hub.sleeping.store(false, Ordering::SeqCst);
+        }
+        // Every sender is gone (the layer and guard were dropped): write what is left.
+        self.finish();
+    }
+
+    /// Takes every slot's lines and writes them; returns the bytes taken. The lines of the day
+    /// being written go first (from every slot), then those of later days: the writer moves
+    /// to a new day only after writing every line of the old one handed in before it.
+    fn round(&mut self) -> usize {
+        if let Some(slots) = self.hub.slots_since(&mut self.seen) {
+            self.slots = slots;
+        }
+        let mut gone = Vec::new();
+        for slot in &self.slots {
+            let mut spare = self.spares.pop().unwrap_or_default();
+            let orphaned = slot.orphaned.load(Ordering::Acquire);
+            self.hub.take(slot, &mut spare);
+            if spare.lines > 0 {
+                self.taken.push(spare);
+            } else {
+                self.spares.push(spare);
+                if orphaned {
+                    gone.push(slot.clone());
+                }
+            }
+        }
+        if !gone.is_empty() {
+            self.hub.forget(&gone);
+        }
+        if self.taken.is_empty() {
+            self.announce_drops();
+            self.write_out(false);
+            return 0;
+        }
+        let mut taken = std::mem::take(&mut self.taken);
+        let took = taken.iter().map(|c| c.bytes.len()).sum();
+        let today = self.out.day();
+        // This day's (and earlier days') runs of every chunk first, then the rest in order.
+        let split = |c: &Chunk| {
+            c.days
+                .iter()
+                .position(|&(_, d)| d > today)
+                .unwrap_or(c.days.len())
+        };
+        for c in &taken {
+            for run in 0..split(c) {
+                self.push_run(c, run);
+            }
+        }
+        for c in &taken {
+            for run in split(c)..c.days.len() {
+                self.push_run(c, run);
+            }
+        }
+        for mut c in taken.drain(..) {
+            c.clear();
+            if c.bytes.capacity() <= KEEP_CAPACITY {
+                self.spares.push(c);
+            }
+        }
+        self.taken = taken;
+        self.announce_drops();
+        self.write_out(false);
+        took
+    }
+
+    /// Renders run `i` of `c` (records of one day) into lines: straight into the write buffer
+    /// while no part cap applies and the file is healthy, else line by line through
+    /// [`Writer::push`].
+    fn push_run(&mut self, c: &Chunk, i: usize) {
+        let (from, day) = c.days[i];
+        let to = c.days.get(i + 1).map_or(c.bytes.len(), |&(o, _)| o);
+        if day > self.out.day() {
+            self.enter_day(day);
+        }
+        let mut run = &c.bytes[from..to];
+        while let Some((meta, flat, body)) = next_record(&mut run) {
+            let (Some(&meta), Some(rec)) = (c.metas.get(meta), record::decode(body)) else {
+                // Not written by `Chunk::push`: a bug of ours; the rest of the run is skipped.
+                self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                break;
+            };
+            let flat = (flat != NO_FLAT)
+                .then(|| c.flats.get(flat as usize))
+                .flatten();
+            if self.part_cap.is_none() && self.broken_since.is_none() {
+                self.renderer.line(&mut self.buf, meta, flat, &rec);
+                self.buf_lines += 1;
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.clear();
+                self.renderer.line(&mut line, meta, flat, &rec);
+                self.push(day, &line, 1);
+                self.line = line;
+            }
+            if self.buf.len() >= WRITE_CHUNK {
+                self.write_out(false);
+            }
+        }
+    }
+}
+
+/// Splits the next framed record off `run`: (meta index, flat index, record bytes).
+fn next_record<'a>(run: &mut &'a [u8]) -> Option<(usize, u32, &'a [u8])> {
+    if run.len() < FRAME {
+        return None;
+    }
+    let word = |i: usize| u32::from_ne_bytes(run[i..i + 4].try_into().expect("4 bytes"));
+    let (meta, flat, len) = (word(0) as usize, word(4), word(8) as usize);
+    let body = run.get(FRAME..FRAME + len)?;
+    *run = &run[FRAME + len..];
+    Some((meta, flat, body))
+}
+
+/// Where the writer's lines go: the day files, or standard output alone when the day files
+/// are off ([`super::stdout`]). The writer drives both the same way — the day it is on, the
+/// open file, a failure and its retries — and what has no meaning on stdout (parts, a file
+/// deleted under it, reopening) does nothing there.
+pub(crate) enum Output {
+    Files(DayFiles),
+    /// Standard output, and the day the writer is on (a round orders its lines by day
+    /// whatever the destination).
+    Stdout {
+        out: Stdout,
+        day: Day,
+    },
+}
+
+impl Output {
+    /// The day files, when they are the destination.
+    pub(crate) fn day_files(&self) -> Option<&DayFiles> {
+        match self {
+            Output::Files(f) => Some(f),
+            Output::Stdout { .. } => None,
+        }
+    }
+
+    /// The day being written.
+    pub(crate) fn day(&self) -> Day {
+        match self {
+            Output::Files(f) => f.day(),
+            Output::Stdout { day, .. } => *day,
+        }
+    }
+
+    /// Moves on to `day` (later than [`Output::day`]): its day file, for the files.
+    pub(crate) fn enter_day(&mut self, to: Day) -> io::Result<()> {
+        match self {
+            Output::Files(f) => f.rotate(to),
+            Output::Stdout { day, .. } => {
+                *day = to;
+                Ok(())
+            }
+        }
+    }
+
+    /// The size at which the open part is closed (never, on stdout).
+    pub(crate) fn part_cap(&self) -> Option<u64> {
+        match self {
+            Output::Files(f) => f.part_cap(),
+            Output::Stdout { .. } => None,
+        }
+    }
+
+    /// Bytes in the open part (read only under a part cap).
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Output::Files(f) => f.len(),
+            Output::Stdout { .. } => 0,
+        }
+    }
+
+    /// Notes `n` bytes written.
+    pub(crate) fn wrote(&mut self, n: usize) {
+        if let Output::Files(f) = self {
+            f.wrote(n);
+        }
+    }
+
+    /// Continues in the day's next part (only under a part cap, so never on stdout).
+    pub(crate) fn next_part(&mut self) -> io::Result<()> {
+        match self {
+            Output::Files(f) => f.next_part(),
+            Output::Stdout { .. } => Ok(()),
+        }
+    }
+
+    /// What to write to, reopening a day file closed after an error.
+    pub(crate) fn file(&mut self) -> io::Result<&mut File> {
+        match self {
+            Output::Files(f) => f.file(),
+            Output::Stdout { out, .. } => Ok(out.file()),
+        }
+    }
+
+    /// Forgets the open day file after an error, so the next write reopens it; stdout stays.
+    pub(crate) fn close(&mut self) {
+        if let Output::Files(f) = self {
+            f.close();
+        }
+    }
+
+    /// Whether the open day file is no longer what its path names.
+    pub(crate) fn is_stale(&self) -> bool {
+        match self {
+            Output::Files(f) => f.is_stale(),
+            Output::Stdout { .. } => false,
+        }
+    }
+}
+
+/// The destination as reports name it: the open day file's path, or `standard output`.
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Files(files) => write!(f, "{}", files.current_path().display()),
+            Output::Stdout { .. } => f.write_str("standard output"),
+        }
     }
 }
 

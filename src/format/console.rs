@@ -5,7 +5,7 @@
 use nu_ansi_term::{Color, Style};
 
 use super::Seps;
-use crate::clock::Stamp;
+use super::time::Stamp;
 
 /// Separators as Python's `json.dumps` writes them (`": "`, `", "`): readable on a terminal.
 pub(crate) const SEPS: Seps = Seps {

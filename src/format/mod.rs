@@ -1,11 +1,13 @@
-//! Turning captured fields into bytes: [`json`] holds the escaping (its byte scans in `scan`) and value rendering shared by
-//! every output, [`file`] the JSON-lines record, [`console`] the coloured console line.
+//! Turning captured fields into bytes: [`json`] holds the escaping (its byte scans in `scan`)
+//! and value rendering shared by every output (numbers in `number`), [`time`] the timestamps,
+//! [`file`](mod@file) the day file's line (its whole layout), [`console`] the coloured console line.
 
 pub(crate) mod console;
 pub(crate) mod file;
 pub(crate) mod json;
 mod number;
 mod scan;
+pub(crate) mod time;
 
 /// Separators between metadata entries: compact for files, `": "` / `", "` for the console
 /// (as Python's `json.dumps` writes them, readable on a terminal).

@@ -1,8 +1,8 @@
 //! Numbers as JSON: floats (a fast path for the common short decimals, `ryu` past it; NaN and
-//! infinities as strings) and integers (`itoa`, and the file writer's inlined `u64` / `i64`).
+//! infinities as strings) and integers (`itoa`, and the file writer's inlined `u64` / `i64`);
+//! decimal digits two at a time, for those integers and the timestamps' fields.
 
 use super::json::{SHORT, put_padded};
-use crate::digits::u64_digits;
 
 /// Appends a float as a JSON number; NaN and infinities, which JSON cannot express, become the
 /// strings `"NaN"`, `"inf"` and `"-inf"` so that the information survives and the line stays valid.
@@ -61,8 +61,8 @@ fn write_short_f64(out: &mut Vec<u8>, v: f64) -> bool {
         if scaled >= (1u64 << 50) as f64 {
             return false;
         }
-        // `i64`, not `u64`: converting a float to or from `u64` takes a dozen instructions
-        // on x86_64 (there is no unsigned conversion), to or from `i64` about one.
+        // `i64`, not `u64`: x86_64 converts floats to and from signed integers in one
+        // instruction, but has no unsigned conversion.
         let t = scaled as i64;
         let m = t + i64::from(scaled - t as f64 >= 0.5);
         if m as f64 / p != a {
@@ -133,6 +133,43 @@ pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
         b[i] = b'-';
     }
     put_padded(out, &b[i..], 21 - i);
+}
+
+/// `00` to `99`, two digits at a time.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// The two digits of `v` (below 100).
+#[inline(always)]
+pub(super) fn pair(v: u32) -> [u8; 2] {
+    let r = v as usize % 100 * 2;
+    [PAIRS[r], PAIRS[r + 1]]
+}
+
+/// Writes the decimal digits of `v` at the end of `b` (20 bytes hold `u64::MAX`); returns
+/// where they start.
+#[inline(always)]
+pub(super) fn u64_digits(b: &mut [u8; 20], mut v: u64) -> usize {
+    let mut i = b.len();
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        b[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        b[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        b[i] = b'0' + v as u8;
+    }
+    i
 }
 
 #[cfg(test)]

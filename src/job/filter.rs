@@ -6,8 +6,8 @@ use tracing::Event;
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, Filter};
 
+use super::is_job_span;
 use super::layer::CANCEL_FIELD;
-use crate::fields::span::is_job_span;
 
 /// The per-layer filter for a [`JobLayer`](crate::JobLayer): job spans (and the cancellation marker of
 /// [`super::run`]) always pass, so a run is recorded whatever the log level; every other span

@@ -15,13 +15,12 @@ use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
 use super::DEFAULT_MAX_LOG_BYTES;
-use crate::clock::{self, Clock, Timezone};
-use crate::fields::current;
-use crate::fields::flat::FlatId;
-use crate::fields::span::{self, RunId, is_job_span, run_id};
+use super::{RunId, is_job_span, run_id};
+use crate::clock::{Clock, Timezone};
+use crate::fields::spans::SpanTracking;
 use crate::fields::{
-    ErrorText, Render, Val, ValHandler, Visitor, error_value, event, is_error_field, new_id,
-    text_of, to_value,
+    CaptureSettings, ErrorText, Val, ValHandler, Visitor, error_value, event, is_error_field,
+    new_id, text_of, to_value,
 };
 use crate::pipeline::Intake;
 use crate::redact::REDACTED;
@@ -56,7 +55,7 @@ struct Run {
 /// Records span fields into a [`Run`], redacting secret-looking names.
 struct RunWriter<'a> {
     run: &'a mut Run,
-    render: &'a Render,
+    render: &'a CaptureSettings,
 }
 
 impl ValHandler for RunWriter<'_> {
@@ -130,13 +129,12 @@ impl ValHandler for RunWriter<'_> {
 /// ```
 pub struct JobLayer {
     intake: Intake,
-    render: Render,
     clock: Arc<dyn Clock>,
     tz: Timezone,
     max_log_bytes: usize,
     failure_rule: FailureRule,
-    /// This layer's flattenings of span fields.
-    flat_id: FlatId,
+    /// Redaction, caps and span fields, for the runs' fields and their log lines.
+    spans: SpanTracking,
 }
 
 impl std::fmt::Debug for JobLayer {
@@ -148,15 +146,14 @@ impl std::fmt::Debug for JobLayer {
 }
 
 impl JobLayer {
-    pub(crate) fn new(intake: Intake, render: Render, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(intake: Intake, render: CaptureSettings, clock: Arc<dyn Clock>) -> Self {
         JobLayer {
             intake,
-            render,
             clock,
             tz: Timezone::default(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             failure_rule: FailureRule::default(),
-            flat_id: FlatId::new(),
+            spans: SpanTracking::new(render, false),
         }
     }
 
@@ -233,8 +230,8 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        // Span fields for the captured lines' metadata, shared with the file and console layers.
-        span::on_new_span(attrs, id, &ctx, &self.render);
+        // Span fields for the captured lines' metadata.
+        self.spans.on_new_span(attrs, id, &ctx, &*self.clock);
         let Some(span) = ctx.span(id) else { return };
         if !is_job_span(attrs.metadata()) {
             // Remember the run this span sits in, once, so that an event inside it finds the
@@ -269,19 +266,19 @@ where
         };
         attrs.record(&mut Visitor(RunWriter {
             run: &mut run,
-            render: &self.render,
+            render: &self.spans.settings,
         }));
         run_id(&span, now, run.explicit_id.as_deref());
         span.extensions_mut().insert(run);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        span::on_record(id, values, &ctx, &self.render);
+        self.spans.on_record(id, values, &ctx);
         if let Some(span) = ctx.span(id) {
             if let Some(run) = span.extensions_mut().get_mut::<Run>() {
                 values.record(&mut Visitor(RunWriter {
                     run,
-                    render: &self.render,
+                    render: &self.spans.settings,
                 }));
             }
         }
@@ -307,49 +304,42 @@ where
         let error = self
             .failure_rule
             .fails_event(meta)
-            .then(|| ErrorText::of(event, &self.render.limits));
-        let stamp = clock::stamp_unix(self.clock.unix_now(), self.tz);
+            .then(|| ErrorText::of(event, &self.spans.settings.limits));
+        let stamp = crate::format::time::stamp_unix(self.clock.unix_now(), self.tz);
         let seps = crate::format::console::SEPS;
-        event::render(
-            event,
-            &ctx,
-            &self.render,
-            self.flat_id,
-            seps,
-            |s, logger| {
-                crate::format::console::write_line(
-                    &mut s.line,
-                    &stamp,
-                    meta.level(),
-                    false,
-                    &s.message,
-                    logger,
-                    &s.meta,
-                );
-                let mut ext = span.extensions_mut();
-                let Some(run) = ext.get_mut::<Run>() else {
-                    return;
-                };
-                run.cancelled |= cancel;
-                if run.error.is_none() {
-                    run.error = error;
-                }
-                if run.cut > 0 || run.logs.len() + s.line.len() > self.max_log_bytes {
-                    run.cut += s.line.len();
-                } else {
-                    // Lines are built from `str`s and escaped: always UTF-8.
-                    run.logs.push_str(&String::from_utf8_lossy(&s.line));
-                }
-            },
-        );
+        event::capture(event, &ctx, &self.spans, seps, |s, logger| {
+            crate::format::console::write_line(
+                &mut s.line,
+                &stamp,
+                meta.level(),
+                false,
+                &s.message,
+                logger,
+                &s.meta,
+            );
+            let mut ext = span.extensions_mut();
+            let Some(run) = ext.get_mut::<Run>() else {
+                return;
+            };
+            run.cancelled |= cancel;
+            if run.error.is_none() {
+                run.error = error;
+            }
+            if run.cut > 0 || run.logs.len() + s.line.len() > self.max_log_bytes {
+                run.cut += s.line.len();
+            } else {
+                // Lines are built from `str`s and escaped: always UTF-8.
+                run.logs.push_str(&String::from_utf8_lossy(&s.line));
+            }
+        });
     }
 
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        current::enter(self.flat_id, id);
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.spans.on_enter(id, &ctx, &*self.clock);
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        current::exit(self.flat_id, id);
+        self.spans.on_exit(id, &ctx, &*self.clock);
         // A panic unwinding out of the run fails it, even when the span itself is closed later,
         // outside the unwinding (a `catch_unwind` around `in_scope`).
         if std::thread::panicking() {

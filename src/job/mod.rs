@@ -31,11 +31,11 @@ mod filter;
 mod layer;
 mod run;
 
-pub use crate::fields::span::SPAN_NAME;
 pub use crate::rows::JobExecution;
 pub use filter::JobFilter;
 pub use layer::JobLayer;
-pub use run::{run, try_run};
+pub(crate) use run::{RunId, is_job_span, run_id};
+pub use run::{SPAN_NAME, run, try_run};
 
 /// Default cap on a run's captured `logs` (256 KiB).
 pub const DEFAULT_MAX_LOG_BYTES: usize = 256 * 1024;

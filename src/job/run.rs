@@ -1,10 +1,53 @@
 //! [`run`]: drives a job's future inside its `job_execution` span and records the run as
 //! `cancelled` if the future is dropped before it finishes (a timeout, an aborted task, a
-//! shutdown), which the span alone cannot tell.
+//! shutdown), which the span alone cannot tell; and a run's identity: which spans are runs
+//! ([`is_job_span`]) and the run's id ([`run_id`]), made by whichever layer asks first so the
+//! action and job layers agree.
 
 use std::future::Future;
 
-use tracing::Instrument;
+use chrono::{DateTime, Utc};
+use tracing::{Instrument, Subscriber};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use uuid::Uuid;
+
+use crate::fields::new_id;
+
+/// The span name that marks a job execution.
+pub const SPAN_NAME: &str = "job_execution";
+
+/// Whether a span with this metadata is a job execution.
+pub(crate) fn is_job_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && meta.name() == SPAN_NAME && meta.fields().field("job_id").is_some()
+}
+
+/// The run id of a job span, kept in its extensions; made by whichever of our layers asks
+/// first, so the action layer and the job layer agree whatever their order.
+#[derive(Clone, Copy)]
+pub(crate) struct RunId(pub(crate) Uuid);
+
+/// The run id of `span`, creating it if the span is a job span without one yet: the span's own
+/// `job_execution_id` field when it holds a UUID, else a new UUID v7 for `now`.
+pub(crate) fn run_id<S>(
+    span: &SpanRef<'_, S>,
+    now: DateTime<Utc>,
+    explicit: Option<&str>,
+) -> Option<Uuid>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if !is_job_span(span.metadata()) {
+        return None;
+    }
+    if let Some(id) = span.extensions().get::<RunId>() {
+        return Some(id.0);
+    }
+    let id = explicit
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_else(|| new_id(now));
+    span.extensions_mut().insert(RunId(id));
+    Some(id)
+}
 
 /// Emits the cancellation marker (field [`super::layer::CANCEL_FIELD`]) unless the run finished.
 struct Unfinished {

@@ -186,15 +186,10 @@ impl Redaction {
             return false;
         }
         let key = (self.id, name.as_ptr() as usize, name.len());
-        CACHE
-            .try_with(|c| {
-                if let Ok(mut c) = c.try_borrow_mut() {
-                    *c.entry(key).or_insert_with(|| self.hides(name))
-                } else {
-                    self.hides(name)
-                }
-            })
-            .unwrap_or_else(|_| self.hides(name))
+        crate::per_thread::with(&CACHE, |c| {
+            *c.entry(key).or_insert_with(|| self.hides(name))
+        })
+        .unwrap_or_else(|| self.hides(name))
     }
 
     /// Replaces, in place, the values of hidden keys anywhere in a JSON value, and URL

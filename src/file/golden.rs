@@ -1,160 +1,58 @@
-//! The writer's rendering against the caller's rendering it replaced, byte for byte, over
-//! tricky inputs: a test layer renders each event both ways (`fields::event` with the file's
-//! separators and `format::file::write_line_with`, as `FileLayer::on_event` did; and
-//! `record::capture` then `render::Renderer::line`, as the layer and writer do now), and checks
-//! the spans' flattened fields against a walk of the scope, as the old capture did it, and the
-//! span the layer's own stack finds an event in (`fields::current`) against the registry's.
+//! Golden output of the day file's line: representative events (nested spans and
+//! `Span::record`, every value type, escapes and terminal controls, URL passwords, the
+//! redaction list, the field and record caps, the message fallbacks, `log` records, long keys,
+//! spans entered and left out of order and on other threads) rendered through the file
+//! layer's capture and the writer's renderer, compared byte for byte with the lines kept in
+//! `golden/`. A change of layout shows there as a diff; `ACTIONLOG_BLESS=1 cargo test --lib
+//! file::golden` writes the new lines for review.
 
-use std::sync::{Arc, Mutex};
-
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::registry::LookupSpan;
 
-use super::record;
-use super::render::Renderer;
-use crate::clock::{self, Timezone};
-use crate::fields::flat::{self, FlatId};
-use crate::fields::span::{self, SpanFieldSets};
-use crate::fields::{Render, current, event};
-use crate::format::{self, file::Logger};
+use super::probe::Probe;
+use crate::fields::CaptureSettings;
 use crate::limits::Limits;
 use crate::redact::Redaction;
 
-type Entries = Vec<(&'static str, Vec<u8>, Vec<u8>)>;
-/// (old line, new line, walked span entries, flattened span entries, the span fields found
-/// through the layer's stack and through the registry) of one event.
-type Seen = (
-    String,
-    String,
-    Entries,
-    Entries,
-    (Option<Entries>, Option<Entries>),
-);
-
-fn entries(f: &flat::Flat) -> Entries {
-    f.iter()
-        .map(|(n, k, v)| (n, k.to_vec(), v.to_vec()))
-        .collect()
-}
-
-struct Both {
-    render: Render,
-    flat_id: FlatId,
-    renderer: Mutex<Renderer>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
+/// 2025-11-30T23:59:59.999999999Z: the last microsecond of a day.
 const NOW: (i64, u32) = (1_764_547_199, 999_999_999);
 
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Both {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        span::on_new_span(attrs, id, &ctx, &self.render);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        span::on_record(id, values, &ctx, &self.render);
-    }
-
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        current::enter(self.flat_id, id);
-    }
-
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        current::exit(self.flat_id, id);
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let ours = current::with_event_flat(event, &ctx, self.flat_id, &self.render, |f| {
-            f.map(|f| entries(f))
-        });
-        let theirs = ctx
-            .event_span(event)
-            .map(|s| flat::with_flat(&s, self.flat_id, &self.render, |f| entries(f)));
-        let stamp = clock::stamp_unix(NOW, Timezone::Utc);
-        let level = format::level_name(event.metadata().level());
-        let old = event::render(
-            event,
-            &ctx,
-            &self.render,
-            self.flat_id,
-            format::file::SEPS,
-            |s, logger| {
-                let logger = match &s.logger_json {
-                    Some(cs) => Logger::Json(&cs.logger),
-                    None => Logger::Raw(logger),
-                };
-                let mut out = Vec::new();
-                format::file::write_line_with(&mut out, &stamp, level, &s.message, logger, &s.meta);
-                out
-            },
-        );
-        let mut buf = Vec::new();
-        record::capture(&mut buf, event, NOW, &self.render);
-        let rec = record::decode(&buf).unwrap();
-        let mut new = Vec::new();
-        let (mut walked, mut flattened) = (Entries::new(), Entries::new());
-        let mut renderer = self.renderer.lock().unwrap();
-        match ctx.event_span(event) {
-            Some(span) => {
-                flat::with_flat(&span, self.flat_id, &self.render, |f| {
-                    renderer.line(&mut new, event.metadata(), Some(f), &rec);
-                    flattened = entries(f);
-                });
-                for s in span.scope() {
-                    let ext = s.extensions();
-                    let Some(own) = ext.get::<SpanFieldSets>().and_then(|x| x.get(&self.render))
-                    else {
-                        continue;
-                    };
-                    for (n, k, v) in own.iter() {
-                        if !walked.iter().any(|e| e.0 == n) {
-                            walked.push((n, k.to_vec(), v.to_vec()));
-                        }
-                    }
-                }
-            }
-            None => renderer.line(&mut new, event.metadata(), None, &rec),
-        }
-        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
-        self.seen
-            .lock()
-            .unwrap()
-            .push((text(old), text(new), walked, flattened, (ours, theirs)));
-    }
-}
-
-/// Runs `f` under a registry with the test layer and returns what it saw.
-fn check(render: Render, f: impl FnOnce()) -> usize {
-    check_filtered(render, false, f)
-}
-
-/// [`check`], the test layer behind a per-layer filter that disables spans named `skipped`
-/// if `filtered`.
-fn check_filtered(render: Render, filtered: bool, f: impl FnOnce()) -> usize {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let layer = Both {
-        render: render.clone(),
-        flat_id: FlatId::new(),
-        renderer: Mutex::new(Renderer::new(render, Timezone::Utc)),
-        seen: seen.clone(),
-    };
+/// The lines of the events `f` emits, rendered as the file layer and its writer do, under a
+/// registry with a probe behind a per-layer filter that disables spans named `skipped` if
+/// `filtered`.
+fn lines(render: CaptureSettings, filtered: bool, f: impl FnOnce()) -> Vec<String> {
+    let (probe, lines) = Probe::new(render, NOW);
     let filter = tracing_subscriber::filter::filter_fn(move |m| {
         !(filtered && m.is_span() && m.name() == "skipped")
     });
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(filter));
+    let subscriber = tracing_subscriber::registry().with(probe.with_filter(filter));
     tracing::subscriber::with_default(subscriber, f);
-    let seen = seen.lock().unwrap();
-    for (old, new, walked, flattened, (ours, theirs)) in seen.iter() {
-        assert_eq!(old, new);
-        assert_eq!(walked, flattened, "{old}");
-        assert_eq!(ours, theirs, "{old}");
-        // And it is one valid JSON line.
-        serde_json::from_str::<serde_json::Value>(new.trim_end()).unwrap();
+    let lines = String::from_utf8(lines.lock().unwrap().clone()).expect("lines are UTF-8");
+    let lines: Vec<String> = lines.split_inclusive('\n').map(str::to_owned).collect();
+    for line in &lines {
+        // Each line is one valid JSON object.
+        serde_json::from_str::<serde_json::Value>(line.trim_end()).expect("a line is JSON");
     }
-    seen.len()
+    lines
+}
+
+/// Compares `got` with the golden file `name`, or writes it under `ACTIONLOG_BLESS`.
+fn compare(name: &str, got: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/file/golden")
+        .join(name);
+    if std::env::var_os("ACTIONLOG_BLESS").is_some() {
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "{name}, line {}", i + 1);
+    }
+    assert_eq!(
+        got.lines().count(),
+        want.lines().count(),
+        "{name}: line count"
+    );
 }
 
 struct Dbg(&'static str);
@@ -216,6 +114,9 @@ fn emit_all() {
     );
     tracing::info!(message = 5u64, other = false);
     tracing::info!(no_message = 1);
+    // No message but a field reporting an error: its text is the message (it stays a field).
+    tracing::error!(error = %"disk full at postgres://u:pw@db");
+    tracing::warn!(exception.message = "timeout", attempt = 3);
     tracing::info!(a = 1, a = 2, "a name twice");
     tracing::info!(message = "first", message = "second");
     // Recorded after a child span was made: the child's events see the new value.
@@ -260,16 +161,28 @@ fn emit_all() {
 }
 
 #[test]
-fn the_writer_renders_what_the_caller_rendered() {
-    for redaction in [Redaction::default(), Redaction::none()] {
-        for limits in [Limits::default(), Limits::new(64, 1024)] {
-            let render = Render {
+fn lines_match_the_golden_file() {
+    let mut got = String::new();
+    for (rname, redaction) in [
+        ("default", Redaction::default()),
+        ("none", Redaction::none()),
+    ] {
+        for (lname, limits) in [
+            ("default", Limits::default()),
+            ("64 B fields, 1 KiB records", Limits::new(64, 1024)),
+            ("1 KiB fields, 1 KiB records", Limits::new(1024, 1024)),
+        ] {
+            let render = CaptureSettings {
                 redaction: redaction.clone(),
                 limits,
             };
-            assert!(check(render, emit_all) > 50);
+            let lines = lines(render, false, emit_all);
+            assert!(lines.len() > 50);
+            got.push_str(&format!("# redaction: {rname}; limits: {lname}\n"));
+            got.extend(lines);
         }
     }
+    compare("events.log", &got);
 }
 
 /// Spans entered in the ways the layer's stack must follow as the registry does.
@@ -321,7 +234,12 @@ fn stack_cases() {
 
 #[test]
 fn the_layers_stack_finds_the_span_the_registry_finds() {
+    let mut got = String::new();
     for filtered in [false, true] {
-        assert_eq!(check_filtered(Render::default(), filtered, stack_cases), 16);
+        let lines = lines(CaptureSettings::default(), filtered, stack_cases);
+        assert_eq!(lines.len(), 16);
+        got.push_str(&format!("# spans named `skipped` disabled: {filtered}\n"));
+        got.extend(lines);
     }
+    compare("spans.log", &got);
 }

@@ -17,23 +17,134 @@
 //! - Wake-ups are lazy: the writer polls while lines keep coming and only after a quiet spell
 //!   goes to sleep, announcing it in [`Hub::sleeping`]; a caller wakes it (one futex call) only
 //!   then, so a busy caller never makes a system call.
+//!
+//! [`Handoff`], the layer's end of it: a bound in lines and one in bytes (lines of 64 KiB
+//! each would otherwise let a queue of 65 536 lines hold 4 GiB), and
+//! [`Overflow::Block`]'s maximum wait.
+//!
+//! Under `Block` a caller waits for room at most [`DEFAULT_BLOCK_TIMEOUT`] (or the configured
+//! wait); when that passes the line is dropped and counted, and the writer is taken to be
+//! stalled (a hung network mount): until it takes lines again, callers do not wait at all —
+//! each line is dropped at once and counted — so a stalled disk costs the app one wait, not
+//! one per line. The first line the hand-off accepts ends the stall.
+//!
+//! [`Budget`]: the bounds of what the slots hold together, in bytes and in lines; a
+//! slot takes room in grants (one shared atomic update per grant, not per line) and the writer
+//! hands a slot's whole reservation back when it takes the slot's lines.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::Metadata;
 
-use super::budget::{Budget, Credit};
-pub(crate) use super::record::Captured;
+use super::Overflow;
+use super::handle::Counters;
+pub(crate) use super::record::EventRecord;
 use crate::clock::Day;
-use crate::fields::flat::Flat;
+use crate::fields::spans::Flat;
+use crate::per_thread;
+
+/// Default maximum wait of [`Overflow::Block`] for room in the queue for the file writer: 1 s.
+pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Default bound of the bytes queued for the file writer: 64 MiB.
+pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 64 << 20;
+
+pub(crate) struct Handoff {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) overflow: Overflow,
+    pub(crate) block_timeout: Duration,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Handoff {
+    /// Hands over the `record` of an event of callsite `meta` with its spans' fields `flat`
+    /// (see [`crate::fields::spans`]), or drops and counts it.
+    pub(crate) fn send_event(
+        &self,
+        day: Day,
+        meta: &'static Metadata<'static>,
+        record: &[u8],
+        flat: Option<&Arc<Flat>>,
+    ) {
+        let rec = EventRecord { meta, flat, record };
+        if let Err(r) = self.try_send(day, &rec) {
+            self.send_refused(day, &rec, r);
+        }
+    }
+
+    /// Hands `rec` to the writer if there is room now; on a refusal the caller goes on with
+    /// [`Handoff::send_refused`] (after letting go of anything it holds, such as the span's
+    /// extensions its span fields were read under).
+    fn try_send(&self, day: Day, rec: &EventRecord<'_>) -> Result<(), Refused> {
+        let r = self.hub.try_append(day, rec);
+        if r.is_ok() {
+            self.end_stall();
+        }
+        r
+    }
+
+    /// After `refused`: drops and counts the line, or (under [`Overflow::Block`]) waits for
+    /// room and tries again (see the module docs).
+    fn send_refused(&self, day: Day, rec: &EventRecord<'_>, mut refused: Refused) {
+        let stalled = self.counters.stalled.load(Ordering::Relaxed);
+        if self.overflow == Overflow::DropNewest || stalled {
+            self.drop_line();
+            return;
+        }
+        let deadline = Instant::now() + self.block_timeout;
+        loop {
+            let (len, full) = match &refused {
+                Refused::Shut => return self.drop_line(),
+                Refused::NoRoom(len) => (*len, None),
+                // The next line is about as long as the last: its length is not known yet.
+                Refused::SlotFull(slot) => (0, Some(&**slot)),
+            };
+            if !self.hub.wait_for_room(len, full, deadline) {
+                break;
+            }
+            refused = match self.hub.try_append(day, rec) {
+                Ok(()) => return self.end_stall(),
+                Err(r) => r,
+            };
+        }
+        self.stall();
+        self.drop_line();
+    }
+
+    fn end_stall(&self) {
+        if self.counters.stalled.load(Ordering::Relaxed) {
+            self.counters.stalled.store(false, Ordering::Relaxed);
+        }
+    }
+
+    fn stall(&self) {
+        if !self.counters.stalled.swap(true, Ordering::Relaxed) {
+            crate::report::emit(format_args!(
+                "the file writer took no line for {:?}: lines are dropped (counted) until it does",
+                self.block_timeout
+            ));
+        }
+    }
+
+    fn drop_line(&self) {
+        self.counters.lines_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Handoff {
+    /// Lets the writer notice at once that the layer is gone.
+    fn drop(&mut self) {
+        self.hub.wake();
+    }
+}
 
 /// What a slot holds between two visits of the writer.
 #[derive(Default)]
 pub(crate) struct Chunk {
-    /// Captured events ([`super::record`]), each framed as `meta: u32 | flat: u32 | len: u32`
+    /// EventRecord events ([`super::record`]), each framed as `meta: u32 | flat: u32 | len: u32`
     /// and the record's `len` bytes; `meta` and `flat` index the two vectors below.
     pub(crate) bytes: Vec<u8>,
     /// The callsites of the records (one entry per run of the same callsite).
@@ -59,9 +170,8 @@ pub(crate) const NUDGE_AT: usize = 256 << 10;
 /// it rather than growing it further: when the writer falls behind (its core taken by the
 /// emitting threads), callers wait for it early instead of faulting in fresh buffers up to the
 /// whole byte bound. Under `DropNewest` a chunk may grow to the byte bound (nobody waits).
-/// Twice the nudge: with two threads on two cores (the writer on a third of the CPU) callers
-/// that wait at 512 KiB rather than 1 MiB leave the writer more of it, and hold less memory
-/// (BENCHMARKS.md, issue 13's ablation).
+/// Twice the nudge: callers that wait early leave a writer that shares its cores with them
+/// more of the CPU, and hold less memory.
 pub(crate) const SLOT_CAP: usize = 2 * NUDGE_AT;
 
 /// Why a line was not appended.
@@ -82,14 +192,14 @@ pub(crate) const FRAME: usize = 12;
 
 /// What a record weighs against the byte bound: its bytes, and those of the span fields its
 /// line will repeat (so the bound still holds for the lines the slots stand for).
-fn weight(rec: &Captured<'_>) -> u64 {
+fn weight(rec: &EventRecord<'_>) -> u64 {
     (FRAME + rec.record.len() + rec.flat.map_or(0, |f| f.len())) as u64
 }
 
 impl Chunk {
     /// Appends `rec`, for `day`, if the budget has room for it; otherwise leaves the chunk as
     /// it was and returns the record's weight.
-    fn push(&mut self, budget: &Budget, day: Day, rec: &Captured<'_>) -> Result<(), u64> {
+    fn push(&mut self, budget: &Budget, day: Day, rec: &EventRecord<'_>) -> Result<(), u64> {
         let len = weight(rec);
         if !budget.reserve(&mut self.credit, len) {
             return Err(len);
@@ -229,23 +339,19 @@ impl Hub {
 
     /// Appends `rec` (of day `day`) to this thread's slot if the budget has room; otherwise
     /// appends nothing and says why.
-    pub(crate) fn try_append(&self, day: Day, rec: &Captured<'_>) -> Result<(), Refused> {
-        let ok = MINE
-            .try_with(|mine| {
-                let mut mine = mine.try_borrow_mut().ok()?;
-                let slot = match mine.iter().position(|m| m.hub == self.id) {
-                    Some(i) => &mine[i].slot,
-                    None => {
-                        mine.retain(|m| !m.slot.closed.load(Ordering::Relaxed));
-                        let slot = self.register();
-                        mine.push(Mine { hub: self.id, slot });
-                        &mine.last().expect("just pushed").slot
-                    }
-                };
-                Some(self.append_to(slot, day, rec))
-            })
-            .ok()
-            .flatten();
+    pub(crate) fn try_append(&self, day: Day, rec: &EventRecord<'_>) -> Result<(), Refused> {
+        let ok = per_thread::with(&MINE, |mine| {
+            let slot = match mine.iter().position(|m| m.hub == self.id) {
+                Some(i) => &mine[i].slot,
+                None => {
+                    mine.retain(|m| !m.slot.closed.load(Ordering::Relaxed));
+                    let slot = self.register();
+                    mine.push(Mine { hub: self.id, slot });
+                    &mine.last().expect("just pushed").slot
+                }
+            };
+            self.append_to(slot, day, rec)
+        });
         let (sent, nudge) = match ok {
             Some(r) => r,
             None => self.append_to(&self.fallback, day, rec),
@@ -267,7 +373,7 @@ impl Hub {
         &self,
         slot: &Arc<Slot>,
         day: Day,
-        rec: &Captured<'_>,
+        rec: &EventRecord<'_>,
     ) -> (Result<(), Refused>, bool) {
         let mut c = slot.lock();
         // Looked at under the slot's lock: either the writer's last round takes this line, or
@@ -392,5 +498,126 @@ impl Drop for Hub {
         {
             s.closed.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+/// The room one slot holds: what it may still use, and all it reserved since the writer last
+/// took it.
+#[derive(Default)]
+pub(crate) struct Credit {
+    bytes: u64,
+    lines: u64,
+    reserved_bytes: u64,
+    reserved_lines: u64,
+}
+
+impl Credit {
+    /// Everything reserved (bytes, lines), to hand back.
+    pub(crate) fn reserved(&self) -> (u64, u64) {
+        (self.reserved_bytes, self.reserved_lines)
+    }
+}
+
+/// The shared bounds.
+pub(crate) struct Budget {
+    bytes: AtomicU64,
+    lines: AtomicU64,
+    max_bytes: u64,
+    max_lines: u64,
+}
+
+impl Budget {
+    pub(crate) fn new(max_bytes: u64, max_lines: u64) -> Self {
+        Budget {
+            bytes: AtomicU64::new(0),
+            lines: AtomicU64::new(0),
+            max_bytes,
+            max_lines: max_lines.max(1),
+        }
+    }
+
+    /// Reserves `n` from `counter` if it stays within `max` (or, for bytes, if nothing at all is
+    /// reserved, so that a line alone larger than the bound still goes through).
+    fn take(counter: &AtomicU64, n: u64, max: u64, alone_ok: bool) -> bool {
+        let mut cur = counter.load(Ordering::Relaxed);
+        loop {
+            if !(cur + n <= max || (alone_ok && cur == 0)) {
+                return false;
+            }
+            match counter.compare_exchange_weak(cur, cur + n, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Whether a line of `len` bytes would fit now.
+    pub(crate) fn fits(&self, len: u64) -> bool {
+        let b = self.bytes.load(Ordering::SeqCst);
+        (b == 0 || b + len <= self.max_bytes) && self.lines.load(Ordering::SeqCst) < self.max_lines
+    }
+
+    /// Makes room in `c` for one line of `len` bytes: a grant of a sixteenth of each bound
+    /// (at most 256 KiB / 1 024 lines) when it fits, else exactly what the line needs.
+    pub(crate) fn reserve(&self, c: &mut Credit, len: u64) -> bool {
+        if c.bytes < len {
+            let grant = (self.max_bytes / 16).clamp(len, (256 << 10).max(len));
+            let got = if Self::take(&self.bytes, grant, self.max_bytes, false) {
+                grant
+            } else if Self::take(&self.bytes, len, self.max_bytes, true) {
+                len
+            } else {
+                return false;
+            };
+            c.bytes += got;
+            c.reserved_bytes += got;
+        }
+        if c.lines == 0 {
+            let grant = (self.max_lines / 16).clamp(1, 1024);
+            let got = if Self::take(&self.lines, grant, self.max_lines, false) {
+                grant
+            } else if Self::take(&self.lines, 1, self.max_lines, false) {
+                1
+            } else {
+                return false;
+            };
+            c.lines += got;
+            c.reserved_lines += got;
+        }
+        c.bytes -= len;
+        c.lines -= 1;
+        true
+    }
+
+    /// Hands back a slot's reservation.
+    pub(crate) fn release(&self, bytes: u64, lines: u64) {
+        self.bytes.fetch_sub(bytes, Ordering::SeqCst);
+        self.lines.fetch_sub(lines, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_stay_within_the_bounds_and_come_back_whole() {
+        let b = Budget::new(1000, 4);
+        let (mut x, mut y) = (Credit::default(), Credit::default());
+        // Grants of a sixteenth (at least one line, at least the line's length).
+        assert!(b.reserve(&mut x, 100));
+        assert!(b.reserve(&mut y, 100));
+        assert!(b.reserve(&mut x, 100) && b.reserve(&mut y, 100));
+        // Four lines reserved: a fifth does not fit until a slot's reservation comes back.
+        assert!(!b.reserve(&mut x, 10));
+        let (bytes, lines) = std::mem::take(&mut y).reserved();
+        b.release(bytes, lines);
+        assert!(b.reserve(&mut x, 10));
+        let (bytes, lines) = std::mem::take(&mut x).reserved();
+        b.release(bytes, lines);
+        assert!(b.fits(1000));
+        // A line larger than the byte bound alone goes through when nothing is reserved.
+        assert!(b.reserve(&mut x, 5000));
+        assert!(!b.fits(1));
     }
 }
