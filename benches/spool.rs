@@ -30,7 +30,7 @@ impl Sink for Down {
     fn name(&self) -> &'static str {
         "down"
     }
-    fn write<'a>(&'a mut self, _batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _batch: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(async { Err(SinkError::new(FailureKind::Transient, "down")) })
     }
 }
@@ -41,7 +41,7 @@ impl Sink for Accepts {
     fn name(&self) -> &'static str {
         "accepts"
     }
-    fn write<'a>(&'a mut self, _batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _batch: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(async { Ok(()) })
     }
 }

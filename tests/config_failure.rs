@@ -19,7 +19,7 @@ impl Sink for NoTable {
     fn name(&self) -> &'static str {
         "no-table"
     }
-    fn write<'a>(&'a mut self, _: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(std::future::ready(Err(SinkError::new(
             FailureKind::Config,
             "relation \"action_logs\" does not exist (42P01)",

@@ -1,7 +1,7 @@
-//! The delivery worker's loop: collects records into batches (size or linger, whichever comes
-//! first), merges records of one action inside a batch, hands each batch to [`Delivery`], moves
-//! a filling channel to the [`Spool`] while the sink is slow or failing, replays the spool
-//! oldest first, and answers flush and shutdown commands ([`Asked`]).
+//! The delivery worker's loop: collects records from the [`Queue`] into batches (size or linger,
+//! whichever comes first), makes each batch a [`Request`] and hands it to [`Delivery`], replays
+//! the spool oldest first, spools or dead-letters what delivery gives back at shutdown, and
+//! answers flush and shutdown commands ([`Asked`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,30 +10,27 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 
-use super::delivery::{Delivery, Weighted};
-use super::duties::{Asked, Duties};
-use super::merge::merge;
+use super::delivery::Delivery;
+use super::queue::{Asked, Queue};
+use super::request::{Request, request};
 use super::spool::{self, Claim, Full, Spilled, Spool};
-use super::{ActionCounters, Cmd, PipelineConfig};
+use super::{ActionCounters, PipelineConfig};
 use crate::rows::{Envelope, Row};
 
 /// How often an open batch looks for more records (see [`Batcher::fill`]).
 const FILL_TICK: Duration = Duration::from_millis(5);
 
 pub(crate) struct Batcher {
-    rx: Receiver<Envelope>,
-    ctl: Receiver<Cmd>,
+    queue: Queue,
     config: PipelineConfig,
     counters: Arc<ActionCounters>,
     delivery: Delivery,
-    spool: Option<Spool>,
-    asked: Asked,
 }
 
 impl Batcher {
     pub(crate) fn new(
         rx: Receiver<Envelope>,
-        ctl: Receiver<Cmd>,
+        ctl: Receiver<super::Cmd>,
         config: PipelineConfig,
         counters: Arc<ActionCounters>,
         delivery: Delivery,
@@ -41,14 +38,12 @@ impl Batcher {
         let spool = config
             .spool_path()
             .map(|dir| Spool::open(dir, config.spool_max_bytes, delivery.store()));
+        let queue = Queue::new(rx, ctl, spool, config.capacity, config.redaction.clone());
         Batcher {
-            rx,
-            ctl,
+            queue,
             config,
             counters,
             delivery,
-            spool,
-            asked: Asked::Nothing,
         }
     }
 
@@ -69,7 +64,7 @@ impl Batcher {
     }
 
     fn replay_due(&self) -> bool {
-        self.spool.as_ref().is_some_and(Spool::replay_due)
+        self.queue.spool.as_ref().is_some_and(Spool::replay_due)
     }
 
     fn serve(&mut self) {
@@ -78,9 +73,9 @@ impl Batcher {
             self.replay_spool();
         }
         loop {
-            match std::mem::replace(&mut self.asked, Asked::Nothing) {
+            match std::mem::replace(&mut self.queue.asked, Asked::Nothing) {
                 Asked::Shutdown(deadline, acks) => {
-                    self.asked = Asked::Shutdown(deadline, Vec::new());
+                    self.queue.asked = Asked::Shutdown(deadline, Vec::new());
                     // Like a flush, within the deadline: what was spilled during this run goes
                     // too (oldest first); unless the sink is failing, in which case the
                     // segments are already where the next start looks.
@@ -94,7 +89,7 @@ impl Batcher {
                         }
                     }
                     if let Asked::Shutdown(_, late) =
-                        std::mem::replace(&mut self.asked, Asked::Nothing)
+                        std::mem::replace(&mut self.queue.asked, Asked::Nothing)
                     {
                         for ack in acks.iter().chain(&late) {
                             let _ = ack.send(());
@@ -126,16 +121,16 @@ impl Batcher {
                 continue;
             }
             let first = select! {
-                recv(self.rx) -> r => match r {
+                recv(self.queue.rx) -> r => match r {
                     Ok(r) => Some(r),
                     // Every layer is gone; only commands can come now.
-                    Err(_) => match self.ctl.recv() {
-                        Ok(cmd) => { self.asked.add(cmd); None }
+                    Err(_) => match self.queue.ctl.recv() {
+                        Ok(cmd) => { self.queue.asked.add(cmd); None }
                         Err(_) => return,
                     },
                 },
-                recv(self.ctl) -> c => match c {
-                    Ok(cmd) => { self.asked.add(cmd); None }
+                recv(self.queue.ctl) -> c => match c {
+                    Ok(cmd) => { self.queue.asked.add(cmd); None }
                     Err(_) => {
                         // The guard is gone without a shutdown: deliver what is queued and stop.
                         self.drain_and_deliver();
@@ -151,24 +146,15 @@ impl Batcher {
         }
     }
 
-    /// Delivers the rows through [`Delivery`], doing the loop's duties while it waits.
-    fn deliver(&mut self, batch: Vec<Weighted>) -> Vec<Weighted> {
-        let mut duties = Duties {
-            rx: &self.rx,
-            ctl: &self.ctl,
-            config: &self.config,
-            counters: &self.counters,
-            spool: &mut self.spool,
-            asked: &mut self.asked,
-            overflow_to_dead_letters: false,
-        };
-        self.delivery.deliver(batch, &mut duties)
+    /// Delivers the request through [`Delivery`], which attends to the queue while it waits.
+    fn deliver(&mut self, req: Request) -> Vec<super::request::Weighted> {
+        self.delivery.deliver(req, &mut self.queue)
     }
 
     /// Delivers what the spool holds, oldest segment first, deleting each segment once all of
     /// it was delivered (or dead-lettered).
     fn replay_spool(&mut self) {
-        let Some(spool) = self.spool.as_mut() else {
+        let Some(spool) = self.queue.spool.as_mut() else {
             return;
         };
         // Consecutive segments are delivered together in full batches: spills are often small
@@ -179,7 +165,7 @@ impl Batcher {
         for (i, seg) in segments.iter().enumerate() {
             // Another program sharing the directory may be replaying it: leave it to that one.
             let claimed = spool::claim(seg)
-                .and_then(|mut claim| Some((self.spool.as_mut()?.read(&mut claim), claim)));
+                .and_then(|mut claim| Some((self.queue.spool.as_mut()?.read(&mut claim), claim)));
             if let Some((read, claim)) = claimed {
                 match read {
                     // Too large to be a segment: moved aside, reported.
@@ -220,11 +206,13 @@ impl Batcher {
             .replayed
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let mut kept = Vec::new();
-        for chunk in records.chunks(self.config.batch_size) {
-            kept.extend(self.deliver(merge(chunk.to_vec())));
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let chunk = records.by_ref().take(self.config.batch_size).collect();
+            kept.extend(self.deliver(request(chunk)));
         }
         if kept.is_empty() {
-            if let Some(spool) = self.spool.as_mut() {
+            if let Some(spool) = self.queue.spool.as_mut() {
                 spool.confirm(group);
             }
             true
@@ -245,17 +233,17 @@ impl Batcher {
         let linger_end = Instant::now() + self.config.linger;
         loop {
             let room = self.config.batch_size.saturating_sub(batch.len());
-            batch.extend(self.rx.try_iter().take(room));
+            batch.extend(self.queue.rx.try_iter().take(room));
             let now = Instant::now();
             if batch.len() >= self.config.batch_size
                 || now >= linger_end
-                || !matches!(self.asked, Asked::Nothing)
+                || !matches!(self.queue.asked, Asked::Nothing)
             {
                 return;
             }
             let tick = (linger_end - now).min(FILL_TICK);
-            match self.ctl.recv_timeout(tick) {
-                Ok(cmd) => self.asked.add(cmd),
+            match self.queue.ctl.recv_timeout(tick) {
+                Ok(cmd) => self.queue.asked.add(cmd),
                 // The guard is gone: deliver this batch now rather than spin until the linger ends.
                 Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {}
@@ -266,7 +254,12 @@ impl Batcher {
     /// Delivers everything already queued, batch by batch.
     fn drain_and_deliver(&mut self) {
         loop {
-            let batch: Vec<Envelope> = self.rx.try_iter().take(self.config.batch_size).collect();
+            let batch: Vec<Envelope> = self
+                .queue
+                .rx
+                .try_iter()
+                .take(self.config.batch_size)
+                .collect();
             if batch.is_empty() {
                 return;
             }
@@ -278,25 +271,22 @@ impl Batcher {
     /// off the cores the app is using while records arrive) and delivers them; what is left
     /// goes to the spool at shutdown, else to the dead-letter file.
     fn deliver_batch(&mut self, batch: Vec<Envelope>) {
-        let rows = batch
-            .into_iter()
-            .map(|e| e.into_row(&self.config.redaction))
-            .collect();
-        let mut left = self.deliver(merge(rows));
+        let rows = batch.into_iter().map(|e| self.queue.row(e)).collect();
+        let mut left = self.deliver(request(rows));
         if left.is_empty() {
             return;
         }
-        let shutting_down = self.asked.deadline().is_some();
+        let shutting_down = self.queue.asked.deadline().is_some();
         if shutting_down {
-            if let Some(spool) = self.spool.as_mut() {
-                match spool.write(left.iter().map(|(r, _)| r.clone())) {
+            if let Some(spool) = self.queue.spool.as_mut() {
+                match spool.write(left.iter().map(|(r, _)| r)) {
                     Ok(Spilled {
                         too_long,
                         failed: None,
                         ..
                     }) => {
                         // What a segment could not hold goes on to the dead-letter file.
-                        let long: HashSet<_> = too_long.iter().map(Row::id).collect();
+                        let long: HashSet<_> = too_long.iter().map(|r| r.id()).collect();
                         let (spooled, rest): (Vec<_>, Vec<_>) =
                             left.into_iter().partition(|(r, _)| !long.contains(&r.id()));
                         let n: u64 = spooled.iter().map(|(_, w)| w).sum();

@@ -1,9 +1,11 @@
 //! Delivery of action records (and of job runs, which travel the same way and count in the
 //! same counters), one stage per file: the bounded channel from the layers ([`Intake`]), the
-//! settings (`config`), the worker's loop (`batcher`: batches, commands, spilling), merging
-//! records of one action (`merge`), one batch's delivery (`delivery`: retries, splitting,
-//! dead letters), the retry policy (`retry`), the disk spool (`spool`) and the dead-letter
-//! file (`dead_letter`). The worker's [`PipelineHandle`] is what the guard holds.
+//! settings (`config`), the worker's end of the channel with its commands and spilling
+//! (`queue`), the worker's loop (`batcher`: batches, replay, shutdown), a batch made ready for
+//! the sink (`request`: merging records of one action), the driver of one request
+//! (`delivery`: attempts and their outcomes, retries, splitting, dead letters), the retry
+//! policy (`retry`), the disk spool (`spool`) and the dead-letter file (`dead_letter`). The
+//! worker's [`PipelineHandle`] is what the guard holds.
 //!
 //! Invariants:
 //! - The layer's side never does I/O and never awaits. Under [`ActionOverflow::Block`] (default,
@@ -26,8 +28,8 @@ mod catch;
 mod config;
 mod dead_letter;
 mod delivery;
-mod duties;
-mod merge;
+mod queue;
+mod request;
 mod retry;
 pub(crate) mod segment;
 mod spool;
