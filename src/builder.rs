@@ -2,17 +2,18 @@
 //! (log directory, time zone, clock, redaction, size caps, flush deadline) are set once here
 //! and handed to each output's builder; what belongs to one output is set on that output's
 //! builder ([`Builder::file_layer`], [`Builder::action_layer`]). [`Builder::build`] returns the
-//! composed layers and the guard without installing anything; [`Builder::init`] is `build`
-//! plus installing them as the global subscriber.
+//! composed layers and the guard without installing anything; [`Builder::init`] (in
+//! `install`, with everything else that is process-wide) is `build` plus installing them as the
+//! global subscriber.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::Layer;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::action::{ActionFilter, ActionLayerBuilder};
 use crate::clock::{Clock, SystemClock, Timezone};
@@ -64,8 +65,8 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     redaction: Redaction,
     limits: Limits,
-    panic_hook: bool,
-    signals: bool,
+    pub(crate) panic_hook: bool,
+    pub(crate) signals: bool,
     // The default sink's choice (when no sink is given).
     #[cfg(feature = "postgres")]
     database_url: Option<String>,
@@ -74,7 +75,7 @@ pub struct Builder {
     scheduled_jobs: bool,
     /// Whether `build` says on stderr where action records go (`init` does; a layer composed
     /// by hand with `build` only warns when they go nowhere).
-    announce_store: bool,
+    pub(crate) announce_store: bool,
     /// A value of [`STDOUT_ENV`] that means nothing, reported by `build`.
     env_error: Option<&'static str>,
 }
@@ -373,7 +374,7 @@ impl Builder {
         .open()
     }
 
-    fn env_filter(&self) -> Result<EnvFilter, Error> {
+    pub(crate) fn env_filter(&self) -> Result<EnvFilter, Error> {
         crate::log_filter::parse(self.filter.as_deref())
     }
 
@@ -478,32 +479,5 @@ impl Builder {
         }
         let layer = layers;
         Ok((layer, guard))
-    }
-
-    /// [`Self::build`], then installs the layers as the process's global subscriber, with the
-    /// `log` crate bridged in and (unless turned off) the panic hook. Returns the guard to keep
-    /// alive until the end of `main`.
-    ///
-    /// ```no_run
-    /// fn main() -> Result<(), actionlog::Error> {
-    ///     let _guard = actionlog::builder()
-    ///         .log_dir("/var/log/tracker")
-    ///         .filter("info,tracker=debug")
-    ///         .init()?;
-    ///     tracing::info!("started");
-    ///     Ok(())
-    /// }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the
-    /// errors of [`Self::build`].
-    pub fn init(mut self) -> Result<Guard, Error> {
-        crate::install::refuse_second()?;
-        self.announce_store = true;
-        let max_level = self.env_filter()?.max_level_hint();
-        let (panic_hook, signals) = (self.panic_hook, self.signals);
-        let (layer, guard) = self.build::<Registry>()?;
-        crate::install::install(layer, guard, max_level, panic_hook, signals)
     }
 }

@@ -28,8 +28,8 @@
 //! ## Modules, in the order data flows
 //! Dependencies point one way, down this list; nothing below the layers imports a layer, the
 //! builder or the crate root.
-//! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs, with the panic
-//!   hook, `signals`: SIGTERM/SIGINT, or the console's events on Windows, for an app that
+//! - `builder`: the [`Builder`] (`build()` composes); `install`: `init()`, which also installs
+//!   globally, with the panic hook, `signals`: SIGTERM/SIGINT, or the console's events on Windows, for an app that
 //!   only called `init()`, and `at_exit`: what is queued when the process exits with the guard
 //!   never dropped); `guard`: the
 //!   [`Guard`] that holds the outputs' handles (`handle`) and sums their [`Stats`];
@@ -112,8 +112,8 @@ pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;
 pub use file::read::{DayFile, DayLines, DayPart, ReadError, day_files};
 pub use file::{
-    DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CHANNEL_MAX_BYTES,
-    DEFAULT_FLUSH_DEADLINE, FileLayer, FileLayerBuilder, Overflow,
+    DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_DEADLINE, DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES,
+    FileLayer, FileLayerBuilder, Overflow,
 };
 pub use guard::{Guard, Shutdown};
 pub use job::{JobFilter, JobLayer};

@@ -156,9 +156,9 @@ impl ActionLayerBuilder {
         let mut config = self.config;
         config.redaction = self.render.redaction.clone();
         config.log_dir = self.log_dir;
-        let (intake, handle) = pipeline::start(sink, config, self.clock.clone())?;
+        let (submitter, handle) = pipeline::start(sink, config, self.clock.clone())?;
         let layer = ActionLayer {
-            intake,
+            submitter,
             render: self.render,
             clock: self.clock,
             emit_initiated: self.emit_initiated,

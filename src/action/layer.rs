@@ -27,9 +27,9 @@ use crate::fields::{
     to_value,
 };
 use crate::job::JobLayer;
-use crate::pipeline::Intake;
+use crate::pipeline::Submitter;
 use crate::redact::REDACTED;
-use crate::rows::{Captured, FailureRule, Fields, Origin, canonical, is_inherited};
+use crate::rows::{CapturedAction, FailureRule, Fields, Origin, canonical, is_inherited};
 use crate::sink::Sink;
 
 /// Typed fields of a span that is an action or carries column fields, kept in its extensions.
@@ -98,7 +98,7 @@ struct ActionSpan {
 /// # }
 /// ```
 pub struct ActionLayer {
-    pub(super) intake: Intake,
+    pub(super) submitter: Submitter,
     pub(super) render: Render,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) emit_initiated: bool,
@@ -149,10 +149,14 @@ impl ActionLayer {
     /// A [`JobLayer`] delivering job runs through this layer's pipeline (same channel, sink,
     /// counters, clock, redaction, size caps and [`FailureRule`]; the builder's job settings).
     pub fn job_layer(&self) -> JobLayer {
-        JobLayer::new(self.intake.clone(), self.render.clone(), self.clock.clone())
-            .max_log_bytes(self.jobs.max_log_bytes)
-            .timezone(self.jobs.tz)
-            .failure_rule(self.failure_rule)
+        JobLayer::new(
+            self.submitter.clone(),
+            self.render.clone(),
+            self.clock.clone(),
+        )
+        .max_log_bytes(self.jobs.max_log_bytes)
+        .timezone(self.jobs.tz)
+        .failure_rule(self.failure_rule)
     }
 
     /// Starts configuring an action layer delivering to `sink`.
@@ -253,7 +257,7 @@ where
                     }));
                     Fields::Packed(PackedFields { meta, packed })
                 };
-                self.intake.submit(Captured {
+                self.submitter.submit(CapturedAction {
                     id: state.id,
                     at: unix(started),
                     name: meta.name(),
@@ -322,7 +326,7 @@ where
             // Raw seconds and nanoseconds: the id's milliseconds and the record's time without
             // chrono's calendar arithmetic on the caller.
             let now = self.clock.unix_now();
-            self.intake.submit(Captured {
+            self.submitter.submit(CapturedAction {
                 id: new_id_unix(now),
                 at: now,
                 name: meta.name(),
@@ -355,7 +359,7 @@ where
             return;
         };
         drop(ext);
-        self.intake.submit(Captured {
+        self.submitter.submit(CapturedAction {
             id: state.id,
             at: unix(state.started),
             name: span.name(),

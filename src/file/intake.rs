@@ -23,8 +23,8 @@ use crate::fields::flat::Flat;
 /// Default maximum wait of [`Overflow::Block`] for room in the file channel: 1 s.
 pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Default bound of the bytes of lines queued in the file channel: 64 MiB.
-pub const DEFAULT_CHANNEL_MAX_BYTES: u64 = 64 << 20;
+/// Default bound of the bytes of lines queued for the file writer: 64 MiB.
+pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 << 20;
 
 pub(crate) struct Intake {
     pub(crate) hub: Arc<Hub>,

@@ -59,7 +59,7 @@ use crate::limits::Limits;
 use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
 use intake::Intake;
-pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_CHANNEL_MAX_BYTES};
+pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_QUEUE_MAX_BYTES};
 
 /// What a layer does when its channel is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,8 +77,8 @@ pub enum Overflow {
 /// The file writer thread's name.
 pub(crate) const WRITER_THREAD: &str = "actionlog-file";
 
-/// Default capacity of the file channel, in lines.
-pub const DEFAULT_CHANNEL_CAPACITY: usize = 65_536;
+/// Default capacity of the queue of lines waiting for the file writer, in lines.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// Default time [`Guard`] waits on drop for queued lines to be written.
 pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -135,8 +135,8 @@ impl FileLayer {
             bounds: rolling::Bounds::default(),
             #[cfg(feature = "compress")]
             compress: false,
-            capacity: DEFAULT_CHANNEL_CAPACITY,
-            max_bytes: DEFAULT_CHANNEL_MAX_BYTES,
+            capacity: DEFAULT_QUEUE_CAPACITY,
+            max_bytes: DEFAULT_QUEUE_MAX_BYTES,
             block_timeout: DEFAULT_BLOCK_TIMEOUT,
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
@@ -316,17 +316,17 @@ impl FileLayerBuilder {
         self
     }
 
-    /// Lines the channel holds before [`Overflow`] applies (default 65 536).
-    pub fn channel_capacity(mut self, n: usize) -> Self {
+    /// Lines queued for the writer thread before [`Overflow`] applies (default 65 536).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
         self.capacity = n;
         self
     }
 
-    /// Bytes the channel holds before [`Overflow`] applies (default 64 MiB), beside its bound
+    /// Bytes queued for the writer thread before [`Overflow`] applies (default 64 MiB), beside its bound
     /// in lines. A line is held as its captured event (values unescaped, rendered by the
     /// writer) and counts as that record's bytes plus its span fields'; a line alone larger than
     /// this still goes through when nothing else waits.
-    pub fn channel_max_bytes(mut self, n: u64) -> Self {
+    pub fn queue_max_bytes(mut self, n: u64) -> Self {
         self.max_bytes = n;
         self
     }
@@ -461,7 +461,7 @@ impl FileLayerBuilder {
     /// [`Error::Thread`] if the thread cannot start.
     pub fn build(self) -> Result<(FileLayer, Guard), Error> {
         if self.capacity == 0 {
-            return Err(Error::Config("channel capacity must be at least 1"));
+            return Err(Error::Config("queue capacity must be at least 1"));
         }
         if !self.day_files && !self.stdout_json {
             return Err(Error::Config(

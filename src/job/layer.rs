@@ -23,7 +23,7 @@ use crate::fields::{
     ErrorText, Render, Val, ValHandler, Visitor, error_value, event, is_error_field, new_id,
     text_of, to_value,
 };
-use crate::pipeline::Intake;
+use crate::pipeline::Submitter;
 use crate::redact::REDACTED;
 use crate::rows::{FailureRule, JobExecution};
 
@@ -129,7 +129,7 @@ impl ValHandler for RunWriter<'_> {
 /// # }
 /// ```
 pub struct JobLayer {
-    intake: Intake,
+    submitter: Submitter,
     render: Render,
     clock: Arc<dyn Clock>,
     tz: Timezone,
@@ -148,9 +148,9 @@ impl std::fmt::Debug for JobLayer {
 }
 
 impl JobLayer {
-    pub(crate) fn new(intake: Intake, render: Render, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(submitter: Submitter, render: Render, clock: Arc<dyn Clock>) -> Self {
         JobLayer {
-            intake,
+            submitter,
             render,
             clock,
             tz: Timezone::default(),
@@ -370,6 +370,6 @@ where
         let run_id = ext.get_mut::<RunId>().map(|r| r.0);
         drop(ext);
         let run_id = run_id.unwrap_or_else(|| new_id(run.started));
-        self.intake.submit_job(self.finish(run, run_id));
+        self.submitter.submit_job(self.finish(run, run_id));
     }
 }

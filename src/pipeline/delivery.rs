@@ -13,12 +13,14 @@
 //! progress it takes commands and spills a filling queue to the spool every [`SPILL_CHECK`],
 //! and dead-letters what the spool cannot take; a shutdown deadline bounds the write.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::ActionCounters;
-use super::catch::{CatchPanic, panicked};
 use super::dead_letter::DeadLetter;
 use super::queue::{Queue, Unspooled};
 use super::request::{Request, Weighted};
@@ -408,5 +410,36 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         self.report_dead_letter_losses();
+    }
+}
+
+/// A panic inside the sink, as a transient failure: a sink that panics once (a bug on one
+/// code path, an unexpected reply) usually writes on the next attempt, and one that always
+/// panics is an outage like a refused connection — the batch waits, spills, and is counted.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> SinkError {
+    SinkError::new(
+        FailureKind::Transient,
+        format!("the sink panicked: {}", crate::report::panic_text(payload)),
+    )
+}
+
+/// A future whose polls run under `catch_unwind`, ending with the panic's payload if one
+/// panics (`futures::FutureExt::catch_unwind`, without the dependency).
+struct CatchPanic<F>(F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        // The sink is not used again after a panic except through a fresh `write` call, which
+        // a sink must survive after any failed one: unwind safety is the sink's own contract.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Pin::new(&mut *inner).poll(cx)
+        })) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(p) => Poll::Ready(Err(p)),
+        }
     }
 }

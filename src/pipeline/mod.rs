@@ -1,5 +1,5 @@
 //! Delivery of action records (and of job runs, which travel the same way and count in the
-//! same counters), one stage per file: the bounded channel from the layers ([`Intake`]), the
+//! same counters), one stage per file: the bounded channel from the layers ([`Submitter`]), the
 //! settings (`config`), the worker's end of the channel with its commands and spilling
 //! (`queue`), the worker's loop (`batcher`: batches, replay, shutdown), a batch made ready for
 //! the sink (`request`: merging records of one action), the driver of one request
@@ -24,7 +24,6 @@
 //!   an earlier run (see [`spool`]).
 
 mod batcher;
-mod catch;
 mod config;
 mod dead_letter;
 mod delivery;
@@ -47,7 +46,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::handle::{Ack, Handle};
-use crate::rows::{Captured, Envelope, JobExecution};
+use crate::rows::{CapturedAction, Envelope, JobExecution};
 use crate::sink::Sink;
 use crate::stats::Stats;
 
@@ -73,15 +72,15 @@ pub(crate) enum Cmd {
 
 /// The layers' end of the channel.
 #[derive(Clone)]
-pub(crate) struct Intake {
+pub(crate) struct Submitter {
     tx: Sender<Envelope>,
     overflow: ActionOverflow,
     counters: Arc<ActionCounters>,
 }
 
-impl Intake {
+impl Submitter {
     /// Hands a record to the worker; never does I/O, waits at most the overflow bound.
-    pub(crate) fn submit(&self, rec: Captured) {
+    pub(crate) fn submit(&self, rec: CapturedAction) {
         self.send(Envelope::Action(rec));
     }
 
@@ -160,7 +159,7 @@ pub(crate) fn start(
     sink: Box<dyn Sink>,
     config: PipelineConfig,
     clock: Arc<dyn Clock>,
-) -> Result<(Intake, PipelineHandle), Error> {
+) -> Result<(Submitter, PipelineHandle), Error> {
     config.validate()?;
     let (tx, rx) = crossbeam_channel::bounded(config.capacity);
     let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
@@ -169,7 +168,7 @@ pub(crate) fn start(
         .enable_all()
         .build()
         .map_err(Error::Thread)?;
-    let intake = Intake {
+    let submitter = Submitter {
         tx,
         overflow: config.overflow,
         counters: counters.clone(),
@@ -193,7 +192,7 @@ pub(crate) fn start(
         .spawn(move || worker.run())
         .map_err(Error::Thread)?;
     Ok((
-        intake,
+        submitter,
         PipelineHandle {
             ctl: ctl_tx,
             thread: Some(thread),

@@ -25,7 +25,7 @@ pub(crate) enum Origin {
 }
 
 /// One action record, as captured on the app's thread.
-pub(crate) struct Captured {
+pub(crate) struct CapturedAction {
     pub(crate) id: Uuid,
     /// The action's start (a span's creation, an event's emission), as
     /// [`Clock::unix_now`](crate::clock::Clock::unix_now) gives it: turned into a `DateTime` on
@@ -52,7 +52,7 @@ pub(crate) enum Fields {
     Packed(PackedFields),
 }
 
-impl Captured {
+impl CapturedAction {
     /// The row: columns from the fields, everything else into `action_details`, and the status
     /// the status rules give (see the `action` module docs).
     pub(crate) fn into_record(self) -> ActionRecord {

@@ -1,7 +1,7 @@
 //! The owned rows the pipeline carries and the sinks store, and their encoding:
 //! - [`ActionRecord`], one `action_logs` row (or a newer state of one);
 //! - [`JobExecution`], one `job_executions` row;
-//! - [`Captured`], an action as a layer took it on the app's thread, turned into its row (the
+//! - [`CapturedAction`], an action as a layer took it on the app's thread, turned into its row (the
 //!   status rules) on the worker thread by [`Envelope::into_row`];
 //! - [`Row`], what a batch holds, and its JSON form in the spool and dead-letter files;
 //! - [`FailureRule`], which events fail the action or run they happen in.
@@ -18,7 +18,7 @@ pub use failure::FailureRule;
 pub use job::JobExecution;
 
 pub(crate) use action::{canonical, is_inherited};
-pub(crate) use capture::{Captured, Fields, Origin};
+pub(crate) use capture::{CapturedAction, Fields, Origin};
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -31,7 +31,7 @@ use crate::redact::Redaction;
 // the app's thread); job runs are rare and boxed.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Envelope {
-    Action(Captured),
+    Action(CapturedAction),
     Job(Box<JobExecution>),
 }
 

@@ -19,7 +19,6 @@
 mod hourly;
 mod rollups;
 mod schema;
-mod setup;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,7 +142,7 @@ impl SqliteSink {
         let sqlerr = |e: rusqlite::Error| err(e.to_string());
         let conn = Connection::open(&path).map_err(sqlerr)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlerr)?;
-        setup::setup(&conn, table).map_err(sqlerr)?;
+        schema::ensure(&conn, table).map_err(sqlerr)?;
         let cols = COLUMNS.join(", ");
         let marks = (1..=COLUMNS.len())
             .map(|i| format!("?{i}"))
