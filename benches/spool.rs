@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use actionlog::sink::{FailureKind, Sink, SinkError, SinkFuture};
-use actionlog::{ActionFilter, ActionLayer, ActionOverflow, ActionRecord, PipelineConfig};
+use actionlog::{ActionFilter, ActionLayer, ActionRecord, Overflow, PipelineConfig};
 use criterion::{Criterion, Throughput, criterion_group};
 use tracing_subscriber::prelude::*;
 
@@ -67,7 +67,8 @@ fn spill(dir: &Path, n: u64) -> Duration {
         .retry_backoff(Duration::from_secs(20), Duration::from_secs(20))
         .linger(Duration::from_millis(1))
         // Never drop: if spilling falls behind, the caller waits (and the clock shows it).
-        .overflow(ActionOverflow::Block(Duration::from_secs(60)))
+        .overflow(Overflow::Block)
+        .block_timeout(Duration::from_secs(60))
         .spool_dir(dir)
         .dead_letter_dir(dir.join("dead-letter"));
     let (layer, guard) = ActionLayer::builder(Down).pipeline(config).build().unwrap();

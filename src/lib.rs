@@ -118,7 +118,8 @@ pub use file::{
 pub use guard::{Guard, Shutdown};
 pub use job::{JobFilter, JobLayer};
 pub use pipeline::{
-    ActionOverflow, DEFAULT_DEAD_LETTER_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig,
+    DEFAULT_ACTION_BLOCK_TIMEOUT, DEFAULT_DEAD_LETTER_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES,
+    PipelineConfig,
 };
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 pub use rows::{ActionRecord, FailureRule, JobExecution, OPEN_STATUSES};

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use actionlog::sink::{FailureKind, Sink, SinkError, SinkFuture, SqliteSink};
-use actionlog::{ActionOverflow, ActionRecord, ManualClock, PipelineConfig, Stats};
+use actionlog::{ActionRecord, ManualClock, Overflow, PipelineConfig, Stats};
 use common::actions::{assert_accounted, dead_letters, with_actions};
 
 /// A store whose every write fails as a missing table does.
@@ -38,7 +38,8 @@ fn config(dir: &Path) -> PipelineConfig {
         .capacity(20)
         .batch_size(5)
         .linger(Duration::from_millis(1))
-        .overflow(ActionOverflow::Block(Duration::from_secs(5)))
+        .overflow(Overflow::Block)
+        .block_timeout(Duration::from_secs(5))
         .config_retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
         .spool_dir(dir.join("spool"))
         .spool_max_bytes(1)

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use actionlog::sink::SqliteSink;
-use actionlog::{ActionOverflow, ManualClock, PipelineConfig};
+use actionlog::{ManualClock, Overflow, PipelineConfig};
 use common::actions::{Down, assert_accounted, dead_letters};
 use tracing_subscriber::prelude::*;
 
@@ -39,7 +39,7 @@ fn at_the_bound_spilling_stops_and_every_record_is_accounted_for() {
         .capacity(100)
         .batch_size(10)
         .linger(Duration::from_millis(1))
-        .overflow(ActionOverflow::DropNewest)
+        .overflow(Overflow::DropNewest)
         .retry_backoff(Duration::from_millis(20), Duration::from_millis(40))
         .spool_dir(&spool)
         // Any segment reaches it: after the first, spilling stops.
@@ -120,7 +120,8 @@ fn a_record_too_long_for_a_spool_line_is_dead_lettered() {
         .batch_size(2)
         .linger(Duration::from_millis(1))
         // Encoding a long record takes a while: the app waits for room rather than drop.
-        .overflow(ActionOverflow::Block(Duration::from_secs(30)))
+        .overflow(Overflow::Block)
+        .block_timeout(Duration::from_secs(30))
         .retry_backoff(Duration::from_millis(20), Duration::from_millis(40))
         .spool_dir(&spool)
         .dead_letter_dir(&dead);

@@ -61,18 +61,7 @@ use handle::{Counters, FileHandle};
 use intake::Intake;
 pub use intake::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_QUEUE_MAX_BYTES};
 
-/// What a layer does when its channel is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Overflow {
-    /// Wait for room: nothing is lost while the writer keeps up; the caller is held while it
-    /// is behind, at most [`FileLayerBuilder::block_timeout`] (default 1 s) — past that the
-    /// writer is taken to be stalled (a hung disk) and lines are dropped and counted until it
-    /// takes lines again.
-    #[default]
-    Block,
-    /// Drop the new line at once and count it; the caller is never held.
-    DropNewest,
-}
+pub use crate::handle::Overflow;
 
 /// The file writer thread's name.
 pub(crate) const WRITER_THREAD: &str = "actionlog-file";
@@ -338,7 +327,7 @@ impl FileLayerBuilder {
         self
     }
 
-    /// What to do when the channel is full (default [`Overflow::Block`]).
+    /// What to do when the queue is full (default [`Overflow::Block`]).
     pub fn overflow(mut self, o: Overflow) -> Self {
         self.overflow = o;
         self

@@ -8,9 +8,10 @@
 //! worker's [`PipelineHandle`] is what the guard holds.
 //!
 //! Invariants:
-//! - The layer's side never does I/O and never awaits. Under [`ActionOverflow::Block`] (default,
-//!   100 ms) a full channel holds the caller at most that long, then the record is dropped and
-//!   counted; under [`ActionOverflow::DropNewest`] it is dropped at once and counted.
+//! - The layer's side never does I/O and never awaits. Under [`Overflow::Block`] (default) a
+//!   full channel holds the caller at most [`PipelineConfig::block_timeout`] (default 100 ms),
+//!   then the record is dropped and counted; under [`Overflow::DropNewest`] it is dropped at
+//!   once and counted.
 //! - One worker thread with its own single-threaded tokio runtime does all delivery; it never runs
 //!   on the app's executor, and everything it does runs under a no-op subscriber, so the sink's
 //!   own `tracing`/`log` output (tokio-postgres, reqwest) never feeds back into the pipeline.
@@ -33,19 +34,19 @@ mod retry;
 pub(crate) mod segment;
 mod spool;
 
-pub use config::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
+pub use config::{DEFAULT_ACTION_BLOCK_TIMEOUT, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
 pub use dead_letter::DEFAULT_DEAD_LETTER_MAX_BYTES;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::handle::{Ack, Handle};
+use crate::handle::{Ack, Handle, Overflow};
 use crate::rows::{CapturedAction, Envelope, JobExecution};
 use crate::sink::Sink;
 use crate::stats::Stats;
@@ -74,7 +75,8 @@ pub(crate) enum Cmd {
 #[derive(Clone)]
 pub(crate) struct Submitter {
     tx: Sender<Envelope>,
-    overflow: ActionOverflow,
+    overflow: Overflow,
+    block_timeout: Duration,
     counters: Arc<ActionCounters>,
 }
 
@@ -93,12 +95,14 @@ impl Submitter {
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         let sent = match self.overflow {
             // A try first: `send_timeout` reads the clock for its deadline on every call.
-            ActionOverflow::Block(wait) => match self.tx.try_send(rec) {
+            Overflow::Block => match self.tx.try_send(rec) {
                 Ok(()) => true,
-                Err(TrySendError::Full(rec)) => self.tx.send_timeout(rec, wait).is_ok(),
+                Err(TrySendError::Full(rec)) => {
+                    self.tx.send_timeout(rec, self.block_timeout).is_ok()
+                }
                 Err(TrySendError::Disconnected(_)) => false,
             },
-            ActionOverflow::DropNewest => self.tx.try_send(rec).is_ok(),
+            Overflow::DropNewest => self.tx.try_send(rec).is_ok(),
         };
         if !sent {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -171,6 +175,7 @@ pub(crate) fn start(
     let submitter = Submitter {
         tx,
         overflow: config.overflow,
+        block_timeout: config.block_timeout,
         counters: counters.clone(),
     };
     let delivery = delivery::Delivery::new(
