@@ -145,7 +145,7 @@ impl Builder {
     /// default SQLite store stays `<log_dir>/actions.db`.
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.log_dir = dir.as_ref().to_path_buf();
-        self.files = self.files.dir(&self.log_dir);
+        self.files = self.files.log_dir(&self.log_dir);
         self.actions = self.actions.map(|a| a.log_dir(&self.log_dir));
         self
     }
@@ -298,7 +298,7 @@ impl Builder {
     }
 
     /// Settings of the action and job layers and their pipeline only, on their own builder:
-    /// `|a| a.pipeline(…).emit_initiated(false).job_log_bytes(n)` (turns actions on).
+    /// `|a| a.pipeline(…).emit_initiated(false).max_job_log_bytes(n)` (turns actions on).
     pub fn action_layer(self, f: impl FnOnce(ActionLayerBuilder) -> ActionLayerBuilder) -> Self {
         let mut b = self.actions(true);
         b.actions = b.actions.map(f);

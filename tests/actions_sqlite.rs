@@ -352,7 +352,7 @@ fn a_full_channel_drops_and_counts_and_nothing_goes_unaccounted() {
         let sink = Wrap::new(db.sink()).gated(gate);
         let config = PipelineConfig::default()
             .no_spool()
-            .capacity(4)
+            .queue_capacity(4)
             .batch_size(1)
             .linger(std::time::Duration::from_millis(1))
             .overflow(overflow)
@@ -435,7 +435,7 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
     };
     let config = PipelineConfig::default()
         .no_spool()
-        .capacity(100)
+        .queue_capacity(100)
         .batch_size(500)
         .linger(std::time::Duration::from_millis(1))
         // Generous: the point is that the spill keeps room in the channel, not this bound.

@@ -35,7 +35,7 @@ fn clock() -> ManualClock {
 /// long enough that only a worker that stopped taking records could make the caller drop one.
 fn config(dir: &Path) -> PipelineConfig {
     PipelineConfig::default()
-        .capacity(20)
+        .queue_capacity(20)
         .batch_size(5)
         .linger(Duration::from_millis(1))
         .overflow(Overflow::Block)

@@ -50,7 +50,7 @@ fn outage_mid_stream_every_record_lands_once_and_emitters_are_never_held() {
     let proxy = Proxy::start(upstream_of(&db.url), true);
     let config = PipelineConfig::default()
         .no_spool()
-        .capacity(CAPACITY)
+        .queue_capacity(CAPACITY)
         .retry_backoff(Duration::from_millis(10), Duration::from_millis(500))
         .spool_dir(dir.path().join("spool"))
         .dead_letter_dir(dir.path().join("dead-letter"));

@@ -36,7 +36,7 @@ fn at_the_bound_spilling_stops_and_every_record_is_accounted_for() {
     let dead = dir.path().join("dead-letter");
     let config = PipelineConfig::default()
         .no_spool()
-        .capacity(100)
+        .queue_capacity(100)
         .batch_size(10)
         .linger(Duration::from_millis(1))
         .overflow(Overflow::DropNewest)
@@ -116,7 +116,7 @@ fn a_record_too_long_for_a_spool_line_is_dead_lettered() {
     let spool = dir.path().join("spool");
     let dead = dir.path().join("dead-letter");
     let config = PipelineConfig::default()
-        .capacity(4)
+        .queue_capacity(4)
         .batch_size(2)
         .linger(Duration::from_millis(1))
         // Encoding a long record takes a while: the app waits for room rather than drop.

@@ -124,9 +124,9 @@ impl ActionLayerBuilder {
     }
 
     /// Cap on the log lines kept with each job run (default
-    /// [`crate::job::DEFAULT_MAX_LOG_BYTES`]); see [`crate::JobLayer::max_log_bytes`].
-    pub fn job_log_bytes(mut self, n: usize) -> Self {
-        self.jobs.max_log_bytes = n;
+    /// [`crate::job::DEFAULT_MAX_JOB_LOG_BYTES`]); see [`crate::JobLayer::max_job_log_bytes`].
+    pub fn max_job_log_bytes(mut self, n: usize) -> Self {
+        self.jobs.max_job_log_bytes = n;
         self
     }
 

@@ -112,14 +112,14 @@ pub struct ActionLayer {
 /// What the job layer made from an action layer starts with.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct JobSettings {
-    pub(super) max_log_bytes: usize,
+    pub(super) max_job_log_bytes: usize,
     pub(super) tz: Timezone,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
         JobSettings {
-            max_log_bytes: crate::job::DEFAULT_MAX_LOG_BYTES,
+            max_job_log_bytes: crate::job::DEFAULT_MAX_JOB_LOG_BYTES,
             tz: Timezone::default(),
         }
     }
@@ -154,7 +154,7 @@ impl ActionLayer {
             self.render.clone(),
             self.clock.clone(),
         )
-        .max_log_bytes(self.jobs.max_log_bytes)
+        .max_job_log_bytes(self.jobs.max_job_log_bytes)
         .timezone(self.jobs.tz)
         .failure_rule(self.failure_rule)
     }

@@ -229,7 +229,7 @@ impl std::fmt::Debug for FileLayerBuilder {
 
 impl FileLayerBuilder {
     /// The directory of the day files (the one given to [`FileLayer::builder`]).
-    pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
+    pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.dir = dir.as_ref().to_path_buf();
         self
     }

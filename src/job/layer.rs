@@ -14,7 +14,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
-use super::DEFAULT_MAX_LOG_BYTES;
+use super::DEFAULT_MAX_JOB_LOG_BYTES;
 use crate::clock::{self, Clock, Timezone};
 use crate::fields::current;
 use crate::fields::flat::FlatId;
@@ -133,7 +133,7 @@ pub struct JobLayer {
     render: Render,
     clock: Arc<dyn Clock>,
     tz: Timezone,
-    max_log_bytes: usize,
+    max_job_log_bytes: usize,
     failure_rule: FailureRule,
     /// This layer's flattenings of span fields.
     flat_id: FlatId,
@@ -142,7 +142,7 @@ pub struct JobLayer {
 impl std::fmt::Debug for JobLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobLayer")
-            .field("max_log_bytes", &self.max_log_bytes)
+            .field("max_job_log_bytes", &self.max_job_log_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -154,17 +154,17 @@ impl JobLayer {
             render,
             clock,
             tz: Timezone::default(),
-            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            max_job_log_bytes: DEFAULT_MAX_JOB_LOG_BYTES,
             failure_rule: FailureRule::default(),
             flat_id: FlatId::new(),
         }
     }
 
-    /// Cap on a run's captured `logs` (default [`DEFAULT_MAX_LOG_BYTES`]); lines past it are
+    /// Cap on a run's captured `logs` (default [`DEFAULT_MAX_JOB_LOG_BYTES`]); lines past it are
     /// left out and counted in a `…[truncated N bytes]` marker at the end.
     #[must_use]
-    pub fn max_log_bytes(mut self, n: usize) -> Self {
-        self.max_log_bytes = n;
+    pub fn max_job_log_bytes(mut self, n: usize) -> Self {
+        self.max_job_log_bytes = n;
         self
     }
 
@@ -334,7 +334,7 @@ where
                 if run.error.is_none() {
                     run.error = error;
                 }
-                if run.cut > 0 || run.logs.len() + s.line.len() > self.max_log_bytes {
+                if run.cut > 0 || run.logs.len() + s.line.len() > self.max_job_log_bytes {
                     run.cut += s.line.len();
                 } else {
                     // Lines are built from `str`s and escaped: always UTF-8.

@@ -66,9 +66,9 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
-    /// Records the channel holds (default 10 000).
+    /// Records queued for the delivery worker before [`Overflow`] applies (default 10 000).
     #[must_use]
-    pub fn capacity(mut self, n: usize) -> Self {
+    pub fn queue_capacity(mut self, n: usize) -> Self {
         self.capacity = n;
         self
     }
@@ -194,7 +194,9 @@ impl PipelineConfig {
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.capacity == 0 {
-            return Err(Error::Config("action channel capacity must be at least 1"));
+            return Err(Error::Config(
+                "the action queue capacity must be at least 1",
+            ));
         }
         if self.batch_size == 0 {
             return Err(Error::Config("batch size must be at least 1"));
