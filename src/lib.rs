@@ -55,6 +55,28 @@
 //! - `web` (feature `web`): the dashboard — server-rendered pages, a live stream and exports
 //!   over `query`, as an axum router and `actionlog serve`; it imports only `query`.
 //!
+//! ## The path of an action to its row
+//! One `info!(action_type = "order_paid", …)` (or an action span's close) reaches its
+//! `action_logs` row through these files, the first two on the app's thread, the rest on the
+//! delivery worker's:
+//! 1. `action/layer.rs`: [`ActionFilter`] lets the callsite through (its field names, decided
+//!    once) and [`ActionLayer`] captures the action's values through `fields`, the capture
+//!    every layer shares, into a `CapturedAction` — no I/O, no row built yet;
+//! 2. `pipeline/queue.rs`: the layers' `Submitter` puts it on the bounded queue (waiting at
+//!    most [`PipelineConfig::block_timeout`]); the worker's `Queue` takes it, and spills to
+//!    the spool while the sink is slow;
+//! 3. `rows/capture.rs`: when its batch closes, the capture becomes its row (the status rules,
+//!    nested secrets scrubbed) —
+//! 4. `rows/action.rs`: an [`ActionRecord`];
+//! 5. `pipeline/batcher.rs`: the batch (size or linger) made a `Request`, the records of one
+//!    action folded into one row;
+//! 6. `pipeline/delivery.rs`: the driver's attempts, each ending delivered, retried after a
+//!    pause, rejected (split down to the refused rows, dead-lettered) or given up (spooled or
+//!    dead-lettered at shutdown);
+//! 7. `sink/mod.rs`: the [`sink::Sink`] trait, the rows handed over as a shared
+//!    [`sink::Batch`];
+//! 8. `sink/sqlite/mod.rs` (or `postgres`, `supabase`): one idempotent upsert.
+//!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
 //!   [`Stats`] and reported once on stderr, and the writer keeps retrying.

@@ -21,9 +21,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::ActionCounters;
+use super::batcher::{Request, Weighted};
 use super::dead_letter::DeadLetter;
 use super::queue::{Queue, Unspooled};
-use super::request::{Request, Weighted};
 use super::retry::Backoff;
 use crate::clock::Clock;
 use crate::rows::Row;

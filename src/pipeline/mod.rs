@@ -1,16 +1,16 @@
 //! Delivery of action records (and of job runs, which travel the same way and count in the
-//! same counters), one stage per file: the bounded channel from the layers ([`Submitter`]), the
-//! settings (`config`), the worker's end of the channel with its commands and spilling
-//! (`queue`), the worker's loop (`batcher`: batches, replay, shutdown), a batch made ready for
-//! the sink (`request`: merging records of one action), the driver of one request
-//! (`delivery`: attempts and their outcomes, retries, splitting, dead letters), the retry
-//! policy (`retry`), the disk spool (`spool`) and the dead-letter file (`dead_letter`). The
-//! worker's [`PipelineHandle`] is what the guard holds.
+//! same counters), one stage per file: the queue between the layers and the worker, both its
+//! ends (`queue`: the layers' [`Submitter`], the worker's side with its commands and spilling),
+//! the settings (`config`), the worker's loop (`batcher`: batches made into requests, merging
+//! the records of one action; replay; shutdown), the driver of one request (`delivery`:
+//! attempts and their outcomes, retries, splitting, dead letters), the retry policy (`retry`),
+//! the disk spool (`spool`, its files in `segment`) and the dead-letter file (`dead_letter`).
+//! The worker's [`PipelineHandle`] is what the guard holds.
 //!
 //! Invariants:
-//! - The layer's side never does I/O and never awaits. Under [`Overflow::Block`] (default) a
+//! - The layer's side never does I/O and never awaits. Under [`crate::Overflow::Block`] (default) a
 //!   full channel holds the caller at most [`PipelineConfig::block_timeout`] (default 100 ms),
-//!   then the record is dropped and counted; under [`Overflow::DropNewest`] it is dropped at
+//!   then the record is dropped and counted; under [`crate::Overflow::DropNewest`] it is dropped at
 //!   once and counted.
 //! - One worker thread with its own single-threaded tokio runtime does all delivery; it never runs
 //!   on the app's executor, and everything it does runs under a no-op subscriber, so the sink's
@@ -29,25 +29,24 @@ mod config;
 mod dead_letter;
 mod delivery;
 mod queue;
-mod request;
 mod retry;
 pub(crate) mod segment;
 mod spool;
 
 pub use config::{DEFAULT_ACTION_BLOCK_TIMEOUT, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
 pub use dead_letter::DEFAULT_DEAD_LETTER_MAX_BYTES;
+pub(crate) use queue::Submitter;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::handle::{Ack, Handle, Overflow};
-use crate::rows::{CapturedAction, Envelope, JobExecution};
+use crate::handle::{Ack, Handle};
 use crate::sink::Sink;
 use crate::stats::Stats;
 
@@ -69,45 +68,6 @@ pub(crate) enum Cmd {
     Flush(Sender<()>),
     /// Deliver what can be delivered before the instant, dead-letter the rest, acknowledge, stop.
     Shutdown(Instant, Sender<()>),
-}
-
-/// The layers' end of the channel.
-#[derive(Clone)]
-pub(crate) struct Submitter {
-    tx: Sender<Envelope>,
-    overflow: Overflow,
-    block_timeout: Duration,
-    counters: Arc<ActionCounters>,
-}
-
-impl Submitter {
-    /// Hands a record to the worker; never does I/O, waits at most the overflow bound.
-    pub(crate) fn submit(&self, rec: CapturedAction) {
-        self.send(Envelope::Action(rec));
-    }
-
-    /// Hands a finished job run to the worker, like [`Self::submit`].
-    pub(crate) fn submit_job(&self, run: JobExecution) {
-        self.send(Envelope::Job(Box::new(run)));
-    }
-
-    fn send(&self, rec: Envelope) {
-        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
-        let sent = match self.overflow {
-            // A try first: `send_timeout` reads the clock for its deadline on every call.
-            Overflow::Block => match self.tx.try_send(rec) {
-                Ok(()) => true,
-                Err(TrySendError::Full(rec)) => {
-                    self.tx.send_timeout(rec, self.block_timeout).is_ok()
-                }
-                Err(TrySendError::Disconnected(_)) => false,
-            },
-            Overflow::DropNewest => self.tx.try_send(rec).is_ok(),
-        };
-        if !sent {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }
 
 /// The worker's [`Handle`]: commands travel on their own channel, so they never wait behind

@@ -1,16 +1,58 @@
-//! The worker's receiving end ([`Queue`]): the records the layers queued, the commands it was
-//! given ([`Asked`]), and the spool that takes what waits in the queue while the sink is slow
-//! or failing.
+//! The queue between the layers and the delivery worker, both ends: the layers' [`Submitter`]
+//! (never does I/O, waits at most the overflow bound), and the worker's [`Queue`] — the records
+//! queued, the commands it was given ([`Asked`]), and the spool that takes what waits in the
+//! queue while the sink is slow or failing.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::spool::{Spilled, Spool};
 use super::{ActionCounters, Cmd};
+use crate::handle::Overflow;
 use crate::redact::Redaction;
-use crate::rows::{Envelope, Row};
+use crate::rows::{CapturedAction, Envelope, JobExecution, Row};
+
+/// The layers' end of the channel.
+#[derive(Clone)]
+pub(crate) struct Submitter {
+    pub(super) tx: Sender<Envelope>,
+    pub(super) overflow: Overflow,
+    pub(super) block_timeout: Duration,
+    pub(super) counters: Arc<ActionCounters>,
+}
+
+impl Submitter {
+    /// Hands a record to the worker; never does I/O, waits at most the overflow bound.
+    pub(crate) fn submit(&self, rec: CapturedAction) {
+        self.send(Envelope::Action(rec));
+    }
+
+    /// Hands a finished job run to the worker, like [`Self::submit`].
+    pub(crate) fn submit_job(&self, run: JobExecution) {
+        self.send(Envelope::Job(Box::new(run)));
+    }
+
+    fn send(&self, rec: Envelope) {
+        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        let sent = match self.overflow {
+            // A try first: `send_timeout` reads the clock for its deadline on every call.
+            Overflow::Block => match self.tx.try_send(rec) {
+                Ok(()) => true,
+                Err(TrySendError::Full(rec)) => {
+                    self.tx.send_timeout(rec, self.block_timeout).is_ok()
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            },
+            Overflow::DropNewest => self.tx.try_send(rec).is_ok(),
+        };
+        if !sent {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 /// What the worker has been asked to do besides delivering.
 pub(crate) enum Asked {
