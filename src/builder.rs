@@ -424,7 +424,7 @@ impl Builder {
             true => files.build().map(|(l, g)| (Some(l), g))?,
             false => (None, Guard::empty()),
         };
-        let console = self.console_on.then(|| self.console).map(|s| {
+        let console = self.console_on.then_some(self.console).map(|s| {
             ConsoleLayer::new(s)
                 .color(self.color)
                 .timezone(self.tz)
