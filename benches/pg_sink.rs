@@ -205,8 +205,14 @@ mod bench {
     ) -> Duration {
         let t = Instant::now();
         match method {
-            Method::Sink => env.rt.block_on(sinks[0].write(batch)).unwrap(),
-            Method::SinkUnnest => env.rt.block_on(sinks[1].write(batch)).unwrap(),
+            Method::Sink => env
+                .rt
+                .block_on(sinks[0].write(&batch.to_vec().into()))
+                .unwrap(),
+            Method::SinkUnnest => env
+                .rt
+                .block_on(sinks[1].write(&batch.to_vec().into()))
+                .unwrap(),
             Method::Copy => env.rt.block_on(copy(&env.client, batch)),
             Method::Unnest => env.rt.block_on(unnest(&env.client, batch)),
         }
@@ -312,7 +318,7 @@ mod bench {
         let t = Instant::now();
         for r in &batch {
             env.rt
-                .block_on(sinks[0].write(std::slice::from_ref(r)))
+                .block_on(sinks[0].write(&vec![r.clone()].into()))
                 .unwrap();
         }
         println!(

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use actionlog::sink::{FailureKind, Sink, SinkError, SinkFuture};
-use actionlog::{ActionFilter, ActionLayer, ActionOverflow, ActionRecord, PipelineConfig};
+use actionlog::{ActionFilter, ActionLayer, ActionRecord, Overflow, PipelineConfig};
 use criterion::{Criterion, Throughput, criterion_group};
 use tracing_subscriber::prelude::*;
 
@@ -30,7 +30,7 @@ impl Sink for Down {
     fn name(&self) -> &'static str {
         "down"
     }
-    fn write<'a>(&'a mut self, _batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _batch: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(async { Err(SinkError::new(FailureKind::Transient, "down")) })
     }
 }
@@ -41,7 +41,7 @@ impl Sink for Accepts {
     fn name(&self) -> &'static str {
         "accepts"
     }
-    fn write<'a>(&'a mut self, _batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _batch: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(async { Ok(()) })
     }
 }
@@ -67,7 +67,8 @@ fn spill(dir: &Path, n: u64) -> Duration {
         .retry_backoff(Duration::from_secs(20), Duration::from_secs(20))
         .linger(Duration::from_millis(1))
         // Never drop: if spilling falls behind, the caller waits (and the clock shows it).
-        .overflow(ActionOverflow::Block(Duration::from_secs(60)))
+        .overflow(Overflow::Block)
+        .block_timeout(Duration::from_secs(60))
         .spool_dir(dir)
         .dead_letter_dir(dir.join("dead-letter"));
     let (layer, guard) = ActionLayer::builder(Down).pipeline(config).build().unwrap();

@@ -66,7 +66,7 @@ fn main() {
         for (k, sink) in sinks.iter_mut().enumerate() {
             let batch = records(BATCH, round);
             let t = Instant::now();
-            rt.block_on(sink.write(&batch)).unwrap();
+            rt.block_on(sink.write(&batch.into())).unwrap();
             spent[k] += t.elapsed();
         }
     }

@@ -72,7 +72,7 @@ fn main() {
             g.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter_batched(
                     || records(size),
-                    |batch| rt.block_on(sinks[i].write(&batch)).unwrap(),
+                    |batch| rt.block_on(sinks[i].write(&batch.into())).unwrap(),
                     BatchSize::PerIteration,
                 )
             });
@@ -90,7 +90,7 @@ fn main() {
             for (i, sink) in sinks.iter_mut().enumerate() {
                 let batch = records(size);
                 let t = Instant::now();
-                rt.block_on(sink.write(&batch)).unwrap();
+                rt.block_on(sink.write(&batch.into())).unwrap();
                 spent[i] += t.elapsed();
             }
         }

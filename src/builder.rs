@@ -2,17 +2,18 @@
 //! (log directory, time zone, clock, redaction, size caps, flush deadline) are set once here
 //! and handed to each output's builder; what belongs to one output is set on that output's
 //! builder ([`Builder::file_layer`], [`Builder::action_layer`]). [`Builder::build`] returns the
-//! composed layers and the guard without installing anything; [`Builder::init`] is `build`
-//! plus installing them as the global subscriber.
+//! composed layers and the guard without installing anything; [`Builder::init`] (in
+//! `install`, with everything else that is process-wide) is `build` plus installing them as the
+//! global subscriber.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::Layer;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::action::{ActionFilter, ActionLayerBuilder};
 use crate::clock::{Clock, SystemClock, Timezone};
@@ -53,19 +54,23 @@ pub struct Builder {
     log_dir: PathBuf,
     filter: Option<String>,
     files: FileLayerBuilder,
-    console: Option<Stream>,
+    /// Kept while the console is off, so turning it on again keeps its stream.
+    console: Stream,
+    console_on: bool,
     color: ColorMode,
     /// Span close lines on the console (the files' setting is on their builder).
     close_lines: bool,
-    /// `None` when actions are off.
-    actions: Option<ActionLayerBuilder>,
+    /// Kept, and given every shared setting, while actions are off: turning them on again keeps
+    /// what was set meanwhile.
+    actions: ActionLayerBuilder,
+    actions_on: bool,
     // Shared settings the console (built at the end) also needs.
     tz: Timezone,
     clock: Arc<dyn Clock>,
     redaction: Redaction,
     limits: Limits,
-    panic_hook: bool,
-    signals: bool,
+    pub(crate) panic_hook: bool,
+    pub(crate) signals: bool,
     // The default sink's choice (when no sink is given).
     #[cfg(feature = "postgres")]
     database_url: Option<String>,
@@ -74,7 +79,7 @@ pub struct Builder {
     scheduled_jobs: bool,
     /// Whether `build` says on stderr where action records go (`init` does; a layer composed
     /// by hand with `build` only warns when they go nowhere).
-    announce_store: bool,
+    pub(crate) announce_store: bool,
     /// A value of [`STDOUT_ENV`] that means nothing, reported by `build`.
     env_error: Option<&'static str>,
 }
@@ -84,10 +89,12 @@ impl Default for Builder {
         let log_dir = PathBuf::from("logs");
         let builder = Builder {
             files: FileLayer::builder(&log_dir),
-            actions: Some(ActionLayerBuilder::without_sink().log_dir(&log_dir)),
+            actions: ActionLayerBuilder::without_sink().log_dir(&log_dir),
+            actions_on: true,
             log_dir,
             filter: None,
-            console: Some(Stream::Stderr),
+            console: Stream::Stderr,
+            console_on: true,
             color: ColorMode::Auto,
             close_lines: false,
             tz: Timezone::Local,
@@ -114,8 +121,8 @@ impl std::fmt::Debug for Builder {
             .field("log_dir", &self.log_dir)
             .field("filter", &self.filter)
             .field("files", &self.files)
-            .field("console", &self.console)
-            .field("actions", &self.actions)
+            .field("console", &self.console_on.then_some(self.console))
+            .field("actions", &self.actions_on.then_some(&self.actions))
             .field("timezone", &self.tz)
             .field("migrate", &self.migrate)
             .field("action_table", &self.action_table)
@@ -144,8 +151,8 @@ impl Builder {
     /// default SQLite store stays `<log_dir>/actions.db`.
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.log_dir = dir.as_ref().to_path_buf();
-        self.files = self.files.dir(&self.log_dir);
-        self.actions = self.actions.map(|a| a.log_dir(&self.log_dir));
+        self.files = self.files.log_dir(&self.log_dir);
+        self.actions = self.actions.log_dir(&self.log_dir);
         self
     }
 
@@ -161,7 +168,7 @@ impl Builder {
     pub fn timezone(mut self, tz: Timezone) -> Self {
         self.tz = tz;
         self.files = self.files.timezone(tz);
-        self.actions = self.actions.map(|a| a.timezone(tz));
+        self.actions = self.actions.timezone(tz);
         self
     }
 
@@ -169,7 +176,7 @@ impl Builder {
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self.files = self.files.clock_arc(self.clock.clone());
-        self.actions = self.actions.map(|a| a.clock_arc(self.clock.clone()));
+        self.actions = self.actions.clock_arc(self.clock.clone());
         self
     }
 
@@ -179,7 +186,7 @@ impl Builder {
     pub fn redaction(mut self, r: Redaction) -> Self {
         self.redaction = r.clone();
         self.files = self.files.redaction(r.clone());
-        self.actions = self.actions.map(|a| a.redaction(r));
+        self.actions = self.actions.redaction(r);
         self
     }
 
@@ -199,14 +206,14 @@ impl Builder {
     fn limits(mut self, l: Limits) -> Self {
         self.limits = l;
         self.files = self.files.limits(l);
-        self.actions = self.actions.map(|a| a.limits(l));
+        self.actions = self.actions.limits(l);
         self
     }
 
     /// How long dropping the guard waits for queued lines and records (default 5 s).
     pub fn flush_deadline(mut self, d: Duration) -> Self {
         self.files = self.files.flush_deadline(d);
-        self.actions = self.actions.map(|a| a.flush_deadline(d));
+        self.actions = self.actions.flush_deadline(d);
         self
     }
 
@@ -258,13 +265,14 @@ impl Builder {
 
     /// Console output on or off (default on, to stderr).
     pub fn console(mut self, on: bool) -> Self {
-        self.console = on.then_some(self.console.unwrap_or_default());
+        self.console_on = on;
         self
     }
 
     /// The console's stream (turns the console on).
     pub fn console_stream(mut self, stream: Stream) -> Self {
-        self.console = Some(stream);
+        self.console = stream;
+        self.console_on = true;
         self
     }
 
@@ -279,28 +287,19 @@ impl Builder {
     /// `ACTIONLOG_DATABASE_URL` or `DATABASE_URL` is set (feature `postgres`); to Supabase when
     /// `SUPABASE_URL` is set (feature `supabase`)). `init` says in one line on stderr where they
     /// go — store kind, database and table, never a password — and `init` and `build` warn
-    /// when no store is configured, so they never go nowhere in silence.
+    /// when no store is configured, so they never go nowhere in silence. Like every output's
+    /// switch, turning actions off keeps their settings: on again, they have what was set
+    /// before and meanwhile.
     pub fn actions(mut self, on: bool) -> Self {
-        self.actions = match (on, self.actions.take()) {
-            (true, Some(a)) => Some(a),
-            (true, None) => Some(
-                ActionLayerBuilder::without_sink()
-                    .log_dir(&self.log_dir)
-                    .timezone(self.tz)
-                    .clock_arc(self.clock.clone())
-                    .redaction(self.redaction.clone())
-                    .limits(self.limits),
-            ),
-            (false, _) => None,
-        };
+        self.actions_on = on;
         self
     }
 
     /// Settings of the action and job layers and their pipeline only, on their own builder:
-    /// `|a| a.pipeline(…).emit_initiated(false).job_log_bytes(n)` (turns actions on).
+    /// `|a| a.pipeline(…).emit_initiated(false).max_job_log_bytes(n)` (turns actions on).
     pub fn action_layer(self, f: impl FnOnce(ActionLayerBuilder) -> ActionLayerBuilder) -> Self {
         let mut b = self.actions(true);
-        b.actions = b.actions.map(f);
+        b.actions = f(b.actions);
         b
     }
 
@@ -373,7 +372,7 @@ impl Builder {
         .open()
     }
 
-    fn env_filter(&self) -> Result<EnvFilter, Error> {
+    pub(crate) fn env_filter(&self) -> Result<EnvFilter, Error> {
         crate::log_filter::parse(self.filter.as_deref())
     }
 
@@ -413,7 +412,7 @@ impl Builder {
         if let Some(e) = self.env_error {
             return Err(Error::Config(e));
         }
-        if self.console == Some(Stream::Stdout) && self.files.writes_stdout() {
+        if self.console_on && self.console == Stream::Stdout && self.files.writes_stdout() {
             return Err(Error::Config(
                 "the console and the JSON lines cannot share standard output: \
                  keep the console on stderr (the default) or turn it off",
@@ -425,7 +424,7 @@ impl Builder {
             true => files.build().map(|(l, g)| (Some(l), g))?,
             false => (None, Guard::empty()),
         };
-        let console = self.console.map(|s| {
+        let console = self.console_on.then_some(self.console).map(|s| {
             ConsoleLayer::new(s)
                 .color(self.color)
                 .timezone(self.tz)
@@ -443,7 +442,8 @@ impl Builder {
             None => layers.extend(console.map(|c| c.with_filter(filter).boxed())),
         }
         // After the files: a log directory problem is reported as such, not as a database one.
-        let (builder, from) = match self.actions.take() {
+        let actions = std::mem::replace(&mut self.actions, ActionLayerBuilder::without_sink());
+        let (builder, from) = match self.actions_on.then_some(actions) {
             Some(b) if b.sink().is_some() => (Some(b), None),
             Some(b) => match self.default_sink()? {
                 Some(chosen) => (Some(b.sink_boxed(chosen.sink)), chosen.from),
@@ -479,31 +479,81 @@ impl Builder {
         let layer = layers;
         Ok((layer, guard))
     }
+}
 
-    /// [`Self::build`], then installs the layers as the process's global subscriber, with the
-    /// `log` crate bridged in and (unless turned off) the panic hook. Returns the guard to keep
-    /// alive until the end of `main`.
-    ///
-    /// ```no_run
-    /// fn main() -> Result<(), actionlog::Error> {
-    ///     let _guard = actionlog::builder()
-    ///         .log_dir("/var/log/tracker")
-    ///         .filter("info,tracker=debug")
-    ///         .init()?;
-    ///     tracing::info!("started");
-    ///     Ok(())
-    /// }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the
-    /// errors of [`Self::build`].
-    pub fn init(mut self) -> Result<Guard, Error> {
-        crate::install::refuse_second()?;
-        self.announce_store = true;
-        let max_level = self.env_filter()?.max_level_hint();
-        let (panic_hook, signals) = (self.panic_hook, self.signals);
-        let (layer, guard) = self.build::<Registry>()?;
-        crate::install::install(layer, guard, max_level, panic_hook, signals)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::ActionRecord;
+    use crate::sink::{Batch, SinkFuture};
+    use tracing_subscriber::Registry;
+
+    /// A store that takes every write.
+    struct Takes;
+
+    impl Sink for Takes {
+        fn name(&self) -> &'static str {
+            "takes"
+        }
+
+        fn write<'a>(&'a mut self, _: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    #[test]
+    fn actions_turned_off_and_on_keep_what_was_set_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Duration::from_millis(1234);
+        let b = Builder::default()
+            .log_dir(dir.path())
+            .console(false)
+            .day_files(false)
+            .sink(Takes)
+            .action_layer(|a| a.emit_initiated(false))
+            .actions(false)
+            .flush_deadline(d)
+            .actions(true);
+        assert!(b.actions.sink().is_some(), "the sink given before");
+        assert!(
+            format!("{:?}", b.actions).contains("emit_initiated: false"),
+            "{:?}",
+            b.actions
+        );
+        let (_layer, guard) = b.build::<Registry>().unwrap();
+        assert_eq!(guard.flush_deadline(), d);
+    }
+
+    #[test]
+    fn the_console_turned_off_and_on_keeps_its_stream() {
+        let b = Builder::default()
+            .console_stream(Stream::Stdout)
+            .console(false)
+            .color(ColorMode::Never)
+            .console(true);
+        assert!(b.console_on);
+        assert_eq!(b.console, Stream::Stdout);
+        assert_eq!(b.color, ColorMode::Never);
+    }
+
+    #[test]
+    fn day_files_and_stdout_turned_off_and_on_keep_what_was_set_meanwhile() {
+        let b = Builder::default()
+            .day_files(false)
+            .stdout_json(false)
+            .file_layer(|f| f.keep_days(3).queue_capacity(7))
+            .flush_deadline(Duration::from_millis(1234))
+            .day_files(true)
+            .stdout_json(true);
+        assert!(b.files.writes_stdout() && b.files.writes_somewhere());
+        let files = format!("{:?}", b.files);
+        for kept in [
+            "keep_days: Some(3)",
+            "capacity: 7",
+            "flush_deadline: 1.234s",
+            "day_files: true",
+        ] {
+            assert!(files.contains(kept), "{kept} in {files}");
+        }
     }
 }

@@ -9,6 +9,23 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::stats::Stats;
 
+/// What a layer does when the queue to its worker thread is full: the same choice for the day
+/// files' lines ([`crate::FileLayerBuilder::overflow`]) and for action records
+/// ([`crate::PipelineConfig::overflow`]), each with its own `block_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Wait for room: nothing is lost while the worker keeps up; the caller is held while it
+    /// is behind, at most the output's `block_timeout`
+    /// ([`crate::FileLayerBuilder::block_timeout`], default 1 s;
+    /// [`crate::PipelineConfig::block_timeout`], default 100 ms), then the line or record is
+    /// dropped and counted. The file writer is then taken to be stalled (a hung disk): its lines
+    /// are dropped at once, and counted, until it takes lines again.
+    #[default]
+    Block,
+    /// Drop the new line or record at once and count it; the caller is never held.
+    DropNewest,
+}
+
 /// A request sent to a worker: wait for its acknowledgement (and, after a shutdown, for its
 /// thread to end) within a deadline.
 #[must_use]

@@ -1,5 +1,6 @@
-//! What `init` does beyond `build`: the layers installed as the process's global subscriber,
-//! the `log` crate bridged in, the panic hook, the signal handlers and the exit function.
+//! [`Builder::init`]: what is process-wide, beside [`Builder::build`] which is not — the layers
+//! installed as the global subscriber, the `log` crate bridged in, the panic hook, the signal
+//! handlers and the exit function.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -7,6 +8,7 @@ use tracing::level_filters::LevelFilter;
 use tracing_subscriber::Registry;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 
+use crate::builder::Builder;
 use crate::error::Error;
 use crate::guard::Guard;
 
@@ -15,6 +17,35 @@ use crate::guard::Guard;
 /// (`with_default`) exists, which is no reason to refuse. Another crate's global subscriber
 /// shows as `set_global_default` failing in [`install`].
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+impl Builder {
+    /// [`Self::build`], then installs the layers as the process's global subscriber, with the
+    /// `log` crate bridged in and (unless turned off) the panic hook. Returns the guard to keep
+    /// alive until the end of `main`.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), actionlog::Error> {
+    ///     let _guard = actionlog::builder()
+    ///         .log_dir("/var/log/tracker")
+    ///         .filter("info,tracker=debug")
+    ///         .init()?;
+    ///     tracing::info!("started");
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::AlreadyInitialized`] when a global subscriber exists (a second `init`); the
+    /// errors of [`Self::build`].
+    pub fn init(mut self) -> Result<Guard, Error> {
+        refuse_second()?;
+        self.announce_store = true;
+        let max_level = self.env_filter()?.max_level_hint();
+        let (panic_hook, signals) = (self.panic_hook, self.signals);
+        let (layer, guard) = self.build::<Registry>()?;
+        install(layer, guard, max_level, panic_hook, signals)
+    }
+}
 
 /// [`Error::AlreadyInitialized`] after a successful `init`, before anything is built.
 pub(crate) fn refuse_second() -> Result<(), Error> {

@@ -30,8 +30,8 @@
 //! ## Modules, in the order data flows
 //! Dependencies point one way, down this list; nothing below the layers imports a layer, the
 //! builder or the crate root.
-//! - `builder`: the [`Builder`] (`build()` composes, `init()` also installs, with the panic
-//!   hook, `signals`: SIGTERM/SIGINT, or the console's events on Windows, for an app that
+//! - `builder`: the [`Builder`] (`build()` composes); `install`: `init()`, which also installs
+//!   globally, with the panic hook, `signals`: SIGTERM/SIGINT, or the console's events on Windows, for an app that
 //!   only called `init()`, and `at_exit`: what is queued when the process exits with the guard
 //!   never dropped); `guard`: the
 //!   [`Guard`] that holds the outputs' handles (`handle`) and sums their [`Stats`];
@@ -77,6 +77,27 @@
 //!    cap);
 //! 7. `format/file.rs`: the line's layout, key by key (escaping in `format/json.rs`);
 //! 8. `file/rolling.rs`: the day file (or its current part) the writer appends the lines to.
+//! ## The path of an action to its row
+//! One `info!(action_type = "order_paid", …)` (or an action span's close) reaches its
+//! `action_logs` row through these files, the first two on the app's thread, the rest on the
+//! delivery worker's:
+//! 1. `action/layer.rs`: [`ActionFilter`] lets the callsite through (its field names, decided
+//!    once) and [`ActionLayer`] captures the action's values through `fields`, the capture
+//!    every layer shares, into a `CapturedAction` — no I/O, no row built yet;
+//! 2. `pipeline/queue.rs`: the layers' `Submitter` puts it on the bounded queue (waiting at
+//!    most [`PipelineConfig::block_timeout`]); the worker's `Queue` takes it, and spills to
+//!    the spool while the sink is slow;
+//! 3. `rows/capture.rs`: when its batch closes, the capture becomes its row (the status rules,
+//!    nested secrets scrubbed) —
+//! 4. `rows/action.rs`: an [`ActionRecord`];
+//! 5. `pipeline/batcher.rs`: the batch (size or linger) made a `Request`, the records of one
+//!    action folded into one row;
+//! 6. `pipeline/delivery.rs`: the driver's attempts, each ending delivered, retried after a
+//!    pause, rejected (split down to the refused rows, dead-lettered) or given up (spooled or
+//!    dead-lettered at shutdown);
+//! 7. `sink/mod.rs`: the [`sink::Sink`] trait, the rows handed over as a shared
+//!    [`sink::Batch`];
+//! 8. `sink/sqlite/mod.rs` (or `postgres`, `supabase`): one idempotent upsert.
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in
@@ -135,14 +156,14 @@ pub use console::{ColorMode, ConsoleLayer, Stream};
 pub use error::Error;
 pub use file::read::{DayFile, DayLines, DayPart, ReadError, day_files};
 pub use file::{
-    DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_DEADLINE, DEFAULT_MAX_QUEUED_BYTES,
-    DEFAULT_MAX_QUEUED_LINES, FileLayer, FileLayerBuilder, Overflow, RollingWriter,
-    RollingWriterBuilder,
+    DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_DEADLINE, DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES,
+    FileLayer, FileLayerBuilder, Overflow, RollingWriter, RollingWriterBuilder,
 };
 pub use guard::{Guard, Shutdown};
 pub use job::{JobFilter, JobLayer};
 pub use pipeline::{
-    ActionOverflow, DEFAULT_DEAD_LETTER_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig,
+    DEFAULT_ACTION_BLOCK_TIMEOUT, DEFAULT_DEAD_LETTER_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES,
+    PipelineConfig,
 };
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 pub use rows::{ActionRecord, FailureRule, JobExecution, OPEN_STATUSES};

@@ -124,9 +124,9 @@ impl ActionLayerBuilder {
     }
 
     /// Cap on the log lines kept with each job run (default
-    /// [`crate::job::DEFAULT_MAX_LOG_BYTES`]); see [`crate::JobLayer::max_log_bytes`].
-    pub fn job_log_bytes(mut self, n: usize) -> Self {
-        self.jobs.max_log_bytes = n;
+    /// [`crate::job::DEFAULT_MAX_JOB_LOG_BYTES`]); see [`crate::JobLayer::max_job_log_bytes`].
+    pub fn max_job_log_bytes(mut self, n: usize) -> Self {
+        self.jobs.max_job_log_bytes = n;
         self
     }
 
@@ -156,9 +156,9 @@ impl ActionLayerBuilder {
         let mut config = self.config;
         config.redaction = self.render.redaction.clone();
         config.log_dir = self.log_dir;
-        let (intake, handle) = pipeline::start(sink, config, self.clock.clone())?;
+        let (submitter, handle) = pipeline::start(sink, config, self.clock.clone())?;
         let layer = ActionLayer {
-            intake,
+            submitter,
             render: self.render,
             clock: self.clock,
             emit_initiated: self.emit_initiated,

@@ -1,6 +1,8 @@
 //! [`ActionLayer`]: reads action records out of spans and events and hands them to the delivery
 //! pipeline. The hot path captures and hands off: it never does I/O and never awaits; spans and
 //! events without action or column fields cost one scan of their (static) field names.
+//! [`ActionFilter`], the per-layer filter that lets through exactly what the layer reads, so
+//! that a log-level filter on other layers never hides an action, decides from the same names.
 
 use std::sync::Arc;
 
@@ -8,14 +10,13 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::field::Field;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
 use super::builder::ActionLayerBuilder;
-use super::filter::{declares, declares_columns};
 use crate::clock::{self, Clock, Timezone};
 use crate::fields::callsite::{self, Callsite};
 use crate::fields::packed::{PackWriter, Packed, PackedFields};
@@ -27,10 +28,70 @@ use crate::fields::{
 };
 use crate::job::JobLayer;
 use crate::job::run_id;
-use crate::pipeline::Intake;
+use crate::pipeline::Submitter;
 use crate::redact::REDACTED;
-use crate::rows::{Captured, FailureRule, Fields, Origin, canonical, is_inherited};
+use crate::rows::{CapturedAction, FailureRule, Fields, Origin, canonical, is_inherited};
 use crate::sink::Sink;
+
+/// The per-layer filter for an [`ActionLayer`](crate::ActionLayer): it lets through exactly what the layer reads
+/// (spans and events declaring `action_type`, a column field or an error field, and ERROR
+/// events), decided once per callsite. Compose with it so that a log-level filter on other layers never hides actions:
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use tracing_subscriber::prelude::*;
+/// let dir = tempfile::tempdir().unwrap();
+/// let sink = actionlog::sink::SqliteSink::open(dir.path().join("a.db")).unwrap();
+/// let (actions, _guard) = actionlog::ActionLayer::builder(sink).build().unwrap();
+/// let (files, _files_guard) = actionlog::FileLayer::builder(dir.path()).build().unwrap();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(files.with_filter(tracing_subscriber::EnvFilter::new("warn")))
+///     .with(actions.with_filter(actionlog::ActionFilter));
+/// # let _ = subscriber; }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActionFilter;
+
+impl ActionFilter {
+    fn wants(meta: &tracing::Metadata<'_>) -> bool {
+        *meta.level() == Level::ERROR
+            || declares(meta, "action_type")
+            || declares_columns(meta)
+            || declares_error(meta)
+    }
+}
+
+impl<S> tracing_subscriber::layer::Filter<S> for ActionFilter {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _: &Context<'_, S>) -> bool {
+        Self::wants(meta)
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing_core::Interest {
+        if Self::wants(meta) {
+            tracing_core::Interest::always()
+        } else {
+            tracing_core::Interest::never()
+        }
+    }
+}
+
+fn declares(meta: &tracing::Metadata<'_>, name: &str) -> bool {
+    meta.fields().field(name).is_some()
+}
+
+/// Whether `meta` has a field an action inherits (a column, the request id, under any of the
+/// names that fill them).
+fn declares_columns(meta: &tracing::Metadata<'_>) -> bool {
+    meta.fields().iter().any(|f| is_inherited(f.name()))
+}
+
+/// Whether `meta` has a field that reports an error (`error`, `exception.message`).
+fn declares_error(meta: &tracing::Metadata<'_>) -> bool {
+    meta.fields().iter().any(|f| is_error_field(f.name()))
+}
 
 /// Typed fields of a span that is an action or carries column fields, kept in its extensions.
 #[derive(Default)]
@@ -98,7 +159,7 @@ struct ActionSpan {
 /// # }
 /// ```
 pub struct ActionLayer {
-    pub(super) intake: Intake,
+    pub(super) submitter: Submitter,
     pub(super) render: CaptureSettings,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) emit_initiated: bool,
@@ -112,14 +173,14 @@ pub struct ActionLayer {
 /// What the job layer made from an action layer starts with.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct JobSettings {
-    pub(super) max_log_bytes: usize,
+    pub(super) max_job_log_bytes: usize,
     pub(super) tz: Timezone,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
         JobSettings {
-            max_log_bytes: crate::job::DEFAULT_MAX_LOG_BYTES,
+            max_job_log_bytes: crate::job::DEFAULT_MAX_JOB_LOG_BYTES,
             tz: Timezone::default(),
         }
     }
@@ -149,10 +210,14 @@ impl ActionLayer {
     /// A [`JobLayer`] delivering job runs through this layer's pipeline (same channel, sink,
     /// counters, clock, redaction, size caps and [`FailureRule`]; the builder's job settings).
     pub fn job_layer(&self) -> JobLayer {
-        JobLayer::new(self.intake.clone(), self.render.clone(), self.clock.clone())
-            .max_log_bytes(self.jobs.max_log_bytes)
-            .timezone(self.jobs.tz)
-            .failure_rule(self.failure_rule)
+        JobLayer::new(
+            self.submitter.clone(),
+            self.render.clone(),
+            self.clock.clone(),
+        )
+        .max_job_log_bytes(self.jobs.max_job_log_bytes)
+        .timezone(self.jobs.tz)
+        .failure_rule(self.failure_rule)
     }
 
     /// Starts configuring an action layer delivering to `sink`.
@@ -253,7 +318,7 @@ where
                     }));
                     Fields::Packed(PackedFields { meta, packed })
                 };
-                self.intake.submit(Captured {
+                self.submitter.submit(CapturedAction {
                     id: state.id,
                     at: unix(started),
                     name: meta.name(),
@@ -322,7 +387,7 @@ where
             // Raw seconds and nanoseconds: the id's milliseconds and the record's time without
             // chrono's calendar arithmetic on the caller.
             let now = self.clock.unix_now();
-            self.intake.submit(Captured {
+            self.submitter.submit(CapturedAction {
                 id: new_id_unix(now),
                 at: now,
                 name: meta.name(),
@@ -355,7 +420,7 @@ where
             return;
         };
         drop(ext);
-        self.intake.submit(Captured {
+        self.submitter.submit(CapturedAction {
             id: state.id,
             at: unix(state.started),
             name: span.name(),

@@ -13,9 +13,7 @@
 //!   `job_execution_id`.
 
 mod builder;
-mod filter;
 mod layer;
 
 pub use builder::ActionLayerBuilder;
-pub use filter::ActionFilter;
-pub use layer::ActionLayer;
+pub use layer::{ActionFilter, ActionLayer};

@@ -50,7 +50,7 @@ use crate::per_thread;
 pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Default bound of the bytes queued for the file writer: 64 MiB.
-pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 64 << 20;
+pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 << 20;
 
 pub(crate) struct Handoff {
     pub(crate) hub: Arc<Hub>,

@@ -58,28 +58,16 @@ use crate::limits::Limits;
 use crate::redact::Redaction;
 use handle::{Counters, FileHandle};
 use handoff::Handoff;
-pub use handoff::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_MAX_QUEUED_BYTES};
+pub use handoff::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_QUEUE_MAX_BYTES};
 pub use rolling_writer::{RollingWriter, RollingWriterBuilder};
 
-/// What the file layer does when the lines queued for its writer reach their bound
-/// ([`FileLayerBuilder::max_queued_lines`], [`FileLayerBuilder::max_queued_bytes`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Overflow {
-    /// Wait for room: nothing is lost while the writer keeps up; the caller is held while it
-    /// is behind, at most [`FileLayerBuilder::block_timeout`] (default 1 s) — past that the
-    /// writer is taken to be stalled (a hung disk) and lines are dropped and counted until it
-    /// takes lines again.
-    #[default]
-    Block,
-    /// Drop the new line at once and count it; the caller is never held.
-    DropNewest,
-}
+pub use crate::handle::Overflow;
 
 /// The file writer thread's name.
 pub(crate) const WRITER_THREAD: &str = "actionlog-file";
 
 /// Default bound of the lines queued for the file writer.
-pub const DEFAULT_MAX_QUEUED_LINES: usize = 65_536;
+pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// Default time [`Guard`] waits on drop for queued lines to be written.
 pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -134,8 +122,8 @@ impl FileLayer {
             bounds: rolling::Bounds::default(),
             #[cfg(feature = "compress")]
             compress: false,
-            capacity: DEFAULT_MAX_QUEUED_LINES,
-            max_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            capacity: DEFAULT_QUEUE_CAPACITY,
+            max_bytes: DEFAULT_QUEUE_MAX_BYTES,
             block_timeout: DEFAULT_BLOCK_TIMEOUT,
             overflow: Overflow::default(),
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
@@ -207,7 +195,7 @@ impl std::fmt::Debug for FileLayerBuilder {
 
 impl FileLayerBuilder {
     /// The directory of the day files (the one given to [`FileLayer::builder`]).
-    pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
+    pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.dir = dir.as_ref().to_path_buf();
         self
     }
@@ -285,7 +273,7 @@ impl FileLayerBuilder {
 
     /// Lines queued for the writer (the callers' per-thread buffers together) before
     /// [`Overflow`] applies (default 65 536).
-    pub fn max_queued_lines(mut self, n: usize) -> Self {
+    pub fn queue_capacity(mut self, n: usize) -> Self {
         self.capacity = n;
         self
     }
@@ -294,7 +282,7 @@ impl FileLayerBuilder {
     /// in lines. A line is held as its captured event (values unescaped, rendered by the
     /// writer) and counts as that record's bytes plus its span fields'; a line alone larger than
     /// this still goes through when nothing else waits.
-    pub fn max_queued_bytes(mut self, n: u64) -> Self {
+    pub fn queue_max_bytes(mut self, n: u64) -> Self {
         self.max_bytes = n;
         self
     }
@@ -429,7 +417,7 @@ impl FileLayerBuilder {
     /// [`Error::Thread`] if the thread cannot start.
     pub fn build(self) -> Result<(FileLayer, Guard), Error> {
         if self.capacity == 0 {
-            return Err(Error::Config("max_queued_lines must be at least 1"));
+            return Err(Error::Config("queue_capacity must be at least 1"));
         }
         if !self.day_files && !self.stdout_json {
             return Err(Error::Config(

@@ -14,7 +14,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use uuid::Uuid;
 
-use super::DEFAULT_MAX_LOG_BYTES;
+use super::DEFAULT_MAX_JOB_LOG_BYTES;
 use super::{RunId, is_job_span, run_id};
 use crate::clock::{Clock, Timezone};
 use crate::fields::spans::SpanTracking;
@@ -22,7 +22,7 @@ use crate::fields::{
     CaptureSettings, ErrorText, Val, ValHandler, Visitor, error_value, event, is_error_field,
     new_id, text_of, to_value,
 };
-use crate::pipeline::Intake;
+use crate::pipeline::Submitter;
 use crate::redact::REDACTED;
 use crate::rows::{FailureRule, JobExecution};
 
@@ -128,10 +128,10 @@ impl ValHandler for RunWriter<'_> {
 /// # }
 /// ```
 pub struct JobLayer {
-    intake: Intake,
+    submitter: Submitter,
     clock: Arc<dyn Clock>,
     tz: Timezone,
-    max_log_bytes: usize,
+    max_job_log_bytes: usize,
     failure_rule: FailureRule,
     /// Redaction, caps and span fields, for the runs' fields and their log lines.
     spans: SpanTracking,
@@ -140,28 +140,28 @@ pub struct JobLayer {
 impl std::fmt::Debug for JobLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobLayer")
-            .field("max_log_bytes", &self.max_log_bytes)
+            .field("max_job_log_bytes", &self.max_job_log_bytes)
             .finish_non_exhaustive()
     }
 }
 
 impl JobLayer {
-    pub(crate) fn new(intake: Intake, render: CaptureSettings, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(submitter: Submitter, render: CaptureSettings, clock: Arc<dyn Clock>) -> Self {
         JobLayer {
-            intake,
+            submitter,
             clock,
             tz: Timezone::default(),
-            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            max_job_log_bytes: DEFAULT_MAX_JOB_LOG_BYTES,
             failure_rule: FailureRule::default(),
             spans: SpanTracking::new(render, false),
         }
     }
 
-    /// Cap on a run's captured `logs` (default [`DEFAULT_MAX_LOG_BYTES`]); lines past it are
+    /// Cap on a run's captured `logs` (default [`DEFAULT_MAX_JOB_LOG_BYTES`]); lines past it are
     /// left out and counted in a `…[truncated N bytes]` marker at the end.
     #[must_use]
-    pub fn max_log_bytes(mut self, n: usize) -> Self {
-        self.max_log_bytes = n;
+    pub fn max_job_log_bytes(mut self, n: usize) -> Self {
+        self.max_job_log_bytes = n;
         self
     }
 
@@ -325,7 +325,7 @@ where
             if run.error.is_none() {
                 run.error = error;
             }
-            if run.cut > 0 || run.logs.len() + s.line.len() > self.max_log_bytes {
+            if run.cut > 0 || run.logs.len() + s.line.len() > self.max_job_log_bytes {
                 run.cut += s.line.len();
             } else {
                 // Lines are built from `str`s and escaped: always UTF-8.
@@ -360,6 +360,6 @@ where
         let run_id = ext.get_mut::<RunId>().map(|r| r.0);
         drop(ext);
         let run_id = run_id.unwrap_or_else(|| new_id(run.started));
-        self.intake.submit_job(self.finish(run, run_id));
+        self.submitter.submit_job(self.finish(run, run_id));
     }
 }

@@ -10,7 +10,7 @@
 //!   `failed` with the error `panicked` (with actionlog's panic hook, the panic's own ERROR
 //!   event comes first and gives the message).
 //! - Every event inside the run that the log filter lets through is kept in `logs`, one plain
-//!   console-format line each (no colour codes), up to [`DEFAULT_MAX_LOG_BYTES`] (configurable),
+//!   console-format line each (no colour codes), up to [`DEFAULT_MAX_JOB_LOG_BYTES`] (configurable),
 //!   then a `…[truncated N bytes]` marker.
 //! - The run's id (a UUID v7) is given to everything inside it: an action span or event inside
 //!   the run gets it as `job_execution_id` (and the run's `job_id`).
@@ -38,4 +38,4 @@ pub(crate) use run::{RunId, is_job_span, run_id};
 pub use run::{SPAN_NAME, run, try_run};
 
 /// Default cap on a run's captured `logs` (256 KiB).
-pub const DEFAULT_MAX_LOG_BYTES: usize = 256 * 1024;
+pub const DEFAULT_MAX_JOB_LOG_BYTES: usize = 256 * 1024;

@@ -1,39 +1,40 @@
-//! The delivery worker's loop: collects records into batches (size or linger, whichever comes
-//! first), merges records of one action inside a batch, hands each batch to [`Delivery`], moves
-//! a filling channel to the [`Spool`] while the sink is slow or failing, replays the spool
-//! oldest first, and answers flush and shutdown commands ([`Asked`]).
+//! The delivery worker's loop: collects records from the [`Queue`] into batches (size or linger,
+//! whichever comes first), makes each batch a [`Request`] — the records of one action inside it
+//! folded into one row (the initiated and final records of a span that opened and closed within
+//! a linger become a single write), its rows sorted by table, each write's rows in a [`Batch`]
+//! the sink may share without a copy — and hands it to [`Delivery`]; replays the spool oldest
+//! first, spools or dead-letters what delivery gives back at shutdown, and answers flush and
+//! shutdown commands ([`Asked`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, select};
+use uuid::Uuid;
 
-use super::delivery::{Delivery, Weighted};
-use super::duties::{Asked, Duties};
-use super::merge::merge;
+use super::delivery::Delivery;
+use super::queue::{Asked, Queue};
 use super::spool::{self, Claim, Full, Spilled, Spool};
-use super::{ActionCounters, Cmd, PipelineConfig};
-use crate::rows::{Envelope, Row};
+use super::{ActionCounters, PipelineConfig};
+use crate::rows::{ActionRecord, Envelope, JobExecution, Row};
+use crate::sink::Batch;
 
 /// How often an open batch looks for more records (see [`Batcher::fill`]).
 const FILL_TICK: Duration = Duration::from_millis(5);
 
 pub(crate) struct Batcher {
-    rx: Receiver<Envelope>,
-    ctl: Receiver<Cmd>,
+    queue: Queue,
     config: PipelineConfig,
     counters: Arc<ActionCounters>,
     delivery: Delivery,
-    spool: Option<Spool>,
-    asked: Asked,
 }
 
 impl Batcher {
     pub(crate) fn new(
         rx: Receiver<Envelope>,
-        ctl: Receiver<Cmd>,
+        ctl: Receiver<super::Cmd>,
         config: PipelineConfig,
         counters: Arc<ActionCounters>,
         delivery: Delivery,
@@ -41,14 +42,12 @@ impl Batcher {
         let spool = config
             .spool_path()
             .map(|dir| Spool::open(dir, config.spool_max_bytes, delivery.store()));
+        let queue = Queue::new(rx, ctl, spool, config.capacity, config.redaction.clone());
         Batcher {
-            rx,
-            ctl,
+            queue,
             config,
             counters,
             delivery,
-            spool,
-            asked: Asked::Nothing,
         }
     }
 
@@ -69,7 +68,7 @@ impl Batcher {
     }
 
     fn replay_due(&self) -> bool {
-        self.spool.as_ref().is_some_and(Spool::replay_due)
+        self.queue.spool.as_ref().is_some_and(Spool::replay_due)
     }
 
     fn serve(&mut self) {
@@ -78,9 +77,9 @@ impl Batcher {
             self.replay_spool();
         }
         loop {
-            match std::mem::replace(&mut self.asked, Asked::Nothing) {
+            match std::mem::replace(&mut self.queue.asked, Asked::Nothing) {
                 Asked::Shutdown(deadline, acks) => {
-                    self.asked = Asked::Shutdown(deadline, Vec::new());
+                    self.queue.asked = Asked::Shutdown(deadline, Vec::new());
                     // Like a flush, within the deadline: what was spilled during this run goes
                     // too (oldest first); unless the sink is failing, in which case the
                     // segments are already where the next start looks.
@@ -94,7 +93,7 @@ impl Batcher {
                         }
                     }
                     if let Asked::Shutdown(_, late) =
-                        std::mem::replace(&mut self.asked, Asked::Nothing)
+                        std::mem::replace(&mut self.queue.asked, Asked::Nothing)
                     {
                         for ack in acks.iter().chain(&late) {
                             let _ = ack.send(());
@@ -126,16 +125,16 @@ impl Batcher {
                 continue;
             }
             let first = select! {
-                recv(self.rx) -> r => match r {
+                recv(self.queue.rx) -> r => match r {
                     Ok(r) => Some(r),
                     // Every layer is gone; only commands can come now.
-                    Err(_) => match self.ctl.recv() {
-                        Ok(cmd) => { self.asked.add(cmd); None }
+                    Err(_) => match self.queue.ctl.recv() {
+                        Ok(cmd) => { self.queue.asked.add(cmd); None }
                         Err(_) => return,
                     },
                 },
-                recv(self.ctl) -> c => match c {
-                    Ok(cmd) => { self.asked.add(cmd); None }
+                recv(self.queue.ctl) -> c => match c {
+                    Ok(cmd) => { self.queue.asked.add(cmd); None }
                     Err(_) => {
                         // The guard is gone without a shutdown: deliver what is queued and stop.
                         self.drain_and_deliver();
@@ -151,24 +150,15 @@ impl Batcher {
         }
     }
 
-    /// Delivers the rows through [`Delivery`], doing the loop's duties while it waits.
-    fn deliver(&mut self, batch: Vec<Weighted>) -> Vec<Weighted> {
-        let mut duties = Duties {
-            rx: &self.rx,
-            ctl: &self.ctl,
-            config: &self.config,
-            counters: &self.counters,
-            spool: &mut self.spool,
-            asked: &mut self.asked,
-            overflow_to_dead_letters: false,
-        };
-        self.delivery.deliver(batch, &mut duties)
+    /// Delivers the request through [`Delivery`], which attends to the queue while it waits.
+    fn deliver(&mut self, req: Request) -> Vec<Weighted> {
+        self.delivery.deliver(req, &mut self.queue)
     }
 
     /// Delivers what the spool holds, oldest segment first, deleting each segment once all of
     /// it was delivered (or dead-lettered).
     fn replay_spool(&mut self) {
-        let Some(spool) = self.spool.as_mut() else {
+        let Some(spool) = self.queue.spool.as_mut() else {
             return;
         };
         // Consecutive segments are delivered together in full batches: spills are often small
@@ -179,7 +169,7 @@ impl Batcher {
         for (i, seg) in segments.iter().enumerate() {
             // Another program sharing the directory may be replaying it: leave it to that one.
             let claimed = spool::claim(seg)
-                .and_then(|mut claim| Some((self.spool.as_mut()?.read(&mut claim), claim)));
+                .and_then(|mut claim| Some((self.queue.spool.as_mut()?.read(&mut claim), claim)));
             if let Some((read, claim)) = claimed {
                 match read {
                     // Too large to be a segment: moved aside, reported.
@@ -220,11 +210,13 @@ impl Batcher {
             .replayed
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let mut kept = Vec::new();
-        for chunk in records.chunks(self.config.batch_size) {
-            kept.extend(self.deliver(merge(chunk.to_vec())));
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let chunk = records.by_ref().take(self.config.batch_size).collect();
+            kept.extend(self.deliver(request(chunk)));
         }
         if kept.is_empty() {
-            if let Some(spool) = self.spool.as_mut() {
+            if let Some(spool) = self.queue.spool.as_mut() {
                 spool.confirm(group);
             }
             true
@@ -245,17 +237,17 @@ impl Batcher {
         let linger_end = Instant::now() + self.config.linger;
         loop {
             let room = self.config.batch_size.saturating_sub(batch.len());
-            batch.extend(self.rx.try_iter().take(room));
+            batch.extend(self.queue.rx.try_iter().take(room));
             let now = Instant::now();
             if batch.len() >= self.config.batch_size
                 || now >= linger_end
-                || !matches!(self.asked, Asked::Nothing)
+                || !matches!(self.queue.asked, Asked::Nothing)
             {
                 return;
             }
             let tick = (linger_end - now).min(FILL_TICK);
-            match self.ctl.recv_timeout(tick) {
-                Ok(cmd) => self.asked.add(cmd),
+            match self.queue.ctl.recv_timeout(tick) {
+                Ok(cmd) => self.queue.asked.add(cmd),
                 // The guard is gone: deliver this batch now rather than spin until the linger ends.
                 Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {}
@@ -266,7 +258,12 @@ impl Batcher {
     /// Delivers everything already queued, batch by batch.
     fn drain_and_deliver(&mut self) {
         loop {
-            let batch: Vec<Envelope> = self.rx.try_iter().take(self.config.batch_size).collect();
+            let batch: Vec<Envelope> = self
+                .queue
+                .rx
+                .try_iter()
+                .take(self.config.batch_size)
+                .collect();
             if batch.is_empty() {
                 return;
             }
@@ -278,25 +275,22 @@ impl Batcher {
     /// off the cores the app is using while records arrive) and delivers them; what is left
     /// goes to the spool at shutdown, else to the dead-letter file.
     fn deliver_batch(&mut self, batch: Vec<Envelope>) {
-        let rows = batch
-            .into_iter()
-            .map(|e| e.into_row(&self.config.redaction))
-            .collect();
-        let mut left = self.deliver(merge(rows));
+        let rows = batch.into_iter().map(|e| self.queue.row(e)).collect();
+        let mut left = self.deliver(request(rows));
         if left.is_empty() {
             return;
         }
-        let shutting_down = self.asked.deadline().is_some();
+        let shutting_down = self.queue.asked.deadline().is_some();
         if shutting_down {
-            if let Some(spool) = self.spool.as_mut() {
-                match spool.write(left.iter().map(|(r, _)| r.clone())) {
+            if let Some(spool) = self.queue.spool.as_mut() {
+                match spool.write(left.iter().map(|(r, _)| r)) {
                     Ok(Spilled {
                         too_long,
                         failed: None,
                         ..
                     }) => {
                         // What a segment could not hold goes on to the dead-letter file.
-                        let long: HashSet<_> = too_long.iter().map(Row::id).collect();
+                        let long: HashSet<_> = too_long.iter().map(|r| r.id()).collect();
                         let (spooled, rest): (Vec<_>, Vec<_>) =
                             left.into_iter().partition(|(r, _)| !long.contains(&r.id()));
                         let n: u64 = spooled.iter().map(|(_, w)| w).sum();
@@ -323,5 +317,149 @@ impl Batcher {
         }
         // The sink kept failing past the shutdown deadline or the retry budget.
         self.delivery.give_up(left, shutting_down);
+    }
+}
+
+/// A row and how many received records it stands for after merging.
+pub(crate) type Weighted = (Row, u64);
+
+/// One write's rows: actions are written first, then job runs; a retry writes both again,
+/// which the idempotent writes make harmless.
+pub(crate) struct Request {
+    pub(crate) actions: Batch<ActionRecord>,
+    /// How many received records each action row stands for, in the same order.
+    weights: Vec<u64>,
+    pub(crate) jobs: Batch<JobExecution>,
+}
+
+impl Request {
+    /// Rows in the request.
+    pub(crate) fn len(&self) -> usize {
+        self.actions.len() + self.jobs.len()
+    }
+
+    /// Received records the request stands for.
+    pub(crate) fn weight(&self) -> u64 {
+        self.weights.iter().sum::<u64>() + self.jobs.len() as u64
+    }
+
+    /// Two requests of about half the rows each, to isolate rows the store rejects: actions
+    /// apart from job runs first, then halves of one kind.
+    pub(crate) fn split(self) -> (Request, Request) {
+        let (mut actions, mut weights, mut jobs) =
+            (self.actions.into_vec(), self.weights, self.jobs.into_vec());
+        let part = |actions: Vec<ActionRecord>, weights, jobs: Vec<JobExecution>| Request {
+            actions: actions.into(),
+            weights,
+            jobs: jobs.into(),
+        };
+        if !actions.is_empty() && !jobs.is_empty() {
+            return (
+                part(actions, weights, Vec::new()),
+                part(Vec::new(), Vec::new(), jobs),
+            );
+        }
+        let right = if jobs.is_empty() {
+            let at = actions.len() / 2;
+            part(actions.split_off(at), weights.split_off(at), Vec::new())
+        } else {
+            part(Vec::new(), Vec::new(), jobs.split_off(jobs.len() / 2))
+        };
+        (part(actions, weights, jobs), right)
+    }
+
+    /// The rows back, each with its weight, for the spool or the dead-letter file.
+    pub(crate) fn into_rows(self) -> impl Iterator<Item = Weighted> {
+        let actions = self.actions.into_vec().into_iter().map(Row::Action);
+        let jobs = self
+            .jobs
+            .into_vec()
+            .into_iter()
+            .map(|j| (Row::Job(Box::new(j)), 1));
+        actions.zip(self.weights).chain(jobs)
+    }
+}
+
+/// The request for `rows`: records with the same id folded into one (the newest state wins,
+/// but an open status never replaces a final one), keeping first-seen order.
+pub(crate) fn request(rows: Vec<Row>) -> Request {
+    let mut actions: Vec<ActionRecord> = Vec::with_capacity(rows.len());
+    let mut weights: Vec<u64> = Vec::with_capacity(rows.len());
+    let mut jobs = Vec::new();
+    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let r = match row {
+            Row::Action(r) => r,
+            // A job run is written once, when it ends: nothing to merge.
+            Row::Job(j) => {
+                jobs.push(*j);
+                continue;
+            }
+        };
+        match index.get(&r.id) {
+            Some(&i) => {
+                let slot = &mut actions[i];
+                weights[i] += 1;
+                // Whoever wrote first, this id is new to the database if any part of it was.
+                let first_write = slot.first_write || r.first_write;
+                if r.is_final() || !slot.is_final() {
+                    *slot = r;
+                }
+                slot.first_write = first_write;
+            }
+            None => {
+                index.insert(r.id, actions.len());
+                actions.push(r);
+                weights.push(1);
+            }
+        }
+    }
+    Request {
+        actions: actions.into(),
+        weights,
+        jobs: jobs.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: Uuid, status: &str) -> Row {
+        let mut r = ActionRecord::new(id, "t".into(), chrono::Utc::now(), status);
+        r.first_write = status == "initiated";
+        Row::Action(r)
+    }
+
+    fn status(row: &Row) -> &str {
+        match row {
+            Row::Action(a) => &a.status,
+            Row::Job(j) => &j.status,
+        }
+    }
+
+    #[test]
+    fn merge_keeps_final_state_and_counts_weights() {
+        let (a, b, j) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let run = JobExecution::new(j, "job", "success", chrono::Utc::now());
+        let merged = request(vec![
+            rec(a, "initiated"),
+            rec(b, "initiated"),
+            Row::Job(Box::new(run)),
+            rec(a, "completed"),
+            rec(a, "initiated"),
+        ]);
+        let got: Vec<(Uuid, String, u64)> = merged
+            .into_rows()
+            .map(|(r, w)| (r.id(), status(&r).to_owned(), w))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (a, "completed".to_owned(), 3),
+                (b, "initiated".to_owned(), 1),
+                (j, "success".to_owned(), 1)
+            ]
+        );
     }
 }

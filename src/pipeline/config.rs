@@ -5,22 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::handle::Overflow;
 use crate::redact::Redaction;
 
-/// What the layer does when the action channel is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionOverflow {
-    /// Wait at most this long for room, then drop the record (counted).
-    Block(Duration),
-    /// Drop the record at once (counted); the caller never waits.
-    DropNewest,
-}
-
-impl Default for ActionOverflow {
-    fn default() -> Self {
-        ActionOverflow::Block(Duration::from_millis(100))
-    }
-}
+/// Default of [`PipelineConfig::block_timeout`]: 100 ms. Actions are recorded on the app's
+/// request path, and the worker spills a filling channel to the spool while the sink is slow,
+/// so a channel that stays full this long means a stuck worker, not a busy one.
+pub const DEFAULT_ACTION_BLOCK_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Default bound of the disk spool: 1 GiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
@@ -31,7 +22,8 @@ pub struct PipelineConfig {
     pub(crate) capacity: usize,
     pub(crate) batch_size: usize,
     pub(crate) linger: Duration,
-    pub(crate) overflow: ActionOverflow,
+    pub(crate) overflow: Overflow,
+    pub(crate) block_timeout: Duration,
     pub(crate) retry_base: Duration,
     pub(crate) retry_cap: Duration,
     /// Backoff after a configuration failure (rejected key, missing table, bad password).
@@ -55,7 +47,8 @@ impl Default for PipelineConfig {
             capacity: 10_000,
             batch_size: 500,
             linger: Duration::from_millis(250),
-            overflow: ActionOverflow::default(),
+            overflow: Overflow::default(),
+            block_timeout: DEFAULT_ACTION_BLOCK_TIMEOUT,
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_secs(30),
             config_retry_base: Duration::from_secs(1),
@@ -73,9 +66,9 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
-    /// Records the channel holds (default 10 000).
+    /// Records queued for the delivery worker before [`Overflow`] applies (default 10 000).
     #[must_use]
-    pub fn capacity(mut self, n: usize) -> Self {
+    pub fn queue_capacity(mut self, n: usize) -> Self {
         self.capacity = n;
         self
     }
@@ -94,10 +87,18 @@ impl PipelineConfig {
         self
     }
 
-    /// What a full channel does (default [`ActionOverflow::Block`] for 100 ms).
+    /// What a full channel does (default [`Overflow::Block`]).
     #[must_use]
-    pub fn overflow(mut self, o: ActionOverflow) -> Self {
+    pub fn overflow(mut self, o: Overflow) -> Self {
         self.overflow = o;
+        self
+    }
+
+    /// How long [`Overflow::Block`] waits for room at most (default
+    /// [`DEFAULT_ACTION_BLOCK_TIMEOUT`], 100 ms) before the record is dropped and counted.
+    #[must_use]
+    pub fn block_timeout(mut self, d: Duration) -> Self {
+        self.block_timeout = d;
         self
     }
 
@@ -193,7 +194,9 @@ impl PipelineConfig {
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.capacity == 0 {
-            return Err(Error::Config("action channel capacity must be at least 1"));
+            return Err(Error::Config(
+                "the action queue capacity must be at least 1",
+            ));
         }
         if self.batch_size == 0 {
             return Err(Error::Config("batch size must be at least 1"));

@@ -1,27 +1,32 @@
-//! Delivering one batch: writes it through the [`Sink`] on the worker's runtime, retries
-//! transient and configuration failures with capped, jittered backoff ([`Backoff`]), isolates
-//! rejected rows by splitting the batch, and dead-letters what the database refuses (or what a
-//! retry budget gave up on). It also tracks the sink's health, reporting each outage once.
+//! The driver of one request ([`Request`]) to the [`Sink`]: each attempt is the sink's write,
+//! judged into an [`Outcome`]; the driver then retries transient and configuration failures
+//! with capped, jittered backoff ([`Backoff`]), isolates rejected rows by splitting the
+//! request, and dead-letters what the database refuses (or what a retry budget gave up on). It
+//! also tracks the sink's health, reporting each outage once.
 //!
 //! A panic inside the sink (while `write` builds its future or while it is polled) is a failed
-//! write like any other: the batch is kept, retried with backoff, spooled or dead-lettered as a
-//! transient failure would be, and counted in `actions_retried` — never lost with the worker's
-//! restart.
+//! write like any other: the request is kept, retried with backoff, spooled or dead-lettered as
+//! a transient failure would be, and counted in `actions_retried` — never lost with the
+//! worker's restart.
 //!
-//! It never blocks the worker's other duties: while a write or a backoff pause is in progress
-//! it hands control back every [`SPILL_CHECK`] through [`Waiting`], so the loop can move a
-//! filling channel to the spool and take commands, and a shutdown deadline bounds the write.
+//! It never leaves the worker's queue unattended: while a write or a backoff pause is in
+//! progress it takes commands and spills a filling queue to the spool every [`SPILL_CHECK`],
+//! and dead-letters what the spool cannot take; a shutdown deadline bounds the write.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::ActionCounters;
-use super::catch::{CatchPanic, panicked};
+use super::batcher::{Request, Weighted};
 use super::dead_letter::DeadLetter;
+use super::queue::{Queue, Unspooled};
 use super::retry::Backoff;
 use crate::clock::Clock;
-use crate::rows::{ActionRecord, JobExecution, Row};
+use crate::rows::Row;
 use crate::sink::{FailureKind, Sink, SinkError};
 
 /// Why a write was abandoned when the shutdown deadline came first.
@@ -32,42 +37,29 @@ const LATE: &str = "the shutdown deadline came during the write";
 /// few bad records.
 pub(crate) const REJECTED_ALARM: u64 = 100;
 
-/// How often control returns to the loop while the sink is busy or failing.
+/// How often the queue is attended to while the sink is busy or failing.
 pub(crate) const SPILL_CHECK: Duration = Duration::from_millis(10);
 
-/// A row and how many received records it stands for after merging.
-pub(crate) type Weighted = (Row, u64);
-
-/// What the loop reports back when delivery hands it control.
-pub(crate) struct Tick {
-    /// The shutdown deadline, once one was asked for.
-    pub(crate) deadline: Option<Instant>,
-    /// Whether a command arrived (a backoff pause ends early for it).
-    pub(crate) woke: bool,
-    /// Records taken from the channel to be dead-lettered, and why.
-    pub(crate) overflow: Vec<(Row, Unspooled)>,
+/// What one attempt means for its request.
+enum Outcome {
+    /// The sink took every row.
+    Delivered,
+    /// The write failed in a way worth another attempt, after this pause.
+    Retry(Duration),
+    /// The store refused the data, for this reason: split the request, or dead-letter its one
+    /// row.
+    Rejected(String),
+    /// The shutdown deadline or the retry budget comes before another attempt could: the rows
+    /// go back to the worker.
+    GaveUp,
 }
 
-/// Why a record taken from the channel goes to the dead-letter file instead of the spool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unspooled {
-    /// The spool was at its bound during a configuration failure (see
-    /// [`Waiting::overflow_to_dead_letters`]).
-    Full,
-    /// Its line would be longer than [`crate::limits::MAX_LINE_BYTES`].
-    TooLong,
-}
-
-/// The loop's duties while a delivery waits.
-pub(crate) trait Waiting {
-    /// Does what is due now (spill a filling channel, take commands) without blocking.
-    fn tick(&mut self) -> Tick;
-    /// Waits at most `d` for a command, then does what is due.
-    fn pause(&mut self, d: Duration) -> Tick;
-    /// During a configuration failure (`on`), a channel that fills while the spool is at its
-    /// bound is handed back in [`Tick::overflow`] for the dead-letter file, instead of waiting
-    /// for the overflow policy to drop records.
-    fn overflow_to_dead_letters(&mut self, on: bool);
+/// The retry state of one request.
+struct Tries {
+    backoff: Backoff,
+    config_backoff: Backoff,
+    /// When the retry budget runs out, if there is one.
+    give_up: Option<Instant>,
 }
 
 pub(crate) struct Delivery {
@@ -86,6 +78,9 @@ pub(crate) struct Delivery {
     last_error: Option<String>,
     /// Whether this outage's configuration failure was reported (once per outage).
     config_reported: bool,
+    /// Whether the last attempt failed on the store's configuration: waiting will not help, so
+    /// a queue the spool cannot take goes to the dead-letter file (see [`Queue::spill`]).
+    config_failure: bool,
     /// Records rejected since the last write that succeeded (see [`REJECTED_ALARM`]).
     rejected_in_a_row: u64,
     /// Records lost since the dead-letter file began failing (its first failure is reported
@@ -119,6 +114,7 @@ impl Delivery {
             outage: None,
             last_error: None,
             config_reported: false,
+            config_failure: false,
             rejected_in_a_row: 0,
             dead_letter_lost: 0,
         }
@@ -140,127 +136,111 @@ impl Delivery {
         self.outage.is_some()
     }
 
-    /// Writes `batch`, retrying transient failures and splitting rejected batches. Returns what
-    /// could not be delivered before the shutdown deadline or within the retry budget.
-    pub(crate) fn deliver(
-        &mut self,
-        batch: Vec<Weighted>,
-        wait: &mut dyn Waiting,
-    ) -> Vec<Weighted> {
-        let mut backoff = Backoff::new(self.retry_base, self.retry_cap);
-        let mut config_backoff = Backoff::new(self.config_retry.0, self.config_retry.1);
-        let give_up = self.retry_budget.map(|b| Instant::now() + b);
-        // One batch may hold both kinds of row: actions are written first, then job runs; a
-        // retry writes both again, which the idempotent writes make harmless.
-        let mut actions: Vec<ActionRecord> = Vec::new();
-        let mut jobs: Vec<JobExecution> = Vec::new();
-        for (r, _) in &batch {
-            match r {
-                Row::Action(a) => actions.push(a.clone()),
-                Row::Job(j) => jobs.push((**j).clone()),
+    /// Delivers `req`, attending to `queue` meanwhile: retries failures, splits rejected
+    /// requests down to the rows the store refuses and dead-letters those. Returns what could
+    /// not be delivered before the shutdown deadline or within the retry budget.
+    pub(crate) fn deliver(&mut self, req: Request, queue: &mut Queue) -> Vec<Weighted> {
+        let mut left = Vec::new();
+        // Halves of a rejected request, the first half on top.
+        let mut todo = vec![req];
+        while let Some(req) = todo.pop() {
+            let mut tries = Tries {
+                backoff: Backoff::new(self.retry_base, self.retry_cap),
+                config_backoff: Backoff::new(self.config_retry.0, self.config_retry.1),
+                give_up: self.retry_budget.map(|b| Instant::now() + b),
+            };
+            loop {
+                match self.attempt(&req, queue, &mut tries) {
+                    Outcome::Delivered => break,
+                    Outcome::Retry(pause) => self.pause(pause, queue),
+                    Outcome::Rejected(why) if req.len() == 1 => {
+                        self.reject(req, &why);
+                        break;
+                    }
+                    Outcome::Rejected(_) => {
+                        let (first, second) = req.split();
+                        todo.push(second);
+                        todo.push(first);
+                        break;
+                    }
+                    Outcome::GaveUp => {
+                        left.extend(req.into_rows());
+                        break;
+                    }
+                }
             }
         }
-        loop {
-            let (result, deadline) = self.write(&actions, &jobs, wait);
-            match result {
-                Ok(()) => {
-                    wait.overflow_to_dead_letters(false);
-                    let n: u64 = batch.iter().map(|(_, w)| w).sum();
-                    self.counters.delivered.fetch_add(n, Ordering::Relaxed);
-                    self.rejected_in_a_row = 0;
-                    self.healthy();
-                    return Vec::new();
-                }
-                Err(e) if e.kind == FailureKind::Rejected => {
-                    wait.overflow_to_dead_letters(false);
-                    self.healthy();
-                    if batch.len() == 1 {
-                        let (rec, w) = batch.into_iter().next().expect("one record");
-                        self.dead_letter_one(&rec, w, &e.message);
-                        self.rejected_in_a_row += w;
-                        if self.rejected_in_a_row >= REJECTED_ALARM
-                            && self.rejected_in_a_row - w < REJECTED_ALARM
-                        {
-                            crate::report::emit(format_args!(
-                                "WARNING: {} records in a row rejected by {} and dead-lettered (last: {}): the store's table does not match actionlog's rows (column types, constraints, triggers); fix the table, then replay the dead-letter files",
-                                self.rejected_in_a_row,
-                                self.sink.name(),
-                                e.message
-                            ));
-                        }
-                        return Vec::new();
-                    }
-                    let mut left = batch;
-                    let right = left.split_off(left.len() / 2);
-                    let mut rest = self.deliver(left, wait);
-                    rest.extend(self.deliver(right, wait));
-                    return rest;
-                }
-                Err(e) => {
-                    self.counters.retried.fetch_add(1, Ordering::Relaxed);
-                    self.failing(&e);
-                    let config = e.kind == FailureKind::Config;
-                    wait.overflow_to_dead_letters(config);
-                    // A server's Retry-After is honoured, within the backoff cap.
-                    let (next, cap) = if config {
-                        (config_backoff.next_wait(), self.config_retry.1)
-                    } else {
-                        (backoff.next_wait(), self.retry_cap)
-                    };
-                    let pause = next.max(e.retry_after.unwrap_or_default().min(cap));
-                    let until = match (deadline, give_up) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    if until.is_some_and(|t| Instant::now() + pause >= t) {
-                        return batch;
-                    }
-                    // Pause, but wake for commands (a shutdown sets the deadline) and keep
-                    // the loop's duties going meanwhile.
-                    let end = Instant::now() + pause;
-                    loop {
-                        let left = end.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        // The next attempt reads the deadline afresh.
-                        let tick = wait.pause(left.min(SPILL_CHECK));
-                        self.overflow(tick.overflow);
-                        if tick.woke {
-                            break;
-                        }
-                    }
-                }
+        left
+    }
+
+    /// One attempt: the sink's write, then what its result means for the request.
+    fn attempt(&mut self, req: &Request, queue: &mut Queue, tries: &mut Tries) -> Outcome {
+        let (result, deadline) = self.write(req, queue);
+        let e = match result {
+            Ok(()) => {
+                self.config_failure = false;
+                self.counters
+                    .delivered
+                    .fetch_add(req.weight(), Ordering::Relaxed);
+                self.rejected_in_a_row = 0;
+                self.healthy();
+                return Outcome::Delivered;
             }
+            Err(e) => e,
+        };
+        if e.kind == FailureKind::Rejected {
+            self.config_failure = false;
+            self.healthy();
+            return Outcome::Rejected(e.message);
+        }
+        self.counters.retried.fetch_add(1, Ordering::Relaxed);
+        self.failing(&e);
+        self.config_failure = e.kind == FailureKind::Config;
+        // A server's Retry-After is honoured, within the backoff cap.
+        let (next, cap) = if self.config_failure {
+            (tries.config_backoff.next_wait(), self.config_retry.1)
+        } else {
+            (tries.backoff.next_wait(), self.retry_cap)
+        };
+        let pause = next.max(e.retry_after.unwrap_or_default().min(cap));
+        let until = match (deadline, tries.give_up) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if until.is_some_and(|t| Instant::now() + pause >= t) {
+            Outcome::GaveUp
+        } else {
+            Outcome::Retry(pause)
         }
     }
 
-    /// One attempt: the sink's write, bounded by the shutdown deadline, handing control to the
-    /// loop every [`SPILL_CHECK`]. Returns the result and the deadline in force at its end.
+    /// The sink's write of `req`, bounded by the shutdown deadline, attending to `queue` every
+    /// [`SPILL_CHECK`]. Returns the result and the deadline in force at its end.
     fn write(
         &mut self,
-        actions: &[ActionRecord],
-        jobs: &[JobExecution],
-        wait: &mut dyn Waiting,
+        req: &Request,
+        queue: &mut Queue,
     ) -> (Result<(), SinkError>, Option<Instant>) {
-        let sink = &mut self.sink;
-        // Overflow taken while the write runs waits here (the sink is borrowed by the write).
-        let mut overflow = Vec::new();
-        let mut tick = |overflow: &mut Vec<(Row, Unspooled)>| {
-            let t = wait.tick();
-            overflow.extend(t.overflow);
-            t.deadline
+        let (counters, config_failure) = (&self.counters, self.config_failure);
+        // What the spool cannot take while the write runs waits here: the dead-letter file is
+        // written once the sink is no longer borrowed by the write.
+        let mut unspooled = Vec::new();
+        let mut attend = |unspooled: &mut Vec<(Row, Unspooled)>| {
+            queue.take_commands();
+            unspooled.extend(queue.spill(counters, config_failure));
+            queue.asked.deadline()
         };
-        let mut deadline = tick(&mut overflow);
+        let mut deadline = attend(&mut unspooled);
+        let sink = &mut self.sink;
         let result = self.rt.block_on(async {
             // Every poll runs under `catch_unwind`, the first one included — which is where a
             // sink's `write` itself runs, since it is called inside this future.
             let write = CatchPanic(Box::pin(async {
-                if !actions.is_empty() {
-                    sink.write(actions).await?;
+                if !req.actions.is_empty() {
+                    sink.write(&req.actions).await?;
                 }
-                if !jobs.is_empty() {
-                    sink.write_jobs(jobs).await?;
+                if !req.jobs.is_empty() {
+                    sink.write_jobs(&req.jobs).await?;
                 }
                 Ok(())
             }));
@@ -271,12 +251,49 @@ impl Delivery {
                 }
                 tokio::select! {
                     r = &mut write => break r.unwrap_or_else(|p| Err(panicked(p.as_ref()))),
-                    _ = tokio::time::sleep(SPILL_CHECK) => deadline = tick(&mut overflow),
+                    _ = tokio::time::sleep(SPILL_CHECK) => deadline = attend(&mut unspooled),
                 }
             }
         });
-        self.overflow(overflow);
+        self.dead_letter_unspooled(unspooled);
         (result, deadline)
+    }
+
+    /// Waits `pause` before the next attempt, attending to `queue` meanwhile; a command ends
+    /// the pause early (a shutdown brings a deadline the next attempt reads).
+    fn pause(&mut self, pause: Duration, queue: &mut Queue) {
+        let end = Instant::now() + pause;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let woke = queue.wait_for_command(left.min(SPILL_CHECK));
+            let unspooled = queue.spill(&self.counters, self.config_failure);
+            self.dead_letter_unspooled(unspooled);
+            if woke {
+                return;
+            }
+        }
+    }
+
+    /// Dead-letters the one row of a request the store refused, raising the alarm when a whole
+    /// run of rows is refused.
+    fn reject(&mut self, req: Request, why: &str) {
+        for (rec, w) in req.into_rows() {
+            self.dead_letter_one(&rec, w, why);
+            self.rejected_in_a_row += w;
+            if self.rejected_in_a_row >= REJECTED_ALARM
+                && self.rejected_in_a_row - w < REJECTED_ALARM
+            {
+                crate::report::emit(format_args!(
+                    "WARNING: {} records in a row rejected by {} and dead-lettered (last: {}): the store's table does not match actionlog's rows (column types, constraints, triggers); fix the table, then replay the dead-letter files",
+                    self.rejected_in_a_row,
+                    self.sink.name(),
+                    why
+                ));
+            }
+        }
     }
 
     /// Dead-letters what could not be delivered, saying why: the shutdown deadline (when
@@ -296,9 +313,9 @@ impl Delivery {
         }
     }
 
-    /// Dead-letters records the loop took from a filling channel and could not spool: during a
+    /// Dead-letters records taken from a filling queue that the spool could not take: during a
     /// configuration failure with the spool at its bound, or too long for a spool line.
-    fn overflow(&mut self, rows: Vec<(Row, Unspooled)>) {
+    fn dead_letter_unspooled(&mut self, rows: Vec<(Row, Unspooled)>) {
         let last = self.last_error.clone();
         let last = last.as_deref().unwrap_or("none");
         for (rec, why) in rows {
@@ -393,5 +410,36 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         self.report_dead_letter_losses();
+    }
+}
+
+/// A panic inside the sink, as a transient failure: a sink that panics once (a bug on one
+/// code path, an unexpected reply) usually writes on the next attempt, and one that always
+/// panics is an outage like a refused connection — the batch waits, spills, and is counted.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> SinkError {
+    SinkError::new(
+        FailureKind::Transient,
+        format!("the sink panicked: {}", crate::report::panic_text(payload)),
+    )
+}
+
+/// A future whose polls run under `catch_unwind`, ending with the panic's payload if one
+/// panics (`futures::FutureExt::catch_unwind`, without the dependency).
+struct CatchPanic<F>(F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        // The sink is not used again after a panic except through a fresh `write` call, which
+        // a sink must survive after any failed one: unwind safety is the sink's own contract.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Pin::new(&mut *inner).poll(cx)
+        })) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(p) => Poll::Ready(Err(p)),
+        }
     }
 }

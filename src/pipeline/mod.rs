@@ -1,14 +1,17 @@
 //! Delivery of action records (and of job runs, which travel the same way and count in the
-//! same counters), one stage per file: the bounded channel from the layers ([`Intake`]), the
-//! settings (`config`), the worker's loop (`batcher`: batches, commands, spilling), merging
-//! records of one action (`merge`), one batch's delivery (`delivery`: retries, splitting,
-//! dead letters), the retry policy (`retry`), the disk spool (`spool`) and the dead-letter
-//! file (`dead_letter`). The worker's [`PipelineHandle`] is what the guard holds.
+//! same counters), one stage per file: the queue between the layers and the worker, both its
+//! ends (`queue`: the layers' [`Submitter`], the worker's side with its commands and spilling),
+//! the settings (`config`), the worker's loop (`batcher`: batches made into requests, merging
+//! the records of one action; replay; shutdown), the driver of one request (`delivery`:
+//! attempts and their outcomes, retries, splitting, dead letters), the retry policy (`retry`),
+//! the disk spool (`spool`, its files in `segment`) and the dead-letter file (`dead_letter`).
+//! The worker's [`PipelineHandle`] is what the guard holds.
 //!
 //! Invariants:
-//! - The layer's side never does I/O and never awaits. Under [`ActionOverflow::Block`] (default,
-//!   100 ms) a full channel holds the caller at most that long, then the record is dropped and
-//!   counted; under [`ActionOverflow::DropNewest`] it is dropped at once and counted.
+//! - The layer's side never does I/O and never awaits. Under [`crate::Overflow::Block`] (default) a
+//!   full channel holds the caller at most [`PipelineConfig::block_timeout`] (default 100 ms),
+//!   then the record is dropped and counted; under [`crate::Overflow::DropNewest`] it is dropped at
+//!   once and counted.
 //! - One worker thread with its own single-threaded tokio runtime does all delivery; it never runs
 //!   on the app's executor, and everything it does runs under a no-op subscriber, so the sink's
 //!   own `tracing`/`log` output (tokio-postgres, reqwest) never feeds back into the pipeline.
@@ -22,30 +25,28 @@
 //!   an earlier run (see [`spool`]).
 
 mod batcher;
-mod catch;
 mod config;
 mod dead_letter;
 mod delivery;
-mod duties;
-mod merge;
+mod queue;
 mod retry;
 pub(crate) mod segment;
 mod spool;
 
-pub use config::{ActionOverflow, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
+pub use config::{DEFAULT_ACTION_BLOCK_TIMEOUT, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
 pub use dead_letter::DEFAULT_DEAD_LETTER_MAX_BYTES;
+pub(crate) use queue::Submitter;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::handle::{Ack, Handle};
-use crate::rows::{Captured, Envelope, JobExecution};
 use crate::sink::Sink;
 use crate::stats::Stats;
 
@@ -67,42 +68,6 @@ pub(crate) enum Cmd {
     Flush(Sender<()>),
     /// Deliver what can be delivered before the instant, dead-letter the rest, acknowledge, stop.
     Shutdown(Instant, Sender<()>),
-}
-
-/// The layers' end of the channel.
-#[derive(Clone)]
-pub(crate) struct Intake {
-    tx: Sender<Envelope>,
-    overflow: ActionOverflow,
-    counters: Arc<ActionCounters>,
-}
-
-impl Intake {
-    /// Hands a record to the worker; never does I/O, waits at most the overflow bound.
-    pub(crate) fn submit(&self, rec: Captured) {
-        self.send(Envelope::Action(rec));
-    }
-
-    /// Hands a finished job run to the worker, like [`Self::submit`].
-    pub(crate) fn submit_job(&self, run: JobExecution) {
-        self.send(Envelope::Job(Box::new(run)));
-    }
-
-    fn send(&self, rec: Envelope) {
-        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
-        let sent = match self.overflow {
-            // A try first: `send_timeout` reads the clock for its deadline on every call.
-            ActionOverflow::Block(wait) => match self.tx.try_send(rec) {
-                Ok(()) => true,
-                Err(TrySendError::Full(rec)) => self.tx.send_timeout(rec, wait).is_ok(),
-                Err(TrySendError::Disconnected(_)) => false,
-            },
-            ActionOverflow::DropNewest => self.tx.try_send(rec).is_ok(),
-        };
-        if !sent {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }
 
 /// The worker's [`Handle`]: commands travel on their own channel, so they never wait behind
@@ -158,7 +123,7 @@ pub(crate) fn start(
     sink: Box<dyn Sink>,
     config: PipelineConfig,
     clock: Arc<dyn Clock>,
-) -> Result<(Intake, PipelineHandle), Error> {
+) -> Result<(Submitter, PipelineHandle), Error> {
     config.validate()?;
     let (tx, rx) = crossbeam_channel::bounded(config.capacity);
     let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
@@ -167,9 +132,10 @@ pub(crate) fn start(
         .enable_all()
         .build()
         .map_err(Error::Thread)?;
-    let intake = Intake {
+    let submitter = Submitter {
         tx,
         overflow: config.overflow,
+        block_timeout: config.block_timeout,
         counters: counters.clone(),
     };
     let delivery = delivery::Delivery::new(
@@ -191,7 +157,7 @@ pub(crate) fn start(
         .spawn(move || worker.run())
         .map_err(Error::Thread)?;
     Ok((
-        intake,
+        submitter,
         PipelineHandle {
             ctl: ctl_tx,
             thread: Some(thread),

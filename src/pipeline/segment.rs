@@ -3,6 +3,7 @@
 //! line, listing, sizing, reading (bounded, never through a link) and parsing them back, and
 //! moving aside an entry that is not one. Only [`super::spool::Spool`] calls these.
 
+use std::borrow::Borrow;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,13 +23,13 @@ pub(super) const MAX_SEGMENT_BYTES: u64 = 64 << 20;
 pub(super) const REJECTED_DIR: &str = "rejected";
 
 /// What [`write_segments`] did.
-pub(super) struct Written {
+pub(super) struct Written<R> {
     /// Records written, in whole segments.
     pub(super) records: u64,
     /// Bytes of the segments written.
     pub(super) bytes: u64,
     /// Records whose line would be longer than [`MAX_LINE_BYTES`]: not written.
-    pub(super) too_long: Vec<Row>,
+    pub(super) too_long: Vec<R>,
     /// The segment that could not be written, with how many records it held; the records
     /// after it were not taken.
     pub(super) failed: Option<(u64, io::Error)>,
@@ -36,22 +37,22 @@ pub(super) struct Written {
 
 /// Writes `records` as new segments in `dir`, as many as needed to keep each within
 /// [`MAX_SEGMENT_BYTES`]. Records are encoded as the iterator yields them.
-pub(super) fn write_segments(
+pub(super) fn write_segments<R: Borrow<Row>>(
     dir: &Path,
     store: &str,
-    records: impl IntoIterator<Item = Row>,
-) -> Written {
+    records: impl IntoIterator<Item = R>,
+) -> Written<R> {
     write_within(dir, store, records, MAX_SEGMENT_BYTES, MAX_LINE_BYTES)
 }
 
 /// [`write_segments`] with its bounds given.
-fn write_within(
+fn write_within<R: Borrow<Row>>(
     dir: &Path,
     store: &str,
-    records: impl IntoIterator<Item = Row>,
+    records: impl IntoIterator<Item = R>,
     max_segment: u64,
     max_line: usize,
-) -> Written {
+) -> Written<R> {
     let header = if store.is_empty() {
         Vec::new()
     } else {
@@ -65,7 +66,7 @@ fn write_within(
     };
     let mut body = header.clone();
     let mut n = 0;
-    let flush = |body: &mut Vec<u8>, n: &mut u64, done: &mut Written| {
+    let flush = |body: &mut Vec<u8>, n: &mut u64, done: &mut Written<R>| {
         let result = write_file(dir, body);
         body.truncate(header.len());
         match result {
@@ -82,7 +83,7 @@ fn write_within(
     };
     for r in records {
         // A row always serializes (strings and numbers only); skip one that would not.
-        let Ok(json) = serde_json::to_vec(&r.to_json()) else {
+        let Ok(json) = serde_json::to_vec(&r.borrow().to_json()) else {
             continue;
         };
         let line = 8 + 1 + json.len();

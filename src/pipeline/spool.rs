@@ -117,12 +117,12 @@ impl std::fmt::Display for Full {
 }
 
 /// What a spill did with the records it took.
-pub(crate) struct Spilled {
+pub(crate) struct Spilled<R> {
     /// Records written to segments.
     pub(crate) records: u64,
     /// Records too long for a segment's line ([`crate::limits::MAX_LINE_BYTES`]): for the
     /// dead-letter file.
-    pub(crate) too_long: Vec<Row>,
+    pub(crate) too_long: Vec<R>,
     /// A segment that could not be written: how many records it held (lost) and why. The
     /// records after it were not taken.
     pub(crate) failed: Option<(u64, io::Error)>,
@@ -265,10 +265,10 @@ impl Spool {
     /// Writes `records` as new segments (more than one past [`MAX_SEGMENT_BYTES`]), if there
     /// is room (see [`Self::has_room`]). Records are encoded as the iterator yields them, so a
     /// caller draining a channel keeps it draining while a segment is built.
-    pub(crate) fn write(
+    pub(crate) fn write<R: std::borrow::Borrow<Row>>(
         &mut self,
-        records: impl IntoIterator<Item = Row>,
-    ) -> Result<Spilled, Full> {
+        records: impl IntoIterator<Item = R>,
+    ) -> Result<Spilled<R>, Full> {
         if !self.has_room() {
             return Err(Full(format!(
                 "the spool holds {} bytes, at its bound of {}",

@@ -1,13 +1,67 @@
 //! What the layer hands to the pipeline: the raw, typed fields of an action plus what the layer
-//! alone knows (id, times, the error seen inside a span). Turning that into an [`ActionRecord`]
-//! (columns, details map, final status) happens on the worker thread, off the app's hot path.
+//! alone knows (id, times, the error seen inside a span), in an [`Envelope`] beside finished job
+//! runs. Turning that into an [`ActionRecord`] (columns, details map, final status, nested
+//! secrets scrubbed) happens on the worker thread, off the app's hot path.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::ActionRecord;
+use super::{ActionRecord, JobExecution, Row};
 use crate::fields::packed::PackedFields;
+use crate::redact::Redaction;
+
+/// What travels through the channel: an action as captured (turned into a row on the worker),
+/// or a finished job run.
+// Action captures stay inline in the channel's preallocated slots (no allocation per record on
+// the app's thread); job runs are rare and boxed.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Envelope {
+    Action(CapturedAction),
+    Job(Box<JobExecution>),
+}
+
+impl Envelope {
+    /// The row, with secret-looking keys scrubbed at any depth of its JSON. Top-level keys are
+    /// field names the layers already redacted (with a per-name cache); only nested JSON, if
+    /// any, needs a look here.
+    pub(crate) fn into_row(self, redaction: &Redaction) -> Row {
+        match self {
+            Envelope::Action(captured) => {
+                let mut rec = captured.into_record();
+                for v in rec.action_details.values_mut() {
+                    redaction.scrub_json(v);
+                }
+                // Text columns can carry a connection string as much as details can.
+                for s in [
+                    Some(&mut rec.action_type),
+                    rec.user_id.as_mut(),
+                    rec.result_message.as_mut(),
+                    rec.error_message.as_mut(),
+                    rec.source.as_mut(),
+                    rec.user_agent.as_mut(),
+                    rec.job_id.as_mut(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    redaction.scrub_text(s);
+                }
+                Row::Action(rec)
+            }
+            Envelope::Job(mut run) => {
+                for v in run.metadata.values_mut() {
+                    redaction.scrub_json(v);
+                }
+                if let Some(e) = run.error_message.as_mut() {
+                    redaction.scrub_text(e);
+                }
+                redaction.scrub_text(&mut run.logs);
+                Row::Job(run)
+            }
+        }
+    }
+}
 
 /// Where a capture came from, and what decides its status.
 pub(crate) enum Origin {
@@ -25,7 +79,7 @@ pub(crate) enum Origin {
 }
 
 /// One action record, as captured on the app's thread.
-pub(crate) struct Captured {
+pub(crate) struct CapturedAction {
     pub(crate) id: Uuid,
     /// The action's start (a span's creation, an event's emission), as
     /// [`Clock::unix_now`](crate::clock::Clock::unix_now) gives it: turned into a `DateTime` on
@@ -52,7 +106,7 @@ pub(crate) enum Fields {
     Packed(PackedFields),
 }
 
-impl Captured {
+impl CapturedAction {
     /// The row: columns from the fields, everything else into `action_details`, and the status
     /// the status rules give (see the `action` module docs).
     pub(crate) fn into_record(self) -> ActionRecord {

@@ -1,7 +1,7 @@
 //! The owned rows the pipeline carries and the sinks store, and their encoding:
 //! - [`ActionRecord`], one `action_logs` row (or a newer state of one);
 //! - [`JobExecution`], one `job_executions` row;
-//! - [`Captured`], an action as a layer took it on the app's thread, turned into its row (the
+//! - [`CapturedAction`], an action as a layer took it on the app's thread, turned into its row (the
 //!   status rules) on the worker thread by [`Envelope::into_row`];
 //! - [`Row`], what a batch holds, and its JSON form in the spool and dead-letter files;
 //! - [`FailureRule`], which events fail the action or run they happen in.
@@ -18,64 +18,10 @@ pub use failure::FailureRule;
 pub use job::JobExecution;
 
 pub(crate) use action::{canonical, is_inherited};
-pub(crate) use capture::{Captured, Fields, Origin};
+pub(crate) use capture::{CapturedAction, Envelope, Fields, Origin};
 
 use serde_json::Value;
 use uuid::Uuid;
-
-use crate::redact::Redaction;
-
-/// What travels through the channel: an action as captured (turned into a row on the worker),
-/// or a finished job run.
-// Action captures stay inline in the channel's preallocated slots (no allocation per record on
-// the app's thread); job runs are rare and boxed.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Envelope {
-    Action(Captured),
-    Job(Box<JobExecution>),
-}
-
-impl Envelope {
-    /// The row, with secret-looking keys scrubbed at any depth of its JSON. Top-level keys are
-    /// field names the layers already redacted (with a per-name cache); only nested JSON, if
-    /// any, needs a look here.
-    pub(crate) fn into_row(self, redaction: &Redaction) -> Row {
-        match self {
-            Envelope::Action(captured) => {
-                let mut rec = captured.into_record();
-                for v in rec.action_details.values_mut() {
-                    redaction.scrub_json(v);
-                }
-                // Text columns can carry a connection string as much as details can.
-                for s in [
-                    Some(&mut rec.action_type),
-                    rec.user_id.as_mut(),
-                    rec.result_message.as_mut(),
-                    rec.error_message.as_mut(),
-                    rec.source.as_mut(),
-                    rec.user_agent.as_mut(),
-                    rec.job_id.as_mut(),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    redaction.scrub_text(s);
-                }
-                Row::Action(rec)
-            }
-            Envelope::Job(mut run) => {
-                for v in run.metadata.values_mut() {
-                    redaction.scrub_json(v);
-                }
-                if let Some(e) = run.error_message.as_mut() {
-                    redaction.scrub_text(e);
-                }
-                redaction.scrub_text(&mut run.logs);
-                Row::Job(run)
-            }
-        }
-    }
-}
 
 /// A row to deliver: to `action_logs` or to `job_executions`.
 // Action rows are the common case and stay inline (no allocation per record); job runs are

@@ -25,12 +25,65 @@ pub use supabase::SupabaseSink;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::rows::ActionRecord;
 use crate::rows::JobExecution;
+
+/// The rows of one write, shared between the pipeline and the sink: a sink that writes from a
+/// thread of its own (SQLite) keeps a [`share`](Self::share) of the batch for as long as the
+/// thread needs it, without copying the rows, while the pipeline keeps the batch to retry,
+/// split or dead-letter it.
+#[derive(Debug)]
+pub struct Batch<T>(Arc<Vec<T>>);
+
+impl<T> Batch<T> {
+    /// Another handle on the same rows; the rows are not copied.
+    #[must_use]
+    pub fn share(&self) -> Batch<T> {
+        Batch(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Clone> Batch<T> {
+    /// The rows back, for the pipeline to split or dead-letter them. They are moved out when
+    /// no sink kept a share past its answer, which is the contract; copied otherwise.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
+impl<T> From<Vec<T>> for Batch<T> {
+    fn from(rows: Vec<T>) -> Self {
+        Batch(Arc::new(rows))
+    }
+}
+
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Batch(Arc::new(Vec::new()))
+    }
+}
+
+impl<T> std::ops::Deref for Batch<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Batch<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 /// The future a sink returns; run on the pipeline's own single-threaded runtime.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + 'a>>;
@@ -49,8 +102,9 @@ pub trait Sink: Send + 'static {
 
     /// Writes `batch` (ids unique within it) as one all-or-nothing idempotent upsert: writing
     /// the same records again changes nothing, and an open status (`initiated`, `in_progress`)
-    /// never replaces a final one.
-    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a>;
+    /// never replaces a final one. A share of `batch` kept past the future's answer costs the
+    /// pipeline a copy of the rows when it splits or dead-letters them: drop it before answering.
+    fn write<'a>(&'a mut self, batch: &'a Batch<ActionRecord>) -> SinkFuture<'a>;
 
     /// Which store this is, beside its [`name`](Self::name): the database file, or the server,
     /// database, schema and table — never a password or key. Spool segments are marked with it,
@@ -66,7 +120,7 @@ pub trait Sink: Send + 'static {
     ///
     /// The default refuses, so a sink written before job runs existed dead-letters them
     /// rather than losing them.
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+    fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
         let _ = batch;
         let e = SinkError::new(
             FailureKind::Rejected,
@@ -81,7 +135,7 @@ impl Sink for Box<dyn Sink> {
         (**self).name()
     }
 
-    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, batch: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
         (**self).write(batch)
     }
 
@@ -89,7 +143,7 @@ impl Sink for Box<dyn Sink> {
         (**self).target()
     }
 
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+    fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
         (**self).write_jobs(batch)
     }
 }

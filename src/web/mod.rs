@@ -197,7 +197,7 @@ impl Dashboard {
             log_dir: self.log_dir,
             poll: self.poll,
         });
-        let guard = Arc::new(security::Guard::new(
+        let access = Arc::new(security::Access::new(
             self.hosts,
             self.token,
             self.session_lifetime,
@@ -218,7 +218,10 @@ impl Dashboard {
             .route("/assets/{name}", get(assets::serve))
             .fallback(pages::not_found)
             .with_state(app)
-            .layer(axum::middleware::from_fn_with_state(guard, security::check))
+            .layer(axum::middleware::from_fn_with_state(
+                access,
+                security::check,
+            ))
             // Outermost: the security layer's redirect and cookie need the prefix too.
             .layer(axum::middleware::from_fn(base::scope))
     }

@@ -39,7 +39,7 @@ const FORM_BYTES: usize = 4096;
 const FORM_WITHIN: Duration = Duration::from_secs(10);
 
 /// Allowed hosts, the token and the sessions opened with it.
-pub(crate) struct Guard {
+pub(crate) struct Access {
     /// Empty: the loopback names on any port.
     hosts: Vec<String>,
     token: Option<String>,
@@ -48,14 +48,14 @@ pub(crate) struct Guard {
     secure: bool,
 }
 
-impl Guard {
+impl Access {
     pub fn new(
         hosts: Vec<String>,
         token: Option<String>,
         session_lifetime: Duration,
         secure: bool,
     ) -> Self {
-        Guard {
+        Access {
             hosts,
             token,
             sessions: Arc::new(Sessions::new(session_lifetime)),
@@ -186,7 +186,7 @@ fn asked(req: &Request) -> String {
 }
 
 /// The middleware.
-pub(crate) async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+pub(crate) async fn check(State(g): State<Arc<Access>>, req: Request, next: Next) -> Response {
     let mut resp = gate(&g, req, next).await;
     let h = resp.headers_mut();
     h.insert(
@@ -207,7 +207,7 @@ pub(crate) async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next)
     resp
 }
 
-async fn gate(g: &Guard, mut req: Request, next: Next) -> Response {
+async fn gate(g: &Access, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let sign_in_form = g.token.is_some() && req.method() == Method::POST && path == "/sign-in";
     if !sign_in_form && req.method() != Method::GET && req.method() != Method::HEAD {
@@ -281,7 +281,7 @@ async fn gate(g: &Guard, mut req: Request, next: Next) -> Response {
 
 /// `POST /sign-in`: the form's `token`, and `next`, where to go then. Another site's page
 /// could post this form too, but only with the token, which it would need to know.
-async fn sign_in(g: &Guard, req: Request) -> Response {
+async fn sign_in(g: &Access, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match tokio::time::timeout(FORM_WITHIN, axum::body::to_bytes(body, FORM_BYTES)).await
     {
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn loopback_names_only_by_default() {
-        let g = Guard::new(Vec::new(), None, Duration::from_secs(1), false);
+        let g = Access::new(Vec::new(), None, Duration::from_secs(1), false);
         for ok in ["localhost:7878", "127.0.0.1", "[::1]:80", "LOCALHOST"] {
             assert!(g.host_ok(ok), "{ok}");
         }
@@ -325,7 +325,7 @@ mod tests {
         ] {
             assert!(!g.host_ok(bad), "{bad}");
         }
-        let g = Guard::new(
+        let g = Access::new(
             vec!["10.0.0.5:7878".into()],
             None,
             Duration::from_secs(1),

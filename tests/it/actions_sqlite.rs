@@ -345,20 +345,18 @@ fn records_of_one_action_merge_inside_a_batch() {
 
 #[test]
 fn a_full_channel_drops_and_counts_and_nothing_goes_unaccounted() {
-    for overflow in [
-        actionlog::ActionOverflow::DropNewest,
-        actionlog::ActionOverflow::Block(std::time::Duration::from_millis(5)),
-    ] {
+    for overflow in [actionlog::Overflow::DropNewest, actionlog::Overflow::Block] {
         let db = Db::new();
         let clock = clock();
         let (open, gate) = std::sync::mpsc::channel();
         let sink = Wrap::new(db.sink()).gated(gate);
         let config = PipelineConfig::default()
             .no_spool()
-            .capacity(4)
+            .queue_capacity(4)
             .batch_size(1)
             .linger(std::time::Duration::from_millis(1))
-            .overflow(overflow);
+            .overflow(overflow)
+            .block_timeout(std::time::Duration::from_millis(5));
         let guard = with_actions(sink, &db.dead(), &clock, config, || {
             for i in 0..50 {
                 tracing::info!(action_type = "remove_job", seq = i);
@@ -437,13 +435,12 @@ fn a_slow_sink_spills_to_the_spool_and_everything_lands_later() {
     };
     let config = PipelineConfig::default()
         .no_spool()
-        .capacity(100)
+        .queue_capacity(100)
         .batch_size(500)
         .linger(std::time::Duration::from_millis(1))
         // Generous: the point is that the spill keeps room in the channel, not this bound.
-        .overflow(actionlog::ActionOverflow::Block(
-            std::time::Duration::from_secs(10),
-        ))
+        .overflow(actionlog::Overflow::Block)
+        .block_timeout(std::time::Duration::from_secs(10))
         .spool_dir(db.dir.path().join("spool"));
     let guard = with_actions(sink, &db.dead(), &clock, config, || {
         for i in 0..2000 {

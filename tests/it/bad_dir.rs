@@ -19,7 +19,7 @@ fn bad_filter_and_zero_capacity_are_config_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::Filter { .. }), "{err:?}");
     let err = FileLayer::builder(dir.path())
-        .max_queued_lines(0)
+        .queue_capacity(0)
         .build()
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");

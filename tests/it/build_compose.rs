@@ -32,7 +32,7 @@ impl Sink for Rejects {
     fn name(&self) -> &'static str {
         "rejects"
     }
-    fn write<'a>(&'a mut self, _: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(std::future::ready(Err(SinkError::new(
             FailureKind::Rejected,
             "value too long",

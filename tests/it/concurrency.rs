@@ -22,7 +22,7 @@ fn run(
     let (layer, guard) = FileLayer::builder(dir.path())
         .timezone(Timezone::Utc)
         .overflow(overflow)
-        .max_queued_lines(capacity)
+        .queue_capacity(capacity)
         .build()
         .unwrap();
     let subscriber = tracing_subscriber::registry().with(layer);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use actionlog::sink::{FailureKind, Sink, SinkError, SinkFuture, SqliteSink};
-use actionlog::{ActionOverflow, ActionRecord, ManualClock, PipelineConfig, Stats};
+use actionlog::{ActionRecord, ManualClock, Overflow, PipelineConfig, Stats};
 use common::actions::{assert_accounted, dead_letters, with_actions};
 
 /// A store whose every write fails as a missing table does.
@@ -19,7 +19,7 @@ impl Sink for NoTable {
     fn name(&self) -> &'static str {
         "no-table"
     }
-    fn write<'a>(&'a mut self, _: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(std::future::ready(Err(SinkError::new(
             FailureKind::Config,
             "relation \"action_logs\" does not exist (42P01)",
@@ -35,10 +35,11 @@ fn clock() -> ManualClock {
 /// long enough that only a worker that stopped taking records could make the caller drop one.
 fn config(dir: &Path) -> PipelineConfig {
     PipelineConfig::default()
-        .capacity(20)
+        .queue_capacity(20)
         .batch_size(5)
         .linger(Duration::from_millis(1))
-        .overflow(ActionOverflow::Block(Duration::from_secs(5)))
+        .overflow(Overflow::Block)
+        .block_timeout(Duration::from_secs(5))
         .config_retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
         .spool_dir(dir.join("spool"))
         .spool_max_bytes(1)

@@ -18,14 +18,17 @@ impl Sink for Rejects {
     fn name(&self) -> &'static str {
         "rejects"
     }
-    fn write<'a>(&'a mut self, _: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(std::future::ready(Err(SinkError::new(
             FailureKind::Rejected,
             "violates check constraint",
         ))))
     }
-    fn write_jobs<'a>(&'a mut self, _: &'a [JobExecution]) -> SinkFuture<'a> {
-        self.write(&[])
+    fn write_jobs<'a>(&'a mut self, _: &'a actionlog::sink::Batch<JobExecution>) -> SinkFuture<'a> {
+        Box::pin(std::future::ready(Err(SinkError::new(
+            FailureKind::Rejected,
+            "violates check constraint",
+        ))))
     }
 }
 

@@ -24,7 +24,7 @@ fn many_threads_across_a_rollover_lose_nothing_and_keep_their_order() {
     let (layer, guard) = FileLayer::builder(dir.path())
         .timezone(Timezone::Utc)
         .clock(clock.clone())
-        .max_queued_lines(4096)
+        .queue_capacity(4096)
         .build()
         .unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));

@@ -53,7 +53,7 @@ fn a_stalled_writer_holds_callers_once_then_lines_are_dropped_and_counted() {
     let (layer, guard) = FileLayer::builder(dir.path())
         .timezone(Timezone::Utc)
         .clock(clock.clone())
-        .max_queued_lines(4)
+        .queue_capacity(4)
         .block_timeout(Duration::from_millis(100))
         .build()
         .unwrap();
@@ -104,7 +104,7 @@ fn the_channel_is_bounded_in_bytes_too() {
     let (layer, guard) = FileLayer::builder(dir.path())
         .timezone(Timezone::Utc)
         .clock(clock.clone())
-        .max_queued_bytes(1 << 20)
+        .queue_max_bytes(1 << 20)
         .block_timeout(Duration::from_millis(100))
         .build()
         .unwrap();

@@ -32,14 +32,15 @@ fn child(dir: &str) {
     // Callers may wait 2 s instead of 100 ms: a spill's fsync runs on the delivery worker, and
     // on this shared 2-core machine under a full test run it has taken longer than 100 ms, a
     // counted drop the bound is there to make. This test is about four writers on one store.
-    let overflow = actionlog::ActionOverflow::Block(Duration::from_secs(2));
     let guard = actionlog::builder()
         .log_dir(dir)
         .console(false)
         .panic_hook(false)
         .database_url(url)
         .migrate(true)
-        .action_layer(|a| a.pipeline(actionlog::PipelineConfig::default().overflow(overflow)))
+        .action_layer(|a| {
+            a.pipeline(actionlog::PipelineConfig::default().block_timeout(Duration::from_secs(2)))
+        })
         .init()
         .unwrap();
     let out = std::io::stdout();

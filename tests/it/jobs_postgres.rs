@@ -106,7 +106,8 @@ fn runs_land_with_logs_and_the_reference_queries_answer() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(sink.write_jobs(&written)).unwrap();
+    rt.block_on(sink.write_jobs(&written.clone().into()))
+        .unwrap();
     assert_eq!(snapshot(), before);
 
     // The reference job_executions queries, verbatim.

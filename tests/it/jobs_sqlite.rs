@@ -180,7 +180,8 @@ fn runs_actions_and_scheduled_jobs() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    rt.block_on(sink.write_jobs(&written)).unwrap();
+    rt.block_on(sink.write_jobs(&written.clone().into()))
+        .unwrap();
     assert_eq!(rows(&db, RUNS), runs);
     assert_eq!(rows(&db, JOBS), before);
 

@@ -3,7 +3,7 @@
 //! included) and later restored, with a spool directory so the channel keeps draining. Proves
 //! that every record emitted lands exactly once (rows = records emitted, no duplicate ids, no
 //! duplicate (thread, seq)), that the counters account for every record, and that no emitting
-//! thread was ever held longer than the documented bound of `ActionOverflow::Block` (100 ms by
+//! thread was ever held longer than the documented bound of `Overflow::Block` (100 ms by
 //! default) plus a generous slack for a loaded 2-core machine. That last check is the
 //! "documented upper bound on how long an emitting thread was blocked", not a speed claim.
 //!
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use actionlog::{ActionFilter, ActionLayer, ActionOverflow, PipelineConfig};
+use actionlog::{ActionFilter, ActionLayer, Overflow, PipelineConfig};
 use common::actions::assert_accounted;
 use common::pg::TestDb;
 use common::proxy::{Proxy, upstream_of};
@@ -28,7 +28,7 @@ use tracing_subscriber::prelude::*;
 const EMITTERS: u64 = 4;
 /// Small enough that an outage of a second fills half of it and spills to the spool.
 const CAPACITY: usize = 512;
-/// The documented default of `ActionOverflow::Block`.
+/// The documented default of `PipelineConfig::block_timeout`.
 const BLOCK_BOUND: Duration = Duration::from_millis(100);
 /// Scheduling noise allowed on top of the bound (2 cores, another build running).
 const SLACK: Duration = Duration::from_secs(1);
@@ -37,9 +37,10 @@ const PHASE: Duration = Duration::from_secs(60);
 
 #[test]
 fn outage_mid_stream_every_record_lands_once_and_emitters_are_never_held() {
+    assert_eq!(Overflow::default(), Overflow::Block);
     assert_eq!(
-        ActionOverflow::default(),
-        ActionOverflow::Block(BLOCK_BOUND),
+        actionlog::DEFAULT_ACTION_BLOCK_TIMEOUT,
+        BLOCK_BOUND,
         "the bound this test checks is the documented default"
     );
     let Some(db) = TestDb::new("midstream") else {
@@ -49,7 +50,7 @@ fn outage_mid_stream_every_record_lands_once_and_emitters_are_never_held() {
     let proxy = Proxy::start(upstream_of(&db.url), true);
     let config = PipelineConfig::default()
         .no_spool()
-        .capacity(CAPACITY)
+        .queue_capacity(CAPACITY)
         .retry_backoff(Duration::from_millis(10), Duration::from_millis(500))
         .spool_dir(dir.path().join("spool"))
         .dead_letter_dir(dir.path().join("dead-letter"));

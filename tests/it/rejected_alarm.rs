@@ -22,7 +22,7 @@ impl Sink for RejectsAll {
     fn name(&self) -> &'static str {
         "rejects-all"
     }
-    fn write<'a>(&'a mut self, _: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, _: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(std::future::ready(Err(SinkError::new(
             FailureKind::Rejected,
             "new row violates check constraint \"action_type_ck\" (23514)",

@@ -125,7 +125,7 @@ fn write(sink: &mut dyn Sink, batch: &[ActionRecord]) -> Result<(), actionlog::s
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(sink.write(batch))
+    rt.block_on(sink.write(&batch.to_vec().into()))
 }
 
 fn write_jobs(sink: &mut dyn Sink, batch: &[JobExecution]) {
@@ -133,7 +133,8 @@ fn write_jobs(sink: &mut dyn Sink, batch: &[JobExecution]) {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(sink.write_jobs(batch)).unwrap();
+    rt.block_on(sink.write_jobs(&batch.to_vec().into()))
+        .unwrap();
 }
 
 fn record(status: &str) -> ActionRecord {

@@ -33,7 +33,7 @@ impl<S: Sink> Sink for Panicky<S> {
         "panicky"
     }
 
-    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, batch: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         let left = self.panics.load(Ordering::SeqCst);
         if left == 0 {
             return self.inner.write(batch);
@@ -45,7 +45,10 @@ impl<S: Sink> Sink for Panicky<S> {
         }
     }
 
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+    fn write_jobs<'a>(
+        &'a mut self,
+        batch: &'a actionlog::sink::Batch<JobExecution>,
+    ) -> SinkFuture<'a> {
         self.inner.write_jobs(batch)
     }
 }

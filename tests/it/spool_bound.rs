@@ -8,7 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use actionlog::sink::SqliteSink;
-use actionlog::{ActionOverflow, ManualClock, PipelineConfig};
+use actionlog::{ManualClock, Overflow, PipelineConfig};
 use common::actions::{Down, assert_accounted, dead_letters};
 use tracing_subscriber::prelude::*;
 
@@ -36,10 +36,10 @@ fn at_the_bound_spilling_stops_and_every_record_is_accounted_for() {
     let dead = dir.path().join("dead-letter");
     let config = PipelineConfig::default()
         .no_spool()
-        .capacity(100)
+        .queue_capacity(100)
         .batch_size(10)
         .linger(Duration::from_millis(1))
-        .overflow(ActionOverflow::DropNewest)
+        .overflow(Overflow::DropNewest)
         .retry_backoff(Duration::from_millis(20), Duration::from_millis(40))
         .spool_dir(&spool)
         // Any segment reaches it: after the first, spilling stops.
@@ -116,11 +116,12 @@ fn a_record_too_long_for_a_spool_line_is_dead_lettered() {
     let spool = dir.path().join("spool");
     let dead = dir.path().join("dead-letter");
     let config = PipelineConfig::default()
-        .capacity(4)
+        .queue_capacity(4)
         .batch_size(2)
         .linger(Duration::from_millis(1))
         // Encoding a long record takes a while: the app waits for room rather than drop.
-        .overflow(ActionOverflow::Block(Duration::from_secs(30)))
+        .overflow(Overflow::Block)
+        .block_timeout(Duration::from_secs(30))
         .retry_backoff(Duration::from_millis(20), Duration::from_millis(40))
         .spool_dir(&spool)
         .dead_letter_dir(&dead);

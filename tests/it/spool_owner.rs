@@ -25,7 +25,7 @@ impl Sink for Postgresish {
     fn target(&self) -> String {
         "postgres://app@db.internal:5432/prod table public.action_logs".into()
     }
-    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, batch: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         match &mut self.inner {
             Some(s) => s.write(batch),
             None => Box::pin(std::future::ready(Err(SinkError::new(
@@ -34,7 +34,10 @@ impl Sink for Postgresish {
             )))),
         }
     }
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+    fn write_jobs<'a>(
+        &'a mut self,
+        batch: &'a actionlog::sink::Batch<JobExecution>,
+    ) -> SinkFuture<'a> {
         self.inner
             .as_mut()
             .expect("not used down")

@@ -1,7 +1,7 @@
 //! A second connection holds the SQLite store's write lock (`BEGIN IMMEDIATE`) for 10 s while
 //! the app emits 20 000 actions. The SQLite sink waits for the lock on its own thread, so the
 //! delivery worker keeps moving the filling channel to the spool: no caller is held past the
-//! `ActionOverflow::Block` bound (a held caller would have its record dropped, and none is),
+//! `Overflow::Block` bound (a held caller would have its record dropped, and none is),
 //! segments appear while the lock is still held, and `shutdown(5 s)` completes within its
 //! deadline with every record accounted for. After the lock is released, a new start delivers
 //! everything, each row once.

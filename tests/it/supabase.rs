@@ -94,7 +94,7 @@ fn delivers_and_keeps_final_status() {
         .build()
         .unwrap();
     let mut sink = env.sink();
-    rt.block_on(sink.write(&[actionlog::ActionRecord::blank(id, "run_job_now")]))
+    rt.block_on(sink.write(&vec![actionlog::ActionRecord::blank(id, "run_job_now")].into()))
         .unwrap();
     assert_eq!(env.db.count("WHERE status = 'completed'"), 20);
     env.assert_no_canary();
@@ -142,7 +142,9 @@ fn a_rejected_key_is_reported_without_the_key_and_records_are_kept() {
         .unwrap();
     let mut probe = SupabaseSink::new(&env.double.url, "CANARY-wrong-key").unwrap();
     let err = rt
-        .block_on(probe.write(&[actionlog::ActionRecord::blank(uuid::Uuid::now_v7(), "x")]))
+        .block_on(
+            probe.write(&vec![actionlog::ActionRecord::blank(uuid::Uuid::now_v7(), "x")].into()),
+        )
         .unwrap_err();
     assert_eq!(err.kind, actionlog::sink::FailureKind::Config);
     assert!(
@@ -182,7 +184,9 @@ fn a_missing_table_points_at_the_migration() {
         .unwrap();
     let mut sink = env.sink().table("no_such_table").unwrap();
     let err = rt
-        .block_on(sink.write(&[actionlog::ActionRecord::blank(uuid::Uuid::now_v7(), "x")]))
+        .block_on(
+            sink.write(&vec![actionlog::ActionRecord::blank(uuid::Uuid::now_v7(), "x")].into()),
+        )
         .unwrap_err();
     assert_eq!(err.kind, actionlog::sink::FailureKind::Config);
     assert!(
@@ -335,8 +339,12 @@ fn job_runs_and_scheduled_jobs_through_postgrest() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(e.sink().scheduled_jobs(true).write_jobs(&written))
-        .unwrap();
+    rt.block_on(
+        e.sink()
+            .scheduled_jobs(true)
+            .write_jobs(&written.clone().into()),
+    )
+    .unwrap();
     assert_eq!(snapshot(), before);
     e.assert_no_canary();
 }

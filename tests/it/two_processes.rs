@@ -21,12 +21,13 @@ fn child(dir: &str, who: &str) {
     // and two writers sharing one store, and on an overloaded 2-core machine scheduling alone
     // can hold the worker past 100 ms (a drop the bound is there to make). `sqlite_lock.rs`
     // checks the default bound against a held lock.
-    let overflow = actionlog::ActionOverflow::Block(Duration::from_secs(2));
     let guard = match actionlog::builder()
         .log_dir(dir)
         .console(false)
         .filter("warn")
-        .action_layer(|a| a.pipeline(actionlog::PipelineConfig::default().overflow(overflow)))
+        .action_layer(|a| {
+            a.pipeline(actionlog::PipelineConfig::default().block_timeout(Duration::from_secs(2)))
+        })
         .init()
     {
         Ok(g) => g,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, Statement};
 
-use super::{COLUMNS, Sink, SinkError, SinkFuture, validate_table_name};
+use super::{Batch, COLUMNS, Sink, SinkError, SinkFuture, validate_table_name};
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution};
 use url::describe;
@@ -318,11 +318,11 @@ impl Sink for PostgresSink {
         )
     }
 
-    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, batch: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(self.write_batch(batch))
     }
 
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+    fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
         Box::pin(self.write_job_batch(batch))
     }
 }

@@ -19,7 +19,6 @@
 mod hourly;
 mod rollups;
 mod schema;
-mod setup;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +30,7 @@ use rusqlite::{Connection, ErrorCode, params};
 use tokio::sync::oneshot;
 
 use super::{
-    COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, upsert_guard,
+    Batch, COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, upsert_guard,
     upsert_set, validate_table_name,
 };
 use crate::error::Error;
@@ -45,8 +44,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A batch for the connection's thread, with where its answer goes.
 enum Work {
-    Actions(Vec<ActionRecord>, oneshot::Sender<Result<(), SinkError>>),
-    Jobs(Vec<JobExecution>, oneshot::Sender<Result<(), SinkError>>),
+    Actions(Batch<ActionRecord>, oneshot::Sender<Result<(), SinkError>>),
+    Jobs(Batch<JobExecution>, oneshot::Sender<Result<(), SinkError>>),
 }
 
 /// Writes action records into a SQLite database file, from a thread of its own.
@@ -143,7 +142,7 @@ impl SqliteSink {
         let sqlerr = |e: rusqlite::Error| err(e.to_string());
         let conn = Connection::open(&path).map_err(sqlerr)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlerr)?;
-        setup::setup(&conn, table).map_err(sqlerr)?;
+        schema::ensure(&conn, table).map_err(sqlerr)?;
         let cols = COLUMNS.join(", ");
         let marks = (1..=COLUMNS.len())
             .map(|i| format!("?{i}"))
@@ -246,7 +245,18 @@ impl Store {
             })
         };
         let result = run(self, &work);
-        let (Work::Actions(_, answer) | Work::Jobs(_, answer)) = work;
+        // The batch's share is dropped before answering, so the pipeline gets its rows back
+        // without a copy when it splits or dead-letters them.
+        let answer = match work {
+            Work::Actions(batch, answer) => {
+                drop(batch);
+                answer
+            }
+            Work::Jobs(batch, answer) => {
+                drop(batch);
+                answer
+            }
+        };
         pending.fetch_sub(1, Ordering::SeqCst);
         // The worker may have stopped waiting (deadline): nothing to tell then.
         let _ = answer.send(result);
@@ -353,11 +363,11 @@ impl Sink for SqliteSink {
         format!("{} table {}", path.display(), self.table)
     }
 
-    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
-        self.submit(|answer| Work::Actions(batch.to_vec(), answer))
+    fn write<'a>(&'a mut self, batch: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
+        self.submit(|answer| Work::Actions(batch.share(), answer))
     }
 
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
-        self.submit(|answer| Work::Jobs(batch.to_vec(), answer))
+    fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
+        self.submit(|answer| Work::Jobs(batch.share(), answer))
     }
 }

@@ -1,6 +1,14 @@
 //! The SQLite store's schema, mirroring `migrations/0001_action_logs.sql` and
 //! `migrations/0002_jobs.sql`: timestamps are RFC 3339 text in UTC (so they sort as text),
-//! booleans integers, JSON text.
+//! booleans integers, JSON text. Opening a store makes it ([`ensure`]): WAL mode, then the
+//! tables, views, rollups and indexes in one `BEGIN IMMEDIATE` only when something is missing,
+//! retried while another connection holds the lock for up to [`SETUP_WAIT`].
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode};
+
+use super::{SETUP_WAIT, hourly, rollups};
 
 pub(super) fn schema(t: &str) -> String {
     let ts = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -129,3 +137,78 @@ pub(super) const REFRESH_SCHEDULED_JOB: &str = "UPDATE scheduled_jobs SET
       AND (last_attempted_run IS NOT x.attempted OR last_successful_run IS NOT x.success
         OR consecutive_failures IS NOT x.failures
         OR next_scheduled_run IS NOT COALESCE(x.next_run, next_scheduled_run))";
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// WAL mode and the schema, retried while another connection holds the lock.
+pub(super) fn ensure(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
+    let until = Instant::now() + SETUP_WAIT;
+    loop {
+        let r = (|| {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // Statement journals (every upsert that fires the rollup triggers needs one) and
+            // temporary b-trees in memory: in files each upsert would write and sync them, on
+            // a core the app shares.
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            // The write lock only when something is missing: an existing store opens at once.
+            // The read side's covering index counts too: a store whose rollups came before it
+            // gets it (and the rollups rebuilt) here.
+            let have: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN (?1, ?2, ?3, ?4, 'job_executions',
+                 'scheduled_jobs', 'scheduled_jobs_status', 'job_execution_summary')",
+                [
+                    table,
+                    &rollups::names(table)[0],
+                    &hourly::marker(table),
+                    &format!("idx_{table}_stats"),
+                ],
+                |r| r.get(0),
+            )?;
+            if have < 8 {
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {} {} {} COMMIT;",
+                    schema(table),
+                    jobs_schema(),
+                    rollups::rollups(table),
+                ))
+                .inspect_err(|_| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                })?;
+            }
+            Ok(())
+        })();
+        match r {
+            Err(e) if busy(&e) && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store's connection keeps statement journals and temporary b-trees in memory, off
+    /// the disk every upsert would otherwise write them to.
+    #[test]
+    fn temporary_files_stay_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("a.db")).unwrap();
+        ensure(&conn, "action_logs").unwrap();
+        let mode: i64 = conn
+            .query_row("PRAGMA temp_store", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 2, "2 is MEMORY");
+    }
+}

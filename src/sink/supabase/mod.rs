@@ -28,7 +28,8 @@ use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
 use super::{
-    COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, validate_table_name,
+    Batch, COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text,
+    validate_table_name,
 };
 use crate::error::Error;
 use crate::rows::ActionRecord;
@@ -364,11 +365,11 @@ impl Sink for SupabaseSink {
         format!("{} table {}", self.base, self.table)
     }
 
-    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, batch: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
         Box::pin(self.post(batch))
     }
 
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+    fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
         Box::pin(self.post_jobs(batch))
     }
 }

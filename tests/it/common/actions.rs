@@ -59,7 +59,7 @@ impl actionlog::sink::Sink for Down {
     }
     fn write<'a>(
         &'a mut self,
-        _: &'a [actionlog::ActionRecord],
+        _: &'a actionlog::sink::Batch<actionlog::ActionRecord>,
     ) -> actionlog::sink::SinkFuture<'a> {
         Box::pin(std::future::ready(Err(actionlog::sink::SinkError::new(
             actionlog::sink::FailureKind::Transient,
@@ -68,8 +68,11 @@ impl actionlog::sink::Sink for Down {
     }
     fn write_jobs<'a>(
         &'a mut self,
-        _: &'a [actionlog::JobExecution],
+        _: &'a actionlog::sink::Batch<actionlog::JobExecution>,
     ) -> actionlog::sink::SinkFuture<'a> {
-        self.write(&[])
+        Box::pin(std::future::ready(Err(actionlog::sink::SinkError::new(
+            actionlog::sink::FailureKind::Transient,
+            "connection refused",
+        ))))
     }
 }

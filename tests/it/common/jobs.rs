@@ -18,7 +18,7 @@ pub fn with_jobs<S: Sink>(
     dead_letter: &Path,
     clock: &ManualClock,
     filter: &str,
-    max_log_bytes: usize,
+    max_job_log_bytes: usize,
     f: impl FnOnce(),
 ) -> Guard {
     let (actions, guard) = ActionLayer::builder(sink)
@@ -34,7 +34,7 @@ pub fn with_jobs<S: Sink>(
     let jobs = actions
         .job_layer()
         .timezone(Timezone::Utc)
-        .max_log_bytes(max_log_bytes);
+        .max_job_log_bytes(max_job_log_bytes);
     let subscriber = tracing_subscriber::registry()
         .with(jobs.with_filter(JobFilter::new(tracing_subscriber::EnvFilter::new(filter))))
         .with(actions.with_filter(ActionFilter));

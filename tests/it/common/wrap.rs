@@ -64,7 +64,7 @@ impl<S: Sink> Sink for Wrap<S> {
         self.inner.name()
     }
 
-    fn write<'a>(&'a mut self, batch: &'a [ActionRecord]) -> SinkFuture<'a> {
+    fn write<'a>(&'a mut self, batch: &'a actionlog::sink::Batch<ActionRecord>) -> SinkFuture<'a> {
         self.sizes.lock().unwrap().push(batch.len());
         if let Some(f) = &mut self.before {
             f(batch);
@@ -77,7 +77,10 @@ impl<S: Sink> Sink for Wrap<S> {
         })
     }
 
-    fn write_jobs<'a>(&'a mut self, batch: &'a [JobExecution]) -> SinkFuture<'a> {
+    fn write_jobs<'a>(
+        &'a mut self,
+        batch: &'a actionlog::sink::Batch<JobExecution>,
+    ) -> SinkFuture<'a> {
         self.jobs.lock().unwrap().extend_from_slice(batch);
         self.inner.write_jobs(batch)
     }

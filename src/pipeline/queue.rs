@@ -1,0 +1,240 @@
+//! The queue between the layers and the delivery worker, both ends: the layers' [`Submitter`]
+//! (never does I/O, waits at most the overflow bound), and the worker's [`Queue`] — the records
+//! queued, the commands it was given ([`Asked`]), and the spool that takes what waits in the
+//! queue while the sink is slow or failing.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use super::spool::{Spilled, Spool};
+use super::{ActionCounters, Cmd};
+use crate::handle::Overflow;
+use crate::redact::Redaction;
+use crate::rows::{CapturedAction, Envelope, JobExecution, Row};
+
+/// The layers' end of the channel.
+#[derive(Clone)]
+pub(crate) struct Submitter {
+    pub(super) tx: Sender<Envelope>,
+    pub(super) overflow: Overflow,
+    pub(super) block_timeout: Duration,
+    pub(super) counters: Arc<ActionCounters>,
+}
+
+impl Submitter {
+    /// Hands a record to the worker; never does I/O, waits at most the overflow bound.
+    pub(crate) fn submit(&self, rec: CapturedAction) {
+        self.send(Envelope::Action(rec));
+    }
+
+    /// Hands a finished job run to the worker, like [`Self::submit`].
+    pub(crate) fn submit_job(&self, run: JobExecution) {
+        self.send(Envelope::Job(Box::new(run)));
+    }
+
+    fn send(&self, rec: Envelope) {
+        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        let sent = match self.overflow {
+            // A try first: `send_timeout` reads the clock for its deadline on every call.
+            Overflow::Block => match self.tx.try_send(rec) {
+                Ok(()) => true,
+                Err(TrySendError::Full(rec)) => {
+                    self.tx.send_timeout(rec, self.block_timeout).is_ok()
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            },
+            Overflow::DropNewest => self.tx.try_send(rec).is_ok(),
+        };
+        if !sent {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the worker has been asked to do besides delivering.
+pub(crate) enum Asked {
+    Nothing,
+    /// Deliver everything received so far, then acknowledge each.
+    Flush(Vec<Sender<()>>),
+    /// Deliver what can be delivered before the instant, spool or dead-letter the rest,
+    /// acknowledge each (flushes asked meanwhile included), stop.
+    Shutdown(Instant, Vec<Sender<()>>),
+}
+
+impl Asked {
+    pub(crate) fn add(&mut self, cmd: Cmd) {
+        *self = match (std::mem::replace(self, Asked::Nothing), cmd) {
+            (Asked::Nothing, Cmd::Flush(ack)) => Asked::Flush(vec![ack]),
+            (Asked::Flush(mut acks), Cmd::Flush(ack)) => {
+                acks.push(ack);
+                Asked::Flush(acks)
+            }
+            (Asked::Shutdown(d, mut acks), Cmd::Flush(ack)) => {
+                acks.push(ack);
+                Asked::Shutdown(d, acks)
+            }
+            (Asked::Nothing, Cmd::Shutdown(d, ack)) => Asked::Shutdown(d, vec![ack]),
+            (Asked::Flush(mut acks) | Asked::Shutdown(_, mut acks), Cmd::Shutdown(d, ack)) => {
+                acks.push(ack);
+                Asked::Shutdown(d, acks)
+            }
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            Asked::Shutdown(d, _) => Some(*d),
+            _ => None,
+        }
+    }
+}
+
+/// Why a record taken from the queue goes to the dead-letter file instead of the spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unspooled {
+    /// The spool was at its bound during a configuration failure of the store.
+    Full,
+    /// Its line would be longer than [`crate::limits::MAX_LINE_BYTES`].
+    TooLong,
+}
+
+/// The records and commands waiting for the worker, and the spool that takes records off the
+/// queue's hands.
+pub(crate) struct Queue {
+    pub(crate) rx: Receiver<Envelope>,
+    pub(crate) ctl: Receiver<Cmd>,
+    pub(crate) asked: Asked,
+    pub(crate) spool: Option<Spool>,
+    capacity: usize,
+    redaction: Redaction,
+}
+
+impl Queue {
+    pub(crate) fn new(
+        rx: Receiver<Envelope>,
+        ctl: Receiver<Cmd>,
+        spool: Option<Spool>,
+        capacity: usize,
+        redaction: Redaction,
+    ) -> Self {
+        Queue {
+            rx,
+            ctl,
+            asked: Asked::Nothing,
+            spool,
+            capacity,
+            redaction,
+        }
+    }
+
+    /// A record as a row: captures become rows only on the worker, when their batch closes,
+    /// keeping the per-record work off the cores the app is using.
+    pub(crate) fn row(&self, e: Envelope) -> Row {
+        e.into_row(&self.redaction)
+    }
+
+    /// Takes the commands that arrived, without waiting; whether there were any.
+    pub(crate) fn take_commands(&mut self) -> bool {
+        let mut woke = false;
+        while let Ok(cmd) = self.ctl.try_recv() {
+            self.asked.add(cmd);
+            woke = true;
+        }
+        woke
+    }
+
+    /// Waits at most `d` for a command, then takes what arrived; whether any did.
+    pub(crate) fn wait_for_command(&mut self, d: Duration) -> bool {
+        match self.ctl.recv_timeout(d) {
+            Ok(cmd) => {
+                self.asked.add(cmd);
+                self.take_commands();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Moves a filling queue to the spool (see [`spill`]). Returns the records the spool could
+    /// not take, for the dead-letter file: lines too long for it, and — when the store refuses
+    /// the configuration (`config_failure`), so waiting will not help — a half-full queue once
+    /// the spool is at its bound (or there is none), rather than leaving the overflow policy to
+    /// drop newer records.
+    pub(crate) fn spill(
+        &mut self,
+        counters: &ActionCounters,
+        config_failure: bool,
+    ) -> Vec<(Row, Unspooled)> {
+        let mut out = Vec::new();
+        if let Some(spool) = self.spool.as_mut() {
+            let too_long = spill(&self.rx, spool, self.capacity, &self.redaction, counters);
+            out.extend(too_long.into_iter().map(|r| (r, Unspooled::TooLong)));
+        }
+        let half = (self.capacity / 2).max(1);
+        if config_failure
+            && self.rx.len() >= half
+            && self.spool.as_mut().is_none_or(|s| !s.has_room())
+        {
+            let n = self.rx.len();
+            out.extend(
+                self.rx
+                    .try_iter()
+                    .take(n)
+                    .map(|e| (e.into_row(&self.redaction), Unspooled::Full)),
+            );
+        }
+        out
+    }
+}
+
+/// Moves what waits in the channel to a new spool segment once the channel is half full. The
+/// segment takes at least what is queued when it starts, and goes on while the channel stays
+/// half full (so a producer faster than the encoding waits slot by slot, never for the whole
+/// segment), up to one channel's worth (memory stays bounded). A segment that cannot be written
+/// loses its records, counted as dropped and reported. Returns the records too long for a
+/// spool line, for the dead-letter file.
+fn spill(
+    rx: &Receiver<Envelope>,
+    spool: &mut Spool,
+    capacity: usize,
+    redaction: &Redaction,
+    counters: &ActionCounters,
+) -> Vec<Row> {
+    let half = (capacity / 2).max(1);
+    if rx.len() < half || !spool.has_room() {
+        // At the bound the records stay in the channel: the overflow policy applies to newer
+        // ones, and the oldest, on disk, are kept.
+        return Vec::new();
+    }
+    let queued = rx.len();
+    let mut taken = 0;
+    let rows = std::iter::from_fn(|| {
+        if taken >= capacity || (taken >= queued && rx.len() < half) {
+            return None;
+        }
+        let e = rx.try_recv().ok()?;
+        taken += 1;
+        Some(e.into_row(redaction))
+    });
+    let Ok(Spilled {
+        records,
+        too_long,
+        failed,
+    }) = spool.write(rows)
+    else {
+        // Checked above; nothing was taken.
+        return Vec::new();
+    };
+    counters.spooled.fetch_add(records, Ordering::Relaxed);
+    if let Some((n, e)) = failed {
+        crate::report::emit(format_args!(
+            "cannot spill {n} action records to {}: {e}",
+            spool.dir().display()
+        ));
+        counters.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+    too_long
+}
