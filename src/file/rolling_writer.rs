@@ -17,8 +17,8 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use super::rolling::{Bounds, DayFiles};
 use crate::clock::{self, Clock, SystemClock, Timezone};
-use crate::format::time::day_of;
 use crate::error::Error;
+use crate::format::time::day_of;
 
 /// How often a write checks that the open file is still the one its path names (deleted or
 /// moved files are recreated): often enough that little is lost into an unlinked file, rarely

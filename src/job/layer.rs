@@ -146,7 +146,11 @@ impl std::fmt::Debug for JobLayer {
 }
 
 impl JobLayer {
-    pub(crate) fn new(submitter: Submitter, render: CaptureSettings, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(
+        submitter: Submitter,
+        render: CaptureSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         JobLayer {
             submitter,
             clock,
