@@ -45,7 +45,7 @@
 //!   event capture; `format`: JSON escaping and numbers, timestamps, the file line's layout,
 //!   the console line;
 //! - `rows`: the owned rows ([`ActionRecord`], [`JobExecution`]) and their encoding;
-//! - `pipeline`: the bounded channel to the delivery worker, batching, retries, dead letters
+//! - `pipeline`: the bounded queue to the delivery worker, batching, retries, dead letters
 //!   and the disk spool ([`PipelineConfig`]);
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
 //! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `per_thread` (the event path's
