@@ -94,17 +94,7 @@ impl ConsoleLayer {
             Stream::Stderr => BoxMakeWriter::new(std::io::stderr),
             Stream::Stdout => BoxMakeWriter::new(std::io::stdout),
         };
-        let mut layer = ConsoleLayer {
-            writer,
-            stream: Some(stream),
-            color: ColorMode::Auto,
-            colored: false,
-            clock: Arc::new(SystemClock),
-            tz: Timezone::default(),
-            spans: SpanTracking::new(Default::default(), false),
-        };
-        layer.resolve_color();
-        layer
+        Self::from_parts(writer, Some(stream))
     }
 
     /// Writes to any [`MakeWriter`] (a test buffer, a file); not a terminal, so
@@ -121,9 +111,15 @@ impl ConsoleLayer {
     where
         W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
     {
+        Self::from_parts(BoxMakeWriter::new(writer), None)
+    }
+
+    /// The defaults around `writer`; `stream` is the terminal it writes to, if any, which
+    /// [`ColorMode::Auto`] asks whether to colour.
+    fn from_parts(writer: BoxMakeWriter, stream: Option<Stream>) -> Self {
         let mut layer = ConsoleLayer {
-            writer: BoxMakeWriter::new(writer),
-            stream: None,
+            writer,
+            stream,
             color: ColorMode::Auto,
             colored: false,
             clock: Arc::new(SystemClock),

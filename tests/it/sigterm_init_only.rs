@@ -11,6 +11,7 @@ use crate::common;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const CHILD: &str = "ACTIONLOG_SIGTERM_INIT_ONLY_CHILD";
 const SIGNALS_OFF: &str = "ACTIONLOG_SIGTERM_INIT_ONLY_OFF";
@@ -46,6 +47,13 @@ fn child_with_own_handler(dir: &str) {
 
 /// Child mode: `let _guard = init()`, emit, say so, then wait forever (a server's main loop).
 fn child(dir: &str) {
+    // The app this stands for runs in the foreground, its signals at their defaults; a shell
+    // starts background jobs with SIGINT ignored, and the child would inherit that (and
+    // actionlog, rightly, leaves an ignored signal alone).
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sets the disposition of one signal to its default; no handler involved.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
     if std::env::var(OWN_FIRST).is_ok() {
         return child_with_own_handler(dir);
     }
@@ -110,9 +118,24 @@ fn run_with(
             .unwrap()
             .success()
     );
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-    (proc.wait().unwrap(), rest)
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        rest
+    });
+    // A child that never ends is a failure, not a hung test run.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = proc.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = proc.kill();
+            panic!("the child did not end within 120 s of {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status, reader.join().unwrap())
 }
 
 fn rows(dir: &std::path::Path) -> i64 {
