@@ -1,0 +1,363 @@
+//! Trace context: the W3C trace id and span id of a span, so that a line, an action row and a
+//! job run can be found again in the team's trace viewer.
+//!
+//! Where a span's ids come from, first match wins:
+//! 1. with the cargo feature `opentelemetry`, the OpenTelemetry context tracing-opentelemetry
+//!    keeps for the span (the ids of the exported span);
+//! 2. a W3C `traceparent` value recorded on the span (a field of that name, as a service copies
+//!    it from an HTTP header): the span continues that trace, its sampled flag kept;
+//! 3. otherwise the trace of the parent span, or, for a root span, a trace of its own.
+//!
+//! A span always gets a span id of its own. The context is decided once per span, whichever
+//! layers see it ([`on_new_span`] inserts it into the span's extensions only if absent), and
+//! read back with [`of_span`]. Events outside every span carry none.
+//!
+//! Ids are random (a thread-local generator: no lock and no system call per span) and never
+//! all zero, which W3C reserves for "invalid".
+
+use tracing::Subscriber;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Record};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+/// The name of the field whose W3C `traceparent` value continues a trace.
+pub(crate) const TRACEPARENT: &str = "traceparent";
+
+/// The W3C trace context of one span: its trace's id and its own id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TraceContext {
+    /// The trace's id, 16 bytes, never all zero.
+    pub(crate) trace_id: [u8; 16],
+    /// The span's own id, 8 bytes, never all zero.
+    pub(crate) span_id: [u8; 8],
+    /// The W3C sampled flag (`01` in `traceparent`'s flags).
+    pub(crate) sampled: bool,
+}
+
+impl TraceContext {
+    /// A new trace: fresh trace and span ids, sampled.
+    pub(crate) fn new_root() -> Self {
+        TraceContext {
+            trace_id: new_trace_id(),
+            span_id: new_span_id(),
+            sampled: true,
+        }
+    }
+
+    /// A new span of this context's trace: the same trace id and sampled flag, a fresh span id.
+    pub(crate) fn child(&self) -> Self {
+        TraceContext {
+            span_id: new_span_id(),
+            ..*self
+        }
+    }
+
+    /// The trace id as 32 lowercase hex digits.
+    pub(crate) fn trace_hex(&self) -> String {
+        hex_string(&self.trace_id)
+    }
+
+    /// The span id as 16 lowercase hex digits.
+    pub(crate) fn span_hex(&self) -> String {
+        hex_string(&self.span_id)
+    }
+
+    /// Appends `,"trace_id":"<32 hex>","span_id":"<16 hex>"`, the keys of a file line.
+    pub(crate) fn write_json_keys(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b",\"trace_id\":\"");
+        write_hex(out, &self.trace_id);
+        out.extend_from_slice(b"\",\"span_id\":\"");
+        write_hex(out, &self.span_id);
+        out.push(b'"');
+    }
+}
+
+/// A fresh trace id: random, never all zero.
+pub(crate) fn new_trace_id() -> [u8; 16] {
+    fastrand::u128(1..).to_be_bytes()
+}
+
+/// A fresh span id: random, never all zero.
+pub(crate) fn new_span_id() -> [u8; 8] {
+    fastrand::u64(1..).to_be_bytes()
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `bytes` as lowercase hex.
+pub(crate) fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(2 * bytes.len());
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(2 * bytes.len());
+    write_hex(&mut out, bytes);
+    String::from_utf8(out).expect("hex digits are ASCII")
+}
+
+/// Reads lowercase hex into `out` (exactly `2 * out.len()` digits); uppercase is refused, as
+/// W3C requires lowercase.
+fn read_hex(s: &[u8], out: &mut [u8]) -> Option<()> {
+    if s.len() != 2 * out.len() {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (digit(s[2 * i])? << 4) | digit(s[2 * i + 1])?;
+    }
+    Some(())
+}
+
+/// The remote parent a W3C `traceparent` value names: its trace id, its span id (the caller's
+/// span, the parent of ours) and its sampled flag. Version `00` only (its exact length; a
+/// later version's longer value is not guessed at), lowercase hex, ids not all zero.
+pub(crate) fn parse_traceparent(value: &str) -> Option<TraceContext> {
+    let v = value.trim().as_bytes();
+    // 00-<32 hex>-<16 hex>-<2 hex>
+    if v.len() != 55 || v[2] != b'-' || v[35] != b'-' || v[52] != b'-' {
+        return None;
+    }
+    if &v[0..2] != b"00" {
+        return None;
+    }
+    let mut trace_id = [0u8; 16];
+    let mut span_id = [0u8; 8];
+    let mut flags = [0u8; 1];
+    read_hex(&v[3..35], &mut trace_id)?;
+    read_hex(&v[36..52], &mut span_id)?;
+    read_hex(&v[53..55], &mut flags)?;
+    if trace_id == [0; 16] || span_id == [0; 8] {
+        return None;
+    }
+    Some(TraceContext {
+        trace_id,
+        span_id,
+        sampled: flags[0] & 1 == 1,
+    })
+}
+
+/// What a span's extensions hold: its context as decided when it was created (or since
+/// changed by a recorded `traceparent`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpanTrace {
+    pub(crate) ctx: TraceContext,
+    /// Whether the trace came from a `traceparent` field of this span (it then outranks the
+    /// parent's trace).
+    pub(crate) from_traceparent: bool,
+}
+
+/// Finds a valid `traceparent` among recorded values.
+#[derive(Default)]
+struct FindTraceparent(Option<TraceContext>);
+
+impl Visit for FindTraceparent {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == TRACEPARENT {
+            self.0 = parse_traceparent(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == TRACEPARENT {
+            // `traceparent = %header` arrives as `Display` through `Debug`.
+            self.0 = parse_traceparent(&format!("{value:?}"));
+        }
+    }
+}
+
+/// Whether a span's callsite declares a `traceparent` field (most do not: no visit then).
+fn has_traceparent(meta: &tracing::Metadata<'_>) -> bool {
+    meta.fields().field(TRACEPARENT).is_some()
+}
+
+/// Decides the context of the new span `span` (with attributes `attrs`) and keeps it in its
+/// extensions, unless some layer did already: a valid `traceparent` field continues that
+/// trace; else the parent span's trace; else a trace of its own.
+pub(crate) fn on_new_span<S>(attrs: &Attributes<'_>, span: &SpanRef<'_, S>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if span.extensions().get::<SpanTrace>().is_some() {
+        return;
+    }
+    let remote = if has_traceparent(attrs.metadata()) {
+        let mut find = FindTraceparent::default();
+        attrs.record(&mut find);
+        find.0
+    } else {
+        None
+    };
+    let trace = match remote {
+        Some(remote) => SpanTrace {
+            ctx: remote.child(),
+            from_traceparent: true,
+        },
+        None => decide_from_parent(span),
+    };
+    let mut ext = span.extensions_mut();
+    if ext.get_mut::<SpanTrace>().is_none() {
+        ext.insert(trace);
+    }
+}
+
+/// The context of a span with no `traceparent` of its own: its parent's trace, or a new one.
+fn decide_from_parent<S>(span: &SpanRef<'_, S>) -> SpanTrace
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let ctx = match span.parent().and_then(|p| stored(&p)) {
+        Some(parent) => parent.ctx.child(),
+        None => TraceContext::new_root(),
+    };
+    SpanTrace {
+        ctx,
+        from_traceparent: false,
+    }
+}
+
+/// A `Span::record` on `span`: a valid `traceparent` among `values` makes the span continue
+/// that trace from now on (its span id kept).
+pub(crate) fn on_record<S>(values: &Record<'_>, span: &SpanRef<'_, S>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(field) = span.metadata().fields().field(TRACEPARENT) else {
+        return;
+    };
+    if !values.contains(&field) {
+        return;
+    }
+    let mut find = FindTraceparent::default();
+    values.record(&mut find);
+    let Some(remote) = find.0 else { return };
+    let mut ext = span.extensions_mut();
+    let span_id = ext
+        .get_mut::<SpanTrace>()
+        .map_or_else(new_span_id, |t| t.ctx.span_id);
+    let trace = SpanTrace {
+        ctx: TraceContext { span_id, ..remote },
+        from_traceparent: true,
+    };
+    match ext.get_mut::<SpanTrace>() {
+        Some(t) => *t = trace,
+        None => ext.insert(trace),
+    }
+}
+
+/// The context kept in `span`'s extensions, if one was decided.
+fn stored<S>(span: &SpanRef<'_, S>) -> Option<SpanTrace>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    span.extensions().get::<SpanTrace>().copied()
+}
+
+/// The trace context of `span`: its own span id and the trace id of its trace (see the
+/// module docs for where they come from). A span no layer decided a context for yet (every
+/// line layer does at its creation) gets one now, from its parent's.
+pub(crate) fn of_span<S>(span: &SpanRef<'_, S>) -> Option<TraceContext>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let trace = match stored(span) {
+        Some(t) => t,
+        None => {
+            let t = decide_from_parent(span);
+            let mut ext = span.extensions_mut();
+            match ext.get_mut::<SpanTrace>() {
+                Some(kept) => *kept,
+                None => {
+                    ext.insert(t);
+                    t
+                }
+            }
+        }
+    };
+    Some(trace.ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_traceparent_gives_its_ids_and_flag() {
+        let t = parse_traceparent(VALID).unwrap();
+        assert_eq!(t.trace_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.span_hex(), "00f067aa0ba902b7");
+        assert!(t.sampled);
+        let t = parse_traceparent(&VALID.replace("-01", "-00")).unwrap();
+        assert!(!t.sampled);
+        // Only the sampled bit counts among the flags.
+        assert!(parse_traceparent(&VALID.replace("-01", "-03")).unwrap().sampled);
+        assert!(!parse_traceparent(&VALID.replace("-01", "-02")).unwrap().sampled);
+        // Surrounding whitespace, as an HTTP header value may carry.
+        assert!(parse_traceparent(&format!(" {VALID}\t")).is_some());
+    }
+
+    #[test]
+    fn invalid_traceparents_are_refused() {
+        let zero_trace = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
+        let zero_span = "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01";
+        for bad in [
+            "",
+            zero_trace,
+            zero_span,
+            // Other versions, and the forbidden ff.
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            // Uppercase, non-hex, wrong lengths, wrong separators.
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x",
+        ] {
+            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn own_ids_are_non_zero_distinct_and_lowercase_hex() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let t = TraceContext::new_root();
+            assert_ne!(t.trace_id, [0; 16]);
+            assert_ne!(t.span_id, [0; 8]);
+            assert!(seen.insert(t.trace_id));
+            let (th, sh) = (t.trace_hex(), t.span_hex());
+            assert_eq!((th.len(), sh.len()), (32, 16));
+            assert!(th.bytes().chain(sh.bytes()).all(|c| HEX.contains(&c)));
+            // Written back, parsed again: the same ids.
+            let tp = format!("00-{th}-{sh}-01");
+            assert_eq!(parse_traceparent(&tp), Some(t));
+            let c = t.child();
+            assert_eq!((c.trace_id, c.sampled), (t.trace_id, t.sampled));
+            assert_ne!(c.span_id, t.span_id);
+        }
+    }
+
+    #[test]
+    fn json_keys() {
+        let t = parse_traceparent(VALID).unwrap();
+        let mut out = Vec::new();
+        t.write_json_keys(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7""#
+        );
+    }
+}
