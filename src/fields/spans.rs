@@ -57,6 +57,7 @@ use super::{CaptureSettings, SettingsKey, Val, ValHandler, Visitor};
 use crate::clock::Clock;
 use crate::format::json;
 use crate::redact::REDACTED;
+use crate::trace::{self, TraceContext};
 
 /// The span hooks of a line layer (the file, the console, a job run's logs), in one piece the
 /// layer embeds and calls from each of its hooks of the same name: the span's fields rendered
@@ -93,17 +94,24 @@ impl SpanTracking {
     ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        if let Some(span) = ctx.span(id) {
+            trace::on_new_span(attrs, &span);
+        }
         record_span_fields(id, ctx, &self.settings, true, |v| attrs.record(v));
         if self.close_lines {
             close::on_new_span(id, ctx, self.id, clock);
         }
     }
 
-    /// The layer's `on_record`: the span's rendered fields take the new values.
+    /// The layer's `on_record`: the span's rendered fields take the new values (and a
+    /// recorded `traceparent` its trace).
     pub(crate) fn on_record<S>(&self, id: &Id, values: &Record<'_>, ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        if let Some(span) = ctx.span(id) {
+            trace::on_record(values, &span);
+        }
         record_span_fields(id, ctx, &self.settings, false, |v| values.record(v));
     }
 
@@ -526,6 +534,9 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Flat {
     epoch: u64,
+    /// The span's trace context, which every line inside it carries: kept with its fields so
+    /// that an event hands over nothing more than the flattening it already does.
+    trace: Option<TraceContext>,
     entries: Vec<Entry>,
     /// Every entry as `"key":value`, joined by `,` (the file's separators).
     joined: Vec<u8>,
@@ -559,6 +570,11 @@ impl Flat {
     /// Whether no span's fields changed since this was built (see [`fields_changed`]).
     pub(crate) fn is_fresh(&self) -> bool {
         self.epoch == EPOCH.load(Ordering::Acquire)
+    }
+
+    /// The trace context of the span (see [`crate::trace`]).
+    pub(crate) fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
     }
 
     /// Bytes of the joined entries.
@@ -637,6 +653,7 @@ where
     let parent = span.parent().map(|p| with_flat(&p, id, render, Arc::clone));
     let mut flat = Flat {
         epoch,
+        trace: trace::of_span(span),
         ..Flat::default()
     };
     if let Some(own) = span
