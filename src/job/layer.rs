@@ -319,6 +319,7 @@ where
                 false,
                 &s.message,
                 logger,
+                None,
                 &s.meta,
             );
             let mut ext = span.extensions_mut();
