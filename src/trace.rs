@@ -12,6 +12,14 @@
 //! layers see it ([`on_new_span`] inserts it into the span's extensions only if absent), and
 //! read back with [`of_span`]. Events outside every span carry none.
 //!
+//! The OpenTelemetry context is read when it is first asked for (the first line inside the
+//! span, an action), not at the span's creation: the OpenTelemetry layer may come after ours in
+//! the subscriber, and an application sets a span's remote parent (`set_parent`) after making
+//! it. Reading it starts the OpenTelemetry span, as entering it does. When it cannot be read
+//! (the layer is not installed, or the application's tracing-opentelemetry is another version,
+//! whose data this build cannot see), the span keeps the ids of sources 2 and 3 and this is
+//! reported once on stderr, at the first span asked about.
+//!
 //! Ids are random (a thread-local generator: no lock and no system call per span) and never
 //! all zero, which W3C reserves for "invalid".
 
@@ -52,12 +60,14 @@ impl TraceContext {
         }
     }
 
-    /// The trace id as 32 lowercase hex digits.
+    /// The trace id as 32 lowercase hex digits (the rows' `trace_id` column).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn trace_hex(&self) -> String {
         hex_string(&self.trace_id)
     }
 
-    /// The span id as 16 lowercase hex digits.
+    /// The span id as 16 lowercase hex digits (the rows' `span_id` column).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn span_hex(&self) -> String {
         hex_string(&self.span_id)
     }
@@ -93,6 +103,7 @@ pub(crate) fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 fn hex_string(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(2 * bytes.len());
     write_hex(&mut out, bytes);
@@ -150,7 +161,8 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<TraceContext> {
 pub(crate) struct SpanTrace {
     pub(crate) ctx: TraceContext,
     /// Whether the trace came from a `traceparent` field of this span (it then outranks the
-    /// parent's trace).
+    /// parent's trace, which OpenTelemetry may give).
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
     pub(crate) from_traceparent: bool,
 }
 
@@ -178,10 +190,28 @@ fn has_traceparent(meta: &tracing::Metadata<'_>) -> bool {
     meta.fields().field(TRACEPARENT).is_some()
 }
 
+/// What a layer knows of the subscriber it is in, for reading a span's OpenTelemetry context
+/// (tracing-opentelemetry answers through the subscriber's dispatch). Empty without the
+/// `opentelemetry` feature.
+#[derive(Debug, Default)]
+pub(crate) struct Registration {
+    #[cfg(feature = "opentelemetry")]
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
+}
+
+impl Registration {
+    /// The layer's `on_register_dispatch`: keeps (a weak handle on) the subscriber's dispatch.
+    pub(crate) fn on_register_dispatch(&self, _dispatch: &tracing::Dispatch) {
+        #[cfg(feature = "opentelemetry")]
+        let _ = self.dispatch.set(_dispatch.downgrade());
+    }
+}
+
 /// Decides the context of the new span `span` (with attributes `attrs`) and keeps it in its
 /// extensions, unless some layer did already: a valid `traceparent` field continues that
-/// trace; else the parent span's trace; else a trace of its own.
-pub(crate) fn on_new_span<S>(attrs: &Attributes<'_>, span: &SpanRef<'_, S>)
+/// trace; else the parent span's trace; else a trace of its own. `reg`: the deciding layer's
+/// [`Registration`], kept with the span for reading its OpenTelemetry context later.
+pub(crate) fn on_new_span<S>(attrs: &Attributes<'_>, span: &SpanRef<'_, S>, _reg: &Registration)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -205,6 +235,10 @@ where
     let mut ext = span.extensions_mut();
     if ext.get_mut::<SpanTrace>().is_none() {
         ext.insert(trace);
+        #[cfg(feature = "opentelemetry")]
+        if let Some(d) = _reg.dispatch.get() {
+            ext.insert(otel::OtelDispatch(d.clone()));
+        }
     }
 }
 
@@ -267,7 +301,36 @@ pub(crate) fn of_span<S>(span: &SpanRef<'_, S>) -> Option<TraceContext>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let trace = match stored(span) {
+    #[cfg(feature = "opentelemetry")]
+    {
+        if let Some(ctx) = otel::of_span(span) {
+            return Some(ctx);
+        }
+        // Not from OpenTelemetry: a `traceparent` of the span's own, else its parent's trace
+        // as the parent resolves it (which may be OpenTelemetry's).
+        let own = own_of_span(span);
+        if own.from_traceparent {
+            return Some(own.ctx);
+        }
+        return Some(match span.parent().and_then(|p| of_span(&p)) {
+            Some(parent) => TraceContext {
+                span_id: own.ctx.span_id,
+                ..parent
+            },
+            None => own.ctx,
+        });
+    }
+    #[cfg(not(feature = "opentelemetry"))]
+    Some(own_of_span(span).ctx)
+}
+
+/// The context of sources 2 and 3 of `span` (see the module docs), decided now if no layer
+/// did at its creation.
+fn own_of_span<S>(span: &SpanRef<'_, S>) -> SpanTrace
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    match stored(span) {
         Some(t) => t,
         None => {
             let t = decide_from_parent(span);
@@ -280,8 +343,78 @@ where
                 }
             }
         }
-    };
-    Some(trace.ctx)
+    }
+}
+
+/// Source 1: the OpenTelemetry context tracing-opentelemetry keeps for a span.
+#[cfg(feature = "opentelemetry")]
+mod otel {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use opentelemetry::trace::TraceContextExt;
+    use tracing::Subscriber;
+    use tracing::dispatcher::WeakDispatch;
+    use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+    use super::TraceContext;
+
+    /// The version of tracing-opentelemetry whose span data this build reads.
+    const TRACING_OPENTELEMETRY: &str = "0.34";
+
+    /// The subscriber a span lives in, kept in its extensions by the layer that decided its
+    /// context (see [`super::Registration`]).
+    pub(super) struct OtelDispatch(pub(super) WeakDispatch);
+
+    thread_local! {
+        /// Set while this thread reads a span's OpenTelemetry context: an event emitted from
+        /// inside (the OpenTelemetry SDK logging while it starts the span) must not ask again,
+        /// as the span's OpenTelemetry data is locked meanwhile.
+        static READING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+
+    /// The ids of the OpenTelemetry span tracing-opentelemetry made for `span`, if it made one.
+    pub(super) fn of_span<S>(span: &SpanRef<'_, S>) -> Option<TraceContext>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let dispatch = span
+            .extensions()
+            .get::<OtelDispatch>()
+            .and_then(|d| d.0.upgrade());
+        let cx = match dispatch {
+            Some(d) if !READING.with(|r| r.replace(true)) => {
+                // No extensions of the span are held here: tracing-opentelemetry reads them.
+                let cx = tracing_opentelemetry::get_otel_context(&span.id(), &d);
+                READING.with(|r| r.set(false));
+                cx
+            }
+            Some(_) => return None,
+            None => None,
+        };
+        let found = cx.and_then(|cx| {
+            let otel_span = cx.span();
+            let sc = otel_span.span_context();
+            sc.is_valid().then(|| TraceContext {
+                trace_id: sc.trace_id().to_bytes(),
+                span_id: sc.span_id().to_bytes(),
+                sampled: sc.is_sampled(),
+            })
+        });
+        if found.is_none() && !REPORTED.swap(true, Ordering::Relaxed) {
+            crate::report::emit(format_args!(
+                "the `opentelemetry` feature is on, but span `{}` has no OpenTelemetry context \
+                 from tracing-opentelemetry {TRACING_OPENTELEMETRY}: its layer is not in the \
+                 subscriber, or leaves this span out, or the application uses another version \
+                 of tracing-opentelemetry, whose data this build cannot read; lines, actions \
+                 and job runs carry actionlog's own trace ids instead",
+                span.name()
+            ));
+        }
+        found
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ pub(crate) struct SpanTracking {
     pub(crate) close_lines: bool,
     /// The layer's flattenings of span fields and its stack of entered spans.
     id: FlatId,
+    /// The subscriber the layer is in, for the spans' trace context.
+    registration: trace::Registration,
 }
 
 impl SpanTracking {
@@ -81,7 +83,14 @@ impl SpanTracking {
             settings,
             close_lines,
             id: FlatId::new(),
+            registration: trace::Registration::default(),
         }
+    }
+
+    /// The layer's `on_register_dispatch`: the subscriber it is in (see
+    /// [`trace::Registration`]).
+    pub(crate) fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+        self.registration.on_register_dispatch(dispatch);
     }
 
     /// The layer's `on_new_span`: renders the span's fields, starts its timings.
@@ -95,7 +104,7 @@ impl SpanTracking {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         if let Some(span) = ctx.span(id) {
-            trace::on_new_span(attrs, &span);
+            trace::on_new_span(attrs, &span, &self.registration);
         }
         record_span_fields(id, ctx, &self.settings, true, |v| attrs.record(v));
         if self.close_lines {
@@ -175,6 +184,10 @@ impl SpanTracking {
 /// layer) calls the [`SpanTracking`] methods from its own hooks instead.
 macro_rules! line_layer_span_hooks {
     ($spans:ident, $clock:ident) => {
+        fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+            self.$spans.on_register_dispatch(dispatch);
+        }
+
         fn on_new_span(
             &self,
             attrs: &tracing::span::Attributes<'_>,
