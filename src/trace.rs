@@ -72,14 +72,6 @@ impl TraceContext {
         hex_string(&self.span_id)
     }
 
-    /// Appends `,"trace_id":"<32 hex>","span_id":"<16 hex>"`, the keys of a file line.
-    pub(crate) fn write_json_keys(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b",\"trace_id\":\"");
-        write_hex(out, &self.trace_id);
-        out.extend_from_slice(b"\",\"span_id\":\"");
-        write_hex(out, &self.span_id);
-        out.push(b'"');
-    }
 }
 
 /// A fresh trace id: random, never all zero.
@@ -481,16 +473,5 @@ mod tests {
             assert_eq!((c.trace_id, c.sampled), (t.trace_id, t.sampled));
             assert_ne!(c.span_id, t.span_id);
         }
-    }
-
-    #[test]
-    fn json_keys() {
-        let t = parse_traceparent(VALID).unwrap();
-        let mut out = Vec::new();
-        t.write_json_keys(&mut out);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7""#
-        );
     }
 }

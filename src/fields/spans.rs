@@ -55,6 +55,7 @@ use super::callsite::{self, Callsite};
 use super::close;
 use super::{CaptureSettings, SettingsKey, Val, ValHandler, Visitor};
 use crate::clock::Clock;
+use crate::format::file::{self as file_layout, TraceKeys};
 use crate::format::json;
 use crate::redact::REDACTED;
 use crate::trace::{self, TraceContext};
@@ -550,6 +551,8 @@ pub(crate) struct Flat {
     /// The span's trace context, which every line inside it carries: kept with its fields so
     /// that an event hands over nothing more than the flattening it already does.
     trace: Option<TraceContext>,
+    /// That context as the file line shows it, rendered once per span.
+    trace_keys: Option<TraceKeys>,
     entries: Vec<Entry>,
     /// Every entry as `"key":value`, joined by `,` (the file's separators).
     joined: Vec<u8>,
@@ -588,6 +591,11 @@ impl Flat {
     /// The trace context of the span (see [`crate::trace`]).
     pub(crate) fn trace(&self) -> Option<&TraceContext> {
         self.trace.as_ref()
+    }
+
+    /// The trace context as the file line shows it.
+    pub(crate) fn trace_keys(&self) -> Option<&TraceKeys> {
+        self.trace_keys.as_ref()
     }
 
     /// Bytes of the joined entries.
@@ -664,9 +672,11 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let parent = span.parent().map(|p| with_flat(&p, id, render, Arc::clone));
+    let trace = trace::of_span(span);
     let mut flat = Flat {
         epoch,
-        trace: trace::of_span(span),
+        trace,
+        trace_keys: trace.as_ref().map(file_layout::trace_keys),
         ..Flat::default()
     };
     if let Some(own) = span

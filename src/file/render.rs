@@ -247,7 +247,7 @@ impl LineRenderer {
         rec: &Decoded<'_>,
     ) {
         let is_log = rec.log_target.is_some();
-        let trace = flat.and_then(|f| f.trace());
+        let trace = flat.and_then(|f| f.trace_keys());
         let flat = flat.filter(|f| f.len() > 0);
         let key = meta as *const Metadata<'static> as usize;
         let (i, shared) = match &self.hot {

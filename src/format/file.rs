@@ -106,12 +106,30 @@ pub(crate) fn write_raw_logger_key(out: &mut Vec<u8>, logger: &[u8]) {
     out.push(b'"');
 }
 
+/// Bytes of [`trace_keys`]: the two keys and quotes, 32 and 16 hex digits.
+pub(crate) const TRACE_KEYS_LEN: usize = 75;
+
+/// A span's trace context as the line shows it, `,"trace_id":"<32 hex>","span_id":"<16 hex>"`:
+/// made once per span and kept with its flattened fields, so a line copies it whole.
+pub(crate) type TraceKeys = [u8; TRACE_KEYS_LEN];
+
+/// The [`TraceKeys`] of `t`.
+pub(crate) fn trace_keys(t: &TraceContext) -> TraceKeys {
+    let mut v = Vec::with_capacity(TRACE_KEYS_LEN);
+    v.extend_from_slice(b",\"trace_id\":\"");
+    crate::trace::write_hex(&mut v, &t.trace_id);
+    v.extend_from_slice(b"\",\"span_id\":\"");
+    crate::trace::write_hex(&mut v, &t.span_id);
+    v.push(b'"');
+    v.try_into().expect("TRACE_KEYS_LEN bytes")
+}
+
 /// What follows the logger up to the metadata's entries: the trace ids of the span the event
 /// is in, if it has them, then `,"metadata":` (the `{` comes with [`close_metadata`]).
 #[inline(always)]
-pub(crate) fn write_metadata_key(out: &mut Vec<u8>, trace: Option<&TraceContext>) {
+pub(crate) fn write_metadata_key(out: &mut Vec<u8>, trace: Option<&TraceKeys>) {
     if let Some(t) = trace {
-        t.write_json_keys(out);
+        out.extend_from_slice(t);
     }
     out.extend_from_slice(b",\"metadata\":");
 }
@@ -213,6 +231,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn trace_keys_of_a_context() {
+        let t = TraceContext {
+            trace_id: *b"\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36",
+            span_id: *b"\x00\xf0\x67\xaa\x0b\xa9\x02\xb7",
+            sampled: true,
+        };
+        let mut out = b"{\"logger\":\"x\"".to_vec();
+        write_metadata_key(&mut out, Some(&trace_keys(&t)));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"logger":"x","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","metadata":"#
+        );
     }
 
     #[test]
