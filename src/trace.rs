@@ -71,7 +71,6 @@ impl TraceContext {
     pub(crate) fn span_hex(&self) -> String {
         hex_string(&self.span_id)
     }
-
 }
 
 /// A fresh trace id: random, never all zero.
@@ -294,26 +293,33 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     #[cfg(feature = "opentelemetry")]
-    {
-        if let Some(ctx) = otel::of_span(span) {
-            return Some(ctx);
-        }
-        // Not from OpenTelemetry: a `traceparent` of the span's own, else its parent's trace
-        // as the parent resolves it (which may be OpenTelemetry's).
-        let own = own_of_span(span);
-        if own.from_traceparent {
-            return Some(own.ctx);
-        }
-        return Some(match span.parent().and_then(|p| of_span(&p)) {
-            Some(parent) => TraceContext {
-                span_id: own.ctx.span_id,
-                ..parent
-            },
-            None => own.ctx,
-        });
-    }
+    let ctx = opentelemetry_first(span);
     #[cfg(not(feature = "opentelemetry"))]
-    Some(own_of_span(span).ctx)
+    let ctx = own_of_span(span).ctx;
+    Some(ctx)
+}
+
+/// [`of_span`] with OpenTelemetry's context first; without it, a `traceparent` of the span's
+/// own, else its parent's trace as the parent resolves it (which may be OpenTelemetry's).
+#[cfg(feature = "opentelemetry")]
+fn opentelemetry_first<S>(span: &SpanRef<'_, S>) -> TraceContext
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if let Some(ctx) = otel::of_span(span) {
+        return ctx;
+    }
+    let own = own_of_span(span);
+    if own.from_traceparent {
+        return own.ctx;
+    }
+    match span.parent().and_then(|p| of_span(&p)) {
+        Some(parent) => TraceContext {
+            span_id: own.ctx.span_id,
+            ..parent
+        },
+        None => own.ctx,
+    }
 }
 
 /// The context of sources 2 and 3 of `span` (see the module docs), decided now if no layer
@@ -424,8 +430,16 @@ mod tests {
         let t = parse_traceparent(&VALID.replace("-01", "-00")).unwrap();
         assert!(!t.sampled);
         // Only the sampled bit counts among the flags.
-        assert!(parse_traceparent(&VALID.replace("-01", "-03")).unwrap().sampled);
-        assert!(!parse_traceparent(&VALID.replace("-01", "-02")).unwrap().sampled);
+        assert!(
+            parse_traceparent(&VALID.replace("-01", "-03"))
+                .unwrap()
+                .sampled
+        );
+        assert!(
+            !parse_traceparent(&VALID.replace("-01", "-02"))
+                .unwrap()
+                .sampled
+        );
         // Surrounding whitespace, as an HTTP header value may carry.
         assert!(parse_traceparent(&format!(" {VALID}\t")).is_some());
     }

@@ -179,7 +179,11 @@ fn check_lines(out: &Output) -> usize {
                 assert_eq!(v["metadata"]["request_id"], 7, "{line}");
                 // One span: one trace id and one span id on all its lines.
                 let ids = (v["trace_id"].to_string(), v["span_id"].to_string());
-                assert_eq!(*request_ids.get_or_insert_with(|| ids.clone()), ids, "{line}");
+                assert_eq!(
+                    *request_ids.get_or_insert_with(|| ids.clone()),
+                    ids,
+                    "{line}"
+                );
                 actions += 1;
             }
             other => panic!("unexpected line {other:?}: {line}"),

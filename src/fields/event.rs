@@ -12,11 +12,11 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::callsite::{self, Callsite, Role};
 use super::spans::SpanTracking;
-use crate::trace::TraceContext;
 use super::{CaptureSettings, Val, ValHandler, Visitor, bounded, is_error_field};
 use crate::format::{Seps, json};
 use crate::limits;
 use crate::redact::REDACTED;
+use crate::trace::TraceContext;
 
 /// Reusable per-thread buffers for capturing one event.
 #[derive(Default)]

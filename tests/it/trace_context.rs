@@ -88,7 +88,10 @@ fn nested_spans_share_one_trace_and_each_has_its_own_span_id() {
         .unwrap();
     });
     let (trace, request) = ids(line(&lines, "in request"));
-    assert!(is_hex(&trace, 32) && is_hex(&request, 16), "{trace} {request}");
+    assert!(
+        is_hex(&trace, 32) && is_hex(&request, 16),
+        "{trace} {request}"
+    );
     let mut span_ids = vec![request.clone()];
     for m in ["in db", "in row", "in worker"] {
         let (t, s) = ids(line(&lines, m));
@@ -133,7 +136,10 @@ fn a_traceparent_field_continues_the_given_trace() {
     assert_ne!(handler, request);
     let (before, late) = ids(line(&lines, "before the record"));
     assert_ne!(before, TRACE);
-    assert_eq!(ids(line(&lines, "after the record")), (TRACE.to_owned(), late));
+    assert_eq!(
+        ids(line(&lines, "after the record")),
+        (TRACE.to_owned(), late)
+    );
     let (t, _) = ids(line(&lines, "in bad"));
     assert!(is_hex(&t, 32) && t != TRACE && !t.bytes().all(|c| c == b'0'));
 }
@@ -151,7 +157,10 @@ fn events_outside_spans_carry_no_ids_and_root_spans_get_their_own_traces() {
     });
     for m in ["outside", "outside again", "explicit root"] {
         let l = line(&lines, m);
-        assert!(l.get("trace_id").is_none() && l.get("span_id").is_none(), "{l}");
+        assert!(
+            l.get("trace_id").is_none() && l.get("span_id").is_none(),
+            "{l}"
+        );
     }
     let (a, _) = ids(line(&lines, "in a"));
     let (b, _) = ids(line(&lines, "in b"));
@@ -168,7 +177,10 @@ fn the_console_shows_the_short_trace_id_only_when_asked() {
     let (trace, _) = ids(line(&lines, "in request"));
     let short = format!("[it::trace_context] [{}] in request", &trace[..8]);
     assert!(console.contains(&short), "{console:?} lacks {short:?}");
-    assert!(console.contains("[it::trace_context] outside"), "{console:?}");
+    assert!(
+        console.contains("[it::trace_context] outside"),
+        "{console:?}"
+    );
     let (_, console) = run(false, emit);
     assert!(
         console.contains("[it::trace_context] in request"),

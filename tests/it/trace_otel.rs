@@ -104,8 +104,16 @@ fn run(files_first: bool, remote: bool) -> (Vec<Value>, HashMap<String, SpanCont
             (s.name.to_string(), s.span_context.clone())
         })
         .collect();
-    assert_eq!(by_name.len(), 4, "one exported span per tracing span: {parents:?}");
-    (json_lines(&dir.path().join("2025-11-03.log")), by_name, parents)
+    assert_eq!(
+        by_name.len(),
+        4,
+        "one exported span per tracing span: {parents:?}"
+    );
+    (
+        json_lines(&dir.path().join("2025-11-03.log")),
+        by_name,
+        parents,
+    )
 }
 
 fn check(files_first: bool, remote: bool) {
@@ -165,7 +173,11 @@ fn without_the_opentelemetry_layer_the_lines_keep_their_own_ids() {
     let trace = lines[0]["trace_id"].as_str().unwrap().to_owned();
     assert_eq!(trace.len(), 32);
     for l in &lines {
-        assert_eq!(l["trace_id"], trace.as_str(), "one trace for the request: {l}");
+        assert_eq!(
+            l["trace_id"],
+            trace.as_str(),
+            "one trace for the request: {l}"
+        );
         assert_eq!(l["span_id"].as_str().map(str::len), Some(16), "{l}");
     }
 }
