@@ -106,8 +106,8 @@ impl SpanTracking {
     {
         if let Some(span) = ctx.span(id) {
             trace::on_new_span(attrs, &span, &self.registration);
+            record_span_fields(&span, &self.settings, true, |v| attrs.record(v));
         }
-        record_span_fields(id, ctx, &self.settings, true, |v| attrs.record(v));
         if self.close_lines {
             close::on_new_span(id, ctx, self.id, clock);
         }
@@ -121,8 +121,8 @@ impl SpanTracking {
     {
         if let Some(span) = ctx.span(id) {
             trace::on_record(values, &span);
+            record_span_fields(&span, &self.settings, false, |v| values.record(v));
         }
-        record_span_fields(id, ctx, &self.settings, false, |v| values.record(v));
     }
 
     /// The layer's `on_enter`: the span goes on this thread's stack.
@@ -475,15 +475,13 @@ impl SpanFieldSets {
 /// already; or those a `Span::record` gives (`record` records them), which is idempotent, so
 /// layers sharing settings may all call it.
 fn record_span_fields<S>(
-    id: &Id,
-    ctx: &Context<'_, S>,
+    span: &SpanRef<'_, S>,
     settings: &CaptureSettings,
     new: bool,
     record: impl FnOnce(&mut dyn tracing::field::Visit),
 ) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(span) = ctx.span(id) else { return };
     let key = settings.key();
     let mut ext = span.extensions_mut();
     match ext.get_mut::<SpanFieldSets>() {
