@@ -5,7 +5,9 @@
 //! `file_peers` for how each is set up.
 //!
 //! Criterion groups measure end-to-end throughput (emit N events on 1 or 2 threads, then flush
-//! and stop the writer) and the caller-side cost of one event. After them, a summary measures
+//! and stop the writer), the caller-side cost of one event, and (`trace_context`) the
+//! caller-side cost of a plain event inside a span, whose line carries the span's trace ids,
+//! and outside any span, whose line carries none. After them, a summary measures
 //! what criterion cannot, each stack in fresh child processes (5 rounds, medians): events/s
 //! flushed, CPU per event (user + system, every thread of the process, writer included), lines
 //! lost, peak RSS; then the median and p99 caller-side cost of single events.
@@ -21,7 +23,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use file_peers::{Stack, in_span};
+use file_peers::{Emitter, Stack, in_span};
 
 /// Emits `per_thread` events on each of `threads` threads, then flushes and stops the writer.
 /// Returns the elapsed time, the process's CPU time (user + system) spent meanwhile, the CPU
@@ -154,7 +156,58 @@ fn caller_cost(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, throughput, caller_cost);
+/// A plain event: a message and one field.
+#[inline(never)]
+fn plain(i: u64) {
+    tracing::info!(seq = i, "plain");
+}
+
+/// Emits `iters` plain events in bursts of 1 000 with a pause after each, timing the bursts
+/// only: the caller's own cost, without waiting for a writer that a continuous stream would
+/// outrun (as [`caller_latency`] paces its events).
+fn paced(iters: u64, seq: &mut u64) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(1000);
+        let t = Instant::now();
+        for _ in 0..n {
+            *seq += 1;
+            plain(*seq);
+        }
+        total += t.elapsed();
+        left -= n;
+        // Let the writer drain between bursts (pacing only).
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    total
+}
+
+fn trace_context(c: &mut Criterion) {
+    let mut g = c.benchmark_group("trace_context");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    let dir = tempfile::tempdir().unwrap();
+    let (emitter, finish) = Stack::Actionlog.build(dir.path());
+    let Emitter::Tracing(dispatch) = &emitter else {
+        unreachable!("actionlog is a tracing stack")
+    };
+    tracing::dispatcher::with_default(dispatch, || {
+        let mut seq = 0;
+        g.bench_function("plain_outside_span", |b| {
+            b.iter_custom(|iters| paced(iters, &mut seq))
+        });
+        let span = tracing::info_span!("request");
+        let _in = span.enter();
+        g.bench_function("plain_inside_span", |b| {
+            b.iter_custom(|iters| paced(iters, &mut seq))
+        });
+    });
+    drop(emitter);
+    finish();
+    g.finish();
+}
+
+criterion_group!(benches, throughput, caller_cost, trace_context);
 
 /// Per-event caller cost: times each event on its own and returns (median, p99) in ns.
 /// Batches of events with pauses keep the channel from saturating, so this is the cost a

@@ -60,6 +60,8 @@ pub struct Builder {
     color: ColorMode,
     /// Span close lines on the console (the files' setting is on their builder).
     close_lines: bool,
+    /// Short trace ids on the console.
+    console_trace_ids: bool,
     /// Kept, and given every shared setting, while actions are off: turning them on again keeps
     /// what was set meanwhile.
     actions: ActionLayerBuilder,
@@ -95,6 +97,7 @@ impl Default for Builder {
             filter: None,
             console: Stream::Stderr,
             console_on: true,
+            console_trace_ids: false,
             color: ColorMode::Auto,
             close_lines: false,
             tz: Timezone::Local,
@@ -276,6 +279,13 @@ impl Builder {
         self
     }
 
+    /// Short trace ids on the console (default off): see [`ConsoleLayer::trace_ids`]. The day
+    /// files always carry the whole ids.
+    pub fn console_trace_ids(mut self, on: bool) -> Self {
+        self.console_trace_ids = on;
+        self
+    }
+
     /// Console colours (default [`ColorMode::Auto`]).
     pub fn color(mut self, mode: ColorMode) -> Self {
         self.color = mode;
@@ -432,6 +442,7 @@ impl Builder {
                 .limits(self.limits)
                 .clock_arc(self.clock.clone())
                 .span_close_lines(self.close_lines)
+                .trace_ids(self.console_trace_ids)
         });
         // The level filter applies to the files and console only: actions are an audit trail
         // and are recorded whatever RUST_LOG says. A list rather than `Option` layers: a `None`

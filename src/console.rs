@@ -66,6 +66,8 @@ pub struct ConsoleLayer {
     /// Redaction, caps, span fields and span close lines
     /// ([`ConsoleLayer::span_close_lines`]).
     spans: SpanTracking,
+    /// Whether a line inside a span shows its short trace id ([`ConsoleLayer::trace_ids`]).
+    trace_ids: bool,
 }
 
 impl std::fmt::Debug for ConsoleLayer {
@@ -125,6 +127,7 @@ impl ConsoleLayer {
             clock: Arc::new(SystemClock),
             tz: Timezone::default(),
             spans: SpanTracking::new(Default::default(), false),
+            trace_ids: false,
         };
         layer.resolve_color();
         layer
@@ -163,6 +166,15 @@ impl ConsoleLayer {
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The first 8 hex digits of the trace id after the logger, on the lines of events inside
+    /// a span (default off): `… INFO     [app] [4bf92f35] order paid {…}`. Enough to follow one
+    /// request among its neighbours and to find its trace; the day files carry the whole id.
+    #[must_use]
+    pub fn trace_ids(mut self, on: bool) -> Self {
+        self.trace_ids = on;
         self
     }
 
@@ -218,6 +230,7 @@ where
                 self.colored,
                 &s.message,
                 logger,
+                s.trace.as_ref().filter(|_| self.trace_ids),
                 &s.meta,
             );
             // Console output is best effort: a closed or full stderr must not hurt the app.

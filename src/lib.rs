@@ -52,7 +52,8 @@
 //!   per-thread caches and buffers, borrowed without a panic on re-entry or teardown), `fs` (0750/0640, `O_NOFOLLOW`, `flock`
 //!   and their Windows counterparts: every platform difference of the file system), `error`,
 //!   `report` (actionlog's own stderr lines), `store_env` (which database the environment
-//!   names, for the write and the read side alike).
+//!   names, for the write and the read side alike), `trace` (each span's W3C trace context:
+//!   from OpenTelemetry, an inbound `traceparent`, or ids of its own).
 //! - `query` (feature `query`): the read side, beside the stores — read-only queries over
 //!   them, the filter grammar, the day files; the `actionlog` command (feature `cli`) is built
 //!   on it. It reads the stores' tables, and the day files through `file`'s reader; it imports
@@ -146,6 +147,7 @@ mod signals;
 pub mod sink;
 mod stats;
 mod store_env;
+mod trace;
 #[cfg(feature = "web")]
 pub mod web;
 

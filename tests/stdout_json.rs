@@ -137,7 +137,7 @@ fn run(mode: &str, cwd: &Path, env: &[(&str, &str)]) -> Output {
 }
 
 /// Checks that every stdout line is one JSON object in the day files' format (keys in their
-/// order, the span's secret redacted) and that every event is there, in order; returns the
+/// order, the span's trace ids on the lines inside it, the span's secret redacted) and that every event is there, in order; returns the
 /// action lines.
 fn check_lines(out: &Output) -> usize {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -146,10 +146,25 @@ fn check_lines(out: &Output) -> usize {
     assert!(stdout.ends_with('\n'), "the last line is whole");
     let mut seqs = Vec::new();
     let mut actions = 0;
+    let mut request_ids = None;
     for line in stdout.lines() {
         let v: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not one JSON object: {line:?}: {e}"));
-        let keys = ["timestamp", "level", "message", "logger", "metadata"];
+        // The action lines are inside the request span: its trace context before the metadata.
+        let in_span = v["message"] == "order placed";
+        let keys: &[&str] = if in_span {
+            &[
+                "timestamp",
+                "level",
+                "message",
+                "logger",
+                "trace_id",
+                "span_id",
+                "metadata",
+            ]
+        } else {
+            &["timestamp", "level", "message", "logger", "metadata"]
+        };
         assert_eq!(v.as_object().unwrap().len(), keys.len(), "{line}");
         let at: Vec<usize> = keys
             .iter()
@@ -162,6 +177,13 @@ fn check_lines(out: &Output) -> usize {
             "order placed" => {
                 assert_eq!(v["metadata"]["password"], "[REDACTED]", "{line}");
                 assert_eq!(v["metadata"]["request_id"], 7, "{line}");
+                // One span: one trace id and one span id on all its lines.
+                let ids = (v["trace_id"].to_string(), v["span_id"].to_string());
+                assert_eq!(
+                    *request_ids.get_or_insert_with(|| ids.clone()),
+                    ids,
+                    "{line}"
+                );
                 actions += 1;
             }
             other => panic!("unexpected line {other:?}: {line}"),

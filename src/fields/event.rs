@@ -16,6 +16,7 @@ use super::{CaptureSettings, Val, ValHandler, Visitor, bounded, is_error_field};
 use crate::format::{Seps, json};
 use crate::limits;
 use crate::redact::REDACTED;
+use crate::trace::TraceContext;
 
 /// Reusable per-thread buffers for capturing one event.
 #[derive(Default)]
@@ -29,6 +30,8 @@ pub(crate) struct Scratch {
     pub(crate) line: Vec<u8>,
     /// The event's logger name as a JSON string, when it is the callsite's (cached) target.
     pub(crate) logger_json: Option<Rc<Callsite>>,
+    /// The trace context of the span the event is in.
+    pub(crate) trace: Option<TraceContext>,
 }
 
 struct EventHandler<'a> {
@@ -196,6 +199,7 @@ where
     // The enclosing spans' fields, flattened once per span (no walk of the scope), found
     // through the layer's own stack of entered spans (its `on_enter` / `on_exit` feed it).
     spans.with_event_flat(event, ctx, |f| {
+        scratch.trace = f.and_then(|f| f.trace()).copied();
         for (name, key, value) in f.iter().flat_map(|f| f.iter()) {
             push_keyed(scratch, seps, name, key, |out| out.extend_from_slice(value));
         }

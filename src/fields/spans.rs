@@ -55,8 +55,10 @@ use super::callsite::{self, Callsite};
 use super::close;
 use super::{CaptureSettings, SettingsKey, Val, ValHandler, Visitor};
 use crate::clock::Clock;
+use crate::format::file::{self as file_layout, TraceKeys};
 use crate::format::json;
 use crate::redact::REDACTED;
+use crate::trace::{self, TraceContext};
 
 /// The span hooks of a line layer (the file, the console, a job run's logs), in one piece the
 /// layer embeds and calls from each of its hooks of the same name: the span's fields rendered
@@ -72,6 +74,8 @@ pub(crate) struct SpanTracking {
     pub(crate) close_lines: bool,
     /// The layer's flattenings of span fields and its stack of entered spans.
     id: FlatId,
+    /// The subscriber the layer is in, for the spans' trace context.
+    registration: trace::Registration,
 }
 
 impl SpanTracking {
@@ -80,7 +84,14 @@ impl SpanTracking {
             settings,
             close_lines,
             id: FlatId::new(),
+            registration: trace::Registration::default(),
         }
+    }
+
+    /// The layer's `on_register_dispatch`: the subscriber it is in (see
+    /// [`trace::Registration`]).
+    pub(crate) fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+        self.registration.on_register_dispatch(dispatch);
     }
 
     /// The layer's `on_new_span`: renders the span's fields, starts its timings.
@@ -93,18 +104,25 @@ impl SpanTracking {
     ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        record_span_fields(id, ctx, &self.settings, true, |v| attrs.record(v));
+        if let Some(span) = ctx.span(id) {
+            trace::on_new_span(attrs, &span, &self.registration);
+            record_span_fields(&span, &self.settings, true, |v| attrs.record(v));
+        }
         if self.close_lines {
             close::on_new_span(id, ctx, self.id, clock);
         }
     }
 
-    /// The layer's `on_record`: the span's rendered fields take the new values.
+    /// The layer's `on_record`: the span's rendered fields take the new values (and a
+    /// recorded `traceparent` its trace).
     pub(crate) fn on_record<S>(&self, id: &Id, values: &Record<'_>, ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        record_span_fields(id, ctx, &self.settings, false, |v| values.record(v));
+        if let Some(span) = ctx.span(id) {
+            trace::on_record(values, &span);
+            record_span_fields(&span, &self.settings, false, |v| values.record(v));
+        }
     }
 
     /// The layer's `on_enter`: the span goes on this thread's stack.
@@ -167,6 +185,10 @@ impl SpanTracking {
 /// layer) calls the [`SpanTracking`] methods from its own hooks instead.
 macro_rules! line_layer_span_hooks {
     ($spans:ident, $clock:ident) => {
+        fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+            self.$spans.on_register_dispatch(dispatch);
+        }
+
         fn on_new_span(
             &self,
             attrs: &tracing::span::Attributes<'_>,
@@ -453,15 +475,13 @@ impl SpanFieldSets {
 /// already; or those a `Span::record` gives (`record` records them), which is idempotent, so
 /// layers sharing settings may all call it.
 fn record_span_fields<S>(
-    id: &Id,
-    ctx: &Context<'_, S>,
+    span: &SpanRef<'_, S>,
     settings: &CaptureSettings,
     new: bool,
     record: impl FnOnce(&mut dyn tracing::field::Visit),
 ) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(span) = ctx.span(id) else { return };
     let key = settings.key();
     let mut ext = span.extensions_mut();
     match ext.get_mut::<SpanFieldSets>() {
@@ -526,6 +546,11 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Flat {
     epoch: u64,
+    /// The span's trace context, which every line inside it carries: kept with its fields so
+    /// that an event hands over nothing more than the flattening it already does.
+    trace: Option<TraceContext>,
+    /// That context as the file line shows it, rendered once per span.
+    trace_keys: Option<TraceKeys>,
     entries: Vec<Entry>,
     /// Every entry as `"key":value`, joined by `,` (the file's separators).
     joined: Vec<u8>,
@@ -559,6 +584,16 @@ impl Flat {
     /// Whether no span's fields changed since this was built (see [`fields_changed`]).
     pub(crate) fn is_fresh(&self) -> bool {
         self.epoch == EPOCH.load(Ordering::Acquire)
+    }
+
+    /// The trace context of the span (see [`crate::trace`]).
+    pub(crate) fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// The trace context as the file line shows it.
+    pub(crate) fn trace_keys(&self) -> Option<&TraceKeys> {
+        self.trace_keys.as_ref()
     }
 
     /// Bytes of the joined entries.
@@ -635,8 +670,11 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let parent = span.parent().map(|p| with_flat(&p, id, render, Arc::clone));
+    let trace = trace::of_span(span);
     let mut flat = Flat {
         epoch,
+        trace,
+        trace_keys: trace.as_ref().map(file_layout::trace_keys),
         ..Flat::default()
     };
     if let Some(own) = span

@@ -1,7 +1,7 @@
 //! Golden output of the day file's line: representative events (nested spans and
 //! `Span::record`, every value type, escapes and terminal controls, URL passwords, the
 //! redaction list, the field and record caps, the message fallbacks, `log` records, long keys,
-//! spans entered and left out of order and on other threads) rendered through the file
+//! spans entered and left out of order and on other threads, their trace and span ids) rendered through the file
 //! layer's capture and the writer's renderer, compared byte for byte with the lines kept in
 //! `golden/`. A change of layout shows there as a diff; `ACTIONLOG_BLESS=1 cargo test --lib
 //! file::golden` writes the new lines for review.
@@ -25,6 +25,9 @@ fn lines(render: CaptureSettings, filtered: bool, f: impl FnOnce()) -> Vec<Strin
         !(filtered && m.is_span() && m.name() == "skipped")
     });
     let subscriber = tracing_subscriber::registry().with(probe.with_filter(filter));
+    // Trace and span ids come from this thread's generator: seeded, the lines are the same on
+    // every run.
+    fastrand::seed(7);
     tracing::subscriber::with_default(subscriber, f);
     let lines = String::from_utf8(lines.lock().unwrap().clone()).expect("lines are UTF-8");
     let lines: Vec<String> = lines.split_inclusive('\n').map(str::to_owned).collect();

@@ -154,11 +154,38 @@ fn check(line: &str, ev: &DynEvent, r: &Redaction, limits: Limits) -> Result<(),
     let top: Entries = serde_json::from_str(line)
         .map_err(|e| TestCaseError::fail(format!("not one JSON object ({e}): {line:?}")))?;
     let keys: Vec<&str> = top.0.iter().map(|(k, _)| k.as_str()).collect();
-    prop_assert_eq!(
-        keys,
-        ["timestamp", "level", "message", "logger", "metadata"]
-    );
+    // Inside a span, the span's trace context between the logger and the metadata.
+    if ev.spans.is_empty() {
+        prop_assert_eq!(
+            keys,
+            ["timestamp", "level", "message", "logger", "metadata"]
+        );
+    } else {
+        prop_assert_eq!(
+            keys,
+            [
+                "timestamp",
+                "level",
+                "message",
+                "logger",
+                "trace_id",
+                "span_id",
+                "metadata"
+            ]
+        );
+    }
     let get = |k: &str| &top.0.iter().find(|(n, _)| n == k).unwrap().1;
+    for (k, len) in [("trace_id", 32), ("span_id", 16)] {
+        if let Some((_, v)) = top.0.iter().find(|(n, _)| n == k) {
+            let hex = v.as_str().unwrap_or_default();
+            prop_assert!(
+                hex.len() == len && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+                "{} {:?}",
+                k,
+                hex
+            );
+        }
+    }
     prop_assert_eq!(get("timestamp"), "2025-11-03T14:30:45.123456+00:00");
     prop_assert_eq!(get("level"), crate::format::level_name(&ev.level));
     prop_assert_eq!(get("logger"), ev.target.as_str());

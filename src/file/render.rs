@@ -96,8 +96,7 @@ struct Site {
     error_field: bool,
     /// `","level":"INFO","message":"`.
     level: Box<[u8]>,
-    /// `,"logger":"target","metadata":` (empty for `log` records, whose logger is their own;
-    /// no `{`, see [`Field::short`]).
+    /// `,"logger":"target"` (empty for `log` records, whose logger is their own).
     logger: Box<[u8]>,
     /// The last message kept, raw as captured.
     message: Vec<u8>,
@@ -248,6 +247,7 @@ impl LineRenderer {
         rec: &Decoded<'_>,
     ) {
         let is_log = rec.log_target.is_some();
+        let trace = flat.and_then(|f| f.trace_keys());
         let flat = flat.filter(|f| f.len() > 0);
         let key = meta as *const Metadata<'static> as usize;
         let (i, shared) = match &self.hot {
@@ -293,6 +293,7 @@ impl LineRenderer {
         if let Some(t) = rec.log_target {
             layout::write_raw_logger_key(out, t);
         }
+        layout::write_metadata_key(out, trace);
 
         // The metadata's entries, each with its leading comma from `start` on.
         let start = out.len();

@@ -1,11 +1,13 @@
 //! The console line: `2025-11-03T14:30:45 INFO     [logger] message {"k": v}`, with the
-//! level coloured, and every control character in user data escaped so that nothing logged can
+//! level coloured (and, when asked, the first 8 hex digits of the trace id after the logger:
+//! `[logger] [4bf92f35] message`), and every control character in user data escaped so that nothing logged can
 //! start a new line, move the cursor or retitle the terminal.
 
 use nu_ansi_term::{Color, Style};
 
 use super::Seps;
 use super::time::Stamp;
+use crate::trace::TraceContext;
 
 /// Separators as Python's `json.dumps` writes them (`": "`, `", "`): readable on a terminal.
 pub(crate) const SEPS: Seps = Seps {
@@ -24,7 +26,13 @@ pub(crate) fn level_style(level: &tracing::Level) -> Style {
     }
 }
 
-/// Appends one complete console line.
+/// Hex digits of the trace id the console shows: enough to tell a request's lines from its
+/// neighbours' and to find the trace in a viewer's search, short enough for a terminal line.
+pub(crate) const SHORT_TRACE_HEX: usize = 8;
+
+/// Appends one complete console line; `trace`, the trace id of the event's span, is shown
+/// short after the logger.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_line(
     out: &mut Vec<u8>,
     stamp: &Stamp,
@@ -32,6 +40,7 @@ pub(crate) fn write_line(
     color: bool,
     message: &str,
     logger: &str,
+    trace: Option<&TraceContext>,
     meta: &[u8],
 ) {
     out.extend_from_slice(&stamp.second.local);
@@ -50,6 +59,11 @@ pub(crate) fn write_line(
     out.push(b'[');
     write_text(out, logger);
     out.extend_from_slice(b"] ");
+    if let Some(t) = trace {
+        out.push(b'[');
+        crate::trace::write_hex(out, &t.trace_id[..SHORT_TRACE_HEX / 2]);
+        out.extend_from_slice(b"] ");
+    }
     write_text(out, message);
     if !meta.is_empty() {
         out.extend_from_slice(b" {");

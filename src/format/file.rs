@@ -1,11 +1,13 @@
 //! The day file's line, in its fixed key order, laid out here and nowhere else:
 //!
 //! `{"timestamp":"2025-11-03T14:30:45.123456+01:00","level":"INFO","message":"…","logger":"…","metadata":{…}}`
-//! and a newline.
+//! and a newline; inside a span with a trace context, `"trace_id":"<32 hex>","span_id":"<16 hex>"`
+//! between `logger` and `metadata`.
 //!
 //! The writer's renderer (`file::render`) assembles each line from these pieces: [`write_start`]
 //! (the key and timestamp, from a cache of one second), a callsite's [`head`] (level, message
-//! key) and [`logger_key`] kept per callsite, each metadata entry behind its [`entry_key`], and
+//! key) and [`logger_key`] kept per callsite, the trace ids and the metadata's key
+//! ([`write_metadata_key`]), each metadata entry behind its [`entry_key`], and
 //! [`close_metadata`]. [`write_line`] writes a whole line from its parts for the writer's own
 //! lines (the drop announcements).
 
@@ -13,6 +15,7 @@ use super::json;
 use super::time::{self, Stamp, stamp_unix};
 use crate::clock::Timezone;
 use crate::limits;
+use crate::trace::TraceContext;
 
 /// What a line starts with.
 const LINE_START: &[u8; 14] = b"{\"timestamp\":\"";
@@ -83,10 +86,10 @@ pub(crate) fn head(level: &str) -> Vec<u8> {
     head
 }
 
-/// What follows the message up to the metadata's entries, for a logger name already a JSON
-/// string: `,"logger":"target","metadata":` (the `{` comes with [`close_metadata`]).
+/// What follows the message, for a logger name already a JSON string: `,"logger":"target"`
+/// ([`write_metadata_key`] comes next).
 pub(crate) fn logger_key(logger_json: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(24 + logger_json.len());
+    let mut key = Vec::with_capacity(12 + logger_json.len());
     write_logger_key(&mut key, logger_json);
     key
 }
@@ -94,14 +97,41 @@ pub(crate) fn logger_key(logger_json: &[u8]) -> Vec<u8> {
 fn write_logger_key(out: &mut Vec<u8>, logger_json: &[u8]) {
     out.extend_from_slice(b",\"logger\":");
     out.extend_from_slice(logger_json);
-    out.extend_from_slice(b",\"metadata\":");
 }
 
 /// [`logger_key`] appended for a raw logger name (a `log` record's own target).
 pub(crate) fn write_raw_logger_key(out: &mut Vec<u8>, logger: &[u8]) {
     out.extend_from_slice(b",\"logger\":\"");
     json::write_utf8_body(out, logger);
-    out.extend_from_slice(b"\",\"metadata\":");
+    out.push(b'"');
+}
+
+/// Bytes of [`trace_keys`]: the two keys and quotes, 32 and 16 hex digits.
+pub(crate) const TRACE_KEYS_LEN: usize = 75;
+
+/// A span's trace context as the line shows it, `,"trace_id":"<32 hex>","span_id":"<16 hex>"`:
+/// made once per span and kept with its flattened fields, so a line copies it whole.
+pub(crate) type TraceKeys = [u8; TRACE_KEYS_LEN];
+
+/// The [`TraceKeys`] of `t`.
+pub(crate) fn trace_keys(t: &TraceContext) -> TraceKeys {
+    let mut v = Vec::with_capacity(TRACE_KEYS_LEN);
+    v.extend_from_slice(b",\"trace_id\":\"");
+    crate::trace::write_hex(&mut v, &t.trace_id);
+    v.extend_from_slice(b"\",\"span_id\":\"");
+    crate::trace::write_hex(&mut v, &t.span_id);
+    v.push(b'"');
+    v.try_into().expect("TRACE_KEYS_LEN bytes")
+}
+
+/// What follows the logger up to the metadata's entries: the trace ids of the span the event
+/// is in, if it has them, then `,"metadata":` (the `{` comes with [`close_metadata`]).
+#[inline(always)]
+pub(crate) fn write_metadata_key(out: &mut Vec<u8>, trace: Option<&TraceKeys>) {
+    if let Some(t) = trace {
+        out.extend_from_slice(t);
+    }
+    out.extend_from_slice(b",\"metadata\":");
 }
 
 /// A metadata entry's key as it precedes the value, for a key already a JSON string:
@@ -167,6 +197,7 @@ pub(crate) fn write_line(
     let mut logger_json = Vec::new();
     json::write_str(&mut logger_json, logger);
     write_logger_key(out, &logger_json);
+    write_metadata_key(out, None);
     let start = out.len();
     if !meta.is_empty() {
         out.push(b',');
@@ -200,6 +231,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn trace_keys_of_a_context() {
+        let t = TraceContext {
+            trace_id: *b"\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36",
+            span_id: *b"\x00\xf0\x67\xaa\x0b\xa9\x02\xb7",
+            sampled: true,
+        };
+        let mut out = b"{\"logger\":\"x\"".to_vec();
+        write_metadata_key(&mut out, Some(&trace_keys(&t)));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"logger":"x","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","metadata":"#
+        );
     }
 
     #[test]

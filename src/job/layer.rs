@@ -233,6 +233,10 @@ impl<S> Layer<S> for JobLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+        self.spans.on_register_dispatch(dispatch);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         // Span fields for the captured lines' metadata.
         self.spans.on_new_span(attrs, id, &ctx, &*self.clock);
@@ -319,6 +323,7 @@ where
                 false,
                 &s.message,
                 logger,
+                None,
                 &s.meta,
             );
             let mut ext = span.extensions_mut();

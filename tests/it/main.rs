@@ -77,6 +77,8 @@ mod store_choice;
 mod supabase;
 mod tokio_apps;
 mod total_retention;
+mod trace_context;
+mod trace_otel;
 mod tracker;
 mod two_processes;
 mod web_browser;
