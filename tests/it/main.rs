@@ -77,6 +77,7 @@ mod store_choice;
 mod supabase;
 mod tokio_apps;
 mod total_retention;
+mod trace_store;
 mod tracker;
 mod two_processes;
 mod web_browser;
