@@ -61,6 +61,10 @@ pub(crate) fn postgres_time(t: &chrono::DateTime<chrono::Utc>) -> String {
 /// Which tables of a store have the trace context columns (`trace_id`, `span_id`): a store
 /// made before `migrations/0006_trace_context.sql` lacks them, and is read without them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
+    allow(dead_code)
+)]
 pub(crate) struct TraceColumns {
     /// `action_logs` has them.
     pub(crate) actions: bool,
@@ -68,6 +72,10 @@ pub(crate) struct TraceColumns {
     pub(crate) runs: bool,
 }
 
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
+    allow(dead_code)
+)]
 impl TraceColumns {
     /// Whether the table of `e` has them.
     pub(crate) fn has(self, e: Entity) -> bool {
