@@ -402,8 +402,14 @@ pub(crate) fn request(rows: Vec<Row>) -> Request {
                 weights[i] += 1;
                 // Whoever wrote first, this id is new to the database if any part of it was.
                 let first_write = slot.first_write || r.first_write;
+                // The ids of the newest record that has them: a final record made without a
+                // trace context keeps the one its initiated record carried.
+                let ids = (slot.trace_id.take(), slot.span_id.take());
                 if r.is_final() || !slot.is_final() {
                     *slot = r;
+                }
+                if slot.trace_id.is_none() {
+                    (slot.trace_id, slot.span_id) = ids;
                 }
                 slot.first_write = first_write;
             }
@@ -459,6 +465,41 @@ mod tests {
                 (a, "completed".to_owned(), 3),
                 (b, "initiated".to_owned(), 1),
                 (j, "success".to_owned(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn merge_keeps_the_trace_ids() {
+        let trace = |row: &mut Row, t: &str, s: &str| {
+            if let Row::Action(a) = row {
+                a.trace_id = Some(t.into());
+                a.span_id = Some(s.into());
+            }
+        };
+        let ids = |req: Request| -> Vec<(Option<String>, Option<String>)> {
+            req.into_rows()
+                .map(|(r, _)| match r {
+                    Row::Action(a) => (a.trace_id, a.span_id),
+                    Row::Job(_) => unreachable!(),
+                })
+                .collect()
+        };
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let t1 = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let t2 = "0af7651916cd43dd8448eb211c80319c";
+        let mut a_init = rec(a, "initiated");
+        trace(&mut a_init, t1, "00f067aa0ba902b7");
+        let mut b_init = rec(b, "initiated");
+        trace(&mut b_init, t1, "b7ad6b7169203331");
+        let mut b_done = rec(b, "completed");
+        trace(&mut b_done, t2, "53995c3f42cd8ad8");
+        let got = ids(request(vec![a_init, b_init, rec(a, "completed"), b_done]));
+        assert_eq!(
+            got,
+            vec![
+                (Some(t1.into()), Some("00f067aa0ba902b7".into())),
+                (Some(t2.into()), Some("53995c3f42cd8ad8".into())),
             ]
         );
     }

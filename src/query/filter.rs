@@ -35,8 +35,18 @@ impl Entity {
                 "source",
                 "ip_address",
                 "user_agent",
+                "trace_id",
+                "span_id",
             ],
-            Entity::Runs => &["id", "job_id", "status", "error_message", "logs"],
+            Entity::Runs => &[
+                "id",
+                "job_id",
+                "status",
+                "error_message",
+                "logs",
+                "trace_id",
+                "span_id",
+            ],
         }
     }
 
@@ -80,6 +90,10 @@ impl Entity {
             Entity::Runs => "started_at",
         }
     }
+
+    /// The trace context columns (`migrations/0006_trace_context.sql`), which a store made
+    /// before them lacks.
+    pub const TRACE_COLUMNS: [&'static str; 2] = ["trace_id", "span_id"];
 
     /// Columns holding UUIDs (compared as text).
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
@@ -144,6 +158,13 @@ impl Filter {
             since: None,
             until: None,
         }
+    }
+
+    /// Whether a condition reads a trace context column ([`Entity::TRACE_COLUMNS`]).
+    pub fn uses_trace_columns(&self) -> bool {
+        self.conds
+            .iter()
+            .any(|c| matches!(c.field, Field::Column(col) if Entity::TRACE_COLUMNS.contains(&col)))
     }
 
     /// Parses `column=value`, `column!=value`, `column~substring` or `details.KEY=value` and

@@ -58,6 +58,48 @@ pub(crate) fn postgres_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// Which tables of a store have the trace context columns (`trace_id`, `span_id`): a store
+/// made before `migrations/0006_trace_context.sql` lacks them, and is read without them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
+    allow(dead_code)
+)]
+pub(crate) struct TraceColumns {
+    /// `action_logs` has them.
+    pub(crate) actions: bool,
+    /// `job_executions` has them.
+    pub(crate) runs: bool,
+}
+
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
+    allow(dead_code)
+)]
+impl TraceColumns {
+    /// Whether the table of `e` has them.
+    pub(crate) fn has(self, e: Entity) -> bool {
+        match e {
+            Entity::Actions => self.actions,
+            Entity::Runs => self.runs,
+        }
+    }
+
+    /// Refuses a filter on a trace column the table lacks, saying why, rather than let the
+    /// store answer with an undefined column.
+    pub(crate) fn check(self, f: &Filter, target: &str) -> Result<(), Error> {
+        if f.uses_trace_columns() && !self.has(f.entity) {
+            return Err(Error::BadFilter(format!(
+                "{target}: {} has no trace_id/span_id columns, so it cannot be filtered by them \
+                 (run migrations/0006_trace_context.sql; a SQLite store gets them when an app \
+                 logging actions opens it)",
+                f.entity.table()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The most rows any query returns.
 pub const MAX_ROWS: usize = 10_000;
 /// The most rows of one [`Stats`] section.

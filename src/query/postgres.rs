@@ -28,6 +28,7 @@ pub struct PgStore {
     rollups: bool,
     /// Whether the histogram and failure groups read the hourly rollups (likewise).
     hourly: bool,
+    trace: super::TraceColumns,
 }
 
 impl PgStore {
@@ -99,6 +100,7 @@ impl PgStore {
             prepared: Default::default(),
             rollups: false,
             hourly: false,
+            trace: Default::default(),
         };
         let names = [
             ("table", "action_logs"),
@@ -122,6 +124,28 @@ impl PgStore {
                 });
             }
         }
+        let has_trace = |t: &str| {
+            format!(
+                "(SELECT COUNT(*) = 2 FROM pg_attribute WHERE attrelid = to_regclass('{t}') \
+                 AND attnum > 0 AND NOT attisdropped AND attname IN ('trace_id', 'span_id'))"
+            )
+        };
+        let row = store
+            .client
+            .query_one(
+                &format!(
+                    "SELECT {}, {}",
+                    has_trace("action_logs"),
+                    has_trace("job_executions")
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| store.err(e))?;
+        store.trace = super::TraceColumns {
+            actions: row.get(0),
+            runs: row.get(1),
+        };
         if opts.use_rollups {
             let row = store
                 .client
@@ -191,7 +215,8 @@ impl PgStore {
     }
 
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
-        let s = sql::page(Dialect::Postgres, q);
+        self.trace.check(&q.filter, &self.target)?;
+        let s = sql::page(Dialect::Postgres, q, self.trace.has(q.filter.entity));
         let rows = self.rows(&s.text, &s.params).await?;
         Ok(super::split_page(
             rows,

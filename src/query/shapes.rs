@@ -3,8 +3,16 @@
 
 use super::Entity;
 
-/// The columns of a page of actions or runs.
-pub(crate) fn columns(e: Entity) -> &'static [&'static str] {
+/// The columns of a page of actions or runs, with the trace ids when the table has them.
+pub(crate) fn columns(e: Entity, trace: bool) -> Vec<&'static str> {
+    let mut cols = page_columns(e).to_vec();
+    if trace {
+        cols.extend(Entity::TRACE_COLUMNS);
+    }
+    cols
+}
+
+fn page_columns(e: Entity) -> &'static [&'static str] {
     match e {
         Entity::Actions => &[
             "id",

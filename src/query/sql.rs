@@ -167,8 +167,8 @@ fn page_columns(d: Dialect, e: Entity) -> &'static str {
 }
 
 /// One page, newest first by `(time, id)`, asking for one row more than the page to know
-/// whether another page follows.
-pub(crate) fn page(d: Dialect, q: &PageQuery) -> Sql {
+/// whether another page follows; with the trace ids when the table has them (`trace`).
+pub(crate) fn page(d: Dialect, q: &PageQuery, trace: bool) -> Sql {
     let mut sql = Sql::new(d);
     let e = q.filter.entity;
     let time = e.time_column();
@@ -195,8 +195,9 @@ pub(crate) fn page(d: Dialect, q: &PageQuery) -> Sql {
         ));
     }
     let limit = q.limit.clamp(1, MAX_ROWS) + 1;
+    let trace_columns = if trace { ", trace_id, span_id" } else { "" };
     sql.text = format!(
-        "SELECT {} FROM {} WHERE {wheres} ORDER BY {time} DESC, id DESC LIMIT {limit}",
+        "SELECT {}{trace_columns} FROM {} WHERE {wheres} ORDER BY {time} DESC, id DESC LIMIT {limit}",
         page_columns(d, e),
         e.table()
     );

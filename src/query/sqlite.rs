@@ -55,6 +55,7 @@ pub struct SqliteStore {
     rollups: bool,
     /// Whether the histogram and failure groups read the hourly rollups (likewise).
     hourly: bool,
+    trace: super::TraceColumns,
 }
 
 impl SqliteStore {
@@ -124,12 +125,25 @@ impl SqliteStore {
         let has =
             |name: &str| opts.use_rollups && have.iter().any(|(t, n)| t == "table" && n == name);
         let (rollups, hourly) = (has(rollup::MARKER), has(hourly::MARKER));
+        let has_trace = |table: &str| -> Result<bool, Error> {
+            conn.query_row(
+                "SELECT COUNT(*) = 2 FROM pragma_table_info(?1) WHERE name IN ('trace_id', 'span_id')",
+                [table],
+                |r| r.get(0),
+            )
+            .map_err(unreachable)
+        };
+        let trace = super::TraceColumns {
+            actions: has_trace("action_logs")?,
+            runs: has_trace("job_executions")?,
+        };
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             target,
             opts: opts.clone(),
             rollups,
             hourly,
+            trace,
         })
     }
 
@@ -194,7 +208,8 @@ impl SqliteStore {
     }
 
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
-        let s = sql::page(Dialect::Sqlite, q);
+        self.trace.check(&q.filter, &self.target)?;
+        let s = sql::page(Dialect::Sqlite, q, self.trace.has(q.filter.entity));
         let rows = self.rows(&s.text, &s.params)?;
         Ok(super::split_page(
             rows,

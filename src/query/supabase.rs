@@ -27,6 +27,7 @@ pub struct SupabaseStore {
     base: String,
     key: String,
     target: String,
+    trace: super::TraceColumns,
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -156,11 +157,12 @@ impl SupabaseStore {
                 target: target.clone(),
                 reason: e.to_string(),
             })?;
-        let store = SupabaseStore {
+        let mut store = SupabaseStore {
             http,
             base: format!("{}/rest/v1", url.trim_end_matches('/')),
             key: key.to_owned(),
             target,
+            trace: Default::default(),
         };
         for t in [
             "action_logs",
@@ -171,6 +173,11 @@ impl SupabaseStore {
         ] {
             store.get(t, "select=*&limit=0", Some(HINT)).await?;
         }
+        // PostgREST refuses a select of a column the table lacks: a store made before the
+        // trace columns is read without them.
+        let probe = "select=trace_id,span_id&limit=0";
+        store.trace.actions = store.get("action_logs", probe, None).await.is_ok();
+        store.trace.runs = store.get("job_executions", probe, None).await.is_ok();
         Ok(store)
     }
 
@@ -241,6 +248,8 @@ impl SupabaseStore {
 
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
         let e = q.filter.entity;
+        self.trace.check(&q.filter, &self.target)?;
+        let cols = columns(e, self.trace.has(e));
         let time = e.time_column();
         let mut items = Vec::new();
         conditions(&q.filter, &mut items);
@@ -254,14 +263,14 @@ impl SupabaseStore {
         let limit = q.limit.clamp(1, MAX_ROWS);
         let mut query = format!(
             "select={}&order={time}.desc,id.desc&limit={}",
-            columns(e).join(","),
+            cols.join(","),
             limit + 1
         );
         if !items.is_empty() {
             query.push_str(&format!("&and={}", enc(&format!("({})", items.join(",")))));
         }
         let v = self.get(e.table(), &query, None).await?;
-        Ok(super::split_page(to_rows(columns(e), v), limit, time))
+        Ok(super::split_page(to_rows(&cols, v), limit, time))
     }
 
     pub(crate) async fn run_logs(&self, id: &str) -> Result<Option<String>, Error> {

@@ -44,6 +44,11 @@ pub struct ActionRecord {
     pub user_agent: Option<String>,
     /// Wall time from the action's start to its end.
     pub request_duration_seconds: Option<f64>,
+    /// The W3C trace id of the trace the action ran in (32 lowercase hex digits), so the row
+    /// can be opened in a trace viewer and a trace can find its actions.
+    pub trace_id: Option<String>,
+    /// The W3C span id of the action's span in that trace (16 lowercase hex digits).
+    pub span_id: Option<String>,
     /// True when this is the first record the layer made for this id (an `initiated` record, a
     /// one-shot action, or a whole action merged into one batch). Only a hint: a sink may append
     /// such rows without conflict handling, and must fall back to the upsert if the id exists.
@@ -67,6 +72,8 @@ impl ActionRecord {
             ip_address: None,
             user_agent: None,
             request_duration_seconds: None,
+            trace_id: None,
+            span_id: None,
             first_write: true,
         }
     }
@@ -118,6 +125,14 @@ impl ActionRecord {
                 .and_then(serde_json::Number::from_f64)
                 .map_or(Value::Null, Value::Number),
         );
+        // Only when set: a segment or PostgREST body for a store without these columns stays
+        // as it was for rows without a trace.
+        if let Some(t) = &self.trace_id {
+            m.insert("trace_id".into(), Value::String(t.clone()));
+        }
+        if let Some(s) = &self.span_id {
+            m.insert("span_id".into(), Value::String(s.clone()));
+        }
         Value::Object(m)
     }
 
@@ -145,6 +160,8 @@ impl ActionRecord {
         r.ip_address = text("ip_address");
         r.user_agent = text("user_agent");
         r.request_duration_seconds = m.get("request_duration_seconds").and_then(|d| d.as_f64());
+        r.trace_id = text("trace_id");
+        r.span_id = text("span_id");
         // Whether the id reached the database before is unknown: take the upsert path.
         r.first_write = false;
         Some(r)
@@ -267,4 +284,23 @@ pub(crate) const INHERITED: [&str; 7] = [
 /// Whether an enclosing span's field of this name is [`INHERITED`].
 pub(crate) fn is_inherited(name: &str) -> bool {
     INHERITED.contains(&canonical(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_round_trip_and_older_records_read_without_them() {
+        let mut r = ActionRecord::blank(Uuid::now_v7(), "order");
+        let plain = r.to_json();
+        assert!(plain.get("trace_id").is_none() && plain.get("span_id").is_none());
+        let back = ActionRecord::from_json(&plain).unwrap();
+        assert_eq!((back.trace_id, back.span_id), (None, None));
+        r.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        r.span_id = Some("00f067aa0ba902b7".into());
+        let back = ActionRecord::from_json(&r.to_json()).unwrap();
+        assert_eq!(back.trace_id, r.trace_id);
+        assert_eq!(back.span_id, r.span_id);
+    }
 }

@@ -27,6 +27,10 @@ pub struct JobExecution {
     pub logs: String,
     /// The span's other fields.
     pub metadata: Map<String, Value>,
+    /// The W3C trace id of the trace the run belongs to (32 lowercase hex digits).
+    pub trace_id: Option<String>,
+    /// The W3C span id of the run's span in that trace (16 lowercase hex digits).
+    pub span_id: Option<String>,
 }
 
 impl JobExecution {
@@ -42,6 +46,8 @@ impl JobExecution {
             error_message: None,
             logs: String::new(),
             metadata: Map::new(),
+            trace_id: None,
+            span_id: None,
         }
     }
 
@@ -80,6 +86,13 @@ impl JobExecution {
         );
         m.insert("logs".into(), Value::String(self.logs.clone()));
         m.insert("metadata".into(), Value::Object(self.metadata.clone()));
+        // Only when set, as for actions: older readers and stores see the row they know.
+        if let Some(t) = &self.trace_id {
+            m.insert("trace_id".into(), Value::String(t.clone()));
+        }
+        if let Some(s) = &self.span_id {
+            m.insert("span_id".into(), Value::String(s.clone()));
+        }
         Value::Object(m)
     }
 
@@ -113,6 +126,9 @@ impl JobExecution {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+        j.trace_id = text("trace_id");
+        j.span_id = text("span_id");
         Some(j)
     }
 }
@@ -139,5 +155,25 @@ mod tests {
             back.next_scheduled_run().unwrap().to_rfc3339(),
             "2026-01-02T03:04:05+00:00"
         );
+        assert_eq!(back.trace_id, None);
+    }
+
+    #[test]
+    fn trace_ids_round_trip_and_older_rows_read_without_them() {
+        let mut j = JobExecution::new(Uuid::now_v7(), "sync", "success", Utc::now());
+        j.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        j.span_id = Some("00f067aa0ba902b7".into());
+        let v = j.to_json();
+        let back = JobExecution::from_json(&v).unwrap();
+        assert_eq!(back.trace_id, j.trace_id);
+        assert_eq!(back.span_id, j.span_id);
+        let mut old = v.clone();
+        let m = old.as_object_mut().unwrap();
+        m.remove("trace_id");
+        m.remove("span_id");
+        let back = JobExecution::from_json(&old).unwrap();
+        assert_eq!((back.trace_id, back.span_id), (None, None));
+        let plain = JobExecution::new(Uuid::now_v7(), "sync", "success", Utc::now()).to_json();
+        assert!(plain.get("trace_id").is_none() && plain.get("span_id").is_none());
     }
 }

@@ -204,30 +204,66 @@ pub(crate) const COLUMNS: [&str; 14] = [
     "request_duration_seconds",
 ];
 
+/// The trace context columns (`migrations/0006_trace_context.sql`), written after [`COLUMNS`]
+/// when the store has them: a store without them is written without the ids.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) const TRACE_COLUMNS: [&str; 2] = ["trace_id", "span_id"];
+
+/// The columns a sink writes: [`COLUMNS`], then [`TRACE_COLUMNS`] when the store has them.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn columns(trace: bool) -> Vec<&'static str> {
+    let mut cols = COLUMNS.to_vec();
+    if trace {
+        cols.extend(TRACE_COLUMNS);
+    }
+    cols
+}
+
 /// The `WHERE` condition of every sink's upsert (`t` the stored row, `excluded` the new one):
 /// an open status never replaces a final one, and an identical row is not touched at all, so a
-/// replay changes nothing, not even `updated_at`.
+/// replay changes nothing, not even `updated_at`. A record without trace ids changes nothing
+/// by that alone (see [`upsert_set`]).
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) fn upsert_guard(table: &str, excluded: &str) -> String {
+pub(crate) fn upsert_guard(table: &str, excluded: &str, trace: bool) -> String {
     let open = "('initiated', 'in_progress')";
-    let changed = COLUMNS[1..]
+    let mut changed = COLUMNS[1..]
         .iter()
         .map(|c| format!("{table}.{c} IS DISTINCT FROM {excluded}.{c}"))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+        .collect::<Vec<_>>();
+    if trace {
+        changed.extend(TRACE_COLUMNS.iter().map(|c| {
+            format!(
+                "({excluded}.trace_id IS NOT NULL AND {table}.{c} IS DISTINCT FROM {excluded}.{c})"
+            )
+        }));
+    }
+    let changed = changed.join(" OR ");
     format!(
         "({table}.status IS NULL OR {table}.status IN {open} OR {excluded}.status NOT IN {open}) AND ({changed})"
     )
 }
 
-/// `c = excluded.c, …` for every column but the id.
+/// `c = excluded.c, …` for every column but the id; the trace ids only replace stored ones
+/// when the new record has them (an action's final record made outside its trace keeps the
+/// ids its initiated record stored).
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) fn upsert_set(excluded: &str) -> String {
-    COLUMNS[1..]
+pub(crate) fn upsert_set(table: &str, excluded: &str, trace: bool) -> String {
+    let mut set = COLUMNS[1..]
         .iter()
         .map(|c| format!("{c} = {excluded}.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect::<Vec<_>>();
+    if trace {
+        set.extend(
+            TRACE_COLUMNS
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{c} = CASE WHEN {excluded}.trace_id IS NULL THEN {table}.{c} ELSE {excluded}.{c} END"
+                    )
+                }),
+        );
+    }
+    set.join(", ")
 }
 
 /// Checks that `name` can be used unquoted-safe as a table name: ASCII letters, digits and

@@ -39,6 +39,7 @@ pub(crate) mod params;
 mod security;
 mod serve;
 mod session;
+mod trace_link;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ use axum::routing::get;
 use crate::query::{Options, Store};
 
 pub use serve::{ServeError, serve};
+pub use trace_link::TraceUrl;
 
 /// The most rows one page shows.
 pub const MAX_PAGE: usize = 500;
@@ -80,6 +82,7 @@ pub struct Dashboard {
     poll: Duration,
     opts: Options,
     server: serve::Limits,
+    trace_url: Option<TraceUrl>,
 }
 
 impl Dashboard {
@@ -97,6 +100,7 @@ impl Dashboard {
             poll: Duration::from_millis(500),
             opts: Options::default(),
             server: serve::Limits::default(),
+            trace_url: None,
         }
     }
 
@@ -188,6 +192,13 @@ impl Dashboard {
         self
     }
 
+    /// Links the trace ids on the action and run pages to a trace viewer (default: the ids
+    /// are shown without a link).
+    pub fn trace_url(mut self, template: TraceUrl) -> Self {
+        self.trace_url = Some(template);
+        self
+    }
+
     /// The router: pages, assets and exports, behind the security layer.
     pub fn router(self) -> Router {
         let app = Arc::new(App {
@@ -196,6 +207,7 @@ impl Dashboard {
             source: db::Source::new(self.store, self.opts),
             log_dir: self.log_dir,
             poll: self.poll,
+            trace_url: self.trace_url,
         });
         let access = Arc::new(security::Access::new(
             self.hosts,
@@ -241,4 +253,6 @@ pub(crate) struct App {
     /// Permits for exports being sent.
     pub exports: Arc<tokio::sync::Semaphore>,
     pub poll: Duration,
+    /// The trace viewer the ids link to, if any.
+    pub trace_url: Option<TraceUrl>,
 }

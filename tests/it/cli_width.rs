@@ -291,14 +291,16 @@ fn json_and_csv_keep_every_column_and_whole_values_unless_columns_names_some() {
         .collect();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["id"], A1);
-    assert_eq!(rows[1].as_object().unwrap().len(), 14, "{:?}", rows[1]);
+    // Every column of the store: the fourteen written from fields and the trace ids.
+    assert_eq!(rows[1].as_object().unwrap().len(), 16, "{:?}", rows[1]);
+    assert_eq!(rows[1]["trace_id"], Value::Null);
     assert_eq!(rows[1]["result_message"], long_message().as_str());
     assert_eq!(rows[1]["action_timestamp"], "2026-11-03T10:00:05.123456Z");
 
     let csv = shown(dir.path(), 100, &["runs", "--format", "csv"]);
     assert_eq!(
         csv.lines().next().unwrap(),
-        "id,started_at,job_id,status,completed_at,duration_seconds,error_message,metadata"
+        "id,started_at,job_id,status,completed_at,duration_seconds,error_message,metadata,trace_id,span_id"
     );
     assert!(csv.contains(&"exchange-".repeat(40)), "{csv}");
 

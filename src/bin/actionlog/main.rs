@@ -108,6 +108,11 @@ struct ServeArgs {
     /// send X-Forwarded-Proto).
     #[arg(long)]
     secure_cookie: bool,
+    /// Link the trace ids on the action and run pages to a trace viewer: an http(s) URL
+    /// template holding {trace_id} (and optionally {span_id}), e.g.
+    /// 'https://viewer.example/trace/{trace_id}'. Without it the ids are shown unlinked.
+    #[arg(long, value_name = "TEMPLATE")]
+    trace_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -115,9 +120,9 @@ struct TailArgs {
     /// Keep printing lines as they are written.
     #[arg(short, long)]
     follow: bool,
-    /// How many past lines to print first.
-    #[arg(short = 'n', long, default_value_t = 20)]
-    lines: usize,
+    /// How many past lines to print first (default 20; with --trace, every line of the trace).
+    #[arg(short = 'n', long)]
+    lines: Option<usize>,
     /// Only this level and above (TRACE, DEBUG, INFO, WARN, ERROR).
     #[arg(long, value_name = "L")]
     level: Option<String>,
@@ -127,6 +132,10 @@ struct TailArgs {
     /// Only lines containing this text.
     #[arg(long, value_name = "S")]
     grep: Option<String>,
+    /// Only the lines of this trace (their `trace_id`, 32 hex digits), across day files and
+    /// their parts.
+    #[arg(long, value_name = "ID")]
+    trace: Option<String>,
     /// Print the JSON lines as they are in the files.
     #[arg(long)]
     json: bool,
@@ -321,9 +330,24 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             })?),
             None => None,
         };
+        let trace = match &t.trace {
+            Some(id) => Some(tail::trace_id(id).ok_or_else(|| {
+                Fail(
+                    2,
+                    format!("bad trace id {id:?}: 32 hex digits, as a line's trace_id"),
+                )
+            })?),
+            None => None,
+        };
+        let lines = match (t.lines, &trace) {
+            (Some(n), _) => n,
+            (None, Some(_)) => usize::MAX,
+            (None, None) => 20,
+        };
         let opts = tail::TailOpts {
             follow: t.follow,
-            lines: t.lines,
+            lines,
+            trace,
             level,
             logger: t.logger.clone(),
             grep: t.grep.clone(),
@@ -523,6 +547,12 @@ fn serve(
     opts: &Options,
     log_dir: &std::path::Path,
 ) -> Result<u8, Fail> {
+    let trace_url = match &s.trace_url {
+        Some(t) => Some(
+            actionlog::web::TraceUrl::parse(t).map_err(|e| Fail(2, format!("--trace-url: {e}")))?,
+        ),
+        None => None,
+    };
     let token = match &s.token_file {
         Some(f) => Some(
             std::fs::read_to_string(f)
@@ -537,10 +567,13 @@ fn serve(
     rt.block_on(async {
         let store = Store::open(target, opts).await?;
         let what = store.target();
-        let dashboard = actionlog::web::Dashboard::new(store)
+        let mut dashboard = actionlog::web::Dashboard::new(store)
             .log_dir(log_dir)
             .options(opts.clone())
             .secure_cookie(s.secure_cookie);
+        if let Some(t) = trace_url {
+            dashboard = dashboard.trace_url(t);
+        }
         actionlog::web::serve(dashboard, s.bind, token, s.allow_host.clone(), |addr| {
             eprintln!("actionlog: serving {what} on http://{addr}/");
         })

@@ -187,11 +187,21 @@ fn table(grid: &Grid, width: usize) -> comfy_table::Table {
         &grid.give[..shown],
         width.saturating_sub(frame(shown)),
     );
+    // A cut cell is padded to its column's width: an escape or a wide character is never cut
+    // in half, so a cut can end short of the width, and a column of such cells would leave
+    // room the table was given unused.
     let cut = |cells: &[String]| -> Vec<String> {
         cells[..shown]
             .iter()
             .zip(&widths)
-            .map(|(c, w)| terminal::cut(c, *w))
+            .map(|(c, w)| {
+                let mut s = terminal::cut(c, *w);
+                if terminal::shown_width(c) > *w {
+                    let short = w.saturating_sub(s.width());
+                    s.extend(std::iter::repeat_n(' ', short));
+                }
+                s
+            })
             .collect()
     };
     boxed(

@@ -29,9 +29,17 @@ pub struct TailOpts {
     pub level: Option<u8>,
     pub logger: Option<String>,
     pub grep: Option<String>,
+    /// Only the lines of this trace: their `trace_id` (32 lowercase hex digits) equals it.
+    pub trace: Option<String>,
     pub json: bool,
     pub color: bool,
     pub poll: Duration,
+}
+
+/// A trace id as `--trace` takes it: 32 hex digits, in lowercase as the lines hold it.
+pub fn trace_id(id: &str) -> Option<String> {
+    let id = id.trim();
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_ascii_lowercase())
 }
 
 /// TRACE 0 … ERROR 4; `WARN` and `WARNING` alike.
@@ -58,8 +66,19 @@ impl TailOpts {
                 return None;
             }
         }
+        // Most lines of a day are of other traces (or of none): skip them before parsing.
+        if let Some(t) = &self.trace {
+            if !raw.contains(t.as_str()) {
+                return None;
+            }
+        }
         let v: Value = serde_json::from_str(raw).ok()?;
         let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+        if let Some(t) = &self.trace {
+            if field("trace_id") != t {
+                return None;
+            }
+        }
         let level = field("level");
         if let Some(min) = self.level {
             if rank(level).is_none_or(|r| r < min) {
@@ -314,6 +333,7 @@ mod tests {
             level: None,
             logger: None,
             grep: None,
+            trace: None,
             json: false,
             color: false,
             poll: Duration::from_millis(1),
@@ -323,5 +343,39 @@ mod tests {
             o.render(raw).unwrap(),
             "2025-11-03T14:30:45 INFO     [data_collection_page] Start \\u{1b}[2J {\"us_congress\": true, \"lookback_days\": 30, \"s\": \"a,b:c\"}"
         );
+    }
+
+    #[test]
+    fn only_the_lines_of_one_trace() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let o = TailOpts {
+            follow: false,
+            lines: 10,
+            level: None,
+            logger: None,
+            grep: None,
+            trace: trace_id(&id.to_ascii_uppercase()),
+            json: true,
+            color: false,
+            poll: Duration::from_millis(1),
+        };
+        let line = |t: &str| {
+            format!(
+                r#"{{"timestamp":"2025-11-03T14:30:45.123456+00:00","level":"INFO","message":"m","logger":"x",{t}"metadata":{{}}}}"#
+            )
+        };
+        let mine = line(&format!(
+            r#""trace_id":"{id}","span_id":"00f067aa0ba902b7","#
+        ));
+        assert_eq!(o.render(&mine).as_deref(), Some(mine.as_str()));
+        let other =
+            line(r#""trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"00f067aa0ba902b7","#);
+        assert_eq!(o.render(&other), None);
+        assert_eq!(o.render(&line("")), None);
+        // The id elsewhere in the line is not the line's trace.
+        let mention = line("").replace(r#""message":"m""#, &format!(r#""message":"{id}""#));
+        assert_eq!(o.render(&mention), None);
+        assert_eq!(trace_id("xyz"), None);
+        assert_eq!(trace_id(&id[1..]), None);
     }
 }

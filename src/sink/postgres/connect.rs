@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 use super::load::{STAGE, STAGE_TYPES, upsert_sql};
 use super::url::quote_ident;
 use super::{LoadStrategy, PostgresSink};
-use crate::sink::{COLUMNS, FailureKind, SinkError};
+use crate::sink::{FailureKind, SinkError, columns};
 
 impl PostgresSink {
     /// Opens a connection, with TLS when the feature is on; the second half drives it.
@@ -64,7 +64,7 @@ impl PostgresSink {
         }
         if self.strategy == LoadStrategy::StagedCopy {
             // Session-local and emptied at every commit: no WAL, no indexes, no cleanup.
-            let cols = COLUMNS
+            let cols = columns(true)
                 .iter()
                 .zip(STAGE_TYPES.iter())
                 .map(|(c, ty)| format!("{c} {}", ty.name()))
@@ -81,8 +81,21 @@ impl PostgresSink {
                 .await
                 .map_err(|e| self.error(&e))?;
         }
+        self.trace_columns = super::load::has_trace_columns(&client, &self.table)
+            .await
+            .map_err(|e| self.error(&e))?;
+        self.trace_jobs = super::load::has_trace_columns(&client, "job_executions")
+            .await
+            .map_err(|e| self.error(&e))?;
+        if !self.trace_columns && !self.trace_reported {
+            self.trace_reported = true;
+            crate::report::emit(format_args!(
+                "NOTE: {} table {}: no trace_id/span_id columns; rows are written without trace ids. Apply migrations/0006_trace_context.sql (or migrate) to store them.",
+                self.target, self.table
+            ));
+        }
         let stmt = client
-            .prepare(&upsert_sql(&self.table, self.strategy))
+            .prepare(&upsert_sql(&self.table, self.strategy, self.trace_columns))
             .await
             .map_err(|e| self.error(&e))?;
         // A table made by hand with other types (schema drift): binary COPY straight into it

@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use super::LoadStrategy;
 use crate::rows::{ActionRecord, JobExecution};
-use crate::sink::{COLUMNS, clean_map, clean_text, upsert_guard, upsert_set};
+use crate::sink::{
+    COLUMNS, TRACE_COLUMNS, clean_map, clean_text, columns, upsert_guard, upsert_set,
+};
 
 /// One batch of job runs, ignoring runs already stored (a run is written once, at its end).
 const INSERT_JOBS: &str = "INSERT INTO job_executions \
@@ -24,12 +26,22 @@ const INSERT_JOBS: &str = "INSERT INTO job_executions \
     $5::timestamptz[], $6::float8[], $7::text[], $8::text[], $9::jsonb[]) \
     ON CONFLICT (id) DO NOTHING";
 
+/// [`INSERT_JOBS`] with the trace context columns, for a store that has them.
+const INSERT_JOBS_TRACE: &str = "INSERT INTO job_executions \
+    (id, job_id, status, started_at, completed_at, duration_seconds, error_message, logs, metadata, \
+    trace_id, span_id) \
+    SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], \
+    $5::timestamptz[], $6::float8[], $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::text[]) \
+    ON CONFLICT (id) DO NOTHING";
+
 /// The staging table (session-local).
 pub(super) const STAGE: &str = "pg_temp.actionlog_stage";
 
-/// The PostgreSQL type of each of [`COLUMNS`] as loaded (the job run id stays text until the
-/// final cast, so a malformed one is rejected row by row, not at load time).
-pub(super) const STAGE_TYPES: [Type; 14] = [
+/// The PostgreSQL type of each of [`COLUMNS`] and [`TRACE_COLUMNS`] as loaded (the job run id
+/// stays text until the final cast, so a malformed one is rejected row by row, not at load
+/// time). The staging table always has the trace columns; the upsert reads them only when the
+/// table has them too.
+pub(super) const STAGE_TYPES: [Type; 16] = [
     Type::UUID,
     Type::TEXT,
     Type::TEXT,
@@ -44,11 +56,13 @@ pub(super) const STAGE_TYPES: [Type; 14] = [
     Type::TEXT,
     Type::TEXT,
     Type::FLOAT8,
+    Type::TEXT,
+    Type::TEXT,
 ];
 
 /// One record's values in [`COLUMNS`] order, NUL-cleaned, borrowing where nothing needed cleaning.
 struct Row<'a> {
-    texts: [Option<Cow<'a, str>>; 10],
+    texts: [Option<Cow<'a, str>>; 12],
     details: Json<Cow<'a, Map<String, Value>>>,
 }
 
@@ -68,6 +82,8 @@ impl<'a> Row<'a> {
                 t(r.source.as_deref()),
                 t(r.ip_address.as_deref()),
                 t(r.user_agent.as_deref()),
+                t(r.trace_id.as_deref()),
+                t(r.span_id.as_deref()),
             ],
             details: Json(details),
         }
@@ -76,7 +92,7 @@ impl<'a> Row<'a> {
 
 /// The table's own column types, for binary COPY straight into it (the migration's types: a
 /// table made by hand with others takes the staged path, see [`drift`]).
-pub(super) const TABLE_TYPES: [Type; 14] = [
+pub(super) const TABLE_TYPES: [Type; 16] = [
     Type::UUID,
     Type::VARCHAR,
     Type::VARCHAR,
@@ -91,6 +107,8 @@ pub(super) const TABLE_TYPES: [Type; 14] = [
     Type::VARCHAR,
     Type::TEXT,
     Type::NUMERIC,
+    Type::TEXT,
+    Type::TEXT,
 ];
 
 /// The largest magnitude `DECIMAL(10,3)` holds.
@@ -115,15 +133,22 @@ fn direct(r: &ActionRecord) -> bool {
             .is_none_or(|d| d.is_finite() && d.abs() <= NUMERIC3_MAX)
 }
 
-/// Streams `rows` through binary COPY, into the table (`into_table`) or the staging table.
+/// Streams `rows` through binary COPY, into the table (`into_table`, with the trace columns
+/// when it has them: `trace`) or the staging table (always with them).
 async fn copy_rows(
     tx: &Transaction<'_>,
     sql: &str,
     rows: &[&ActionRecord],
     into_table: bool,
+    trace: bool,
 ) -> Result<(), tokio_postgres::Error> {
+    let n = if into_table && !trace {
+        COLUMNS.len()
+    } else {
+        COLUMNS.len() + TRACE_COLUMNS.len()
+    };
     let types: &[Type] = if into_table {
-        &TABLE_TYPES
+        &TABLE_TYPES[..n]
     } else {
         &STAGE_TYPES
     };
@@ -142,13 +167,15 @@ async fn copy_rows(
             source,
             ip,
             ua,
+            trace_id,
+            span_id,
         ] = &row.texts;
         let exec_uuid: Option<Uuid> = r
             .job_execution_id
             .as_deref()
             .and_then(|s| Uuid::parse_str(s).ok());
         let numeric = r.request_duration_seconds.and_then(numeric3);
-        let values: [&(dyn ToSql + Sync); 14] = [
+        let values: [&(dyn ToSql + Sync); 16] = [
             &r.id,
             action_type,
             user_id,
@@ -171,8 +198,10 @@ async fn copy_rows(
             } else {
                 &r.request_duration_seconds
             },
+            trace_id,
+            span_id,
         ];
-        writer.as_mut().write(&values).await?;
+        writer.as_mut().write(&values[..n]).await?;
     }
     writer.finish().await?;
     Ok(())
@@ -188,16 +217,17 @@ pub(super) async fn load_copy(
     table_copy: &str,
     batch: &[ActionRecord],
     direct_ok: bool,
+    trace: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let stage_copy = format!("COPY {STAGE} FROM STDIN BINARY");
     let (fresh, rest): (Vec<&ActionRecord>, Vec<&ActionRecord>) =
         batch.iter().partition(|r| direct_ok && direct(r));
     if !fresh.is_empty() {
         let tx = client.transaction().await?;
-        match copy_rows(&tx, table_copy, &fresh, true).await {
+        match copy_rows(&tx, table_copy, &fresh, true, trace).await {
             Ok(()) => {
                 if !rest.is_empty() {
-                    copy_rows(&tx, &stage_copy, &rest, false).await?;
+                    copy_rows(&tx, &stage_copy, &rest, false, trace).await?;
                     tx.execute(insert, &[]).await?;
                 }
                 return tx.commit().await;
@@ -208,7 +238,7 @@ pub(super) async fn load_copy(
     }
     let all: Vec<&ActionRecord> = batch.iter().collect();
     let tx = client.transaction().await?;
-    copy_rows(&tx, &stage_copy, &all, false).await?;
+    copy_rows(&tx, &stage_copy, &all, false, trace).await?;
     tx.execute(insert, &[]).await?;
     tx.commit().await
 }
@@ -217,6 +247,7 @@ pub(super) async fn load_unnest(
     client: &mut Client,
     insert: &Statement,
     batch: &[ActionRecord],
+    trace: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let rows: Vec<Row<'_>> = batch.iter().map(Row::new).collect();
     let ids: Vec<Uuid> = batch.iter().map(|r| r.id).collect();
@@ -228,8 +259,9 @@ pub(super) async fn load_unnest(
     let (action_type, user_id, job_id, job_execution_id, status) =
         (col(0), col(1), col(2), col(3), col(4));
     let (result_message, error_message, source, ip, ua) = (col(5), col(6), col(7), col(8), col(9));
+    let (trace_id, span_id) = (col(10), col(11));
     let duration: Vec<Option<f64>> = batch.iter().map(|r| r.request_duration_seconds).collect();
-    let params: [&(dyn ToSql + Sync); 14] = [
+    let params: [&(dyn ToSql + Sync); 16] = [
         &ids,
         &action_type,
         &user_id,
@@ -244,14 +276,19 @@ pub(super) async fn load_unnest(
         &ip,
         &ua,
         &duration,
+        &trace_id,
+        &span_id,
     ];
-    client.execute(insert, &params).await.map(|_| ())
+    let n = columns(trace).len();
+    client.execute(insert, &params[..n]).await.map(|_| ())
 }
 
-/// The upsert from the staging table or the UNNEST arrays into `t`.
-pub(super) fn upsert_sql(t: &str, strategy: LoadStrategy) -> String {
-    let cols = COLUMNS.join(", ");
-    let select = COLUMNS
+/// The upsert from the staging table or the UNNEST arrays into `t` (with the trace columns
+/// when `t` has them: `trace`).
+pub(super) fn upsert_sql(t: &str, strategy: LoadStrategy, trace: bool) -> String {
+    let columns = columns(trace);
+    let cols = columns.join(", ");
+    let select = columns
         .iter()
         .map(|c| {
             if *c == "job_execution_id" {
@@ -264,7 +301,7 @@ pub(super) fn upsert_sql(t: &str, strategy: LoadStrategy) -> String {
         .join(", ");
     let from = match strategy {
         LoadStrategy::Unnest => {
-            let params = STAGE_TYPES
+            let params = STAGE_TYPES[..columns.len()]
                 .iter()
                 .enumerate()
                 .map(|(i, ty)| format!("${}::{}[]", i + 1, ty.name()))
@@ -276,14 +313,14 @@ pub(super) fn upsert_sql(t: &str, strategy: LoadStrategy) -> String {
     };
     // `json` has no equality operator: compared as `jsonb`, a hand-made `json` column still
     // takes the upsert (for a `jsonb` column the cast is no cast at all).
-    let guard = upsert_guard("t", "EXCLUDED").replace(
+    let guard = upsert_guard("t", "EXCLUDED", trace).replace(
         "t.action_details IS DISTINCT FROM EXCLUDED.action_details",
         "t.action_details::jsonb IS DISTINCT FROM EXCLUDED.action_details::jsonb",
     );
     format!(
         "INSERT INTO {t} AS t ({cols}) SELECT {select} FROM {from} \
          ON CONFLICT (id) DO UPDATE SET {} WHERE {guard}",
-        upsert_set("EXCLUDED"),
+        upsert_set("t", "EXCLUDED", trace),
     )
 }
 
@@ -319,6 +356,7 @@ pub(super) async fn load_jobs(
     client: &mut Client,
     batch: &[JobExecution],
     refresh: bool,
+    trace: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let ids: Vec<Uuid> = batch.iter().map(|j| j.id).collect();
@@ -334,13 +372,22 @@ pub(super) async fn load_jobs(
     let logs: Vec<Cow<'_, str>> = batch.iter().map(|j| clean_text(&j.logs)).collect();
     let metadata: Vec<Json<Cow<'_, Map<String, Value>>>> =
         batch.iter().map(|j| Json(clean_map(&j.metadata))).collect();
-    tx.execute(
-        INSERT_JOBS,
-        &[
-            &ids, &job_ids, &statuses, &started, &completed, &durations, &errors, &logs, &metadata,
-        ],
-    )
-    .await?;
+    let text = |f: fn(&JobExecution) -> &Option<String>| -> Vec<Option<Cow<'_, str>>> {
+        batch
+            .iter()
+            .map(|j| f(j).as_deref().map(clean_text))
+            .collect()
+    };
+    let (trace_ids, span_ids) = (text(|j| &j.trace_id), text(|j| &j.span_id));
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &ids, &job_ids, &statuses, &started, &completed, &durations, &errors, &logs, &metadata,
+        &trace_ids, &span_ids,
+    ];
+    if trace {
+        tx.execute(INSERT_JOBS_TRACE, &params).await?;
+    } else {
+        tx.execute(INSERT_JOBS, &params[..9]).await?;
+    }
     if refresh {
         let mut jobs: Vec<&str> = batch.iter().map(|j| j.job_id.as_str()).collect();
         jobs.sort_unstable();
@@ -352,4 +399,19 @@ pub(super) async fn load_jobs(
         .await?;
     }
     tx.commit().await
+}
+
+/// Whether `table` has both trace context columns (`migrations/0006_trace_context.sql`).
+pub(super) async fn has_trace_columns(
+    client: &Client,
+    table: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT COUNT(*) = 2 FROM pg_attribute WHERE attrelid = to_regclass($1) \
+             AND attnum > 0 AND NOT attisdropped AND attname IN ('trace_id', 'span_id')",
+            &[&table],
+        )
+        .await?;
+    Ok(row.get(0))
 }

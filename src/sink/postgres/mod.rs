@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, Statement};
 
-use super::{Batch, COLUMNS, Sink, SinkError, SinkFuture, validate_table_name};
+use super::{Batch, Sink, SinkError, SinkFuture, validate_table_name};
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution};
 use url::describe;
@@ -37,6 +37,10 @@ pub const ROLLUPS_MIGRATION: &str = include_str!("../../../migrations/0004_rollu
 /// groups read, as shipped in `migrations/0005_hourly_rollups.sql` (after 0004, with it).
 pub const HOURLY_ROLLUPS_MIGRATION: &str =
     include_str!("../../../migrations/0005_hourly_rollups.sql");
+
+/// The migration adding the trace context columns (`trace_id`, `span_id`) to `action_logs` and
+/// `job_executions`, as shipped in `migrations/0006_trace_context.sql` (after 0001 and 0002).
+pub const TRACE_MIGRATION: &str = include_str!("../../../migrations/0006_trace_context.sql");
 
 /// How a batch is loaded; both are one transaction and the same idempotent upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +75,13 @@ pub struct PostgresSink {
     direct_copy: bool,
     /// Whether a schema drift was reported (once per sink).
     drift_reported: bool,
+    /// Whether the actions table has the trace context columns (checked at each connect): a
+    /// store without them is written without the ids.
+    trace_columns: bool,
+    /// Whether `job_executions` has them.
+    trace_jobs: bool,
+    /// Whether missing trace columns were reported (once per sink).
+    trace_reported: bool,
 }
 
 /// TLS settings of a sink (feature `postgres-tls`).
@@ -158,6 +169,9 @@ impl PostgresSink {
             conn: None,
             direct_copy: true,
             drift_reported: false,
+            trace_columns: true,
+            trace_jobs: true,
+            trace_reported: false,
         })
     }
 
@@ -244,8 +258,8 @@ impl PostgresSink {
         self
     }
 
-    /// The migration SQL for this sink's table name, the job tables', then (unless
-    /// [`Self::rollups`] is off) the rollups'.
+    /// The migration SQL for this sink's table name, the job tables', the trace context
+    /// columns', then (unless [`Self::rollups`] is off) the rollups'.
     pub fn migration_sql(&self) -> String {
         let rollups = if self.rollups {
             format!("{ROLLUPS_MIGRATION}\n{HOURLY_ROLLUPS_MIGRATION}")
@@ -254,8 +268,9 @@ impl PostgresSink {
             String::new()
         };
         format!(
-            "{}\n{JOBS_MIGRATION}\n{rollups}",
+            "{}\n{JOBS_MIGRATION}\n{}\n{rollups}",
             MIGRATION.replace("action_logs", &self.table),
+            TRACE_MIGRATION.replace("action_logs", &self.table),
         )
     }
 
@@ -263,8 +278,9 @@ impl PostgresSink {
         self.ready().await?;
         let refresh = self.scheduled_jobs;
         let timeout = self.statement_timeout;
+        let trace = self.trace_jobs;
         let (client, _) = self.conn.as_mut().expect("connected above");
-        let r = tokio::time::timeout(timeout, load::load_jobs(client, batch, refresh)).await;
+        let r = tokio::time::timeout(timeout, load::load_jobs(client, batch, refresh, trace)).await;
         self.outcome(r, batch.len())
     }
 
@@ -272,18 +288,19 @@ impl PostgresSink {
         self.ready().await?;
         let strategy = self.strategy;
         let timeout = self.statement_timeout;
+        let trace = self.trace_columns;
         let table_copy = format!(
             "COPY {} ({}) FROM STDIN BINARY",
             self.table,
-            COLUMNS.join(", ")
+            super::columns(trace).join(", ")
         );
         let direct = self.direct_copy;
         let (client, stmt) = self.conn.as_mut().expect("connected above");
         let load = async {
             match strategy {
-                LoadStrategy::Unnest => load::load_unnest(client, stmt, batch).await,
+                LoadStrategy::Unnest => load::load_unnest(client, stmt, batch, trace).await,
                 LoadStrategy::StagedCopy => {
-                    load::load_copy(client, stmt, &table_copy, batch, direct).await
+                    load::load_copy(client, stmt, &table_copy, batch, direct, trace).await
                 }
             }
         };
@@ -359,5 +376,7 @@ mod tests {
         let sql = sink.rollups(false).migration_sql();
         assert!(!sql.contains("_daily_status") && sql.contains("scheduled_jobs"));
         assert!(!sql.contains("_hourly_status"));
+        assert!(sql.contains("ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS trace_id TEXT"));
+        assert!(sql.contains("ALTER TABLE job_executions ADD COLUMN IF NOT EXISTS span_id TEXT"));
     }
 }

@@ -30,7 +30,7 @@ use rusqlite::{Connection, ErrorCode, params};
 use tokio::sync::oneshot;
 
 use super::{
-    Batch, COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, upsert_guard,
+    Batch, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, columns, upsert_guard,
     upsert_set, validate_table_name,
 };
 use crate::error::Error;
@@ -143,16 +143,18 @@ impl SqliteSink {
         let conn = Connection::open(&path).map_err(sqlerr)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlerr)?;
         schema::ensure(&conn, table).map_err(sqlerr)?;
-        let cols = COLUMNS.join(", ");
-        let marks = (1..=COLUMNS.len())
+        // The store always has the trace columns: opening it added them.
+        let cols = columns(true);
+        let marks = (1..=cols.len())
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()
             .join(", ");
         let upsert = format!(
-            "INSERT INTO {table} ({cols}) VALUES ({marks})
+            "INSERT INTO {table} ({}) VALUES ({marks})
              ON CONFLICT (id) DO UPDATE SET {} WHERE {}",
-            upsert_set("excluded"),
-            upsert_guard(table, "excluded").replace("IS DISTINCT FROM", "IS NOT"),
+            cols.join(", "),
+            upsert_set(table, "excluded", true),
+            upsert_guard(table, "excluded", true).replace("IS DISTINCT FROM", "IS NOT"),
         );
         // Prepare once now so a schema mismatch is a set-up error, not a runtime one.
         conn.prepare_cached(&upsert).map_err(sqlerr)?;
@@ -268,8 +270,8 @@ impl Store {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO job_executions (id, job_id, status, started_at, completed_at,
-                 duration_seconds, error_message, logs, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+                 duration_seconds, error_message, logs, metadata, trace_id, span_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO NOTHING",
             )?;
             for j in batch {
                 let metadata =
@@ -284,6 +286,8 @@ impl Store {
                     opt(&j.error_message),
                     clean_text(&j.logs),
                     metadata,
+                    opt(&j.trace_id),
+                    opt(&j.span_id),
                 ])?;
             }
             if self.scheduled_jobs.load(Ordering::Relaxed) {
@@ -325,6 +329,8 @@ impl Store {
                     // The PostgreSQL column is DECIMAL(10,3): store the same precision.
                     r.request_duration_seconds
                         .map(|d| (d * 1000.0).round() / 1000.0),
+                    opt(&r.trace_id),
+                    opt(&r.span_id),
                 ])?;
             }
         }

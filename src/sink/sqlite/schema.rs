@@ -184,7 +184,7 @@ pub(super) fn ensure(conn: &Connection, table: &str) -> Result<(), rusqlite::Err
                     let _ = conn.execute_batch("ROLLBACK");
                 })?;
             }
-            Ok(())
+            add_trace_columns(conn, table)
         })();
         match r {
             Err(e) if busy(&e) && Instant::now() < until => {
@@ -193,6 +193,46 @@ pub(super) fn ensure(conn: &Connection, table: &str) -> Result<(), rusqlite::Err
             other => return other,
         }
     }
+}
+
+/// Whether `table` has both trace context columns.
+fn has_trace_columns(conn: &Connection, table: &str) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT COUNT(*) = 2 FROM pragma_table_info(?1) WHERE name IN ('trace_id', 'span_id')",
+        [table],
+        |r| r.get(0),
+    )
+}
+
+/// The trace context columns of `migrations/0006_trace_context.sql`, added to a store made
+/// before them (and to a new one: one path for both), with the index a trace's actions are
+/// found by. Checked again under the write lock, as another process may have added them.
+fn add_trace_columns(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
+    if has_trace_columns(conn, table)? && has_trace_columns(conn, "job_executions")? {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let r = (|| {
+        for t in [table, "job_executions"] {
+            for c in crate::sink::TRACE_COLUMNS {
+                let there: bool = conn.query_row(
+                    "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                    [t, c],
+                    |r| r.get(0),
+                )?;
+                if !there {
+                    conn.execute_batch(&format!("ALTER TABLE {t} ADD COLUMN {c} TEXT"))?;
+                }
+            }
+        }
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS idx_{table}_trace_id ON {table}(trace_id)
+             WHERE trace_id IS NOT NULL; COMMIT;"
+        ))
+    })();
+    r.inspect_err(|_| {
+        let _ = conn.execute_batch("ROLLBACK");
+    })
 }
 
 #[cfg(test)]
@@ -210,5 +250,19 @@ mod tests {
             .query_row("PRAGMA temp_store", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, 2, "2 is MEMORY");
+    }
+
+    /// A store made before the trace columns gets them when opened, once.
+    #[test]
+    fn an_older_store_gets_the_trace_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("a.db")).unwrap();
+        conn.execute_batch(&format!("{} {}", schema("action_logs"), jobs_schema()))
+            .unwrap();
+        assert!(!has_trace_columns(&conn, "action_logs").unwrap());
+        ensure(&conn, "action_logs").unwrap();
+        ensure(&conn, "action_logs").unwrap();
+        assert!(has_trace_columns(&conn, "action_logs").unwrap());
+        assert!(has_trace_columns(&conn, "job_executions").unwrap());
     }
 }

@@ -16,6 +16,11 @@
 //! migration); other 4xx (e.g. PGRST102, PGRST204, a constraint) reject the rows, which the
 //! pipeline isolates by splitting and dead-letters with PostgREST's error.
 //!
+//! The trace context columns (`trace_id`, `span_id`, `migrations/0006_trace_context.sql`) are
+//! sent while the store has them: PostgREST's PGRST204 naming one of them marks the store as
+//! without them, and the batch is sent again without the ids (reported once), so a project not
+//! yet migrated keeps receiving its rows.
+//!
 //! The key travels only in the `apikey` and `Authorization: Bearer` headers: it is never part of
 //! a message, an error or a `Debug` output.
 
@@ -27,8 +32,10 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::{
-    Batch, COLUMNS, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text,
+    Batch, COLUMNS, FailureKind, Sink, SinkError, SinkFuture, TRACE_COLUMNS, clean_map, clean_text,
     validate_table_name,
 };
 use crate::error::Error;
@@ -55,7 +62,15 @@ pub struct SupabaseSink {
     timeout: Duration,
     max_request_bytes: usize,
     scheduled_jobs: bool,
+    /// Whether the actions table lacks the trace columns (learnt from PostgREST's answer).
+    no_trace: AtomicBool,
+    /// Whether `job_executions` lacks them.
+    no_trace_jobs: AtomicBool,
 }
+
+/// The job run columns sent.
+const JOB_COLUMNS: &str =
+    "id,job_id,status,started_at,completed_at,duration_seconds,error_message,logs,metadata";
 
 impl std::fmt::Debug for SupabaseSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +124,8 @@ impl SupabaseSink {
             timeout: Duration::from_secs(10),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             scheduled_jobs: false,
+            no_trace: AtomicBool::new(false),
+            no_trace_jobs: AtomicBool::new(false),
         };
         sink.rebuild()?;
         Ok(sink)
@@ -208,17 +225,25 @@ impl SupabaseSink {
         Ok(())
     }
 
-    /// The body: every record with every column, NUL-cleaned (PostgreSQL refuses NUL in text
-    /// and jsonb).
-    fn body(batch: &[ActionRecord]) -> Vec<u8> {
-        Self::clean_body(batch.iter().map(ActionRecord::to_json))
+    /// The body: every record with every column (the trace ids, null when a record has none,
+    /// only with `trace`), NUL-cleaned (PostgreSQL refuses NUL in text and jsonb).
+    fn body(batch: &[ActionRecord], trace: bool) -> Vec<u8> {
+        Self::clean_body(batch.iter().map(ActionRecord::to_json), trace)
     }
 
-    /// A JSON array of `rows`, NUL-cleaned.
-    fn clean_body(rows: impl Iterator<Item = Value>) -> Vec<u8> {
+    /// A JSON array of `rows`, NUL-cleaned, all with the same keys: the trace ids in every row
+    /// (`trace`) or in none.
+    fn clean_body(rows: impl Iterator<Item = Value>, trace: bool) -> Vec<u8> {
         let rows: Vec<Value> = rows
             .map(|mut v| {
                 if let Value::Object(m) = &mut v {
+                    for c in TRACE_COLUMNS {
+                        if trace {
+                            m.entry(c).or_insert(Value::Null);
+                        } else {
+                            m.remove(c);
+                        }
+                    }
                     for (_, field) in m.iter_mut() {
                         match field {
                             Value::String(s) if s.contains('\0') => *s = clean_text(s).into_owned(),
@@ -238,31 +263,65 @@ impl SupabaseSink {
     }
 
     async fn post(&self, batch: &[ActionRecord]) -> Result<(), SinkError> {
-        let body = Self::body(batch);
+        let trace = !self.no_trace.load(Ordering::Relaxed);
+        let body = Self::body(batch, trace);
         if body.len() > self.max_request_bytes && batch.len() > 1 {
             let (a, b) = batch.split_at(batch.len() / 2);
             Box::pin(self.post(a)).await?;
             return Box::pin(self.post(b)).await;
         }
-        self.send(&self.endpoint, body, None, &self.table, MIGRATION_0001)
+        let url = if trace {
+            format!("{},{}", self.endpoint, TRACE_COLUMNS.join(","))
+        } else {
+            self.endpoint.clone()
+        };
+        match self
+            .send(&url, body, None, &self.table, MIGRATION_0001)
             .await
+        {
+            Err(e) if trace && lacks_trace_columns(&e) => {
+                self.without_trace(&self.no_trace, &self.table);
+                Box::pin(self.post(batch)).await
+            }
+            other => other,
+        }
+    }
+
+    /// Marks a table as without the trace columns, reporting it once.
+    fn without_trace(&self, flag: &AtomicBool, table: &str) {
+        if !flag.swap(true, Ordering::Relaxed) {
+            crate::report::emit(format_args!(
+                "NOTE: {} table {table}: no trace_id/span_id columns; rows are written without trace ids. Run migrations/0006_trace_context.sql in the Supabase SQL editor to store them.",
+                self.base
+            ));
+        }
     }
 
     async fn post_jobs(&self, batch: &[JobExecution]) -> Result<(), SinkError> {
-        let body = Self::clean_body(batch.iter().map(JobExecution::to_json));
+        let trace = !self.no_trace_jobs.load(Ordering::Relaxed);
+        let body = Self::clean_body(batch.iter().map(JobExecution::to_json), trace);
         if body.len() > self.max_request_bytes && batch.len() > 1 {
             let (a, b) = batch.split_at(batch.len() / 2);
             Box::pin(self.post_jobs(a)).await?;
             return Box::pin(self.post_jobs(b)).await;
         }
+        let trace_cols = if trace { ",trace_id,span_id" } else { "" };
         let url = format!(
-            "{}/rest/v1/job_executions?on_conflict=id&columns=id,job_id,status,started_at,completed_at,duration_seconds,error_message,logs,metadata",
+            "{}/rest/v1/job_executions?on_conflict=id&columns={JOB_COLUMNS}{trace_cols}",
             self.base
         );
         // A run is written once, at its end: one already stored is left alone.
         let prefer = "return=minimal,resolution=ignore-duplicates";
-        self.send(&url, body, Some(prefer), "job_executions", MIGRATION_0002)
-            .await?;
+        match self
+            .send(&url, body, Some(prefer), "job_executions", MIGRATION_0002)
+            .await
+        {
+            Err(e) if trace && lacks_trace_columns(&e) => {
+                self.without_trace(&self.no_trace_jobs, "job_executions");
+                return Box::pin(self.post_jobs(batch)).await;
+            }
+            other => other?,
+        }
         if self.scheduled_jobs {
             let mut jobs: Vec<&str> = batch.iter().map(|j| j.job_id.as_str()).collect();
             jobs.sort_unstable();
@@ -353,6 +412,14 @@ impl SupabaseSink {
         err.retry_after = retry_after;
         Err(err)
     }
+}
+
+/// Whether PostgREST refused a request for naming a trace column the table lacks (PGRST204
+/// "Could not find the 'trace_id' column …", or PostgreSQL's undefined column, 42703).
+fn lacks_trace_columns(e: &SinkError) -> bool {
+    e.kind == FailureKind::Rejected
+        && (e.message.contains("PGRST204") || e.message.contains("42703"))
+        && TRACE_COLUMNS.iter().any(|c| e.message.contains(c))
 }
 
 impl Sink for SupabaseSink {

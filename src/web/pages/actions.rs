@@ -182,6 +182,7 @@ pub(crate) async fn detail(State(app): State<Arc<App>>, Path(id): Path<String>) 
                             "status" => (html::badge(&html::text(g(c)))),
                             "job_execution_id" if !run.is_empty() => a.run href={ (base::prefix()) "/runs/" (params::encode(&run)) } { (run) },
                             "job_id" if !job.is_empty() => a href={ (base::prefix()) "/runs?job_id=" (params::encode(&job)) } { (job) },
+                            "trace_id" => (super::trace_cell(&app, &rows)),
                             _ => code { (html::text(g(c))) },
                         } } }
                     }

@@ -28,3 +28,23 @@ pub(crate) async fn not_found() -> Response {
 pub(crate) fn uuid_like(id: &str) -> bool {
     id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
+
+/// The `trace_id` cell of an action's or a run's page (its first row): the id, the actions
+/// of that trace, and the trace viewer's link when one is configured. Every part is escaped
+/// and the ids percent-encoded, whatever the store holds.
+pub(crate) fn trace_cell(app: &super::App, rows: &crate::query::Rows) -> maud::Markup {
+    let trace = html::text(rows.get(0, "trace_id"));
+    let span = html::text(rows.get(0, "span_id"));
+    let viewer = app.trace_url.as_ref().and_then(|u| u.link(&trace, &span));
+    html! {
+        code { (trace) }
+        @if !trace.is_empty() {
+            " "
+            a.trace-actions href={ (base::prefix()) "/actions?trace_id=" (super::params::encode(&trace)) } { "its actions" }
+        }
+        @if let Some(link) = viewer {
+            " "
+            a.trace href=(link) rel="noopener noreferrer" target="_blank" { "open in the trace viewer" }
+        }
+    }
+}

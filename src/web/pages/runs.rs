@@ -152,6 +152,7 @@ pub(crate) async fn detail(
                         tr { th { (c) } td { @match c.as_str() {
                             "status" => (html::badge(&html::text(g(c)))),
                             "job_id" => a.job href={ (base::prefix()) "/runs?job_id=" (params::encode(&html::text(g(c)))) } { (html::text(g(c))) },
+                            "trace_id" => (super::trace_cell(&app, &run)),
                             _ => code { (html::text(g(c))) },
                         } } }
                     }

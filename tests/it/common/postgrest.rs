@@ -337,6 +337,27 @@ fn handle(
             ),
         );
     }
+    // Every column named must be the table's (a store without the trace columns answers
+    // what PostgREST does).
+    for c in &columns {
+        let known: bool = rt
+            .block_on(client.query_one(
+                "SELECT COUNT(*) > 0 FROM pg_attribute WHERE attrelid = to_regclass($1) \
+                 AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+                &[&table, c],
+            ))
+            .unwrap()
+            .get(0);
+        if !known {
+            return (
+                400,
+                err_body(
+                    "PGRST204",
+                    &format!("Could not find the '{c}' column of '{table}' in the schema cache"),
+                ),
+            );
+        }
+    }
     let Ok(Value::Array(rows)) = serde_json::from_slice::<Value>(&req.body) else {
         return (400, err_body("PGRST102", "Empty or invalid json"));
     };
