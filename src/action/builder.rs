@@ -165,6 +165,7 @@ impl ActionLayerBuilder {
             jobs: self.jobs,
             failure_rule: self.failure_rule,
             spans: FlatId::new(),
+            registration: crate::trace::Registration::default(),
         };
         Ok((layer, Guard::new(handle, self.flush_deadline)))
     }

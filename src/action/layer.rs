@@ -141,6 +141,9 @@ struct ActionSpan {
     error: Option<String>,
     /// Column fields of the enclosing spans at creation, innermost first.
     inherited: Vec<(&'static str, Value)>,
+    /// The span's trace context, read at its creation: by its close the OpenTelemetry layer
+    /// may have ended its own span and let go of the ids.
+    trace: Option<crate::trace::TraceContext>,
 }
 
 /// A [`Layer`] turning action spans and events into [`ActionRecord`](crate::ActionRecord)s delivered to a database.
@@ -168,6 +171,8 @@ pub struct ActionLayer {
     /// This layer's stack of entered spans per thread (`fields::spans`): an event outside
     /// any span skips the registry's scope lookup for inherited columns.
     pub(super) spans: FlatId,
+    /// The subscriber this layer is in, for the spans' OpenTelemetry contexts (`trace`).
+    pub(super) registration: crate::trace::Registration,
 }
 
 /// What the job layer made from an action layer starts with.
@@ -267,6 +272,10 @@ impl<S> Layer<S> for ActionLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+        self.registration.on_register_dispatch(dispatch);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         let is_action = declares(meta, "action_type");
@@ -274,6 +283,7 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
+        crate::trace::on_new_span(attrs, &span, &self.registration);
         let mut fields = TypedFields(Vec::with_capacity(meta.fields().len()));
         let cs = callsite::get(meta, &self.render.redaction, false);
         attrs.record(&mut Visitor(self.writer(&mut fields, &cs)));
@@ -303,6 +313,7 @@ where
                     .parent()
                     .map(|p| inherited(p.scope()))
                     .unwrap_or_default(),
+                trace: crate::trace::of_span(&span),
             };
             if self.emit_initiated {
                 // The creation fields, packed like an event's (no copy of the span's values);
@@ -326,6 +337,7 @@ where
                     fields: initial,
                     inherited: state.inherited.clone(),
                     first_write: true,
+                    trace: state.trace,
                 });
             }
             action = Some(state);
@@ -335,6 +347,7 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
+            crate::trace::on_record(values, &span);
             if let Some(SpanState { fields, .. }) = span.extensions_mut().get_mut::<SpanState>() {
                 let cs = callsite::get(span.metadata(), &self.render.redaction, false);
                 values.record(&mut Visitor(self.writer(fields, &cs)));
@@ -404,6 +417,12 @@ where
                     Vec::new()
                 },
                 first_write: true,
+                trace: if in_span {
+                    ctx.event_span(event)
+                        .and_then(|s| crate::trace::of_span(&s))
+                } else {
+                    None
+                },
             });
         }
     }
@@ -432,6 +451,7 @@ where
             inherited: state.inherited,
             // The initiated record, if one was made, wrote this id first.
             first_write: !self.emit_initiated,
+            trace: state.trace,
         });
     }
 }

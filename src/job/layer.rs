@@ -50,6 +50,9 @@ struct Run {
     logs: String,
     /// Bytes of log lines left out once the cap was reached.
     cut: usize,
+    /// The run span's trace context, read when the run starts: by its end the OpenTelemetry
+    /// layer may have ended its own span and let go of the ids.
+    trace: Option<crate::trace::TraceContext>,
 }
 
 /// Records span fields into a [`Run`], redacting secret-looking names.
@@ -225,6 +228,8 @@ impl JobLayer {
         }
         row.logs = logs;
         row.metadata = run.metadata;
+        row.trace_id = run.trace.map(|t| t.trace_hex());
+        row.span_id = run.trace.map(|t| t.span_hex());
         row
     }
 }
@@ -271,12 +276,14 @@ where
             explicit_id: None,
             logs: String::new(),
             cut: 0,
+            trace: None,
         };
         attrs.record(&mut Visitor(RunWriter {
             run: &mut run,
             render: &self.spans.settings,
         }));
         run_id(&span, now, run.explicit_id.as_deref());
+        run.trace = crate::trace::of_span(&span);
         span.extensions_mut().insert(run);
     }
 

@@ -93,6 +93,8 @@ pub(crate) struct CapturedAction {
     /// Column fields of the enclosing spans, innermost first, used where the action has none.
     pub(crate) inherited: Vec<(&'static str, Value)>,
     pub(crate) first_write: bool,
+    /// The trace context of the action's span, or of the span the event is in.
+    pub(crate) trace: Option<crate::trace::TraceContext>,
 }
 
 /// An action's fields as the layer took them.
@@ -114,6 +116,8 @@ impl CapturedAction {
         let at = DateTime::from_timestamp(self.at.0, self.at.1).unwrap_or_default();
         let mut rec = ActionRecord::new(self.id, String::new(), at, "initiated");
         rec.first_write = self.first_write;
+        rec.trace_id = self.trace.map(|t| t.trace_hex());
+        rec.span_id = self.trace.map(|t| t.span_hex());
         let mut explicit_status = false;
         let mut error_field = false;
         let fields = match self.fields {

@@ -79,6 +79,7 @@ mod tokio_apps;
 mod total_retention;
 mod trace_context;
 mod trace_otel;
+mod trace_rows;
 mod trace_store;
 mod tracker;
 mod two_processes;

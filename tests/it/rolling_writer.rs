@@ -6,10 +6,9 @@
 use crate::common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use actionlog::{ManualClock, RollingWriter, Timezone};
-use common::{utc, wait_until};
+use common::utc;
 use tracing_subscriber::prelude::*;
 
 /// Every `seq` the formatter wrote, in file order, through the library's reader.
@@ -109,6 +108,7 @@ fn the_total_bound_holds() {
 #[cfg(feature = "compress")]
 #[test]
 fn closed_parts_are_compressed_and_read_back() {
+    use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let writer = RollingWriter::builder(dir.path())
         .timezone(Timezone::Utc)
@@ -118,7 +118,7 @@ fn closed_parts_are_compressed_and_read_back() {
         .build()
         .unwrap();
     let writer = emit(writer, 0..40);
-    wait_until(
+    common::wait_until(
         "every closed part compressed",
         Duration::from_secs(30),
         || {
