@@ -487,8 +487,7 @@ impl Builder {
             layers.push(layer.with_filter(ActionFilter).boxed());
             layers.push(jobs.boxed());
         }
-        let layer = layers;
-        Ok((layer, guard))
+        Ok((crate::layers::Layers(layers), guard))
     }
 }
 

@@ -131,6 +131,7 @@ mod guard;
 mod handle;
 mod install;
 pub mod job;
+mod layers;
 pub mod limits;
 mod log_filter;
 mod panic_hook;

@@ -226,14 +226,10 @@ where
     let mut ext = span.extensions_mut();
     if ext.get_mut::<SpanTrace>().is_none() {
         ext.insert(trace);
-        // The subscriber making the span is the current default one: it stands in for a
-        // layer that was not told its dispatch (tracing-subscriber's `Vec` of layers, which
-        // `Builder::build` returns, does not pass `on_register_dispatch` on).
         #[cfg(feature = "opentelemetry")]
-        ext.insert(otel::OtelDispatch(match _reg.dispatch.get() {
-            Some(d) => d.clone(),
-            None => tracing::dispatcher::get_default(|d| d.downgrade()),
-        }));
+        if let Some(d) = _reg.dispatch.get() {
+            ext.insert(otel::OtelDispatch(d.clone()));
+        }
     }
 }
 

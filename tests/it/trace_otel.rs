@@ -181,3 +181,64 @@ fn without_the_opentelemetry_layer_the_lines_keep_their_own_ids() {
         assert_eq!(l["span_id"].as_str().map(str::len), Some(16), "{l}");
     }
 }
+
+/// The rows too: with the OpenTelemetry layer under actionlog's (`registry().with(otel)
+/// .with(actionlog)`), an action span's row, the job run it sits in and an action event's
+/// row carry the ids of the exported spans they were made in.
+#[test]
+fn action_rows_and_job_runs_carry_the_exported_spans_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layer, guard) = actionlog::builder()
+        .log_dir(dir.path())
+        .console(false)
+        .timezone(Timezone::Utc)
+        .build()
+        .unwrap();
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("trace_otel"));
+    let subscriber = tracing_subscriber::registry().with(otel).with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("job_execution", job_id = "nightly").in_scope(|| {
+            tracing::info_span!("order", action_type = "order_paid").in_scope(|| {
+                tracing::info!("charging");
+            });
+            tracing::info!(action_type = "mail_sent", "mail sent");
+        });
+    });
+    assert!(guard.flush());
+    provider.force_flush().unwrap();
+    let spans: HashMap<String, SpanContext> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .iter()
+        .map(|s| (s.name.to_string(), s.span_context.clone()))
+        .collect();
+    let c = rusqlite::Connection::open(dir.path().join("actions.db")).unwrap();
+    let row = |sql: &str| -> (String, String) {
+        c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    let ids = |name: &str| {
+        let s = &spans[name];
+        (s.trace_id().to_string(), s.span_id().to_string())
+    };
+    assert_eq!(
+        row("SELECT trace_id, span_id FROM action_logs WHERE action_type = 'mail_sent'"),
+        ids("job_execution"),
+        "an action event's row: the span it is in"
+    );
+    assert_eq!(
+        row("SELECT trace_id, span_id FROM action_logs WHERE action_type = 'order_paid'"),
+        ids("order"),
+        "an action span's row"
+    );
+    assert_eq!(
+        row("SELECT trace_id, span_id FROM job_executions"),
+        ids("job_execution"),
+        "a job run"
+    );
+    drop(guard);
+}
