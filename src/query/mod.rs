@@ -291,6 +291,10 @@ pub struct Jobs {
 }
 
 /// Cuts the one extra row a page query asks for and turns it into the next cursor.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
+    allow(dead_code)
+)]
 pub(crate) fn split_page(mut rows: Rows, limit: usize, time: &str) -> Page {
     let limit = limit.clamp(1, MAX_ROWS);
     let more = rows.rows.len() > limit;
