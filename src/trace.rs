@@ -15,10 +15,11 @@
 //! The OpenTelemetry context is read when it is first asked for (the first line inside the
 //! span, an action), not at the span's creation: the OpenTelemetry layer may come after ours in
 //! the subscriber, and an application sets a span's remote parent (`set_parent`) after making
-//! it. Reading it starts the OpenTelemetry span, as entering it does. When it cannot be read
-//! (the layer is not installed, or the application's tracing-opentelemetry is another version,
-//! whose data this build cannot see), the span keeps the ids of sources 2 and 3 and this is
-//! reported once on stderr, at the first span asked about.
+//! it. Reading it starts the OpenTelemetry span, as entering it does. When it cannot be read,
+//! the span keeps the ids of sources 2 and 3, and this is reported once on stderr: when the
+//! subscriber is built, if it has no layer of the tracing-opentelemetry version this build
+//! reads (none installed, or the application's is another version, whose data this build
+//! cannot see); else at the first span the layer left out.
 //!
 //! Ids are random (a thread-local generator: no lock and no system call per span) and never
 //! all zero, which W3C reserves for "invalid".
@@ -192,9 +193,14 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// The layer's `on_register_dispatch`: keeps (a weak handle on) the subscriber's dispatch.
+    /// With the `opentelemetry` feature, also checks that the subscriber has a
+    /// tracing-opentelemetry layer this build can read, and reports it now if not.
     pub(crate) fn on_register_dispatch(&self, _dispatch: &tracing::Dispatch) {
         #[cfg(feature = "opentelemetry")]
-        let _ = self.dispatch.set(_dispatch.downgrade());
+        {
+            let _ = self.dispatch.set(_dispatch.downgrade());
+            otel::check_subscriber(_dispatch);
+        }
     }
 }
 
@@ -350,9 +356,19 @@ mod otel {
     use std::cell::Cell;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    use std::sync::atomic::AtomicUsize;
+
     use opentelemetry::trace::TraceContextExt;
-    use tracing::Subscriber;
     use tracing::dispatcher::WeakDispatch;
+    use tracing::{Dispatch, Subscriber};
+    use tracing_core::callsite::{Callsite, Identifier};
+    use tracing_core::field::FieldSet;
+    use tracing_core::metadata::Kind;
+    use tracing_core::span::Attributes;
+    use tracing_core::subscriber::Interest;
+    use tracing_core::{Level, Metadata};
+    use tracing_opentelemetry::{OpenTelemetrySpanExt, SetParentError};
+    use tracing_subscriber::Registry;
     use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
     use super::TraceContext;
@@ -371,7 +387,84 @@ mod otel {
         static READING: Cell<bool> = const { Cell::new(false) };
     }
 
+    /// Whether the missing OpenTelemetry context was reported (once per process).
     static REPORTED: AtomicBool = AtomicBool::new(false);
+
+    /// The registry last checked by [`check_subscriber`] (its address), so that the layers of
+    /// one subscriber, each told of it, check it once.
+    static CHECKED: AtomicUsize = AtomicUsize::new(0);
+
+    /// The span [`check_subscriber`] makes in the registry: never seen by any layer.
+    struct ProbeCallsite;
+    static PROBE_CALLSITE: ProbeCallsite = ProbeCallsite;
+    static PROBE: Metadata<'static> = Metadata::new(
+        "actionlog opentelemetry check",
+        "actionlog",
+        Level::TRACE,
+        None,
+        None,
+        None,
+        FieldSet::new(&[], Identifier(&PROBE_CALLSITE)),
+        Kind::SPAN,
+    );
+
+    impl Callsite for ProbeCallsite {
+        fn set_interest(&self, _: Interest) {}
+
+        fn metadata(&self) -> &Metadata<'_> {
+            &PROBE
+        }
+    }
+
+    /// Reports now, when the subscriber is built, if it has no layer of the
+    /// tracing-opentelemetry version this build reads: without one, every span would silently
+    /// keep actionlog's own ids. A layer of another version (the application depends on one
+    /// tracing-opentelemetry, actionlog on another) is invisible to this build, which is the
+    /// case this is for.
+    ///
+    /// tracing-opentelemetry answers whether its layer is there only about a live span
+    /// (`set_parent` fails with `LayerNotFound`). The span asked about is made in the registry
+    /// directly, so no layer ever sees it: no layer records, prints or exports it, and
+    /// `set_parent` finds no OpenTelemetry data on it to change. Its slot in the registry is
+    /// not given back — closing it through the subscriber would show its close to every layer
+    /// — so each subscriber checked keeps one empty span. A subscriber not built on
+    /// tracing-subscriber's `Registry` is not checked; the first span without a context is
+    /// reported instead.
+    pub(super) fn check_subscriber(dispatch: &Dispatch) {
+        if REPORTED.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(registry) = dispatch.downcast_ref::<Registry>() else {
+            return;
+        };
+        let address = std::ptr::from_ref(registry) as usize;
+        if CHECKED.swap(address, Ordering::Relaxed) == address {
+            return;
+        }
+        let values = PROBE.fields().value_set(&[]);
+        let id = registry.new_span(&Attributes::new_root(&PROBE, &values));
+        registry.enter(&id);
+        // `Span::current` asks the dispatch, which answers from the registry: a handle on the
+        // probe span for tracing-opentelemetry's extension trait, holding a second reference.
+        let span = tracing::dispatcher::with_default(dispatch, tracing::Span::current);
+        registry.exit(&id);
+        let found = !matches!(
+            span.set_parent(opentelemetry::Context::new()),
+            Err(SetParentError::LayerNotFound)
+        );
+        // Back to the one reference `new_span` gave, which is kept (see above).
+        drop(span);
+        if !found && !REPORTED.swap(true, Ordering::Relaxed) {
+            crate::report::emit(format_args!(
+                "the `opentelemetry` feature is on, but the subscriber has no layer of \
+                 tracing-opentelemetry {TRACING_OPENTELEMETRY}, the version this build of \
+                 actionlog reads: lines, actions and job runs carry actionlog's own trace ids. \
+                 If the application has an OpenTelemetry layer, it comes from another version \
+                 of tracing-opentelemetry (`cargo tree -i tracing-opentelemetry` lists them); \
+                 use {TRACING_OPENTELEMETRY} for the ids of the exported spans"
+            ));
+        }
+    }
 
     /// The ids of the OpenTelemetry span tracing-opentelemetry made for `span`, if it made one.
     pub(super) fn of_span<S>(span: &SpanRef<'_, S>) -> Option<TraceContext>
@@ -404,10 +497,9 @@ mod otel {
         if found.is_none() && !REPORTED.swap(true, Ordering::Relaxed) {
             crate::report::emit(format_args!(
                 "the `opentelemetry` feature is on, but span `{}` has no OpenTelemetry context \
-                 from tracing-opentelemetry {TRACING_OPENTELEMETRY}: its layer is not in the \
-                 subscriber, or leaves this span out, or the application uses another version \
-                 of tracing-opentelemetry, whose data this build cannot read; lines, actions \
-                 and job runs carry actionlog's own trace ids instead",
+                 from tracing-opentelemetry {TRACING_OPENTELEMETRY}: its layer leaves this span \
+                 out, or is not in the subscriber; lines, actions and job runs in such spans \
+                 carry actionlog's own trace ids",
                 span.name()
             ));
         }

@@ -242,3 +242,85 @@ fn action_rows_and_job_runs_carry_the_exported_spans_ids() {
     );
     drop(guard);
 }
+
+const CHECK_CHILD: &str = "ACTIONLOG_TEST_OTEL_CHECK";
+/// What the child prints once its subscriber is built, before any span.
+const BUILT: &str = "subscriber built";
+
+/// The child of [`a_subscriber_without_a_readable_layer_is_reported_when_built`]: builds a
+/// subscriber with the file layer and `kind`'s OpenTelemetry layer (`none`; `this`, the
+/// version actionlog reads; `other`, another version), says so, then serves a request.
+fn check_child(kind: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, guard) = FileLayer::builder(dir.path())
+        .timezone(Timezone::Utc)
+        .clock(ManualClock::at(utc("2025-11-03T14:30:45Z")))
+        .build()
+        .unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(InMemorySpanExporter::default())
+        .build();
+    let dispatch = match kind {
+        "none" => tracing::Dispatch::new(tracing_subscriber::registry().with(files)),
+        "this" => tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("check")))
+                .with(files),
+        ),
+        "other" => tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(tracing_opentelemetry_other::layer())
+                .with(files),
+        ),
+        _ => unreachable!(),
+    };
+    eprintln!("{BUILT}");
+    tracing::dispatcher::with_default(&dispatch, || request(false));
+    drop(dispatch);
+    drop(guard);
+    for l in json_lines(&dir.path().join("2025-11-03.log")) {
+        assert_eq!(l["trace_id"].as_str().map(str::len), Some(32), "{l}");
+    }
+}
+
+/// A subscriber without a tracing-opentelemetry layer actionlog can read — none, or one of
+/// another version, as when an application depends on a tracing-opentelemetry other than
+/// actionlog's — is reported once, when it is built, before any span; one with the layer is
+/// not reported at all.
+#[test]
+fn a_subscriber_without_a_readable_layer_is_reported_when_built() {
+    if let Ok(kind) = std::env::var(CHECK_CHILD) {
+        return check_child(&kind);
+    }
+    let name = "a_subscriber_without_a_readable_layer_is_reported_when_built";
+    for kind in ["none", "other", "this"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                common::test_path(module_path!(), name).as_str(),
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHECK_CHILD, kind)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the {kind} child failed:\n{stderr}");
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("actionlog:") || *l == BUILT)
+            .collect();
+        if kind == "this" {
+            assert_eq!(lines, [BUILT], "{kind}: nothing to report:\n{stderr}");
+        } else {
+            assert_eq!(lines.len(), 2, "{kind}: one report:\n{stderr}");
+            assert!(
+                lines[0].contains("has no layer of tracing-opentelemetry 0.34")
+                    && lines[0].contains("cargo tree -i tracing-opentelemetry"),
+                "{kind}: reported before the first span, naming the version: {lines:?}"
+            );
+            assert_eq!(lines[1], BUILT);
+        }
+    }
+}
