@@ -273,11 +273,13 @@ fn parse_cond(entity: Entity, expr: &str) -> Result<Cond, Error> {
     } else {
         return Err(bad(entity, format!("unknown column {name:?}")));
     };
-    Ok(Cond {
-        field,
-        op,
-        value: value.to_owned(),
-    })
+    // The stores hold the ids in lowercase, as W3C writes them; a viewer may show them in
+    // uppercase, and an id pasted from it must still match.
+    let value = match field {
+        Field::Column(c) if Entity::TRACE_COLUMNS.contains(&c) => value.to_ascii_lowercase(),
+        _ => value.to_owned(),
+    };
+    Ok(Cond { field, op, value })
 }
 
 /// Parses `1d`, `6h`, `30m`, `45s`, `2w` (that long before `now`), `2026-11-03` (midnight UTC)
@@ -360,7 +362,8 @@ pub(crate) mod arbitrary {
     use crate::props::hostile_text;
     use proptest::prelude::*;
 
-    /// A condition the grammar can express: a column, a JSON key or `text~`, with any value.
+    /// A condition the grammar can express: a column, a JSON key or `text~`, with any value
+    /// (in lowercase on the trace id columns, which compare in lowercase).
     pub(crate) fn cond(entity: Entity) -> impl Strategy<Value = Cond> {
         let op = prop::sample::select(vec![Op::Eq, Op::Ne, Op::Contains]);
         prop_oneof![
@@ -371,9 +374,14 @@ pub(crate) mod arbitrary {
         ]
         .prop_flat_map(|(field, op)| {
             hostile_text(12).prop_map(move |value| Cond {
+                value: match field {
+                    Field::Column(c) if Entity::TRACE_COLUMNS.contains(&c) => {
+                        value.to_ascii_lowercase()
+                    }
+                    _ => value,
+                },
                 field: field.clone(),
                 op,
-                value,
             })
         })
     }
@@ -411,6 +419,23 @@ mod tests {
         assert_eq!(f.conds[0].value, "a=b");
         assert_eq!(f.conds[1].op, Op::Ne);
         assert_eq!(f.conds[1].value, "x!=y");
+    }
+
+    #[test]
+    fn trace_ids_are_compared_in_lowercase_other_values_as_given() {
+        let mut f = Filter::new(Entity::Runs);
+        f.push("trace_id=4BF92F3577B34DA6A3CE929D0E0E4736").unwrap();
+        f.push("span_id!=00F067AA0BA902B7").unwrap();
+        f.push("error_message~Boom").unwrap();
+        let values: Vec<&str> = f.conds.iter().map(|c| c.value.as_str()).collect();
+        assert_eq!(
+            values,
+            [
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "00f067aa0ba902b7",
+                "Boom"
+            ]
+        );
     }
 
     #[test]
