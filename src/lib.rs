@@ -170,7 +170,7 @@ pub use pipeline::{
 };
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 pub use rows::{ActionRecord, FailureRule, JobExecution, OPEN_STATUSES};
-pub use stats::Stats;
+pub use stats::{Stats, StoreStats};
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
