@@ -11,14 +11,12 @@
 use crate::common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actionlog::sink::{Batch, Sink, SinkFuture, SqliteSink};
-use actionlog::{
-    ActionRecord, Error, Guard, JobExecution, Overflow, PipelineConfig, Stats, StoreStats,
-};
+use actionlog::{ActionRecord, Error, Guard, JobExecution, Overflow, Stats, StoreStats};
 use common::wait_until;
 use tracing_subscriber::prelude::*;
 use uuid::Uuid;
@@ -151,16 +149,6 @@ fn sqlite_count(db: &Path, table: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Every action id in the SQLite file `db`.
-fn sqlite_ids(db: &Path) -> Vec<String> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = c.prepare("SELECT id FROM action_logs").unwrap();
-    stmt.query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 /// The action and job layers of `builder` (console and day files off), as a dispatch.
 fn dispatch(builder: actionlog::Builder) -> Result<(tracing::Dispatch, Guard), Error> {
     let (layer, guard) = builder.console(false).day_files(false).build()?;
@@ -183,22 +171,6 @@ fn record(d: &tracing::Dispatch, from: u64, n: u64, runs: u64) {
     });
 }
 
-/// The segment files in `dir`.
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".jsonl"))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn store<'a>(stores: &'a [StoreStats], sink: &str) -> &'a StoreStats {
     stores
         .iter()
@@ -210,8 +182,37 @@ fn store<'a>(stores: &'a [StoreStats], sink: &str) -> &'a StoreStats {
 mod postgres {
     use super::*;
 
+    use std::path::PathBuf;
+
+    use actionlog::PipelineConfig;
     use common::pg::TestDb;
     use common::proxy::{Proxy, upstream_of};
+
+    /// Every action id in the SQLite file `db`.
+    fn sqlite_ids(db: &Path) -> Vec<String> {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut stmt = c.prepare("SELECT id FROM action_logs").unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// The segment files in `dir`.
+    fn segments(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".jsonl"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 
     /// Small enough that the outage fills half of the remote's queue behind the batch it
     /// retries, which then goes to its own spool and is replayed from there.
@@ -642,8 +643,7 @@ fn the_same_store_twice_is_refused_and_each_added_store_has_its_own_directories(
             .sink(Nameless("memory"))
             .also_sink(Nameless("memory")),
     )
-    .err()
-    .expect("two sinks named alike without a target are one store");
+    .expect_err("two sinks named alike without a target are one store");
     assert!(e.to_string().contains("given twice"), "{e}");
     let shared = build(
         actionlog::builder()
@@ -653,8 +653,7 @@ fn the_same_store_twice_is_refused_and_each_added_store_has_its_own_directories(
                 move |p| p.spool_dir(spool)
             }),
     )
-    .err()
-    .expect("a spool directory shared by two stores");
+    .expect_err("a spool directory shared by two stores");
     assert!(
         matches!(shared, Error::Config(m) if m.contains("share")),
         "{shared}"
