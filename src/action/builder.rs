@@ -174,14 +174,17 @@ impl ActionLayerBuilder {
     }
 
     /// Delivery settings: channel, batching, overflow, retries, spool and dead-letter
-    /// directories. A directory set here wins over [`Self::log_dir`].
+    /// directories. A directory set here wins over [`Self::log_dir`]. They are the first
+    /// store's; a store added with [`Self::also_sink`] takes them too, all but the
+    /// directories (see [`Self::also_sink_with`] to change them for it).
     pub fn pipeline(mut self, config: PipelineConfig) -> Self {
         self.config = config;
         self
     }
 
     /// The directory under which the spool (`spool/`) and the dead-letter files
-    /// (`dead-letter/`) live (default `logs`, like the day files of [`crate::init`]).
+    /// (`dead-letter/`) live (default `logs`, like the day files of [`crate::init`]); those
+    /// of stores added with [`Self::also_sink`] under `stores/<name>-<hash>/`.
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.log_dir = dir.as_ref().to_path_buf();
         self
