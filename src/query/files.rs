@@ -195,8 +195,8 @@ fn across_stores(dirs: &[(String, PathBuf)], group: impl Fn(&Path) -> FileGroup)
 }
 
 /// Day files, spool segments, dead-letter files and rejected spool entries under `log_dir`
-/// (every store's, see [`store_dirs`]), as rows (`kind`, `files`, `bytes`, `records`,
-/// `newest`, `problems`).
+/// (every store's: the first one's and those under `stores/`), as rows (`kind`, `files`,
+/// `bytes`, `records`, `newest`, `problems`).
 pub fn status(log_dir: &Path) -> Rows {
     let stores = store_dirs(log_dir);
     let groups = [
