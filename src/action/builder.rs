@@ -121,7 +121,8 @@ impl ActionLayerBuilder {
     ///     .log_dir(dir.path())
     ///     .build()
     ///     .unwrap();
-    /// let subscriber = tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), actions);
+    /// use tracing_subscriber::prelude::*;
+    /// let subscriber = tracing_subscriber::registry().with(actions);
     /// tracing::subscriber::with_default(subscriber, || tracing::info!(action_type = "export"));
     /// assert!(guard.flush());
     /// let stores = guard.store_stats();
