@@ -174,8 +174,14 @@ pub(crate) fn start(
                 store: crate::sink::describe(store.sink.as_ref(), None),
             });
         }
-        let own = store.config.spool_path().into_iter();
-        for dir in own.chain([store.config.dead_letter_path()]) {
+        // One store may keep its spool and dead letters in one directory; two stores may not.
+        let own: HashSet<PathBuf> = store
+            .config
+            .spool_path()
+            .into_iter()
+            .chain([store.config.dead_letter_path()])
+            .collect();
+        for dir in own {
             if !dirs.insert(dir) {
                 return Err(Error::Config(
                     "two stores would share a spool or dead-letter directory: give each its own",
