@@ -1,8 +1,8 @@
 //! The queue between the layers and the delivery worker, both ends: the layers' [`Submitter`]
 //! (never does I/O, waits at most the overflow bound; one [`Lane`] per store, each record
-//! offered to all), and the worker's [`Queue`] — the records
-//! queued, the commands it was given ([`Asked`]), and the spool that takes what waits in the
-//! queue while the sink is slow or failing.
+//! offered to all), and the worker's [`Queue`] — the records queued, the commands it was given
+//! ([`Asked`]), and the spool that takes what waits in the queue while the sink is slow or
+//! failing.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
