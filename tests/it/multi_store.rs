@@ -277,16 +277,18 @@ mod postgres {
             "{during:?}"
         );
         assert!(
-            pg.stats.actions_delivered < pg.stats.actions_recorded && pg.stats.actions_retried >= 1,
+            pg.stats.actions_delivered < pg.stats.actions_recorded,
             "the remote really was down: {during:?}"
         );
         assert_eq!(db.count(""), 50, "nothing reached the remote meanwhile");
-        wait_until("the remote's queue to go to its own spool", PHASE, || {
-            store(&guard.store_stats(), "postgres")
-                .stats
-                .actions_spooled
-                >= 1
-        });
+        wait_until(
+            "a failed write to the remote, and its queue in its own spool",
+            PHASE,
+            || {
+                let pg = store(&guard.store_stats(), "postgres").stats;
+                pg.actions_retried >= 1 && pg.actions_spooled >= 1
+            },
+        );
 
         // Back: both stores end complete.
         proxy.set_enabled(true);
