@@ -313,9 +313,47 @@ impl Builder {
         b
     }
 
-    /// Delivers action records to `sink` instead of the default (turns actions on).
+    /// Delivers action records and job runs to `sink` instead of the default choice (turns
+    /// actions on). This is the first store: its spool and dead letters stay in
+    /// `<log_dir>/spool/` and `<log_dir>/dead-letter/`. Called again, the last sink wins; to
+    /// deliver to more than one store, add the others with [`Self::also_sink`].
     pub fn sink(self, sink: impl Sink) -> Self {
         self.action_layer(|a| a.sink_boxed(Box::new(sink)))
+    }
+
+    /// Also delivers action records and job runs to `sink`, beside the first store — the one
+    /// given to [`Self::sink`], or else the default choice (SQLite, or the database the
+    /// environment names) — through a pipeline of its own (turns actions on): e.g. SQLite for
+    /// the local dashboard and a remote PostgreSQL. Each store has its own queue, worker,
+    /// retries, spool (`<log_dir>/stores/<name>-<hash>/spool/`) and dead-letter file, so a
+    /// store that is down never holds the others back, and each store receives each record
+    /// once. See [`ActionLayerBuilder::also_sink`] for the directories and
+    /// [`Self::also_sink_with`] for settings of its own; [`Guard::store_stats`] gives each
+    /// store's counters. The same store given twice fails `build` with
+    /// [`Error::DuplicateStore`].
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "postgres")] {
+    /// let remote = actionlog::sink::PostgresSink::new("postgres://app@db.internal/app")?;
+    /// // The default SQLite store under ./logs, and PostgreSQL beside it.
+    /// let _guard = actionlog::builder().also_sink(remote).init()?;
+    /// # }
+    /// # Ok::<(), actionlog::Error>(())
+    /// ```
+    pub fn also_sink(self, sink: impl Sink) -> Self {
+        self.action_layer(|a| a.also_sink(sink))
+    }
+
+    /// [`Self::also_sink`], with this store's delivery settings changed from the first
+    /// store's by `settings` (see [`ActionLayerBuilder::also_sink_with`]):
+    /// `|p| p.overflow(actionlog::Overflow::DropNewest)` keeps a slow remote from ever holding
+    /// the caller.
+    pub fn also_sink_with(
+        self,
+        sink: impl Sink,
+        settings: impl FnOnce(crate::PipelineConfig) -> crate::PipelineConfig + Send + 'static,
+    ) -> Self {
+        self.action_layer(|a| a.also_sink_with(sink, settings))
     }
 
     /// Delivers action records to PostgreSQL at `url` (default: the `ACTIONLOG_DATABASE_URL`
@@ -458,6 +496,8 @@ impl Builder {
             Some(b) if b.sink().is_some() => (Some(b), None),
             Some(b) => match self.default_sink()? {
                 Some(chosen) => (Some(b.sink_boxed(chosen.sink)), chosen.from),
+                // No default store, but stores were added: they are the stores.
+                None if b.added_sinks().next().is_some() => (Some(b), None),
                 None => {
                     crate::report::emit(format_args!(
                         "action records and job runs are not recorded: no store is configured \
@@ -469,13 +509,16 @@ impl Builder {
             },
             None => (None, None),
         };
-        if let Some(sink) = builder.as_ref().and_then(|b| b.sink()) {
-            if self.announce_store {
-                crate::report::emit(format_args!(
-                    "action records and job runs go to {}",
-                    crate::sink::describe(sink, from)
-                ));
-            }
+        if let (Some(b), true) = (&builder, self.announce_store) {
+            let first = b.sink().map(|s| crate::sink::describe(s, from));
+            let stores: Vec<String> = first
+                .into_iter()
+                .chain(b.added_sinks().map(|s| crate::sink::describe(s, None)))
+                .collect();
+            crate::report::emit(format_args!(
+                "action records and job runs go to {}",
+                stores.join(" and to ")
+            ));
         }
         if let Some(builder) = builder {
             let (layer, action_guard) = builder.build()?;

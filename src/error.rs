@@ -52,6 +52,17 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The same store was given twice (the same sink name and target, e.g. the default
+    /// choice and [`crate::Builder::also_sink`] both naming one database): each record would
+    /// be written to it by two pipelines. `store` is the sink's name and target, never a
+    /// password.
+    #[error(
+        "the store {store} is given twice: each store may be given once (the default choice, `sink` or `also_sink`)"
+    )]
+    DuplicateStore {
+        /// The store's kind and target, as `init` describes it.
+        store: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(&'static str),

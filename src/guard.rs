@@ -4,14 +4,16 @@
 use std::time::{Duration, Instant};
 
 use crate::handle::{Flusher, Handle};
-use crate::stats::Stats;
+use crate::stats::{Stats, StoreStats};
 
 /// What [`Guard::shutdown`] achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Shutdown {
-    /// The final counters.
+    /// The final counters (the action counters summed over the stores).
     pub stats: Stats,
+    /// Each store's final counters, as [`Guard::store_stats`] gives them.
+    pub stores: Vec<StoreStats>,
     /// Whether every worker confirmed it had written out or delivered (or dead-lettered)
     /// everything before the deadline.
     pub complete: bool,
@@ -103,6 +105,37 @@ impl Guard {
         s
     }
 
+    /// Each store's counters now, one entry per store action records and job runs go to, in
+    /// the order the stores were given (the first store — [`crate::Builder::sink`] or the
+    /// default choice — first, then those of [`crate::Builder::also_sink`]); empty when
+    /// actions are off. The action counters of [`Self::stats`] are their sums.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use actionlog::sink::SqliteSink;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (_layer, guard) = actionlog::builder()
+    ///     .log_dir(dir.path())
+    ///     .console(false)
+    ///     .sink(SqliteSink::open(dir.path().join("actions.db")).unwrap())
+    ///     .also_sink(SqliteSink::open(dir.path().join("archive.db")).unwrap())
+    ///     .build::<tracing_subscriber::Registry>()
+    ///     .unwrap();
+    /// let stores = guard.store_stats();
+    /// assert_eq!(stores.len(), 2);
+    /// assert!(stores[0].target.ends_with("actions.db table action_logs"));
+    /// assert_eq!(stores[0].spool_dir, Some(dir.path().join("spool")));
+    /// assert!(stores[1].target.ends_with("archive.db table action_logs"));
+    /// assert!(stores[1].dead_letter_dir.starts_with(dir.path().join("stores")));
+    /// # }
+    /// ```
+    pub fn store_stats(&self) -> Vec<StoreStats> {
+        self.handles
+            .iter()
+            .filter_map(|h| h.store_stats())
+            .collect()
+    }
+
     /// Writes out and delivers everything emitted before this call; returns `false` if that did
     /// not finish within the flush deadline (e.g. the database is down: records stay queued).
     ///
@@ -152,10 +185,19 @@ impl Guard {
             .into_iter()
             .fold(true, |ok, ack| ack.wait(deadline) & ok);
         let stats = self.stats();
+        let stores = self.store_stats();
         self.handles.clear();
+        // With several stores, which one held records back.
+        let per_store = match stores.len() {
+            0 | 1 => String::new(),
+            _ => stores
+                .iter()
+                .map(|s| format!("; {} {}: {:?}", s.sink, s.target, s.stats))
+                .collect(),
+        };
         if !complete {
             crate::report::emit(format_args!(
-                "not fully flushed within {within:?}: {stats:?}"
+                "not fully flushed within {within:?}: {stats:?}{per_store}"
             ));
         } else if stats.lines_dropped > 0
             || stats.write_errors > 0
@@ -163,9 +205,13 @@ impl Guard {
             || stats.actions_dead_lettered > 0
             || stats.actions_spooled > stats.actions_replayed
         {
-            crate::report::emit(format_args!("at shutdown: {stats:?}"));
+            crate::report::emit(format_args!("at shutdown: {stats:?}{per_store}"));
         }
-        Shutdown { stats, complete }
+        Shutdown {
+            stats,
+            stores,
+            complete,
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::stats::Stats;
+use crate::stats::{Stats, StoreStats};
 
 /// What a layer does when the queue to its worker thread is full: the same choice for the day
 /// files' lines ([`crate::FileLayerBuilder::overflow`]) and for action records
@@ -85,6 +85,10 @@ pub(crate) trait Handle: Send + Sync {
     fn shutdown(&mut self, deadline: Instant) -> Ack;
     /// Its counters now.
     fn stats(&self) -> Stats;
+    /// The store it delivers to and that store's counters, for outputs that deliver to one.
+    fn store_stats(&self) -> Option<StoreStats> {
+        None
+    }
     /// A flusher for the panic hook, for outputs worth flushing there (the day files).
     fn flusher(&self) -> Option<Flusher> {
         None

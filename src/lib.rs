@@ -46,7 +46,8 @@
 //!   the console line;
 //! - `rows`: the owned rows ([`ActionRecord`], [`JobExecution`]) and their encoding;
 //! - `pipeline`: the bounded queue to the delivery worker, batching, retries, dead letters
-//!   and the disk spool ([`PipelineConfig`]);
+//!   and the disk spool ([`PipelineConfig`]), one pipeline per store
+//!   ([`Builder::also_sink`], [`StoreStats`]);
 //! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
 //! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `per_thread` (the event path's
 //!   per-thread caches and buffers, borrowed without a panic on re-entry or teardown), `fs` (0750/0640, `O_NOFOLLOW`, `flock`
@@ -86,8 +87,8 @@
 //!    once) and [`ActionLayer`] captures the action's values through `fields`, the capture
 //!    every layer shares, into a `CapturedAction` — no I/O, no row built yet;
 //! 2. `pipeline/queue.rs`: the layers' `Submitter` puts it on the bounded queue (waiting at
-//!    most [`PipelineConfig::block_timeout`]); the worker's `Queue` takes it, and spills to
-//!    the spool while the sink is slow;
+//!    most [`PipelineConfig::block_timeout`]) — on each store's queue, when there are several;
+//!    the worker's `Queue` takes it, and spills to the spool while the sink is slow;
 //! 3. `rows/capture.rs`: when its batch closes, the capture becomes its row (the status rules,
 //!    nested secrets scrubbed) —
 //! 4. `rows/action.rs`: an [`ActionRecord`];
@@ -170,7 +171,7 @@ pub use pipeline::{
 };
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
 pub use rows::{ActionRecord, FailureRule, JobExecution, OPEN_STATUSES};
-pub use stats::Stats;
+pub use stats::{Stats, StoreStats};
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

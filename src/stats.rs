@@ -1,6 +1,16 @@
-//! [`Stats`]: a snapshot of every counter actionlog keeps, summed over the outputs a guard holds.
+//! [`Stats`]: a snapshot of every counter actionlog keeps, summed over the outputs a guard holds;
+//! [`StoreStats`]: one store's share of the action counters, when records go to several.
+
+use std::path::PathBuf;
 
 /// A snapshot of the counters.
+///
+/// With more than one store ([`crate::Builder::also_sink`]) each record is offered to every
+/// store, and each `actions_*` counter is the sum over the stores: two stores and 10 actions
+/// make `actions_recorded` 20. So the accounting holds for the totals as it does for each
+/// store — `actions_recorded + actions_replayed = actions_delivered + actions_dead_lettered +
+/// actions_dropped + actions_spooled` + what is still queued — and [`crate::Guard::store_stats`]
+/// gives each store's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -32,6 +42,26 @@ pub struct Stats {
     pub actions_spooled: u64,
     /// Action records read back from an earlier run's spool at start.
     pub actions_replayed: u64,
+}
+
+/// One store's counters, beside its [`Stats`] share of the totals: see
+/// [`crate::Guard::store_stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// The sink's [`name`](crate::sink::Sink::name): `"sqlite"`, `"postgres"`, …
+    pub sink: &'static str,
+    /// The sink's [`target`](crate::sink::Sink::target): the database file, or server,
+    /// database, schema and table — never a password.
+    pub target: String,
+    /// Where this store's records wait on disk while it is slow or down, if the spool is on.
+    pub spool_dir: Option<PathBuf>,
+    /// Where this store's rejected records go.
+    pub dead_letter_dir: PathBuf,
+    /// This store's `actions_*` counters (the `lines_*` ones and `write_errors` are zero).
+    /// `actions_recorded + actions_replayed = actions_delivered + actions_dead_lettered +
+    /// actions_dropped + actions_spooled` + what its queue still holds, for each store.
+    pub stats: Stats,
 }
 
 impl Stats {

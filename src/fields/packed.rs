@@ -21,6 +21,7 @@ use super::{CaptureSettings, Val, ValHandler, WithCauses, is_error_field};
 const INLINE: usize = 192;
 
 /// A byte buffer that stays inline up to [`INLINE`] bytes.
+#[derive(Clone)]
 pub(crate) struct Packed {
     inline: [u8; INLINE],
     /// Bytes used in `inline`; above [`INLINE`] once spilled, and then every byte is in `heap`.
@@ -146,6 +147,7 @@ impl ValHandler for PackWriter<'_> {
 }
 
 /// The packed fields of one event, with the callsite that names them.
+#[derive(Clone)]
 pub(crate) struct PackedFields {
     pub(crate) meta: &'static tracing::Metadata<'static>,
     pub(crate) packed: Packed,

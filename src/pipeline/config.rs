@@ -160,6 +160,23 @@ impl PipelineConfig {
         })
     }
 
+    /// These settings for a store added beside the first one: its spool and dead-letter
+    /// directories, unless set here, are `<log_dir>/stores/<dir>/spool` and
+    /// `<log_dir>/stores/<dir>/dead-letter`, `<dir>` from [`added_store_dir`].
+    pub(crate) fn for_added_store(mut self, name: &str, target: &str) -> Self {
+        let own = self
+            .log_dir
+            .join("stores")
+            .join(added_store_dir(name, target));
+        if self.spool_dir.is_none() {
+            self.spool_dir = Some(own.join("spool"));
+        }
+        if self.dead_letter_dir.is_none() {
+            self.dead_letter_dir = Some(own.join("dead-letter"));
+        }
+        self
+    }
+
     /// The dead-letter directory in use.
     pub(crate) fn dead_letter_path(&self) -> PathBuf {
         self.dead_letter_dir
@@ -210,5 +227,69 @@ impl PipelineConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// The directory of a store added beside the first, under `<log_dir>/stores/`: the sink's name
+/// (letters, digits, `-` and `_` kept, anything else `_`, at most 32 bytes) and the CRC-32 of
+/// its target in 8 hex digits, `postgres-1c291ca3`. Stable from one run to the next, so a
+/// restart finds the spool the last run left for the same store; different for two databases
+/// behind sinks of one kind; without a password, since targets never hold one.
+pub(crate) fn added_store_dir(name: &str, target: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
+            _ => '_',
+        })
+        .take(32)
+        .collect();
+    let name = if name.is_empty() {
+        "store".into()
+    } else {
+        name
+    };
+    format!("{name}-{:08x}", crc32fast::hash(target.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_store_directories_are_stable_and_tell_targets_apart() {
+        let a = added_store_dir("postgres", "app@db table public.action_logs");
+        assert_eq!(
+            a,
+            added_store_dir("postgres", "app@db table public.action_logs")
+        );
+        assert!(
+            a.starts_with("postgres-") && a.len() == "postgres-".len() + 8,
+            "{a}"
+        );
+        assert_ne!(
+            a,
+            added_store_dir("postgres", "app@db table audit.action_logs")
+        );
+        assert_eq!(added_store_dir("my sink/../x", ""), "my_sink____x-00000000");
+        assert_eq!(added_store_dir("", ""), "store-00000000");
+    }
+
+    #[test]
+    fn an_added_store_keeps_directories_set_for_it() {
+        let c = PipelineConfig::default()
+            .spool_dir("/elsewhere/spool")
+            .for_added_store("postgres", "t");
+        assert_eq!(c.spool_path(), Some(PathBuf::from("/elsewhere/spool")));
+        assert_eq!(
+            c.dead_letter_path(),
+            PathBuf::from("logs/stores")
+                .join(added_store_dir("postgres", "t"))
+                .join("dead-letter")
+        );
+        let off = PipelineConfig::default()
+            .no_spool()
+            .for_added_store("x", "t");
+        assert_eq!(off.spool_path(), None);
     }
 }

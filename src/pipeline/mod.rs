@@ -7,6 +7,12 @@
 //! the disk spool (`spool`, its files in `segment`) and the dead-letter file (`dead_letter`).
 //! The worker's [`PipelineHandle`] is what the guard holds.
 //!
+//! Several stores: [`start`] runs one pipeline per store — its own channel, worker thread,
+//! runtime, retries, spool and dead-letter file, and counters — and the layers' [`Submitter`]
+//! offers each record to every channel (see `queue`), so a store that is down or slow holds
+//! only its own records: the others go on delivering, and each pipeline delivers each record
+//! once. The invariants below hold for each pipeline.
+//!
 //! Invariants:
 //! - The layer's side never does I/O and never awaits. Under [`crate::Overflow::Block`] (default) a
 //!   full channel holds the caller at most [`PipelineConfig::block_timeout`] (default 100 ms),
@@ -37,6 +43,9 @@ pub use config::{DEFAULT_ACTION_BLOCK_TIMEOUT, DEFAULT_SPOOL_MAX_BYTES, Pipeline
 pub use dead_letter::DEFAULT_DEAD_LETTER_MAX_BYTES;
 pub(crate) use queue::Submitter;
 
+use std::collections::HashSet;
+use std::path::PathBuf;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -48,7 +57,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::handle::{Ack, Handle};
 use crate::sink::Sink;
-use crate::stats::Stats;
+use crate::stats::{Stats, StoreStats};
 
 /// Live counters of the action pipeline.
 #[derive(Debug, Default)]
@@ -76,6 +85,11 @@ pub(crate) struct PipelineHandle {
     ctl: Sender<Cmd>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<ActionCounters>,
+    /// The store, as [`StoreStats`] names it.
+    sink: &'static str,
+    target: String,
+    spool_dir: Option<PathBuf>,
+    dead_letter_dir: PathBuf,
 }
 
 impl Handle for PipelineHandle {
@@ -116,15 +130,87 @@ impl Handle for PipelineHandle {
             ..Stats::default()
         }
     }
+
+    fn store_stats(&self) -> Option<StoreStats> {
+        Some(StoreStats {
+            sink: self.sink,
+            target: self.target.clone(),
+            spool_dir: self.spool_dir.clone(),
+            dead_letter_dir: self.dead_letter_dir.clone(),
+            stats: self.stats(),
+        })
+    }
 }
 
-/// Starts the worker thread delivering to `sink`.
+/// One store to deliver to, with its pipeline's settings.
+pub(crate) struct Store {
+    pub(crate) sink: Box<dyn Sink>,
+    pub(crate) config: PipelineConfig,
+}
+
+/// Starts one pipeline per store, the first store's settings as given, and returns the
+/// layers' end offering each record to all of them, with each pipeline's handle in the order
+/// of `stores`. Nothing starts unless every store is valid.
+///
+/// # Errors
+/// [`Error::Config`] for no store, out-of-range settings, or two stores sharing a spool or
+/// dead-letter directory; [`Error::DuplicateStore`] for one store given twice (the same
+/// [`Sink::name`] and [`Sink::target`]): two pipelines would write every record to it twice;
+/// [`Error::Thread`] if a worker cannot start.
 pub(crate) fn start(
+    stores: Vec<Store>,
+    clock: Arc<dyn Clock>,
+) -> Result<(Submitter, Vec<PipelineHandle>), Error> {
+    if stores.is_empty() {
+        return Err(Error::Config("the action layer needs a sink"));
+    }
+    let mut seen = HashSet::new();
+    let mut dirs = HashSet::new();
+    for store in &stores {
+        store.config.validate()?;
+        let key = (store.sink.name(), store.sink.target());
+        if !seen.insert(key) {
+            return Err(Error::DuplicateStore {
+                store: crate::sink::describe(store.sink.as_ref(), None),
+            });
+        }
+        // One store may keep its spool and dead letters in one directory; two stores may not.
+        let own: HashSet<PathBuf> = store
+            .config
+            .spool_path()
+            .into_iter()
+            .chain([store.config.dead_letter_path()])
+            .collect();
+        for dir in own {
+            if !dirs.insert(dir) {
+                return Err(Error::Config(
+                    "two stores would share a spool or dead-letter directory: give each its own",
+                ));
+            }
+        }
+    }
+    let several = stores.len() > 1;
+    let mut lanes = Vec::with_capacity(stores.len());
+    let mut handles = Vec::with_capacity(stores.len());
+    for Store { sink, config } in stores {
+        let (lane, handle) = start_one(sink, config, clock.clone(), several)?;
+        lanes.push(lane);
+        handles.push(handle);
+    }
+    let submitter = Submitter {
+        lanes: lanes.into(),
+    };
+    Ok((submitter, handles))
+}
+
+/// Starts the worker thread delivering to `sink`; `several`: beside other stores, so the
+/// thread's name says which.
+fn start_one(
     sink: Box<dyn Sink>,
     config: PipelineConfig,
     clock: Arc<dyn Clock>,
-) -> Result<(Submitter, PipelineHandle), Error> {
-    config.validate()?;
+    several: bool,
+) -> Result<(queue::Lane, PipelineHandle), Error> {
     let (tx, rx) = crossbeam_channel::bounded(config.capacity);
     let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
     let counters = Arc::new(ActionCounters::default());
@@ -132,19 +218,18 @@ pub(crate) fn start(
         .enable_all()
         .build()
         .map_err(Error::Thread)?;
-    let submitter = Submitter {
+    let lane = queue::Lane {
         tx,
         overflow: config.overflow,
         block_timeout: config.block_timeout,
         counters: counters.clone(),
     };
+    let (name, target) = (sink.name(), sink.target());
+    let (spool_dir, dead_letter_dir) = (config.spool_path(), config.dead_letter_path());
     let delivery = delivery::Delivery::new(
         sink,
         rt,
-        dead_letter::DeadLetter::new(
-            Some(config.dead_letter_path()),
-            config.dead_letter_max_bytes,
-        ),
+        dead_letter::DeadLetter::new(Some(dead_letter_dir.clone()), config.dead_letter_max_bytes),
         counters.clone(),
         clock,
         (config.retry_base, config.retry_cap),
@@ -152,16 +237,25 @@ pub(crate) fn start(
         config.retry_budget,
     );
     let worker = batcher::Batcher::new(rx, ctl_rx, config, counters.clone(), delivery);
+    let thread_name = match several {
+        // A NUL in a custom sink's name would make `spawn` panic.
+        true => format!("actionlog-{}", name.replace('\0', "")),
+        false => "actionlog-actions".to_owned(),
+    };
     let thread = std::thread::Builder::new()
-        .name("actionlog-actions".into())
+        .name(thread_name)
         .spawn(move || worker.run())
         .map_err(Error::Thread)?;
     Ok((
-        submitter,
+        lane,
         PipelineHandle {
             ctl: ctl_tx,
             thread: Some(thread),
             counters,
+            sink: name,
+            target,
+            spool_dir,
+            dead_letter_dir,
         },
     ))
 }

@@ -1,7 +1,8 @@
 //! The queue between the layers and the delivery worker, both ends: the layers' [`Submitter`]
-//! (never does I/O, waits at most the overflow bound), and the worker's [`Queue`] — the records
-//! queued, the commands it was given ([`Asked`]), and the spool that takes what waits in the
-//! queue while the sink is slow or failing.
+//! (never does I/O, waits at most the overflow bound; one [`Lane`] per store, each record
+//! offered to all), and the worker's [`Queue`] — the records queued, the commands it was given
+//! ([`Asked`]), and the spool that takes what waits in the queue while the sink is slow or
+//! failing.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,9 +16,14 @@ use crate::handle::Overflow;
 use crate::redact::Redaction;
 use crate::rows::{CapturedAction, Envelope, JobExecution, Row};
 
-/// The layers' end of the channel.
+/// The layers' end of the channels: one [`Lane`] per store, each record offered to every one.
 #[derive(Clone)]
 pub(crate) struct Submitter {
+    pub(super) lanes: Arc<[Lane]>,
+}
+
+/// One store's channel, with its overflow policy and its counters.
+pub(crate) struct Lane {
     pub(super) tx: Sender<Envelope>,
     pub(super) overflow: Overflow,
     pub(super) block_timeout: Duration,
@@ -36,6 +42,17 @@ impl Submitter {
     }
 
     fn send(&self, rec: Envelope) {
+        match &*self.lanes {
+            // One store, the common case: the record is moved, never copied.
+            [lane] => lane.offer(rec),
+            lanes => offer_all(lanes, rec),
+        }
+    }
+}
+
+impl Lane {
+    /// Puts `rec` on this store's channel, or counts it dropped, by the store's overflow policy.
+    fn offer(&self, rec: Envelope) {
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         let sent = match self.overflow {
             // A try first: `send_timeout` reads the clock for its deadline on every call.
@@ -49,7 +66,60 @@ impl Submitter {
             Overflow::DropNewest => self.tx.try_send(rec).is_ok(),
         };
         if !sent {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            self.drop_one();
+        }
+    }
+
+    /// Counts `rec` and puts it on this store's channel without waiting; gives it back when the
+    /// channel is full and the store's policy is to wait ([`Overflow::Block`]), counts it
+    /// dropped otherwise.
+    fn try_offer(&self, rec: Envelope) -> Option<Envelope> {
+        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(rec) {
+            Ok(()) => None,
+            Err(TrySendError::Full(rec)) if self.overflow == Overflow::Block => Some(rec),
+            Err(_) => {
+                self.drop_one();
+                None
+            }
+        }
+    }
+
+    fn drop_one(&self) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Offers `rec` to several stores: first to every channel without waiting, so a store with
+/// room has the record at once whatever the others do; then, under [`Overflow::Block`], waits
+/// for the full ones from one starting instant, so the caller is held at most the longest
+/// `block_timeout` of them, not their sum. A full channel's overflow applies to its store
+/// only, and is counted there.
+fn offer_all(lanes: &[Lane], rec: Envelope) {
+    let Some((last, rest)) = lanes.split_last() else {
+        return;
+    };
+    // Allocates only when a channel is full, when the caller is about to wait anyway.
+    let mut full: Vec<(&Lane, Envelope)> = Vec::new();
+    for lane in rest {
+        if let Some(rec) = lane.try_offer(rec.clone()) {
+            full.push((lane, rec));
+        }
+    }
+    if let Some(rec) = last.try_offer(rec) {
+        full.push((last, rec));
+    }
+    if full.is_empty() {
+        return;
+    }
+    let since = Instant::now();
+    for (lane, rec) in full {
+        if lane
+            .tx
+            .send_deadline(rec, since + lane.block_timeout)
+            .is_err()
+        {
+            lane.drop_one();
         }
     }
 }

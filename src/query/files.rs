@@ -1,7 +1,9 @@
 //! The pipeline's own files under the log directory, for `status`: day files, spool segments
 //! (`spool/seg-*.jsonl`, records waiting for the database), segments a replay moved aside
 //! (`spool/rejected/`) and dead-letter files (`dead-letter/YYYY-MM-DD.jsonl`, records the
-//! database refused). Only read, never opened for writing.
+//! database refused). Only read, never opened for writing. Stores added beside the first
+//! (`Builder::also_sink`) keep theirs under `stores/<name>-<hash>/`; `status` counts them in
+//! the same rows.
 //!
 //! Hostile files cost nothing: an entry is opened without following a symlink and without
 //! blocking, and skipped unless it is a regular file; lines are counted a chunk at a time
@@ -11,7 +13,7 @@
 //! `problems` column.
 
 use std::io::{self, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -132,9 +134,71 @@ fn group(dir: &Path, keep: impl Fn(&str) -> bool, with_records: bool) -> FileGro
     g
 }
 
-/// Day files, spool segments, dead-letter files and rejected spool entries under `log_dir`,
-/// as rows (`kind`, `files`, `bytes`, `records`, `newest`, `problems`).
+/// Where stores keep their spool and dead letters: the log directory itself (the first
+/// store's `spool/` and `dead-letter/`), then each `stores/<name>-<hash>/` of a store added
+/// beside it, with the prefix that names its files in `newest` and `problems`. A symlink under
+/// `stores/` is not followed.
+fn store_dirs(log_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut added: Vec<(String, PathBuf)> = std::fs::read_dir(log_dir.join("stores"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (format!("stores/{name}/"), e.path())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    added.sort();
+    let mut dirs = vec![(String::new(), log_dir.to_path_buf())];
+    dirs.extend(added);
+    dirs
+}
+
+/// `group` of every store's directory (see [`store_dirs`]) summed: the newest file by name
+/// (segment names and dead-letter days sort by time), problems and names prefixed by their
+/// store's directory.
+fn across_stores(dirs: &[(String, PathBuf)], group: impl Fn(&Path) -> FileGroup) -> FileGroup {
+    let mut all: Option<FileGroup> = None;
+    let mut newest: Option<(String, String)> = None;
+    for (prefix, dir) in dirs {
+        let g = group(dir);
+        if let Some(n) = &g.newest {
+            if newest.as_ref().is_none_or(|(name, _)| n > name) {
+                newest = Some((n.clone(), format!("{prefix}{n}")));
+            }
+        }
+        let problems = g.problems.iter().map(|p| match prefix.is_empty() {
+            true => p.clone(),
+            false => format!("{prefix}: {p}"),
+        });
+        match &mut all {
+            None => {
+                all = Some(FileGroup {
+                    problems: problems.collect(),
+                    ..g
+                })
+            }
+            Some(a) => {
+                a.files += g.files;
+                a.bytes += g.bytes;
+                a.records = a.records.map(|n| n + g.records.unwrap_or(0));
+                a.problems.extend(problems);
+            }
+        }
+    }
+    let mut all = all.unwrap_or_default();
+    all.newest = newest.map(|(_, shown)| shown);
+    all
+}
+
+/// Day files, spool segments, dead-letter files and rejected spool entries under `log_dir`
+/// (every store's: the first one's and those under `stores/`), as rows (`kind`, `files`,
+/// `bytes`, `records`, `newest`, `problems`).
 pub fn status(log_dir: &Path) -> Rows {
+    let stores = store_dirs(log_dir);
     let groups = [
         (
             "day_files",
@@ -142,23 +206,25 @@ pub fn status(log_dir: &Path) -> Rows {
         ),
         (
             "spool_segments",
-            group(
-                &log_dir.join("spool"),
-                |n| n.starts_with("seg-") && n.ends_with(".jsonl"),
-                true,
-            ),
+            across_stores(&stores, |d| {
+                group(
+                    &d.join("spool"),
+                    |n| n.starts_with("seg-") && n.ends_with(".jsonl"),
+                    true,
+                )
+            }),
         ),
         (
             "dead_letter_files",
-            group(
-                &log_dir.join("dead-letter"),
-                |n| n.ends_with(".jsonl"),
-                true,
-            ),
+            across_stores(&stores, |d| {
+                group(&d.join("dead-letter"), |n| n.ends_with(".jsonl"), true)
+            }),
         ),
         (
             "spool_rejected",
-            group(&log_dir.join("spool").join("rejected"), |_| true, false),
+            across_stores(&stores, |d| {
+                group(&d.join("spool").join("rejected"), |_| true, false)
+            }),
         ),
     ];
     Rows {
@@ -236,6 +302,56 @@ mod tests {
                 records: 2,
                 too_long: 0
             }
+        );
+    }
+
+    #[test]
+    fn status_counts_every_stores_spool_and_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |rel: &str, text: &str| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write(
+            "spool/seg-100-1-1.jsonl",
+            "# actionlog spool store=sqlite x\na\nb\n",
+        );
+        write(
+            "stores/postgres-0000abcd/spool/seg-200-1-1.jsonl",
+            "# h\nc\n",
+        );
+        write(
+            "stores/postgres-0000abcd/dead-letter/2026-03-01.jsonl",
+            "d\ne\n",
+        );
+        write("dead-letter/2026-02-01.jsonl", "f\n");
+        let rows = status(dir.path());
+        let row = |kind: &str| {
+            let i = (0..rows.rows.len())
+                .find(|&i| rows.rows[i][0] == kind)
+                .unwrap();
+            (
+                rows.get(i, "files").cloned().unwrap(),
+                rows.get(i, "records").cloned().unwrap(),
+                rows.get(i, "newest").cloned().unwrap(),
+            )
+        };
+        assert_eq!(
+            row("spool_segments"),
+            (
+                json!(2),
+                json!(3),
+                json!("stores/postgres-0000abcd/seg-200-1-1.jsonl")
+            )
+        );
+        assert_eq!(
+            row("dead_letter_files"),
+            (
+                json!(2),
+                json!(3),
+                json!("stores/postgres-0000abcd/2026-03-01.jsonl")
+            )
         );
     }
 

@@ -16,6 +16,7 @@ use crate::redact::Redaction;
 // Action captures stay inline in the channel's preallocated slots (no allocation per record on
 // the app's thread); job runs are rare and boxed.
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 pub(crate) enum Envelope {
     Action(CapturedAction),
     Job(Box<JobExecution>),
@@ -64,6 +65,7 @@ impl Envelope {
 }
 
 /// Where a capture came from, and what decides its status.
+#[derive(Clone)]
 pub(crate) enum Origin {
     /// A one-shot action event; `fails` when the [`FailureRule`](super::FailureRule) says it
     /// fails (an ERROR event, or one with an error field).
@@ -79,6 +81,7 @@ pub(crate) enum Origin {
 }
 
 /// One action record, as captured on the app's thread.
+#[derive(Clone)]
 pub(crate) struct CapturedAction {
     pub(crate) id: Uuid,
     /// The action's start (a span's creation, an event's emission), as
@@ -101,6 +104,7 @@ pub(crate) struct CapturedAction {
 // Packed event fields stay inline, in the channel slot: boxing them would bring back the
 // allocation the packing avoids.
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 pub(crate) enum Fields {
     /// A span's fields, kept as values while the span lives.
     Typed(Vec<(&'static str, Value)>),

@@ -47,6 +47,7 @@ mod json_file;
 mod line_separators;
 mod log_dir_readers;
 mod message_fallback;
+mod multi_store;
 mod outage_midstream;
 mod postgres_tls;
 mod readonly_dir;
