@@ -5,6 +5,10 @@
 //! the pipeline's.
 
 pub(crate) mod choice;
+#[cfg(any(feature = "supabase", feature = "otlp"))]
+pub(crate) mod http;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -15,6 +19,8 @@ pub mod supabase;
 pub(crate) mod tls;
 
 pub(crate) use choice::{Choice, describe, no_store_hint};
+#[cfg(feature = "otlp")]
+pub use otlp::OtlpSink;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSink;
 #[cfg(feature = "sqlite")]
@@ -160,6 +166,15 @@ pub enum FailureKind {
     /// The database refused the data (constraint violation, bad value): split the batch to
     /// isolate the bad rows and dead-letter them.
     Rejected,
+    /// The receiver took the batch but refused `rejected` of its records without saying which
+    /// (an OTLP partial success). Resending would duplicate the records it accepted, and
+    /// splitting cannot find the refused ones, so the batch is dead-lettered whole, not
+    /// retried, reported once, and the refusals are counted
+    /// ([`Stats::actions_partially_rejected`](crate::Stats::actions_partially_rejected)).
+    PartiallyRejected {
+        /// How many of the batch's records the receiver refused.
+        rejected: u64,
+    },
 }
 
 /// A failed write.
