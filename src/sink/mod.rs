@@ -2,7 +2,9 @@
 //! batch as one idempotent write keyed by the record id (an upsert into `action_logs`; job runs
 //! into `job_executions`, ignoring runs already stored) and says, when it fails, whether the
 //! failure is worth retrying ([`FailureKind`]). Batching, retries, splitting and dead letters are
-//! the pipeline's.
+//! the pipeline's. A sink that is not a database (`OtlpSink`, feature `otlp`)
+//! sends each row with its id for the receiver to de-duplicate by, and says when the receiver
+//! took a batch only in part ([`FailureKind::PartiallyRejected`]).
 
 pub(crate) mod choice;
 #[cfg(any(feature = "supabase", feature = "otlp"))]

@@ -89,10 +89,11 @@ pub(super) fn parse_endpoint(s: &str, setting: &'static str) -> Result<Url, Erro
     Ok(url)
 }
 
+/// Request headers, in order.
+pub(super) type Headers = Vec<(HeaderName, HeaderValue)>;
+
 /// The headers the environment names, and the variable that named them.
-pub(super) fn headers(
-    lookup: Lookup<'_>,
-) -> Result<Option<(Vec<(HeaderName, HeaderValue)>, &'static str)>, Error> {
+pub(super) fn headers(lookup: Lookup<'_>) -> Result<Option<(Headers, &'static str)>, Error> {
     let Some(v) = logs_or_generic(lookup, LOGS_HEADERS, HEADERS) else {
         return Ok(None);
     };
