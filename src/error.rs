@@ -66,6 +66,16 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// One named setting is invalid: an environment variable such as
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, or a builder call such as `OtlpSinkBuilder::header`.
+    /// The reason never repeats the value, which may hold a credential.
+    #[error("invalid {setting}: {reason}")]
+    Setting {
+        /// The environment variable or builder call.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The background writer thread could not be spawned.
     #[error("cannot start the actionlog writer thread: {0}")]
     Thread(#[source] io::Error),

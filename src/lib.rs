@@ -48,7 +48,8 @@
 //! - `pipeline`: the bounded queue to the delivery worker, batching, retries, dead letters
 //!   and the disk spool ([`PipelineConfig`]), one pipeline per store
 //!   ([`Builder::also_sink`], [`StoreStats`]);
-//! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase — behind one small trait;
+//! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase, an OpenTelemetry
+//!   collector (OTLP/HTTP) — behind one small trait;
 //! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `per_thread` (the event path's
 //!   per-thread caches and buffers, borrowed without a panic on re-entry or teardown), `fs` (0750/0640, `O_NOFOLLOW`, `flock`
 //!   and their Windows counterparts: every platform difference of the file system), `error`,
@@ -99,7 +100,8 @@
 //!    dead-lettered at shutdown);
 //! 7. `sink/mod.rs`: the [`sink::Sink`] trait, the rows handed over as a shared
 //!    [`sink::Batch`];
-//! 8. `sink/sqlite/mod.rs` (or `postgres`, `supabase`): one idempotent upsert.
+//! 8. `sink/sqlite/mod.rs` (or `postgres`, `supabase`): one idempotent upsert; or
+//!    `sink/otlp/mod.rs`: one OTLP export request of log records.
 //!
 //! ## Guarantees
 //! - Logging never panics or fails the app once `init` succeeded: write errors are counted in

@@ -42,6 +42,11 @@ pub struct Stats {
     pub actions_spooled: u64,
     /// Action records read back from an earlier run's spool at start.
     pub actions_replayed: u64,
+    /// Records a receiver refused while taking the rest of their batch, without saying which
+    /// (an OTLP partial success, as the receiver counted them). Their whole batch is in the
+    /// dead-letter file and in `actions_dead_lettered`, not resent: this counter is not part of
+    /// the accounting sum, it says how many of those the receiver actually lacks.
+    pub actions_partially_rejected: u64,
 }
 
 /// One store's counters, beside its [`Stats`] share of the totals: see
@@ -77,5 +82,6 @@ impl Stats {
         self.actions_dropped += other.actions_dropped;
         self.actions_spooled += other.actions_spooled;
         self.actions_replayed += other.actions_replayed;
+        self.actions_partially_rejected += other.actions_partially_rejected;
     }
 }

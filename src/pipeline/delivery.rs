@@ -2,7 +2,8 @@
 //! judged into an [`Outcome`]; the driver then retries transient and configuration failures
 //! with capped, jittered backoff ([`Backoff`]), isolates rejected rows by splitting the
 //! request, and dead-letters what the database refuses (or what a retry budget gave up on). It
-//! also tracks the sink's health, reporting each outage once.
+//! also tracks the sink's health, reporting each outage once. A batch the receiver took only
+//! in part, without saying which records it refused, is dead-lettered whole and not resent.
 //!
 //! A panic inside the sink (while `write` builds its future or while it is polled) is a failed
 //! write like any other: the request is kept, retried with backoff, spooled or dead-lettered as
@@ -49,6 +50,11 @@ enum Outcome {
     /// The store refused the data, for this reason: split the request, or dead-letter its one
     /// row.
     Rejected(String),
+    /// The receiver took part of the rows and refused others without saying which, for this
+    /// reason: dead-letter the part it answered for, without resending it. In a request of
+    /// actions and job runs, `actions_written` says whether that part was the job runs (the
+    /// actions were written before them) or the actions (the job runs were not sent yet).
+    PartiallyRejected { why: String, actions_written: bool },
     /// The shutdown deadline or the retry budget comes before another attempt could: the rows
     /// go back to the worker.
     GaveUp,
@@ -163,6 +169,15 @@ impl Delivery {
                         todo.push(first);
                         break;
                     }
+                    Outcome::PartiallyRejected {
+                        why,
+                        actions_written,
+                    } => {
+                        if let Some(unsent) = self.partially_rejected(req, &why, actions_written) {
+                            todo.push(unsent);
+                        }
+                        break;
+                    }
                     Outcome::GaveUp => {
                         left.extend(req.into_rows());
                         break;
@@ -175,7 +190,7 @@ impl Delivery {
 
     /// One attempt: the sink's write, then what its result means for the request.
     fn attempt(&mut self, req: &Request, queue: &mut Queue, tries: &mut Tries) -> Outcome {
-        let (result, deadline) = self.write(req, queue);
+        let (result, deadline, actions_written) = self.write(req, queue);
         let e = match result {
             Ok(()) => {
                 self.config_failure = false;
@@ -192,6 +207,17 @@ impl Delivery {
             self.config_failure = false;
             self.healthy();
             return Outcome::Rejected(e.message);
+        }
+        if let FailureKind::PartiallyRejected { rejected } = e.kind {
+            self.config_failure = false;
+            self.counters
+                .partially_rejected
+                .fetch_add(rejected, Ordering::Relaxed);
+            self.healthy();
+            return Outcome::PartiallyRejected {
+                why: e.message,
+                actions_written,
+            };
         }
         self.counters.retried.fetch_add(1, Ordering::Relaxed);
         self.failing(&e);
@@ -215,12 +241,13 @@ impl Delivery {
     }
 
     /// The sink's write of `req`, bounded by the shutdown deadline, attending to `queue` every
-    /// [`SPILL_CHECK`]. Returns the result and the deadline in force at its end.
+    /// [`SPILL_CHECK`]. Returns the result, the deadline in force at its end, and whether the
+    /// request's actions were written (before its job runs).
     fn write(
         &mut self,
         req: &Request,
         queue: &mut Queue,
-    ) -> (Result<(), SinkError>, Option<Instant>) {
+    ) -> (Result<(), SinkError>, Option<Instant>, bool) {
         let (counters, config_failure) = (&self.counters, self.config_failure);
         // What the spool cannot take while the write runs waits here: the dead-letter file is
         // written once the sink is no longer borrowed by the write.
@@ -232,12 +259,14 @@ impl Delivery {
         };
         let mut deadline = attend(&mut unspooled);
         let sink = &mut self.sink;
+        let mut actions_written = false;
         let result = self.rt.block_on(async {
             // Every poll runs under `catch_unwind`, the first one included — which is where a
             // sink's `write` itself runs, since it is called inside this future.
             let write = CatchPanic(Box::pin(async {
                 if !req.actions.is_empty() {
                     sink.write(&req.actions).await?;
+                    actions_written = true;
                 }
                 if !req.jobs.is_empty() {
                     sink.write_jobs(&req.jobs).await?;
@@ -256,7 +285,7 @@ impl Delivery {
             }
         });
         self.dead_letter_unspooled(unspooled);
-        (result, deadline)
+        (result, deadline, actions_written)
     }
 
     /// Waits `pause` before the next attempt, attending to `queue` meanwhile; a command ends
@@ -294,6 +323,41 @@ impl Delivery {
                 ));
             }
         }
+    }
+
+    /// Dead-letters the part of `req` a receiver took only in part (see
+    /// [`FailureKind::PartiallyRejected`]), saying so once. In a request of both kinds, the
+    /// actions written before the refused job runs are delivered, and job runs not sent yet
+    /// after refused actions are handed back to be sent.
+    fn partially_rejected(
+        &mut self,
+        req: Request,
+        why: &str,
+        actions_written: bool,
+    ) -> Option<Request> {
+        let (refused, unsent) = if req.actions.is_empty() || req.jobs.is_empty() {
+            (req, None)
+        } else {
+            // Actions apart from job runs.
+            let (actions, jobs) = req.split();
+            if actions_written {
+                self.counters
+                    .delivered
+                    .fetch_add(actions.weight(), Ordering::Relaxed);
+                (jobs, None)
+            } else {
+                (actions, Some(jobs))
+            }
+        };
+        crate::report::emit(format_args!(
+            "WARNING: {} took a batch of {} records only in part: {why}; the batch is dead-lettered whole and not resent, which would duplicate the records it accepted",
+            self.sink.name(),
+            refused.len()
+        ));
+        for (rec, w) in refused.into_rows() {
+            self.dead_letter_one(&rec, w, why);
+        }
+        unsent
     }
 
     /// Dead-letters what could not be delivered, saying why: the shutdown deadline (when

@@ -28,7 +28,11 @@
 //!   `<log_dir>/dead-letter/`), `dropped` (channel full), or is still queued.
 //!   `recorded + replayed = delivered + dead_lettered + dropped + spooled + queued`, where
 //!   `spooled` records were kept on disk at shutdown and `replayed` ones came from the spool of
-//!   an earlier run (see [`spool`]).
+//!   an earlier run (see [`spool`]). A batch a receiver took only in part without saying which
+//!   records it refused (an OTLP partial success, [`crate::sink::FailureKind::PartiallyRejected`])
+//!   counts as `dead_lettered`, all of it: it is kept whole in the dead-letter file and not
+//!   resent. `partially_rejected` adds up the refusals the receivers reported; it is outside
+//!   the sum (those records are among the dead-lettered ones).
 
 mod batcher;
 mod config;
@@ -69,6 +73,7 @@ pub(crate) struct ActionCounters {
     pub(crate) dropped: AtomicU64,
     pub(crate) spooled: AtomicU64,
     pub(crate) replayed: AtomicU64,
+    pub(crate) partially_rejected: AtomicU64,
 }
 
 /// Control messages to the worker, on their own channel so they never wait behind records.
@@ -127,6 +132,7 @@ impl Handle for PipelineHandle {
             actions_dropped: c.dropped.load(Ordering::Relaxed),
             actions_spooled: c.spooled.load(Ordering::Relaxed),
             actions_replayed: c.replayed.load(Ordering::Relaxed),
+            actions_partially_rejected: c.partially_rejected.load(Ordering::Relaxed),
             ..Stats::default()
         }
     }

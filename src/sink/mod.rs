@@ -2,9 +2,15 @@
 //! batch as one idempotent write keyed by the record id (an upsert into `action_logs`; job runs
 //! into `job_executions`, ignoring runs already stored) and says, when it fails, whether the
 //! failure is worth retrying ([`FailureKind`]). Batching, retries, splitting and dead letters are
-//! the pipeline's.
+//! the pipeline's. A sink that is not a database (`OtlpSink`, feature `otlp`)
+//! sends each row with its id for the receiver to de-duplicate by, and says when the receiver
+//! took a batch only in part ([`FailureKind::PartiallyRejected`]).
 
 pub(crate) mod choice;
+#[cfg(any(feature = "supabase", feature = "otlp"))]
+pub(crate) mod http;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -15,6 +21,8 @@ pub mod supabase;
 pub(crate) mod tls;
 
 pub(crate) use choice::{Choice, describe, no_store_hint};
+#[cfg(feature = "otlp")]
+pub use otlp::OtlpSink;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSink;
 #[cfg(feature = "sqlite")]
@@ -160,6 +168,15 @@ pub enum FailureKind {
     /// The database refused the data (constraint violation, bad value): split the batch to
     /// isolate the bad rows and dead-letter them.
     Rejected,
+    /// The receiver took the batch but refused `rejected` of its records without saying which
+    /// (an OTLP partial success). Resending would duplicate the records it accepted, and
+    /// splitting cannot find the refused ones, so the batch is dead-lettered whole, not
+    /// retried, reported once, and the refusals are counted
+    /// ([`Stats::actions_partially_rejected`](crate::Stats::actions_partially_rejected)).
+    PartiallyRejected {
+        /// How many of the batch's records the receiver refused.
+        rejected: u64,
+    },
 }
 
 /// A failed write.

@@ -1,5 +1,4 @@
-//! Reading PostgREST's answers: the error body's code, message, details and hint, and a
-//! transport error with its causes (which say what actually failed: refused, reset, TLS).
+//! Reading PostgREST's answers: the error body's code, message, details and hint.
 
 use serde_json::Value;
 
@@ -34,16 +33,6 @@ pub(super) fn postgrest_error(body: &str) -> String {
         Err(_) if body.trim().is_empty() => String::new(),
         Err(_) => format!(": {}", body.chars().take(200).collect::<String>()),
     }
-}
-
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -26,10 +26,10 @@
 
 mod errors;
 
-use errors::{error_chain, postgrest_error};
+use errors::postgrest_error;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -355,28 +355,15 @@ impl SupabaseSink {
         if let Some(p) = prefer {
             request = request.header("Prefer", p);
         }
-        let response = request.send().await.map_err(|e| {
-            // reqwest's errors carry the URL (never the key, which is only in headers).
-            let what = if e.is_timeout() {
-                format!(
-                    "request to {} timed out after {:?}",
-                    self.base, self.timeout
-                )
-            } else {
-                format!("cannot reach {}: {}", self.base, error_chain(&e))
-            };
-            SinkError::new(FailureKind::Transient, what)
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| super::http::transport_error(e, &self.base, self.timeout))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = super::http::retry_after(response.headers());
         let text = response.text().await.unwrap_or_default();
         let detail = postgrest_error(&text);
         let code = status.as_u16();

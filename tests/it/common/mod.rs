@@ -134,6 +134,8 @@ pub mod cli;
 #[cfg(all(feature = "web", feature = "cli"))]
 pub mod http;
 pub mod jobs;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "postgres")]
 pub mod pg;
 #[cfg(all(feature = "supabase", feature = "postgres"))]
