@@ -87,7 +87,8 @@ fn run(sink: OtlpSink, f: impl FnOnce()) -> (Stats, Vec<serde_json::Value>) {
     let clock = ManualClock::at(common::utc("2025-11-03T14:30:45Z"));
     let config = PipelineConfig::default()
         .no_spool()
-        .retry_backoff(Duration::from_millis(10), Duration::from_secs(3));
+        .retry_backoff(Duration::from_millis(10), Duration::from_secs(3))
+        .config_retry_backoff(Duration::from_millis(10), Duration::from_millis(100));
     let guard = with_actions(sink, dead.path(), &clock, config, f);
     let done = guard.shutdown(Duration::from_secs(20));
     assert!(done.complete);
@@ -193,6 +194,36 @@ fn retryable_answers_are_retried_honouring_retry_after() {
         })
         .collect();
     assert!(first.is_subset(&kept(&rx)));
+}
+
+/// A receiver that refuses every request whatever its records — a wrong key, a wrong path —
+/// is a set-up to fix: the records are kept and retried, none dead-lettered.
+#[test]
+fn a_refused_key_or_a_wrong_path_keeps_the_records_until_fixed() {
+    if !is_child() {
+        let lines = in_child("a_refused_key_or_a_wrong_path_keeps_the_records_until_fixed");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("refuses actionlog's configuration") && l.contains("HTTP 401")),
+            "{lines:?}"
+        );
+        return;
+    }
+    let rx = Receiver::start();
+    rx.push(Fault::Status(401, None));
+    rx.push(Fault::Status(403, None));
+    rx.push(Fault::Status(404, None));
+    let (stats, letters) = run(sink(&rx, Duration::from_secs(5)), || actions(4, "login"));
+    assert!(letters.is_empty(), "{letters:?}");
+    assert_eq!(stats.actions_delivered, stats.actions_recorded, "{stats:?}");
+    let statuses: Vec<u16> = rx.received().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [401, 403, 404, 200],
+        "the same batch, never split"
+    );
+    assert_eq!(kept(&rx).len(), 4);
 }
 
 #[test]

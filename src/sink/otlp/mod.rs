@@ -17,6 +17,11 @@
 //!   honouring `Retry-After` (seconds or an HTTP date).
 //! - a redirect: a configuration error (retried, records kept); it is not followed, so headers
 //!   carrying credentials never go to another server.
+//! - 401, 403, 404, 405, 407, 415: a configuration error too (retried, records kept): the
+//!   receiver refuses every request, whatever its records (credentials, URL, encoding), so
+//!   splitting the batch could only dead-letter everything. The specification's "do not
+//!   retry" is for an exporter that would otherwise resend in a loop; here the records wait
+//!   in the spool, with backoff, until the set-up is fixed.
 //! - every other 4xx and 5xx: the records are rejected, which the pipeline isolates by
 //!   splitting the batch, and dead-letters with the receiver's message.
 //!
@@ -285,6 +290,14 @@ impl OtlpSink {
                 FailureKind::Transient,
                 format!("{target} answered HTTP {status}{detail}"),
             ),
+            // Refusals of any request whatever its records (credentials, the URL, the
+            // encoding): splitting the batch would only dead-letter every record, so they are
+            // kept and retried while the set-up is fixed, as the database sinks do with a
+            // rejected login.
+            401 | 403 | 404 | 405 | 407 | 415 => (
+                FailureKind::Config,
+                format!("{target} refused the request: HTTP {status}{detail}"),
+            ),
             300..=399 => (
                 FailureKind::Config,
                 format!(
@@ -402,7 +415,10 @@ mod tests {
             (503, FailureKind::Transient),
             (504, FailureKind::Transient),
             (400, FailureKind::Rejected),
-            (401, FailureKind::Rejected),
+            (401, FailureKind::Config),
+            (403, FailureKind::Config),
+            (404, FailureKind::Config),
+            (415, FailureKind::Config),
             (413, FailureKind::Rejected),
             (500, FailureKind::Rejected),
             (301, FailureKind::Config),
