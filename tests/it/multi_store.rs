@@ -4,7 +4,8 @@
 //! that store's own spool; once it is back both stores end complete, each record acknowledged
 //! once by each store (a counting sink around each), and each store's counters add up. A
 //! shutdown during the outage spools the remote's records in its own directory and the next
-//! run replays them to the remote only. A full queue drops for its own store only. The API's
+//! run replays them to the remote only. The same with an OpenTelemetry Collector (the loopback
+//! OTLP receiver) as the remote. A full queue drops for its own store only. The API's
 //! edges: `also_sink` beside the default choice, the same store given twice.
 #![cfg(feature = "sqlite")]
 
@@ -789,5 +790,133 @@ fn also_sink_without_sink_goes_beside_the_default_choice() {
     for db in ["actions.db", "archive.db"] {
         assert_eq!(sqlite_count(&dir.join(db), "action_logs"), 1, "{db}");
         assert_eq!(sqlite_count(&dir.join(db), "job_executions"), 1, "{db}");
+    }
+}
+
+/// SQLite beside an OpenTelemetry Collector, the collector played by the loopback OTLP/HTTP
+/// receiver (`common::otlp`: it decodes every request with opentelemetry-proto, as a collector
+/// would; none can run here), down for a while.
+#[cfg(feature = "otlp")]
+mod otlp {
+    use super::*;
+
+    use std::collections::HashMap;
+
+    use actionlog::PipelineConfig;
+    use actionlog::sink::OtlpSink;
+    use common::otlp::{Receiver, str_attr};
+
+    /// How many times the receiver kept each action id and each job run id.
+    fn kept(rx: &Receiver) -> (HashMap<String, u32>, HashMap<String, u32>) {
+        let (mut actions, mut runs) = (HashMap::new(), HashMap::new());
+        for r in rx.accepted() {
+            let (map, key) = match r.event_name.as_str() {
+                "actionlog.action" => (&mut actions, "actionlog.action_id"),
+                _ => (&mut runs, "actionlog.job_execution_id"),
+            };
+            let id = str_attr(&r.attributes, key).expect("every record has its id");
+            *map.entry(id.to_owned()).or_default() += 1;
+        }
+        (actions, runs)
+    }
+
+    #[test]
+    fn the_local_store_stays_complete_while_the_collector_is_down_and_both_end_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let local_db = dir.path().join("actions.db");
+        let rx = Receiver::start();
+        let (local, local_acks) = counted(SqliteSink::open(&local_db).unwrap());
+        let collector = OtlpSink::builder()
+            .environment(false)
+            .endpoint(rx.endpoint())
+            .build()
+            .unwrap();
+        let (remote, remote_acks) = counted(collector);
+        let pipeline = PipelineConfig::default()
+            .queue_capacity(64)
+            .batch_size(16)
+            .retry_backoff(Duration::from_millis(10), Duration::from_millis(200));
+        let (d, guard) = dispatch(
+            actionlog::builder()
+                .log_dir(dir.path())
+                .action_layer(|a| a.pipeline(pipeline))
+                .sink(local)
+                .also_sink(remote),
+        )
+        .unwrap();
+
+        record(&d, 0, 50, 1);
+        wait_until("the first records in both stores", PHASE, || {
+            guard
+                .store_stats()
+                .iter()
+                .all(|s| s.stats.actions_delivered == 51)
+        });
+
+        // The collector down: the local store takes every record while the collector's wait.
+        rx.set_down(true);
+        record(&d, 50, 400, 5);
+        wait_until(
+            "the local store to hold every record so far, the collector down",
+            PHASE,
+            || {
+                sqlite_count(&local_db, "action_logs") == 450
+                    && sqlite_count(&local_db, "job_executions") == 6
+            },
+        );
+        let during = guard.store_stats();
+        let otlp = store(&during, "otlp");
+        assert!(
+            otlp.stats.actions_delivered < otlp.stats.actions_recorded,
+            "the collector really was down: {during:?}"
+        );
+        assert_eq!(
+            kept(&rx).0.len(),
+            50,
+            "nothing reached the collector meanwhile"
+        );
+        wait_until("a refused export to the collector", PHASE, || {
+            store(&guard.store_stats(), "otlp").stats.actions_retried >= 1
+        });
+
+        // Up again: both end complete.
+        rx.set_down(false);
+        record(&d, 450, 50, 2);
+        assert!(guard.flush(), "{:?}", guard.store_stats());
+        wait_until("the collector to catch up", PHASE, || {
+            let (a, r) = kept(&rx);
+            a.len() == 500 && r.len() == 8
+        });
+        drop(d);
+        let done = guard.shutdown(Duration::from_secs(30));
+        assert!(done.complete, "{done:?}");
+        assert_each_store_accounted(&done.stats, &done.stores);
+        for s in &done.stores {
+            assert_eq!(
+                (
+                    s.stats.actions_recorded,
+                    s.stats.actions_delivered,
+                    s.stats.actions_dropped,
+                    s.stats.actions_dead_lettered
+                ),
+                (508, 508, 0, 0),
+                "{s:?}"
+            );
+        }
+        assert_eq!(local_acks.assert_each_once("sqlite"), (500, 8));
+        assert_eq!(remote_acks.assert_each_once("otlp"), (500, 8));
+        // The collector refused whole requests while down (nothing taken), so it holds each
+        // record once: nothing was delivered to it twice either.
+        let (actions, runs) = kept(&rx);
+        let twice: Vec<_> = actions
+            .iter()
+            .chain(&runs)
+            .filter(|(_, n)| **n != 1)
+            .collect();
+        assert!(twice.is_empty(), "kept more than once: {twice:?}");
+        let local_ids: std::collections::HashSet<String> =
+            local_acks.actions().keys().map(Uuid::to_string).collect();
+        assert_eq!(local_ids, actions.keys().cloned().collect());
+        assert!(rx.violations().is_empty(), "{:?}", rx.violations());
     }
 }

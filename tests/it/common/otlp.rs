@@ -82,6 +82,9 @@ impl Received {
 struct Shared {
     path: String,
     faults: Mutex<VecDeque<Fault>>,
+    /// While set, every request is answered 503 (nothing taken), as by a collector whose
+    /// exporters are backed up; queued faults wait.
+    down: AtomicBool,
     /// Records of this action type make their request invalid (400).
     refused_action_type: Mutex<Option<String>>,
     received: Mutex<Vec<Received>>,
@@ -111,6 +114,7 @@ impl Receiver {
         let shared = Arc::new(Shared {
             path: path.to_owned(),
             faults: Mutex::new(VecDeque::new()),
+            down: AtomicBool::new(false),
             refused_action_type: Mutex::new(None),
             received: Mutex::new(Vec::new()),
             accepted: Mutex::new(Vec::new()),
@@ -144,6 +148,11 @@ impl Receiver {
     /// is invalid as a whole (400, nothing taken), as a collector refuses a malformed record.
     pub fn refuse_action_type(&self, action_type: &str) {
         *self.shared.refused_action_type.lock().unwrap() = Some(action_type.to_owned());
+    }
+
+    /// Down (every request answered 503 without `Retry-After`, nothing taken) or up again.
+    pub fn set_down(&self, down: bool) {
+        self.shared.down.store(down, Ordering::SeqCst);
     }
 
     pub fn push(&self, f: Fault) {
@@ -342,7 +351,11 @@ fn serve(conn: TcpStream, s: &Shared) {
             );
             continue;
         }
-        let fault = s.faults.lock().unwrap().pop_front();
+        let fault = if s.down.load(Ordering::SeqCst) {
+            Some(Fault::Status(503, None))
+        } else {
+            s.faults.lock().unwrap().pop_front()
+        };
         match fault {
             None => {
                 s.accepted.lock().unwrap().extend(records);
