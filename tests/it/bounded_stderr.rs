@@ -5,7 +5,6 @@
 
 use crate::common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use actionlog::{ManualClock, PipelineConfig};
@@ -47,14 +46,7 @@ fn losing_many_records_prints_a_few_lines() {
         return child(&dir);
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            common::test_path(module_path!(), NAME).as_str(),
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let out = common::rerun(module_path!(), NAME)
         .env(CHILD, dir.path())
         .output()
         .unwrap();

@@ -7,8 +7,6 @@
 
 use crate::common;
 
-use std::process::Command;
-
 use actionlog::{FileLayer, ManualClock, Timezone};
 use common::{json_lines, utc};
 use tracing_subscriber::prelude::*;
@@ -58,14 +56,7 @@ fn the_clock_stepping_back_and_dst_keep_every_line_in_a_well_formed_file() {
         return child(&dir);
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            common::test_path(module_path!(), NAME).as_str(),
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let out = common::rerun(module_path!(), NAME)
         .env(CHILD, dir.path())
         .env("TZ", "Europe/Berlin")
         .output()

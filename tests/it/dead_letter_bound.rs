@@ -124,13 +124,7 @@ fn bound_child() {
 #[test]
 fn the_bound_is_reported_once_not_per_record() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            common::test_path(module_path!(), "bound_child").as_str(),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = common::rerun(module_path!(), "bound_child")
         .env(CHILD, dir.path())
         .output()
         .unwrap();

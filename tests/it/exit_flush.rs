@@ -9,7 +9,6 @@ use crate::common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::Command;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -38,15 +37,8 @@ fn emit() {
 /// Runs test `name` of this binary as a child with `dir` as its log directory; `env` is set
 /// in it. Returns its stderr.
 fn run_child(name: &str, dir: &Path, env: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        common::test_path(module_path!(), name).as_str(),
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD, dir);
+    let mut cmd = common::rerun(module_path!(), name);
+    cmd.env(CHILD, dir);
     for var in [
         "ACTIONLOG_DATABASE_URL",
         "DATABASE_URL",

@@ -9,7 +9,7 @@ use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::pg::TestDb;
@@ -72,14 +72,7 @@ fn child(dir: &str) {
 }
 
 fn spawn(dir: &Path, url: &str, id: u64, n: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            common::test_path(module_path!(), NAME).as_str(),
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    common::rerun(module_path!(), NAME)
         .env(CHILD, dir)
         .env(CHILD_DB, url)
         .env(CHILD_ID, id.to_string())

@@ -749,19 +749,11 @@ fn also_sink_without_sink_goes_beside_the_default_choice() {
     }
     let dir = tempfile::tempdir().unwrap();
     let dir = std::fs::canonicalize(dir.path()).unwrap();
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        common::test_path(
-            module_path!(),
-            "also_sink_without_sink_goes_beside_the_default_choice",
-        )
-        .as_str(),
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD, &dir);
+    let mut cmd = common::rerun(
+        module_path!(),
+        "also_sink_without_sink_goes_beside_the_default_choice",
+    );
+    cmd.env(CHILD, &dir);
     for var in [
         "ACTIONLOG_DATABASE_URL",
         "DATABASE_URL",

@@ -9,7 +9,6 @@
 
 use crate::common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use actionlog::ManualClock;
@@ -44,15 +43,8 @@ fn child() {
 
 /// Runs test `name` as a child with only `env` of the OTLP variables; returns its stderr.
 fn run(name: &str, env: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        common::test_path(module_path!(), name).as_str(),
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD, "1");
+    let mut cmd = common::rerun(module_path!(), name);
+    cmd.env(CHILD, "1");
     for (k, _) in std::env::vars() {
         if k.starts_with("OTEL_") {
             cmd.env_remove(k);

@@ -15,7 +15,6 @@ use crate::common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use actionlog::sink::otlp::OtlpSink;
@@ -29,14 +28,7 @@ const KEY: &str = "CANARY-otlp-fault-key-9e2a";
 
 /// Runs test `name` in a child process; returns its actionlog report lines (stderr).
 fn in_child(name: &str) -> Vec<String> {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            common::test_path(module_path!(), name).as_str(),
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let out = common::rerun(module_path!(), name)
         .env(CHILD, "1")
         .output()
         .unwrap();

@@ -4,7 +4,6 @@
 
 use crate::common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use actionlog::sink::{FailureKind, Sink, SinkError, SinkFuture};
@@ -56,14 +55,7 @@ fn every_record_rejected_is_reported_once_as_a_store_problem() {
         return child(&dir);
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            common::test_path(module_path!(), NAME).as_str(),
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let out = common::rerun(module_path!(), NAME)
         .env(CHILD, dir.path())
         .output()
         .unwrap();

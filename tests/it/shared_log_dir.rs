@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use actionlog::{FileLayer, Timezone};
@@ -48,14 +48,7 @@ fn two_processes_append_whole_lines_to_one_day_file() {
     let dir = tempfile::tempdir().unwrap();
     let children: Vec<_> = (0..2)
         .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    common::test_path(module_path!(), NAME).as_str(),
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
+            common::rerun(module_path!(), NAME)
                 .env(CHILD, dir.path())
                 .stdout(Stdio::piped())
                 .spawn()

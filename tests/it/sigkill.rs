@@ -16,7 +16,7 @@ use crate::common;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -128,14 +128,7 @@ fn sigkill_loses_at_most_what_was_only_in_memory() {
         db.schema
     );
 
-    let mut proc = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            common::test_path(module_path!(), NAME).as_str(),
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let mut proc = common::rerun(module_path!(), NAME)
         .env(CHILD, dir.path())
         .env(CHILD_DB, &url)
         .stdout(Stdio::piped())

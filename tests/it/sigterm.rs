@@ -75,16 +75,8 @@ struct Report {
 /// Runs test `name` of this binary as a child writing into `dir` (and the database `db`, if
 /// given), SIGTERMs it once it has emitted 50 actions, and returns its report.
 fn run_child(name: &str, dir: &Path, db: Option<&str>) -> Report {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        common::test_path(module_path!(), name).as_str(),
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD, dir)
-    .stdout(Stdio::piped());
+    let mut cmd = common::rerun(module_path!(), name);
+    cmd.env(CHILD, dir).stdout(Stdio::piped());
     if let Some(url) = db {
         cmd.env(CHILD_DB, url);
     }

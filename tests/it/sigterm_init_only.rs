@@ -86,18 +86,11 @@ fn run_with(
     signal: &str,
     env: &str,
 ) -> (std::process::ExitStatus, String) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        common::test_path(module_path!(), name).as_str(),
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD, dir)
-    .env_remove("DATABASE_URL")
-    .env_remove("SUPABASE_URL")
-    .stdout(Stdio::piped());
+    let mut cmd = common::rerun(module_path!(), name);
+    cmd.env(CHILD, dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("SUPABASE_URL")
+        .stdout(Stdio::piped());
     if !env.is_empty() {
         cmd.env(env, "1");
     }

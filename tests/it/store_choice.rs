@@ -6,7 +6,6 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Command;
 
 #[cfg(feature = "postgres")]
 use common::pg::TestDb;
@@ -28,15 +27,8 @@ fn child(dir: &str) {
 
 /// Runs test `name` as a child with `env`; returns its stderr lines from actionlog.
 fn run(name: &str, dir: &Path, env: &[(&str, &str)]) -> Vec<String> {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        common::test_path(module_path!(), name).as_str(),
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD, dir);
+    let mut cmd = common::rerun(module_path!(), name);
+    cmd.env(CHILD, dir);
     for var in [
         "ACTIONLOG_DATABASE_URL",
         "DATABASE_URL",

@@ -294,14 +294,7 @@ fn a_subscriber_without_a_readable_layer_is_reported_when_built() {
     }
     let name = "a_subscriber_without_a_readable_layer_is_reported_when_built";
     for kind in ["none", "other", "this"] {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                common::test_path(module_path!(), name).as_str(),
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
+        let out = common::rerun(module_path!(), name)
             .env(CHECK_CHILD, kind)
             .output()
             .unwrap();

@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const CHILD: &str = "ACTIONLOG_TWO_PROCESSES_CHILD";
@@ -59,14 +59,7 @@ fn two_programs_start_together_on_one_store() {
     for round in 0..ROUNDS {
         let dir = tempfile::tempdir().unwrap();
         let spawn = |who: &str| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    common::test_path(module_path!(), NAME).as_str(),
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
+            common::rerun(module_path!(), NAME)
                 .env(CHILD, dir.path())
                 .env("WHO", who)
                 .stdout(Stdio::piped())

@@ -165,6 +165,22 @@ pub fn test_path(module: &str, name: &str) -> String {
     }
 }
 
+/// A command that runs test `name` of `module` (`module_path!()`) again, alone, in a child
+/// process of this test binary, its output not captured by the harness: for a test that needs
+/// a process of its own (process-wide state, stderr, signals, an exit). Add the child's
+/// environment and run it.
+pub fn rerun(module: &str, name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        test_path(module, name).as_str(),
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]);
+    cmd
+}
+
 /// Polls `cond` until it holds, failing the test (with `what`) if it does not within `within`.
 /// The pause between polls only limits the polling rate; correctness never depends on it.
 pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut() -> bool) {
