@@ -322,7 +322,13 @@ fn actions(n: usize, users: &[&'static str]) -> Vec<ActionRecord> {
 
 /// Fills `rec` as actionlog's mapping fills the log record of that action: the same fields,
 /// the same attribute keys in the same order, the same value types.
-fn fill(rec: &mut SdkLogRecord, id: String, at: SystemTime, user: &'static str, ids: (TraceId, SpanId)) {
+fn fill(
+    rec: &mut SdkLogRecord,
+    id: String,
+    at: SystemTime,
+    user: &'static str,
+    ids: (TraceId, SpanId),
+) {
     rec.set_event_name("actionlog.action");
     rec.set_timestamp(at);
     rec.set_severity_number(Severity::Info);
@@ -478,10 +484,8 @@ fn main() {
 
     // Exporters alone: the records made once, sent batch by batch.
     let records = actions(RECORDS, &users);
-    let batches: Vec<Batch<ActionRecord>> = records
-        .chunks(BATCH)
-        .map(|c| c.to_vec().into())
-        .collect();
+    let batches: Vec<Batch<ActionRecord>> =
+        records.chunks(BATCH).map(|c| c.to_vec().into()).collect();
     let scope = scope();
     let made = SdkLoggerProvider::builder().build().logger("records");
     let sdk_records: Vec<SdkLogRecord> = records
@@ -531,12 +535,17 @@ fn main() {
         )
         .build()
         .unwrap();
-    let dispatch =
-        tracing::Dispatch::new(tracing_subscriber::registry().with(layer.with_filter(ActionFilter)));
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(layer.with_filter(ActionFilter)),
+    );
 
     let mut expected = receiver.tally().records;
-    let (mut peer_alone, mut our_alone, mut peer_path, mut our_path) =
-        (Runs::default(), Runs::default(), Runs::default(), Runs::default());
+    let (mut peer_alone, mut our_alone, mut peer_path, mut our_path) = (
+        Runs::default(),
+        Runs::default(),
+        Runs::default(),
+        Runs::default(),
+    );
     for round in 0..=ROUNDS {
         let warm_up = round == 0;
         let mut shapes = Vec::new();
@@ -597,7 +606,10 @@ fn main() {
             peer_path.add(got.records as f64 / elapsed, got);
         }
         if !complete {
-            eprintln!("the SDK's batch processor dropped {} records", RECORDS as u64 - got.records);
+            eprintln!(
+                "the SDK's batch processor dropped {} records",
+                RECORDS as u64 - got.records
+            );
         }
 
         // actionlog's whole path: action events through tracing.
@@ -605,11 +617,8 @@ fn main() {
         let stats = guard.stats();
         let start = Instant::now();
         tracing::dispatcher::with_default(&dispatch, || {
-            let request = tracing::info_span!(
-                "request",
-                traceparent = TRACEPARENT,
-                ip_address = CLIENT
-            );
+            let request =
+                tracing::info_span!("request", traceparent = TRACEPARENT, ip_address = CLIENT);
             let _in = request.enter();
             for i in 0..RECORDS {
                 emit_action(users[i % USERS]);
@@ -620,7 +629,10 @@ fn main() {
         assert!(receiver.wait_for(expected, Duration::from_secs(60)));
         let rate = RECORDS as f64 / start.elapsed().as_secs_f64();
         let after = guard.stats();
-        assert_eq!(after.actions_recorded - stats.actions_recorded, RECORDS as u64);
+        assert_eq!(
+            after.actions_recorded - stats.actions_recorded,
+            RECORDS as u64
+        );
         assert_eq!(after.actions_dropped, stats.actions_dropped);
         shapes.push(("actionlog action events", receiver.take_sample()));
         if !warm_up {
