@@ -60,6 +60,9 @@
 //!   them, the filter grammar, the day files; the `actionlog` command (feature `cli`) is built
 //!   on it. It reads the stores' tables, and the day files through `file`'s reader; it imports
 //!   nothing else of the write path.
+//! - `alert` (feature `alert`): rules over `query`'s reads, incidents kept in a state file of
+//!   their own, and the webhook, Slack and command notifiers; `actionlog alert` runs it. It
+//!   imports `query` and the ground (`clock`, `fs`, `redact`) only.
 //! - `web` (feature `web`): the dashboard — server-rendered pages, a live stream and exports
 //!   over `query`, as an axum router and `actionlog serve`; it imports only `query`.
 //!
@@ -116,6 +119,8 @@
 #![deny(unsafe_code)]
 
 mod action;
+#[cfg(feature = "alert")]
+pub mod alert;
 mod at_exit;
 mod builder;
 mod clock;

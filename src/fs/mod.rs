@@ -115,6 +115,47 @@ pub(crate) fn create_truncate(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// Replaces `path` with a file holding `bytes`, atomically: written to a new temporary file
+/// beside it (created exclusively, without following a link, owner-only: 0600 on Unix),
+/// fsynced, renamed over `path`, and the directory fsynced. A reader sees the old content or
+/// the new, never a part; a symlink planted at `path` is replaced, never written through; a
+/// crash leaves at most a temporary file (`.NAME.tmp-…`), which the next write does not reuse.
+#[cfg(feature = "alert")]
+pub(crate) fn write_atomic_owner_only(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".tmp-{}-{:016x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let tmp = dir.join(tmp_name);
+    let mut o = OpenOptions::new();
+    o.write(true).create_new(true);
+    sys::owner_only_file(&mut o);
+    let written = (|| {
+        let mut f = sys::open_no_follow(&mut o, &tmp, false).map_err(refused)?;
+        sys::make_owner_only(&f)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sys::sync_dir(dir)
+}
+
 /// An open's error in our words where the platform's own says little: on Unix, a FIFO
 /// without a reader (which refuses a non-blocking open for writing) and a link refused by
 /// `O_NOFOLLOW` (each system has its own `errno` for that).

@@ -7,6 +7,8 @@ use std::path::Path;
 
 const DIR_MODE: u32 = 0o750;
 const FILE_MODE: u32 = 0o640;
+/// Files only their owner may read: the alert state names the incidents and notifiers.
+const OWNER_ONLY_MODE: u32 = 0o600;
 
 pub(super) fn private_dir(b: &mut DirBuilder) {
     b.mode(DIR_MODE);
@@ -19,6 +21,17 @@ pub(super) fn private_file(o: &mut OpenOptions) {
 /// The mode of a file just created: `mode` at the open is filtered by the umask.
 pub(super) fn make_private(f: &File) -> io::Result<()> {
     f.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+}
+
+/// Owner-only (0600) at the open, and again after it, whatever the umask.
+#[cfg(feature = "alert")]
+pub(super) fn owner_only_file(o: &mut OpenOptions) {
+    o.mode(OWNER_ONLY_MODE);
+}
+
+#[cfg(feature = "alert")]
+pub(super) fn make_owner_only(f: &File) -> io::Result<()> {
+    f.set_permissions(fs::Permissions::from_mode(OWNER_ONLY_MODE))
 }
 
 /// Opens `path` with `O_NOFOLLOW`, so a symlink in place of the file is refused; with
@@ -94,7 +107,7 @@ impl FileId {
 }
 
 /// Fsyncs the directory `dir`, making the renames and deletions in it durable.
-#[cfg(feature = "compress")]
+#[cfg(any(feature = "compress", feature = "alert"))]
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }

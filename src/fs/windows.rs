@@ -20,6 +20,15 @@ pub(super) fn private_dir(_: &mut DirBuilder) {}
 
 pub(super) fn private_file(_: &mut OpenOptions) {}
 
+/// Windows has no modes: the file inherits the directory's ACL.
+#[cfg(feature = "alert")]
+pub(super) fn owner_only_file(_: &mut OpenOptions) {}
+
+#[cfg(feature = "alert")]
+pub(super) fn make_owner_only(_: &File) -> io::Result<()> {
+    Ok(())
+}
+
 pub(super) fn make_private(_: &File) -> io::Result<()> {
     Ok(())
 }
@@ -142,7 +151,7 @@ impl FileId {
 
 /// Nothing to do: Windows has no directory fsync; NTFS journals its metadata (renames and
 /// deletions included).
-#[cfg(feature = "compress")]
+#[cfg(any(feature = "compress", feature = "alert"))]
 pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }

@@ -194,6 +194,35 @@ fn across_stores(dirs: &[(String, PathBuf)], group: impl Fn(&Path) -> FileGroup)
     all
 }
 
+/// Every store's spool segments and dead-letter files under `log_dir` (as [`status`] counts
+/// them), for a check that runs again and again: the spool by its files' sizes alone (no
+/// segment is read: it may hold a gigabyte), the dead letters with their records counted (a
+/// chunk at a time, in bounded memory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineFiles {
+    /// Spool segments waiting for a store: files and bytes (`records` is `None`).
+    pub spool: FileGroup,
+    /// Dead-letter files: files, bytes and records.
+    pub dead_letters: FileGroup,
+}
+
+/// [`PipelineFiles`] of `log_dir`.
+pub fn pipeline_files(log_dir: &Path) -> PipelineFiles {
+    let stores = store_dirs(log_dir);
+    PipelineFiles {
+        spool: across_stores(&stores, |d| {
+            group(
+                &d.join("spool"),
+                |n| n.starts_with("seg-") && n.ends_with(".jsonl"),
+                false,
+            )
+        }),
+        dead_letters: across_stores(&stores, |d| {
+            group(&d.join("dead-letter"), |n| n.ends_with(".jsonl"), true)
+        }),
+    }
+}
+
 /// Day files, spool segments, dead-letter files and rejected spool entries under `log_dir`
 /// (every store's: the first one's and those under `stores/`), as rows (`kind`, `files`,
 /// `bytes`, `records`, `newest`, `problems`).

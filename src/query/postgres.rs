@@ -242,6 +242,23 @@ impl PgStore {
         })
     }
 
+    pub(crate) async fn job_status(&self) -> Result<Rows, Error> {
+        let (status, _) = sql::jobs(Dialect::Postgres, false);
+        self.rows(&status, &[]).await
+    }
+
+    /// Actions by type and status over `range` (see [`sql::by_type_status`]).
+    pub(crate) async fn action_counts(&self, range: &Filter) -> Result<Rows, Error> {
+        let s = sql::by_type_status(
+            Dialect::Postgres,
+            range,
+            "action_logs",
+            self.rollups,
+            self.hourly,
+        );
+        self.rows(&s.text, &s.params).await
+    }
+
     pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {
         let mut out = Stats::default();
         let sections = sql::stats(

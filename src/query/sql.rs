@@ -279,19 +279,10 @@ pub(crate) fn stats(
     };
     let mut out = Vec::new();
 
-    let s = if rollups && hourly {
-        super::hourly::by_type_status(d, range)
-    } else if rollups {
-        rollup::section(d, range, Section::ByTypeStatus)
-    } else {
-        let (mut s, w) = window("action_timestamp");
-        s.text = format!(
-            "SELECT action_type, status, COUNT(*) AS count FROM {actions} WHERE {w} \
-             GROUP BY action_type, status ORDER BY count DESC, action_type, status LIMIT {n}"
-        );
-        s
-    };
-    out.push(("actions_by_type_status", s));
+    out.push((
+        "actions_by_type_status",
+        by_type_status(d, range, actions, rollups, hourly),
+    ));
 
     let s = if rollups {
         rollup::section(d, range, Section::Users)
@@ -345,6 +336,40 @@ pub(crate) fn stats(
     };
     out.push(("action_durations", s));
     out
+}
+
+/// Actions by type and status over the range of `range` (its conditions are ignored): columns
+/// `action_type`, `status`, `count`, most first, at most [`SECTION_ROWS`] rows. From the
+/// hourly rollups with `rollups && hourly` (the partial hours at the ends from the table),
+/// else the daily ones with `rollups`, else a scan of `actions` (the table, or a form of it
+/// naming its access path) over the range.
+pub(crate) fn by_type_status(
+    d: Dialect,
+    range: &Filter,
+    actions: &str,
+    rollups: bool,
+    hourly: bool,
+) -> Sql {
+    if rollups && hourly {
+        return super::hourly::by_type_status(d, range);
+    }
+    if rollups {
+        return super::rollup::section(d, range, super::rollup::Section::ByTypeStatus);
+    }
+    let mut s = Sql::new(d);
+    let mut parts = Vec::new();
+    time_range(&mut s, "action_timestamp", range, &mut parts);
+    let w = if parts.is_empty() {
+        "true".to_owned()
+    } else {
+        parts.join(" AND ")
+    };
+    let n = SECTION_ROWS;
+    s.text = format!(
+        "SELECT action_type, status, COUNT(*) AS count FROM {actions} WHERE {w} \
+         GROUP BY action_type, status ORDER BY count DESC, action_type, status LIMIT {n}"
+    );
+    s
 }
 
 /// The two job views; `overdue_only` keeps jobs that are overdue or at `failed_max_retries`.

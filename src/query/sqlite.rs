@@ -235,6 +235,24 @@ impl SqliteStore {
         })
     }
 
+    pub(crate) async fn job_status(&self) -> Result<Rows, Error> {
+        let (status, _) = sql::jobs(Dialect::Sqlite, false);
+        self.rows(&status, &[])
+    }
+
+    /// Actions by type and status over `range` (see [`sql::by_type_status`]): the rollups
+    /// when the store has them, else the range's rows through the time index.
+    pub(crate) async fn action_counts(&self, range: &Filter) -> Result<Rows, Error> {
+        let s = sql::by_type_status(
+            Dialect::Sqlite,
+            range,
+            "action_logs",
+            self.rollups,
+            self.hourly,
+        );
+        self.rows(&s.text, &s.params)
+    }
+
     /// Whether `range` covers more than a quarter of the time span of `table` (from its
     /// oldest and newest `col`, two index lookups): then a full scan reads less than a walk of
     /// the time index that looks every row up.

@@ -211,6 +211,28 @@ impl Store {
         each!(self, s => s.jobs(overdue_only).await)
     }
 
+    /// `scheduled_jobs_status` alone (its columns as in [`Jobs::status`]), by `job_id`: what
+    /// the alert rules on jobs read, without the run summary's scan of every run.
+    ///
+    /// # Errors
+    /// [`Error::Query`].
+    pub async fn job_status(&self) -> Result<Rows, Error> {
+        each!(self, s => s.job_status().await)
+    }
+
+    /// Actions by type and status over the time range of `range` (its conditions are
+    /// ignored): `action_type`, `status`, `count`, most first (at most
+    /// [`super::SECTION_ROWS`] rows). Read from the hourly rollups when the store has them —
+    /// whole hours from the rollup, the partial hours at the ends from the table — so its
+    /// cost follows the hours and keys of the range, not its actions; over Supabase's REST
+    /// API, from `actionlog_stats`.
+    ///
+    /// # Errors
+    /// [`Error::Query`].
+    pub async fn action_counts(&self, range: &Filter) -> Result<Rows, Error> {
+        each!(self, s => s.action_counts(range).await)
+    }
+
     /// The analytics over the time range of `range` (its conditions are ignored).
     ///
     /// # Errors

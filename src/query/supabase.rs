@@ -290,17 +290,7 @@ impl SupabaseStore {
     }
 
     pub(crate) async fn jobs(&self, overdue_only: bool) -> Result<Jobs, Error> {
-        let mut q = format!(
-            "select={}&order=job_id&limit={SECTION_ROWS}",
-            STATUS_COLUMNS.join(",")
-        );
-        if overdue_only {
-            q.push_str("&job_status=in.(overdue,failed_max_retries)");
-        }
-        let status = to_rows(
-            STATUS_COLUMNS,
-            self.get("scheduled_jobs_status", &q, None).await?,
-        );
+        let status = self.status_rows(overdue_only).await?;
         let q = format!(
             "select={}&order=last_execution.desc,job_id&limit={SECTION_ROWS}",
             SUMMARY_COLUMNS.join(",")
@@ -310,6 +300,37 @@ impl SupabaseStore {
             self.get("job_execution_summary", &q, None).await?,
         );
         Ok(Jobs { status, summary })
+    }
+
+    async fn status_rows(&self, overdue_only: bool) -> Result<Rows, Error> {
+        let mut q = format!(
+            "select={}&order=job_id&limit={SECTION_ROWS}",
+            STATUS_COLUMNS.join(",")
+        );
+        if overdue_only {
+            q.push_str("&job_status=in.(overdue,failed_max_retries)");
+        }
+        Ok(to_rows(
+            STATUS_COLUMNS,
+            self.get("scheduled_jobs_status", &q, None).await?,
+        ))
+    }
+
+    pub(crate) async fn job_status(&self) -> Result<Rows, Error> {
+        self.status_rows(false).await
+    }
+
+    /// Actions by type and status over `range`: the `actions_by_type_status` section of
+    /// `actionlog_stats` (PostgREST has no `GROUP BY`; over the rollups once
+    /// `migrations/0004_rollups.sql` has run).
+    pub(crate) async fn action_counts(&self, range: &Filter) -> Result<Rows, Error> {
+        let stats = self.stats(range).await?;
+        Ok(stats
+            .sections
+            .into_iter()
+            .find(|(n, _)| *n == "actions_by_type_status")
+            .map(|(_, r)| r)
+            .unwrap_or_default())
     }
 
     pub(crate) async fn stats(&self, range: &Filter) -> Result<Stats, Error> {

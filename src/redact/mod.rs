@@ -212,6 +212,41 @@ impl Redaction {
     }
 }
 
+/// A URL as it may be shown: its scheme, host and port only, `/[REDACTED]` in place of any path,
+/// query or fragment, and no user-info. Webhook URLs carry their secret there (Slack's path,
+/// a `?token=`), so reports, errors and `Debug` output name the endpoint this way and never
+/// the URL itself. Text that is not a URL becomes `[REDACTED]` whole.
+///
+/// ```text
+/// https://hooks.slack.com/services/T0/B0/XXXX → https://hooks.slack.com/[REDACTED]
+/// http://user:pw@127.0.0.1:8080/hook?token=s  → http://127.0.0.1:8080/[REDACTED]
+/// https://example.com                         → https://example.com
+/// ```
+#[cfg_attr(not(feature = "alert"), allow(dead_code))]
+pub(crate) fn url_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.trim().split_once("://") else {
+        return REDACTED.to_owned();
+    };
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return REDACTED.to_owned();
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return REDACTED.to_owned();
+    }
+    if tail.is_empty() || tail == "/" {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}/{REDACTED}")
+    }
+}
+
 /// A multiplicative hasher for the cache's integer keys (SipHash is needlessly slow here);
 /// also the per-callsite cache's (`fields::callsite`).
 #[derive(Default)]
@@ -293,6 +328,30 @@ mod tests {
         let mut s = "postgres://a:b@c".to_owned();
         Redaction::none().scrub_text(&mut s);
         assert_eq!(s, "postgres://a:b@c");
+    }
+
+    #[test]
+    fn url_origins_keep_no_path_query_or_userinfo() {
+        for (url, shown) in [
+            (
+                "https://hooks.slack.com/services/T0/B0/XXXX",
+                "https://hooks.slack.com/[REDACTED]",
+            ),
+            (
+                "http://user:pw@127.0.0.1:8080/hook?token=s",
+                "http://127.0.0.1:8080/[REDACTED]",
+            ),
+            ("https://example.com", "https://example.com"),
+            ("https://example.com/", "https://example.com"),
+            (
+                "https://example.com?token=x",
+                "https://example.com/[REDACTED]",
+            ),
+            ("not a url", "[REDACTED]"),
+            ("://x/y", "[REDACTED]"),
+        ] {
+            assert_eq!(url_origin(url), shown, "{url}");
+        }
     }
 
     #[test]
