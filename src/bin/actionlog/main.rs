@@ -2,11 +2,14 @@
 //! state, the statistics and the pipeline's own health — without writing anything.
 //!
 //! Exit codes: 0 done; 1 `jobs --exit-status` found a job overdue or at `failed_max_retries`,
-//! or a query failed; 2 bad input (unknown column, operator, time) or an unusable store (a
-//! missing file, missing tables, an unreachable database, a rejected key).
+//! `alert --once --exit-status` found something firing, or a query failed; 2 bad input
+//! (unknown column, operator, time, a bad rule file) or an unusable store (a missing file,
+//! missing tables, an unreachable database, a rejected key).
 //!
 //! For tests only: `ACTIONLOG_NOW` (RFC 3339) replaces the clock that relative times
-//! (`--since 1d`) count back from.
+//! (`--since 1d`) count back from, and the clock `alert` evaluates its rules at.
+
+mod alert;
 
 mod columns;
 mod fit;
@@ -87,6 +90,14 @@ enum Cmd {
     Stats(StatsArgs),
     /// The pipeline's own health: day files, spool segments, dead letters, newest rows.
     Status,
+    /// Watch the store and notify: jobs at failed_max_retries or overdue, failure rates,
+    /// dead letters, a growing spool, no new action or run (the dead man's switch).
+    ///
+    /// Each pass evaluates the rules (the six defaults, tuned or added to by `--rules
+    /// FILE`), prints the notifications it made, and sends them to the rule file's notifiers
+    /// (webhook, Slack, command); incidents and undelivered notifications are kept in the
+    /// state file across restarts. Without `--once` it runs a pass every `--interval`.
+    Alert(alert::AlertArgs),
     /// The dashboard: overview, actions, jobs, runs, live tail and exports, in a browser.
     #[cfg(feature = "web")]
     Serve(ServeArgs),
@@ -245,7 +256,7 @@ struct StatsArgs {
 }
 
 /// A failure and its exit code.
-struct Fail(u8, String);
+pub(crate) struct Fail(u8, String);
 
 impl From<query::Error> for Fail {
     fn from(e: query::Error) -> Self {
@@ -259,7 +270,7 @@ impl From<std::io::Error> for Fail {
     }
 }
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     std::env::var("ACTIONLOG_NOW")
         .ok()
         .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
@@ -366,6 +377,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         statement_timeout: Duration::from_secs(cli.timeout.max(1)),
         ..Options::default()
     };
+    if let Cmd::Alert(a) = &cli.cmd {
+        return alert::run(a, target, opts, &cli.log_dir, &mut out);
+    }
     #[cfg(feature = "web")]
     if let Cmd::Serve(s) = &cli.cmd {
         return serve(s, &target, &opts, &cli.log_dir);
@@ -375,7 +389,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         .build()?;
     rt.block_on(async {
         match &cli.cmd {
-            Cmd::Tail(_) => unreachable!(),
+            Cmd::Tail(_) | Cmd::Alert(_) => unreachable!(),
             #[cfg(feature = "web")]
             Cmd::Serve(_) => unreachable!(),
             Cmd::Actions(a) => {
@@ -479,7 +493,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
 }
 
 /// A write to stdout that failed: a closed pipe (`| head`) ends the command quietly.
-fn pipe(e: std::io::Error) -> Fail {
+pub(crate) fn pipe(e: std::io::Error) -> Fail {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Fail(0, String::new())
     } else {
