@@ -10,6 +10,8 @@ mod common;
 
 mod actions_postgres;
 mod actions_sqlite;
+mod alert_delivery;
+mod alert_rules;
 mod bad_dir;
 mod bounded_stderr;
 mod build_compose;

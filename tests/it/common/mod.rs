@@ -129,6 +129,8 @@ pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
     s.parse().unwrap()
 }
 pub mod actions;
+#[cfg(feature = "alert")]
+pub mod alert;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(all(feature = "web", feature = "cli"))]
@@ -150,6 +152,8 @@ pub mod tmpfs;
 pub mod web;
 #[cfg(all(feature = "web", feature = "cli"))]
 pub mod webdriver;
+#[cfg(feature = "alert")]
+pub mod webhook;
 pub mod wrap;
 #[cfg(all(feature = "web", feature = "cli"))]
 pub mod xss;
