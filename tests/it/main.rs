@@ -10,8 +10,10 @@ mod common;
 
 mod actions_postgres;
 mod actions_sqlite;
+mod alert_cli;
 mod alert_delivery;
 mod alert_rules;
+mod alert_stores;
 mod bad_dir;
 mod bounded_stderr;
 mod build_compose;
