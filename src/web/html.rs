@@ -19,6 +19,8 @@ const NAV: &[(&str, &str)] = &[
     ("/jobs", "Jobs"),
     ("/runs", "Runs"),
     ("/live", "Live"),
+    #[cfg(feature = "alert")]
+    ("/alerts", "Alerts"),
 ];
 
 /// A whole page.

@@ -1,5 +1,6 @@
 //! The dashboard (cargo feature `web`): server-rendered pages over [`crate::query`] — overview,
-//! actions, jobs, runs, a live tail and exports — as an axum [`Router`] an application can
+//! actions, jobs, runs, a live tail, exports, and (with `alert`) the alert watcher's firing
+//! alerts and rules from its state file — as an axum [`Router`] an application can
 //! mount, and [`serve`] for the standalone `actionlog serve`.
 //!
 //! Guarantees:
@@ -83,6 +84,8 @@ pub struct Dashboard {
     opts: Options,
     server: serve::Limits,
     trace_url: Option<TraceUrl>,
+    #[cfg(feature = "alert")]
+    alert_state: Option<PathBuf>,
 }
 
 impl Dashboard {
@@ -101,7 +104,18 @@ impl Dashboard {
             opts: Options::default(),
             server: serve::Limits::default(),
             trace_url: None,
+            #[cfg(feature = "alert")]
+            alert_state: None,
         }
+    }
+
+    /// The alert watcher's state file, whose firing alerts the overview shows and whose
+    /// rules `/alerts` lists (default `<log_dir>/alert-state.json`, where `actionlog alert`
+    /// keeps it). Read only, never through a link, within a bound.
+    #[cfg(feature = "alert")]
+    pub fn alert_state(mut self, path: impl Into<PathBuf>) -> Self {
+        self.alert_state = Some(path.into());
+        self
     }
 
     /// The bounds a SQLite store is re-opened with when its file changes state (default
@@ -205,6 +219,10 @@ impl Dashboard {
             streams: Arc::new(tokio::sync::Semaphore::new(self.max_streams)),
             exports: Arc::new(tokio::sync::Semaphore::new(self.max_exports)),
             source: db::Source::new(self.store, self.opts),
+            #[cfg(feature = "alert")]
+            alert_state: self
+                .alert_state
+                .unwrap_or_else(|| self.log_dir.join("alert-state.json")),
             log_dir: self.log_dir,
             poll: self.poll,
             trace_url: self.trace_url,
@@ -220,6 +238,7 @@ impl Dashboard {
             .route("/actions", get(pages::actions::list))
             .route("/actions/{id}", get(pages::actions::detail))
             .route("/jobs", get(pages::jobs::page))
+            .route("/alerts", get(pages::alerts::page))
             .route("/runs", get(pages::runs::list))
             .route("/runs/{id}", get(pages::runs::detail))
             .route("/live", get(live::page))
@@ -248,6 +267,9 @@ pub fn router(store: Store) -> Router {
 pub(crate) struct App {
     pub source: db::Source,
     pub log_dir: PathBuf,
+    /// The alert watcher's state file.
+    #[cfg(feature = "alert")]
+    pub alert_state: PathBuf,
     /// Permits for open live streams.
     pub streams: Arc<tokio::sync::Semaphore>,
     /// Permits for exports being sent.

@@ -14,6 +14,7 @@ mod alert_cli;
 mod alert_delivery;
 mod alert_rules;
 mod alert_stores;
+mod alert_web;
 mod bad_dir;
 mod bounded_stderr;
 mod build_compose;

@@ -2,6 +2,7 @@
 //! through [`super::db`] and renders with [`super::html`].
 
 pub(crate) mod actions;
+pub(crate) mod alerts;
 pub(crate) mod api;
 pub(crate) mod export;
 pub(crate) mod jobs;

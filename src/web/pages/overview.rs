@@ -35,6 +35,9 @@ struct Data {
     newest: Rows,
     recent: Rows,
     files: Rows,
+    /// The alert watcher's state, if one has run.
+    #[cfg(feature = "alert")]
+    alerts: super::alerts::Loaded,
 }
 
 /// `/`.
@@ -51,6 +54,8 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
     let filter = with_range(&view.filter, since, until);
     let bucket = Bucket::fit(until - since, BARS);
     let f = filter.clone();
+    #[cfg(feature = "alert")]
+    let alert_state = app.alert_state.clone();
     let data = db::call(&app, move |app| async move {
         let s = &app.store;
         let recent = PageQuery {
@@ -74,6 +79,8 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
             newest: newest?,
             recent: recent?.rows,
             files: files::status(&app.log_dir),
+            #[cfg(feature = "alert")]
+            alerts: super::alerts::load(alert_state).await,
         })
     })
     .await;
@@ -95,6 +102,7 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
         "/",
         html! {
             (health(&data.newest, &data.files, now))
+            (alerts_box(&data, now))
             form.filters method="get" action=(base::at("/")) {
                 label { "since " input type="text" name="since" value=(params::time(&since)); }
                 label { "until " input type="text" name="until" value=(params::time(&until)); }
@@ -121,6 +129,16 @@ pub(crate) async fn page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
             p { a.all href={ (base::prefix()) "/actions?" (qs) } { "All actions in this range »" } }
         },
     ))
+}
+
+#[cfg(feature = "alert")]
+fn alerts_box(data: &Data, now: DateTime<Utc>) -> Markup {
+    super::alerts::firing_box(&data.alerts, now)
+}
+
+#[cfg(not(feature = "alert"))]
+fn alerts_box(_: &Data, _: DateTime<Utc>) -> Markup {
+    html! {}
 }
 
 fn health(newest: &Rows, files: &Rows, now: DateTime<Utc>) -> Markup {
