@@ -8,6 +8,7 @@ use std::path::Path;
 const DIR_MODE: u32 = 0o750;
 const FILE_MODE: u32 = 0o640;
 /// Files only their owner may read: the alert state names the incidents and notifiers.
+#[cfg(feature = "alert")]
 const OWNER_ONLY_MODE: u32 = 0o600;
 
 pub(super) fn private_dir(b: &mut DirBuilder) {
