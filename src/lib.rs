@@ -64,7 +64,8 @@
 //!   their own, and the webhook, Slack and command notifiers; `actionlog alert` runs it. It
 //!   imports `query` and the ground (`clock`, `fs`, `redact`) only.
 //! - `web` (feature `web`): the dashboard — server-rendered pages, a live stream and exports
-//!   over `query`, as an axum router and `actionlog serve`; it imports only `query`.
+//!   over `query`, as an axum router and `actionlog serve`; it imports only `query` (and, with
+//!   `alert`, `alert`'s state file to show what fires).
 //!
 //! ## The path of an event to its line
 //! What `tracing::info!` goes through to reach its day file, in order (the file layer; the
