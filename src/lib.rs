@@ -172,8 +172,8 @@ pub use pipeline::{
     PipelineConfig,
 };
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
-pub use rows::{ActionRecord, FailureRule, JobExecution, OPEN_STATUSES};
-pub use stats::{Stats, StoreStats};
+pub use rows::{ActionRecord, FailureRule, JobExecution, LogLine, OPEN_STATUSES};
+pub use stats::{Carries, Stats, StoreStats};
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

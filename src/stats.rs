@@ -1,5 +1,6 @@
 //! [`Stats`]: a snapshot of every counter actionlog keeps, summed over the outputs a guard holds;
-//! [`StoreStats`]: one store's share of the action counters, when records go to several.
+//! [`StoreStats`]: one store's counters — a store of action records and job runs, or the store
+//! the log lines are shipped to ([`Carries`]).
 
 use std::path::PathBuf;
 
@@ -49,13 +50,25 @@ pub struct Stats {
     pub actions_partially_rejected: u64,
 }
 
-/// One store's counters, beside its [`Stats`] share of the totals: see
-/// [`crate::Guard::store_stats`].
+/// What a store's pipeline carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Carries {
+    /// Action records and job runs ([`crate::Builder::sink`], [`crate::Builder::also_sink`]).
+    Records,
+    /// The log lines, as the day files hold them ([`crate::Builder::ship_lines`]).
+    Lines,
+}
+
+/// One store's counters: see [`crate::Guard::store_stats`]. For a store of records, its
+/// [`Stats`] are its share of the totals; the store of lines is counted here only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreStats {
     /// The sink's [`name`](crate::sink::Sink::name): `"sqlite"`, `"postgres"`, …
     pub sink: &'static str,
+    /// What its pipeline carries: action records and job runs, or the log lines.
+    pub carries: Carries,
     /// The sink's [`target`](crate::sink::Sink::target): the database file, or server,
     /// database, schema and table — never a password.
     pub target: String,
@@ -65,7 +78,10 @@ pub struct StoreStats {
     pub dead_letter_dir: PathBuf,
     /// This store's `actions_*` counters (the `lines_*` ones and `write_errors` are zero).
     /// `actions_recorded + actions_replayed = actions_delivered + actions_dead_lettered +
-    /// actions_dropped + actions_spooled` + what its queue still holds, for each store.
+    /// actions_dropped + actions_spooled` + what its queue still holds, for each store. For the
+    /// store of lines ([`Carries::Lines`]) they count log lines: `actions_recorded` the lines
+    /// the file writer handed to it, `actions_delivered` those the receiver took, and so on;
+    /// they are not in [`crate::Guard::stats`]' action totals.
     pub stats: Stats,
 }
 
