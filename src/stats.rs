@@ -11,12 +11,15 @@ use std::path::PathBuf;
 /// make `actions_recorded` 20. So the accounting holds for the totals as it does for each
 /// store — `actions_recorded + actions_replayed = actions_delivered + actions_dead_lettered +
 /// actions_dropped + actions_spooled` + what is still queued — and [`crate::Guard::store_stats`]
-/// gives each store's own.
+/// gives each store's own. The store the log lines are shipped to
+/// ([`crate::Builder::ship_lines`]) is not in these sums: its counters are in its
+/// [`StoreStats`] only.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Lines that reached the day files (standard output, when the day files are off),
-    /// including actionlog's own WARNING lines about drops.
+    /// including actionlog's own WARNING lines about drops. Lines shipped to a store of lines
+    /// are counted in its [`StoreStats`] (none here when they are only shipped).
     pub lines_written: u64,
     /// Lines lost: channel full under [`crate::Overflow::DropNewest`], the writer gone after
     /// shutdown, or more than the in-memory cap waiting while the file could not be written.

@@ -114,13 +114,13 @@ fn request_shutdown(ctl: &Sender<Cmd>, deadline: Instant) -> Ack {
 impl PipelineHandle {
     /// What asks the worker to deliver everything it received so far, from another owner (the
     /// file writer's handle, once the writer has handed over its lines).
-    pub(crate) fn flusher(&self) -> crate::handle::Flusher {
+    pub(crate) fn flush_request(&self) -> crate::handle::Flusher {
         let ctl = self.ctl.clone();
         Box::new(move |_deadline: Instant| Ack::request(Cmd::Flush, |c| ctl.send(c).is_ok()))
     }
 
     /// What stops the worker by a deadline and then waits for its thread (taken: asked once),
-    /// from another owner; see [`Self::flusher`].
+    /// from another owner; see [`Self::flush_request`].
     pub(crate) fn take_shutdown(&mut self) -> impl FnOnce(Instant) -> Ack + Send + 'static {
         let ctl = self.ctl.clone();
         let thread = self.thread.take();
