@@ -567,6 +567,22 @@ mod tests {
     }
 
     #[test]
+    fn lines_are_a_part_of_their_own_and_split_in_halves() {
+        let line = |n: u32| Row::Line(LogLine::new(format!("{{\"n\":{n}}}")));
+        let a = Uuid::now_v7();
+        let req = request(vec![line(1), rec(a, "completed"), line(2), line(3)]);
+        assert_eq!((req.len(), req.weight()), (4, 4));
+        let (first, rest) = req.split();
+        assert_eq!((first.actions.len(), first.lines.len()), (1, 0));
+        assert_eq!((rest.actions.len(), rest.lines.len()), (0, 3));
+        let (l, r) = rest.split();
+        assert_eq!((l.lines.len(), r.lines.len()), (1, 2));
+        let back: Vec<Row> = l.join(r).into_rows().map(|(r, _)| r).collect();
+        assert_eq!(back, vec![line(1), line(2), line(3)]);
+        assert!(back.iter().all(|r| r.id().is_none()));
+    }
+
+    #[test]
     fn merge_keeps_the_trace_ids() {
         let trace = |row: &mut Row, t: &str, s: &str| {
             if let Row::Action(a) = row {
