@@ -50,6 +50,7 @@ mod message_fallback;
 mod multi_store;
 mod otlp_env;
 mod otlp_faults;
+mod otlp_lines;
 mod otlp_mapping;
 mod outage_midstream;
 mod postgres_tls;
