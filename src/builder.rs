@@ -508,6 +508,12 @@ impl Builder {
             ));
         }
         let filter = self.env_filter()?;
+        if let (Some(sink), true) = (self.files.ships_to(), self.announce_store) {
+            crate::report::emit(format_args!(
+                "log lines are shipped to {}",
+                crate::sink::describe(sink, None)
+            ));
+        }
         let files = std::mem::replace(&mut self.files, FileLayer::builder(&self.log_dir));
         let (file, mut guard) = match files.writes_somewhere() {
             true => files.build().map(|(l, g)| (Some(l), g))?,

@@ -464,6 +464,11 @@ impl FileLayerBuilder {
         self
     }
 
+    /// The sink the lines are shipped to, if they are.
+    pub(crate) fn ships_to(&self) -> Option<&dyn Sink> {
+        self.ship.as_ref().map(|s| s.sink.as_ref())
+    }
+
     /// Whether the lines go to standard output.
     pub(crate) fn writes_stdout(&self) -> bool {
         self.stdout_json
