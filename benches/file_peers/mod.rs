@@ -118,10 +118,13 @@ impl Stack {
                     .build()
                     .unwrap();
                 let d = Dispatch::new(tracing_subscriber::registry().with(layer));
-                (Emitter::Tracing(d), Box::new(move || {
-                    drop(guard);
-                    None
-                }))
+                (
+                    Emitter::Tracing(d),
+                    Box::new(move || {
+                        drop(guard);
+                        None
+                    }),
+                )
             }
             #[cfg(feature = "otlp")]
             Stack::ActionlogShipped | Stack::ActionlogFilesShipped => {
@@ -142,11 +145,18 @@ impl Stack {
                     .build()
                     .unwrap();
                 let d = Dispatch::new(tracing_subscriber::registry().with(layer));
-                (Emitter::Tracing(d), Box::new(move || {
-                    let done = guard.shutdown(std::time::Duration::from_secs(600));
-                    assert!(done.complete, "the lines were not all shipped: {:?}", done.stores);
-                    Some(receiver.finish())
-                }))
+                (
+                    Emitter::Tracing(d),
+                    Box::new(move || {
+                        let done = guard.shutdown(std::time::Duration::from_secs(600));
+                        assert!(
+                            done.complete,
+                            "the lines were not all shipped: {:?}",
+                            done.stores
+                        );
+                        Some(receiver.finish())
+                    }),
+                )
             }
             Stack::Peer | Stack::PeerBlocking => {
                 let appender = tracing_appender::rolling::daily(dir, "peer.log");
@@ -155,10 +165,13 @@ impl Stack {
                     .finish(appender);
                 let layer = tracing_subscriber::fmt::layer().json().with_writer(nb);
                 let d = Dispatch::new(tracing_subscriber::registry().with(layer));
-                (Emitter::Tracing(d), Box::new(move || {
-                    drop(guard);
-                    None
-                }))
+                (
+                    Emitter::Tracing(d),
+                    Box::new(move || {
+                        drop(guard);
+                        None
+                    }),
+                )
             }
             Stack::Slog => {
                 use slog::Drain;
@@ -171,10 +184,13 @@ impl Stack {
                     .overflow_strategy(slog_async::OverflowStrategy::Block)
                     .build_with_guard();
                 let log = slog::Logger::root(drain.fuse(), slog::o!());
-                (Emitter::Slog(log), Box::new(move || {
-                    drop(guard);
-                    None
-                }))
+                (
+                    Emitter::Slog(log),
+                    Box::new(move || {
+                        drop(guard);
+                        None
+                    }),
+                )
             }
             Stack::Noop => {
                 let d = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));

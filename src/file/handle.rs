@@ -103,11 +103,7 @@ impl Handle for FileHandle {
         // the next start (the process ends right after).
         let tx = self.tx.clone();
         let hub = self.hub.clone();
-        let lines = self
-            .lines
-            .as_ref()
-            .and_then(Handle::stopper)
-            .map(Arc::new);
+        let lines = self.lines.as_ref().and_then(Handle::stopper).map(Arc::new);
         Some(Box::new(move |deadline| {
             then_lines(request(&tx, &hub, Msg::Flush, deadline), lines.clone())
         }))

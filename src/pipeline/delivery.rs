@@ -28,8 +28,8 @@ use super::queue::{Queue, Unspooled};
 use super::retry::Backoff;
 use crate::clock::Clock;
 use crate::rows::Row;
-use crate::stats::Carries;
 use crate::sink::{FailureKind, Sink, SinkError};
+use crate::stats::Carries;
 
 /// Why a write was abandoned when the shutdown deadline came first.
 const LATE: &str = "the shutdown deadline came during the write";

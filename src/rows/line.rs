@@ -63,7 +63,9 @@ mod tests {
         let text = r#"{"timestamp":"2025-11-03T14:30:45.123456+01:00","level":"INFO","message":"a \"b\" \u001b","logger":"x","metadata":{"n":1}}"#;
         let line = LogLine::new(format!("{text}\n"));
         assert_eq!(line.as_str(), text);
-        let back = LogLine::from_json(&serde_json::from_slice(&serde_json::to_vec(&line.to_json()).unwrap()).unwrap());
+        let back = LogLine::from_json(
+            &serde_json::from_slice(&serde_json::to_vec(&line.to_json()).unwrap()).unwrap(),
+        );
         assert_eq!(back, Some(line));
         assert_eq!(LogLine::from_json(&serde_json::json!({"line": 1})), None);
     }

@@ -16,8 +16,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use actionlog::sink::otlp::{OtlpSink, Protocol};
 use actionlog::sink::SqliteSink;
+use actionlog::sink::otlp::{OtlpSink, Protocol};
 use actionlog::{Carries, Error, Overflow, Stats, StoreStats};
 use common::otlp::{Fault, Receiver, attr, str_attr};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -156,16 +156,26 @@ fn lines_arrive_mapped_with_the_ids_of_the_day_files_lines() {
         assert_eq!(lines.len(), 5, "{lines:?}");
 
         let requests = rx.received();
-        assert!(requests.iter().all(|r| r.status == 200 && r.json == (protocol == Protocol::HttpJson)));
-        let resource = &requests[0].request.resource_logs[0].resource.as_ref().unwrap().attributes;
+        assert!(
+            requests
+                .iter()
+                .all(|r| r.status == 200 && r.json == (protocol == Protocol::HttpJson))
+        );
+        let resource = &requests[0].request.resource_logs[0]
+            .resource
+            .as_ref()
+            .unwrap()
+            .attributes;
         assert_eq!(str_attr(resource, "service.name"), Some("lines-test"));
         let records: HashMap<String, (String, LogRecord)> = requests
             .iter()
             .flat_map(|r| r.scoped_records())
-            .map(|(scope, r)| match r.body.as_ref().and_then(|b| b.value.as_ref()) {
-                Some(Value::StringValue(body)) => (body.clone(), (scope, r)),
-                other => panic!("a body that is not a string: {other:?}"),
-            })
+            .map(
+                |(scope, r)| match r.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    Some(Value::StringValue(body)) => (body.clone(), (scope, r)),
+                    other => panic!("a body that is not a string: {other:?}"),
+                },
+            )
             .collect();
         assert_eq!(records.len(), lines.len(), "one record per day-file line");
 
@@ -184,14 +194,22 @@ fn lines_arrive_mapped_with_the_ids_of_the_day_files_lines() {
                 other => panic!("level {other}"),
             };
             assert_eq!(r.severity_number, number, "{level}");
-            let at = chrono::DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap())
-                .unwrap();
+            let at =
+                chrono::DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap()).unwrap();
             assert_eq!(r.time_unix_nano, at.timestamp_nanos_opt().unwrap() as u64);
             assert!(r.observed_time_unix_nano >= r.time_unix_nano);
             assert_eq!(r.event_name, "", "a plain line is not an event");
             // The same ids as the day file's line for the same event (none outside a span).
-            assert_eq!(hex(&r.trace_id), line["trace_id"].as_str().unwrap_or(""), "{message}");
-            assert_eq!(hex(&r.span_id), line["span_id"].as_str().unwrap_or(""), "{message}");
+            assert_eq!(
+                hex(&r.trace_id),
+                line["trace_id"].as_str().unwrap_or(""),
+                "{message}"
+            );
+            assert_eq!(
+                hex(&r.span_id),
+                line["span_id"].as_str().unwrap_or(""),
+                "{message}"
+            );
             let metadata = line["metadata"].as_object().unwrap();
             assert_eq!(r.attributes.len(), metadata.len(), "{message}");
         }
@@ -200,17 +218,27 @@ fn lines_arrive_mapped_with_the_ids_of_the_day_files_lines() {
         assert_eq!(int_attr(disk, "free"), Some(12));
         assert_eq!(int_attr(disk, "delta"), Some(-3));
         assert_eq!(int_attr(disk, "request_id"), Some(7), "the span's field");
-        assert_eq!(attr(&disk.attributes, "ratio"), Some(&Value::DoubleValue(0.5)));
+        assert_eq!(
+            attr(&disk.attributes, "ratio"),
+            Some(&Value::DoubleValue(0.5))
+        );
         assert_eq!(attr(&disk.attributes, "ok"), Some(&Value::BoolValue(false)));
         assert_eq!(str_attr(&disk.attributes, "path"), Some("/srv"));
         assert_eq!(str_attr(&disk.attributes, "password"), Some("[REDACTED]"));
-        assert!(!requests.iter().any(|r| String::from_utf8_lossy(&r.raw).contains("hunter2")));
+        assert!(
+            !requests
+                .iter()
+                .any(|r| String::from_utf8_lossy(&r.raw).contains("hunter2"))
+        );
         assert!(records["outside every span"].1.trace_id.is_empty());
 
         let done = guard.shutdown(Duration::from_secs(10));
         assert!(done.complete);
         assert_eq!(done.stats.lines_written, 5);
-        assert_eq!(done.stats.actions_recorded, 0, "lines are not in the action totals");
+        assert_eq!(
+            done.stats.actions_recorded, 0,
+            "lines are not in the action totals"
+        );
         let store = lines_store(&done.stores);
         assert_eq!(store.stats.actions_delivered, 5);
         assert_accounted(&store.stats);
@@ -291,9 +319,11 @@ fn a_collector_down_for_a_while_loses_no_line_and_the_audit_trail_does_not_wait(
         }
     });
     // The audit trail does not wait for the lines: every record reaches SQLite meanwhile.
-    common::wait_until("the action records in SQLite", Duration::from_secs(20), || {
-        guard.store_stats()[0].stats.actions_delivered == ACTIONS as u64
-    });
+    common::wait_until(
+        "the action records in SQLite",
+        Duration::from_secs(20),
+        || guard.store_stats()[0].stats.actions_delivered == ACTIONS as u64,
+    );
     let count: i64 = rusqlite::Connection::open(&db)
         .unwrap()
         .query_row("SELECT COUNT(*) FROM action_logs", [], |r| r.get(0))
@@ -309,9 +339,11 @@ fn a_collector_down_for_a_while_loses_no_line_and_the_audit_trail_does_not_wait(
 
     rx.set_down(false);
     let total = (LINES + ACTIONS) as usize;
-    common::wait_until("every line at the collector", Duration::from_secs(60), || {
-        kept_ns(&rx).into_iter().collect::<BTreeSet<_>>().len() == total
-    });
+    common::wait_until(
+        "every line at the collector",
+        Duration::from_secs(60),
+        || kept_ns(&rx).into_iter().collect::<BTreeSet<_>>().len() == total,
+    );
     let done = guard.shutdown(Duration::from_secs(10));
     assert!(done.complete);
     let store = lines_store(&done.stores);
@@ -321,7 +353,11 @@ fn a_collector_down_for_a_while_loses_no_line_and_the_audit_trail_does_not_wait(
     assert!(store.stats.actions_retried > 0);
     assert_accounted(&store.stats);
     let mut expected: BTreeSet<i64> = (0..LINES).collect();
-    expected.extend((0..LINES).step_by((LINES / ACTIONS) as usize).map(|n| LINES + n));
+    expected.extend(
+        (0..LINES)
+            .step_by((LINES / ACTIONS) as usize)
+            .map(|n| LINES + n),
+    );
     assert_eq!(kept_ns(&rx).into_iter().collect::<BTreeSet<_>>(), expected);
     assert_eq!(done.stores[0].carries, Carries::Records, "records first");
     assert_eq!(done.stores[0].stats.actions_delivered, ACTIONS as u64);
@@ -376,9 +412,11 @@ fn a_shutdown_while_the_collector_is_down_spools_the_lines_and_the_next_run_repl
 
     rx.set_down(false);
     let guard = run(1000..1005);
-    common::wait_until("the first run's lines replayed", Duration::from_secs(30), || {
-        kept_ns(&rx).into_iter().collect::<BTreeSet<_>>().len() == 305
-    });
+    common::wait_until(
+        "the first run's lines replayed",
+        Duration::from_secs(30),
+        || kept_ns(&rx).into_iter().collect::<BTreeSet<_>>().len() == 305,
+    );
     let second = guard.shutdown(Duration::from_secs(10));
     assert!(second.complete);
     let store = lines_store(&second.stores);
@@ -410,8 +448,7 @@ fn a_sink_that_does_not_take_lines_fails_build() {
         .day_files(false)
         .ship_lines(sqlite())
         .build()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(matches!(err, Error::Config(_)), "{err}");
 }
 
@@ -453,7 +490,10 @@ fn the_store_of_lines_counts_drops_and_dead_letters_and_they_add_up() {
     rx.release();
     let done = guard.shutdown(Duration::from_secs(10));
     assert!(done.complete);
-    assert_eq!(done.stats.lines_written, 104, "the day files keep every line");
+    assert_eq!(
+        done.stats.lines_written, 104,
+        "the day files keep every line"
+    );
     let s = lines_store(&done.stores).stats;
     assert_eq!(s.actions_recorded, 104);
     assert_eq!(s.actions_dead_lettered, 3);

@@ -155,7 +155,6 @@ pub(super) struct Export<'a> {
     pub(super) scopes: Vec<Scope<'a>>,
 }
 
-
 /// Nanoseconds since the Unix epoch; 0 (unknown, as OTLP has it) outside what fits.
 pub(super) fn unix_nanos(t: &DateTime<Utc>) -> u64 {
     t.timestamp_nanos_opt()
@@ -269,14 +268,21 @@ pub(super) fn parse_line(l: &LogLine) -> Json {
 
 /// The log record of the log line `l` (read as `parsed`, [`parse_line`]), observed at
 /// `observed` (Unix nanoseconds), and the name of the scope it goes under: the line's logger.
-pub(super) fn line<'a>(l: &'a LogLine, parsed: &'a Json, observed: u64) -> (&'a str, LogRecord<'a>) {
+pub(super) fn line<'a>(
+    l: &'a LogLine,
+    parsed: &'a Json,
+    observed: u64,
+) -> (&'a str, LogRecord<'a>) {
     let field = |key: &str| parsed.get(key).and_then(Json::as_str);
     let Some(message) = field("message") else {
         // Not a line of ours (edited by hand): its text, as it is.
         let record = LogRecord {
             time_unix_nano: 0,
             observed_time_unix_nano: observed,
-            severity: Severity { number: 0, text: "" },
+            severity: Severity {
+                number: 0,
+                text: "",
+            },
             body: Value::Str(Cow::Borrowed(l.as_str())),
             attributes: Vec::new(),
             trace_id: None,
@@ -290,7 +296,10 @@ pub(super) fn line<'a>(l: &'a LogLine, parsed: &'a Json, observed: u64) -> (&'a 
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map_or(0, |t| unix_nanos(&t.to_utc()));
     let attributes = match parsed.get("metadata") {
-        Some(Json::Object(m)) => m.iter().map(|(k, v)| (k.as_str(), Value::Json(v))).collect(),
+        Some(Json::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value::Json(v)))
+            .collect(),
         _ => Vec::new(),
     };
     let record = LogRecord {
@@ -345,7 +354,13 @@ mod tests {
         assert_eq!(scope, "app::disk");
         assert_eq!(r.time_unix_nano, 1_762_176_645_123_456_000);
         assert_eq!(r.observed_time_unix_nano, 7);
-        assert_eq!(r.severity, Severity { number: 13, text: "WARNING" });
+        assert_eq!(
+            r.severity,
+            Severity {
+                number: 13,
+                text: "WARNING"
+            }
+        );
         assert_eq!(r.body, Value::Str("disk low".into()));
         assert_eq!(r.trace_id.map(|t| t[0]), Some(0x4b));
         assert_eq!(r.span_id.map(|s| s[7]), Some(0xb7));
@@ -368,7 +383,14 @@ mod tests {
 
     #[test]
     fn every_level_has_its_severity_and_text_that_is_not_a_line_is_kept() {
-        for (level, n) in [("TRACE", 1), ("DEBUG", 5), ("INFO", 9), ("WARNING", 13), ("ERROR", 17), ("NOTICE", 0)] {
+        for (level, n) in [
+            ("TRACE", 1),
+            ("DEBUG", 5),
+            ("INFO", 9),
+            ("WARNING", 13),
+            ("ERROR", 17),
+            ("NOTICE", 0),
+        ] {
             assert_eq!(level_severity(level), n, "{level}");
         }
         let l = LogLine::new("not json {");
@@ -376,7 +398,9 @@ mod tests {
         let (scope, r) = line(&l, &parsed, 1);
         assert_eq!((scope, r.severity.number), ("", 0));
         assert_eq!(r.body, Value::Str("not json {".into()));
-        let a = LogLine::new(r#"{"timestamp":"x","level":"INFO","message":"a","logger":"one","metadata":{}}"#);
+        let a = LogLine::new(
+            r#"{"timestamp":"x","level":"INFO","message":"a","logger":"one","metadata":{}}"#,
+        );
         let b = LogLine::new(r#"{"level":"INFO","message":"b","logger":"two","metadata":{}}"#);
         let c = LogLine::new(r#"{"level":"INFO","message":"c","logger":"one","metadata":{}}"#);
         let all = [a, b, c];
