@@ -109,7 +109,7 @@ impl Guard {
     /// the order the stores were given (the first store — [`crate::Builder::sink`] or the
     /// default choice — first, then those of [`crate::Builder::also_sink`]); then, when the
     /// lines are shipped ([`crate::Builder::ship_lines`]), the store of lines, marked
-    /// [`Carries::Lines`](crate::Carries::Lines). The action counters of [`Self::stats`] are
+    /// [`crate::Carries::Lines`]. The action counters of [`Self::stats`] are
     /// the sums of the stores of records; the store of lines is counted here only. Each entry
     /// keeps `recorded + replayed = delivered + dead_lettered + dropped + spooled` + what its
     /// queue still holds.

@@ -20,7 +20,7 @@
 //! types (numbers, booleans, arrays, nested objects) and a query can reach into them; a JSON
 //! null becomes an empty value. Records and runs go under one scope, `actionlog`.
 //!
-//! A log line ([`line`]) is read out of the day file's JSON object it is (`format::file`'s
+//! A log line ([`line()`]) is read out of the day file's JSON object it is (`format::file`'s
 //! layout, the one place a line is laid out):
 //!
 //! | line | log record |
@@ -260,7 +260,7 @@ pub(super) fn job(j: &JobExecution, observed: u64) -> LogRecord<'_> {
     }
 }
 
-/// A log line's JSON object, read once for [`line`] to borrow from (null when the text is not
+/// A log line's JSON object, read once for [`line()`] to borrow from (null when the text is not
 /// JSON).
 pub(super) fn parse_line(l: &LogLine) -> Json {
     serde_json::from_str(l.as_str()).unwrap_or(Json::Null)
