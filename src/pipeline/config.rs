@@ -16,7 +16,8 @@ pub const DEFAULT_ACTION_BLOCK_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default bound of the disk spool: 1 GiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 
-/// Delivery settings for action records.
+/// Delivery settings for action records and job runs — and, given to
+/// [`crate::Builder::ship_lines_with`], for the shipped log lines.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub(crate) capacity: usize,
