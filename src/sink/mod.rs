@@ -394,6 +394,30 @@ pub(crate) fn clean_map(m: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
 mod tests {
     use super::*;
 
+    /// A sink written before lines existed.
+    struct Records;
+
+    impl Sink for Records {
+        fn name(&self) -> &'static str {
+            "records"
+        }
+
+        fn write<'a>(&'a mut self, _: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    #[test]
+    fn a_sink_takes_no_lines_unless_it_says_so_and_refuses_them_by_default() {
+        let mut sink: Box<dyn Sink> = Box::new(Records);
+        assert!(!sink.takes_lines());
+        let lines = Batch::from(vec![LogLine::new("{}")]);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let e = rt.block_on(sink.write_lines(&lines)).unwrap_err();
+        assert_eq!(e.kind, FailureKind::Rejected);
+        assert!(e.message.contains("does not take log lines"), "{e}");
+    }
+
     #[test]
     fn table_names() {
         assert!(validate_table_name("action_logs").is_ok());
