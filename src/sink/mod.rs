@@ -412,7 +412,9 @@ mod tests {
         let mut sink: Box<dyn Sink> = Box::new(Records);
         assert!(!sink.takes_lines());
         let lines = Batch::from(vec![LogLine::new("{}")]);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let e = rt.block_on(sink.write_lines(&lines)).unwrap_err();
         assert_eq!(e.kind, FailureKind::Rejected);
         assert!(e.message.contains("does not take log lines"), "{e}");

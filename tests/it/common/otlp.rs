@@ -187,8 +187,6 @@ impl Receiver {
         cv.notify_all();
     }
 
-    }
-
     pub fn push(&self, f: Fault) {
         self.shared.faults.lock().unwrap().push_back(f);
     }
