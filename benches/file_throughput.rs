@@ -1,8 +1,11 @@
 //! Our file output against the peers, same workload, same run: tracing-subscriber's
 //! `fmt::layer().json()` writing through `tracing_appender::non_blocking` (default: lossy,
 //! 128 000 lines) to a daily `RollingFileAppender`; slog-json behind slog-async with
-//! `OverflowStrategy::Block`; and a no-op layer (the floor of any `tracing` layer). See
-//! `file_peers` for how each is set up.
+//! `OverflowStrategy::Block`; and a no-op layer (the floor of any `tracing` layer). With the
+//! `otlp` feature, also actionlog with its lines shipped to a loopback OTLP receiver (a
+//! process of its own), without the day files and beside them, so that what shipping costs
+//! the caller and the process is measured beside the day files alone. See `file_peers` for
+//! how each is set up.
 //!
 //! Criterion groups measure end-to-end throughput (emit N events on 1 or 2 threads, then flush
 //! and stop the writer), the caller-side cost of one event, and (`trace_context`) the
@@ -13,7 +16,8 @@
 //! lost, peak RSS; then the median and p99 caller-side cost of single events.
 //!
 //! Run: `cargo bench --bench file_throughput` (summary only: add `-- summary_only`, a filter
-//! no criterion benchmark matches).
+//! no criterion benchmark matches); with the shipped stacks:
+//! `cargo bench --features otlp --bench file_throughput`.
 
 mod file_peers;
 
@@ -23,12 +27,13 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use file_peers::{Emitter, Stack, in_span};
+use file_peers::{Emitter, SHIPPED, Stack, in_span};
 
 /// Emits `per_thread` events on each of `threads` threads, then flushes and stops the writer.
 /// Returns the elapsed time, the process's CPU time (user + system) spent meanwhile, the CPU
 /// time of the emitting threads alone (the rest is the stack's writer thread's), and the lines
-/// found on disk.
+/// that arrived: found on disk, or counted by the receiver for a stack that ships them (the
+/// fewer of the two when it does both).
 fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, Duration, Duration, u64) {
     let dir = tempfile::tempdir().unwrap();
     let (emitter, finish) = stack.build(dir.path());
@@ -55,11 +60,18 @@ fn run(stack: Stack, threads: usize, per_thread: u64) -> (Duration, Duration, Du
         (Instant::now(), cpu0)
     });
     drop(emitter);
-    finish();
+    let shipped = finish();
     let elapsed = start.elapsed();
     let cpu = cpu_time() - cpu0;
     let callers = *callers.lock().unwrap();
-    (elapsed, cpu, callers, count_lines(dir.path()))
+    let on_disk = count_lines(dir.path());
+    let lines = match shipped {
+        None => on_disk,
+        // Shipped only: nothing on disk.
+        Some(n) if on_disk == 0 => n,
+        Some(n) => n.min(on_disk),
+    };
+    (elapsed, cpu, callers, lines)
 }
 
 /// User + system time of the calling thread so far.
@@ -109,12 +121,14 @@ fn throughput(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("file_throughput/{threads}_thread"));
         g.sample_size(10).measurement_time(Duration::from_secs(8));
         g.throughput(Throughput::Elements(1));
-        for stack in [
+        let mut stacks = vec![
             Stack::Actionlog,
             Stack::Peer,
             Stack::PeerBlocking,
             Stack::Slog,
-        ] {
+        ];
+        stacks.extend(SHIPPED);
+        for stack in stacks {
             g.bench_function(BenchmarkId::from_parameter(stack.name()), |b| {
                 b.iter_custom(|iters| {
                     let per_thread = (iters / threads as u64).max(1);
@@ -127,18 +141,22 @@ fn throughput(c: &mut Criterion) {
 }
 
 /// The stacks whose caller-side cost is measured (one at a time, in this order).
-const CALLER_STACKS: [Stack; 5] = [
-    Stack::Actionlog,
-    Stack::ActionlogNoRedaction,
-    Stack::Peer,
-    Stack::Slog,
-    Stack::Noop,
-];
+fn caller_stacks() -> Vec<Stack> {
+    let mut stacks = vec![
+        Stack::Actionlog,
+        Stack::ActionlogNoRedaction,
+        Stack::Peer,
+        Stack::Slog,
+        Stack::Noop,
+    ];
+    stacks.extend(SHIPPED);
+    stacks
+}
 
 fn caller_cost(c: &mut Criterion) {
     let mut g = c.benchmark_group("caller_cost");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
-    for stack in CALLER_STACKS {
+    for stack in caller_stacks() {
         let dir = tempfile::tempdir().unwrap();
         let (emitter, finish) = stack.build(dir.path());
         in_span(&emitter, 0, |emit| {
@@ -302,17 +320,18 @@ fn summary() {
         "| stack | threads | events/s | CPU per event | of which the emitting threads | lost lines (max) | peak RSS (MiB, max) |"
     );
     println!("|---|---|---|---|---|---|---|");
-    let stacks = [
+    let mut stacks = vec![
         Stack::Actionlog,
         Stack::Peer,
         Stack::PeerBlocking,
         Stack::Slog,
         Stack::Noop,
     ];
+    stacks.extend(SHIPPED);
     let mut runs: std::collections::HashMap<(&str, usize), Vec<Row>> = Default::default();
     for _ in 0..ROUNDS {
         for threads in [1usize, 2] {
-            for stack in stacks {
+            for &stack in &stacks {
                 let r = child_run(stack, threads, PER_THREAD);
                 runs.entry((stack.name(), threads)).or_default().push(r);
             }
@@ -321,7 +340,7 @@ fn summary() {
     let mut rates = std::collections::HashMap::new();
     let mut cpus = std::collections::HashMap::new();
     for threads in [1usize, 2] {
-        for stack in stacks {
+        for &stack in &stacks {
             let r = &runs[&(stack.name(), threads)];
             let rate = median(r.iter().map(|x| x.0).collect());
             let cpu = median(r.iter().map(|x| x.1).collect());
@@ -338,7 +357,7 @@ fn summary() {
             };
             println!(
                 "| {} | {threads} | {:.2} M | {cpu:.0} ns | {callers:.0} ns | {lost} | {:.1} |",
-                stack.name(),
+                stack.label(),
                 rate / 1e6,
                 rss / 1024.0
             );
@@ -359,6 +378,16 @@ fn summary() {
         "actionlog 2 threads / 1 thread: {:.2}x",
         rates[&("actionlog", 2)] / rates[&("actionlog", 1)]
     );
+    for threads in [1usize, 2] {
+        for &stack in SHIPPED {
+            println!(
+                "at {threads} thread(s): {} at {:.2}x the events/s of the day files only, {:.2}x their CPU per event",
+                stack.label(),
+                rates[&(stack.name(), threads)] / rates[&("actionlog", threads)],
+                cpus[&(stack.name(), threads)] / cpus[&("actionlog", threads)],
+            );
+        }
+    }
     // Two cores give at most 2 s of CPU per second: with the CPU per event measured at 2
     // threads, no 2-thread rate can exceed 2 / that, whatever the threads do. Against the
     // 1-thread rate, that bounds the ratio on this machine.
@@ -375,27 +404,38 @@ fn summary() {
     );
     let mut lat: std::collections::HashMap<&str, Vec<(f64, f64)>> = Default::default();
     for _ in 0..ROUNDS {
-        for stack in CALLER_STACKS {
+        for stack in caller_stacks() {
             lat.entry(stack.name())
                 .or_default()
                 .push(caller_latency(stack));
         }
     }
     let mut medians = std::collections::HashMap::new();
-    for stack in CALLER_STACKS {
+    for stack in caller_stacks() {
         let r = &lat[stack.name()];
         let m = median(r.iter().map(|x| x.0).collect());
         let p99 = median(r.iter().map(|x| x.1).collect());
         medians.insert(stack.name(), m);
-        println!("| {} | {m:.0} ns | {p99:.0} ns |", stack.name());
+        println!("| {} | {m:.0} ns | {p99:.0} ns |", stack.label());
     }
     println!(
         "median caller cost: actionlog is {:.2} of the tracing peer's",
         medians["actionlog"] / medians["peer_lossy_default"]
     );
+    for &stack in SHIPPED {
+        println!(
+            "median caller cost: {} is {:.2} of the day files only",
+            stack.label(),
+            medians[stack.name()] / medians["actionlog"]
+        );
+    }
 }
 
 fn main() {
+    #[cfg(feature = "otlp")]
+    if std::env::var_os(file_peers::otlp_receiver::RECEIVER_ENV).is_some() {
+        return file_peers::otlp_receiver::serve_stdio();
+    }
     if let Ok(spec) = std::env::var("ACTIONLOG_BENCH_CHILD") {
         let mut it = spec.split_whitespace();
         let stack = Stack::from_name(it.next().unwrap());

@@ -259,10 +259,51 @@ impl Builder {
 
     /// The day files on or off (default on). Off, no day file is written and no directory
     /// made for them; the log directory still holds the action store, spool and dead letters
-    /// when they are used. With [`Self::stdout_json`] off too, the JSON lines go nowhere
-    /// (the console and actions stay).
+    /// when they are used. With [`Self::stdout_json`] and [`Self::ship_lines`] off too, the
+    /// JSON lines go nowhere (the console and actions stay).
     pub fn day_files(mut self, on: bool) -> Self {
         self.files = self.files.day_files(on);
+        self
+    }
+
+    /// Ships every log line to `sink` too — an [`OtlpSink`](crate::sink::OtlpSink): each line
+    /// an OpenTelemetry log record to a collector — through the durable path action records
+    /// take, in a pipeline of its own (bounded queue, batches, retries, disk spool replayed by
+    /// the next start, dead letters, counters in [`Guard::store_stats`]), so line volume never
+    /// delays the audit trail. With [`Self::day_files`] off (and stdout off, the default) the
+    /// collector is the only place the lines go: nothing is written under the log directory
+    /// but that pipeline's spool and dead letters, `<log_dir>/stores/<name>-<hash>-lines/`, and
+    /// only while the collector cannot take them. See [`FileLayerBuilder::ship_lines`] for the
+    /// bounds; the lines shipped are those of the log filter, each the day file's line.
+    ///
+    /// `build` fails with [`Error::Config`] for a sink that does not take lines (the database
+    /// sinks).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "otlp")] {
+    /// // OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 OTEL_SERVICE_NAME=tracker …
+    /// let _guard = actionlog::builder()
+    ///     .ship_lines(actionlog::sink::OtlpSink::from_env()?)
+    ///     .day_files(false)
+    ///     .init()?;
+    /// # }
+    /// # Ok::<(), actionlog::Error>(())
+    /// ```
+    pub fn ship_lines(mut self, sink: impl Sink) -> Self {
+        self.files = self.files.ship_lines(sink);
+        self
+    }
+
+    /// [`Self::ship_lines`], with the pipeline of lines' settings changed from its defaults by
+    /// `settings` (see [`FileLayerBuilder::ship_lines_with`]): `|p|
+    /// p.overflow(actionlog::Overflow::DropNewest)` keeps a full queue of lines from ever
+    /// holding the writer.
+    pub fn ship_lines_with(
+        mut self,
+        sink: impl Sink,
+        settings: impl FnOnce(crate::PipelineConfig) -> crate::PipelineConfig + Send + 'static,
+    ) -> Self {
+        self.files = self.files.ship_lines_with(sink, settings);
         self
     }
 
@@ -467,6 +508,12 @@ impl Builder {
             ));
         }
         let filter = self.env_filter()?;
+        if let (Some(sink), true) = (self.files.ships_to(), self.announce_store) {
+            crate::report::emit(format_args!(
+                "log lines are shipped to {}",
+                crate::sink::describe(sink, None)
+            ));
+        }
         let files = std::mem::replace(&mut self.files, FileLayer::builder(&self.log_dir));
         let (file, mut guard) = match files.writes_somewhere() {
             true => files.build().map(|(l, g)| (Some(l), g))?,

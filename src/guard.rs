@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::handle::{Flusher, Handle};
-use crate::stats::{Stats, StoreStats};
+use crate::stats::{Carries, Stats, StoreStats};
 
 /// What [`Guard::shutdown`] achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,10 +105,14 @@ impl Guard {
         s
     }
 
-    /// Each store's counters now, one entry per store action records and job runs go to, in
+    /// Each store's counters now: one entry per store action records and job runs go to, in
     /// the order the stores were given (the first store — [`crate::Builder::sink`] or the
-    /// default choice — first, then those of [`crate::Builder::also_sink`]); empty when
-    /// actions are off. The action counters of [`Self::stats`] are their sums.
+    /// default choice — first, then those of [`crate::Builder::also_sink`]); then, when the
+    /// lines are shipped ([`crate::Builder::ship_lines`]), the store of lines, marked
+    /// [`crate::Carries::Lines`]. The action counters of [`Self::stats`] are
+    /// the sums of the stores of records; the store of lines is counted here only. Each entry
+    /// keeps `recorded + replayed = delivered + dead_lettered + dropped + spooled` + what its
+    /// queue still holds.
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")] {
@@ -130,10 +134,15 @@ impl Guard {
     /// # }
     /// ```
     pub fn store_stats(&self) -> Vec<StoreStats> {
-        self.handles
+        let mut stores: Vec<StoreStats> = self
+            .handles
             .iter()
             .filter_map(|h| h.store_stats())
-            .collect()
+            .collect();
+        // The stores of records first, as given (a stable sort), whatever order the outputs
+        // were merged in.
+        stores.sort_by_key(|s| s.carries == Carries::Lines);
+        stores
     }
 
     /// Writes out and delivers everything emitted before this call; returns `false` if that did
@@ -187,23 +196,34 @@ impl Guard {
         let stats = self.stats();
         let stores = self.store_stats();
         self.handles.clear();
-        // With several stores, which one held records back.
-        let per_store = match stores.len() {
-            0 | 1 => String::new(),
-            _ => stores
-                .iter()
-                .map(|s| format!("; {} {}: {:?}", s.sink, s.target, s.stats))
-                .collect(),
+        // With several stores, which one held records back; the store of lines always, as it
+        // is not in `stats`.
+        let lost_or_kept = |s: &Stats| {
+            s.actions_dropped > 0
+                || s.actions_dead_lettered > 0
+                || s.actions_spooled > s.actions_replayed
         };
+        let several = stores
+            .iter()
+            .filter(|s| s.carries == Carries::Records)
+            .count()
+            > 1;
+        let per_store: String = stores
+            .iter()
+            .filter(|s| several || s.carries == Carries::Lines)
+            .map(|s| match s.carries {
+                Carries::Lines => format!("; log lines to {} {}: {:?}", s.sink, s.target, s.stats),
+                _ => format!("; {} {}: {:?}", s.sink, s.target, s.stats),
+            })
+            .collect();
         if !complete {
             crate::report::emit(format_args!(
                 "not fully flushed within {within:?}: {stats:?}{per_store}"
             ));
         } else if stats.lines_dropped > 0
             || stats.write_errors > 0
-            || stats.actions_dropped > 0
-            || stats.actions_dead_lettered > 0
-            || stats.actions_spooled > stats.actions_replayed
+            || lost_or_kept(&stats)
+            || stores.iter().any(|s| lost_or_kept(&s.stats))
         {
             crate::report::emit(format_args!("at shutdown: {stats:?}{per_store}"));
         }

@@ -27,12 +27,17 @@ pub enum Overflow {
 }
 
 /// A request sent to a worker: wait for its acknowledgement (and, after a shutdown, for its
-/// thread to end) within a deadline.
+/// thread to end) within a deadline; and, for a request that goes through two workers in
+/// turn, the second one's request, made once the first is done.
 #[must_use]
 pub(crate) struct Ack {
     rx: Option<Receiver<()>>,
     thread: Option<JoinHandle<()>>,
+    then: Option<Next>,
 }
+
+/// The request to make once an [`Ack`] is done, by the same deadline.
+type Next = Box<dyn FnOnce(Instant) -> Ack + Send>;
 
 impl Ack {
     /// Sends the request `make(ack)` with `send`; the worker acknowledges on `ack`.
@@ -44,7 +49,20 @@ impl Ack {
         Ack {
             rx: send(make(tx)).then_some(rx),
             thread: None,
+            then: None,
         }
+    }
+
+    /// Makes the request `next` once this one is acknowledged, or its deadline passed (so a
+    /// worker behind one that did not finish in time is still asked, and stops): the file
+    /// writer hands its lines to the pipeline of lines, which must then be asked to deliver
+    /// them. Waiting for the result waits for both, within the one deadline.
+    pub(crate) fn and_then(mut self, next: impl FnOnce(Instant) -> Ack + Send + 'static) -> Self {
+        self.then = Some(match self.then.take() {
+            None => Box::new(next),
+            Some(first) => Box::new(move |d| first(d).and_then(next)),
+        });
+        self
     }
 
     /// Also waits for `thread` to end once the request is acknowledged.
@@ -58,7 +76,8 @@ impl Ack {
         self.rx.is_some()
     }
 
-    /// Whether the worker acknowledged before `deadline`.
+    /// Whether the worker acknowledged before `deadline` (and the request made after it,
+    /// if any, was acknowledged too).
     pub(crate) fn wait(self, deadline: Instant) -> bool {
         let acked = self.rx.is_some_and(|rx| {
             rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -69,7 +88,10 @@ impl Ack {
                 let _ = t.join();
             }
         }
-        acked
+        match self.then {
+            Some(next) => next(deadline).wait(deadline) && acked,
+            None => acked,
+        }
     }
 }
 

@@ -44,12 +44,14 @@
 //!   encoding of captured values, span tracking (the span hooks every line layer embeds),
 //!   event capture; `format`: JSON escaping and numbers, timestamps, the file line's layout,
 //!   the console line;
-//! - `rows`: the owned rows ([`ActionRecord`], [`JobExecution`]) and their encoding;
+//! - `rows`: the owned rows ([`ActionRecord`], [`JobExecution`], and [`LogLine`], a line
+//!   shipped as the day file holds it) and their encoding;
 //! - `pipeline`: the bounded queue to the delivery worker, batching, retries, dead letters
 //!   and the disk spool ([`PipelineConfig`]), one pipeline per store
-//!   ([`Builder::also_sink`], [`StoreStats`]);
-//! - [`sink`]: where rows go — SQLite (default), PostgreSQL, Supabase, an OpenTelemetry
-//!   collector (OTLP/HTTP) — behind one small trait;
+//!   ([`Builder::also_sink`], [`StoreStats`]), and one for the shipped lines
+//!   ([`Builder::ship_lines`]);
+//! - [`sink`]: where rows and shipped lines go — SQLite (default), PostgreSQL, Supabase, an
+//!   OpenTelemetry collector (OTLP/HTTP) — behind one small trait;
 //! - at the bottom: `clock` ([`Clock`], [`Timezone`]), `per_thread` (the event path's
 //!   per-thread caches and buffers, borrowed without a panic on re-entry or teardown), `fs` (0750/0640, `O_NOFOLLOW`, `flock`
 //!   and their Windows counterparts: every platform difference of the file system), `error`,
@@ -84,6 +86,17 @@
 //!    cap);
 //! 7. `format/file.rs`: the line's layout, key by key (escaping in `format/json.rs`);
 //! 8. `file/rolling.rs`: the day file (or its current part) the writer appends the lines to.
+//!
+//! When the lines are shipped ([`Builder::ship_lines`]), the writer also hands each line it
+//! rendered in step 6 — with the day files off, for that alone — to a pipeline of its own:
+//!
+//! 9. `file/writer.rs` → `pipeline/queue.rs`: the line, as a [`LogLine`], on the bounded queue
+//!    of lines (`LineSender`: the writer waits at most `block_timeout` once per stall);
+//! 10. then as an action's steps 5 to 7 below, on that pipeline's worker: batched, retried,
+//!     spooled or dead-lettered (`logs/stores/<name>-<hash>-lines/`);
+//! 11. `sink/otlp/mapping.rs`: each line read into one OTLP log record (`line`), encoded by
+//!     `sink/otlp/proto.rs` or `json.rs`, sent by `sink/otlp/mod.rs`.
+//!
 //! ## The path of an action to its row
 //! One `info!(action_type = "order_paid", …)` (or an action span's close) reaches its
 //! `action_logs` row through these files, the first two on the app's thread, the rest on the
@@ -178,8 +191,8 @@ pub use pipeline::{
     PipelineConfig,
 };
 pub use redact::{DEFAULT_DENY_LIST, REDACTED, Redaction};
-pub use rows::{ActionRecord, FailureRule, JobExecution, OPEN_STATUSES};
-pub use stats::{Stats, StoreStats};
+pub use rows::{ActionRecord, FailureRule, JobExecution, LogLine, OPEN_STATUSES};
+pub use stats::{Carries, Stats, StoreStats};
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

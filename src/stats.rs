@@ -1,5 +1,6 @@
 //! [`Stats`]: a snapshot of every counter actionlog keeps, summed over the outputs a guard holds;
-//! [`StoreStats`]: one store's share of the action counters, when records go to several.
+//! [`StoreStats`]: one store's counters — a store of action records and job runs, or the store
+//! the log lines are shipped to ([`Carries`]).
 
 use std::path::PathBuf;
 
@@ -10,12 +11,15 @@ use std::path::PathBuf;
 /// make `actions_recorded` 20. So the accounting holds for the totals as it does for each
 /// store — `actions_recorded + actions_replayed = actions_delivered + actions_dead_lettered +
 /// actions_dropped + actions_spooled` + what is still queued — and [`crate::Guard::store_stats`]
-/// gives each store's own.
+/// gives each store's own. The store the log lines are shipped to
+/// ([`crate::Builder::ship_lines`]) is not in these sums: its counters are in its
+/// [`StoreStats`] only.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Lines that reached the day files (standard output, when the day files are off),
-    /// including actionlog's own WARNING lines about drops.
+    /// including actionlog's own WARNING lines about drops. Lines shipped to a store of lines
+    /// are counted in its [`StoreStats`] (none here when they are only shipped).
     pub lines_written: u64,
     /// Lines lost: channel full under [`crate::Overflow::DropNewest`], the writer gone after
     /// shutdown, or more than the in-memory cap waiting while the file could not be written.
@@ -49,13 +53,25 @@ pub struct Stats {
     pub actions_partially_rejected: u64,
 }
 
-/// One store's counters, beside its [`Stats`] share of the totals: see
-/// [`crate::Guard::store_stats`].
+/// What a store's pipeline carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Carries {
+    /// Action records and job runs ([`crate::Builder::sink`], [`crate::Builder::also_sink`]).
+    Records,
+    /// The log lines, as the day files hold them ([`crate::Builder::ship_lines`]).
+    Lines,
+}
+
+/// One store's counters: see [`crate::Guard::store_stats`]. For a store of records, its
+/// [`Stats`] are its share of the totals; the store of lines is counted here only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreStats {
     /// The sink's [`name`](crate::sink::Sink::name): `"sqlite"`, `"postgres"`, …
     pub sink: &'static str,
+    /// What its pipeline carries: action records and job runs, or the log lines.
+    pub carries: Carries,
     /// The sink's [`target`](crate::sink::Sink::target): the database file, or server,
     /// database, schema and table — never a password.
     pub target: String,
@@ -65,7 +81,10 @@ pub struct StoreStats {
     pub dead_letter_dir: PathBuf,
     /// This store's `actions_*` counters (the `lines_*` ones and `write_errors` are zero).
     /// `actions_recorded + actions_replayed = actions_delivered + actions_dead_lettered +
-    /// actions_dropped + actions_spooled` + what its queue still holds, for each store.
+    /// actions_dropped + actions_spooled` + what its queue still holds, for each store. For the
+    /// store of lines ([`Carries::Lines`]) they count log lines: `actions_recorded` the lines
+    /// the file writer handed to it, `actions_delivered` those the receiver took, and so on;
+    /// they are not in [`crate::Guard::stats`]' action totals.
     pub stats: Stats,
 }
 

@@ -2,7 +2,11 @@
 //! layer, the tracing peer (tracing-subscriber's JSON layer through tracing-appender's
 //! `non_blocking`), slog-json behind slog-async (`OverflowStrategy::Block`, lossless), and a
 //! no-op layer that only visits the fields and walks the span scope (the floor of a `tracing`
-//! layer).
+//! layer). With the `otlp` feature, actionlog with its lines shipped to a loopback OTLP
+//! receiver ([`otlp_receiver`], a process of its own), without and with the day files.
+
+#[cfg(feature = "otlp")]
+pub mod otlp_receiver;
 
 use std::path::Path;
 
@@ -25,16 +29,39 @@ pub enum Stack {
     Slog,
     /// A layer that visits the fields and walks the span scope, and writes nothing.
     Noop,
+    /// actionlog with no day files, its lines shipped to a loopback OTLP receiver
+    /// (`ship_lines` with the OTLP sink: protobuf, no compression, the pipeline's defaults).
+    #[cfg(feature = "otlp")]
+    ActionlogShipped,
+    /// actionlog's day files, and the same lines shipped as [`Stack::ActionlogShipped`] ships.
+    #[cfg(feature = "otlp")]
+    ActionlogFilesShipped,
 }
 
-pub const ALL: [Stack; 6] = [
+pub const ALL: &[Stack] = &[
     Stack::Actionlog,
     Stack::ActionlogNoRedaction,
     Stack::Peer,
     Stack::PeerBlocking,
     Stack::Slog,
     Stack::Noop,
+    #[cfg(feature = "otlp")]
+    Stack::ActionlogShipped,
+    #[cfg(feature = "otlp")]
+    Stack::ActionlogFilesShipped,
 ];
+
+/// The shipped stacks, when the `otlp` feature is on (else none).
+pub const SHIPPED: &[Stack] = &[
+    #[cfg(feature = "otlp")]
+    Stack::ActionlogShipped,
+    #[cfg(feature = "otlp")]
+    Stack::ActionlogFilesShipped,
+];
+
+/// What stopping a stack returns: the lines a receiver counted, for a stack that ships them
+/// (the day files are counted on disk).
+pub type Finish = Box<dyn FnOnce() -> Option<u64>>;
 
 /// An emitter: a `tracing` dispatcher or a slog logger.
 pub enum Emitter {
@@ -51,6 +78,24 @@ impl Stack {
             Stack::PeerBlocking => "peer_lossless",
             Stack::Slog => "slog_async_block",
             Stack::Noop => "noop_layer",
+            #[cfg(feature = "otlp")]
+            Stack::ActionlogShipped => "actionlog_shipped",
+            #[cfg(feature = "otlp")]
+            Stack::ActionlogFilesShipped => "actionlog_files_shipped",
+        }
+    }
+
+    /// What the summary says the stack is.
+    pub fn label(self) -> &'static str {
+        match self {
+            #[cfg(feature = "otlp")]
+            Stack::ActionlogShipped => {
+                "actionlog, lines shipped to a loopback OTLP receiver (no day files)"
+            }
+            #[cfg(feature = "otlp")]
+            Stack::ActionlogFilesShipped => "actionlog, day files + lines shipped",
+            Stack::Actionlog => "actionlog, day files only",
+            other => other.name(),
         }
     }
 
@@ -59,7 +104,7 @@ impl Stack {
     }
 
     /// An emitter writing into `dir` and the closure that flushes and stops its writer.
-    pub fn build(self, dir: &Path) -> (Emitter, Box<dyn FnOnce()>) {
+    pub fn build(self, dir: &Path) -> (Emitter, Finish) {
         match self {
             Stack::Actionlog | Stack::ActionlogNoRedaction => {
                 let redaction = if self == Stack::Actionlog {
@@ -73,7 +118,45 @@ impl Stack {
                     .build()
                     .unwrap();
                 let d = Dispatch::new(tracing_subscriber::registry().with(layer));
-                (Emitter::Tracing(d), Box::new(move || drop(guard)))
+                (
+                    Emitter::Tracing(d),
+                    Box::new(move || {
+                        drop(guard);
+                        None
+                    }),
+                )
+            }
+            #[cfg(feature = "otlp")]
+            Stack::ActionlogShipped | Stack::ActionlogFilesShipped => {
+                let receiver = otlp_receiver::Remote::start();
+                let sink = actionlog::sink::OtlpSink::builder()
+                    .environment(false)
+                    .endpoint(receiver.url.as_str())
+                    .service_name("bench")
+                    .build()
+                    .unwrap();
+                let (layer, guard) = actionlog::FileLayer::builder(dir)
+                    .timezone(actionlog::Timezone::Utc)
+                    .day_files(self == Stack::ActionlogFilesShipped)
+                    // Stopping waits until every line reached the receiver (or the spool):
+                    // a stack must not look fast by leaving lines behind.
+                    .flush_deadline(std::time::Duration::from_secs(600))
+                    .ship_lines(sink)
+                    .build()
+                    .unwrap();
+                let d = Dispatch::new(tracing_subscriber::registry().with(layer));
+                (
+                    Emitter::Tracing(d),
+                    Box::new(move || {
+                        let done = guard.shutdown(std::time::Duration::from_secs(600));
+                        assert!(
+                            done.complete,
+                            "the lines were not all shipped: {:?}",
+                            done.stores
+                        );
+                        Some(receiver.finish())
+                    }),
+                )
             }
             Stack::Peer | Stack::PeerBlocking => {
                 let appender = tracing_appender::rolling::daily(dir, "peer.log");
@@ -82,7 +165,13 @@ impl Stack {
                     .finish(appender);
                 let layer = tracing_subscriber::fmt::layer().json().with_writer(nb);
                 let d = Dispatch::new(tracing_subscriber::registry().with(layer));
-                (Emitter::Tracing(d), Box::new(move || drop(guard)))
+                (
+                    Emitter::Tracing(d),
+                    Box::new(move || {
+                        drop(guard);
+                        None
+                    }),
+                )
             }
             Stack::Slog => {
                 use slog::Drain;
@@ -95,11 +184,17 @@ impl Stack {
                     .overflow_strategy(slog_async::OverflowStrategy::Block)
                     .build_with_guard();
                 let log = slog::Logger::root(drain.fuse(), slog::o!());
-                (Emitter::Slog(log), Box::new(move || drop(guard)))
+                (
+                    Emitter::Slog(log),
+                    Box::new(move || {
+                        drop(guard);
+                        None
+                    }),
+                )
             }
             Stack::Noop => {
                 let d = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
-                (Emitter::Tracing(d), Box::new(|| {}))
+                (Emitter::Tracing(d), Box::new(|| None))
             }
         }
     }

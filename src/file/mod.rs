@@ -9,7 +9,9 @@
 //! applies `keep_days` and `max_total_bytes`; with the `compress` feature a thread of its own
 //! gzips closed files (`compress`). [`read`] reads it all back for every consumer. The same
 //! lines may go to standard output too, or instead of the day files ([`stdout`], [`writer::Output`]):
-//! the container set-up.
+//! the container set-up. And they may be shipped, each the day file's line as it is, through a
+//! pipeline of their own to a store that takes lines ([`FileLayerBuilder::ship_lines`]: an
+//! OpenTelemetry collector), with or without the day files.
 //!
 //! The caller never does I/O. What it may do is wait: under [`Overflow::Block`] (the default) a
 //! full hand-off makes the caller wait for the writer, so nothing is lost; under
@@ -55,7 +57,9 @@ use crate::fields::spans::{SpanTracking, line_layer_span_hooks};
 use crate::format::time;
 use crate::guard::Guard;
 use crate::limits::Limits;
+use crate::pipeline::{self, PipelineConfig};
 use crate::redact::Redaction;
+use crate::sink::Sink;
 use handle::{Counters, FileHandle};
 use handoff::Handoff;
 pub use handoff::{DEFAULT_BLOCK_TIMEOUT, DEFAULT_QUEUE_MAX_BYTES};
@@ -132,6 +136,7 @@ impl FileLayer {
             close_lines: false,
             day_files: true,
             stdout_json: false,
+            ship: None,
         }
     }
 }
@@ -173,6 +178,17 @@ pub struct FileLayerBuilder {
     close_lines: bool,
     day_files: bool,
     stdout_json: bool,
+    ship: Option<ShipLines>,
+}
+
+/// Changes the pipeline of lines' settings from its defaults (see
+/// [`FileLayerBuilder::ship_lines_with`]).
+type LinesSettings = Box<dyn FnOnce(PipelineConfig) -> PipelineConfig + Send>;
+
+/// Where the lines are shipped, and how its pipeline's settings differ from the defaults.
+struct ShipLines {
+    sink: Box<dyn Sink>,
+    settings: Option<LinesSettings>,
 }
 
 impl std::fmt::Debug for FileLayerBuilder {
@@ -189,6 +205,7 @@ impl std::fmt::Debug for FileLayerBuilder {
             .field("span_close_lines", &self.close_lines)
             .field("day_files", &self.day_files)
             .field("stdout_json", &self.stdout_json)
+            .field("ship_lines", &self.ship.as_ref().map(|s| s.sink.name()))
             .finish_non_exhaustive()
     }
 }
@@ -390,14 +407,76 @@ impl FileLayerBuilder {
         self
     }
 
+    /// Ships every line to `sink` too (default: not shipped) — an
+    /// [`OtlpSink`](crate::sink::OtlpSink), which sends each as an OpenTelemetry log record to
+    /// a collector — through a pipeline of its own, the durable path action records take:
+    /// a bounded queue, batches, retries with backoff, a disk spool while the receiver is slow
+    /// or down (replayed by the next start too) and dead letters, with its own counters
+    /// ([`Guard::store_stats`], [`crate::Carries::Lines`]). Beside the day files or instead of
+    /// them ([`day_files(false)`](Self::day_files)): with the day files and stdout off, the
+    /// writer renders each line for shipping only.
+    ///
+    /// What is shipped is the day file's line, byte for byte: the writer thread renders it
+    /// once (the caller does no more than without shipping) and hands it over. The pipeline's
+    /// spool and dead letters go to `<log_dir>/stores/<name>-<hash>-lines/` (`<name>-<hash>` as
+    /// a store added with [`crate::Builder::also_sink`] would have it, so apart from any store
+    /// of records, the same collector's included). Its queue full, the writer waits at most
+    /// [`block_timeout`](Self::block_timeout) once, then drops lines there (counted in that
+    /// store) until it takes them again; meanwhile the file layer's own queue and
+    /// [`Overflow`] bound what callers wait. Given twice, the last sink wins.
+    ///
+    /// [`build`](Self::build) fails with [`Error::Config`] for a sink that does not take lines
+    /// ([`Sink::takes_lines`]: the database sinks).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "otlp")] {
+    /// // OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 …
+    /// let collector = actionlog::sink::OtlpSink::from_env()?;
+    /// let (_lines, _guard) = actionlog::FileLayer::builder("logs")
+    ///     .day_files(false) // the collector only
+    ///     .ship_lines(collector)
+    ///     .build()?;
+    /// # }
+    /// # Ok::<(), actionlog::Error>(())
+    /// ```
+    pub fn ship_lines(mut self, sink: impl Sink) -> Self {
+        self.ship = Some(ShipLines {
+            sink: Box::new(sink),
+            settings: None,
+        });
+        self
+    }
+
+    /// [`Self::ship_lines`], with the pipeline of lines' settings changed from its defaults by
+    /// `settings`: [`PipelineConfig`]'s, but for the wait of a full queue, which defaults to
+    /// this layer's [`block_timeout`](Self::block_timeout) — e.g. `|p| p.overflow(Overflow::DropNewest)`
+    /// so the writer never waits for it, `|p| p.spool_max_bytes(256 << 20)`, or a spool
+    /// directory of its own.
+    pub fn ship_lines_with(
+        mut self,
+        sink: impl Sink,
+        settings: impl FnOnce(PipelineConfig) -> PipelineConfig + Send + 'static,
+    ) -> Self {
+        self.ship = Some(ShipLines {
+            sink: Box::new(sink),
+            settings: Some(Box::new(settings)),
+        });
+        self
+    }
+
+    /// The sink the lines are shipped to, if they are.
+    pub(crate) fn ships_to(&self) -> Option<&dyn Sink> {
+        self.ship.as_ref().map(|s| s.sink.as_ref())
+    }
+
     /// Whether the lines go to standard output.
     pub(crate) fn writes_stdout(&self) -> bool {
         self.stdout_json
     }
 
-    /// Whether the lines go anywhere (the day files, stdout or both).
+    /// Whether the lines go anywhere (the day files, stdout, a store of lines).
     pub(crate) fn writes_somewhere(&self) -> bool {
-        self.day_files || self.stdout_json
+        self.day_files || self.stdout_json || self.ship.is_some()
     }
 
     /// Shares a clock already behind an `Arc`.
@@ -408,29 +487,48 @@ impl FileLayerBuilder {
 
     /// Creates the directory (mode 0750 on Unix), opens today's file (mode 0640 on Unix),
     /// points `latest.log` at it and starts the writer thread (with the day files off, only the
-    /// thread). (Windows: see the README's "Platforms".)
+    /// thread), and the pipeline of lines when they are shipped. (Windows: see the README's
+    /// "Platforms".)
     ///
     /// # Errors
     /// [`Error::LogDir`] or [`Error::LogFile`] naming the path and the OS cause;
     /// [`Error::Stdout`] when the lines go to a standard output the process does not have;
-    /// [`Error::Config`] for a zero capacity, or with both the day files and stdout off;
-    /// [`Error::Thread`] if the thread cannot start.
-    pub fn build(self) -> Result<(FileLayer, Guard), Error> {
+    /// [`Error::Config`] for a zero capacity, with the day files, stdout and shipping all off,
+    /// for a sink given to [`Self::ship_lines`] that does not take lines, or out-of-range
+    /// settings of its pipeline; [`Error::Thread`] if a thread cannot start.
+    pub fn build(mut self) -> Result<(FileLayer, Guard), Error> {
         if self.capacity == 0 {
             return Err(Error::Config("queue_capacity must be at least 1"));
         }
-        if !self.day_files && !self.stdout_json {
+        if !self.writes_somewhere() {
             return Err(Error::Config(
                 "the day files and standard output are both off: the lines have nowhere to go",
             ));
         }
+        // The store of lines is checked before any file or thread is made.
+        let ship = match self.ship.take() {
+            Some(ShipLines { sink, settings }) => {
+                let base = PipelineConfig {
+                    log_dir: self.dir.clone(),
+                    ..PipelineConfig::default().block_timeout(self.block_timeout)
+                };
+                let config = match settings {
+                    Some(f) => f(base),
+                    None => base,
+                }
+                .for_lines(sink.name(), &sink.target());
+                pipeline::check_lines(sink.as_ref(), &config)?;
+                Some((sink, config))
+            }
+            None => None,
+        };
         let stdout = || stdout::Stdout::open().map_err(Error::Stdout);
         let day = time::day_of(self.clock.now(), self.tz);
         let (out, copy) = if self.day_files {
             let copy = self.stdout_json.then(stdout).transpose()?;
             let files = rolling::DayFiles::open(self.dir, self.bounds, day)?;
             (writer::Output::Files(files), copy)
-        } else {
+        } else if self.stdout_json {
             (
                 writer::Output::Stdout {
                     out: stdout()?,
@@ -438,6 +536,8 @@ impl FileLayerBuilder {
                 },
                 None,
             )
+        } else {
+            (writer::Output::ShippedOnly { day }, None)
         };
         // Flush and shutdown requests only: lines go through the hub's per-thread slots.
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -459,6 +559,14 @@ impl FileLayerBuilder {
         if let Some(copy) = copy {
             w.copy_with(writer::StdoutCopy::new(copy));
         }
+        let lines = match ship {
+            Some((sink, config)) => {
+                let (sender, handle) = pipeline::start_lines(sink, config, self.clock.clone())?;
+                w.ship_with(sender);
+                Some(handle)
+            }
+            None => None,
+        };
         #[cfg(feature = "compress")]
         if let Some(files) = w.day_files().filter(|_| self.compress) {
             let compressor =
@@ -486,6 +594,7 @@ impl FileLayerBuilder {
             hub,
             thread: Some(thread),
             counters,
+            lines,
         };
         let guard = Guard::new(handle, self.flush_deadline);
         Ok((layer, guard))

@@ -1,7 +1,10 @@
 //! The file writer thread: takes the callers' captured events from their slots
 //! ([`super::handoff`]), renders each into its line ([`super::render`]) and appends the lines to
 //! the day files, or to standard output when they are off ([`Output`]); beside the day
-//! files, standard output may get a copy of each line ([`copy`]). Its loop goes round every
+//! files, standard output may get a copy of each line ([`copy`]). When the lines are shipped
+//! (`Builder::ship_lines`), each rendered line also goes, as it is, to the pipeline of lines
+//! ([`crate::pipeline::LineSender`]); with the day files and stdout off, that is the only
+//! place it goes. Its loop goes round every
 //! slot while lines keep coming and sleeps after a quiet spell; a round writes the day being
 //! written first, so a new day starts only after the old day's lines taken with it.
 //!
@@ -27,6 +30,10 @@
 //! - The copy to standard output is made from the write buffer as its lines leave for the
 //!   files, each byte once, before the files' own write: an outage of the files does not hold
 //!   it back, and one of stdout costs the copy only.
+//! - A shipped line is the day file's line, byte for byte (without its newline), handed over
+//!   as it is rendered, before the files' write: an outage of the files does not hold it back,
+//!   and one of the receiver is the pipeline of lines' to absorb (its spool). A full queue of
+//!   lines holds the writer at most once per stall (see [`crate::pipeline::LineSender`]).
 
 use std::fmt;
 use std::fs::File;
@@ -46,6 +53,8 @@ use super::rolling::DayFiles;
 use super::stdout::Stdout;
 use crate::clock::{Clock, Day, Timezone};
 use crate::fields::CaptureSettings;
+use crate::pipeline::LineSender;
+use crate::rows::LogLine;
 
 /// How often a broken file is retried.
 pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -90,6 +99,8 @@ pub(crate) struct Writer {
     /// Standard output beside the day files, and how much of `buf` it was given.
     copy: Option<StdoutCopy>,
     copied: usize,
+    /// The pipeline of lines, when they are shipped.
+    ship: Option<LineSender>,
     /// Bytes received and not yet written; always whole lines, except a tail left by a partial write.
     buf: Vec<u8>,
     /// Complete lines in `buf`.
@@ -135,6 +146,7 @@ impl Writer {
             out,
             copy: None,
             copied: 0,
+            ship: None,
             buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
             buf_lines: 0,
             renderer: LineRenderer::new(render, tz),
@@ -162,6 +174,11 @@ impl Writer {
         self.copy = Some(c);
     }
 
+    /// Ships every line to the pipeline of lines too.
+    pub(crate) fn ship_with(&mut self, s: LineSender) {
+        self.ship = Some(s);
+    }
+
     /// Hands closed files to `c` from now on.
     #[cfg(feature = "compress")]
     pub(crate) fn compress_with(&mut self, c: super::compress::Compressor) {
@@ -187,7 +204,7 @@ impl Writer {
     /// Serves until shutdown; a panic inside (a bug of ours) is reported, counted as a write
     /// error, and the loop starts again: logging never silently stops.
     pub(crate) fn run(mut self) {
-        if self.copy.is_some() || self.out.day_files().is_none() {
+        if self.copy.is_some() || matches!(self.out, Output::Stdout { .. }) {
             super::stdout::keep_broken_pipe_an_error();
         }
         loop {
@@ -373,8 +390,13 @@ impl Writer {
             "actionlog",
             &meta,
         );
-        self.buf.extend_from_slice(&line);
-        self.buf_lines += 1;
+        if let Some(ship) = &mut self.ship {
+            ship_line(ship, &line);
+        }
+        if self.out.keeps_lines() {
+            self.buf.extend_from_slice(&line);
+            self.buf_lines += 1;
+        }
     }
 }
 
@@ -499,7 +521,7 @@ impl Writer {
 
     /// Renders run `i` of `c` (records of one day) into lines: straight into the write buffer
     /// while no part cap applies and the file is healthy, else line by line through
-    /// [`Writer::push`].
+    /// [`Writer::push`]; each line shipped too, when the lines are.
     fn push_run(&mut self, c: &Chunk, i: usize) {
         let (from, day) = c.days[i];
         let to = c.days.get(i + 1).map_or(c.bytes.len(), |&(o, _)| o);
@@ -516,14 +538,23 @@ impl Writer {
             let flat = (flat != NO_FLAT)
                 .then(|| c.flats.get(flat as usize))
                 .flatten();
-            if self.part_cap.is_none() && self.broken_since.is_none() {
+            if self.part_cap.is_none() && self.broken_since.is_none() && self.out.keeps_lines() {
+                let from = self.buf.len();
                 self.renderer.line(&mut self.buf, meta, flat, &rec);
                 self.buf_lines += 1;
+                if let Some(ship) = &mut self.ship {
+                    ship_line(ship, &self.buf[from..]);
+                }
             } else {
                 let mut line = std::mem::take(&mut self.line);
                 line.clear();
                 self.renderer.line(&mut line, meta, flat, &rec);
-                self.push(day, &line, 1);
+                if let Some(ship) = &mut self.ship {
+                    ship_line(ship, &line);
+                }
+                if self.out.keeps_lines() {
+                    self.push(day, &line, 1);
+                }
                 self.line = line;
             }
             if self.buf.len() >= WRITE_CHUNK {
@@ -531,6 +562,13 @@ impl Writer {
             }
         }
     }
+}
+
+/// Ships one rendered line (its newline left out) as it is.
+fn ship_line(ship: &mut LineSender, line: &[u8]) {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    // Rendered by us: valid UTF-8 (a lossy copy guards the shipping against a bug of ours).
+    ship.send(LogLine::new(String::from_utf8_lossy(line).into_owned()));
 }
 
 /// Splits the next framed record off `run`: (meta index, flat index, record bytes).
@@ -546,15 +584,20 @@ fn next_record<'a>(run: &mut &'a [u8]) -> Option<(usize, u32, &'a [u8])> {
 }
 
 /// Where the writer's lines go: the day files, or standard output alone when the day files
-/// are off ([`super::stdout`]). The writer drives both the same way — the day it is on, the
-/// open file, a failure and its retries — and what has no meaning on stdout (parts, a file
-/// deleted under it, reopening) does nothing there.
+/// are off ([`super::stdout`]), or nowhere but the pipeline of lines. The writer drives them
+/// the same way — the day it is on, the open file, a failure and its retries — and what has no
+/// meaning on stdout (parts, a file deleted under it, reopening) does nothing there.
 pub(crate) enum Output {
     Files(DayFiles),
     /// Standard output, and the day the writer is on (a round orders its lines by day
     /// whatever the destination).
     Stdout {
         out: Stdout,
+        day: Day,
+    },
+    /// No day files and no stdout: the lines are only shipped ([`Writer::ship_with`]), and
+    /// never buffered for a write.
+    ShippedOnly {
         day: Day,
     },
 }
@@ -564,15 +607,20 @@ impl Output {
     pub(crate) fn day_files(&self) -> Option<&DayFiles> {
         match self {
             Output::Files(f) => Some(f),
-            Output::Stdout { .. } => None,
+            Output::Stdout { .. } | Output::ShippedOnly { .. } => None,
         }
+    }
+
+    /// Whether lines are written here (else they are only shipped).
+    pub(crate) fn keeps_lines(&self) -> bool {
+        !matches!(self, Output::ShippedOnly { .. })
     }
 
     /// The day being written.
     pub(crate) fn day(&self) -> Day {
         match self {
             Output::Files(f) => f.day(),
-            Output::Stdout { day, .. } => *day,
+            Output::Stdout { day, .. } | Output::ShippedOnly { day } => *day,
         }
     }
 
@@ -580,7 +628,7 @@ impl Output {
     pub(crate) fn enter_day(&mut self, to: Day) -> io::Result<()> {
         match self {
             Output::Files(f) => f.rotate(to),
-            Output::Stdout { day, .. } => {
+            Output::Stdout { day, .. } | Output::ShippedOnly { day } => {
                 *day = to;
                 Ok(())
             }
@@ -591,7 +639,7 @@ impl Output {
     pub(crate) fn part_cap(&self) -> Option<u64> {
         match self {
             Output::Files(f) => f.part_cap(),
-            Output::Stdout { .. } => None,
+            Output::Stdout { .. } | Output::ShippedOnly { .. } => None,
         }
     }
 
@@ -599,7 +647,7 @@ impl Output {
     pub(crate) fn len(&self) -> u64 {
         match self {
             Output::Files(f) => f.len(),
-            Output::Stdout { .. } => 0,
+            Output::Stdout { .. } | Output::ShippedOnly { .. } => 0,
         }
     }
 
@@ -614,15 +662,17 @@ impl Output {
     pub(crate) fn next_part(&mut self) -> io::Result<()> {
         match self {
             Output::Files(f) => f.next_part(),
-            Output::Stdout { .. } => Ok(()),
+            Output::Stdout { .. } | Output::ShippedOnly { .. } => Ok(()),
         }
     }
 
-    /// What to write to, reopening a day file closed after an error.
+    /// What to write to, reopening a day file closed after an error (never asked when the
+    /// lines are only shipped: nothing is buffered then).
     pub(crate) fn file(&mut self) -> io::Result<&mut File> {
         match self {
             Output::Files(f) => f.file(),
             Output::Stdout { out, .. } => Ok(out.file()),
+            Output::ShippedOnly { .. } => Err(io::Error::other("the lines are only shipped")),
         }
     }
 
@@ -637,7 +687,7 @@ impl Output {
     pub(crate) fn is_stale(&self) -> bool {
         match self {
             Output::Files(f) => f.is_stale(),
-            Output::Stdout { .. } => false,
+            Output::Stdout { .. } | Output::ShippedOnly { .. } => false,
         }
     }
 }
@@ -648,6 +698,7 @@ impl fmt::Display for Output {
         match self {
             Output::Files(files) => write!(f, "{}", files.current_path().display()),
             Output::Stdout { .. } => f.write_str("standard output"),
+            Output::ShippedOnly { .. } => f.write_str("the store of lines"),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::delivery::Delivery;
 use super::queue::{Asked, Queue};
 use super::spool::{self, Claim, Full, Spilled, Spool};
 use super::{ActionCounters, PipelineConfig};
-use crate::rows::{ActionRecord, Envelope, JobExecution, Row};
+use crate::rows::{ActionRecord, Envelope, JobExecution, LogLine, Row};
 use crate::sink::Batch;
 
 /// How often an open batch looks for more records (see [`Batcher::fill`]).
@@ -289,10 +289,24 @@ impl Batcher {
                         failed: None,
                         ..
                     }) => {
-                        // What a segment could not hold goes on to the dead-letter file.
-                        let long: HashSet<_> = too_long.iter().map(|r| r.id()).collect();
-                        let (spooled, rest): (Vec<_>, Vec<_>) =
-                            left.into_iter().partition(|(r, _)| !long.contains(&r.id()));
+                        // What a segment could not hold goes on to the dead-letter file. The
+                        // spool hands back the rows themselves (lines have no id to match).
+                        let long: HashSet<*const Row> =
+                            too_long.iter().map(|r| *r as *const Row).collect();
+                        let long: HashSet<usize> = left
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, (r, _))| long.contains(&(r as *const Row)))
+                            .map(|(i, _)| i)
+                            .collect();
+                        let (spooled, rest): (Vec<_>, Vec<_>) = left
+                            .into_iter()
+                            .enumerate()
+                            .partition(|(i, _)| !long.contains(i));
+                        let (spooled, rest): (Vec<_>, Vec<_>) = (
+                            spooled.into_iter().map(|(_, w)| w).collect(),
+                            rest.into_iter().map(|(_, w)| w).collect(),
+                        );
                         let n: u64 = spooled.iter().map(|(_, w)| w).sum();
                         self.counters.spooled.fetch_add(n, Ordering::Relaxed);
                         if rest.is_empty() {
@@ -323,49 +337,116 @@ impl Batcher {
 /// A row and how many received records it stands for after merging.
 pub(crate) type Weighted = (Row, u64);
 
-/// One write's rows: actions are written first, then job runs; a retry writes both again,
-/// which the idempotent writes make harmless.
+/// One write's rows: actions are written first, then job runs, then log lines; a retry writes
+/// them all again, which the idempotent writes make harmless. (Lines travel in a pipeline of
+/// their own: a request holds them beside records only when a spool was shared by hand.)
 pub(crate) struct Request {
     pub(crate) actions: Batch<ActionRecord>,
     /// How many received records each action row stands for, in the same order.
     weights: Vec<u64>,
     pub(crate) jobs: Batch<JobExecution>,
+    pub(crate) lines: Batch<LogLine>,
 }
 
 impl Request {
+    fn of(actions: Vec<ActionRecord>, weights: Vec<u64>, jobs: Vec<JobExecution>) -> Request {
+        Request {
+            actions: actions.into(),
+            weights,
+            jobs: jobs.into(),
+            lines: Batch::default(),
+        }
+    }
+
+    fn of_lines(lines: Vec<LogLine>) -> Request {
+        Request {
+            lines: lines.into(),
+            ..Request::of(Vec::new(), Vec::new(), Vec::new())
+        }
+    }
+
     /// Rows in the request.
     pub(crate) fn len(&self) -> usize {
-        self.actions.len() + self.jobs.len()
+        self.actions.len() + self.jobs.len() + self.lines.len()
     }
 
     /// Received records the request stands for.
     pub(crate) fn weight(&self) -> u64 {
-        self.weights.iter().sum::<u64>() + self.jobs.len() as u64
+        self.weights.iter().sum::<u64>() + self.jobs.len() as u64 + self.lines.len() as u64
     }
 
-    /// Two requests of about half the rows each, to isolate rows the store rejects: actions
-    /// apart from job runs first, then halves of one kind.
-    pub(crate) fn split(self) -> (Request, Request) {
-        let (mut actions, mut weights, mut jobs) =
-            (self.actions.into_vec(), self.weights, self.jobs.into_vec());
-        let part = |actions: Vec<ActionRecord>, weights, jobs: Vec<JobExecution>| Request {
-            actions: actions.into(),
-            weights,
-            jobs: jobs.into(),
-        };
-        if !actions.is_empty() && !jobs.is_empty() {
-            return (
-                part(actions, weights, Vec::new()),
-                part(Vec::new(), Vec::new(), jobs),
-            );
+    /// The request's parts of one kind each, in the order they are written (actions, job
+    /// runs, lines), the empty ones left out.
+    pub(crate) fn parts(self) -> Vec<Request> {
+        let (actions, weights, jobs, lines) = (
+            self.actions.into_vec(),
+            self.weights,
+            self.jobs.into_vec(),
+            self.lines.into_vec(),
+        );
+        let mut parts = Vec::with_capacity(3);
+        if !actions.is_empty() {
+            parts.push(Request::of(actions, weights, Vec::new()));
         }
-        let right = if jobs.is_empty() {
-            let at = actions.len() / 2;
-            part(actions.split_off(at), weights.split_off(at), Vec::new())
-        } else {
-            part(Vec::new(), Vec::new(), jobs.split_off(jobs.len() / 2))
+        if !jobs.is_empty() {
+            parts.push(Request::of(Vec::new(), Vec::new(), jobs));
+        }
+        if !lines.is_empty() {
+            parts.push(Request::of_lines(lines));
+        }
+        parts
+    }
+
+    /// Two requests of about half the rows each, to isolate rows the store rejects: one kind
+    /// apart from the others first, then halves of one kind.
+    pub(crate) fn split(self) -> (Request, Request) {
+        let mut parts = self.parts();
+        if parts.len() > 1 {
+            let first = parts.remove(0);
+            let rest = parts
+                .into_iter()
+                .reduce(Request::join)
+                .expect("more than one part");
+            return (first, rest);
+        }
+        let Some(one) = parts.pop() else {
+            return (Request::of_lines(Vec::new()), Request::of_lines(Vec::new()));
         };
-        (part(actions, weights, jobs), right)
+        let (mut actions, mut weights, mut jobs, mut lines) = (
+            one.actions.into_vec(),
+            one.weights,
+            one.jobs.into_vec(),
+            one.lines.into_vec(),
+        );
+        let right = if !actions.is_empty() {
+            let at = actions.len() / 2;
+            Request::of(actions.split_off(at), weights.split_off(at), Vec::new())
+        } else if !jobs.is_empty() {
+            Request::of(Vec::new(), Vec::new(), jobs.split_off(jobs.len() / 2))
+        } else {
+            Request::of_lines(lines.split_off(lines.len() / 2))
+        };
+        let left = Request {
+            lines: lines.into(),
+            ..Request::of(actions, weights, jobs)
+        };
+        (left, right)
+    }
+
+    /// One request of the rows of both (kinds apart, as [`Self::parts`] gives them).
+    pub(crate) fn join(self, other: Request) -> Request {
+        let mut actions = self.actions.into_vec();
+        let mut weights = self.weights;
+        let mut jobs = self.jobs.into_vec();
+        let mut lines = self.lines.into_vec();
+        actions.extend(other.actions.into_vec());
+        weights.extend(other.weights);
+        jobs.extend(other.jobs.into_vec());
+        lines.extend(other.lines.into_vec());
+        Request {
+            lines: lines.into(),
+            ..Request::of(actions, weights, jobs)
+        }
     }
 
     /// The rows back, each with its weight, for the spool or the dead-letter file.
@@ -376,23 +457,39 @@ impl Request {
             .into_vec()
             .into_iter()
             .map(|j| (Row::Job(Box::new(j)), 1));
-        actions.zip(self.weights).chain(jobs)
+        let lines = self.lines.into_vec().into_iter().map(|l| (Row::Line(l), 1));
+        actions.zip(self.weights).chain(jobs).chain(lines)
     }
 }
 
 /// The request for `rows`: records with the same id folded into one (the newest state wins,
 /// but an open status never replaces a final one), keeping first-seen order.
 pub(crate) fn request(rows: Vec<Row>) -> Request {
-    let mut actions: Vec<ActionRecord> = Vec::with_capacity(rows.len());
-    let mut weights: Vec<u64> = Vec::with_capacity(rows.len());
+    // A batch is of one kind, but for a replay of a spool shared by hand.
+    let (records, others) = match rows.first() {
+        Some(Row::Action(_)) => (rows.len(), 0),
+        _ => (0, rows.len()),
+    };
+    let mut actions: Vec<ActionRecord> = Vec::with_capacity(records);
+    let mut weights: Vec<u64> = Vec::with_capacity(records);
+    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(records);
     let mut jobs = Vec::new();
-    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
+    let mut lines = Vec::with_capacity(if matches!(rows.first(), Some(Row::Line(_))) {
+        others
+    } else {
+        0
+    });
     for row in rows {
         let r = match row {
             Row::Action(r) => r,
             // A job run is written once, when it ends: nothing to merge.
             Row::Job(j) => {
                 jobs.push(*j);
+                continue;
+            }
+            // Every line is its own.
+            Row::Line(l) => {
+                lines.push(l);
                 continue;
             }
         };
@@ -421,9 +518,8 @@ pub(crate) fn request(rows: Vec<Row>) -> Request {
         }
     }
     Request {
-        actions: actions.into(),
-        weights,
-        jobs: jobs.into(),
+        lines: lines.into(),
+        ..Request::of(actions, weights, jobs)
     }
 }
 
@@ -441,6 +537,7 @@ mod tests {
         match row {
             Row::Action(a) => &a.status,
             Row::Job(j) => &j.status,
+            Row::Line(_) => "line",
         }
     }
 
@@ -457,7 +554,7 @@ mod tests {
         ]);
         let got: Vec<(Uuid, String, u64)> = merged
             .into_rows()
-            .map(|(r, w)| (r.id(), status(&r).to_owned(), w))
+            .map(|(r, w)| (r.id().unwrap(), status(&r).to_owned(), w))
             .collect();
         assert_eq!(
             got,
@@ -467,6 +564,22 @@ mod tests {
                 (j, "success".to_owned(), 1)
             ]
         );
+    }
+
+    #[test]
+    fn lines_are_a_part_of_their_own_and_split_in_halves() {
+        let line = |n: u32| Row::Line(LogLine::new(format!("{{\"n\":{n}}}")));
+        let a = Uuid::now_v7();
+        let req = request(vec![line(1), rec(a, "completed"), line(2), line(3)]);
+        assert_eq!((req.len(), req.weight()), (4, 4));
+        let (first, rest) = req.split();
+        assert_eq!((first.actions.len(), first.lines.len()), (1, 0));
+        assert_eq!((rest.actions.len(), rest.lines.len()), (0, 3));
+        let (l, r) = rest.split();
+        assert_eq!((l.lines.len(), r.lines.len()), (1, 2));
+        let back: Vec<Row> = l.join(r).into_rows().map(|(r, _)| r).collect();
+        assert_eq!(back, vec![line(1), line(2), line(3)]);
+        assert!(back.iter().all(|r| r.id().is_none()));
     }
 
     #[test]
@@ -481,7 +594,7 @@ mod tests {
             req.into_rows()
                 .map(|(r, _)| match r {
                     Row::Action(a) => (a.trace_id, a.span_id),
-                    Row::Job(_) => unreachable!(),
+                    _ => unreachable!(),
                 })
                 .collect()
         };

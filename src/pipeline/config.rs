@@ -16,7 +16,8 @@ pub const DEFAULT_ACTION_BLOCK_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default bound of the disk spool: 1 GiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 
-/// Delivery settings for action records.
+/// Delivery settings for action records and job runs — and, given to
+/// [`crate::Builder::ship_lines_with`], for the shipped log lines.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub(crate) capacity: usize,
@@ -177,6 +178,24 @@ impl PipelineConfig {
         self
     }
 
+    /// These settings for the pipeline of the log lines to `name` at `target`: its spool and
+    /// dead-letter directories, unless set here, are `<log_dir>/stores/<dir>-lines/spool` and
+    /// `…/dead-letter`, `<dir>` from [`added_store_dir`] — apart from every store of records,
+    /// the same one's included (an OTLP collector may take both).
+    pub(crate) fn for_lines(mut self, name: &str, target: &str) -> Self {
+        let own = self
+            .log_dir
+            .join("stores")
+            .join(format!("{}-lines", added_store_dir(name, target)));
+        if self.spool_dir.is_none() {
+            self.spool_dir = Some(own.join("spool"));
+        }
+        if self.dead_letter_dir.is_none() {
+            self.dead_letter_dir = Some(own.join("dead-letter"));
+        }
+        self
+    }
+
     /// The dead-letter directory in use.
     pub(crate) fn dead_letter_path(&self) -> PathBuf {
         self.dead_letter_dir
@@ -291,5 +310,21 @@ mod tests {
             .no_spool()
             .for_added_store("x", "t");
         assert_eq!(off.spool_path(), None);
+    }
+
+    #[test]
+    fn the_lines_directories_are_apart_from_the_same_stores_records() {
+        let lines = PipelineConfig::default().for_lines("otlp", "http://c:4318/v1/logs");
+        let records = PipelineConfig::default().for_added_store("otlp", "http://c:4318/v1/logs");
+        let dir = format!("{}-lines", added_store_dir("otlp", "http://c:4318/v1/logs"));
+        assert_eq!(
+            lines.spool_path(),
+            Some(PathBuf::from("logs/stores").join(&dir).join("spool"))
+        );
+        assert_eq!(
+            lines.dead_letter_path(),
+            PathBuf::from("logs/stores").join(&dir).join("dead-letter")
+        );
+        assert_ne!(lines.spool_path(), records.spool_path());
     }
 }

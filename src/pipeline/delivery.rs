@@ -29,6 +29,7 @@ use super::retry::Backoff;
 use crate::clock::Clock;
 use crate::rows::Row;
 use crate::sink::{FailureKind, Sink, SinkError};
+use crate::stats::Carries;
 
 /// Why a write was abandoned when the shutdown deadline came first.
 const LATE: &str = "the shutdown deadline came during the write";
@@ -52,9 +53,10 @@ enum Outcome {
     Rejected(String),
     /// The receiver took part of the rows and refused others without saying which, for this
     /// reason: dead-letter the part it answered for, without resending it. In a request of
-    /// actions and job runs, `actions_written` says whether that part was the job runs (the
-    /// actions were written before them) or the actions (the job runs were not sent yet).
-    PartiallyRejected { why: String, actions_written: bool },
+    /// several kinds (actions, job runs, lines: written in that order), `written` says how
+    /// many of its parts were written before the one the receiver answered for; those after
+    /// it were not sent yet.
+    PartiallyRejected { why: String, written: usize },
     /// The shutdown deadline or the retry budget comes before another attempt could: the rows
     /// go back to the worker.
     GaveUp,
@@ -70,6 +72,8 @@ struct Tries {
 
 pub(crate) struct Delivery {
     sink: Box<dyn Sink>,
+    /// What the pipeline carries, for the store's spool marker and for reports.
+    carries: Carries,
     rt: tokio::runtime::Runtime,
     dead_letter: DeadLetter,
     counters: Arc<ActionCounters>,
@@ -109,6 +113,7 @@ impl Delivery {
     ) -> Self {
         Delivery {
             sink,
+            carries: Carries::Records,
             rt,
             dead_letter,
             counters,
@@ -126,14 +131,29 @@ impl Delivery {
         }
     }
 
-    /// The store spool segments are marked with: `<kind> <target>`, or empty for a sink that
-    /// names no target.
+    /// The pipeline carries `carries` (default: records).
+    pub(crate) fn carrying(mut self, carries: Carries) -> Self {
+        self.carries = carries;
+        self
+    }
+
+    /// What the pipeline delivers, as reports say it.
+    fn what(&self) -> &'static str {
+        match self.carries {
+            Carries::Records => "action records",
+            Carries::Lines => "log lines",
+        }
+    }
+
+    /// The store spool segments are marked with: `<kind> <target>` (`<kind> lines <target>`
+    /// for a pipeline of lines, so a store of records never replays them), or empty for a
+    /// sink that names no target.
     pub(crate) fn store(&self) -> String {
         let target = self.sink.target();
-        if target.is_empty() {
-            target
-        } else {
-            format!("{} {target}", self.sink.name())
+        match (target.is_empty(), self.carries) {
+            (true, _) => target,
+            (false, Carries::Records) => format!("{} {target}", self.sink.name()),
+            (false, Carries::Lines) => format!("{} lines {target}", self.sink.name()),
         }
     }
 
@@ -169,11 +189,8 @@ impl Delivery {
                         todo.push(first);
                         break;
                     }
-                    Outcome::PartiallyRejected {
-                        why,
-                        actions_written,
-                    } => {
-                        if let Some(unsent) = self.partially_rejected(req, &why, actions_written) {
+                    Outcome::PartiallyRejected { why, written } => {
+                        if let Some(unsent) = self.partially_rejected(req, &why, written) {
                             todo.push(unsent);
                         }
                         break;
@@ -190,7 +207,7 @@ impl Delivery {
 
     /// One attempt: the sink's write, then what its result means for the request.
     fn attempt(&mut self, req: &Request, queue: &mut Queue, tries: &mut Tries) -> Outcome {
-        let (result, deadline, actions_written) = self.write(req, queue);
+        let (result, deadline, written) = self.write(req, queue);
         let e = match result {
             Ok(()) => {
                 self.config_failure = false;
@@ -216,7 +233,7 @@ impl Delivery {
             self.healthy();
             return Outcome::PartiallyRejected {
                 why: e.message,
-                actions_written,
+                written,
             };
         }
         self.counters.retried.fetch_add(1, Ordering::Relaxed);
@@ -241,13 +258,13 @@ impl Delivery {
     }
 
     /// The sink's write of `req`, bounded by the shutdown deadline, attending to `queue` every
-    /// [`SPILL_CHECK`]. Returns the result, the deadline in force at its end, and whether the
-    /// request's actions were written (before its job runs).
+    /// [`SPILL_CHECK`]. Returns the result, the deadline in force at its end, and how many of
+    /// the request's parts (actions, job runs, lines, in that order) were written.
     fn write(
         &mut self,
         req: &Request,
         queue: &mut Queue,
-    ) -> (Result<(), SinkError>, Option<Instant>, bool) {
+    ) -> (Result<(), SinkError>, Option<Instant>, usize) {
         let (counters, config_failure) = (&self.counters, self.config_failure);
         // What the spool cannot take while the write runs waits here: the dead-letter file is
         // written once the sink is no longer borrowed by the write.
@@ -259,17 +276,22 @@ impl Delivery {
         };
         let mut deadline = attend(&mut unspooled);
         let sink = &mut self.sink;
-        let mut actions_written = false;
+        let mut written = 0;
         let result = self.rt.block_on(async {
             // Every poll runs under `catch_unwind`, the first one included — which is where a
             // sink's `write` itself runs, since it is called inside this future.
             let write = CatchPanic(Box::pin(async {
                 if !req.actions.is_empty() {
                     sink.write(&req.actions).await?;
-                    actions_written = true;
+                    written += 1;
                 }
                 if !req.jobs.is_empty() {
                     sink.write_jobs(&req.jobs).await?;
+                    written += 1;
+                }
+                if !req.lines.is_empty() {
+                    sink.write_lines(&req.lines).await?;
+                    written += 1;
                 }
                 Ok(())
             }));
@@ -285,7 +307,7 @@ impl Delivery {
             }
         });
         self.dead_letter_unspooled(unspooled);
-        (result, deadline, actions_written)
+        (result, deadline, written)
     }
 
     /// Waits `pause` before the next attempt, attending to `queue` meanwhile; a command ends
@@ -326,29 +348,22 @@ impl Delivery {
     }
 
     /// Dead-letters the part of `req` a receiver took only in part (see
-    /// [`FailureKind::PartiallyRejected`]), saying so once. In a request of both kinds, the
-    /// actions written before the refused job runs are delivered, and job runs not sent yet
-    /// after refused actions are handed back to be sent.
-    fn partially_rejected(
-        &mut self,
-        req: Request,
-        why: &str,
-        actions_written: bool,
-    ) -> Option<Request> {
-        let (refused, unsent) = if req.actions.is_empty() || req.jobs.is_empty() {
-            (req, None)
-        } else {
-            // Actions apart from job runs.
-            let (actions, jobs) = req.split();
-            if actions_written {
-                self.counters
-                    .delivered
-                    .fetch_add(actions.weight(), Ordering::Relaxed);
-                (jobs, None)
-            } else {
-                (actions, Some(jobs))
-            }
-        };
+    /// [`FailureKind::PartiallyRejected`]), saying so once. In a request of several kinds, the
+    /// `written` parts before it are delivered, and the parts not sent yet after it are handed
+    /// back to be sent.
+    fn partially_rejected(&mut self, req: Request, why: &str, written: usize) -> Option<Request> {
+        let mut parts = req.parts();
+        if parts.is_empty() {
+            return None;
+        }
+        let at = written.min(parts.len() - 1);
+        let unsent = parts.split_off(at + 1).into_iter().reduce(Request::join);
+        let refused = parts.pop()?;
+        for delivered in parts {
+            self.counters
+                .delivered
+                .fetch_add(delivered.weight(), Ordering::Relaxed);
+        }
         crate::report::emit(format_args!(
             "WARNING: {} took a batch of {} records only in part: {why}; the batch is dead-lettered whole and not resent, which would duplicate the records it accepted",
             self.sink.name(),
@@ -415,8 +430,8 @@ impl Delivery {
                 }
                 if self.dead_letter_lost == 0 {
                     crate::report::emit(format_args!(
-                        "record {} lost: {why}; and the dead-letter file failed: {e}; further losses are counted (actions_dropped) and summed up",
-                        rec.id()
+                        "{} lost: {why}; and the dead-letter file failed: {e}; further losses are counted (actions_dropped) and summed up",
+                        rec.label()
                     ));
                 }
                 self.dead_letter_lost += weight;
@@ -428,8 +443,9 @@ impl Delivery {
     fn report_dead_letter_losses(&mut self) {
         if self.dead_letter_lost > 0 {
             crate::report::emit(format_args!(
-                "{} action records were lost while the dead-letter file could not be written",
-                std::mem::take(&mut self.dead_letter_lost)
+                "{} {} were lost while the dead-letter file could not be written",
+                std::mem::take(&mut self.dead_letter_lost),
+                self.what()
             ));
         }
     }
@@ -452,7 +468,8 @@ impl Delivery {
         } else if self.outage.is_none() {
             self.outage = Some(Instant::now());
             crate::report::emit(format_args!(
-                "WARNING: cannot deliver action records to {}: {}; retrying with backoff, records are kept",
+                "WARNING: cannot deliver {} to {}: {}; retrying with backoff, records are kept",
+                self.what(),
                 self.sink.name(),
                 e.message
             ));
@@ -463,7 +480,8 @@ impl Delivery {
         self.config_reported = false;
         if let Some(since) = self.outage.take() {
             crate::report::emit(format_args!(
-                "delivering action records to {} again after {:.1}s",
+                "delivering {} to {} again after {:.1}s",
+                self.what(),
                 self.sink.name(),
                 since.elapsed().as_secs_f64()
             ));

@@ -7,6 +7,11 @@
 //! the disk spool (`spool`, its files in `segment`) and the dead-letter file (`dead_letter`).
 //! The worker's [`PipelineHandle`] is what the guard holds.
 //!
+//! The log lines (`Builder::ship_lines`): [`start_lines`] runs one more pipeline, of its own —
+//! channel, worker, spool, dead letters and counters — fed by the file writer through a
+//! [`LineSender`] with the rendered lines ([`crate::rows::LogLine`]), so line volume never
+//! delays the records, and a store of records never sees a line.
+//!
 //! Several stores: [`start`] runs one pipeline per store — its own channel, worker thread,
 //! runtime, retries, spool and dead-letter file, and counters — and the layers' [`Submitter`]
 //! offers each record to every channel (see `queue`), so a store that is down or slow holds
@@ -45,7 +50,7 @@ mod spool;
 
 pub use config::{DEFAULT_ACTION_BLOCK_TIMEOUT, DEFAULT_SPOOL_MAX_BYTES, PipelineConfig};
 pub use dead_letter::DEFAULT_DEAD_LETTER_MAX_BYTES;
-pub(crate) use queue::Submitter;
+pub(crate) use queue::{LineSender, Submitter};
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -61,7 +66,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::handle::{Ack, Handle};
 use crate::sink::Sink;
-use crate::stats::{Stats, StoreStats};
+use crate::stats::{Carries, Stats, StoreStats};
 
 /// Live counters of the action pipeline.
 #[derive(Debug, Default)]
@@ -92,9 +97,35 @@ pub(crate) struct PipelineHandle {
     counters: Arc<ActionCounters>,
     /// The store, as [`StoreStats`] names it.
     sink: &'static str,
+    carries: Carries,
     target: String,
     spool_dir: Option<PathBuf>,
     dead_letter_dir: PathBuf,
+}
+
+/// Asks the worker behind `ctl` to stop by `deadline`: it gets a quarter less than that, to
+/// leave it time to spool (fsync) or dead-letter what the sink could not take.
+fn request_shutdown(ctl: &Sender<Cmd>, deadline: Instant) -> Ack {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let own = deadline - left / 4;
+    Ack::request(|ack| Cmd::Shutdown(own, ack), |c| ctl.send(c).is_ok())
+}
+
+impl PipelineHandle {
+    /// What asks the worker to deliver everything it received so far, from another owner (the
+    /// file writer's handle, once the writer has handed over its lines).
+    pub(crate) fn flush_request(&self) -> crate::handle::Flusher {
+        let ctl = self.ctl.clone();
+        Box::new(move |_deadline: Instant| Ack::request(Cmd::Flush, |c| ctl.send(c).is_ok()))
+    }
+
+    /// What stops the worker by a deadline and then waits for its thread (taken: asked once),
+    /// from another owner; see [`Self::flush_request`].
+    pub(crate) fn take_shutdown(&mut self) -> impl FnOnce(Instant) -> Ack + Send + 'static {
+        let ctl = self.ctl.clone();
+        let thread = self.thread.take();
+        move |deadline| request_shutdown(&ctl, deadline).then_join(thread)
+    }
 }
 
 impl Handle for PipelineHandle {
@@ -103,12 +134,7 @@ impl Handle for PipelineHandle {
     }
 
     fn shutdown(&mut self, deadline: Instant) -> Ack {
-        // The worker gets a quarter less than the guard, to leave it time to spool (fsync) or
-        // dead-letter what the sink could not take.
-        let left = deadline.saturating_duration_since(Instant::now());
-        let own = deadline - left / 4;
-        Ack::request(|ack| Cmd::Shutdown(own, ack), |c| self.ctl.send(c).is_ok())
-            .then_join(self.thread.take())
+        request_shutdown(&self.ctl, deadline).then_join(self.thread.take())
     }
 
     fn stopper(&self) -> Option<crate::handle::Flusher> {
@@ -116,9 +142,7 @@ impl Handle for PipelineHandle {
         // ends right after.
         let ctl = self.ctl.clone();
         Some(Box::new(move |deadline: Instant| {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let own = deadline - left / 4;
-            Ack::request(|ack| Cmd::Shutdown(own, ack), |c| ctl.send(c).is_ok())
+            request_shutdown(&ctl, deadline)
         }))
     }
 
@@ -140,6 +164,7 @@ impl Handle for PipelineHandle {
     fn store_stats(&self) -> Option<StoreStats> {
         Some(StoreStats {
             sink: self.sink,
+            carries: self.carries,
             target: self.target.clone(),
             spool_dir: self.spool_dir.clone(),
             dead_letter_dir: self.dead_letter_dir.clone(),
@@ -199,7 +224,12 @@ pub(crate) fn start(
     let mut lanes = Vec::with_capacity(stores.len());
     let mut handles = Vec::with_capacity(stores.len());
     for Store { sink, config } in stores {
-        let (lane, handle) = start_one(sink, config, clock.clone(), several)?;
+        let name = match several {
+            // A NUL in a custom sink's name would make `spawn` panic.
+            true => format!("actionlog-{}", sink.name().replace('\0', "")),
+            false => "actionlog-actions".to_owned(),
+        };
+        let (lane, handle) = start_one(sink, config, clock.clone(), Carries::Records, name)?;
         lanes.push(lane);
         handles.push(handle);
     }
@@ -209,13 +239,45 @@ pub(crate) fn start(
     Ok((submitter, handles))
 }
 
-/// Starts the worker thread delivering to `sink`; `several`: beside other stores, so the
-/// thread's name says which.
+/// Starts the pipeline of the log lines to `sink`, and returns the file writer's end of it.
+///
+/// # Errors
+/// [`Error::Config`] for a sink that does not take lines ([`Sink::takes_lines`]) or
+/// out-of-range settings; [`Error::Thread`] if the worker cannot start.
+pub(crate) fn start_lines(
+    sink: Box<dyn Sink>,
+    config: PipelineConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<(LineSender, PipelineHandle), Error> {
+    check_lines(sink.as_ref(), &config)?;
+    let store = crate::sink::describe(sink.as_ref(), None);
+    let name = "actionlog-lines".to_owned();
+    let (lane, handle) = start_one(sink, config, clock, Carries::Lines, name)?;
+    Ok((LineSender::new(lane, store), handle))
+}
+
+/// What [`start_lines`] checks before anything starts: the sink takes lines, the settings are
+/// in range.
+///
+/// # Errors
+/// [`Error::Config`] otherwise.
+pub(crate) fn check_lines(sink: &dyn Sink, config: &PipelineConfig) -> Result<(), Error> {
+    if !sink.takes_lines() {
+        return Err(Error::Config(
+            "the sink given to ship_lines does not take log lines (its Sink::takes_lines is false; \
+             OtlpSink takes them, the database sinks do not)",
+        ));
+    }
+    config.validate()
+}
+
+/// Starts the worker thread, named `thread_name`, delivering what `carries` to `sink`.
 fn start_one(
     sink: Box<dyn Sink>,
     config: PipelineConfig,
     clock: Arc<dyn Clock>,
-    several: bool,
+    carries: Carries,
+    thread_name: String,
 ) -> Result<(queue::Lane, PipelineHandle), Error> {
     let (tx, rx) = crossbeam_channel::bounded(config.capacity);
     let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
@@ -241,13 +303,9 @@ fn start_one(
         (config.retry_base, config.retry_cap),
         (config.config_retry_base, config.config_retry_cap),
         config.retry_budget,
-    );
+    )
+    .carrying(carries);
     let worker = batcher::Batcher::new(rx, ctl_rx, config, counters.clone(), delivery);
-    let thread_name = match several {
-        // A NUL in a custom sink's name would make `spawn` panic.
-        true => format!("actionlog-{}", name.replace('\0', "")),
-        false => "actionlog-actions".to_owned(),
-    };
     let thread = std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || worker.run())
@@ -259,6 +317,7 @@ fn start_one(
             thread: Some(thread),
             counters,
             sink: name,
+            carries,
             target,
             spool_dir,
             dead_letter_dir,

@@ -1,8 +1,9 @@
 //! The queue between the layers and the delivery worker, both ends: the layers' [`Submitter`]
 //! (never does I/O, waits at most the overflow bound; one [`Lane`] per store, each record
-//! offered to all), and the worker's [`Queue`] — the records queued, the commands it was given
-//! ([`Asked`]), and the spool that takes what waits in the queue while the sink is slow or
-//! failing.
+//! offered to all), the file writer's [`LineSender`] (the rendered lines, to the pipeline of
+//! lines; it waits once per stall, not once per line), and the worker's [`Queue`] — the
+//! records queued, the commands it was given ([`Asked`]), and the spool that takes what waits
+//! in the queue while the sink is slow or failing.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,7 +15,7 @@ use super::spool::{Spilled, Spool};
 use super::{ActionCounters, Cmd};
 use crate::handle::Overflow;
 use crate::redact::Redaction;
-use crate::rows::{CapturedAction, Envelope, JobExecution, Row};
+use crate::rows::{CapturedAction, Envelope, JobExecution, LogLine, Row};
 
 /// The layers' end of the channels: one [`Lane`] per store, each record offered to every one.
 #[derive(Clone)]
@@ -120,6 +121,72 @@ fn offer_all(lanes: &[Lane], rec: Envelope) {
             .is_err()
         {
             lane.drop_one();
+        }
+    }
+}
+
+/// The file writer's end of the pipeline of lines: one [`Lane`], fed from one thread.
+///
+/// Under [`Overflow::Block`] a full queue holds the writer at most the lane's `block_timeout`;
+/// when that passes, the line is dropped and counted, and the pipeline is taken to be stalled
+/// (its spool at its bound, or unwritable, while the receiver is down): until the queue has
+/// room again, lines are dropped at once and counted, so a stall costs the writer — and the
+/// callers behind it, bounded by the file layer's own `block_timeout` — one wait, not one per
+/// line. The stall is reported when it starts and when it ends. Under
+/// [`Overflow::DropNewest`] the writer never waits.
+pub(crate) struct LineSender {
+    lane: Lane,
+    /// The store, as reports name it.
+    store: String,
+    /// Since when the queue stayed full past the bound, and the lines dropped since.
+    stalled: Option<(Instant, u64)>,
+}
+
+impl LineSender {
+    pub(super) fn new(lane: Lane, store: String) -> Self {
+        LineSender {
+            lane,
+            store,
+            stalled: None,
+        }
+    }
+
+    /// Hands `line` to the pipeline of lines, or drops and counts it.
+    pub(crate) fn send(&mut self, line: LogLine) {
+        let lane = &self.lane;
+        lane.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        let rec = match lane.tx.try_send(Envelope::Line(line)) {
+            Ok(()) => {
+                if let Some((since, dropped)) = self.stalled.take() {
+                    crate::report::emit(format_args!(
+                        "shipping log lines to {} again after {:.1}s; {dropped} dropped meanwhile (counted)",
+                        self.store,
+                        since.elapsed().as_secs_f64()
+                    ));
+                }
+                return;
+            }
+            Err(TrySendError::Full(rec)) => rec,
+            Err(TrySendError::Disconnected(_)) => return self.drop_one(),
+        };
+        if lane.overflow == Overflow::DropNewest || self.stalled.is_some() {
+            return self.drop_one();
+        }
+        if lane.tx.send_timeout(rec, lane.block_timeout).is_ok() {
+            return;
+        }
+        crate::report::emit(format_args!(
+            "the queue of log lines to {} stayed full for {:?}: further lines are dropped there at once (counted) until it takes them again",
+            self.store, lane.block_timeout
+        ));
+        self.stalled = Some((Instant::now(), 0));
+        self.drop_one();
+    }
+
+    fn drop_one(&mut self) {
+        self.lane.drop_one();
+        if let Some((_, n)) = &mut self.stalled {
+            *n += 1;
         }
     }
 }

@@ -373,6 +373,7 @@ mod tests {
             r#"{"id":"00000000-0000-0000-0000-000000000000","action_type":"t","status":"completed","action_timestamp":"2026-03-01T12:00:00.123456789Z","request_duration_seconds":0}"#,
             r#"{"id":"00000000-0000-0000-0000-000000000000","action_type":"t","status":"completed","action_timestamp":"2026-03-01T12:00:00Z","request_duration_seconds":9037149894504940033}"#,
             r#"{"id":"00000000-0000-0000-0000-000000000000","_table":"job_executions","job_id":"j","status":"failed","started_at":"2026-03-01T12:00:00.999999999+05:30","duration_seconds":0.09144338512092887}"#,
+            r#"{"_table":"log_lines","line":"{\"timestamp\":\"2026-03-01T12:00:00.000001+00:00\",\"level\":\"INFO\",\"message\":\"a \\\"b\\\"\",\"logger\":\"x\",\"metadata\":{}}"}"#,
         ] {
             let l = [
                 format!("{:08x} ", crc32fast::hash(json.as_bytes())).as_bytes(),

@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{ActionRecord, JobExecution, Row};
+use super::{ActionRecord, JobExecution, LogLine, Row};
 use crate::fields::packed::PackedFields;
 use crate::redact::Redaction;
 
 /// What travels through the channel: an action as captured (turned into a row on the worker),
-/// or a finished job run.
+/// a finished job run, or a rendered log line (on a pipeline of lines).
 // Action captures stay inline in the channel's preallocated slots (no allocation per record on
 // the app's thread); job runs are rare and boxed.
 #[allow(clippy::large_enum_variant)]
@@ -20,6 +20,7 @@ use crate::redact::Redaction;
 pub(crate) enum Envelope {
     Action(CapturedAction),
     Job(Box<JobExecution>),
+    Line(LogLine),
 }
 
 impl Envelope {
@@ -60,6 +61,8 @@ impl Envelope {
                 redaction.scrub_text(&mut run.logs);
                 Row::Job(run)
             }
+            // Rendered by the file writer, redaction applied: nothing left to scrub.
+            Envelope::Line(line) => Row::Line(line),
         }
     }
 }

@@ -4,7 +4,9 @@
 //! failure is worth retrying ([`FailureKind`]). Batching, retries, splitting and dead letters are
 //! the pipeline's. A sink that is not a database (`OtlpSink`, feature `otlp`)
 //! sends each row with its id for the receiver to de-duplicate by, and says when the receiver
-//! took a batch only in part ([`FailureKind::PartiallyRejected`]).
+//! took a batch only in part ([`FailureKind::PartiallyRejected`]). A sink may also take the
+//! log lines themselves ([`Sink::takes_lines`], [`Sink::write_lines`]: `OtlpSink` does), for
+//! [`crate::Builder::ship_lines`].
 
 pub(crate) mod choice;
 #[cfg(any(feature = "supabase", feature = "otlp"))]
@@ -38,8 +40,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::rows::ActionRecord;
-use crate::rows::JobExecution;
+use crate::rows::{ActionRecord, JobExecution, LogLine};
 
 /// The rows of one write, shared between the pipeline and the sink: a sink that writes from a
 /// thread of its own (SQLite) keeps a [`share`](Self::share) of the batch for as long as the
@@ -96,7 +97,7 @@ impl<'a, T> IntoIterator for &'a Batch<T> {
 /// The future a sink returns; run on the pipeline's own single-threaded runtime.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + 'a>>;
 
-/// A destination for action records.
+/// A destination for action records and job runs, and, for a sink that takes them, log lines.
 ///
 /// A sink must never block the delivery worker: `write` returns its future at once and does
 /// its I/O inside it, awaiting (a network client), or on a thread of its own that the future
@@ -136,6 +137,30 @@ pub trait Sink: Send + 'static {
         );
         Box::pin(std::future::ready(Err(e)))
     }
+
+    /// Whether this sink takes log lines ([`Self::write_lines`]); default `false`. A pipeline
+    /// of lines ([`crate::Builder::ship_lines`]) is only started for a sink that says `true`:
+    /// `build()` refuses any other with [`Error::Config`], before anything starts.
+    fn takes_lines(&self) -> bool {
+        false
+    }
+
+    /// Writes log lines (each the JSON object a day file holds, see [`LogLine`]) as one
+    /// all-or-nothing write. Lines have no id: a line written again after an ambiguous failure
+    /// (the answer lost after the store took it) is there twice, so a store that must not
+    /// hold duplicates de-duplicates by content.
+    ///
+    /// The default refuses, like [`Self::write_jobs`]'s, so lines that reach a sink without
+    /// it (a spool shared by hand with a store of records) are dead-lettered, not lost; a sink
+    /// that implements it says so with [`Self::takes_lines`].
+    fn write_lines<'a>(&'a mut self, batch: &'a Batch<LogLine>) -> SinkFuture<'a> {
+        let _ = batch;
+        let e = SinkError::new(
+            FailureKind::Rejected,
+            format!("the {} sink does not take log lines", self.name()),
+        );
+        Box::pin(std::future::ready(Err(e)))
+    }
 }
 
 impl Sink for Box<dyn Sink> {
@@ -153,6 +178,14 @@ impl Sink for Box<dyn Sink> {
 
     fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
         (**self).write_jobs(batch)
+    }
+
+    fn takes_lines(&self) -> bool {
+        (**self).takes_lines()
+    }
+
+    fn write_lines<'a>(&'a mut self, batch: &'a Batch<LogLine>) -> SinkFuture<'a> {
+        (**self).write_lines(batch)
     }
 }
 
@@ -360,6 +393,32 @@ pub(crate) fn clean_map(m: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sink written before lines existed.
+    struct Records;
+
+    impl Sink for Records {
+        fn name(&self) -> &'static str {
+            "records"
+        }
+
+        fn write<'a>(&'a mut self, _: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    #[test]
+    fn a_sink_takes_no_lines_unless_it_says_so_and_refuses_them_by_default() {
+        let mut sink: Box<dyn Sink> = Box::new(Records);
+        assert!(!sink.takes_lines());
+        let lines = Batch::from(vec![LogLine::new("{}")]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let e = rt.block_on(sink.write_lines(&lines)).unwrap_err();
+        assert_eq!(e.kind, FailureKind::Rejected);
+        assert!(e.message.contains("does not take log lines"), "{e}");
+    }
 
     #[test]
     fn table_names() {

@@ -55,6 +55,7 @@ mod message_fallback;
 mod multi_store;
 mod otlp_env;
 mod otlp_faults;
+mod otlp_lines;
 mod otlp_mapping;
 mod outage_midstream;
 mod postgres_tls;

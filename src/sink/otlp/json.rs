@@ -5,7 +5,7 @@
 
 use serde_json::Value as Json;
 
-use super::mapping::{Export, LogRecord, SCOPE_NAME, SCOPE_VERSION, Value, json_scalar};
+use super::mapping::{Export, LogRecord, Value, json_scalar};
 use super::proto::PartialSuccess;
 
 /// A JSON text being written.
@@ -175,9 +175,11 @@ impl Writer {
             self.key("spanId");
             self.hex(id);
         }
-        self.raw(",");
-        self.key("eventName");
-        self.string(r.event_name);
+        if !r.event_name.is_empty() {
+            self.raw(",");
+            self.key("eventName");
+            self.string(r.event_name);
+        }
         self.out.push(b'}');
     }
 }
@@ -192,18 +194,35 @@ pub(super) fn encode(export: &Export<'_>) -> Vec<u8> {
         .map(|(k, v)| (k.as_str(), Value::Str(v.as_str().into())))
         .collect();
     w.attributes(resource.iter().map(|(k, v)| (*k, v)));
-    w.raw("},\"scopeLogs\":[{\"scope\":{\"name\":");
-    w.string(SCOPE_NAME);
-    w.raw(",\"version\":");
-    w.string(SCOPE_VERSION);
-    w.raw("},\"logRecords\":[");
-    for (i, r) in export.records.iter().enumerate() {
+    w.raw("},\"scopeLogs\":[");
+    for (i, scope) in export.scopes.iter().enumerate() {
         if i > 0 {
             w.out.push(b',');
         }
-        w.log_record(r);
+        // Default values left out, as the mapping has it: no empty name or version.
+        w.raw("{\"scope\":{");
+        let mut fields = 0;
+        for (key, value) in [("name", scope.name), ("version", scope.version)] {
+            if value.is_empty() {
+                continue;
+            }
+            if fields > 0 {
+                w.out.push(b',');
+            }
+            w.key(key);
+            w.string(value);
+            fields += 1;
+        }
+        w.raw("},\"logRecords\":[");
+        for (j, r) in scope.records.iter().enumerate() {
+            if j > 0 {
+                w.out.push(b',');
+            }
+            w.log_record(r);
+        }
+        w.raw("]}");
     }
-    w.raw("]}]}]}");
+    w.raw("]}]}");
     w.out
 }
 

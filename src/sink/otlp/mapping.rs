@@ -1,6 +1,7 @@
-//! The one place an action record or a job run becomes an OTLP log record ([`LogRecord`]):
-//! which fields, under which attribute names, with which severity and body. The two encoders
-//! (`proto`, `json`) write what this builds and decide nothing themselves.
+//! The one place an action record, a job run or a log line becomes an OTLP log record
+//! ([`LogRecord`]): which fields, under which attribute names, with which severity and body,
+//! under which scope. The two encoders (`proto`, `json`) write what this builds and decide
+//! nothing themselves.
 //!
 //! | row | log record |
 //! |---|---|
@@ -17,14 +18,33 @@
 //! prefix otherwise (the README's table lists them all; a test keeps it complete). Details and metadata go as one key-value-list
 //! attribute each (`actionlog.details`, `actionlog.metadata`), so their values keep their
 //! types (numbers, booleans, arrays, nested objects) and a query can reach into them; a JSON
-//! null becomes an empty value.
+//! null becomes an empty value. Records and runs go under one scope, `actionlog`.
+//!
+//! A log line ([`line()`]) is read out of the day file's JSON object it is (`format::file`'s
+//! layout, the one place a line is laid out):
+//!
+//! | line | log record |
+//! |---|---|
+//! | `timestamp` | `time_unix_nano` (0, unknown, if it does not read as RFC 3339) |
+//! | (the time of the export) | `observed_time_unix_nano` |
+//! | `level` | `severity_number`: `TRACE` 1, `DEBUG` 5, `INFO` 9, `WARNING` 13, `ERROR` 17 (`tracing` has no level above it); `severity_text` the level as the line has it |
+//! | `message` | body (a string) |
+//! | `logger` (the `tracing` target, or a `log` record's) | the instrumentation scope's name (records grouped by scope), as opentelemetry-otlp does with the target |
+//! | `trace_id`, `span_id` | `trace_id`, `span_id` |
+//! | each `metadata` entry | an attribute of that name, its JSON type kept: string, int (beyond `i64`: double), double, bool; an array or object as an array or key-value list; null as the empty value |
+//!
+//! No `event_name`: in the OpenTelemetry log data model it names an event, and a plain log
+//! line is not one. The layout has no source location (tracing's file and line are not in the
+//! line), so there is no `code.*` attribute to fill. A line that does not read as a JSON
+//! object (one edited in a spool or dead-letter file) is still sent: its text as the body,
+//! with no severity and no scope name.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as Json};
 
-use crate::rows::{ActionRecord, JobExecution};
+use crate::rows::{ActionRecord, JobExecution, LogLine};
 
 /// The instrumentation scope every record is sent under.
 pub(super) const SCOPE_NAME: &str = "actionlog";
@@ -66,22 +86,35 @@ pub(super) fn json_scalar(v: &Json) -> Option<Value<'_>> {
 
 /// A log record's severity: number and text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Severity {
+pub(super) struct Severity<'a> {
     pub(super) number: i32,
-    pub(super) text: &'static str,
+    pub(super) text: &'a str,
 }
 
-const INFO: Severity = Severity {
+const INFO: Severity<'static> = Severity {
     number: 9,
     text: "INFO",
 };
-const ERROR: Severity = Severity {
+const ERROR: Severity<'static> = Severity {
     number: 17,
     text: "ERROR",
 };
 
-fn severity(status: &str) -> Severity {
+fn severity(status: &str) -> Severity<'static> {
     if status == "failed" { ERROR } else { INFO }
+}
+
+/// The severity of a line's `level` (as `format::level_name` writes it); 0, unspecified, with
+/// the level's own text for one it does not know.
+fn level_severity(level: &str) -> i32 {
+    match level {
+        "TRACE" => 1,
+        "DEBUG" => 5,
+        "INFO" => 9,
+        "WARNING" => 13,
+        "ERROR" => 17,
+        _ => 0,
+    }
 }
 
 /// One OTLP `LogRecord`.
@@ -89,18 +122,37 @@ fn severity(status: &str) -> Severity {
 pub(super) struct LogRecord<'a> {
     pub(super) time_unix_nano: u64,
     pub(super) observed_time_unix_nano: u64,
-    pub(super) severity: Severity,
+    pub(super) severity: Severity<'a>,
     pub(super) body: Value<'a>,
-    pub(super) attributes: Vec<(&'static str, Value<'a>)>,
+    pub(super) attributes: Vec<(&'a str, Value<'a>)>,
     pub(super) trace_id: Option<[u8; 16]>,
     pub(super) span_id: Option<[u8; 8]>,
+    /// Empty for none (a plain log line).
     pub(super) event_name: &'static str,
 }
 
-/// One export request: the resource's attributes and its records, under the one scope.
+/// One instrumentation scope (name and version, empty for none) and its records.
+pub(super) struct Scope<'a> {
+    pub(super) name: &'a str,
+    pub(super) version: &'a str,
+    pub(super) records: Vec<LogRecord<'a>>,
+}
+
+impl<'a> Scope<'a> {
+    /// `records` under actionlog's own scope: action records and job runs.
+    pub(super) fn actionlog(records: Vec<LogRecord<'a>>) -> Self {
+        Scope {
+            name: SCOPE_NAME,
+            version: SCOPE_VERSION,
+            records,
+        }
+    }
+}
+
+/// One export request: the resource's attributes and its records, by scope.
 pub(super) struct Export<'a> {
     pub(super) resource: &'a [(String, String)],
-    pub(super) records: Vec<LogRecord<'a>>,
+    pub(super) scopes: Vec<Scope<'a>>,
 }
 
 /// Nanoseconds since the Unix epoch; 0 (unknown, as OTLP has it) outside what fits.
@@ -125,7 +177,7 @@ fn hex_id<const N: usize>(hex: Option<&str>) -> Option<[u8; N]> {
 }
 
 /// Adds `key` with the text `v`, when there is one.
-fn text<'a>(attrs: &mut Vec<(&'static str, Value<'a>)>, key: &'static str, v: &'a Option<String>) {
+fn text<'a>(attrs: &mut Vec<(&'a str, Value<'a>)>, key: &'static str, v: &'a Option<String>) {
     if let Some(s) = v {
         attrs.push((key, Value::Str(Cow::Borrowed(s))));
     }
@@ -208,9 +260,156 @@ pub(super) fn job(j: &JobExecution, observed: u64) -> LogRecord<'_> {
     }
 }
 
+/// A log line's JSON object, read once for [`line()`] to borrow from (null when the text is not
+/// JSON).
+pub(super) fn parse_line(l: &LogLine) -> Json {
+    serde_json::from_str(l.as_str()).unwrap_or(Json::Null)
+}
+
+/// The log record of the log line `l` (read as `parsed`, [`parse_line`]), observed at
+/// `observed` (Unix nanoseconds), and the name of the scope it goes under: the line's logger.
+pub(super) fn line<'a>(
+    l: &'a LogLine,
+    parsed: &'a Json,
+    observed: u64,
+) -> (&'a str, LogRecord<'a>) {
+    let field = |key: &str| parsed.get(key).and_then(Json::as_str);
+    let Some(message) = field("message") else {
+        // Not a line of ours (edited by hand): its text, as it is.
+        let record = LogRecord {
+            time_unix_nano: 0,
+            observed_time_unix_nano: observed,
+            severity: Severity {
+                number: 0,
+                text: "",
+            },
+            body: Value::Str(Cow::Borrowed(l.as_str())),
+            attributes: Vec::new(),
+            trace_id: None,
+            span_id: None,
+            event_name: "",
+        };
+        return ("", record);
+    };
+    let level = field("level").unwrap_or_default();
+    let time = field("timestamp")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| unix_nanos(&t.to_utc()));
+    let attributes = match parsed.get("metadata") {
+        Some(Json::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value::Json(v)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let record = LogRecord {
+        time_unix_nano: time,
+        observed_time_unix_nano: observed,
+        severity: Severity {
+            number: level_severity(level),
+            text: level,
+        },
+        body: Value::Str(Cow::Borrowed(message)),
+        attributes,
+        trace_id: hex_id(field("trace_id")),
+        span_id: hex_id(field("span_id")),
+        event_name: "",
+    };
+    (field("logger").unwrap_or_default(), record)
+}
+
+/// The log records of `lines` (each with its [`parse_line`]), grouped by scope — one per
+/// logger, in the order each first appears, records in line order within it.
+pub(super) fn lines<'a>(
+    lines: impl Iterator<Item = (&'a LogLine, &'a Json)>,
+    observed: u64,
+) -> Vec<Scope<'a>> {
+    let mut scopes: Vec<Scope<'a>> = Vec::new();
+    let mut index: std::collections::HashMap<&'a str, usize> = std::collections::HashMap::new();
+    for (l, parsed) in lines {
+        let (name, record) = line(l, parsed, observed);
+        let i = *index.entry(name).or_insert_with(|| {
+            scopes.push(Scope {
+                name,
+                version: "",
+                records: Vec::new(),
+            });
+            scopes.len() - 1
+        });
+        scopes[i].records.push(record);
+    }
+    scopes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_becomes_a_record_under_its_logger() {
+        let text = r#"{"timestamp":"2025-11-03T14:30:45.123456+01:00","level":"WARNING","message":"disk low","logger":"app::disk","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","metadata":{"free":12,"ratio":0.5,"ok":false,"path":"/srv","big":18446744073709551615,"nan":"NaN"}}"#;
+        let l = LogLine::new(text);
+        let parsed = parse_line(&l);
+        let (scope, r) = line(&l, &parsed, 7);
+        assert_eq!(scope, "app::disk");
+        assert_eq!(r.time_unix_nano, 1_762_176_645_123_456_000);
+        assert_eq!(r.observed_time_unix_nano, 7);
+        assert_eq!(
+            r.severity,
+            Severity {
+                number: 13,
+                text: "WARNING"
+            }
+        );
+        assert_eq!(r.body, Value::Str("disk low".into()));
+        assert_eq!(r.trace_id.map(|t| t[0]), Some(0x4b));
+        assert_eq!(r.span_id.map(|s| s[7]), Some(0xb7));
+        assert_eq!(r.event_name, "");
+        let attrs: Vec<(&str, Option<Value<'_>>)> = r
+            .attributes
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Json(j) => (*k, json_scalar(j)),
+                other => (*k, Some(other.clone())),
+            })
+            .collect();
+        assert!(attrs.contains(&("free", Some(Value::Int(12)))));
+        assert!(attrs.contains(&("ratio", Some(Value::Double(0.5)))));
+        assert!(attrs.contains(&("ok", Some(Value::Bool(false)))));
+        assert!(attrs.contains(&("path", Some(Value::Str("/srv".into())))));
+        assert!(attrs.contains(&("big", Some(Value::Double(18446744073709551615.0)))));
+        assert_eq!(attrs.len(), 6);
+    }
+
+    #[test]
+    fn every_level_has_its_severity_and_text_that_is_not_a_line_is_kept() {
+        for (level, n) in [
+            ("TRACE", 1),
+            ("DEBUG", 5),
+            ("INFO", 9),
+            ("WARNING", 13),
+            ("ERROR", 17),
+            ("NOTICE", 0),
+        ] {
+            assert_eq!(level_severity(level), n, "{level}");
+        }
+        let l = LogLine::new("not json {");
+        let parsed = parse_line(&l);
+        let (scope, r) = line(&l, &parsed, 1);
+        assert_eq!((scope, r.severity.number), ("", 0));
+        assert_eq!(r.body, Value::Str("not json {".into()));
+        let a = LogLine::new(
+            r#"{"timestamp":"x","level":"INFO","message":"a","logger":"one","metadata":{}}"#,
+        );
+        let b = LogLine::new(r#"{"level":"INFO","message":"b","logger":"two","metadata":{}}"#);
+        let c = LogLine::new(r#"{"level":"INFO","message":"c","logger":"one","metadata":{}}"#);
+        let all = [a, b, c];
+        let parsed: Vec<Json> = all.iter().map(parse_line).collect();
+        let scopes = lines(all.iter().zip(&parsed), 0);
+        let got: Vec<(&str, usize)> = scopes.iter().map(|s| (s.name, s.records.len())).collect();
+        assert_eq!(got, [("one", 2), ("two", 1)]);
+        assert_eq!(scopes[0].records[0].time_unix_nano, 0);
+    }
 
     #[test]
     fn ids_are_read_as_hex_and_invalid_ones_left_out() {

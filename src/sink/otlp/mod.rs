@@ -5,7 +5,9 @@
 //!
 //! One batch is one export request: one resource (`service.name` and
 //! `OTEL_RESOURCE_ATTRIBUTES`), one scope (`actionlog` and the crate's version), one log record
-//! per row (`mapping` says which fields go where: the README's table is that module's).
+//! per row (`mapping` says which fields go where: the README's table is that module's). It also
+//! takes the log lines themselves ([`Sink::write_lines`], for `Builder::ship_lines`): one log
+//! record per line, read out of the line's JSON, under a scope per logger.
 //!
 //! Answers, as the OTLP/HTTP specification has them:
 //! - 2xx: delivered. A partial success that refused records
@@ -50,8 +52,8 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue, US
 
 use super::{Batch, FailureKind, Sink, SinkError, SinkFuture, http};
 use crate::error::Error;
-use crate::rows::{ActionRecord, JobExecution};
-use mapping::{Export, LogRecord};
+use crate::rows::{ActionRecord, JobExecution, LogLine};
+use mapping::{Export, Scope};
 
 /// The most of an answer's body read: enough for any `ExportLogsServiceResponse` or status.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -59,7 +61,8 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The most of a receiver's message quoted in errors, reports and dead letters.
 const MAX_QUOTED_CHARS: usize = 300;
 
-/// Sends action records and job runs to an OpenTelemetry collector as OTLP log records.
+/// Sends action records and job runs to an OpenTelemetry collector as OTLP log records; and,
+/// given to [`crate::Builder::ship_lines`], the log lines too.
 ///
 /// ```no_run
 /// // OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318, OTEL_SERVICE_NAME=tracker, …
@@ -167,11 +170,11 @@ impl OtlpSink {
         })
     }
 
-    /// The body of an export of `records`, encoded and compressed as set up.
-    fn body(&self, records: Vec<LogRecord<'_>>) -> Vec<u8> {
+    /// The body of an export of `scopes`, encoded and compressed as set up.
+    fn body(&self, scopes: Vec<Scope<'_>>) -> Vec<u8> {
         let export = Export {
             resource: &self.resource,
-            records,
+            scopes,
         };
         let body = match self.protocol {
             Protocol::HttpProtobuf => proto::encode(&export),
@@ -191,13 +194,13 @@ impl OtlpSink {
         }
     }
 
-    /// One export request of `records` and what its answer means.
-    async fn export(&mut self, records: Vec<LogRecord<'_>>) -> Result<(), SinkError> {
-        let count = records.len();
+    /// One export request of the records of `scopes` and what its answer means.
+    async fn export(&mut self, scopes: Vec<Scope<'_>>) -> Result<(), SinkError> {
+        let count: usize = scopes.iter().map(|s| s.records.len()).sum();
         if count == 0 {
             return Ok(());
         }
-        let body = self.body(records);
+        let body = self.body(scopes);
         let mut request = self
             .client
             .post(self.endpoint.clone())
@@ -361,13 +364,27 @@ impl Sink for OtlpSink {
     fn write<'a>(&'a mut self, batch: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
         let observed = now_nanos();
         let records = batch.iter().map(|r| mapping::action(r, observed)).collect();
-        Box::pin(self.export(records))
+        Box::pin(self.export(vec![Scope::actionlog(records)]))
     }
 
     fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
         let observed = now_nanos();
         let records = batch.iter().map(|j| mapping::job(j, observed)).collect();
-        Box::pin(self.export(records))
+        Box::pin(self.export(vec![Scope::actionlog(records)]))
+    }
+
+    fn takes_lines(&self) -> bool {
+        true
+    }
+
+    fn write_lines<'a>(&'a mut self, batch: &'a Batch<LogLine>) -> SinkFuture<'a> {
+        let observed = now_nanos();
+        Box::pin(async move {
+            // Each line's JSON read once, here on the delivery worker (never on the caller).
+            let parsed: Vec<serde_json::Value> = batch.iter().map(mapping::parse_line).collect();
+            let scopes = mapping::lines(batch.iter().zip(&parsed), observed);
+            self.export(scopes).await
+        })
     }
 }
 

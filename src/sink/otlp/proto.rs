@@ -7,7 +7,7 @@
 //! A nested message is written in place after a one-byte length, which is widened when the
 //! message turns out longer than 127 bytes: one pass, no size precomputation.
 
-use super::mapping::{Export, LogRecord, SCOPE_NAME, SCOPE_VERSION, Value, json_scalar};
+use super::mapping::{Export, LogRecord, Value, json_scalar};
 use serde_json::Value as Json;
 
 const VARINT: u8 = 0;
@@ -153,15 +153,17 @@ pub(super) fn encode(export: &Export<'_>) -> Vec<u8> {
             }
         });
         // ResourceLogs.scope_logs
-        rl.message(2, |sl| {
-            sl.message(1, |scope| {
-                scope.string(1, SCOPE_NAME);
-                scope.string(2, SCOPE_VERSION);
+        for scope in &export.scopes {
+            rl.message(2, |sl| {
+                sl.message(1, |s| {
+                    s.string(1, scope.name);
+                    s.string(2, scope.version);
+                });
+                for r in &scope.records {
+                    sl.message(2, |w| w.log_record(r));
+                }
             });
-            for r in &export.records {
-                sl.message(2, |w| w.log_record(r));
-            }
-        });
+        }
     });
     w.buf
 }

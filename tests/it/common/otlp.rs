@@ -9,7 +9,9 @@
 //! is answered 400 (or 415) and listed in [`Receiver::violations`].
 //!
 //! Faults can be queued; each request takes the next one: a status (with `Retry-After` if
-//! given), a partial success, a connection reset before any answer, a slow answer.
+//! given), a partial success, a connection reset before any answer, a slow answer, an answer
+//! held until released. Or the receiver can be down for a while ([`Receiver::set_down`],
+//! [`Receiver::set_down_with`]): every request takes the same fault until it is up again.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -42,6 +44,8 @@ pub enum Fault {
     Reset,
     /// Take the records, answer 200 only after this long.
     Slow(Duration),
+    /// Take the records, answer 200 only once [`Receiver::release`] is called.
+    Held,
 }
 
 /// One request as it arrived.
@@ -68,6 +72,19 @@ impl Received {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every log record of the request with its scope's name, in order.
+    pub fn scoped_records(&self) -> Vec<(String, LogRecord)> {
+        self.request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| {
+                let name = s.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+                s.log_records.iter().map(move |r| (name.clone(), r.clone()))
+            })
+            .collect()
+    }
+
     /// Every log record of the request, in order.
     pub fn records(&self) -> Vec<LogRecord> {
         self.request
@@ -82,9 +99,11 @@ impl Received {
 struct Shared {
     path: String,
     faults: Mutex<VecDeque<Fault>>,
-    /// While set, every request is answered 503 (nothing taken), as by a collector whose
-    /// exporters are backed up; queued faults wait.
-    down: AtomicBool,
+    /// While set, every request takes this fault (the queued ones wait): a 503 as by a
+    /// collector whose exporters are backed up, or a reset as by one that is gone.
+    down: Mutex<Option<Fault>>,
+    /// Whether [`Fault::Held`] answers were released.
+    released: (Mutex<bool>, std::sync::Condvar),
     /// Records of this action type make their request invalid (400).
     refused_action_type: Mutex<Option<String>>,
     received: Mutex<Vec<Received>>,
@@ -114,7 +133,8 @@ impl Receiver {
         let shared = Arc::new(Shared {
             path: path.to_owned(),
             faults: Mutex::new(VecDeque::new()),
-            down: AtomicBool::new(false),
+            down: Mutex::new(None),
+            released: (Mutex::new(false), std::sync::Condvar::new()),
             refused_action_type: Mutex::new(None),
             received: Mutex::new(Vec::new()),
             accepted: Mutex::new(Vec::new()),
@@ -152,7 +172,19 @@ impl Receiver {
 
     /// Down (every request answered 503 without `Retry-After`, nothing taken) or up again.
     pub fn set_down(&self, down: bool) {
-        self.shared.down.store(down, Ordering::SeqCst);
+        *self.shared.down.lock().unwrap() = down.then_some(Fault::Status(503, None));
+    }
+
+    /// Down, every request taking `f` (a reset, say), until `set_down(false)`.
+    pub fn set_down_with(&self, f: Fault) {
+        *self.shared.down.lock().unwrap() = Some(f);
+    }
+
+    /// Answers every request held by [`Fault::Held`], now and from now on.
+    pub fn release(&self) {
+        let (released, cv) = &self.shared.released;
+        *released.lock().unwrap() = true;
+        cv.notify_all();
     }
 
     pub fn push(&self, f: Fault) {
@@ -177,6 +209,7 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
+        self.release();
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(self.addr);
     }
@@ -351,11 +384,8 @@ fn serve(conn: TcpStream, s: &Shared) {
             );
             continue;
         }
-        let fault = if s.down.load(Ordering::SeqCst) {
-            Some(Fault::Status(503, None))
-        } else {
-            s.faults.lock().unwrap().pop_front()
-        };
+        let down = s.down.lock().unwrap().clone();
+        let fault = down.or_else(|| s.faults.lock().unwrap().pop_front());
         match fault {
             None => {
                 s.accepted.lock().unwrap().extend(records);
@@ -399,6 +429,17 @@ fn serve(conn: TcpStream, s: &Shared) {
                 drop(w);
                 reset(r.into_inner());
                 return;
+            }
+            Some(Fault::Held) => {
+                s.accepted.lock().unwrap().extend(records);
+                s.received.lock().unwrap().push(received);
+                let (released, cv) = &s.released;
+                let mut r = released.lock().unwrap();
+                while !*r {
+                    r = cv.wait(r).unwrap();
+                }
+                drop(r);
+                respond_ok(&mut w, json, None);
             }
             Some(Fault::Slow(d)) => {
                 s.accepted.lock().unwrap().extend(records);
