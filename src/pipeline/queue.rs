@@ -42,6 +42,9 @@ impl Submitter {
         self.send(Envelope::Job(Box::new(run)));
     }
 
+    // Inlined down to the channel: an action's envelope is large, and each call it is moved
+    // through by value may copy it.
+    #[inline]
     fn send(&self, rec: Envelope) {
         match &*self.lanes {
             // One store, the common case: the record is moved, never copied.
@@ -53,6 +56,7 @@ impl Submitter {
 
 impl Lane {
     /// Puts `rec` on this store's channel, or counts it dropped, by the store's overflow policy.
+    #[inline]
     fn offer(&self, rec: Envelope) {
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         let sent = match self.overflow {
