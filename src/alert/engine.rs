@@ -513,7 +513,7 @@ impl Engine {
         store: &str,
     ) -> (Vec<Value>, u64) {
         let s = &self.config.settings;
-        let per = chrono::Duration::from_std(s.per).unwrap_or(chrono::Duration::MAX);
+        let per = super::rules::span_of(s.per);
         let mut out = Vec::new();
         let t = &mut self.state.throttle;
         if t.window_start.is_none_or(|w| now - w >= per) {

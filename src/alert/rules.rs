@@ -320,6 +320,13 @@ pub struct Finding {
 /// bounded by the schema; this bounds a hand-made table).
 const MAX_SUBJECT: usize = 200;
 
+/// `d` as a chrono duration; one too long for chrono (no rule file asks for one) as a
+/// thousand years, which no incident outlasts. (`TimeDelta::MAX` is newer than the lowest
+/// chrono this crate builds with.)
+pub(super) fn span_of(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::days(365_000))
+}
+
 fn subject(s: &str) -> String {
     s.chars().take(MAX_SUBJECT).collect()
 }
@@ -382,7 +389,7 @@ pub(crate) fn evaluate(
         }
         Params::JobOverdue { grace, job_id } => {
             let rows = obs.jobs.as_ref().map_err(Clone::clone)?;
-            let grace_c = chrono::Duration::from_std(*grace).unwrap_or(chrono::Duration::MAX);
+            let grace_c = span_of(*grace);
             for i in 0..rows.rows.len() {
                 let g = |c: &str| rows.get(i, c);
                 let id = g("job_id").and_then(Value::as_str).unwrap_or_default();
@@ -528,7 +535,7 @@ pub(crate) fn evaluate(
                 SilenceOf::Runs => runs,
                 SilenceOf::Either => actions.max(runs),
             };
-            let max = chrono::Duration::from_std(*max_silence).unwrap_or(chrono::Duration::MAX);
+            let max = span_of(*max_silence);
             let silent = last.is_none_or(|t| now - t > max);
             if silent {
                 let what = match of {
