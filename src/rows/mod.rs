@@ -14,6 +14,7 @@ mod capture;
 mod failure;
 mod job;
 mod line;
+mod stored;
 
 pub use action::{ActionRecord, OPEN_STATUSES};
 pub use failure::FailureRule;
@@ -22,6 +23,7 @@ pub use line::LogLine;
 
 pub(crate) use action::{canonical, is_inherited};
 pub(crate) use capture::{CapturedAction, Envelope, Fields, Origin};
+pub(crate) use stored::{clean_map, clean_text, duration_millis, stored_duration};
 
 use serde_json::Value;
 use uuid::Uuid;

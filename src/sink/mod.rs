@@ -32,15 +32,13 @@ pub use sqlite::SqliteSink;
 #[cfg(feature = "supabase")]
 pub use supabase::SupabaseSink;
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution, LogLine};
+pub(crate) use crate::rows::{clean_map, clean_text};
 
 /// The rows of one write, shared between the pipeline and the sink: a sink that writes from a
 /// thread of its own (SQLite) keeps a [`share`](Self::share) of the batch for as long as the
@@ -335,61 +333,6 @@ pub fn validate_table_name(name: &str) -> Result<(), Error> {
     }
 }
 
-/// Text without NUL characters, which PostgreSQL rejects in `text` and `jsonb`: each becomes
-/// U+FFFD, so one such value cannot poison a batch and the spot stays visible.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
-    allow(dead_code)
-)]
-pub(crate) fn clean_text(s: &str) -> Cow<'_, str> {
-    if s.contains('\0') {
-        Cow::Owned(s.replace('\0', "\u{FFFD}"))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
-fn has_nul(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(a) => a.iter().any(has_nul),
-        Value::Object(m) => map_has_nul(m),
-        _ => false,
-    }
-}
-
-fn map_has_nul(m: &Map<String, Value>) -> bool {
-    m.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
-}
-
-fn clean_value(v: &Value) -> Value {
-    match v {
-        Value::String(s) => Value::String(clean_text(s).into_owned()),
-        Value::Array(a) => Value::Array(a.iter().map(clean_value).collect()),
-        Value::Object(m) => Value::Object(clean_entries(m)),
-        other => other.clone(),
-    }
-}
-
-fn clean_entries(m: &Map<String, Value>) -> Map<String, Value> {
-    m.iter()
-        .map(|(k, v)| (clean_text(k).into_owned(), clean_value(v)))
-        .collect()
-}
-
-/// [`clean_text`] applied to every string and key of a JSON object; borrows when clean.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
-    allow(dead_code)
-)]
-pub(crate) fn clean_map(m: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
-    if map_has_nul(m) {
-        Cow::Owned(clean_entries(m))
-    } else {
-        Cow::Borrowed(m)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,21 +377,5 @@ mod tests {
         ] {
             assert!(validate_table_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn nul_cleaning() {
-        assert_eq!(clean_text("a\0b"), "a\u{FFFD}b");
-        let v = serde_json::json!({"k\0": ["x\0", 1], "ok": {"n": "\0"}});
-        let clean = clean_map(v.as_object().unwrap()).into_owned();
-        assert_eq!(
-            Value::Object(clean),
-            serde_json::json!({"k\u{FFFD}": ["x\u{FFFD}", 1], "ok": {"n": "\u{FFFD}"}})
-        );
-        let fine = serde_json::json!({"a": 1});
-        assert!(matches!(
-            clean_map(fine.as_object().unwrap()),
-            Cow::Borrowed(_)
-        ));
     }
 }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
@@ -14,7 +14,7 @@ use tokio_postgres::{Client, Statement, Transaction};
 use uuid::Uuid;
 
 use super::LoadStrategy;
-use crate::rows::{ActionRecord, JobExecution};
+use crate::rows::{ActionRecord, JobExecution, duration_millis, stored_duration};
 use crate::sink::{
     COLUMNS, TRACE_COLUMNS, clean_map, clean_text, columns, upsert_guard, upsert_set,
 };
@@ -117,8 +117,7 @@ const NUMERIC3_MAX: f64 = 9_999_999.999;
 /// A duration for the `DECIMAL(10,3)` column, rounded to milliseconds like the column (half
 /// away from zero), in NUMERIC's binary form through rust_decimal.
 fn numeric3(d: f64) -> Option<Decimal> {
-    Decimal::from_f64_retain(d)
-        .map(|v| v.round_dp_with_strategy(3, RoundingStrategy::MidpointAwayFromZero))
+    duration_millis(d).map(|m| Decimal::new(m, 3))
 }
 
 /// Can `r` be appended straight into the table? Only first writes whose values the table's
@@ -175,6 +174,7 @@ async fn copy_rows(
             .as_deref()
             .and_then(|s| Uuid::parse_str(s).ok());
         let numeric = r.request_duration_seconds.and_then(numeric3);
+        let staged_duration = r.request_duration_seconds.map(stored_duration);
         let values: [&(dyn ToSql + Sync); 16] = [
             &r.id,
             action_type,
@@ -196,7 +196,7 @@ async fn copy_rows(
             if into_table {
                 &numeric
             } else {
-                &r.request_duration_seconds
+                &staged_duration
             },
             trace_id,
             span_id,
@@ -260,7 +260,10 @@ pub(super) async fn load_unnest(
         (col(0), col(1), col(2), col(3), col(4));
     let (result_message, error_message, source, ip, ua) = (col(5), col(6), col(7), col(8), col(9));
     let (trace_id, span_id) = (col(10), col(11));
-    let duration: Vec<Option<f64>> = batch.iter().map(|r| r.request_duration_seconds).collect();
+    let duration: Vec<Option<f64>> = batch
+        .iter()
+        .map(|r| r.request_duration_seconds.map(stored_duration))
+        .collect();
     let params: [&(dyn ToSql + Sync); 16] = [
         &ids,
         &action_type,
@@ -364,7 +367,10 @@ pub(super) async fn load_jobs(
     let statuses: Vec<Cow<'_, str>> = batch.iter().map(|j| clean_text(&j.status)).collect();
     let started: Vec<DateTime<Utc>> = batch.iter().map(|j| j.started_at).collect();
     let completed: Vec<Option<DateTime<Utc>>> = batch.iter().map(|j| j.completed_at).collect();
-    let durations: Vec<Option<f64>> = batch.iter().map(|j| j.duration_seconds).collect();
+    let durations: Vec<Option<f64>> = batch
+        .iter()
+        .map(|j| j.duration_seconds.map(stored_duration))
+        .collect();
     let errors: Vec<Option<Cow<'_, str>>> = batch
         .iter()
         .map(|j| j.error_message.as_deref().map(clean_text))

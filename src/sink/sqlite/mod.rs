@@ -34,7 +34,7 @@ use super::{
     upsert_set, validate_table_name,
 };
 use crate::error::Error;
-use crate::rows::{ActionRecord, JobExecution};
+use crate::rows::{ActionRecord, JobExecution, stored_duration};
 
 /// How long opening waits for another connection's write lock while creating the schema.
 pub const SETUP_WAIT: Duration = Duration::from_secs(10);
@@ -282,7 +282,7 @@ impl Store {
                     clean_text(&j.status),
                     ts(&j.started_at),
                     j.completed_at.as_ref().map(ts),
-                    j.duration_seconds.map(|d| (d * 1000.0).round() / 1000.0),
+                    j.duration_seconds.map(stored_duration),
                     opt(&j.error_message),
                     clean_text(&j.logs),
                     metadata,
@@ -326,9 +326,8 @@ impl Store {
                     opt(&r.source),
                     opt(&r.ip_address),
                     opt(&r.user_agent),
-                    // The PostgreSQL column is DECIMAL(10,3): store the same precision.
-                    r.request_duration_seconds
-                        .map(|d| (d * 1000.0).round() / 1000.0),
+                    // The PostgreSQL column is DECIMAL(10,3): store the same value.
+                    r.request_duration_seconds.map(stored_duration),
                     opt(&r.trace_id),
                     opt(&r.span_id),
                 ])?;

@@ -40,7 +40,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::rows::ActionRecord;
-use crate::rows::JobExecution;
+use crate::rows::{JobExecution, stored_duration};
 
 const MIGRATION_0001: &str = "migrations/0001_action_logs.sql";
 const MIGRATION_0002: &str = "migrations/0002_jobs.sql";
@@ -244,8 +244,19 @@ impl SupabaseSink {
                             m.remove(c);
                         }
                     }
-                    for (_, field) in m.iter_mut() {
+                    for (name, field) in m.iter_mut() {
                         match field {
+                            // The column is DECIMAL(10,3): send the value every store keeps.
+                            Value::Number(n)
+                                if name == "request_duration_seconds"
+                                    || name == "duration_seconds" =>
+                            {
+                                if let Some(d) = n.as_f64().map(stored_duration) {
+                                    if let Some(x) = serde_json::Number::from_f64(d) {
+                                        *n = x;
+                                    }
+                                }
+                            }
                             Value::String(s) if s.contains('\0') => *s = clean_text(s).into_owned(),
                             Value::Object(d) => {
                                 if let std::borrow::Cow::Owned(clean) = clean_map(d) {
