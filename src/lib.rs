@@ -136,6 +136,8 @@ mod action;
 #[cfg(feature = "alert")]
 pub mod alert;
 mod at_exit;
+#[cfg(feature = "audit")]
+pub mod audit;
 mod builder;
 mod clock;
 mod console;

@@ -1,0 +1,807 @@
+//! Verification: the digests (from the store and from the digest files) checked as chains,
+//! then every row of the store compared with the newest entry that covers it.
+//!
+//! [`Check`] holds the state and takes the inputs in order: digest lines
+//! ([`Check::store_digest`], [`Check::file_digest`]), then [`Check::chains`], which checks the
+//! chains and says from which time the rows must be read, then every row from that time
+//! ([`Check::action`], [`Check::run`]), then [`Check::finish`] with the [`Report`].
+//! [`verify`] drives it over a [`crate::query::Store`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::canonical::{self, Entry, Hash, Table};
+use super::digest::{self, Kind, LineError, Read};
+use super::key::{KeyId, PublicKey};
+use crate::rows::{ActionRecord, JobExecution};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Worth knowing; not evidence of a change (a writer that stopped without closing its
+    /// chain, rows from before the trail began).
+    Warning,
+    /// The trail was changed, or its proof is.
+    Problem,
+}
+
+/// Where a digest was read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// The store's `audit_digests` table.
+    Store,
+    /// A digest file, at this line (from 1).
+    File(PathBuf, usize),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Store => f.write_str("the store"),
+            Source::File(p, n) => write!(f, "{}:{n}", p.display()),
+        }
+    }
+}
+
+/// Which copy of the digests lacks some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MissingFrom {
+    /// The digest files have them, the store does not.
+    Store,
+    /// The store has them, the digest files do not.
+    Files,
+    /// Neither copy: the chain skips them.
+    Both,
+}
+
+/// One thing verification found.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Finding {
+    /// A covered row whose content is not what its digest says.
+    Modified {
+        /// Its table.
+        table: Table,
+        /// Its id.
+        id: Uuid,
+        /// The digest that covers it (writer, sequence number).
+        digest: (String, u64),
+        /// Only the run's captured log changed.
+        logs_only: bool,
+    },
+    /// A covered row that is gone (and no prune allowed it).
+    Deleted {
+        /// Its table.
+        table: Table,
+        /// Its id.
+        id: Uuid,
+        /// Its time as covered.
+        at: DateTime<Utc>,
+        /// The digest that covers it.
+        digest: (String, u64),
+    },
+    /// A final row no digest covers, from after the trail began.
+    Inserted {
+        /// Its table.
+        table: Table,
+        /// Its id.
+        id: Uuid,
+        /// Its time.
+        at: DateTime<Utc>,
+    },
+    /// A covered row moved: its content is a covered row's, at another time or under another
+    /// id.
+    Reordered {
+        /// Its table.
+        table: Table,
+        /// Its id.
+        id: Uuid,
+        /// Its time now.
+        at: DateTime<Utc>,
+        /// The time its digest gives it.
+        covered_at: DateTime<Utc>,
+        /// The row whose covered content it holds, when that is another row.
+        content_of: Option<Uuid>,
+    },
+    /// Digests of a chain are missing: sequence numbers `from..=to`, between two that are
+    /// there, or found in one copy and not the other.
+    MissingDigest {
+        /// The writer.
+        writer: String,
+        /// The first missing number.
+        from: u64,
+        /// The last.
+        to: u64,
+        /// Where they are missing.
+        missing_from: MissingFrom,
+    },
+    /// A digest that does not name the previous digest of its chain.
+    BrokenChain {
+        /// The writer.
+        writer: String,
+        /// The digest.
+        seq: u64,
+    },
+    /// A digest whose signature is not good, or is by another key.
+    BadSignature {
+        /// The writer it claims.
+        writer: String,
+        /// The digest.
+        seq: u64,
+        /// The key id it names.
+        key: KeyId,
+        /// Where it was read.
+        source: Source,
+    },
+    /// A digest whose root is not the root of its entries.
+    BadRoot {
+        /// The writer.
+        writer: String,
+        /// The digest.
+        seq: u64,
+    },
+    /// The store and a digest file hold different digests under one number.
+    DigestsDiffer {
+        /// The writer.
+        writer: String,
+        /// The digest.
+        seq: u64,
+        /// The file.
+        file: Source,
+    },
+    /// A line that is not a digest.
+    Unreadable {
+        /// Where.
+        source: Source,
+        /// Why.
+        why: String,
+    },
+    /// A chain whose newest digest is older than its writer's interval allows, without a
+    /// closing digest: the writer stopped without closing, or the newest digests were removed
+    /// from every copy.
+    Stale {
+        /// The writer.
+        writer: String,
+        /// Its newest digest.
+        seq: u64,
+        /// When that was made.
+        made_at: DateTime<Utc>,
+    },
+    /// A silence longer than the writer's interval between two digests, the earlier not a
+    /// closing one: a crash and restart, or digests removed from every copy.
+    Gap {
+        /// The writer.
+        writer: String,
+        /// The digest before the silence.
+        seq: u64,
+        /// How long it lasted.
+        seconds: i64,
+    },
+    /// Final rows from before the first digest: the trail does not cover them.
+    BeforeTrail {
+        /// How many.
+        rows: u64,
+    },
+}
+
+impl Finding {
+    /// How bad it is.
+    #[must_use]
+    pub fn severity(&self) -> Severity {
+        match self {
+            Finding::Stale { .. } | Finding::Gap { .. } | Finding::BeforeTrail { .. } => {
+                Severity::Warning
+            }
+            _ => Severity::Problem,
+        }
+    }
+}
+
+fn t(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ts = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        match self {
+            Finding::Modified {
+                table,
+                id,
+                digest: (w, s),
+                logs_only,
+            } => write!(
+                f,
+                "modified   {} {id}: {} differs from digest {w}#{s}",
+                table.name(),
+                if *logs_only {
+                    "its captured log"
+                } else {
+                    "its content"
+                }
+            ),
+            Finding::Deleted {
+                table,
+                id,
+                at,
+                digest: (w, s),
+            } => write!(
+                f,
+                "deleted    {} {id} ({}), covered by digest {w}#{s}",
+                table.name(),
+                ts(at)
+            ),
+            Finding::Inserted { table, id, at } => write!(
+                f,
+                "inserted   {} {id} ({}): no digest covers it",
+                table.name(),
+                ts(at)
+            ),
+            Finding::Reordered {
+                table,
+                id,
+                at,
+                covered_at,
+                content_of,
+            } => match content_of {
+                Some(o) => write!(
+                    f,
+                    "reordered  {} {id}: holds the content of {o}",
+                    table.name()
+                ),
+                None => write!(
+                    f,
+                    "reordered  {} {id}: at {}, its digest has it at {}",
+                    table.name(),
+                    ts(at),
+                    ts(covered_at)
+                ),
+            },
+            Finding::MissingDigest {
+                writer,
+                from,
+                to,
+                missing_from,
+            } => {
+                let which = if from == to {
+                    format!("digest {writer}#{from}")
+                } else {
+                    format!("digests {writer}#{from}..{to}")
+                };
+                match missing_from {
+                    MissingFrom::Store => {
+                        write!(
+                            f,
+                            "missing    {which}: in the digest files, not in the store"
+                        )
+                    }
+                    MissingFrom::Files => {
+                        write!(
+                            f,
+                            "missing    {which}: in the store, not in the digest files"
+                        )
+                    }
+                    MissingFrom::Both => write!(f, "missing    {which}: the chain skips it"),
+                }
+            }
+            Finding::BrokenChain { writer, seq } => write!(
+                f,
+                "broken     digest {writer}#{seq} does not name the digest before it"
+            ),
+            Finding::BadSignature {
+                writer,
+                seq,
+                key,
+                source,
+            } => write!(
+                f,
+                "signature  digest {writer}#{seq} in {source} is not signed by the key given (it names key {key})"
+            ),
+            Finding::BadRoot { writer, seq } => write!(
+                f,
+                "broken     digest {writer}#{seq}: its root is not its entries'"
+            ),
+            Finding::DigestsDiffer { writer, seq, file } => write!(
+                f,
+                "differs    digest {writer}#{seq}: the store's and {file}'s are not the same"
+            ),
+            Finding::Unreadable { source, why } => {
+                write!(f, "unreadable {source}: {why}")
+            }
+            Finding::Stale {
+                writer,
+                seq,
+                made_at,
+            } => write!(
+                f,
+                "stale      chain {writer} ends at #{seq} ({}) without a closing digest",
+                ts(made_at)
+            ),
+            Finding::Gap {
+                writer,
+                seq,
+                seconds,
+            } => write!(
+                f,
+                "gap        chain {writer}: {seconds} s without a digest after #{seq}, which was not a closing one"
+            ),
+            Finding::BeforeTrail { rows } => write!(
+                f,
+                "uncovered  {rows} final rows are older than the first digest"
+            ),
+        }
+    }
+}
+
+/// What verification found, and what it read.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Every finding, problems first, each in table, time and id order.
+    pub findings: Vec<Finding>,
+    /// Digests read (store and files together, each once).
+    pub digests: u64,
+    /// Chains (writers).
+    pub writers: Vec<String>,
+    /// Rows read from the store.
+    pub rows: u64,
+    /// Rows found as their digest says.
+    pub verified: u64,
+    /// Rows still open (`initiated`, `in_progress`): not covered until final.
+    pub open: u64,
+    /// Covered rows gone under a prune digest's cutoff.
+    pub pruned: u64,
+    /// Whether digest files were compared with the store.
+    pub files_checked: bool,
+}
+
+impl Report {
+    /// True when nothing is a [`Severity::Problem`].
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.findings
+            .iter()
+            .all(|f| f.severity() == Severity::Warning)
+    }
+}
+
+/// One digest as read from its copies.
+struct Copy {
+    read: Read,
+    line: String,
+    source: Source,
+}
+
+/// What an entry expects of its row.
+struct Expect {
+    at: i64,
+    hash: Hash,
+    logs: Option<Hash>,
+    digest: (String, u64),
+    /// When the covering digest was made, to keep the newest of several.
+    made_at: DateTime<Utc>,
+    seen: bool,
+}
+
+/// The verification state (see the module's documentation).
+pub struct Check {
+    key: PublicKey,
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    store: BTreeMap<(String, u64), Copy>,
+    files: BTreeMap<(String, u64), Copy>,
+    files_checked: bool,
+    findings: Vec<Finding>,
+    expect: HashMap<(Table, Uuid), Expect>,
+    /// Covered content hash → the row it belongs to, to tell a moved row from a changed one.
+    by_hash: HashMap<Hash, Uuid>,
+    actions_pruned_before: Option<i64>,
+    runs_pruned_before: Option<i64>,
+    run_logs_trimmed_before: Option<i64>,
+    trail_start: Option<i64>,
+    before_trail: u64,
+    report: Report,
+}
+
+impl Check {
+    /// Verification with `key`, of digests made at or after `since` (all when `None`), at `now`.
+    #[must_use]
+    pub fn new(key: PublicKey, since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Check {
+        Check {
+            key,
+            since,
+            now,
+            store: BTreeMap::new(),
+            files: BTreeMap::new(),
+            files_checked: false,
+            findings: Vec::new(),
+            expect: HashMap::new(),
+            by_hash: HashMap::new(),
+            actions_pruned_before: None,
+            runs_pruned_before: None,
+            run_logs_trimmed_before: None,
+            trail_start: None,
+            before_trail: 0,
+            report: Report::default(),
+        }
+    }
+
+    fn read(&mut self, line: &str, source: Source) -> Option<Copy> {
+        match digest::read_line(line, &self.key) {
+            Ok(read) => {
+                if self.since.is_some_and(|s| read.digest.made_at < s) {
+                    return None;
+                }
+                Some(Copy {
+                    read,
+                    line: line.trim_end().to_owned(),
+                    source,
+                })
+            }
+            Err(e) => {
+                let why = match e {
+                    LineError::Format(_) | LineError::Malformed(_) | LineError::NoSignature => {
+                        e.to_string()
+                    }
+                };
+                self.findings.push(Finding::Unreadable { source, why });
+                None
+            }
+        }
+    }
+
+    /// A digest line from the store's table.
+    pub fn store_digest(&mut self, line: &str) {
+        if let Some(c) = self.read(line, Source::Store) {
+            let k = (c.read.digest.writer.clone(), c.read.digest.seq);
+            self.store.insert(k, c);
+        }
+    }
+
+    /// A digest file's text (its lines are digests). Once called, the store's digests are
+    /// expected in the files too.
+    pub fn file_digests(&mut self, path: PathBuf, text: &str) {
+        self.files_checked = true;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if let Some(c) = self.read(line, Source::File(path.clone(), i + 1)) {
+                let k = (c.read.digest.writer.clone(), c.read.digest.seq);
+                self.files.insert(k, c);
+            }
+        }
+    }
+
+    /// Says that digest files were given even if none held a line (an emptied file is then
+    /// reported).
+    pub fn expect_files(&mut self) {
+        self.files_checked = true;
+    }
+
+    /// Checks the chains, then gives the time from which rows must be read (`None`: all).
+    pub fn chains(&mut self) -> Option<DateTime<Utc>> {
+        let mut all: BTreeMap<(String, u64), Copy> = BTreeMap::new();
+        let store = std::mem::take(&mut self.store);
+        let mut files = std::mem::take(&mut self.files);
+        // Pruning first: what a good prune digest allows applies to every chain.
+        let mut anchors: HashMap<String, (u64, Hash)> = HashMap::new();
+        for c in store.values().chain(files.values()) {
+            let d = &c.read.digest;
+            if !(c.read.signature_ok && d.kind == Kind::Prune) {
+                continue;
+            }
+            if let Some(p) = &d.pruned {
+                let later = |cur: Option<i64>, t: &Option<DateTime<Utc>>| match (cur, t) {
+                    (c, None) => c,
+                    (None, Some(t)) => Some(canonical::micros(t)),
+                    (Some(c), Some(t)) => Some(c.max(canonical::micros(t))),
+                };
+                self.actions_pruned_before = later(self.actions_pruned_before, &p.actions_before);
+                self.runs_pruned_before = later(self.runs_pruned_before, &p.runs_before);
+                self.run_logs_trimmed_before =
+                    later(self.run_logs_trimmed_before, &p.run_logs_before);
+                for (w, s, h) in &p.anchors {
+                    let e = anchors.entry(w.clone()).or_insert((*s, *h));
+                    if *s > e.0 {
+                        *e = (*s, *h);
+                    }
+                }
+            }
+        }
+        for (k, c) in store {
+            if anchors.get(&k.0).is_some_and(|(s, _)| k.1 <= *s) {
+                continue;
+            }
+            match files.remove(&k) {
+                Some(f) if f.line != c.line => {
+                    self.findings.push(Finding::DigestsDiffer {
+                        writer: k.0.clone(),
+                        seq: k.1,
+                        file: f.source.clone(),
+                    });
+                    // Whichever is good stands; the store's when both are.
+                    let keep = if !c.read.signature_ok && f.read.signature_ok {
+                        f
+                    } else {
+                        c
+                    };
+                    all.insert(k, keep);
+                }
+                Some(_) => {
+                    all.insert(k, c);
+                }
+                None => {
+                    if self.files_checked {
+                        self.missing(&k.0, k.1, k.1, MissingFrom::Files);
+                    }
+                    all.insert(k, c);
+                }
+            }
+        }
+        for (k, f) in files {
+            if anchors.get(&k.0).is_some_and(|(s, _)| k.1 <= *s) {
+                continue;
+            }
+            self.missing(&k.0, k.1, k.1, MissingFrom::Store);
+            all.insert(k, f);
+        }
+        self.report.digests = all.len() as u64;
+        // Each chain in order.
+        let mut by_writer: BTreeMap<String, Vec<Copy>> = BTreeMap::new();
+        for ((w, _), c) in all {
+            by_writer.entry(w).or_default().push(c);
+        }
+        let mut scan_from: Option<i64> = self.since.as_ref().map(canonical::micros);
+        for (writer, chain) in by_writer {
+            let mut prev: Option<(u64, Hash, &Copy)> = None;
+            for c in &chain {
+                let d = &c.read.digest;
+                if !c.read.signature_ok {
+                    self.findings.push(Finding::BadSignature {
+                        writer: writer.clone(),
+                        seq: d.seq,
+                        key: d.key,
+                        source: c.source.clone(),
+                    });
+                } else if !c.read.root_ok {
+                    self.findings.push(Finding::BadRoot {
+                        writer: writer.clone(),
+                        seq: d.seq,
+                    });
+                }
+                match prev {
+                    None => {
+                        // The chain's start: its first digest, a prune anchor, or where
+                        // `--since` begins reading.
+                        let anchored = anchors.get(&writer);
+                        let ok = match anchored {
+                            Some((s, h)) => d.seq == s + 1 && d.prev == *h,
+                            None => d.seq == 1 && d.prev == [0; 32],
+                        };
+                        if !ok && self.since.is_none() {
+                            let first = anchored.map_or(1, |(s, _)| s + 1);
+                            if d.seq > first {
+                                self.missing(&writer, first, d.seq - 1, MissingFrom::Both);
+                            } else {
+                                self.findings.push(Finding::BrokenChain {
+                                    writer: writer.clone(),
+                                    seq: d.seq,
+                                });
+                            }
+                        }
+                    }
+                    Some((ps, ph, pc)) => {
+                        if d.seq > ps + 1 {
+                            self.missing(&writer, ps + 1, d.seq - 1, MissingFrom::Both);
+                        } else if d.prev != ph {
+                            self.findings.push(Finding::BrokenChain {
+                                writer: writer.clone(),
+                                seq: d.seq,
+                            });
+                        }
+                        let pd = &pc.read.digest;
+                        let silence = d.made_at.signed_duration_since(pd.made_at);
+                        if pd.kind != Kind::Close && silence > allowed(pd.every) {
+                            self.findings.push(Finding::Gap {
+                                writer: writer.clone(),
+                                seq: pd.seq,
+                                seconds: silence.num_seconds(),
+                            });
+                        }
+                    }
+                }
+                prev = Some((d.seq, c.read.hash, c));
+                if c.read.signature_ok && c.read.root_ok {
+                    let start = self
+                        .trail_start
+                        .get_or_insert(canonical::micros(&d.made_at));
+                    *start = (*start).min(canonical::micros(&d.made_at));
+                    for e in &d.entries {
+                        scan_from = scan_from.map(|s| s.min(e.at));
+                        self.cover(e, (writer.clone(), d.seq), d.made_at);
+                    }
+                }
+            }
+            if let Some((seq, _, c)) = prev {
+                let d = &c.read.digest;
+                if d.kind != Kind::Close
+                    && self.now.signed_duration_since(d.made_at) > allowed(d.every)
+                {
+                    self.findings.push(Finding::Stale {
+                        writer: writer.clone(),
+                        seq,
+                        made_at: d.made_at,
+                    });
+                }
+            }
+            self.report.writers.push(writer);
+        }
+        self.report.files_checked = self.files_checked;
+        scan_from.map(t)
+    }
+
+    fn missing(&mut self, writer: &str, from: u64, to: u64, missing_from: MissingFrom) {
+        // Consecutive numbers missing from the same place are one finding.
+        if let Some(Finding::MissingDigest {
+            writer: w,
+            to: last,
+            missing_from: m,
+            ..
+        }) = self.findings.last_mut()
+        {
+            if w == writer && *last + 1 == from && *m == missing_from {
+                *last = to;
+                return;
+            }
+        }
+        self.findings.push(Finding::MissingDigest {
+            writer: writer.to_owned(),
+            from,
+            to,
+            missing_from,
+        });
+    }
+
+    fn cover(&mut self, e: &Entry, digest: (String, u64), made_at: DateTime<Utc>) {
+        let key = (e.table, e.id);
+        let newer = self
+            .expect
+            .get(&key)
+            .is_none_or(|x| (x.made_at, &x.digest) <= (made_at, &digest));
+        if newer {
+            self.by_hash.insert(e.hash, e.id);
+            self.expect.insert(
+                key,
+                Expect {
+                    at: e.at,
+                    hash: e.hash,
+                    logs: e.logs,
+                    digest,
+                    made_at,
+                    seen: false,
+                },
+            );
+        }
+    }
+
+    /// One action row of the store.
+    pub fn action(&mut self, r: &ActionRecord) {
+        self.report.rows += 1;
+        match canonical::action_entry(r, true) {
+            None => self.report.open += 1,
+            Some(e) => self.compare(e, false),
+        }
+    }
+
+    /// One job run of the store; `logs_null` when its captured log is NULL (trimmed).
+    pub fn run(&mut self, r: &JobExecution, logs_null: bool) {
+        self.report.rows += 1;
+        let mut e = canonical::run_entry(r, true);
+        if logs_null {
+            e.logs = None;
+        }
+        self.compare(e, true);
+    }
+
+    fn compare(&mut self, e: Entry, run: bool) {
+        let trimmed_ok = self.run_logs_trimmed_before.is_some_and(|c| e.at < c);
+        let Some(x) = self.expect.get_mut(&(e.table, e.id)) else {
+            if self.trail_start.is_none_or(|s| e.at < s) {
+                self.before_trail += 1;
+            } else {
+                self.findings.push(Finding::Inserted {
+                    table: e.table,
+                    id: e.id,
+                    at: t(e.at),
+                });
+            }
+            return;
+        };
+        x.seen = true;
+        if e.hash == x.hash {
+            let logs_ok = !run || e.logs == x.logs || (e.logs.is_none() && trimmed_ok);
+            if e.at != x.at {
+                self.findings.push(Finding::Reordered {
+                    table: e.table,
+                    id: e.id,
+                    at: t(e.at),
+                    covered_at: t(x.at),
+                    content_of: None,
+                });
+            } else if !logs_ok {
+                self.findings.push(Finding::Modified {
+                    table: e.table,
+                    id: e.id,
+                    digest: x.digest.clone(),
+                    logs_only: true,
+                });
+            } else {
+                self.report.verified += 1;
+            }
+            return;
+        }
+        let digest = x.digest.clone();
+        let covered_at = x.at;
+        match self.by_hash.get(&e.hash) {
+            Some(other) if *other != e.id => self.findings.push(Finding::Reordered {
+                table: e.table,
+                id: e.id,
+                at: t(e.at),
+                covered_at: t(covered_at),
+                content_of: Some(*other),
+            }),
+            _ => self.findings.push(Finding::Modified {
+                table: e.table,
+                id: e.id,
+                digest,
+                logs_only: false,
+            }),
+        }
+    }
+
+    /// The report: covered rows not seen are deleted, unless pruned.
+    #[must_use]
+    pub fn finish(mut self) -> Report {
+        let mut deleted = Vec::new();
+        for ((table, id), x) in &self.expect {
+            if x.seen {
+                continue;
+            }
+            let cutoff = match table {
+                Table::Actions => self.actions_pruned_before,
+                Table::Runs => self.runs_pruned_before,
+            };
+            if cutoff.is_some_and(|c| x.at < c) {
+                self.report.pruned += 1;
+                continue;
+            }
+            deleted.push(Finding::Deleted {
+                table: *table,
+                id: *id,
+                at: t(x.at),
+                digest: x.digest.clone(),
+            });
+        }
+        self.findings.extend(deleted);
+        if self.before_trail > 0 {
+            self.findings.push(Finding::BeforeTrail {
+                rows: self.before_trail,
+            });
+        }
+        let mut seen = HashSet::new();
+        self.findings.retain(|f| seen.insert(f.clone()));
+        self.findings
+            .sort_by(|a, b| b.severity().cmp(&a.severity()).then(a.cmp(b)));
+        self.report.findings = self.findings;
+        self.report
+    }
+}
+
+/// The silence a chain may have between digests: three intervals, and a minute for clocks
+/// and slow stores.
+fn allowed(every: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(every.saturating_mul(3)).unwrap_or(i64::MAX / 4) + 60)
+}
