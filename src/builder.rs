@@ -346,6 +346,26 @@ impl Builder {
         self
     }
 
+    /// Covers what every store takes with signed digests ([`crate::audit`]; see
+    /// [`ActionLayerBuilder::audit`]). Without this call the key comes from
+    /// `ACTIONLOG_AUDIT_KEY` (the key itself) or `ACTIONLOG_AUDIT_KEY_FILE` (its file) when
+    /// either is set; a key there that cannot be read fails `init()` with [`Error::Setting`]
+    /// naming the variable, never its value.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let key = actionlog::audit::SigningKey::from_file("/etc/myapp/audit.pem")?;
+    ///     let _guard = actionlog::builder()
+    ///         .audit(actionlog::audit::Audit::new(key).writer("web-1"))
+    ///         .init()?;
+    ///     Ok(())
+    /// }
+    /// ```
+    #[cfg(feature = "audit")]
+    pub fn audit(self, audit: crate::audit::Audit) -> Self {
+        self.action_layer(|a| a.audit(audit))
+    }
+
     /// Settings of the action and job layers and their pipeline only, on their own builder:
     /// `|a| a.pipeline(…).emit_initiated(false).max_job_log_bytes(n)` (turns actions on).
     pub fn action_layer(self, f: impl FnOnce(ActionLayerBuilder) -> ActionLayerBuilder) -> Self {
@@ -538,7 +558,18 @@ impl Builder {
             None => layers.extend(console.map(|c| c.with_filter(filter).boxed())),
         }
         // After the files: a log directory problem is reported as such, not as a database one.
-        let actions = std::mem::replace(&mut self.actions, ActionLayerBuilder::without_sink());
+        #[allow(unused_mut)]
+        let mut actions = std::mem::replace(&mut self.actions, ActionLayerBuilder::without_sink());
+        // The signing key from the environment, unless the application set one.
+        #[cfg(feature = "audit")]
+        if self.actions_on && !actions.has_audit() {
+            if let Some(audit) = crate::audit::Audit::from_env().map_err(|e| Error::Setting {
+                setting: audit_setting(),
+                reason: e.to_string(),
+            })? {
+                actions = actions.audit(audit);
+            }
+        }
         let (builder, from) = match self.actions_on.then_some(actions) {
             Some(b) if b.sink().is_some() => (Some(b), None),
             Some(b) => match self.default_sink()? {
@@ -578,6 +609,16 @@ impl Builder {
             layers.push(jobs.boxed());
         }
         Ok((crate::layers::Layers(layers), guard))
+    }
+}
+
+/// The variable the signing key came from, for an error about it.
+#[cfg(feature = "audit")]
+fn audit_setting() -> &'static str {
+    if std::env::var_os(crate::audit::KEY_ENV).is_some_and(|v| !v.is_empty()) {
+        crate::audit::KEY_ENV
+    } else {
+        crate::audit::KEY_FILE_ENV
     }
 }
 

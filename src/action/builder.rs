@@ -35,6 +35,9 @@ pub struct ActionLayerBuilder {
     failure_rule: FailureRule,
     /// Where the spool and dead letters go unless the pipeline config names them.
     log_dir: PathBuf,
+    /// Signed digests over what every store takes.
+    #[cfg(feature = "audit")]
+    audit: Option<crate::audit::Audit>,
 }
 
 /// Changes an added store's delivery settings from the first store's (see
@@ -74,6 +77,8 @@ impl ActionLayerBuilder {
             jobs: JobSettings::default(),
             failure_rule: FailureRule::default(),
             log_dir: PathBuf::from("logs"),
+            #[cfg(feature = "audit")]
+            audit: None,
         }
     }
 
@@ -191,6 +196,37 @@ impl ActionLayerBuilder {
         self
     }
 
+    /// Covers the final state of every action record and job run each store takes with a
+    /// chain of signed digests, written in the same transaction as the rows and to a digest
+    /// file per day under `<log_dir>/digests/` (`stores/<name>-<hash>/digests/` for a store
+    /// added with [`Self::also_sink`]); `actionlog verify` checks them. See [`crate::audit`].
+    /// A store whose sink keeps no digests fails [`Self::build`] with [`Error::Config`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let key = actionlog::audit::SigningKey::generate().unwrap();
+    /// let store = actionlog::sink::SqliteSink::open(dir.path().join("actions.db")).unwrap();
+    /// let (_actions, guard) = actionlog::ActionLayer::builder(store)
+    ///     .audit(actionlog::audit::Audit::new(key).writer("web-1"))
+    ///     .log_dir(dir.path())
+    ///     .build()
+    ///     .unwrap();
+    /// drop(guard);
+    /// assert!(dir.path().join("digests").is_dir());
+    /// # }
+    /// ```
+    #[cfg(feature = "audit")]
+    pub fn audit(mut self, audit: crate::audit::Audit) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    #[cfg(feature = "audit")]
+    pub(crate) fn has_audit(&self) -> bool {
+        self.audit.is_some()
+    }
+
     /// The clock for action timestamps and durations (default: the system clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -239,6 +275,10 @@ impl ActionLayerBuilder {
         let mut config = self.config;
         config.redaction = self.render.redaction.clone();
         config.log_dir = self.log_dir;
+        #[cfg(feature = "audit")]
+        {
+            config.audit = self.audit;
+        }
         let mut stores = Vec::with_capacity(1 + self.also.len());
         for added in self.also {
             // The first store's settings, but never its directories.

@@ -43,7 +43,7 @@ pub use key::{KEY_ENV, KEY_FILE_ENV, KeyError, KeyId, PublicKey, SigningKey};
 pub use verify::{Check, Finding, MissingFrom, Report, Severity, Source};
 
 pub(crate) use canonical::{action_entry, run_entry};
-pub(crate) use chain::Chain;
+pub use chain::Chain;
 
 use std::path::PathBuf;
 use std::time::Duration;

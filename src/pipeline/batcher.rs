@@ -24,6 +24,10 @@ use crate::sink::Batch;
 /// How often an open batch looks for more records (see [`Batcher::fill`]).
 const FILL_TICK: Duration = Duration::from_millis(5);
 
+/// How long the idle worker waits for a record or a command when its sink asks for no ticks:
+/// waking then costs nothing, and the wait must be finite for `select!`'s timer.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+
 pub(crate) struct Batcher {
     queue: Queue,
     config: PipelineConfig,
@@ -92,6 +96,7 @@ impl Batcher {
                             break;
                         }
                     }
+                    self.delivery.close();
                     if let Asked::Shutdown(_, late) =
                         std::mem::replace(&mut self.queue.asked, Asked::Nothing)
                     {
@@ -124,6 +129,8 @@ impl Batcher {
                 self.replay_spool();
                 continue;
             }
+            // A sink with work of its own between writes (idle digests) is woken for it.
+            let wait = self.delivery.tick_in().unwrap_or(IDLE_WAIT);
             let first = select! {
                 recv(self.queue.rx) -> r => match r {
                     Ok(r) => Some(r),
@@ -138,8 +145,13 @@ impl Batcher {
                     Err(_) => {
                         // The guard is gone without a shutdown: deliver what is queued and stop.
                         self.drain_and_deliver();
+                        self.delivery.close();
                         return;
                     }
+                },
+                default(wait) => {
+                    self.delivery.tick();
+                    None
                 },
             };
             if let Some(first) = first {

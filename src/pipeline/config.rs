@@ -40,6 +40,12 @@ pub struct PipelineConfig {
     pub(crate) spool_max_bytes: u64,
     /// Set by the action layer's builder, so rows and layer agree.
     pub(crate) redaction: Redaction,
+    /// Signed digests over what the store takes, set by the builder.
+    #[cfg(feature = "audit")]
+    pub(crate) audit: Option<crate::audit::Audit>,
+    /// Where the digest files go (default `<log_dir>/digests`).
+    #[cfg(feature = "audit")]
+    pub(crate) digest_dir: Option<PathBuf>,
 }
 
 impl Default for PipelineConfig {
@@ -62,6 +68,10 @@ impl Default for PipelineConfig {
             spool_dir: None,
             spool: true,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            #[cfg(feature = "audit")]
+            audit: None,
+            #[cfg(feature = "audit")]
+            digest_dir: None,
         }
     }
 }
@@ -175,6 +185,10 @@ impl PipelineConfig {
         if self.dead_letter_dir.is_none() {
             self.dead_letter_dir = Some(own.join("dead-letter"));
         }
+        #[cfg(feature = "audit")]
+        if self.digest_dir.is_none() {
+            self.digest_dir = Some(own.join("digests"));
+        }
         self
     }
 
@@ -187,6 +201,10 @@ impl PipelineConfig {
             .log_dir
             .join("stores")
             .join(format!("{}-lines", added_store_dir(name, target)));
+        #[cfg(feature = "audit")]
+        {
+            self.audit = None;
+        }
         if self.spool_dir.is_none() {
             self.spool_dir = Some(own.join("spool"));
         }
@@ -194,6 +212,14 @@ impl PipelineConfig {
             self.dead_letter_dir = Some(own.join("dead-letter"));
         }
         self
+    }
+
+    /// The digest-file directory in use.
+    #[cfg(feature = "audit")]
+    pub(crate) fn digest_path(&self) -> PathBuf {
+        self.digest_dir
+            .clone()
+            .unwrap_or_else(|| crate::audit::digest_dir(&self.log_dir))
     }
 
     /// The dead-letter directory in use.

@@ -39,6 +39,9 @@ const LATE: &str = "the shutdown deadline came during the write";
 /// few bad records.
 pub(crate) const REJECTED_ALARM: u64 = 100;
 
+/// The longest a sink's tick or close may take ([`Sink::tick`], [`Sink::close`]).
+const TICK_DEADLINE: Duration = Duration::from_secs(5);
+
 /// How often the queue is attended to while the sink is busy or failing.
 pub(crate) const SPILL_CHECK: Duration = Duration::from_millis(10);
 
@@ -97,6 +100,8 @@ pub(crate) struct Delivery {
     /// with the cause, the rest summed up in one line when it works again or at the end, so
     /// a disk-full shutdown is not one stderr line per record).
     dead_letter_lost: u64,
+    /// When the sink last had its tick.
+    last_tick: Instant,
 }
 
 impl Delivery {
@@ -128,6 +133,7 @@ impl Delivery {
             config_failure: false,
             rejected_in_a_row: 0,
             dead_letter_lost: 0,
+            last_tick: Instant::now(),
         }
     }
 
@@ -155,6 +161,53 @@ impl Delivery {
             (false, Carries::Records) => format!("{} {target}", self.sink.name()),
             (false, Carries::Lines) => format!("{} lines {target}", self.sink.name()),
         }
+    }
+
+    /// How long until the sink's next tick ([`Sink::tick_every`]), if it asks for ticks.
+    pub(crate) fn tick_in(&self) -> Option<Duration> {
+        let every = self.sink.tick_every()?;
+        let since = self.last_tick.elapsed();
+        Some(every.saturating_sub(since))
+    }
+
+    /// The sink's tick ([`Sink::tick`]), when due; bounded by [`TICK_DEADLINE`]. A failure is
+    /// reported as an outage of the store would be, once.
+    pub(crate) fn tick(&mut self) {
+        if self.tick_in().is_none_or(|d| !d.is_zero()) {
+            return;
+        }
+        self.last_tick = Instant::now();
+        if let Err(e) = self.run_bounded(TICK_DEADLINE, |s| s.tick()) {
+            self.failing(&e);
+        }
+    }
+
+    /// The sink's [`Sink::close`], bounded by [`TICK_DEADLINE`] or the shutdown deadline's
+    /// rest, whichever is shorter; a failure is reported.
+    pub(crate) fn close(&mut self) {
+        if let Err(e) = self.run_bounded(TICK_DEADLINE, |s| s.close()) {
+            self.failing(&e);
+        }
+    }
+
+    /// Runs one of the sink's own futures to its end or for at most `limit`, a panic in it
+    /// being a failure like any other.
+    fn run_bounded(
+        &mut self,
+        limit: Duration,
+        f: impl for<'s> FnOnce(&'s mut Box<dyn Sink>) -> crate::sink::SinkFuture<'s>,
+    ) -> Result<(), SinkError> {
+        let sink = &mut self.sink;
+        self.rt.block_on(async {
+            let work = CatchPanic(Box::pin(async { f(sink).await }));
+            match tokio::time::timeout(limit, work).await {
+                Ok(r) => r.unwrap_or_else(|p| Err(panicked(p.as_ref()))),
+                Err(_) => Err(SinkError::new(
+                    FailureKind::Transient,
+                    "the sink's own work took too long",
+                )),
+            }
+        })
     }
 
     /// Whether the sink's last write failed.

@@ -273,12 +273,27 @@ pub(crate) fn check_lines(sink: &dyn Sink, config: &PipelineConfig) -> Result<()
 
 /// Starts the worker thread, named `thread_name`, delivering what `carries` to `sink`.
 fn start_one(
-    sink: Box<dyn Sink>,
+    #[cfg_attr(not(feature = "audit"), allow(unused_mut))] mut sink: Box<dyn Sink>,
     config: PipelineConfig,
     clock: Arc<dyn Clock>,
     carries: Carries,
     thread_name: String,
 ) -> Result<(queue::Lane, PipelineHandle), Error> {
+    #[cfg(feature = "audit")]
+    if let Some(audit) = &config.audit {
+        let chain = audit
+            .chain(config.digest_path())
+            .map_err(|e| Error::LogDir {
+                path: config.digest_path(),
+                source: e,
+            })?;
+        if sink.keep_digests(chain).is_err() {
+            return Err(Error::Config(
+                "the audit trail needs a store that keeps digests (SQLite, PostgreSQL or Supabase); \
+                 this sink does not",
+            ));
+        }
+    }
     let (tx, rx) = crossbeam_channel::bounded(config.capacity);
     let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
     let counters = Arc::new(ActionCounters::default());

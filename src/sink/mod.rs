@@ -159,6 +159,33 @@ pub trait Sink: Send + 'static {
         );
         Box::pin(std::future::ready(Err(e)))
     }
+    /// How often the pipeline calls [`Self::tick`] while it runs; `None` (the default) for
+    /// never. The database sinks keeping digests ([`crate::audit`]) ask for it, to make a
+    /// digest while nothing is written.
+    fn tick_every(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Work of the sink's own, between writes, about every [`Self::tick_every`]; a failure is
+    /// reported and the next tick comes as usual. The default does nothing.
+    fn tick(&mut self) -> SinkFuture<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Called once when the pipeline stops, after its last write (within the shutdown
+    /// deadline): a sink keeping digests writes its closing digest. The default does nothing.
+    fn close(&mut self) -> SinkFuture<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Covers everything this sink writes from now on with `chain`'s signed digests, written
+    /// in the same transaction as the rows. The built-in database sinks do; the default hands
+    /// the chain back, and a pipeline with [`crate::audit::Audit`] set refuses to start on such
+    /// a sink.
+    #[cfg(feature = "audit")]
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
+        Err(chain)
+    }
 }
 
 impl Sink for Box<dyn Sink> {
@@ -184,6 +211,22 @@ impl Sink for Box<dyn Sink> {
 
     fn write_lines<'a>(&'a mut self, batch: &'a Batch<LogLine>) -> SinkFuture<'a> {
         (**self).write_lines(batch)
+    }
+    fn tick_every(&self) -> Option<std::time::Duration> {
+        (**self).tick_every()
+    }
+
+    fn tick(&mut self) -> SinkFuture<'_> {
+        (**self).tick()
+    }
+
+    fn close(&mut self) -> SinkFuture<'_> {
+        (**self).close()
+    }
+
+    #[cfg(feature = "audit")]
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
+        (**self).keep_digests(chain)
     }
 }
 
