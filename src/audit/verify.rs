@@ -805,3 +805,135 @@ impl Check {
 fn allowed(every: u64) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(every.saturating_mul(3)).unwrap_or(i64::MAX / 4) + 60)
 }
+
+/// What [`verify`] reads besides the store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The public key the digests must be signed with.
+    pub key: PublicKey,
+    /// Only digests made at or after this (and the rows they cover, and rows from then on).
+    pub since: Option<DateTime<Utc>>,
+    /// Directories of digest files to compare with the store (every `digests-*.jsonl` in
+    /// each); none: the files are not compared.
+    pub digest_dirs: Vec<PathBuf>,
+    /// The time staleness is judged at.
+    pub now: DateTime<Utc>,
+}
+
+/// Rows read per query while verifying.
+#[cfg(feature = "query")]
+const PAGE: usize = 10_000;
+
+/// Verifies `store` against its digests and the digest files (see [`Check`]).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use actionlog::audit::{PublicKey, verify, VerifyOptions};
+/// use actionlog::query::{Options, Store, Target};
+/// let store = Store::open(&Target::Sqlite("logs/actions.db".into()), &Options::default()).await?;
+/// let key = PublicKey::from_file("audit.pub.pem")?;
+/// let report = verify(&store, &VerifyOptions {
+///     key,
+///     since: None,
+///     digest_dirs: vec!["logs/digests".into()],
+///     now: chrono::Utc::now(),
+/// })
+/// .await?;
+/// for finding in &report.findings {
+///     println!("{finding}");
+/// }
+/// assert!(report.is_clean());
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`VerifyError`]: the store cannot be read, or a digest directory cannot.
+#[cfg(feature = "query")]
+pub async fn verify(
+    store: &crate::query::Store,
+    opts: &Options,
+) -> Result<Report, VerifyError> {
+    let mut check = Check::new(opts.key.clone(), opts.since, opts.now);
+    match store.digests(opts.since).await? {
+        Some(lines) => {
+            for l in &lines {
+                check.store_digest(l);
+            }
+        }
+        None => return Err(VerifyError::NoDigestTable(store.target())),
+    }
+    for dir in &opts.digest_dirs {
+        check.expect_files();
+        let mut files = super::chain::day_files(dir).map_err(|e| VerifyError::Files {
+            dir: dir.clone(),
+            source: e,
+        })?;
+        if files.is_empty() && !dir.is_dir() {
+            return Err(VerifyError::Files {
+                dir: dir.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            });
+        }
+        files.sort();
+        for path in files {
+            let text = read_text(&path).map_err(|e| VerifyError::Files {
+                dir: path.clone(),
+                source: e,
+            })?;
+            check.file_digests(path, &text);
+        }
+    }
+    let from = check.chains();
+    let mut after = None;
+    loop {
+        let page = store.scan_actions(from, after, PAGE).await?;
+        for r in &page {
+            check.action(r);
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some((last.action_timestamp, last.id)),
+            _ => break,
+        }
+    }
+    let mut after = None;
+    loop {
+        let page = store.scan_runs(from, after, PAGE).await?;
+        for r in &page {
+            check.run(&r.run, r.logs_null);
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some((last.run.started_at, last.run.id)),
+            _ => break,
+        }
+    }
+    Ok(check.finish())
+}
+
+/// A digest file's text; a link or anything not a regular file in its place is refused.
+#[cfg(feature = "query")]
+fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut s = String::new();
+    crate::fs::open_read(path)?.read_to_string(&mut s)?;
+    Ok(s)
+}
+
+/// Why [`verify`] could not verify.
+#[cfg(feature = "query")]
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The store cannot be read.
+    #[error(transparent)]
+    Store(#[from] crate::query::Error),
+    /// The store has no `audit_digests` table: nothing was ever signed there.
+    #[error("{0} has no audit_digests table: no writer has kept digests there")]
+    NoDigestTable(String),
+    /// A digest directory or file cannot be read.
+    #[error("cannot read the digest files in {dir}: {source}")]
+    Files {
+        /// The directory or file.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}

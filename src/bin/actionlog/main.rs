@@ -17,6 +17,7 @@ mod output;
 mod short_id;
 mod tail;
 mod terminal;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -98,6 +99,13 @@ enum Cmd {
     /// (webhook, Slack, command); incidents and undelivered notifications are kept in the
     /// state file across restarts. Without `--once` it runs a pass every `--interval`.
     Alert(alert::AlertArgs),
+    /// Check the store against its signed digests and the digest files: every modified,
+    /// deleted, inserted or reordered row and every missing, broken or wrongly signed digest
+    /// is named. Exit 0 when nothing was changed, 1 when something was, 2 when it cannot tell.
+    Verify(verify::VerifyArgs),
+    /// Make a signing key for the audit trail (FILE, owner-only) and its public key (FILE.pub,
+    /// also printed): the writers sign with the first, `verify` needs only the second.
+    Keygen(verify::KeygenArgs),
     /// The dashboard: overview, actions, jobs, runs, live tail and exports, in a browser.
     #[cfg(feature = "web")]
     Serve(ServeArgs),
@@ -331,6 +339,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         },
         w: std::io::stdout().lock(),
     };
+    if let Cmd::Keygen(k) = &cli.cmd {
+        return verify::keygen(k);
+    }
     if let Cmd::Tail(t) = &cli.cmd {
         let level = match &t.level {
             Some(l) => Some(tail::rank(l).ok_or_else(|| {
@@ -380,6 +391,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
     if let Cmd::Alert(a) = &cli.cmd {
         return alert::run(a, target, opts, &cli.log_dir, &mut out);
     }
+    if let Cmd::Verify(a) = &cli.cmd {
+        return verify::run(a, target, opts, &cli.log_dir);
+    }
     #[cfg(feature = "web")]
     if let Cmd::Serve(s) = &cli.cmd {
         return serve(s, &target, &opts, &cli.log_dir);
@@ -389,7 +403,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         .build()?;
     rt.block_on(async {
         match &cli.cmd {
-            Cmd::Tail(_) | Cmd::Alert(_) => unreachable!(),
+            Cmd::Tail(_) | Cmd::Alert(_) | Cmd::Verify(_) | Cmd::Keygen(_) => unreachable!(),
             #[cfg(feature = "web")]
             Cmd::Serve(_) => unreachable!(),
             Cmd::Actions(a) => {
