@@ -146,6 +146,7 @@ impl Chain {
         self.next_seq = sealed.digest.seq + 1;
         self.prev = sealed.hash;
         self.last_made = Some(sealed.digest.made_at);
+        self.stale = false;
         self.append(&sealed.line, &sealed.digest.made_at)
     }
 

@@ -107,6 +107,19 @@ pub struct Sealed {
     pub digest: Digest,
 }
 
+impl Sealed {
+    /// The store's row for it.
+    pub(crate) fn row(&self) -> crate::rows::DigestRow {
+        crate::rows::DigestRow {
+            writer: self.digest.writer.clone(),
+            seq: i64::try_from(self.digest.seq).unwrap_or(i64::MAX),
+            made_at: self.digest.made_at,
+            kind: self.digest.kind.as_str(),
+            digest: self.line.clone(),
+        }
+    }
+}
+
 /// Why a digest line cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {

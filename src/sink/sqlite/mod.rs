@@ -35,6 +35,8 @@ use super::{
 };
 use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution, stored_duration};
+#[cfg(feature = "audit")]
+use crate::rows::DigestInsert;
 
 /// How long opening waits for another connection's write lock while creating the schema.
 pub const SETUP_WAIT: Duration = Duration::from_secs(10);
@@ -46,6 +48,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 enum Work {
     Actions(Batch<ActionRecord>, oneshot::Sender<Result<(), SinkError>>),
     Jobs(Batch<JobExecution>, oneshot::Sender<Result<(), SinkError>>),
+    /// From now on every write carries its digest.
+    #[cfg(feature = "audit")]
+    KeepDigests(Box<crate::audit::Chain>),
+    /// An idle digest if one is due, or the closing one (`true`).
+    #[cfg(feature = "audit")]
+    Digest(bool, oneshot::Sender<Result<(), SinkError>>),
 }
 
 /// Writes action records into a SQLite database file, from a thread of its own.
@@ -59,6 +67,9 @@ pub struct SqliteSink {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Batches handed to the thread and not yet answered.
     pending: Arc<AtomicUsize>,
+    /// The idle digests' interval, once digests are kept.
+    #[cfg(feature = "audit")]
+    digest_every: Option<Duration>,
 }
 
 impl Drop for SqliteSink {
@@ -88,6 +99,11 @@ struct Store {
     conn: Connection,
     upsert: String,
     scheduled_jobs: Arc<AtomicBool>,
+    #[cfg(feature = "audit")]
+    chain: Option<crate::audit::Chain>,
+    /// The digest of the transaction in progress, for [`Self::committed`].
+    #[cfg(feature = "audit")]
+    pending_digest: Option<crate::audit::Sealed>,
 }
 
 /// Text without NUL, as every store keeps it: SQLite would store a raw NUL, and then its
@@ -163,6 +179,10 @@ impl SqliteSink {
             conn,
             upsert,
             scheduled_jobs: scheduled_jobs.clone(),
+            #[cfg(feature = "audit")]
+            chain: None,
+            #[cfg(feature = "audit")]
+            pending_digest: None,
         };
         let (tx, rx) = std::sync::mpsc::channel::<Work>();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -183,6 +203,8 @@ impl SqliteSink {
             scheduled_jobs,
             thread: Some(thread),
             pending,
+            #[cfg(feature = "audit")]
+            digest_every: None,
         })
     }
 
@@ -228,6 +250,14 @@ impl Store {
     /// Does `work`, counts it done, then answers: counted first, so a sink dropped as soon as
     /// the answer arrives sees the thread idle and closes the connection before it returns.
     fn serve(&mut self, work: Work, pending: &AtomicUsize) {
+        #[cfg(feature = "audit")]
+        let work = match work {
+            Work::KeepDigests(chain) => {
+                self.chain = Some(*chain);
+                return;
+            }
+            other => other,
+        };
         let err = |e: rusqlite::Error| SinkError::new(classify(&e), e.to_string());
         // A panic here (a bug, or SQLite's) must not end the thread silently: it answers as a
         // failed write and the thread goes on.
@@ -235,6 +265,10 @@ impl Store {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match w {
                 Work::Actions(b, _) => s.write(b).map_err(err),
                 Work::Jobs(b, _) => s.write_jobs(b).map_err(err),
+                #[cfg(feature = "audit")]
+                Work::Digest(close, _) => s.digest_only(*close).map_err(err),
+                #[cfg(feature = "audit")]
+                Work::KeepDigests(_) => Ok(()),
             }))
             .unwrap_or_else(|p| {
                 Err(SinkError::new(
@@ -258,6 +292,10 @@ impl Store {
                 drop(batch);
                 answer
             }
+            #[cfg(feature = "audit")]
+            Work::Digest(_, answer) => answer,
+            #[cfg(feature = "audit")]
+            Work::KeepDigests(_) => return,
         };
         pending.fetch_sub(1, Ordering::SeqCst);
         // The worker may have stopped waiting (deadline): nothing to tell then.
@@ -290,6 +328,10 @@ impl Store {
                     opt(&j.span_id),
                 ])?;
             }
+            #[cfg(feature = "audit")]
+            self.seal(&tx, false, || {
+                batch.iter().map(|j| crate::audit::run_entry(j, true)).collect()
+            })?;
             if self.scheduled_jobs.load(Ordering::Relaxed) {
                 let mut refresh = tx.prepare_cached(schema::REFRESH_SCHEDULED_JOB)?;
                 let mut done: Vec<&str> = Vec::new();
@@ -301,7 +343,10 @@ impl Store {
                 }
             }
         }
-        tx.commit()
+        tx.commit()?;
+        #[cfg(feature = "audit")]
+        self.committed();
+        Ok(())
     }
 
     fn write(&mut self, batch: &[ActionRecord]) -> Result<(), rusqlite::Error> {
@@ -333,7 +378,91 @@ impl Store {
                 ])?;
             }
         }
-        tx.commit()
+        #[cfg(feature = "audit")]
+        self.seal(&tx, false, || {
+            batch
+                .iter()
+                .filter_map(|r| crate::audit::action_entry(r, true))
+                .collect()
+        })?;
+        tx.commit()?;
+        #[cfg(feature = "audit")]
+        self.committed();
+        Ok(())
+    }
+}
+
+/// The audit trail: each transaction's digest, stored in that transaction.
+#[cfg(feature = "audit")]
+impl Store {
+    /// Adds to `tx` the digest of the rows `entries` lists: a closing digest (`close`), else
+    /// one of the rows, else (none listed) an idle one if due. The chain moves on at
+    /// [`Self::committed`]; an error before that makes the next write read the store back.
+    fn seal(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        close: bool,
+        entries: impl FnOnce() -> Vec<crate::audit::Entry>,
+    ) -> Result<(), rusqlite::Error> {
+        let Some(chain) = self.chain.as_mut() else {
+            return Ok(());
+        };
+        if chain.needs_sync() {
+            let newest = digests::last_digest(tx, chain.writer())?;
+            chain
+                .sync(newest.as_ref().map(|(_, line)| line.as_str()))
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        }
+        let now = chrono::Utc::now();
+        let entries = entries();
+        let sealed = if close {
+            chain.seal_kind(crate::audit::Kind::Close, entries, None, now)
+        } else if entries.is_empty() && !chain.idle_due(now) {
+            return Ok(());
+        } else {
+            chain.seal(entries, now)
+        };
+        chain.failed();
+        match digests::insert_digest(tx, &sealed.row())? {
+            DigestInsert::Inserted | DigestInsert::AlreadyStored => {}
+            DigestInsert::Fork { .. } => {
+                // Another program writes under this writer's name: the write fails
+                // (transiently) and the next one reads the store back first.
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some(format!(
+                        "digest {}#{} is stored already with other content: two writers share the name",
+                        sealed.digest.writer, sealed.digest.seq
+                    )),
+                ));
+            }
+        }
+        self.pending_digest = Some(sealed);
+        Ok(())
+    }
+
+    /// The transaction committed: the chain moves on, the digest goes to its file.
+    fn committed(&mut self) {
+        if let (Some(chain), Some(sealed)) = (self.chain.as_mut(), self.pending_digest.take()) {
+            if let Err(e) = chain.committed(&sealed) {
+                crate::report::emit(format_args!(
+                    "the digest file cannot be written ({e}); the store keeps the digest, and the next start copies it to the file"
+                ));
+            }
+        }
+    }
+
+    /// A digest without rows: an idle one if due, or the closing one (`close`).
+    fn digest_only(&mut self, close: bool) -> Result<(), rusqlite::Error> {
+        if self.chain.is_none() {
+            return Ok(());
+        }
+        self.pending_digest = None;
+        let tx = self.conn.transaction()?;
+        self.seal(&tx, close, Vec::new)?;
+        tx.commit()?;
+        self.committed();
+        Ok(())
     }
 }
 
@@ -374,5 +503,41 @@ impl Sink for SqliteSink {
 
     fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
         self.submit(|answer| Work::Jobs(batch.share(), answer))
+    }
+
+    #[cfg(feature = "audit")]
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
+        self.digest_every = Some(chain.interval());
+        match self.tx.as_ref() {
+            Some(tx) => tx
+                .send(Work::KeepDigests(Box::new(chain)))
+                .map_err(|e| match e.0 {
+                    Work::KeepDigests(c) => *c,
+                    _ => unreachable!("the message sent is handed back"),
+                }),
+            None => Err(chain),
+        }
+    }
+
+    #[cfg(feature = "audit")]
+    fn tick_every(&self) -> Option<Duration> {
+        // Twice per interval: an idle digest comes at most half an interval late.
+        self.digest_every.map(|d| d / 2)
+    }
+
+    #[cfg(feature = "audit")]
+    fn tick(&mut self) -> SinkFuture<'_> {
+        if self.digest_every.is_none() {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        self.submit(|answer| Work::Digest(false, answer))
+    }
+
+    #[cfg(feature = "audit")]
+    fn close(&mut self) -> SinkFuture<'_> {
+        if self.digest_every.is_none() {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        self.submit(|answer| Work::Digest(true, answer))
     }
 }
