@@ -2,7 +2,7 @@
 //! documentation of horizontal filtering, ordering and function calls:
 //! - `GET /rest/v1/{table or view}?select=a,b&order=a.desc,b.desc.nullslast&limit=n` with
 //!   filters `col=op.value` (`eq`, `neq`, `gt`, `gte`, `lt`, `lte`, `match`, `is.null`,
-//!   `in.(a,b)`), JSON paths `col->>key`, and logic trees `and=(…)` / `or=(…)` nesting
+//!   `in.(a,b)`, each negated by a `not.` before it), JSON paths `col->>key`, and logic trees `and=(…)` / `or=(…)` nesting
 //!   `and(…)` / `or(…)`, values optionally double-quoted with `\` escapes;
 //! - `GET /rest/v1/rpc/{function}?arg=value`: only for `STABLE` or `IMMUTABLE` functions (405
 //!   otherwise, as PostgREST answers), arguments cast to the declared types, the result as
@@ -117,6 +117,9 @@ impl Builder<'_> {
         let (op, value) = opval
             .split_once('.')
             .ok_or_else(|| format!("bad filter {opval}"))?;
+        if op == "not" {
+            return Ok(format!("NOT ({})", self.cond(field, value)?));
+        }
         let value = unquote(value);
         Ok(match op {
             "is" if value == "null" => format!("{lhs} IS NULL"),
