@@ -175,13 +175,15 @@ impl Builder<'_> {
     }
 }
 
-/// Answers one GET; `query` is the raw query string.
+/// Answers one GET; `query` is the raw query string; `max_rows` caps a table's rows as
+/// PostgREST's `db-max-rows` does.
 pub fn get(
     path: &str,
     query: &str,
     rt: &tokio::runtime::Runtime,
     client: &Client,
     decode: impl Fn(&str) -> String,
+    max_rows: Option<u64>,
 ) -> (u16, Value) {
     if let Some(function) = path.strip_prefix("rpc/") {
         return rpc_get(function, query, rt, client, decode);
@@ -243,7 +245,7 @@ pub fn get(
             }
             "limit" => match v.parse::<u64>() {
                 Ok(n) => {
-                    limit = format!(" LIMIT {n}");
+                    limit = format!(" LIMIT {}", max_rows.map_or(n, |m| n.min(m)));
                     Ok(())
                 }
                 Err(_) => Err(format!("bad limit {v}")),
@@ -261,6 +263,9 @@ pub fn get(
     } else {
         wheres.join(" AND ")
     };
+    if let (Some(m), true) = (max_rows, limit.is_empty()) {
+        limit = format!(" LIMIT {m}");
+    }
     let sql = format!(
         "SELECT COALESCE(json_agg(t), '[]')::text FROM (SELECT {select} FROM {table} WHERE {wheres}{order}{limit}) t"
     );
