@@ -21,6 +21,9 @@
 //!   scanned row by row ([`Options::use_rollups`]), with the same result.
 //! - **Pages by key, not by offset**: newest first by `(time, id)`; a [`Cursor`] names the last
 //!   row shown, so page 1 000 costs what page 1 costs.
+//! - **The audit trail's reads** ([`Store::scan_actions`], [`Store::scan_runs`],
+//!   [`Store::digests`]): rows as the store keeps them, oldest first by `(time, id)`, each page
+//!   at most [`MAX_ROWS`] rows; the digests come whole (in pages of [`MAX_ROWS`] from Supabase).
 //!
 //! The module reads the stores' schema only; it shares no code with the layers or the pipeline.
 
@@ -33,6 +36,7 @@ mod hourly;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rollup;
+mod scan;
 #[cfg(feature = "supabase")]
 mod shapes;
 mod sql;
@@ -50,6 +54,7 @@ pub(crate) use filter::arbitrary;
 #[cfg_attr(not(feature = "web"), allow(unused_imports))]
 pub(crate) use filter::percent_decode;
 pub use filter::{Cond, Entity, Field, Filter, Op, parse_time};
+pub use scan::ScannedRun;
 pub use store::{Store, Target};
 
 /// A time as every store prints it: RFC 3339, UTC, microseconds (what the SQLite sink writes).

@@ -8,11 +8,14 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
+use uuid::Uuid;
 
+use crate::rows::{ActionRecord, JobExecution};
 use crate::sink::postgres::url::UrlError;
 
+use super::scan::{self, Scan, ScannedRun};
 use super::sql::{self, Dialect, Param};
-use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats, Target};
+use super::{Entity, Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats, Target};
 use super::{hourly, rollup};
 
 const HINT: &str = "run migrations/0001_action_logs.sql and migrations/0002_jobs.sql (psql -f), or start the app once with .migrate(true)";
@@ -177,6 +180,25 @@ impl PgStore {
         }
     }
 
+    /// The prepared statement of `text`, prepared on its first use.
+    async fn prepare(&self, text: &str) -> Result<Statement, Error> {
+        let cached = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(text)
+            .cloned();
+        if let Some(st) = cached {
+            return Ok(st);
+        }
+        let st = self.client.prepare(text).await.map_err(|e| self.err(e))?;
+        let mut map = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() < 64 {
+            map.insert(text.to_owned(), st.clone());
+        }
+        Ok(st)
+    }
+
     async fn rows(&self, text: &str, params: &[Param]) -> Result<Rows, Error> {
         let args: Vec<&(dyn ToSql + Sync)> = params
             .iter()
@@ -185,23 +207,7 @@ impl PgStore {
                 Param::Time(t) => t as &(dyn ToSql + Sync),
             })
             .collect();
-        let cached = self
-            .prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(text)
-            .cloned();
-        let st = match cached {
-            Some(st) => st,
-            None => {
-                let st = self.client.prepare(text).await.map_err(|e| self.err(e))?;
-                let mut map = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
-                if map.len() < 64 {
-                    map.insert(text.to_owned(), st.clone());
-                }
-                st
-            }
-        };
+        let st = self.prepare(text).await?;
         let columns: Vec<String> = st.columns().iter().map(|c| c.name().to_owned()).collect();
         let rows = self
             .client
@@ -289,6 +295,122 @@ impl PgStore {
 
     pub(crate) async fn newest(&self) -> Result<Rows, Error> {
         self.rows(sql::NEWEST, &[]).await
+    }
+
+    /// One page of a scan of `e`'s table, as the driver's rows.
+    async fn scan(&self, scan: Scan, e: Entity) -> Result<Vec<Row>, Error> {
+        let st = self
+            .prepare(&scan.sql(Dialect::Postgres, e, self.trace.has(e)))
+            .await?;
+        let limit = scan.limit as i64;
+        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(4);
+        if let Some(from) = &scan.from {
+            args.push(from);
+        }
+        if let Some((t, id)) = &scan.after {
+            args.push(t);
+            args.push(id);
+        }
+        args.push(&limit);
+        self.client.query(&st, &args).await.map_err(|e| self.err(e))
+    }
+
+    /// See [`super::Store::scan_actions`].
+    pub(crate) async fn scan_actions(&self, scan: Scan) -> Result<Vec<ActionRecord>, Error> {
+        let trace = self.trace.actions;
+        let rows = self.scan(scan, Entity::Actions).await?;
+        rows.iter()
+            .map(|r| {
+                let pg = |e| self.err(e);
+                let id: Uuid = r.try_get(0).map_err(pg)?;
+                let bad = |what: String| scan::bad_row(&self.target, Entity::Actions, &id, &what);
+                let text = |i: usize| r.try_get::<_, Option<String>>(i).map_err(pg);
+                let mut a = ActionRecord::new(id, r.try_get(1).map_err(pg)?, r.try_get(3).map_err(pg)?, "");
+                a.user_id = text(2)?;
+                a.action_details = scan::json_map(r.try_get(4).map_err(pg)?).map_err(bad)?;
+                a.job_id = text(5)?;
+                a.job_execution_id = text(6)?;
+                a.status = text(7)?.unwrap_or_default();
+                a.result_message = text(8)?;
+                a.error_message = text(9)?;
+                a.source = text(10)?;
+                a.ip_address = text(11)?;
+                a.user_agent = text(12)?;
+                a.request_duration_seconds = scan::decimal(text(13)?).map_err(bad)?;
+                if trace {
+                    a.trace_id = text(14)?;
+                    a.span_id = text(15)?;
+                }
+                a.first_write = false;
+                Ok(a)
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::scan_runs`].
+    pub(crate) async fn scan_runs(&self, scan: Scan) -> Result<Vec<ScannedRun>, Error> {
+        let trace = self.trace.runs;
+        let rows = self.scan(scan, Entity::Runs).await?;
+        rows.iter()
+            .map(|r| {
+                let pg = |e| self.err(e);
+                let id: Uuid = r.try_get(0).map_err(pg)?;
+                let bad = |what: String| scan::bad_row(&self.target, Entity::Runs, &id, &what);
+                let text = |i: usize| r.try_get::<_, Option<String>>(i).map_err(pg);
+                let job_id: String = r.try_get(1).map_err(pg)?;
+                let status: String = r.try_get(2).map_err(pg)?;
+                let mut j = JobExecution::new(id, &job_id, &status, r.try_get(3).map_err(pg)?);
+                j.completed_at = r.try_get(4).map_err(pg)?;
+                j.duration_seconds = scan::decimal(text(5)?).map_err(bad)?;
+                j.error_message = text(6)?;
+                let logs = text(7)?;
+                let logs_null = logs.is_none();
+                j.logs = logs.unwrap_or_default();
+                j.metadata = scan::json_map(r.try_get(8).map_err(pg)?).map_err(bad)?;
+                if trace {
+                    j.trace_id = text(9)?;
+                    j.span_id = text(10)?;
+                }
+                Ok(ScannedRun { run: j, logs_null })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::digests`].
+    pub(crate) async fn digests(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let there: bool = self
+            .client
+            .query_one("SELECT to_regclass('audit_digests') IS NOT NULL", &[])
+            .await
+            .map_err(|e| self.err(e))?
+            .get(0);
+        if !there {
+            return Ok(None);
+        }
+        let rows = match &since {
+            Some(t) => {
+                let st = self
+                    .prepare("SELECT writer, seq, digest FROM audit_digests WHERE made_at >= $1")
+                    .await?;
+                self.client.query(&st, &[t]).await
+            }
+            None => {
+                let st = self
+                    .prepare("SELECT writer, seq, digest FROM audit_digests")
+                    .await?;
+                self.client.query(&st, &[]).await
+            }
+        }
+        .map_err(|e| self.err(e))?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(|e| self.err(e))?;
+        Ok(Some(scan::ordered(rows)))
     }
 }
 

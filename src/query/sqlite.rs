@@ -14,12 +14,16 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use rusqlite::types::ValueRef;
+use chrono::{DateTime, Utc};
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
+use uuid::Uuid;
 
+use super::scan::{self, Scan, ScannedRun};
 use super::sql::{self, Dialect, Param};
-use super::{Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
+use super::{Entity, Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
+use crate::rows::{ActionRecord, JobExecution};
 use super::{hourly, rollup};
 
 /// What makes the tables: the SQLite sink, on its first open.
@@ -166,8 +170,8 @@ impl SqliteStore {
         }
     }
 
-    /// Runs one statement under the statement timeout.
-    fn rows(&self, text: &str, params: &[Param]) -> Result<Rows, Error> {
+    /// Runs `f` on the connection, its statements interrupted after the statement timeout.
+    fn timed<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         // `&mut`: the hook setters take `&mut self` in the newer rusqlite releases of the
         // supported range, `&self` in the older ones.
@@ -176,35 +180,14 @@ impl SqliteStore {
         conn.progress_handler(10_000, Some(move || Instant::now() > deadline))
             .into_result()
             .map_err(|e| self.err(e))?;
-        let result = (|| {
-            let mut st = conn.prepare_cached(text)?;
-            // By index: `column_names()` is a Vec in some rusqlite versions of the supported
-            // range and an iterator in others.
-            let columns: Vec<String> = (0..st.column_count())
-                .map(|i| st.column_name(i).map(str::to_owned))
-                .collect::<Result<_, _>>()?;
-            let values: Vec<rusqlite::types::Value> = params
-                .iter()
-                .map(|p| match p {
-                    Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
-                    Param::Time(t) => rusqlite::types::Value::Text(sql::sqlite_time(t)),
-                })
-                .collect();
-            let mut q = st.query(rusqlite::params_from_iter(values))?;
-            let mut rows = Vec::new();
-            while let Some(r) = q.next()? {
-                let mut row = Vec::with_capacity(columns.len());
-                for (i, c) in columns.iter().enumerate() {
-                    row.push(value(c, r.get_ref(i)?));
-                }
-                rows.push(row);
-            }
-            Ok(Rows { columns, rows })
-        })();
+        let result = f(conn);
         let removed = conn.progress_handler(0, None::<fn() -> bool>).into_result();
-        result
-            .and_then(|rows| removed.map(|()| rows))
-            .map_err(|e| self.err(e))
+        result.and_then(|r| removed.map(|()| r).map_err(|e| self.err(e)))
+    }
+
+    /// Runs one statement under the statement timeout.
+    fn rows(&self, text: &str, params: &[Param]) -> Result<Rows, Error> {
+        self.timed(|conn| rows_on(conn, text, params).map_err(|e| self.err(e)))
     }
 
     pub(crate) async fn page(&self, q: &PageQuery) -> Result<Page, Error> {
@@ -322,6 +305,193 @@ impl SqliteStore {
     pub(crate) async fn newest(&self) -> Result<Rows, Error> {
         self.rows(sql::NEWEST, &[])
     }
+
+    /// One page of a scan of `e`'s table, each row made by `read`.
+    fn scan<T>(
+        &self,
+        scan: Scan,
+        e: Entity,
+        read: impl Fn(&rusqlite::Row<'_>) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        let text = scan.sql(Dialect::Sqlite, e, self.trace.has(e));
+        let mut params: Vec<SqlValue> = Vec::with_capacity(4);
+        if let Some(from) = &scan.from {
+            params.push(SqlValue::Text(sql::sqlite_time(from)));
+        }
+        if let Some((t, id)) = &scan.after {
+            params.push(SqlValue::Text(sql::sqlite_time(t)));
+            params.push(SqlValue::Text(id.to_string()));
+        }
+        params.push(SqlValue::Integer(scan.limit as i64));
+        self.timed(|conn| {
+            let sq = |e| self.err(e);
+            let mut st = conn.prepare_cached(&text).map_err(sq)?;
+            let mut q = st.query(rusqlite::params_from_iter(params)).map_err(sq)?;
+            let mut out = Vec::with_capacity(scan.limit);
+            while let Some(r) = q.next().map_err(sq)? {
+                out.push(read(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// See [`super::Store::scan_actions`].
+    pub(crate) async fn scan_actions(&self, scan: Scan) -> Result<Vec<ActionRecord>, Error> {
+        let trace = self.trace.actions;
+        self.scan(scan, Entity::Actions, |r| {
+            let sq = |e| self.err(e);
+            let id = uuid_at(r, 0).map_err(sq)?;
+            let bad = |what: String| scan::bad_row(&self.target, Entity::Actions, &id, &what);
+            let text = |i: usize| r.get::<_, Option<String>>(i).map_err(sq);
+            let at = scan::time(text_at(r, 3).map_err(sq)?).map_err(bad)?;
+            let mut a = ActionRecord::new(id, r.get(1).map_err(sq)?, at, "");
+            a.user_id = text(2)?;
+            a.action_details = json_at(r, 4).map_err(sq)?.map_err(bad)?;
+            a.job_id = text(5)?;
+            a.job_execution_id = text(6)?;
+            a.status = text(7)?.unwrap_or_default();
+            a.result_message = text(8)?;
+            a.error_message = text(9)?;
+            a.source = text(10)?;
+            a.ip_address = text(11)?;
+            a.user_agent = text(12)?;
+            a.request_duration_seconds = r.get(13).map_err(sq)?;
+            if trace {
+                a.trace_id = text(14)?;
+                a.span_id = text(15)?;
+            }
+            a.first_write = false;
+            Ok(a)
+        })
+    }
+
+    /// See [`super::Store::scan_runs`].
+    pub(crate) async fn scan_runs(&self, scan: Scan) -> Result<Vec<ScannedRun>, Error> {
+        let trace = self.trace.runs;
+        self.scan(scan, Entity::Runs, |r| {
+            let sq = |e| self.err(e);
+            let id = uuid_at(r, 0).map_err(sq)?;
+            let bad = |what: String| scan::bad_row(&self.target, Entity::Runs, &id, &what);
+            let text = |i: usize| r.get::<_, Option<String>>(i).map_err(sq);
+            let started = scan::time(text_at(r, 3).map_err(sq)?).map_err(bad)?;
+            let job_id: String = r.get(1).map_err(sq)?;
+            let status: String = r.get(2).map_err(sq)?;
+            let mut j = JobExecution::new(id, &job_id, &status, started);
+            j.completed_at = match r.get_ref(4).map_err(sq)? {
+                ValueRef::Null => None,
+                _ => Some(scan::time(text_at(r, 4).map_err(sq)?).map_err(bad)?),
+            };
+            j.duration_seconds = r.get(5).map_err(sq)?;
+            j.error_message = text(6)?;
+            let logs = text(7)?;
+            let logs_null = logs.is_none();
+            j.logs = logs.unwrap_or_default();
+            j.metadata = json_at(r, 8).map_err(sq)?.map_err(bad)?;
+            if trace {
+                j.trace_id = text(9)?;
+                j.span_id = text(10)?;
+            }
+            Ok(ScannedRun { run: j, logs_null })
+        })
+    }
+
+    /// See [`super::Store::digests`].
+    pub(crate) async fn digests(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<String>>, Error> {
+        self.timed(|conn| {
+            let sq = |e| self.err(e);
+            let there: bool = conn
+                .query_row(
+                    "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'audit_digests'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sq)?;
+            if !there {
+                return Ok(None);
+            }
+            let (text, params) = match &since {
+                Some(t) => (
+                    "SELECT writer, seq, digest FROM audit_digests WHERE made_at >= ?1 ORDER BY writer, seq",
+                    vec![sql::sqlite_time(t)],
+                ),
+                None => (
+                    "SELECT writer, seq, digest FROM audit_digests ORDER BY writer, seq",
+                    Vec::new(),
+                ),
+            };
+            let mut st = conn.prepare_cached(text).map_err(sq)?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(sq)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sq)?;
+            Ok(Some(scan::ordered(rows)))
+        })
+    }
+}
+
+/// A UUID stored as text (as the sinks write it: lowercase, hyphenated; any case is read).
+fn uuid_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    match r.get_ref(i)? {
+        ValueRef::Text(t) => Uuid::try_parse_ascii(t).map_err(|e| bad(Box::new(e))),
+        other => Err(bad(format!("not a UUID: {:?}", other.data_type()).into())),
+    }
+}
+
+/// A text column as `&str`, without a copy.
+fn text_at<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    Ok(r.get_ref(i)?.as_str()?)
+}
+
+/// A JSON column (text) as the record's map: the outer error is SQLite's, the inner what the
+/// text holds that the record cannot.
+fn json_at(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<Result<serde_json::Map<String, Value>, String>> {
+    Ok(match r.get_ref(i)? {
+        ValueRef::Null => Ok(Default::default()),
+        ValueRef::Text(t) => match serde_json::from_slice::<Value>(t) {
+            Ok(v) => scan::json_map(Some(v)),
+            Err(e) => Err(format!("holds text that is not JSON: {e}")),
+        },
+        other => Err(format!("holds {:?}, not JSON text", other.data_type())),
+    })
+}
+
+/// One statement's rows as JSON values.
+fn rows_on(conn: &Connection, text: &str, params: &[Param]) -> Result<Rows, rusqlite::Error> {
+    let mut st = conn.prepare_cached(text)?;
+    // By index: `column_names()` is a Vec in some rusqlite versions of the supported
+    // range and an iterator in others.
+    let columns: Vec<String> = (0..st.column_count())
+        .map(|i| st.column_name(i).map(str::to_owned))
+        .collect::<Result<_, _>>()?;
+    let values: Vec<rusqlite::types::Value> = params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
+            Param::Time(t) => rusqlite::types::Value::Text(sql::sqlite_time(t)),
+        })
+        .collect();
+    let mut q = st.query(rusqlite::params_from_iter(values))?;
+    let mut rows = Vec::new();
+    while let Some(r) = q.next()? {
+        let mut row = Vec::with_capacity(columns.len());
+        for (i, c) in columns.iter().enumerate() {
+            row.push(value(c, r.get_ref(i)?));
+        }
+        rows.push(row);
+    }
+    Ok(Rows { columns, rows })
 }
 
 /// `path` for a `file:` URI: `%`, `?` and `#` (and anything not printable ASCII)

@@ -7,7 +7,12 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::scan::{Scan, ScannedRun};
 use super::{Bucket, Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
+use crate::rows::ActionRecord;
 
 /// The store to read, chosen like the library chooses where to write.
 #[derive(Clone, PartialEq, Eq)]
@@ -268,6 +273,79 @@ impl Store {
     /// [`Error::Query`].
     pub async fn newest(&self) -> Result<Rows, Error> {
         each!(self, s => s.newest().await)
+    }
+
+    /// The `action_logs` rows as the store keeps them, oldest first by
+    /// `(action_timestamp, id)`: those at or after `from`, after the row `after` names (the
+    /// last row of the previous page), at most `limit` rows (and at most [`super::MAX_ROWS`]).
+    /// A page shorter than that means there are no more; every row comes exactly once across
+    /// pages, rows of equal times included. Open statuses are returned too. What each store
+    /// keeps of a written record is listed in the module documentation of the scans
+    /// (`src/query/scan.rs`): in short, NUL becomes U+FFFD, durations are milliseconds, times
+    /// microseconds, and PostgreSQL and Supabase keep the details as `jsonb` and the job run id
+    /// as a UUID.
+    ///
+    /// ```no_run
+    /// # async fn f(store: &actionlog::query::Store) -> Result<(), actionlog::query::Error> {
+    /// let mut after = None;
+    /// loop {
+    ///     let page = store.scan_actions(None, after, 10_000).await?;
+    ///     // … hash each record …
+    ///     match page.last() {
+    ///         Some(last) if page.len() == 10_000 => after = Some((last.action_timestamp, last.id)),
+    ///         _ => break,
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Query`] (a timeout included, or a row no record can hold: an id that is not
+    /// a UUID, a time that is not one, details that are not a JSON object).
+    pub async fn scan_actions(
+        &self,
+        from: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<ActionRecord>, Error> {
+        let Some(scan) = Scan::new(from, after, limit) else {
+            return Ok(Vec::new());
+        };
+        each!(self, s => s.scan_actions(scan).await)
+    }
+
+    /// The `job_executions` rows as the store keeps them, oldest first by `(started_at, id)`,
+    /// paged as [`Self::scan_actions`] pages; a NULL `logs` comes back empty with
+    /// [`ScannedRun::logs_null`] set.
+    ///
+    /// # Errors
+    /// As [`Self::scan_actions`].
+    pub async fn scan_runs(
+        &self,
+        from: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<ScannedRun>, Error> {
+        let Some(scan) = Scan::new(from, after, limit) else {
+            return Ok(Vec::new());
+        };
+        each!(self, s => s.scan_runs(scan).await)
+    }
+
+    /// The signed digests of `audit_digests` (`migrations/0007_audit.sql`), their `digest`
+    /// texts byte for byte, made at or after `since` (all when `None`), ordered by writer (the
+    /// byte order of its text, whatever the database's collation) then `seq`. `None` when the
+    /// store has no such table (an older store: a SQLite file gets it when a program logging
+    /// actions opens it), which is not the same as a table without digests (`Some` of an
+    /// empty list).
+    ///
+    /// # Errors
+    /// [`Error::Query`].
+    pub async fn digests(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<String>>, Error> {
+        each!(self, s => s.digests(since).await)
     }
 }
 

@@ -10,16 +10,22 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::sink::http::percent_encode as enc;
+
+use super::scan::{self, Scan, ScannedRun};
 use super::shapes::{STATS_COLUMNS, STATUS_COLUMNS, SUMMARY_COLUMNS, columns};
 use super::{
     Cursor, Entity, Error, Field, Filter, Jobs, MAX_ROWS, Op, Options, Page, PageQuery, Rows,
     SECTION_ROWS, Stats, Target,
 };
+use crate::rows::{ActionRecord, JobExecution};
+use uuid::Uuid;
 
 const HINT: &str =
     "run migrations/0001_action_logs.sql and migrations/0002_jobs.sql in the Supabase SQL editor";
 const HINT_STATS: &str = "run migrations/0003_query.sql in the Supabase SQL editor";
 const HINT_DASHBOARD: &str = "run migrations/0005_hourly_rollups.sql in the Supabase SQL editor";
+const HINT_AUDIT: &str = "run migrations/0007_audit.sql in the Supabase SQL editor";
 
 /// Reads a Supabase project through its REST API.
 pub struct SupabaseStore {
@@ -30,18 +36,6 @@ pub struct SupabaseStore {
     trace: super::TraceColumns,
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// A value double-quoted for a PostgREST logic tree (`\` and `"` escaped).
 fn quoted(s: &str) -> String {
@@ -409,6 +403,245 @@ impl SupabaseStore {
                 .push(vec![Value::from(e.table()), normalise("newest", newest)]);
         }
         Ok(rows)
+    }
+}
+
+impl SupabaseStore {
+    /// One page of a scan of `e`'s table: PostgREST pages by the same key (a logic tree on
+    /// `(time, id)`), asked again from the last row it gave while it gives rows and the page
+    /// is short — so a server whose `max-rows` is below the limit still fills the page, and
+    /// the end costs one request that returns nothing.
+    async fn scan<T>(
+        &self,
+        scan: Scan,
+        e: Entity,
+        read: impl Fn(Value) -> Result<T, Error>,
+        key: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+    ) -> Result<Vec<T>, Error> {
+        let cols = match e {
+            Entity::Actions => scan::action_columns(false, self.trace.actions),
+            Entity::Runs => scan::run_columns(false, self.trace.runs),
+        };
+        let time = e.time_column();
+        let mut out = Vec::with_capacity(scan.limit);
+        let mut after = scan.after;
+        while out.len() < scan.limit {
+            let mut items = vec![format!("{time}.not.is.null")];
+            if let Some(from) = &scan.from {
+                items.push(format!(
+                    "{time}.gte.{}",
+                    quoted(&super::postgres_time(from))
+                ));
+            }
+            if let Some((t, id)) = &after {
+                items.push(format!(
+                    "or({time}.gt.{t},and({time}.eq.{t},id.gt.{id}))",
+                    t = quoted(&super::postgres_time(t)),
+                    id = quoted(&id.to_string())
+                ));
+            }
+            let query = format!(
+                "select={}&order={time}.asc,id.asc&limit={}&and={}",
+                cols.join(","),
+                scan.limit - out.len(),
+                enc(&format!("({})", items.join(",")))
+            );
+            let Value::Array(rows) = self.get(e.table(), &query, None).await? else {
+                return Err(self.not_rows(e.table()));
+            };
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                out.push(read(row)?);
+            }
+            after = out.last().map(&key);
+        }
+        out.truncate(scan.limit);
+        Ok(out)
+    }
+
+    fn not_rows(&self, table: &str) -> Error {
+        Error::Query {
+            target: self.target.clone(),
+            reason: format!("the answer for {table} is not a JSON array of rows"),
+        }
+    }
+
+    /// See [`super::Store::scan_actions`].
+    pub(crate) async fn scan_actions(&self, scan: Scan) -> Result<Vec<ActionRecord>, Error> {
+        let trace = self.trace.actions;
+        self.scan(
+            scan,
+            Entity::Actions,
+            |v| {
+                let mut o = Object::new(self, Entity::Actions, v)?;
+                let at = o.time("action_timestamp")?;
+                let mut a = ActionRecord::new(o.id, o.required("action_type")?, at, "");
+                a.user_id = o.text("user_id")?;
+                a.action_details = o.json("action_details")?;
+                a.job_id = o.text("job_id")?;
+                a.job_execution_id = o.text("job_execution_id")?;
+                a.status = o.text("status")?.unwrap_or_default();
+                a.result_message = o.text("result_message")?;
+                a.error_message = o.text("error_message")?;
+                a.source = o.text("source")?;
+                a.ip_address = o.text("ip_address")?;
+                a.user_agent = o.text("user_agent")?;
+                a.request_duration_seconds = o.number("request_duration_seconds")?;
+                if trace {
+                    a.trace_id = o.text("trace_id")?;
+                    a.span_id = o.text("span_id")?;
+                }
+                a.first_write = false;
+                Ok(a)
+            },
+            |a| (a.action_timestamp, a.id),
+        )
+        .await
+    }
+
+    /// See [`super::Store::scan_runs`].
+    pub(crate) async fn scan_runs(&self, scan: Scan) -> Result<Vec<ScannedRun>, Error> {
+        let trace = self.trace.runs;
+        self.scan(
+            scan,
+            Entity::Runs,
+            |v| {
+                let mut o = Object::new(self, Entity::Runs, v)?;
+                let started = o.time("started_at")?;
+                let job_id = o.required("job_id")?;
+                let status = o.required("status")?;
+                let mut j = JobExecution::new(o.id, &job_id, &status, started);
+                j.completed_at = match o.text("completed_at")? {
+                    Some(t) => Some(scan::time(&t).map_err(|w| o.bad(w))?),
+                    None => None,
+                };
+                j.duration_seconds = o.number("duration_seconds")?;
+                j.error_message = o.text("error_message")?;
+                let logs = o.text("logs")?;
+                let logs_null = logs.is_none();
+                j.logs = logs.unwrap_or_default();
+                j.metadata = o.json("metadata")?;
+                if trace {
+                    j.trace_id = o.text("trace_id")?;
+                    j.span_id = o.text("span_id")?;
+                }
+                Ok(ScannedRun { run: j, logs_null })
+            },
+            |r| (r.run.started_at, r.run.id),
+        )
+        .await
+    }
+
+    /// See [`super::Store::digests`]: read in pages of [`MAX_ROWS`] by `(writer, seq)`; a 404
+    /// (no such table) is `None`.
+    pub(crate) async fn digests(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let mut rows: Vec<(String, i64, String)> = Vec::new();
+        loop {
+            let mut items = Vec::new();
+            if let Some(t) = &since {
+                items.push(format!("made_at.gte.{}", quoted(&super::postgres_time(t))));
+            }
+            if let Some((w, seq, _)) = rows.last() {
+                items.push(format!(
+                    "or(writer.gt.{w},and(writer.eq.{w},seq.gt.{seq}))",
+                    w = quoted(w)
+                ));
+            }
+            let mut query =
+                format!("select=writer,seq,digest&order=writer.asc,seq.asc&limit={MAX_ROWS}");
+            if !items.is_empty() {
+                query.push_str(&format!("&and={}", enc(&format!("({})", items.join(",")))));
+            }
+            let page = match self.get("audit_digests", &query, Some(HINT_AUDIT)).await {
+                Err(Error::MissingTable { .. }) => return Ok(None),
+                other => other?,
+            };
+            let Value::Array(page) = page else {
+                return Err(self.not_rows("audit_digests"));
+            };
+            if page.is_empty() {
+                break;
+            }
+            for r in page {
+                let field = |k: &str| r.get(k).cloned().unwrap_or_default();
+                match (field("writer"), field("seq").as_i64(), field("digest")) {
+                    (Value::String(w), Some(seq), Value::String(d)) => rows.push((w, seq, d)),
+                    _ => return Err(self.not_rows("audit_digests")),
+                }
+            }
+        }
+        Ok(Some(scan::ordered(rows)))
+    }
+}
+
+/// One row of a scan as PostgREST gives it (a JSON object), its columns taken one by one;
+/// errors name the row.
+struct Object<'a> {
+    store: &'a SupabaseStore,
+    entity: Entity,
+    id: Uuid,
+    map: serde_json::Map<String, Value>,
+}
+
+impl<'a> Object<'a> {
+    fn new(store: &'a SupabaseStore, entity: Entity, v: Value) -> Result<Self, Error> {
+        let Value::Object(map) = v else {
+            return Err(store.not_rows(entity.table()));
+        };
+        let id = map
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| {
+                scan::bad_row(&store.target, entity, &"(no id)", "has no UUID id")
+            })?;
+        Ok(Object {
+            store,
+            entity,
+            id,
+            map,
+        })
+    }
+
+    fn bad(&self, what: String) -> Error {
+        scan::bad_row(&self.store.target, self.entity, &self.id, &what)
+    }
+
+    /// A text column (a UUID or a time too, as PostgREST writes them); `None` for NULL.
+    fn text(&mut self, k: &str) -> Result<Option<String>, Error> {
+        match self.map.remove(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.bad(format!("{k} is not text: {other}"))),
+        }
+    }
+
+    fn required(&mut self, k: &str) -> Result<String, Error> {
+        self.text(k)?
+            .ok_or_else(|| self.bad(format!("{k} is NULL")))
+    }
+
+    fn time(&mut self, k: &str) -> Result<DateTime<Utc>, Error> {
+        let t = self.required(k)?;
+        scan::time(&t).map_err(|w| self.bad(format!("{k} {w}")))
+    }
+
+    /// A NUMERIC column: PostgREST writes it as a JSON number, read as the nearest `f64`.
+    fn number(&mut self, k: &str) -> Result<Option<f64>, Error> {
+        match self.map.remove(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(other) => Err(self.bad(format!("{k} is not a number: {other}"))),
+        }
+    }
+
+    fn json(&mut self, k: &str) -> Result<serde_json::Map<String, Value>, Error> {
+        scan::json_map(self.map.remove(k)).map_err(|w| self.bad(format!("{k} {w}")))
     }
 }
 

@@ -5,12 +5,14 @@
 //!   status rules) on the worker thread by [`Envelope::into_row`];
 //! - [`LogLine`], one log line as the day files hold it, for a store that takes lines;
 //! - [`Row`], what a batch holds, and its JSON form in the spool and dead-letter files;
-//! - [`FailureRule`], which events fail the action or run they happen in.
+//! - [`FailureRule`], which events fail the action or run they happen in;
+//! - [`DigestRow`], one signed digest of the tamper-evident trail (`audit_digests`).
 //!
 //! Nothing here knows about layers, the pipeline or sinks.
 
 mod action;
 mod capture;
+mod digest;
 mod failure;
 mod job;
 mod line;
@@ -23,6 +25,8 @@ pub use line::LogLine;
 
 pub(crate) use action::{canonical, is_inherited};
 pub(crate) use capture::{CapturedAction, Envelope, Fields, Origin};
+#[allow(unused_imports)]
+pub(crate) use digest::{DIGEST_KINDS, DigestInsert, DigestRow};
 pub(crate) use stored::{clean_map, clean_text, duration_millis, stored_duration};
 
 use serde_json::Value;

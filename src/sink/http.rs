@@ -1,5 +1,7 @@
 //! What the HTTP sinks (Supabase, OTLP) share: the reading of a transport error (timed out, or
-//! unreachable with the cause that says why: refused, reset, TLS) and of `Retry-After`.
+//! unreachable with the cause that says why: refused, reset, TLS) and of `Retry-After`, and
+//! the percent-encoding of a query-string value (PostgREST's filters, here and on the read
+//! side).
 //!
 //! A transport error is always worth retrying: the request may or may not have arrived, and
 //! every HTTP sink's write is safe to repeat (an upsert, or records a receiver de-duplicates
@@ -21,6 +23,20 @@ pub(crate) fn transport_error(e: reqwest::Error, what: &str, timeout: Duration) 
         format!("cannot reach {what}: {}", error_chain(&e.without_url()))
     };
     SinkError::new(FailureKind::Transient, message)
+}
+
+/// `s` percent-encoded: everything but RFC 3986's unreserved characters.
+#[cfg_attr(not(feature = "supabase"), allow(dead_code))]
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The error's message and each of its causes, `: `-separated.

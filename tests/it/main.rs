@@ -15,6 +15,7 @@ mod alert_delivery;
 mod alert_rules;
 mod alert_stores;
 mod alert_web;
+mod audit_store;
 mod bad_dir;
 mod bounded_stderr;
 mod build_compose;

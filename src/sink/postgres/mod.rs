@@ -7,9 +7,11 @@
 //! does not fail `init`.
 //!
 //! One file per part: `url` (the connection string, `sslmode`, what messages may show),
-//! `connect` (connecting, set-up, error classification), `load` (the load paths).
+//! `connect` (connecting, set-up, error classification), `load` (the load paths), `digests`
+//! (the signed digests of `audit_digests`, stored in the write's own transaction).
 
 mod connect;
+pub(crate) mod digests;
 mod load;
 pub(crate) mod url;
 
@@ -41,6 +43,10 @@ pub const HOURLY_ROLLUPS_MIGRATION: &str =
 /// The migration adding the trace context columns (`trace_id`, `span_id`) to `action_logs` and
 /// `job_executions`, as shipped in `migrations/0006_trace_context.sql` (after 0001 and 0002).
 pub const TRACE_MIGRATION: &str = include_str!("../../../migrations/0006_trace_context.sql");
+
+/// The migration adding the signed digests' table `audit_digests`, as shipped in
+/// `migrations/0007_audit.sql` (on its own: it needs no other).
+pub const AUDIT_MIGRATION: &str = include_str!("../../../migrations/0007_audit.sql");
 
 /// How a batch is loaded; both are one transaction and the same idempotent upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,7 +265,8 @@ impl PostgresSink {
     }
 
     /// The migration SQL for this sink's table name, the job tables', the trace context
-    /// columns', then (unless [`Self::rollups`] is off) the rollups'.
+    /// columns', the signed digests' table, then (unless [`Self::rollups`] is off) the
+    /// rollups'.
     pub fn migration_sql(&self) -> String {
         let rollups = if self.rollups {
             format!("{ROLLUPS_MIGRATION}\n{HOURLY_ROLLUPS_MIGRATION}")
@@ -268,7 +275,7 @@ impl PostgresSink {
             String::new()
         };
         format!(
-            "{}\n{JOBS_MIGRATION}\n{}\n{rollups}",
+            "{}\n{JOBS_MIGRATION}\n{}\n{AUDIT_MIGRATION}\n{rollups}",
             MIGRATION.replace("action_logs", &self.table),
             TRACE_MIGRATION.replace("action_logs", &self.table),
         )
@@ -378,5 +385,6 @@ mod tests {
         assert!(!sql.contains("_hourly_status"));
         assert!(sql.contains("ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS trace_id TEXT"));
         assert!(sql.contains("ALTER TABLE job_executions ADD COLUMN IF NOT EXISTS span_id TEXT"));
+        assert!(sql.contains("CREATE TABLE IF NOT EXISTS audit_digests ("));
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded default: action records in `<log_dir>/actions.db` (SQLite, WAL mode), so the
 //! audit trail works on a fresh machine with no server. The file also holds the job tables
-//! (`job_executions`, `scheduled_jobs`) and their two views, created on open (`schema`). The
+//! (`job_executions`, `scheduled_jobs`) and their two views, and the signed digests'
+//! `audit_digests` (stored through `digests`), created on open (`schema`). The
 //! table mirrors the PostgreSQL one, with CHECK constraints for the same length and UUID limits,
 //! so a row one sink rejects the other rejects too.
 //!
@@ -16,6 +17,7 @@
 //! the schema: set-up takes the write lock up front (`BEGIN IMMEDIATE`, only when something is
 //! missing) and retries a busy database for up to [`SETUP_WAIT`], so neither start fails.
 
+pub(crate) mod digests;
 mod hourly;
 mod rollups;
 mod schema;

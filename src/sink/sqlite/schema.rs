@@ -1,5 +1,5 @@
-//! The SQLite store's schema, mirroring `migrations/0001_action_logs.sql` and
-//! `migrations/0002_jobs.sql`: timestamps are RFC 3339 text in UTC (so they sort as text),
+//! The SQLite store's schema, mirroring `migrations/0001_action_logs.sql`,
+//! `migrations/0002_jobs.sql` and `migrations/0007_audit.sql`: timestamps are RFC 3339 text in UTC (so they sort as text),
 //! booleans integers, JSON text. Opening a store makes it ([`ensure`]): WAL mode, then the
 //! tables, views, rollups and indexes in one `BEGIN IMMEDIATE` only when something is missing,
 //! retried while another connection holds the lock for up to [`SETUP_WAIT`].
@@ -115,6 +115,19 @@ pub(super) fn jobs_schema() -> String {
     )
 }
 
+/// The signed digests' table, mirroring `migrations/0007_audit.sql`: `made_at` as RFC 3339 UTC
+/// text with microseconds (as the sinks write every time), the same length limits as the
+/// PostgreSQL columns.
+pub(super) const DIGESTS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_digests (
+        writer TEXT NOT NULL CHECK (length(writer) <= 100),
+        seq INTEGER NOT NULL,
+        made_at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (length(kind) <= 10),
+        digest TEXT NOT NULL,
+        PRIMARY KEY (writer, seq)
+    );
+    CREATE INDEX IF NOT EXISTS idx_audit_digests_made_at ON audit_digests(made_at);";
+
 /// Keeps one job's `scheduled_jobs` row current from `job_executions`, like the PostgreSQL
 /// function `actionlog_refresh_scheduled_jobs` (derived, and a row already current is not
 /// touched, so a replay changes nothing, not even `updated_at`).
@@ -175,7 +188,7 @@ pub(super) fn ensure(conn: &Connection, table: &str) -> Result<(), rusqlite::Err
             )?;
             if have < 8 {
                 conn.execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {} {} {} COMMIT;",
+                    "BEGIN IMMEDIATE; {} {} {} {DIGESTS_SCHEMA} COMMIT;",
                     schema(table),
                     jobs_schema(),
                     rollups::rollups(table),
@@ -184,7 +197,8 @@ pub(super) fn ensure(conn: &Connection, table: &str) -> Result<(), rusqlite::Err
                     let _ = conn.execute_batch("ROLLBACK");
                 })?;
             }
-            add_trace_columns(conn, table)
+            add_trace_columns(conn, table)?;
+            add_digests(conn)
         })();
         match r {
             Err(e) if busy(&e) && Instant::now() < until => {
@@ -235,6 +249,23 @@ fn add_trace_columns(conn: &Connection, table: &str) -> Result<(), rusqlite::Err
     })
 }
 
+/// The signed digests' table, added to a store made before it (a new store got it with the
+/// rest). `IF NOT EXISTS` under the write lock: another process may have added it meanwhile.
+fn add_digests(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let there: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'audit_digests'",
+        [],
+        |r| r.get(0),
+    )?;
+    if there {
+        return Ok(());
+    }
+    conn.execute_batch(&format!("BEGIN IMMEDIATE; {DIGESTS_SCHEMA} COMMIT;"))
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +295,44 @@ mod tests {
         ensure(&conn, "action_logs").unwrap();
         assert!(has_trace_columns(&conn, "action_logs").unwrap());
         assert!(has_trace_columns(&conn, "job_executions").unwrap());
+    }
+
+    fn has_digests(conn: &Connection) -> bool {
+        conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('audit_digests', 'idx_audit_digests_made_at')",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 2
+    }
+
+    /// A new store has the digests' table; one made before it gets it when opened, once.
+    #[test]
+    fn digests_table_on_new_and_older_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("new.db")).unwrap();
+        ensure(&conn, "action_logs").unwrap();
+        assert!(has_digests(&conn));
+
+        // A store as the previous release left it: everything but the digests.
+        let conn = Connection::open(dir.path().join("old.db")).unwrap();
+        ensure(&conn, "action_logs").unwrap();
+        conn.execute_batch("DROP TABLE audit_digests").unwrap();
+        assert!(!has_digests(&conn));
+        ensure(&conn, "action_logs").unwrap();
+        ensure(&conn, "action_logs").unwrap();
+        assert!(has_digests(&conn));
+        let cols: Vec<(String, String, bool)> = conn
+            .prepare("SELECT name, type, \"notnull\" FROM pragma_table_info('audit_digests') ORDER BY cid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(names, ["writer", "seq", "made_at", "kind", "digest"]);
+        assert!(cols.iter().all(|c| c.2), "every column NOT NULL: {cols:?}");
+        assert_eq!(cols[1].1, "INTEGER");
     }
 }

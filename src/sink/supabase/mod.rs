@@ -21,9 +21,15 @@
 //! without them, and the batch is sent again without the ids (reported once), so a project not
 //! yet migrated keeps receiving its rows.
 //!
+//! The signed digests of the tamper-evident trail go to `audit_digests`
+//! (`migrations/0007_audit.sql`) through `digests`: one `POST` per digest with
+//! `resolution=ignore-duplicates`, so a retry stores nothing twice and a stored digest is
+//! never replaced.
+//!
 //! The key travels only in the `apikey` and `Authorization: Bearer` headers: it is never part of
 //! a message, an error or a `Debug` output.
 
+pub(crate) mod digests;
 mod errors;
 
 use errors::postgrest_error;
@@ -366,13 +372,24 @@ impl SupabaseSink {
         if let Some(p) = prefer {
             request = request.header("Prefer", p);
         }
+        self.exchange(request, what, migration).await.map(drop)
+    }
+
+    /// Sends `request` and maps its outcome: the response when it is a 2xx, else the failure
+    /// (with PostgREST's error and, for a 404, the migration that creates `what`).
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+        migration: &str,
+    ) -> Result<reqwest::Response, SinkError> {
         let response = request
             .send()
             .await
             .map_err(|e| super::http::transport_error(e, &self.base, self.timeout))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(response);
         }
         let retry_after = super::http::retry_after(response.headers());
         let text = response.text().await.unwrap_or_default();

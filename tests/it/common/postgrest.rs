@@ -49,6 +49,8 @@ struct Shared {
     violations: Mutex<Vec<String>>,
     stop: AtomicBool,
     requests: AtomicUsize,
+    /// PostgREST's `db-max-rows`: the most rows a GET answers (0: no cap).
+    max_rows: AtomicUsize,
 }
 
 pub struct Double {
@@ -71,6 +73,7 @@ impl Double {
             violations: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             requests: AtomicUsize::new(0),
+            max_rows: AtomicUsize::new(0),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -99,6 +102,12 @@ impl Double {
 
     pub fn push(&self, f: Fault) {
         self.shared.faults.lock().unwrap().push_back(f);
+    }
+
+    /// Caps every GET's answer at `n` rows, as PostgREST's `db-max-rows` does (silently,
+    /// whatever `limit` asked).
+    pub fn max_rows(&self, n: usize) {
+        self.shared.max_rows.store(n, Ordering::SeqCst);
     }
 
     pub fn requests(&self) -> usize {
@@ -288,7 +297,11 @@ fn handle(
         let Some(path) = path.strip_prefix("/rest/v1/") else {
             return violation(format!("path {path}"));
         };
-        return get::get(path, query, rt, client, percent_decode);
+        let max_rows = match s.max_rows.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(n as u64),
+        };
+        return get::get(path, query, rt, client, percent_decode, max_rows);
     }
     if req.method != "POST" {
         let Some(table) = path.strip_prefix("/rest/v1/") else {

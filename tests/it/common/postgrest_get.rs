@@ -2,7 +2,7 @@
 //! documentation of horizontal filtering, ordering and function calls:
 //! - `GET /rest/v1/{table or view}?select=a,b&order=a.desc,b.desc.nullslast&limit=n` with
 //!   filters `col=op.value` (`eq`, `neq`, `gt`, `gte`, `lt`, `lte`, `match`, `is.null`,
-//!   `in.(a,b)`), JSON paths `col->>key`, and logic trees `and=(…)` / `or=(…)` nesting
+//!   `in.(a,b)`, each negated by a `not.` before it), JSON paths `col->>key`, and logic trees `and=(…)` / `or=(…)` nesting
 //!   `and(…)` / `or(…)`, values optionally double-quoted with `\` escapes;
 //! - `GET /rest/v1/rpc/{function}?arg=value`: only for `STABLE` or `IMMUTABLE` functions (405
 //!   otherwise, as PostgREST answers), arguments cast to the declared types, the result as
@@ -117,6 +117,9 @@ impl Builder<'_> {
         let (op, value) = opval
             .split_once('.')
             .ok_or_else(|| format!("bad filter {opval}"))?;
+        if op == "not" {
+            return Ok(format!("NOT ({})", self.cond(field, value)?));
+        }
         let value = unquote(value);
         Ok(match op {
             "is" if value == "null" => format!("{lhs} IS NULL"),
@@ -172,13 +175,15 @@ impl Builder<'_> {
     }
 }
 
-/// Answers one GET; `query` is the raw query string.
+/// Answers one GET; `query` is the raw query string; `max_rows` caps a table's rows as
+/// PostgREST's `db-max-rows` does.
 pub fn get(
     path: &str,
     query: &str,
     rt: &tokio::runtime::Runtime,
     client: &Client,
     decode: impl Fn(&str) -> String,
+    max_rows: Option<u64>,
 ) -> (u16, Value) {
     if let Some(function) = path.strip_prefix("rpc/") {
         return rpc_get(function, query, rt, client, decode);
@@ -240,7 +245,7 @@ pub fn get(
             }
             "limit" => match v.parse::<u64>() {
                 Ok(n) => {
-                    limit = format!(" LIMIT {n}");
+                    limit = format!(" LIMIT {}", max_rows.map_or(n, |m| n.min(m)));
                     Ok(())
                 }
                 Err(_) => Err(format!("bad limit {v}")),
@@ -258,6 +263,9 @@ pub fn get(
     } else {
         wheres.join(" AND ")
     };
+    if let (Some(m), true) = (max_rows, limit.is_empty()) {
+        limit = format!(" LIMIT {m}");
+    }
     let sql = format!(
         "SELECT COALESCE(json_agg(t), '[]')::text FROM (SELECT {select} FROM {table} WHERE {wheres}{order}{limit}) t"
     );
