@@ -180,7 +180,8 @@ pub enum Finding {
         /// How long it lasted.
         seconds: i64,
     },
-    /// Final rows from before the first digest: the trail does not cover them.
+    /// Final rows older than the oldest row any digest covers: from before digests were kept,
+    /// the trail does not cover them.
     BeforeTrail {
         /// How many.
         rows: u64,
@@ -615,12 +616,12 @@ impl Check {
                 }
                 prev = Some((d.seq, c.read.hash, c));
                 if c.read.signature_ok && c.read.root_ok {
-                    let start = self
-                        .trail_start
-                        .get_or_insert(canonical::micros(&d.made_at));
-                    *start = (*start).min(canonical::micros(&d.made_at));
                     for e in &d.entries {
                         scan_from = scan_from.map(|s| s.min(e.at));
+                        // The trail begins with the oldest row it covers: an uncovered row
+                        // older than that may be from before digests were kept.
+                        let start = self.trail_start.get_or_insert(e.at);
+                        *start = (*start).min(e.at);
                         self.cover(e, (writer.clone(), d.seq), d.made_at);
                     }
                 }

@@ -102,10 +102,15 @@ struct Store {
     upsert: String,
     scheduled_jobs: Arc<AtomicBool>,
     #[cfg(feature = "audit")]
+    trail: Trail,
+}
+
+/// The writer's chain, once digests are kept, and the digest of the transaction in progress.
+#[cfg(feature = "audit")]
+#[derive(Default)]
+struct Trail {
     chain: Option<crate::audit::Chain>,
-    /// The digest of the transaction in progress, for [`Self::committed`].
-    #[cfg(feature = "audit")]
-    pending_digest: Option<crate::audit::Sealed>,
+    pending: Option<crate::audit::Sealed>,
 }
 
 /// Text without NUL, as every store keeps it: SQLite would store a raw NUL, and then its
@@ -182,9 +187,7 @@ impl SqliteSink {
             upsert,
             scheduled_jobs: scheduled_jobs.clone(),
             #[cfg(feature = "audit")]
-            chain: None,
-            #[cfg(feature = "audit")]
-            pending_digest: None,
+            trail: Trail::default(),
         };
         let (tx, rx) = std::sync::mpsc::channel::<Work>();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -255,7 +258,7 @@ impl Store {
         #[cfg(feature = "audit")]
         let work = match work {
             Work::KeepDigests(chain) => {
-                self.chain = Some(*chain);
+                self.trail.chain = Some(*chain);
                 return;
             }
             other => other,
@@ -331,7 +334,7 @@ impl Store {
                 ])?;
             }
             #[cfg(feature = "audit")]
-            self.seal(&tx, false, || {
+            self.trail.seal(&tx, false, || {
                 batch.iter().map(|j| crate::audit::run_entry(j, true)).collect()
             })?;
             if self.scheduled_jobs.load(Ordering::Relaxed) {
@@ -347,7 +350,7 @@ impl Store {
         }
         tx.commit()?;
         #[cfg(feature = "audit")]
-        self.committed();
+        self.trail.committed();
         Ok(())
     }
 
@@ -381,7 +384,7 @@ impl Store {
             }
         }
         #[cfg(feature = "audit")]
-        self.seal(&tx, false, || {
+        self.trail.seal(&tx, false, || {
             batch
                 .iter()
                 .filter_map(|r| crate::audit::action_entry(r, true))
@@ -389,14 +392,14 @@ impl Store {
         })?;
         tx.commit()?;
         #[cfg(feature = "audit")]
-        self.committed();
+        self.trail.committed();
         Ok(())
     }
 }
 
 /// The audit trail: each transaction's digest, stored in that transaction.
 #[cfg(feature = "audit")]
-impl Store {
+impl Trail {
     /// Adds to `tx` the digest of the rows `entries` lists: a closing digest (`close`), else
     /// one of the rows, else (none listed) an idle one if due. The chain moves on at
     /// [`Self::committed`]; an error before that makes the next write read the store back.
@@ -439,13 +442,13 @@ impl Store {
                 ));
             }
         }
-        self.pending_digest = Some(sealed);
+        self.pending = Some(sealed);
         Ok(())
     }
 
     /// The transaction committed: the chain moves on, the digest goes to its file.
     fn committed(&mut self) {
-        if let (Some(chain), Some(sealed)) = (self.chain.as_mut(), self.pending_digest.take()) {
+        if let (Some(chain), Some(sealed)) = (self.chain.as_mut(), self.pending.take()) {
             if let Err(e) = chain.committed(&sealed) {
                 crate::report::emit(format_args!(
                     "the digest file cannot be written ({e}); the store keeps the digest, and the next start copies it to the file"
@@ -454,16 +457,20 @@ impl Store {
         }
     }
 
+}
+
+#[cfg(feature = "audit")]
+impl Store {
     /// A digest without rows: an idle one if due, or the closing one (`close`).
     fn digest_only(&mut self, close: bool) -> Result<(), rusqlite::Error> {
-        if self.chain.is_none() {
+        if self.trail.chain.is_none() {
             return Ok(());
         }
-        self.pending_digest = None;
+        self.trail.pending = None;
         let tx = self.conn.transaction()?;
-        self.seal(&tx, close, Vec::new)?;
+        self.trail.seal(&tx, close, Vec::new)?;
         tx.commit()?;
-        self.committed();
+        self.trail.committed();
         Ok(())
     }
 }
