@@ -523,12 +523,21 @@ impl Check {
                         seq: k.1,
                         file: f.source.clone(),
                     });
-                    // Whichever is good stands; the store's when both are.
-                    let keep = if !c.read.signature_ok && f.read.signature_ok {
-                        f
+                    // Whichever is good stands (the store's when both are); a bad signature
+                    // on the other copy is named too.
+                    let (keep, other) = if !c.read.signature_ok && f.read.signature_ok {
+                        (f, c)
                     } else {
-                        c
+                        (c, f)
                     };
+                    if !other.read.signature_ok {
+                        self.findings.push(Finding::BadSignature {
+                            writer: k.0.clone(),
+                            seq: k.1,
+                            key: other.read.digest.key,
+                            source: other.source.clone(),
+                        });
+                    }
                     all.insert(k, keep);
                 }
                 Some(_) => {
@@ -850,10 +859,7 @@ const PAGE: usize = 10_000;
 /// # Errors
 /// [`VerifyError`]: the store cannot be read, or a digest directory cannot.
 #[cfg(feature = "query")]
-pub async fn verify(
-    store: &crate::query::Store,
-    opts: &Options,
-) -> Result<Report, VerifyError> {
+pub async fn verify(store: &crate::query::Store, opts: &Options) -> Result<Report, VerifyError> {
     let mut check = Check::new(opts.key.clone(), opts.since, opts.now);
     match store.digests(opts.since).await? {
         Some(lines) => {

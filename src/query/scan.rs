@@ -98,9 +98,7 @@ impl Scan {
         if self.after.is_some() {
             let (t, id) = (mark(), mark());
             // The time alone first, so the time index bounds the range; then the tie-break.
-            wheres.push(format!(
-                "{time} >= {t} AND ({time} > {t} OR id > {id})"
-            ));
+            wheres.push(format!("{time} >= {t} AND ({time} > {t} OR id > {id})"));
         }
         format!(
             "SELECT {} FROM {} WHERE {} ORDER BY {time}, id LIMIT {}",
@@ -191,7 +189,8 @@ pub(crate) fn decimal(text: Option<String>) -> Result<Option<f64>, String> {
 
 /// A stored time: RFC 3339, kept to the microsecond.
 pub(crate) fn time(text: &str) -> Result<DateTime<Utc>, String> {
-    crate::rows::time_from_json(text).ok_or_else(|| format!("holds a time that is not RFC 3339: {text:?}"))
+    crate::rows::time_from_json(text)
+        .ok_or_else(|| format!("holds a time that is not RFC 3339: {text:?}"))
 }
 
 /// The error for a stored row a record cannot hold: its table, id and what is wrong.

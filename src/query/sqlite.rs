@@ -23,8 +23,8 @@ use uuid::Uuid;
 use super::scan::{self, Scan, ScannedRun};
 use super::sql::{self, Dialect, Param};
 use super::{Entity, Error, Filter, Jobs, Options, Page, PageQuery, Rows, Stats};
-use crate::rows::{ActionRecord, JobExecution};
 use super::{hourly, rollup};
+use crate::rows::{ActionRecord, JobExecution};
 
 /// What makes the tables: the SQLite sink, on its first open.
 const HINT: &str = "the SQLite sink creates it when a program using actionlog first opens the file (e.g. `cargo run --example tracker`)";

@@ -36,7 +36,6 @@ pub struct SupabaseStore {
     trace: super::TraceColumns,
 }
 
-
 /// A value double-quoted for a PostgREST logic tree (`\` and `"` escaped).
 fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -597,9 +596,7 @@ impl<'a> Object<'a> {
             .get("id")
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| {
-                scan::bad_row(&store.target, entity, &"(no id)", "has no UUID id")
-            })?;
+            .ok_or_else(|| scan::bad_row(&store.target, entity, &"(no id)", "has no UUID id"))?;
         Ok(Object {
             store,
             entity,

@@ -43,7 +43,9 @@ fn public_key(a: &VerifyArgs) -> Result<PublicKey, Fail> {
     match &a.public_key {
         Some(k) => {
             let t = k.trim();
-            if t.starts_with("-----BEGIN") || (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())) {
+            if t.starts_with("-----BEGIN")
+                || (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
                 PublicKey::from_text(t, "--public-key").map_err(bad)
             } else {
                 PublicKey::from_file(t).map_err(bad)
@@ -59,7 +61,12 @@ fn public_key(a: &VerifyArgs) -> Result<PublicKey, Fail> {
     }
 }
 
-pub(crate) fn run(a: &VerifyArgs, target: Target, opts: Options, log_dir: &Path) -> Result<u8, Fail> {
+pub(crate) fn run(
+    a: &VerifyArgs,
+    target: Target,
+    opts: Options,
+    log_dir: &Path,
+) -> Result<u8, Fail> {
     let key = public_key(a)?;
     let now = crate::now();
     let since = a

@@ -36,9 +36,9 @@ use super::{
     upsert_set, validate_table_name,
 };
 use crate::error::Error;
-use crate::rows::{ActionRecord, JobExecution, stored_duration};
 #[cfg(feature = "audit")]
 use crate::rows::DigestInsert;
+use crate::rows::{ActionRecord, JobExecution, stored_duration};
 
 /// How long opening waits for another connection's write lock while creating the schema.
 pub const SETUP_WAIT: Duration = Duration::from_secs(10);
@@ -335,7 +335,10 @@ impl Store {
             }
             #[cfg(feature = "audit")]
             self.trail.seal(&tx, false, || {
-                batch.iter().map(|j| crate::audit::run_entry(j, true)).collect()
+                batch
+                    .iter()
+                    .map(|j| crate::audit::run_entry(j, true))
+                    .collect()
             })?;
             if self.scheduled_jobs.load(Ordering::Relaxed) {
                 let mut refresh = tx.prepare_cached(schema::REFRESH_SCHEDULED_JOB)?;
@@ -456,7 +459,6 @@ impl Trail {
             }
         }
     }
-
 }
 
 #[cfg(feature = "audit")]

@@ -131,6 +131,8 @@ pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
 pub mod actions;
 #[cfg(feature = "alert")]
 pub mod alert;
+#[cfg(all(feature = "audit", feature = "query"))]
+pub mod audit;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(all(feature = "web", feature = "cli"))]
