@@ -111,8 +111,13 @@ impl Audit {
         self
     }
 
-    /// The chain of this writer for a store whose digest files go to `dir`.
-    pub(crate) fn chain(&self, dir: PathBuf) -> std::io::Result<Chain> {
+    /// The chain of this writer for a store whose digest files go to `dir`, for a sink driven
+    /// without a pipeline (a replay tool, a benchmark): hand it to the sink with
+    /// [`crate::sink::Sink::keep_digests`]. A pipeline makes its own from [`Self`].
+    ///
+    /// # Errors
+    /// The directory cannot be created, or the default writer name cannot be kept in it.
+    pub fn chain(&self, dir: PathBuf) -> std::io::Result<Chain> {
         let writer = match &self.writer {
             Some(w) => w.clone(),
             None => default_writer(&dir)?,
