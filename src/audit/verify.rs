@@ -180,6 +180,12 @@ pub enum Finding {
         /// How long it lasted.
         seconds: i64,
     },
+    /// Final rows and no digest covering any row at all: nothing is proven (digests were
+    /// never kept, or all of them were removed).
+    NoTrail {
+        /// How many final rows.
+        rows: u64,
+    },
     /// Final rows older than the oldest row any digest covers: from before digests were kept,
     /// the trail does not cover them.
     BeforeTrail {
@@ -328,6 +334,10 @@ impl fmt::Display for Finding {
             } => write!(
                 f,
                 "gap        chain {writer}: {seconds} s without a digest after #{seq}, which was not a closing one"
+            ),
+            Finding::NoTrail { rows } => write!(
+                f,
+                "unproven   {rows} final rows and no digest covers any row"
             ),
             Finding::BeforeTrail { rows } => write!(
                 f,
@@ -797,8 +807,13 @@ impl Check {
         }
         self.findings.extend(deleted);
         if self.before_trail > 0 {
-            self.findings.push(Finding::BeforeTrail {
-                rows: self.before_trail,
+            self.findings.push(match self.trail_start {
+                None => Finding::NoTrail {
+                    rows: self.before_trail,
+                },
+                Some(_) => Finding::BeforeTrail {
+                    rows: self.before_trail,
+                },
             });
         }
         let mut seen = HashSet::new();

@@ -15,6 +15,7 @@ mod alert_delivery;
 mod alert_rules;
 mod alert_stores;
 mod alert_web;
+mod audit_cli;
 mod audit_store;
 mod audit_verify;
 mod bad_dir;
