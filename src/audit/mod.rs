@@ -41,8 +41,6 @@ pub use canonical::{Entry, Hash, Table};
 pub use digest::{Digest, Kind, LineError, Pruned, Read, Sealed, read_line};
 pub use key::{KEY_ENV, KEY_FILE_ENV, KeyError, KeyId, PublicKey, SigningKey};
 pub use verify::{Check, Finding, MissingFrom, Options as VerifyOptions, Report, Severity, Source};
-#[cfg(feature = "query")]
-pub use verify::{VerifyError, verify};
 
 pub(crate) use canonical::{action_entry, run_entry};
 pub use chain::Chain;

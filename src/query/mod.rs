@@ -45,6 +45,8 @@ mod sqlite;
 mod store;
 #[cfg(feature = "supabase")]
 mod supabase;
+#[cfg(feature = "audit")]
+mod verify;
 
 use std::time::Duration;
 
@@ -56,6 +58,8 @@ pub(crate) use filter::percent_decode;
 pub use filter::{Cond, Entity, Field, Filter, Op, parse_time};
 pub use scan::ScannedRun;
 pub use store::{Store, Target};
+#[cfg(feature = "audit")]
+pub use verify::{VerifyError, verify_trail};
 
 /// A time as every store prints it: RFC 3339, UTC, microseconds (what the SQLite sink writes).
 #[cfg(any(feature = "postgres", feature = "supabase"))]

@@ -94,8 +94,8 @@ pub(crate) fn run(
             digest_dirs,
             now,
         };
-        audit::verify(&store, &o).await.map_err(|e| match e {
-            audit::VerifyError::Store(e) => Fail::from(e),
+        query::verify_trail(&store, &o).await.map_err(|e| match e {
+            query::VerifyError::Store(e) => Fail::from(e),
             other => Fail(2, other.to_string()),
         })
     })?;

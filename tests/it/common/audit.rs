@@ -73,7 +73,7 @@ pub fn verify(target: &Target, key: &PublicKey, dirs: &[PathBuf]) -> Report {
         .unwrap();
     rt.block_on(async {
         let store = Store::open(target, &Options::default()).await.unwrap();
-        actionlog::audit::verify(
+        actionlog::query::verify_trail(
             &store,
             &VerifyOptions {
                 key: key.clone(),
