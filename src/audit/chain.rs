@@ -67,32 +67,39 @@ impl Chain {
 
     /// Continues after the newest digest of this chain: the store's (`store_newest`, its line)
     /// or the digest files', whichever is further on. A digest the store has and the files lack
-    /// is appended to today's file. A line that does not read with this writer's key is not
-    /// followed (verification reports it).
-    ///
-    /// # Errors
-    /// The digest file cannot be read or written.
-    pub(crate) fn sync(&mut self, store_newest: Option<&str>) -> io::Result<()> {
+    /// is appended to its day's file. A line that does not read with this writer's key is not
+    /// followed (verification reports it). A digest file that cannot be read or written is
+    /// reported, not an error: the store's copy is the one the chain goes on from.
+    pub(crate) fn sync(&mut self, store_newest: Option<&str>) {
         let public = self.key.public();
         let read = |line: &str| {
             digest::read_line(line, &public)
                 .ok()
                 .filter(|r| r.signature_ok && r.digest.writer == self.writer)
         };
-        let from_store = store_newest.and_then(read);
-        let from_file = self.newest_in_files()?.as_deref().and_then(read);
-        let newest = match (from_store, from_file) {
-            (Some(s), Some(f)) => {
-                if s.digest.seq > f.digest.seq {
-                    self.append(store_newest.unwrap_or_default(), &s.digest.made_at)?;
-                }
-                Some(if s.digest.seq >= f.digest.seq { s } else { f })
+        let from_store = store_newest.and_then(|l| read(l).map(|r| (r, l)));
+        let from_file = match self.newest_in_files() {
+            Ok(line) => line.as_deref().and_then(read),
+            Err(e) => {
+                crate::report::emit(format_args!(
+                    "the digest files in {} cannot be read ({e}); going on from the store's newest digest",
+                    self.dir.display()
+                ));
+                None
             }
-            (Some(s), None) => {
-                self.append(store_newest.unwrap_or_default(), &s.digest.made_at)?;
+        };
+        let file_seq = from_file.as_ref().map(|f| f.digest.seq);
+        let newest = match from_store {
+            Some((s, line)) if file_seq.is_none_or(|f| s.digest.seq > f) => {
+                if let Err(e) = self.append(line, &s.digest.made_at) {
+                    crate::report::emit(format_args!(
+                        "the digest file cannot be written ({e}); the store keeps the digest"
+                    ));
+                }
                 Some(s)
             }
-            (None, f) => f,
+            Some((s, _)) if file_seq == Some(s.digest.seq) => Some(s),
+            _ => from_file,
         };
         if let Some(r) = newest {
             // Never step back: a chain this process moved on is ahead of an older copy.
@@ -103,8 +110,32 @@ impl Chain {
             }
         }
         self.stale = false;
-        Ok(())
     }
+
+    /// The digest to store with a transaction: the closing one (`close`), else one of the rows
+    /// `entries` lists, else (none) an idle one if due; `None` when nothing is due. Until
+    /// [`Self::committed`] the chain counts the write as failed, so an error anywhere (the
+    /// insert, the rows, the commit) makes the next write read the store back first.
+    pub(crate) fn next(
+        &mut self,
+        close: bool,
+        entries: Vec<Entry>,
+        now: DateTime<Utc>,
+    ) -> Option<Sealed> {
+        let sealed = if close {
+            self.seal_kind(Kind::Close, entries, None, now)
+        } else if entries.is_empty() && !self.idle_due(now) {
+            return None;
+        } else {
+            self.seal(entries, now)
+        };
+        self.stale = true;
+        Some(sealed)
+    }
+
+    /// How many times a sink re-reads the store and seals again when its digest's number is
+    /// taken (another writer under the same name) before the write fails.
+    pub(crate) const FORK_RETRIES: usize = 3;
 
     /// The digest of one transaction's rows (an idle one when `entries` is empty).
     pub(crate) fn seal(&self, entries: Vec<Entry>, now: DateTime<Utc>) -> Sealed {
@@ -148,11 +179,6 @@ impl Chain {
         self.last_made = Some(sealed.digest.made_at);
         self.stale = false;
         self.append(&sealed.line, &sealed.digest.made_at)
-    }
-
-    /// A write failed: it may have committed, so read the store back before the next seal.
-    pub(crate) fn failed(&mut self) {
-        self.stale = true;
     }
 
     /// Whether an idle digest is due at `now`.
@@ -207,6 +233,92 @@ impl Chain {
         Ok(None)
     }
 }
+
+/// A sink's side of the trail: its chain, once digests are kept, and the digest of the
+/// transaction in progress. Each sink stores the digest its own way, in its transaction:
+/// ```text
+/// for _ in 0..Chain::FORK_RETRIES {
+///     if trail.needs_sync() { trail.sync(last_digest(tx, trail.writer())?)?; }
+///     let Some(sealed) = trail.next(close, entries.clone()) else { break };
+///     if trail.stored(sealed, insert_digest(tx, &row)?) { break }
+/// }
+/// commit; trail.committed();
+/// ```
+#[derive(Debug, Default)]
+pub(crate) struct Trail {
+    chain: Option<Chain>,
+    pending: Option<Sealed>,
+}
+
+impl Trail {
+    /// Digests from now on, in `chain`.
+    pub(crate) fn keep(&mut self, chain: Chain) {
+        self.chain = Some(chain);
+    }
+
+    /// Whether digests are kept.
+    pub(crate) fn is_on(&self) -> bool {
+        self.chain.is_some()
+    }
+
+    /// The writer's name ("" when off).
+    pub(crate) fn writer(&self) -> &str {
+        self.chain.as_ref().map_or("", |c| c.writer())
+    }
+
+    /// Whether the store's newest digest must be read before sealing.
+    pub(crate) fn needs_sync(&self) -> bool {
+        self.chain.as_ref().is_some_and(Chain::needs_sync)
+    }
+
+    /// [`Chain::sync`] to the store's newest digest line.
+    pub(crate) fn sync(&mut self, newest: Option<&str>) {
+        if let Some(c) = self.chain.as_mut() {
+            c.sync(newest);
+        }
+    }
+
+    /// [`Chain::next`], now; a digest sealed before and not committed is dropped.
+    pub(crate) fn next(&mut self, close: bool, entries: Vec<Entry>) -> Option<Sealed> {
+        self.pending = None;
+        self.chain.as_mut()?.next(close, entries, Utc::now())
+    }
+
+    /// What storing `sealed` found: `true` when it is stored (kept for [`Self::committed`]),
+    /// `false` when its number was another's (the chain reads the store again).
+    pub(crate) fn stored(&mut self, sealed: Sealed, insert: crate::rows::DigestInsert) -> bool {
+        match insert {
+            crate::rows::DigestInsert::Inserted | crate::rows::DigestInsert::AlreadyStored => {
+                self.pending = Some(sealed);
+                true
+            }
+            crate::rows::DigestInsert::Fork { .. } => false,
+        }
+    }
+
+    /// The transaction committed: the chain moves on and the digest goes to its file (a file
+    /// that cannot be written is reported; the store keeps the digest, and the next start
+    /// copies it to the file).
+    pub(crate) fn committed(&mut self) {
+        if let (Some(chain), Some(sealed)) = (self.chain.as_mut(), self.pending.take()) {
+            if let Err(e) = chain.committed(&sealed) {
+                crate::report::emit(format_args!(
+                    "the digest file cannot be written ({e}); the store keeps the digest, and the next start copies it to the file"
+                ));
+            }
+        }
+    }
+
+    /// The idle interval, when on.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn interval(&self) -> Option<Duration> {
+        self.chain.as_ref().map(Chain::interval)
+    }
+}
+
+/// The message of a write whose digest number was taken [`Chain::FORK_RETRIES`] times.
+pub(crate) const FORKED: &str =
+    "the next digest number is taken again and again: two writers share a name";
 
 /// The digest files in `dir` (none when it does not exist).
 pub(crate) fn day_files(dir: &Path) -> io::Result<Vec<PathBuf>> {

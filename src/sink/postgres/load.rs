@@ -14,6 +14,7 @@ use tokio_postgres::{Client, Statement, Transaction};
 use uuid::Uuid;
 
 use super::LoadStrategy;
+use super::trail::{Covered, Trail};
 use crate::rows::{ActionRecord, JobExecution, duration_millis, stored_duration};
 use crate::sink::{
     COLUMNS, TRACE_COLUMNS, clean_map, clean_text, columns, upsert_guard, upsert_set,
@@ -218,6 +219,7 @@ pub(super) async fn load_copy(
     batch: &[ActionRecord],
     direct_ok: bool,
     trace: bool,
+    trail: &mut Trail,
 ) -> Result<(), tokio_postgres::Error> {
     let stage_copy = format!("COPY {STAGE} FROM STDIN BINARY");
     let (fresh, rest): (Vec<&ActionRecord>, Vec<&ActionRecord>) =
@@ -230,6 +232,7 @@ pub(super) async fn load_copy(
                     copy_rows(&tx, &stage_copy, &rest, false, trace).await?;
                     tx.execute(insert, &[]).await?;
                 }
+                trail.seal(&tx, Covered::Actions(batch, trace)).await?;
                 return tx.commit().await;
             }
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => tx.rollback().await?,
@@ -240,6 +243,7 @@ pub(super) async fn load_copy(
     let tx = client.transaction().await?;
     copy_rows(&tx, &stage_copy, &all, false, trace).await?;
     tx.execute(insert, &[]).await?;
+    trail.seal(&tx, Covered::Actions(batch, trace)).await?;
     tx.commit().await
 }
 
@@ -248,6 +252,7 @@ pub(super) async fn load_unnest(
     insert: &Statement,
     batch: &[ActionRecord],
     trace: bool,
+    trail: &mut Trail,
 ) -> Result<(), tokio_postgres::Error> {
     let rows: Vec<Row<'_>> = batch.iter().map(Row::new).collect();
     let ids: Vec<Uuid> = batch.iter().map(|r| r.id).collect();
@@ -283,7 +288,14 @@ pub(super) async fn load_unnest(
         &span_id,
     ];
     let n = columns(trace).len();
-    client.execute(insert, &params[..n]).await.map(|_| ())
+    if !trail.is_on() {
+        return client.execute(insert, &params[..n]).await.map(|_| ());
+    }
+    // With the trail, the digest goes in the same transaction as the rows.
+    let tx = client.transaction().await?;
+    tx.execute(insert, &params[..n]).await?;
+    trail.seal(&tx, Covered::Actions(batch, trace)).await?;
+    tx.commit().await
 }
 
 /// The upsert from the staging table or the UNNEST arrays into `t` (with the trace columns
@@ -360,6 +372,7 @@ pub(super) async fn load_jobs(
     batch: &[JobExecution],
     refresh: bool,
     trace: bool,
+    trail: &mut Trail,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let ids: Vec<Uuid> = batch.iter().map(|j| j.id).collect();
@@ -404,6 +417,7 @@ pub(super) async fn load_jobs(
         )
         .await?;
     }
+    trail.seal(&tx, Covered::Runs(batch, trace)).await?;
     tx.commit().await
 }
 

@@ -13,6 +13,7 @@
 mod connect;
 pub(crate) mod digests;
 mod load;
+mod trail;
 pub(crate) mod url;
 
 use std::time::Duration;
@@ -88,6 +89,8 @@ pub struct PostgresSink {
     trace_jobs: bool,
     /// Whether missing trace columns were reported (once per sink).
     trace_reported: bool,
+    /// The audit trail's digests, when kept.
+    trail: trail::Trail,
 }
 
 /// TLS settings of a sink (feature `postgres-tls`).
@@ -178,6 +181,7 @@ impl PostgresSink {
             trace_columns: true,
             trace_jobs: true,
             trace_reported: false,
+            trail: trail::Trail::default(),
         })
     }
 
@@ -287,8 +291,38 @@ impl PostgresSink {
         let timeout = self.statement_timeout;
         let trace = self.trace_jobs;
         let (client, _) = self.conn.as_mut().expect("connected above");
-        let r = tokio::time::timeout(timeout, load::load_jobs(client, batch, refresh, trace)).await;
-        self.outcome(r, batch.len())
+        let trail = &mut self.trail;
+        let load = load::load_jobs(client, batch, refresh, trace, trail);
+        let r = tokio::time::timeout(timeout, load).await;
+        let r = self.outcome(r, batch.len());
+        if r.is_ok() {
+            self.trail.committed();
+        }
+        r
+    }
+
+    /// A digest without rows, in a transaction of its own: an idle one if due, or the closing
+    /// one (`close`).
+    #[cfg(feature = "audit")]
+    async fn digest_only(&mut self, close: bool) -> Result<(), SinkError> {
+        if !self.trail.is_on() {
+            return Ok(());
+        }
+        self.ready().await?;
+        let timeout = self.statement_timeout;
+        let (client, _) = self.conn.as_mut().expect("connected above");
+        let trail = &mut self.trail;
+        let work = async {
+            let tx = client.transaction().await?;
+            trail.seal(&tx, trail::Covered::Nothing { close }).await?;
+            tx.commit().await
+        };
+        let r = tokio::time::timeout(timeout, work).await;
+        let r = self.outcome(r, 0);
+        if r.is_ok() {
+            self.trail.committed();
+        }
+        r
     }
 
     async fn write_batch(&mut self, batch: &[ActionRecord]) -> Result<(), SinkError> {
@@ -303,16 +337,21 @@ impl PostgresSink {
         );
         let direct = self.direct_copy;
         let (client, stmt) = self.conn.as_mut().expect("connected above");
+        let trail = &mut self.trail;
         let load = async {
             match strategy {
-                LoadStrategy::Unnest => load::load_unnest(client, stmt, batch, trace).await,
+                LoadStrategy::Unnest => load::load_unnest(client, stmt, batch, trace, trail).await,
                 LoadStrategy::StagedCopy => {
-                    load::load_copy(client, stmt, &table_copy, batch, direct, trace).await
+                    load::load_copy(client, stmt, &table_copy, batch, direct, trace, trail).await
                 }
             }
         };
         let r = tokio::time::timeout(timeout, load).await;
-        self.outcome(r, batch.len())
+        let r = self.outcome(r, batch.len());
+        if r.is_ok() {
+            self.trail.committed();
+        }
+        r
     }
 }
 
@@ -348,6 +387,28 @@ impl Sink for PostgresSink {
 
     fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
         Box::pin(self.write_job_batch(batch))
+    }
+
+    #[cfg(feature = "audit")]
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
+        self.trail.keep(chain);
+        Ok(())
+    }
+
+    #[cfg(feature = "audit")]
+    fn tick_every(&self) -> Option<Duration> {
+        // Twice per interval: an idle digest comes at most half an interval late.
+        self.trail.interval().map(|d| d / 2)
+    }
+
+    #[cfg(feature = "audit")]
+    fn tick(&mut self) -> SinkFuture<'_> {
+        Box::pin(self.digest_only(false))
+    }
+
+    #[cfg(feature = "audit")]
+    fn close(&mut self) -> SinkFuture<'_> {
+        Box::pin(self.digest_only(true))
     }
 }
 

@@ -35,9 +35,9 @@ use super::{
     Batch, FailureKind, Sink, SinkError, SinkFuture, clean_map, clean_text, columns, upsert_guard,
     upsert_set, validate_table_name,
 };
-use crate::error::Error;
 #[cfg(feature = "audit")]
-use crate::rows::DigestInsert;
+use crate::audit::chain::Trail;
+use crate::error::Error;
 use crate::rows::{ActionRecord, JobExecution, stored_duration};
 
 /// How long opening waits for another connection's write lock while creating the schema.
@@ -103,14 +103,6 @@ struct Store {
     scheduled_jobs: Arc<AtomicBool>,
     #[cfg(feature = "audit")]
     trail: Trail,
-}
-
-/// The writer's chain, once digests are kept, and the digest of the transaction in progress.
-#[cfg(feature = "audit")]
-#[derive(Default)]
-struct Trail {
-    chain: Option<crate::audit::Chain>,
-    pending: Option<crate::audit::Sealed>,
 }
 
 /// Text without NUL, as every store keeps it: SQLite would store a raw NUL, and then its
@@ -258,7 +250,7 @@ impl Store {
         #[cfg(feature = "audit")]
         let work = match work {
             Work::KeepDigests(chain) => {
-                self.trail.chain = Some(*chain);
+                self.trail.keep(*chain);
                 return;
             }
             other => other,
@@ -334,7 +326,7 @@ impl Store {
                 ])?;
             }
             #[cfg(feature = "audit")]
-            self.trail.seal(&tx, false, || {
+            seal(&mut self.trail, &tx, false, || {
                 batch
                     .iter()
                     .map(|j| crate::audit::run_entry(j, true))
@@ -387,7 +379,7 @@ impl Store {
             }
         }
         #[cfg(feature = "audit")]
-        self.trail.seal(&tx, false, || {
+        seal(&mut self.trail, &tx, false, || {
             batch
                 .iter()
                 .filter_map(|r| crate::audit::action_entry(r, true))
@@ -400,77 +392,46 @@ impl Store {
     }
 }
 
-/// The audit trail: each transaction's digest, stored in that transaction.
+/// The audit trail's step in a write: the transaction's digest, stored in it.
 #[cfg(feature = "audit")]
-impl Trail {
-    /// Adds to `tx` the digest of the rows `entries` lists: a closing digest (`close`), else
-    /// one of the rows, else (none listed) an idle one if due. The chain moves on at
-    /// [`Self::committed`]; an error before that makes the next write read the store back.
-    fn seal(
-        &mut self,
-        tx: &rusqlite::Transaction<'_>,
-        close: bool,
-        entries: impl FnOnce() -> Vec<crate::audit::Entry>,
-    ) -> Result<(), rusqlite::Error> {
-        let Some(chain) = self.chain.as_mut() else {
+fn seal(
+    trail: &mut Trail,
+    tx: &rusqlite::Transaction<'_>,
+    close: bool,
+    entries: impl FnOnce() -> Vec<crate::audit::Entry>,
+) -> Result<(), rusqlite::Error> {
+    if !trail.is_on() {
+        return Ok(());
+    }
+    let entries = entries();
+    for _ in 0..crate::audit::Chain::FORK_RETRIES {
+        if trail.needs_sync() {
+            let newest = digests::last_digest(tx, trail.writer())?;
+            trail.sync(newest.as_ref().map(|(_, line)| line.as_str()));
+        }
+        let Some(sealed) = trail.next(close, entries.clone()) else {
             return Ok(());
         };
-        if chain.needs_sync() {
-            let newest = digests::last_digest(tx, chain.writer())?;
-            chain
-                .sync(newest.as_ref().map(|(_, line)| line.as_str()))
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        }
-        let now = chrono::Utc::now();
-        let entries = entries();
-        let sealed = if close {
-            chain.seal_kind(crate::audit::Kind::Close, entries, None, now)
-        } else if entries.is_empty() && !chain.idle_due(now) {
+        let row = sealed.row();
+        if trail.stored(sealed, digests::insert_digest(tx, &row)?) {
             return Ok(());
-        } else {
-            chain.seal(entries, now)
-        };
-        chain.failed();
-        match digests::insert_digest(tx, &sealed.row())? {
-            DigestInsert::Inserted | DigestInsert::AlreadyStored => {}
-            DigestInsert::Fork { .. } => {
-                // Another program writes under this writer's name: the write fails
-                // (transiently) and the next one reads the store back first.
-                return Err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                    Some(format!(
-                        "digest {}#{} is stored already with other content: two writers share the name",
-                        sealed.digest.writer, sealed.digest.seq
-                    )),
-                ));
-            }
-        }
-        self.pending = Some(sealed);
-        Ok(())
-    }
-
-    /// The transaction committed: the chain moves on, the digest goes to its file.
-    fn committed(&mut self) {
-        if let (Some(chain), Some(sealed)) = (self.chain.as_mut(), self.pending.take()) {
-            if let Err(e) = chain.committed(&sealed) {
-                crate::report::emit(format_args!(
-                    "the digest file cannot be written ({e}); the store keeps the digest, and the next start copies it to the file"
-                ));
-            }
         }
     }
+    Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some(crate::audit::chain::FORKED.into()),
+    ))
 }
 
 #[cfg(feature = "audit")]
 impl Store {
     /// A digest without rows: an idle one if due, or the closing one (`close`).
     fn digest_only(&mut self, close: bool) -> Result<(), rusqlite::Error> {
-        if self.trail.chain.is_none() {
+        if !self.trail.is_on() {
             return Ok(());
         }
-        self.trail.pending = None;
         let tx = self.conn.transaction()?;
-        self.trail.seal(&tx, close, Vec::new)?;
+        seal(&mut self.trail, &tx, close, Vec::new)?;
         tx.commit()?;
         self.trail.committed();
         Ok(())
