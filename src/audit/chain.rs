@@ -310,7 +310,7 @@ impl Trail {
     }
 
     /// The idle interval, when on.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "postgres", feature = "supabase")), allow(dead_code))]
     pub(crate) fn interval(&self) -> Option<Duration> {
         self.chain.as_ref().map(Chain::interval)
     }

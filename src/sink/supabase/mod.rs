@@ -72,6 +72,11 @@ pub struct SupabaseSink {
     no_trace: AtomicBool,
     /// Whether `job_executions` lacks them.
     no_trace_jobs: AtomicBool,
+    /// The audit trail's digests, when kept: PostgREST has no transaction across tables, so
+    /// a write's digest is stored right after its rows, and a write whose digest fails fails
+    /// whole (its retry rewrites the same rows, changing nothing, and stores the digest).
+    #[cfg(feature = "audit")]
+    trail: crate::audit::chain::Trail,
 }
 
 /// The job run columns sent.
@@ -132,6 +137,8 @@ impl SupabaseSink {
             scheduled_jobs: false,
             no_trace: AtomicBool::new(false),
             no_trace_jobs: AtomicBool::new(false),
+            #[cfg(feature = "audit")]
+            trail: Default::default(),
         };
         sink.rebuild()?;
         Ok(sink)
@@ -448,11 +455,92 @@ impl Sink for SupabaseSink {
     }
 
     fn write<'a>(&'a mut self, batch: &'a Batch<ActionRecord>) -> SinkFuture<'a> {
-        Box::pin(self.post(batch))
+        Box::pin(async move {
+            self.post(batch).await?;
+            #[cfg(feature = "audit")]
+            {
+                let trace = !self.no_trace.load(Ordering::Relaxed);
+                let entries = batch
+                    .iter()
+                    .filter_map(|r| crate::audit::action_entry(r, trace))
+                    .collect();
+                self.seal(false, entries).await?;
+            }
+            Ok(())
+        })
     }
 
     fn write_jobs<'a>(&'a mut self, batch: &'a Batch<JobExecution>) -> SinkFuture<'a> {
-        Box::pin(self.post_jobs(batch))
+        Box::pin(async move {
+            self.post_jobs(batch).await?;
+            #[cfg(feature = "audit")]
+            {
+                let trace = !self.no_trace_jobs.load(Ordering::Relaxed);
+                let entries = batch
+                    .iter()
+                    .map(|j| crate::audit::run_entry(j, trace))
+                    .collect();
+                self.seal(false, entries).await?;
+            }
+            Ok(())
+        })
+    }
+
+    #[cfg(feature = "audit")]
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
+        self.trail.keep(chain);
+        Ok(())
+    }
+
+    #[cfg(feature = "audit")]
+    fn tick_every(&self) -> Option<Duration> {
+        // Twice per interval: an idle digest comes at most half an interval late.
+        self.trail.interval().map(|d| d / 2)
+    }
+
+    #[cfg(feature = "audit")]
+    fn tick(&mut self) -> SinkFuture<'_> {
+        Box::pin(self.seal(false, Vec::new()))
+    }
+
+    #[cfg(feature = "audit")]
+    fn close(&mut self) -> SinkFuture<'_> {
+        Box::pin(self.seal(true, Vec::new()))
+    }
+}
+
+#[cfg(feature = "audit")]
+impl SupabaseSink {
+    /// Stores the digest of rows just written (see [`crate::audit::Chain::next`]); a digest
+    /// number another writer took first is read again and sealed again.
+    async fn seal(
+        &mut self,
+        close: bool,
+        entries: Vec<crate::audit::Entry>,
+    ) -> Result<(), SinkError> {
+        if !self.trail.is_on() {
+            return Ok(());
+        }
+        for _ in 0..crate::audit::Chain::FORK_RETRIES {
+            if self.trail.needs_sync() {
+                let newest = self.last_digest(self.trail.writer()).await?;
+                self.trail
+                    .sync(newest.as_ref().map(|(_, line)| line.as_str()));
+            }
+            let Some(sealed) = self.trail.next(close, entries.clone()) else {
+                return Ok(());
+            };
+            let row = sealed.row();
+            let insert = self.insert_digest(&row).await?;
+            if self.trail.stored(sealed, insert) {
+                self.trail.committed();
+                return Ok(());
+            }
+        }
+        Err(SinkError::new(
+            FailureKind::Transient,
+            crate::audit::chain::FORKED,
+        ))
     }
 }
 

@@ -313,11 +313,13 @@ fn handle(
         return rpc(function, req, rt, client);
     }
     let ignore = prefer.contains("resolution=ignore-duplicates");
-    if !prefer.contains("return=minimal")
+    // `return=representation` answers the rows inserted (none for a duplicate ignored).
+    let representation = prefer.contains("return=representation");
+    if !(prefer.contains("return=minimal") || representation)
         || !(ignore || prefer.contains("resolution=merge-duplicates"))
     {
         return violation(format!(
-            "Prefer must ask for return=minimal and resolution=merge-duplicates or ignore-duplicates, got {prefer:?}"
+            "Prefer must ask for return=minimal or return=representation, and resolution=merge-duplicates or ignore-duplicates, got {prefer:?}"
         ));
     }
     let Some(table) = path.strip_prefix("/rest/v1/") else {
@@ -428,6 +430,18 @@ fn handle(
          ON CONFLICT ({conflict}) {on_conflict}"
     );
     let body = String::from_utf8_lossy(&req.body).into_owned();
+    if representation {
+        let sql = format!(
+            "WITH ins AS ({sql} RETURNING *) SELECT COALESCE(json_agg(ins), '[]')::text FROM ins"
+        );
+        return match rt.block_on(client.query_one(&sql, &[&body])) {
+            Ok(row) => (
+                201,
+                serde_json::from_str(row.get::<_, &str>(0)).unwrap_or(Value::Null),
+            ),
+            Err(e) => answer(Err(e)),
+        };
+    }
     answer(rt.block_on(client.execute(&sql, &[&body])).map(|_| ()))
 }
 
