@@ -325,7 +325,8 @@ impl PgStore {
                 let id: Uuid = r.try_get(0).map_err(pg)?;
                 let bad = |what: String| scan::bad_row(&self.target, Entity::Actions, &id, &what);
                 let text = |i: usize| r.try_get::<_, Option<String>>(i).map_err(pg);
-                let mut a = ActionRecord::new(id, r.try_get(1).map_err(pg)?, r.try_get(3).map_err(pg)?, "");
+                let mut a =
+                    ActionRecord::new(id, r.try_get(1).map_err(pg)?, r.try_get(3).map_err(pg)?, "");
                 a.user_id = text(2)?;
                 a.action_details = scan::json_map(r.try_get(4).map_err(pg)?).map_err(bad)?;
                 a.job_id = text(5)?;

@@ -142,7 +142,11 @@ fn fixture() -> Written {
     // microsecond later, 4 one second earlier.
     let shared = t + TimeDelta::seconds(5);
     let mut same_time = Vec::new();
-    for (n, at) in [(25, shared), (6, shared + TimeDelta::microseconds(1)), (4, t - TimeDelta::seconds(1))] {
+    for (n, at) in [
+        (25, shared),
+        (6, shared + TimeDelta::microseconds(1)),
+        (4, t - TimeDelta::seconds(1)),
+    ] {
         for _ in 0..n {
             let mut r = ActionRecord::blank(random_id(), "tick");
             r.action_timestamp = at;
@@ -151,7 +155,12 @@ fn fixture() -> Written {
         }
     }
 
-    let mut run = JobExecution::new(Uuid::now_v7(), "nightly\0", "failed", t + TimeDelta::microseconds(7));
+    let mut run = JobExecution::new(
+        Uuid::now_v7(),
+        "nightly\0",
+        "failed",
+        t + TimeDelta::microseconds(7),
+    );
     run.completed_at = Some(t + TimeDelta::microseconds(1_234_567_891));
     run.duration_seconds = Some(1.2345);
     run.error_message = Some("boom\0 ✗".into());
@@ -159,8 +168,18 @@ fn fixture() -> Written {
     run.metadata = hostile_details();
     run.trace_id = Some("0af7651916cd43dd8448eb211c80319c".into());
     run.span_id = Some("b7ad6b7169203331".into());
-    let logs_null = JobExecution::new(Uuid::now_v7(), "sync", "success", t + TimeDelta::microseconds(8));
-    let logs_empty = JobExecution::new(Uuid::now_v7(), "sync", "success", t + TimeDelta::microseconds(9));
+    let logs_null = JobExecution::new(
+        Uuid::now_v7(),
+        "sync",
+        "success",
+        t + TimeDelta::microseconds(8),
+    );
+    let logs_empty = JobExecution::new(
+        Uuid::now_v7(),
+        "sync",
+        "success",
+        t + TimeDelta::microseconds(9),
+    );
     let same_runs = (0..12)
         .map(|_| JobExecution::new(random_id(), "batch", "success", t + TimeDelta::seconds(3)))
         .collect();
@@ -187,7 +206,10 @@ fn write_fixture(sink: &mut dyn Sink, w: &Written) {
     for chunk in w.same_time.chunks(9) {
         write(sink, chunk);
     }
-    write_jobs(sink, &[w.run.clone(), w.logs_null.clone(), w.logs_empty.clone()]);
+    write_jobs(
+        sink,
+        &[w.run.clone(), w.logs_null.clone(), w.logs_empty.clone()],
+    );
     write_jobs(sink, &w.same_runs);
 }
 
@@ -321,7 +343,11 @@ fn assert_scans(store: &Store, w: &Written, flavor: Flavor, exec: &dyn Fn(&str))
     let later = scan_actions(store, Some(shared), 4);
     assert_eq!(later.len(), 31, "{name}");
     assert!(later.iter().all(|r| r.action_timestamp >= shared), "{name}");
-    assert!(rt().block_on(store.scan_actions(None, None, 0)).unwrap().is_empty());
+    assert!(
+        rt().block_on(store.scan_actions(None, None, 0))
+            .unwrap()
+            .is_empty()
+    );
 
     // Every column as the store keeps it.
     let all = scan_actions(store, None, 10_000);
@@ -355,7 +381,11 @@ fn assert_scans(store: &Store, w: &Written, flavor: Flavor, exec: &dyn Fn(&str))
             );
         }
     }
-    assert_eq!(rich.action_details["max"].as_u64(), Some(u64::MAX), "{name}");
+    assert_eq!(
+        rich.action_details["max"].as_u64(),
+        Some(u64::MAX),
+        "{name}"
+    );
     assert_eq!(rich.action_details["big"].as_f64(), Some(1e300), "{name}");
     assert_eq!(rich.action_details["note"], "a\u{FFFD}b", "{name}");
     assert!(!rich.first_write);
@@ -364,7 +394,11 @@ fn assert_scans(store: &Store, w: &Written, flavor: Flavor, exec: &dyn Fn(&str))
         kept_action(&w.upserted, flavor, Some(1.235)),
         "{name}: the upsert path's duration"
     );
-    assert_eq!(find(w.bare.id), kept_action(&w.bare, flavor, None), "{name}");
+    assert_eq!(
+        find(w.bare.id),
+        kept_action(&w.bare, flavor, None),
+        "{name}"
+    );
     for r in &w.same_time {
         assert_eq!(find(r.id), kept_action(r, flavor, None), "{name}");
     }
@@ -451,7 +485,9 @@ fn sqlite_scans_and_digests() {
     // through the WAL and sees what `exec` commits (without one it is opened immutable).
     let writer = rusqlite::Connection::open(&path).unwrap();
     writer
-        .query_row("SELECT COUNT(*) FROM action_logs", [], |r| r.get::<_, i64>(0))
+        .query_row("SELECT COUNT(*) FROM action_logs", [], |r| {
+            r.get::<_, i64>(0)
+        })
         .unwrap();
     let exec = |sql: &str| writer.execute_batch(sql).unwrap();
     let store = open(&Target::Sqlite(path.clone()));
@@ -525,7 +561,10 @@ fn a_store_without_the_digests_table() {
     // Opening it to write gives it the table again.
     drop(SqliteSink::open(&path).unwrap());
     let store = open(&Target::Sqlite(path));
-    assert_eq!(rt().block_on(store.digests(None)).unwrap(), Some(Vec::new()));
+    assert_eq!(
+        rt().block_on(store.digests(None)).unwrap(),
+        Some(Vec::new())
+    );
 
     let Some(db) = TestDb::new("audit_old") else {
         return;
@@ -546,10 +585,18 @@ fn a_store_without_the_digests_table() {
         },
     ] {
         let store = open(&target);
-        assert_eq!(rt().block_on(store.digests(None)).unwrap(), None, "{target:?}");
+        assert_eq!(
+            rt().block_on(store.digests(None)).unwrap(),
+            None,
+            "{target:?}"
+        );
         let got = scan_actions(&store, None, 10);
         assert_eq!(got.len(), 1, "{target:?}");
-        assert_eq!((got[0].id, got[0].trace_id.clone()), (r.id, None), "{target:?}");
+        assert_eq!(
+            (got[0].id, got[0].trace_id.clone()),
+            (r.id, None),
+            "{target:?}"
+        );
     }
 }
 
@@ -581,7 +628,10 @@ fn the_migration_runs_twice_and_the_sink_applies_it() {
     let Some(fresh) = TestDb::new("audit_sink") else {
         return;
     };
-    write(&mut fresh.sink(), &[ActionRecord::blank(Uuid::now_v7(), "x")]);
+    write(
+        &mut fresh.sink(),
+        &[ActionRecord::blank(Uuid::now_v7(), "x")],
+    );
     assert_eq!(fresh.psql_rows(columns), want, "the sink's migration");
 }
 
@@ -599,7 +649,9 @@ fn scan_speed() {
     let started = std::time::Instant::now();
     let (mut n, mut after, mut bytes) = (0, None, 0);
     loop {
-        let page = rt().block_on(store.scan_actions(None, after, 10_000)).unwrap();
+        let page = rt()
+            .block_on(store.scan_actions(None, after, 10_000))
+            .unwrap();
         n += page.len();
         bytes += page.iter().map(|r| r.action_details.len()).sum::<usize>();
         match page.last() {
@@ -607,7 +659,10 @@ fn scan_speed() {
             _ => break,
         }
     }
-    eprintln!("scanned {n} actions ({bytes} details) in {:?}", started.elapsed());
+    eprintln!(
+        "scanned {n} actions ({bytes} details) in {:?}",
+        started.elapsed()
+    );
     assert_eq!(n, 1_000_000);
 }
 
@@ -632,7 +687,8 @@ fn fill(path: &Path, n: usize) {
             let id = Uuid::now_v7();
             assert!(seen.insert(id));
             let at = t + TimeDelta::microseconds((i / 3) as i64 * 1000);
-            let details = json!({"request_id": format!("req-{i}"), "rows": i, "path": "/api/export"});
+            let details =
+                json!({"request_id": format!("req-{i}"), "rows": i, "path": "/api/export"});
             st.execute(rusqlite::params![
                 id.to_string(),
                 format!("user-{}", i % 100),

@@ -117,7 +117,11 @@ mod tests {
         };
         assert_eq!(last_digest(&client, "w1").await.unwrap(), None);
         let tx = client.transaction().await.unwrap();
-        for (w, seq, text) in [("w1", 1, "{\"a\":1}"), ("w1", 2, "{\"a\":2}"), ("w2", 7, "b")] {
+        for (w, seq, text) in [
+            ("w1", 1, "{\"a\":1}"),
+            ("w1", 2, "{\"a\":2}"),
+            ("w2", 7, "b"),
+        ] {
             assert_eq!(
                 insert_digest(&tx, &row(w, seq, text)).await.unwrap(),
                 DigestInsert::Inserted
@@ -131,7 +135,9 @@ mod tests {
 
         let tx = client.transaction().await.unwrap();
         assert_eq!(
-            insert_digest(&tx, &row("w1", 2, "{\"a\":2}")).await.unwrap(),
+            insert_digest(&tx, &row("w1", 2, "{\"a\":2}"))
+                .await
+                .unwrap(),
             DigestInsert::AlreadyStored
         );
         assert_eq!(

@@ -48,7 +48,10 @@ pub(crate) fn insert_digest(conn: &Connection, d: &DigestRow) -> rusqlite::Resul
 }
 
 /// The newest digest of `writer`'s chain, `(seq, digest)`, or `None` if it has none.
-pub(crate) fn last_digest(conn: &Connection, writer: &str) -> rusqlite::Result<Option<(i64, String)>> {
+pub(crate) fn last_digest(
+    conn: &Connection,
+    writer: &str,
+) -> rusqlite::Result<Option<(i64, String)>> {
     conn.prepare_cached(
         "SELECT seq, digest FROM audit_digests WHERE writer = ?1 ORDER BY seq DESC LIMIT 1",
     )?

@@ -39,7 +39,10 @@ impl SupabaseSink {
                 "{}/rest/v1/{TABLE}?on_conflict=writer,seq&columns=writer,seq,made_at,kind,digest",
                 self.base
             ))
-            .header("Prefer", "return=representation,resolution=ignore-duplicates")
+            .header(
+                "Prefer",
+                "return=representation,resolution=ignore-duplicates",
+            )
             .body(body.to_string())
     }
 
@@ -89,13 +92,19 @@ impl SupabaseSink {
         let bad = || {
             SinkError::new(
                 FailureKind::Transient,
-                format!("{} answered a read of {TABLE} with rows it does not hold", self.base),
+                format!(
+                    "{} answered a read of {TABLE} with rows it does not hold",
+                    self.base
+                ),
             )
         };
         let rows = answer.as_array().ok_or_else(bad)?;
         rows.iter()
             .map(|r| {
-                let seq = r.get("seq").map_or(Some(0), Value::as_i64).ok_or_else(bad)?;
+                let seq = r
+                    .get("seq")
+                    .map_or(Some(0), Value::as_i64)
+                    .ok_or_else(bad)?;
                 let digest = r.get("digest").and_then(Value::as_str).ok_or_else(bad)?;
                 Ok((seq, digest.to_owned()))
             })
@@ -203,7 +212,10 @@ mod tests {
             (200, r#"[{"digest":"{\"d\":3}"}]"#),
             (200, r#"[{"seq":3,"digest":"{\"d\":3}"}]"#),
             (200, "[]"),
-            (404, r#"{"code":"PGRST205","message":"Could not find the table"}"#),
+            (
+                404,
+                r#"{"code":"PGRST205","message":"Could not find the table"}"#,
+            ),
         ]);
         let sink = SupabaseSink::new(&url, "KEY").unwrap();
         let ours = row(3, "{\"d\":3}");
@@ -216,7 +228,9 @@ mod tests {
             DigestInsert::AlreadyStored
         );
         assert_eq!(
-            sink.insert_digest(&row(3, "{\"d\":\"other\"}")).await.unwrap(),
+            sink.insert_digest(&row(3, "{\"d\":\"other\"}"))
+                .await
+                .unwrap(),
             DigestInsert::Fork {
                 stored: "{\"d\":3}".into()
             }
