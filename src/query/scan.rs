@@ -62,6 +62,7 @@ impl Scan {
         })
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     /// The SQL of this scan of `e`'s table for SQLite or PostgreSQL: the columns of
     /// [`action_columns`] / [`run_columns`] in order; placeholders in the order `from`,
     /// `after`'s time, `after`'s id (those present), then the limit.
@@ -168,6 +169,7 @@ pub(crate) fn json_map(v: Option<Value>) -> Result<Map<String, Value>, String> {
 }
 
 /// A duration as PostgreSQL prints its NUMERIC: the nearest `f64` to that decimal.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn decimal(text: Option<String>) -> Result<Option<f64>, String> {
     text.map(|t| {
         t.parse::<f64>()
@@ -177,6 +179,7 @@ pub(crate) fn decimal(text: Option<String>) -> Result<Option<f64>, String> {
 }
 
 /// A stored time: RFC 3339, kept to the microsecond.
+#[cfg_attr(not(any(feature = "sqlite", feature = "supabase")), allow(dead_code))]
 pub(crate) fn time(text: &str) -> Result<DateTime<Utc>, String> {
     crate::rows::time_from_json(text)
         .ok_or_else(|| format!("holds a time that is not RFC 3339: {text:?}"))
