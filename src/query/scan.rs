@@ -3,23 +3,12 @@
 //! the signed digests of `audit_digests` ([`Store::digests`]).
 //!
 //! A scan returns rows, not display values: each column as stored, built straight from the
-//! driver's row (no JSON detour on SQLite and PostgreSQL) so that a verifier can read millions.
-//! What each store keeps of a written record (the stores differ; none of it is changed on the
-//! way back):
-//! - every store: NUL in text and JSON replaced by U+FFFD (the sinks do it, PostgreSQL refuses
-//!   NUL); durations rounded to milliseconds (PostgreSQL's `DECIMAL(10,3)`, and the SQLite sink
-//!   rounds to match); times to the microsecond; `first_write` is `false` (a stored row);
-//! - SQLite keeps `action_details` as the JSON text the sink wrote (`1e300`, `-0.0` and
-//!   `18446744073709551615` come back as they went), and `job_execution_id` as written (an
-//!   uppercase one stays uppercase);
-//! - PostgreSQL and Supabase keep `action_details` as `jsonb`: numbers become NUMERIC (`-0.0`
-//!   comes back `0.0`, `1e300` as its 301 digits, read back as the same `f64`; integers to
-//!   `u64` exactly), and `job_execution_id` as a UUID (lowercase, hyphenated).
-//!
-//! A column NULL where the record has no `Option` comes back empty: `status` as `""`,
-//! `action_details` / `metadata` as `{}`, `logs` as `""` with [`ScannedRun::logs_null`] set.
-//! Rows whose time is NULL (none of actionlog's writers stores one) have no place in the order
-//! and are not returned.
+//! driver's row (no JSON detour on SQLite and PostgreSQL) so that a verifier can read millions;
+//! what each store keeps of a written record is listed on [`Store::scan_actions`]. A column
+//! NULL where the record has no `Option` comes back empty (`status` `""`, `action_details` /
+//! `metadata` `{}`, `logs` `""` with [`ScannedRun::logs_null`] set); a value no record can
+//! hold (an id that is not a UUID, details that are not a JSON object) is an error naming the
+//! row, never passed over.
 //!
 //! [`Store::scan_actions`]: super::Store::scan_actions
 //! [`Store::scan_runs`]: super::Store::scan_runs
@@ -73,6 +62,7 @@ impl Scan {
         })
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     /// The SQL of this scan of `e`'s table for SQLite or PostgreSQL: the columns of
     /// [`action_columns`] / [`run_columns`] in order; placeholders in the order `from`,
     /// `after`'s time, `after`'s id (those present), then the limit.
@@ -179,6 +169,7 @@ pub(crate) fn json_map(v: Option<Value>) -> Result<Map<String, Value>, String> {
 }
 
 /// A duration as PostgreSQL prints its NUMERIC: the nearest `f64` to that decimal.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn decimal(text: Option<String>) -> Result<Option<f64>, String> {
     text.map(|t| {
         t.parse::<f64>()
@@ -188,6 +179,7 @@ pub(crate) fn decimal(text: Option<String>) -> Result<Option<f64>, String> {
 }
 
 /// A stored time: RFC 3339, kept to the microsecond.
+#[cfg_attr(not(any(feature = "sqlite", feature = "supabase")), allow(dead_code))]
 pub(crate) fn time(text: &str) -> Result<DateTime<Utc>, String> {
     crate::rows::time_from_json(text)
         .ok_or_else(|| format!("holds a time that is not RFC 3339: {text:?}"))

@@ -435,20 +435,31 @@ impl SqliteStore {
     }
 }
 
+/// Column `i` cannot be read as `what`.
+fn unreadable(
+    i: usize,
+    what: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
+}
+
 /// A UUID stored as text (as the sinks write it: lowercase, hyphenated; any case is read).
 fn uuid_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
-    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
-    };
     match r.get_ref(i)? {
-        ValueRef::Text(t) => Uuid::try_parse_ascii(t).map_err(|e| bad(Box::new(e))),
-        other => Err(bad(format!("not a UUID: {:?}", other.data_type()).into())),
+        ValueRef::Text(t) => Uuid::try_parse_ascii(t).map_err(|e| unreadable(i, e)),
+        other => Err(unreadable(
+            i,
+            format!("not a UUID: {:?}", other.data_type()),
+        )),
     }
 }
 
 /// A text column as `&str`, without a copy.
 fn text_at<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
-    Ok(r.get_ref(i)?.as_str()?)
+    match r.get_ref(i)? {
+        ValueRef::Text(t) => std::str::from_utf8(t).map_err(|e| unreadable(i, e)),
+        other => Err(unreadable(i, format!("not text: {:?}", other.data_type()))),
+    }
 }
 
 /// A JSON column (text) as the record's map: the outer error is SQLite's, the inner what the

@@ -279,11 +279,19 @@ impl Store {
     /// `(action_timestamp, id)`: those at or after `from`, after the row `after` names (the
     /// last row of the previous page), at most `limit` rows (and at most [`super::MAX_ROWS`]).
     /// A page shorter than that means there are no more; every row comes exactly once across
-    /// pages, rows of equal times included. Open statuses are returned too. What each store
-    /// keeps of a written record is listed in the module documentation of the scans
-    /// (`src/query/scan.rs`): in short, NUL becomes U+FFFD, durations are milliseconds, times
-    /// microseconds, and PostgreSQL and Supabase keep the details as `jsonb` and the job run id
-    /// as a UUID.
+    /// pages, rows of equal times included. Open statuses are returned too; rows with a NULL
+    /// time (no writer of actionlog's stores one) have no place in the order and are not.
+    ///
+    /// Each record is built from the driver's row, each column as stored. What a store keeps
+    /// of a written record:
+    /// - every store: NUL in text and JSON becomes U+FFFD; times are kept to the microsecond;
+    ///   durations to the millisecond (`DECIMAL(10,3)`; SQLite's sink rounds to match);
+    ///   `first_write` is `false`; a NULL `status` comes back as `""`, NULL details as `{}`;
+    /// - SQLite keeps the details as the JSON text written (`-0.0`, `1e300`, `u64::MAX` come
+    ///   back as they went) and `job_execution_id` as written (an uppercase one stays so);
+    /// - PostgreSQL and Supabase keep the details as `jsonb` (numbers as NUMERIC: `-0.0`
+    ///   comes back `0.0`; integers and other floats as they were) and `job_execution_id` as a
+    ///   UUID (lowercase, hyphenated); the duration is read through NUMERIC's exact text.
     ///
     /// ```no_run
     /// # async fn f(store: &actionlog::query::Store) -> Result<(), actionlog::query::Error> {

@@ -9,8 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-
-use crate::sink::http::percent_encode as enc;
+use uuid::Uuid;
 
 use super::scan::{self, Scan, ScannedRun};
 use super::shapes::{STATS_COLUMNS, STATUS_COLUMNS, SUMMARY_COLUMNS, columns};
@@ -19,7 +18,7 @@ use super::{
     SECTION_ROWS, Stats, Target,
 };
 use crate::rows::{ActionRecord, JobExecution};
-use uuid::Uuid;
+use crate::sink::http::percent_encode as enc;
 
 const HINT: &str =
     "run migrations/0001_action_logs.sql and migrations/0002_jobs.sql in the Supabase SQL editor";
@@ -405,6 +404,7 @@ impl SupabaseStore {
     }
 }
 
+/// The audit trail's reads (`scan.rs`).
 impl SupabaseStore {
     /// One page of a scan of `e`'s table: PostgREST pages by the same key (a logic tree on
     /// `(time, id)`), asked again from the last row it gave while it gives rows and the page

@@ -115,7 +115,7 @@ fn fixture() -> Written {
     let t = base();
     let mut rich = ActionRecord::blank(Uuid::now_v7(), "export\0✓");
     rich.action_timestamp = t + TimeDelta::microseconds(123_456);
-    rich.user_id = Some("ユーザー\01".into());
+    rich.user_id = Some("ユーザー\0 1".into());
     rich.action_details = hostile_details();
     rich.job_id = Some("nightly".into());
     rich.job_execution_id = Some("0190A5B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B".into());
