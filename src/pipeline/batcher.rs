@@ -134,10 +134,14 @@ impl Batcher {
             let first = select! {
                 recv(self.queue.rx) -> r => match r {
                     Ok(r) => Some(r),
-                    // Every layer is gone; only commands can come now.
-                    Err(_) => match self.queue.ctl.recv() {
+                    // Every layer is gone; only commands (and the sink's ticks) can come now.
+                    Err(_) => match self.queue.ctl.recv_timeout(wait) {
                         Ok(cmd) => { self.queue.asked.add(cmd); None }
-                        Err(_) => return,
+                        Err(RecvTimeoutError::Timeout) => { self.delivery.tick(); None }
+                        Err(RecvTimeoutError::Disconnected) => {
+                            self.delivery.close();
+                            return;
+                        }
                     },
                 },
                 recv(self.queue.ctl) -> c => match c {

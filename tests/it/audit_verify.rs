@@ -310,3 +310,73 @@ fn a_digest_rewritten_in_the_store_breaks_its_signature() {
         problems(&r)
     );
 }
+
+/// While nothing is written the writer makes an idle digest every interval; a chain that ends
+/// without its closing digest and long ago is reported stale (a warning: the writer may have
+/// crashed, or the newest digests were removed from every copy).
+#[test]
+fn idle_digests_keep_the_chain_alive_and_an_unclosed_chain_goes_stale() {
+    use actionlog::audit::Audit;
+    use tracing_subscriber::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate().unwrap();
+    let db = dir.path().join("actions.db");
+    let (layer, guard) = actionlog::ActionLayer::builder(SqliteSink::open(&db).unwrap())
+        .log_dir(dir.path())
+        .audit(
+            Audit::new(key.clone())
+                .writer("idle-1")
+                .interval(std::time::Duration::from_secs(1)),
+        )
+        .build()
+        .unwrap();
+    let subscriber =
+        tracing_subscriber::registry().with(layer.with_filter(actionlog::ActionFilter));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(action_type = "export", status = "completed");
+    });
+    assert!(guard.flush());
+    let idle = || -> i64 {
+        Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM audit_digests WHERE kind = 'idle'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while idle() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no idle digests within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(guard);
+    let target = Target::Sqlite(db.clone());
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let r = common::audit::verify_at(&target, &key.public(), &[], later);
+    assert_clean(&r);
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| matches!(f, Finding::Stale { .. })),
+        "a closed chain is not stale: {:?}",
+        r.findings
+    );
+    // Without its closing digest (a crash, or the tail removed), the chain is stale an hour on.
+    Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM audit_digests WHERE kind = 'close'", [])
+        .unwrap();
+    let r = common::audit::verify_at(&target, &key.public(), &[], later);
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| matches!(f, Finding::Stale { writer, .. } if writer == "idle-1")),
+        "{:?}",
+        r.findings
+    );
+}

@@ -67,6 +67,16 @@ pub fn write_trail<S: Sink>(
 
 /// Verifies `target` with `key` against the digest files in `dirs`.
 pub fn verify(target: &Target, key: &PublicKey, dirs: &[PathBuf]) -> Report {
+    verify_at(target, key, dirs, chrono::Utc::now())
+}
+
+/// [`verify`] as if it were `now`.
+pub fn verify_at(
+    target: &Target,
+    key: &PublicKey,
+    dirs: &[PathBuf],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Report {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -79,7 +89,7 @@ pub fn verify(target: &Target, key: &PublicKey, dirs: &[PathBuf]) -> Report {
                 key: key.clone(),
                 since: None,
                 digest_dirs: dirs.to_vec(),
-                now: chrono::Utc::now(),
+                now,
             },
         )
         .await
