@@ -16,6 +16,7 @@ mod alert_rules;
 mod alert_stores;
 mod alert_web;
 mod audit_cli;
+mod audit_init;
 mod audit_postgres;
 mod audit_store;
 mod audit_supabase;
