@@ -50,8 +50,17 @@
 //! The hook for whoever must act before anything is deleted (a signed record of the prune):
 //! [`Prune::plan`] fixes the cutoffs, [`Prune::run_plan`] deletes by them.
 
+// Without any store feature there is nothing to prune, and the jobs are never read.
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "supabase")),
+    allow(unused_variables, dead_code)
+)]
+
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "supabase")]
 mod supabase;
 
 use std::sync::Arc;

@@ -456,6 +456,6 @@ mod tests {
         assert!(sql.contains("ALTER TABLE job_executions ADD COLUMN IF NOT EXISTS span_id TEXT"));
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS audit_digests ("));
         assert!(sql.contains("tgname = 'audit_log_rollup_delete'"));
-        assert!(sql.contains("DELETE FROM audit_log WHERE id IN"));
+        assert!(sql.contains("DELETE FROM audit_log a USING b"));
     }
 }
