@@ -114,11 +114,14 @@ fn prune_prints_what_went_and_stats_still_count_the_day() {
     );
 }
 
+/// Arguments, environment, and what stderr must say.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn bad_input_exits_2_saying_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     store(dir.path());
-    let cases: [(&[&str], &[(&str, &str)], &str); 7] = [
+    let cases: [Case; 7] = [
         (
             &["prune", "--older-than", "90"],
             &[],
