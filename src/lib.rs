@@ -65,6 +65,10 @@
 //! - `alert` (feature `alert`): rules over `query`'s reads, incidents kept in a state file of
 //!   their own, and the webhook, Slack and command notifiers; `actionlog alert` runs it. It
 //!   imports `query` and the ground (`clock`, `fs`, `redact`) only.
+//! - `retention` (feature `retention`): old actions and job runs deleted in bounded batches,
+//!   runs' captured logs trimmed, the rollups kept; `actionlog prune` runs it. It imports
+//!   `query` (the store's choice, its sessions) and, for SQLite, the sink's schema (the
+//!   rollups' guarded delete triggers).
 //! - `web` (feature `web`): the dashboard — server-rendered pages, a live stream and exports
 //!   over `query`, as an axum router and `actionlog serve`; it imports only `query` (and, with
 //!   `alert`, `alert`'s state file to show what fires).
@@ -141,6 +145,8 @@ pub mod audit;
 mod builder;
 mod clock;
 mod console;
+#[cfg(any(feature = "alert", feature = "retention"))]
+mod duration;
 #[cfg(any(test, feature = "fuzzing"))]
 mod dynamic;
 mod error;
@@ -167,6 +173,8 @@ mod props;
 pub mod query;
 mod redact;
 mod report;
+#[cfg(feature = "retention")]
+pub mod retention;
 mod rows;
 mod signals;
 pub mod sink;

@@ -34,7 +34,7 @@ pub mod files;
 mod filter;
 mod hourly;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 mod rollup;
 mod scan;
 #[cfg(feature = "supabase")]

@@ -34,55 +34,69 @@ pub struct PgStore {
     trace: super::TraceColumns,
 }
 
+/// A session on the database at `url`, read as the sink reads it (libpq's `sslmode` and
+/// `sslrootcert`, so a URL that works for the app works here), named `application` in
+/// `pg_stat_activity`; and the store's name without the password. The read side and
+/// retention (`crate::retention`) both open theirs here.
+pub(crate) async fn open_session(
+    url: &str,
+    opts: &Options,
+    application: &str,
+) -> Result<(Client, String), Error> {
+    let target = Target::Postgres(url.to_owned()).describe();
+    let unreachable = |reason: String| Error::Unreachable {
+        target: target.clone(),
+        reason,
+    };
+    let cs = crate::sink::postgres::url::parse(url).map_err(|e| match e {
+        UrlError::Bad(reason) => unreachable(format!("bad URL: {reason}")),
+        UrlError::NoTls => unreachable(
+            "TLS (sslmode=require/verify-ca/verify-full) needs the `postgres-tls` feature".into(),
+        ),
+    })?;
+    let mut config = cs.config;
+    config.connect_timeout(opts.connect_timeout);
+    config.application_name(application);
+    #[cfg(feature = "postgres-tls")]
+    let connected = {
+        let root = cs.root_cert.as_deref().map(std::path::Path::new);
+        let tls =
+            crate::sink::tls::connector(crate::sink::postgres::url::verify(&cs.sslmode), root)
+                .map_err(|e| unreachable(format!("TLS set-up: {e}")))?;
+        config.connect(tls).await
+    };
+    #[cfg(not(feature = "postgres-tls"))]
+    let connected = config.connect(tokio_postgres::NoTls).await;
+    let (client, conn) = connected.map_err(|e| {
+        let refused = e
+            .as_db_error()
+            .is_some_and(|d| d.code().code().starts_with("28"));
+        let reason = e
+            .as_db_error()
+            .map(|d| d.message().to_owned())
+            .unwrap_or_else(|| e.to_string());
+        if refused {
+            Error::Refused {
+                target: target.clone(),
+                reason,
+            }
+        } else {
+            unreachable(reason)
+        }
+    })?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok((client, target))
+}
+
 impl PgStore {
     pub(crate) async fn connect(url: &str, opts: &Options) -> Result<Self, Error> {
-        let target = Target::Postgres(url.to_owned()).describe();
+        let (client, target) = open_session(url, opts, "actionlog-query").await?;
         let unreachable = |reason: String| Error::Unreachable {
             target: target.clone(),
             reason,
         };
-        // The sink's reading of the URL (libpq's sslmode and sslrootcert), so a URL that
-        // works for the app works here.
-        let cs = crate::sink::postgres::url::parse(url).map_err(|e| match e {
-            UrlError::Bad(reason) => unreachable(format!("bad URL: {reason}")),
-            UrlError::NoTls => unreachable(
-                "TLS (sslmode=require/verify-ca/verify-full) needs the `postgres-tls` feature"
-                    .into(),
-            ),
-        })?;
-        let mut config = cs.config;
-        config.connect_timeout(opts.connect_timeout);
-        config.application_name("actionlog-query");
-        #[cfg(feature = "postgres-tls")]
-        let connected = {
-            let root = cs.root_cert.as_deref().map(std::path::Path::new);
-            let tls =
-                crate::sink::tls::connector(crate::sink::postgres::url::verify(&cs.sslmode), root)
-                    .map_err(|e| unreachable(format!("TLS set-up: {e}")))?;
-            config.connect(tls).await
-        };
-        #[cfg(not(feature = "postgres-tls"))]
-        let connected = config.connect(tokio_postgres::NoTls).await;
-        let (client, conn) = connected.map_err(|e| {
-            let refused = e
-                .as_db_error()
-                .is_some_and(|d| d.code().code().starts_with("28"));
-            let reason = e
-                .as_db_error()
-                .map(|d| d.message().to_owned())
-                .unwrap_or_else(|| e.to_string());
-            if refused {
-                Error::Refused {
-                    target: target.clone(),
-                    reason,
-                }
-            } else {
-                unreachable(reason)
-            }
-        })?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
         let ms = opts.statement_timeout.as_millis().max(1);
         client
             .batch_execute(&format!(

@@ -1,15 +1,18 @@
 //! `actionlog`: look at what actionlog recorded — the day files, actions, job runs, the jobs'
-//! state, the statistics and the pipeline's own health — without writing anything.
+//! state, the statistics and the pipeline's own health — without writing anything; and
+//! `prune`, the one command that writes: old rows deleted by the retention ages.
 //!
 //! Exit codes: 0 done; 1 `jobs --exit-status` found a job overdue or at `failed_max_retries`,
-//! `alert --once --exit-status` found something firing, or a query failed; 2 bad input
-//! (unknown column, operator, time, a bad rule file) or an unusable store (a missing file,
-//! missing tables, an unreachable database, a rejected key).
+//! `alert --once --exit-status` found something firing, or a query (or a prune's batch)
+//! failed; 2 bad input (unknown column, operator, time, a bad rule file, a bad age) or an
+//! unusable store (a missing file, missing tables, an unreachable database, a rejected key,
+//! rollups a prune would change).
 //!
 //! For tests only: `ACTIONLOG_NOW` (RFC 3339) replaces the clock that relative times
 //! (`--since 1d`) count back from, and the clock `alert` evaluates its rules at.
 
 mod alert;
+mod prune;
 
 mod columns;
 mod fit;
@@ -35,7 +38,7 @@ use short_id::Ends;
 ///
 /// The store is the one the library writes to: `--db PATH`, else `ACTIONLOG_DATABASE_URL`
 /// or `DATABASE_URL` (PostgreSQL), else `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY` or `SUPABASE_KEY`,
-/// else `<log-dir>/actions.db`. Nothing is ever written to it.
+/// else `<log-dir>/actions.db`. Nothing is ever written to it, except by `prune`.
 ///
 /// Filters: `column=value`, `column!=value`, `column~substring`, `details.KEY=value`
 /// (runs: `metadata.KEY=value`); times: `30m`, `6h`, `1d`, `2w`, `2026-11-03`, RFC 3339.
@@ -106,6 +109,14 @@ enum Cmd {
     /// Make a signing key for the audit trail (FILE, owner-only) and its public key (FILE.pub,
     /// also printed): the writers sign with the first, `verify` needs only the second.
     Keygen(verify::KeygenArgs),
+    /// Delete actions and job runs older than an age, and empty old runs' captured logs.
+    ///
+    /// Rows go in batches of --batch-size, oldest first, each batch its own short
+    /// transaction, so the application keeps writing meanwhile. The daily and hourly rollups
+    /// are kept: `stats` and the dashboard still count the pruned days. Ages are 90d, 12h,
+    /// 30m, 2w; without the flags, ACTIONLOG_RETENTION and ACTIONLOG_RUN_LOG_RETENTION. Prints
+    /// what went (with --dry-run, what would go).
+    Prune(prune::PruneArgs),
     /// The dashboard: overview, actions, jobs, runs, live tail and exports, in a browser.
     #[cfg(feature = "web")]
     Serve(ServeArgs),
@@ -394,6 +405,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
     if let Cmd::Verify(a) = &cli.cmd {
         return verify::run(a, target, opts, &cli.log_dir);
     }
+    if let Cmd::Prune(p) = &cli.cmd {
+        return prune::run(p, target, opts, &mut out);
+    }
     #[cfg(feature = "web")]
     if let Cmd::Serve(s) = &cli.cmd {
         return serve(s, &target, &opts, &cli.log_dir);
@@ -403,7 +417,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         .build()?;
     rt.block_on(async {
         match &cli.cmd {
-            Cmd::Tail(_) | Cmd::Alert(_) | Cmd::Verify(_) | Cmd::Keygen(_) => unreachable!(),
+            Cmd::Tail(_) | Cmd::Alert(_) | Cmd::Verify(_) | Cmd::Keygen(_) | Cmd::Prune(_) => {
+                unreachable!()
+            }
             #[cfg(feature = "web")]
             Cmd::Serve(_) => unreachable!(),
             Cmd::Actions(a) => {

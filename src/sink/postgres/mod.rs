@@ -49,6 +49,12 @@ pub const TRACE_MIGRATION: &str = include_str!("../../../migrations/0006_trace_c
 /// `migrations/0007_audit.sql` (on its own: it needs no other).
 pub const AUDIT_MIGRATION: &str = include_str!("../../../migrations/0007_audit.sql");
 
+/// The migration that lets a prune (`actionlog::retention`) keep the rollups: their DELETE
+/// triggers skip a prune's batches, `actionlog_prune` (one batch for Supabase's REST API),
+/// and the index of runs with logs, as shipped in `migrations/0008_retention.sql` (after the
+/// rollups' migrations).
+pub const RETENTION_MIGRATION: &str = include_str!("../../../migrations/0008_retention.sql");
+
 /// How a batch is loaded; both are one transaction and the same idempotent upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoadStrategy {
@@ -270,7 +276,8 @@ impl PostgresSink {
 
     /// The migration SQL for this sink's table name, the job tables', the trace context
     /// columns', the signed digests' table, then (unless [`Self::rollups`] is off) the
-    /// rollups'.
+    /// rollups', then retention's (which guards the rollups' delete triggers, when there are
+    /// rollups).
     pub fn migration_sql(&self) -> String {
         let rollups = if self.rollups {
             format!("{ROLLUPS_MIGRATION}\n{HOURLY_ROLLUPS_MIGRATION}")
@@ -279,9 +286,10 @@ impl PostgresSink {
             String::new()
         };
         format!(
-            "{}\n{JOBS_MIGRATION}\n{}\n{AUDIT_MIGRATION}\n{rollups}",
+            "{}\n{JOBS_MIGRATION}\n{}\n{AUDIT_MIGRATION}\n{rollups}\n{}",
             MIGRATION.replace("action_logs", &self.table),
             TRACE_MIGRATION.replace("action_logs", &self.table),
+            RETENTION_MIGRATION.replace("action_logs", &self.table),
         )
     }
 
@@ -447,5 +455,7 @@ mod tests {
         assert!(sql.contains("ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS trace_id TEXT"));
         assert!(sql.contains("ALTER TABLE job_executions ADD COLUMN IF NOT EXISTS span_id TEXT"));
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS audit_digests ("));
+        assert!(sql.contains("tgname = 'audit_log_rollup_delete'"));
+        assert!(sql.contains("DELETE FROM audit_log a USING b"));
     }
 }

@@ -48,14 +48,7 @@ fn leave(t: &str, r: &str) -> String {
 /// (whose partial index of failed rows the recomputing reads).
 pub(super) fn rollups(t: &str) -> String {
     let hour = "COALESCE(substr(action_timestamp, 1, 13), '')";
-    let status = |r: &str, sign: &str| {
-        format!(
-            "INSERT INTO {t}_hourly_status (hour, action_type, status, status_null, n)
-             VALUES (COALESCE(substr({r}.action_timestamp, 1, 13), ''), {r}.action_type,
-                     COALESCE({r}.status, ''), {r}.status IS NULL, {sign})
-             ON CONFLICT DO UPDATE SET n = n + {sign};"
-        )
-    };
+    let status = |r: &str, sign: &str| status(t, r, sign);
     // Row `new` joining its failure group, if it failed.
     let join = format!(
         "INSERT INTO {t}_hourly_failures (hour, error_message, error_null, n, first_seen, last_seen)
@@ -95,10 +88,32 @@ pub(super) fn rollups(t: &str) -> String {
         CREATE TRIGGER IF NOT EXISTS {t}_hourly_failures_update AFTER UPDATE ON {t}
         WHEN {failure_keys}
         BEGIN {join} {leave} END;
-        CREATE TRIGGER IF NOT EXISTS {t}_hourly_delete AFTER DELETE ON {t}
-        BEGIN {status_old} {leave} END;",
+        {delete}",
         status_new = status("new", "1"),
         status_old = status("old", "-1"),
         leave = leave(t, "old"),
+        delete = delete_trigger(t),
+    )
+}
+
+/// One row's count, `sign` 1 or -1, in the status rollup, from `r` (`new` or `old`).
+fn status(t: &str, r: &str, sign: &str) -> String {
+    format!(
+        "INSERT INTO {t}_hourly_status (hour, action_type, status, status_null, n)
+         VALUES (COALESCE(substr({r}.action_timestamp, 1, 13), ''), {r}.action_type,
+                 COALESCE({r}.status, ''), {r}.status IS NULL, {sign})
+         ON CONFLICT DO UPDATE SET n = n + {sign};"
+    )
+}
+
+/// The hourly rollups' delete trigger; like the daily one, it leaves the counts of a prune's
+/// rows alone (`super::rollups::pruning_marker`), first and last seen included.
+pub(super) fn delete_trigger(t: &str) -> String {
+    format!(
+        "CREATE TRIGGER IF NOT EXISTS {t}_hourly_delete AFTER DELETE ON {t}
+        WHEN NOT EXISTS (SELECT 1 FROM {t}_pruning)
+        BEGIN {} {} END;",
+        status(t, "old", "-1"),
+        leave(t, "old")
     )
 }

@@ -22,6 +22,12 @@ mod hourly;
 mod rollups;
 mod schema;
 
+/// What a prune needs of a store (the guarded delete triggers), and the marker table's name.
+#[cfg(feature = "retention")]
+pub(crate) use rollups::pruning_table;
+#[cfg(feature = "retention")]
+pub(crate) use schema::guard_rollups;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -79,11 +79,37 @@ pub(super) fn rollups(t: &str) -> String {
         BEGIN {ins} END;
         CREATE TRIGGER IF NOT EXISTS {t}_rollup_update AFTER UPDATE ON {t} WHEN {keys}
         BEGIN {del_old} {ins} END;
-        CREATE TRIGGER IF NOT EXISTS {t}_rollup_delete AFTER DELETE ON {t}
-        BEGIN {del_old} END;
+        {marker}
+        {delete}
         {hourly}",
         ins = adjust(t, "new", "1"),
         del_old = adjust(t, "old", "-1"),
+        marker = pruning_marker(t),
+        delete = delete_trigger(t),
         hourly = super::hourly::rollups(t),
+    )
+}
+
+/// The marker table of a prune in progress (`actionlog::retention`): one row exists only
+/// inside a prune's own transaction, and while it does the rollups' delete triggers let the
+/// deleted rows keep their counts. SQLite has one writer at a time and readers see only
+/// committed data, so no other connection ever sees the row.
+pub(super) fn pruning_marker(t: &str) -> String {
+    format!("CREATE TABLE IF NOT EXISTS {t}_pruning (one INTEGER PRIMARY KEY CHECK (one = 1));")
+}
+
+/// The name of the marker table of actions table `t`.
+pub(crate) fn pruning_table(t: &str) -> String {
+    format!("{t}_pruning")
+}
+
+/// The daily rollups' delete trigger: each deleted row takes its counts away, except in a
+/// prune (see [`pruning_marker`]), which keeps the statistics of the past it deletes.
+pub(super) fn delete_trigger(t: &str) -> String {
+    format!(
+        "CREATE TRIGGER IF NOT EXISTS {t}_rollup_delete AFTER DELETE ON {t}
+        WHEN NOT EXISTS (SELECT 1 FROM {t}_pruning)
+        BEGIN {} END;",
+        adjust(t, "old", "-1")
     )
 }

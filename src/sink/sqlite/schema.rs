@@ -198,7 +198,8 @@ pub(super) fn ensure(conn: &Connection, table: &str) -> Result<(), rusqlite::Err
                 })?;
             }
             add_trace_columns(conn, table)?;
-            add_digests(conn)
+            add_digests(conn)?;
+            guard_rollups(conn, table)
         })();
         match r {
             Err(e) if busy(&e) && Instant::now() < until => {
@@ -264,6 +265,72 @@ fn add_digests(conn: &Connection) -> Result<(), rusqlite::Error> {
         .inspect_err(|_| {
             let _ = conn.execute_batch("ROLLBACK");
         })
+}
+
+/// What a prune (`actionlog::retention`) needs of a store, added to one made before it (and
+/// to a new one: one path for both): the marker table, the rollups' delete triggers that skip
+/// a prune's rows (so the rollups keep the statistics of the pruned past), and the index of
+/// the runs whose logs are still there (so trimming them reads only those). Each trigger is
+/// re-created only where its rollup exists, and everything is checked again under the write
+/// lock, as another process may have done it.
+pub(crate) fn guard_rollups(conn: &Connection, table: &str) -> Result<(), rusqlite::Error> {
+    let marker = rollups::pruning_table(table);
+    let check = || -> Result<(bool, bool, bool), rusqlite::Error> {
+        let ready: i64 = conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1)
+                  + (SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+                     AND name = 'idx_job_executions_logs')
+                  + (SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'
+                     AND name IN (?2, ?3) AND instr(sql, ?1) > 0)",
+            [
+                marker.as_str(),
+                &format!("{table}_rollup_delete"),
+                &format!("{table}_hourly_delete"),
+            ],
+            |r| r.get(0),
+        )?;
+        let has = |name: String| -> Result<bool, rusqlite::Error> {
+            conn.query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+        };
+        let daily = has(rollups::names(table)[0].clone())?;
+        let hourly = has(hourly::marker(table))?;
+        Ok((
+            ready == 2 + i64::from(daily) + i64::from(hourly),
+            daily,
+            hourly,
+        ))
+    };
+    if check()?.0 {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let r = (|| {
+        let (ready, daily, hourly) = check()?;
+        if !ready {
+            let mut sql = rollups::pruning_marker(table);
+            if daily {
+                sql.push_str(&format!("DROP TRIGGER IF EXISTS {table}_rollup_delete;"));
+                sql.push_str(&rollups::delete_trigger(table));
+            }
+            if hourly {
+                sql.push_str(&format!("DROP TRIGGER IF EXISTS {table}_hourly_delete;"));
+                sql.push_str(&hourly::delete_trigger(table));
+            }
+            sql.push_str(
+                "CREATE INDEX IF NOT EXISTS idx_job_executions_logs ON job_executions(started_at)
+                 WHERE logs IS NOT NULL;",
+            );
+            conn.execute_batch(&sql)?;
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    r.inspect_err(|_| {
+        let _ = conn.execute_batch("ROLLBACK");
+    })
 }
 
 #[cfg(test)]
@@ -334,5 +401,43 @@ mod tests {
         assert_eq!(names, ["writer", "seq", "made_at", "kind", "digest"]);
         assert!(cols.iter().all(|c| c.2), "every column NOT NULL: {cols:?}");
         assert_eq!(cols[1].1, "INTEGER");
+    }
+
+    /// A store whose rollups' delete triggers came before pruning gets the guarded ones when
+    /// opened: a delete inside the marker keeps the counts, one outside takes them away.
+    #[test]
+    fn an_older_store_gets_the_guarded_delete_triggers() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("a.db")).unwrap();
+        ensure(&conn, "action_logs").unwrap();
+        // The triggers as they were before pruning existed: no marker table, no WHEN.
+        conn.execute_batch(
+            "DROP TRIGGER action_logs_rollup_delete; DROP TRIGGER action_logs_hourly_delete;
+             DROP TABLE action_logs_pruning; DROP INDEX idx_job_executions_logs;
+             CREATE TRIGGER action_logs_rollup_delete AFTER DELETE ON action_logs
+             BEGIN UPDATE action_logs_daily_status SET n = n - 1; END;",
+        )
+        .unwrap();
+        ensure(&conn, "action_logs").unwrap();
+        ensure(&conn, "action_logs").unwrap();
+        conn.execute_batch(
+            "INSERT INTO action_logs (id, action_type, status, action_timestamp) VALUES
+             ('a', 't', 'completed', '2026-01-01T00:00:00.000000Z'),
+             ('b', 't', 'completed', '2026-01-01T00:00:01.000000Z');
+             BEGIN; INSERT INTO action_logs_pruning VALUES (1);
+             DELETE FROM action_logs WHERE id = 'a'; DELETE FROM action_logs_pruning; COMMIT;",
+        )
+        .unwrap();
+        let n = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(n("SELECT SUM(n) FROM action_logs_daily_status"), 2);
+        assert_eq!(n("SELECT SUM(n) FROM action_logs_hourly_status"), 2);
+        conn.execute_batch("DELETE FROM action_logs WHERE id = 'b'")
+            .unwrap();
+        assert_eq!(n("SELECT SUM(n) FROM action_logs_daily_status"), 1);
+        assert_eq!(n("SELECT SUM(n) FROM action_logs_hourly_status"), 1);
+        assert_eq!(
+            n("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_job_executions_logs'"),
+            1
+        );
     }
 }

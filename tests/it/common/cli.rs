@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Store variables that must not leak in from the outside.
-pub const STORE_VARS: [&str; 6] = [
+pub const STORE_VARS: [&str; 8] = [
     "ACTIONLOG_DATABASE_URL",
     "DATABASE_URL",
     "SUPABASE_URL",
     "SUPABASE_KEY",
     "SUPABASE_SERVICE_ROLE_KEY",
     "RUST_LOG",
+    "ACTIONLOG_RETENTION",
+    "ACTIONLOG_RUN_LOG_RETENTION",
 ];
 
 pub fn bin() -> PathBuf {

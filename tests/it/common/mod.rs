@@ -149,6 +149,8 @@ pub mod proxy;
 pub mod pty;
 #[cfg(feature = "cli")]
 pub mod reference_queries;
+#[cfg(feature = "retention")]
+pub mod retention;
 pub mod tmpfs;
 #[cfg(all(feature = "web", feature = "cli"))]
 pub mod web;

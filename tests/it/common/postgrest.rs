@@ -8,7 +8,8 @@
 //! performs the upsert in the real PostgreSQL, so tests check rows in the database.
 //!
 //! Reads (`GET` on tables and views with PostgREST's filters, ordering and logic trees, and
-//! `GET /rest/v1/rpc/{function}` for the read side's aggregates) are in `postgrest_get.rs`.
+//! `GET /rest/v1/rpc/{function}` for the read side's aggregates) are in `postgrest_get.rs`;
+//! `PATCH` and `DELETE` take the same filters, and `Prefer: return=representation`.
 //!
 //! Faults can be queued; each request takes the next one: a status code (with a PostgREST
 //! error body), 429 with `Retry-After`, a slow answer (the insert commits after the delay), a
@@ -255,8 +256,45 @@ fn serve(conn: TcpStream, s: &Shared) {
             let _ = w.shutdown(Shutdown::Both);
             return;
         }
-        respond(&mut w, status, &[], &body);
+        let extra = content_range(&req, status, &body, &rt, &client);
+        respond(&mut w, status, &extra, &body);
     }
+}
+
+/// `Content-Range: 0-{last}/{count}` (`*/{count}` without rows) for a GET on a table with
+/// `Prefer: count=exact`, as PostgREST answers it.
+fn content_range(
+    req: &Request,
+    status: u16,
+    body: &Value,
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+) -> Vec<(&'static str, String)> {
+    let counted = req.method == "GET"
+        && (200..300).contains(&status)
+        && req
+            .header("prefer")
+            .is_some_and(|p| p.contains("count=exact"));
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    let Some(table) = path
+        .strip_prefix("/rest/v1/")
+        .filter(|p| !p.starts_with("rpc/"))
+    else {
+        return Vec::new();
+    };
+    if !counted {
+        return Vec::new();
+    }
+    let Some(total) = get::count(table, query, rt, client, percent_decode) else {
+        return Vec::new();
+    };
+    let shown = body.as_array().map_or(0, Vec::len);
+    let range = if shown == 0 {
+        "*".to_owned()
+    } else {
+        format!("0-{}", shown - 1)
+    };
+    vec![("content-range", format!("{range}/{total}"))]
 }
 
 /// The contract for one request; `(status, body)`.
@@ -445,9 +483,9 @@ fn handle(
     answer(rt.block_on(client.execute(&sql, &[&body])).map(|_| ()))
 }
 
-/// `GET` (`select=a,b`, `order=c`, filters `col=eq.value`), `PATCH` (a JSON object: the columns
-/// to set, on the rows the filters pick) and `DELETE` (the rows the filters pick) on a table,
-/// as PostgREST documents them; only the `eq.` filter, which is all the tracker uses.
+/// `PATCH` (a JSON object: the columns to set) and `DELETE` on the rows a table's filters pick
+/// (every filter of `postgrest_get.rs`), as PostgREST documents them: 204 without a body, or
+/// with `Prefer: return=representation` 200 and the rows changed (their `select=` columns).
 fn rest(
     method: &str,
     table: &str,
@@ -456,64 +494,38 @@ fn rest(
     rt: &tokio::runtime::Runtime,
     client: &tokio_postgres::Client,
 ) -> (u16, Value) {
-    let ident = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !ident(table) {
-        return (400, err_body("PGRST100", "bad table name"));
-    }
-    let mut select = "*".to_owned();
-    let mut order = String::new();
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
-        let v = percent_decode(v);
-        match k {
-            "select" if v.split(',').all(ident) => select = v,
-            "order" if ident(&v) => order = format!(" ORDER BY {v}"),
-            col if ident(col) && v.starts_with("eq.") => {
-                filters.push((col.to_owned(), v["eq.".len()..].to_owned()));
-            }
-            _ => {
-                return (
-                    400,
-                    err_body("PGRST100", &format!("unsupported parameter {k}={v}")),
-                );
-            }
-        }
-    }
-    let mut params: Vec<String> = filters.iter().map(|(_, v)| v.clone()).collect();
-    let mut wheres: Vec<String> = filters
-        .iter()
-        .enumerate()
-        .map(|(i, (c, _))| format!("{c}::text = ${}", i + 1))
-        .collect();
-    if wheres.is_empty() {
-        wheres.push("true".into());
-    }
-    let wheres = wheres.join(" AND ");
-    let sql = match method {
-        "GET" => format!(
-            "SELECT COALESCE(json_agg(t), '[]')::text FROM (SELECT {select} FROM {table} WHERE {wheres}{order}) t"
-        ),
-        "DELETE" => format!("DELETE FROM {table} WHERE {wheres}"),
-        _ => {
-            let Ok(Value::Object(set)) = serde_json::from_slice::<Value>(&req.body) else {
-                return (400, err_body("PGRST102", "Empty or invalid json"));
-            };
-            if !set.keys().all(|k| ident(k)) || set.is_empty() {
-                return (400, err_body("PGRST102", "bad columns"));
-            }
-            let cols = set.keys().cloned().collect::<Vec<_>>().join(", ");
-            params.push(String::from_utf8_lossy(&req.body).into_owned());
-            format!(
-                "UPDATE {table} SET ({cols}) = (SELECT {cols} FROM json_populate_record(NULL::{table}, ${}::json)) WHERE {wheres}",
-                params.len()
-            )
-        }
+    let p = match get::parse(table, query, rt, client, percent_decode) {
+        Ok(p) => p,
+        Err(e) => return e,
     };
-    let args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-        .iter()
-        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-        .collect();
-    if method == "GET" {
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    let mut args = p.args();
+    let change = if method == "DELETE" {
+        format!("DELETE FROM {} WHERE {}", p.table, p.wheres)
+    } else {
+        let Ok(Value::Object(set)) = serde_json::from_slice::<Value>(&req.body) else {
+            return (400, err_body("PGRST102", "Empty or invalid json"));
+        };
+        let ident = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !set.keys().all(|k| ident(k)) || set.is_empty() {
+            return (400, err_body("PGRST102", "bad columns"));
+        }
+        let cols = set.keys().cloned().collect::<Vec<_>>().join(", ");
+        args.push(&body);
+        format!(
+            "UPDATE {table} SET ({cols}) = (SELECT {cols} FROM json_populate_record(NULL::{table}, ${}::text::json)) WHERE {}",
+            args.len(),
+            p.wheres
+        )
+    };
+    let representation = req
+        .header("prefer")
+        .is_some_and(|v| v.contains("return=representation"));
+    if representation {
+        let sql = format!(
+            "WITH t AS ({change} RETURNING {}) SELECT COALESCE(json_agg(t), '[]')::text FROM t",
+            p.select
+        );
         return match rt.block_on(client.query_one(&sql, &args)) {
             Ok(row) => (
                 200,
@@ -522,7 +534,7 @@ fn rest(
             Err(e) => answer(Err(e)),
         };
     }
-    match answer(rt.block_on(client.execute(&sql, &args)).map(|_| ())) {
+    match answer(rt.block_on(client.execute(&change, &args)).map(|_| ())) {
         (201, _) => (204, Value::Null),
         other => other,
     }
@@ -547,8 +559,10 @@ fn percent_decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `POST /rest/v1/rpc/{function}`: the body's keys are the named arguments (arrays of text or
-/// scalars here, which is all actionlog sends); 404 PGRST202 when there is no such function.
+/// `POST /rest/v1/rpc/{function}`: the body's keys are the named arguments, cast to the
+/// declared types (arrays from JSON arrays); the result as JSON (nothing for `void`); 404
+/// PGRST202 when there is no such function or argument. One statement: one transaction, as
+/// PostgREST makes one per call.
 fn rpc(
     function: &str,
     req: &Request,
@@ -558,46 +572,66 @@ fn rpc(
     let Ok(Value::Object(args)) = serde_json::from_slice::<Value>(&req.body) else {
         return (400, err_body("PGRST102", "Empty or invalid json"));
     };
-    let exists: bool = rt
-        .block_on(client.query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1)",
-            &[&function],
-        ))
-        .unwrap()
-        .get(0);
-    if !exists
-        || !function
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        return (
+    let missing = || {
+        (
             404,
             err_body(
                 "PGRST202",
                 &format!("Could not find the function public.{function} in the schema cache"),
             ),
-        );
+        )
+    };
+    if !function
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return missing();
     }
-    let named = args
-        .iter()
-        .map(|(k, v)| {
-            let k: String = k
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if v.is_array() {
-                format!("{k} := ARRAY(SELECT json_array_elements_text($1::text::json->'{k}'))")
-            } else {
-                format!("{k} := ($1::text::json->>'{k}')")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let row = rt
+        .block_on(client.query_opt(
+            "SELECT COALESCE(proargnames, '{}')::text[], string_to_array(oidvectortypes(proargtypes), ', '), \
+             prorettype::regtype::text FROM pg_proc WHERE proname = $1 \
+             AND pronamespace::regnamespace::text = ANY(current_schemas(false)::text[]) LIMIT 1",
+            &[&function],
+        ))
+        .unwrap();
+    let Some(row) = row else {
+        return missing();
+    };
+    let names: Vec<String> = row.get(0);
+    let types: Vec<String> = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
+    let returns: String = row.get(2);
+    let mut named = Vec::new();
+    for (k, v) in &args {
+        let Some(i) = names.iter().position(|n| n == k) else {
+            return missing();
+        };
+        let ty = &types[i];
+        named.push(if v.is_array() {
+            format!("{k} := ARRAY(SELECT json_array_elements_text($1::text::json->'{k}'))::{ty}")
+        } else {
+            format!("{k} := ($1::text::json->>'{k}')::{ty}")
+        });
+    }
     let body = String::from_utf8_lossy(&req.body).into_owned();
-    let sql = format!("SELECT {function}({named})");
-    match answer(rt.block_on(client.execute(&sql, &[&body])).map(|_| ())) {
-        (201, v) => (200, v),
-        other => other,
+    let call = format!("{function}({})", named.join(", "));
+    if returns == "void" {
+        return match answer(
+            rt.block_on(client.execute(&format!("SELECT {call}"), &[&body]))
+                .map(|_| ()),
+        ) {
+            (201, v) => (200, v),
+            other => other,
+        };
+    }
+    match rt.block_on(client.query_one(&format!("SELECT to_json({call})::text"), &[&body])) {
+        Ok(row) => (
+            200,
+            row.get::<_, Option<String>>(0)
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(Value::Null),
+        ),
+        Err(e) => answer(Err(e)),
     }
 }
 

@@ -2,11 +2,13 @@
 //! documentation of horizontal filtering, ordering and function calls:
 //! - `GET /rest/v1/{table or view}?select=a,b&order=a.desc,b.desc.nullslast&limit=n` with
 //!   filters `col=op.value` (`eq`, `neq`, `gt`, `gte`, `lt`, `lte`, `match`, `is.null`,
-//!   `in.(a,b)`, each negated by a `not.` before it), JSON paths `col->>key`, and logic trees `and=(…)` / `or=(…)` nesting
-//!   `and(…)` / `or(…)`, values optionally double-quoted with `\` escapes;
+//!   `in.(a,b)`, each negated by a `not.` before it; several on one column all hold), JSON
+//!   paths `col->>key`, and logic trees `and=(…)` / `or=(…)` nesting `and(…)` / `or(…)`,
+//!   values optionally double-quoted with `\` escapes;
 //! - `GET /rest/v1/rpc/{function}?arg=value`: only for `STABLE` or `IMMUTABLE` functions (405
 //!   otherwise, as PostgREST answers), arguments cast to the declared types, the result as
-//!   JSON.
+//!   JSON;
+//! - `Prefer: count=exact`: the count of the rows the filters select (`Content-Range`).
 //!
 //! Values are compared after casting to the column's own type, like PostgREST, and travel
 //! as bound parameters; each GET runs in a `READ ONLY` transaction, as PostgREST runs them.
@@ -175,22 +177,37 @@ impl Builder<'_> {
     }
 }
 
-/// Answers one GET; `query` is the raw query string; `max_rows` caps a table's rows as
-/// PostgREST's `db-max-rows` does.
-pub fn get(
-    path: &str,
+/// A request on a table, read: its columns, order, limit, and the conditions of its filters
+/// with their bound values.
+pub struct Parsed {
+    pub table: String,
+    pub select: String,
+    pub order: String,
+    pub limit: Option<u64>,
+    pub wheres: String,
+    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Parsed {
+    pub fn args(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// Reads the query string of a request on `table` (any method: `GET`, and the filters of
+/// `PATCH` and `DELETE`).
+pub fn parse(
+    table: &str,
     query: &str,
     rt: &tokio::runtime::Runtime,
     client: &Client,
     decode: impl Fn(&str) -> String,
-    max_rows: Option<u64>,
-) -> (u16, Value) {
-    if let Some(function) = path.strip_prefix("rpc/") {
-        return rpc_get(function, query, rt, client, decode);
-    }
-    let table = path;
+) -> Result<Parsed, (u16, Value)> {
     if !ident(table) {
-        return err(400, "PGRST100", "bad table name");
+        return Err(err(400, "PGRST100", "bad table name"));
     }
     let types: Vec<(String, String)> = match rt.block_on(client.query(
         "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
@@ -198,20 +215,20 @@ pub fn get(
         &[&table],
     )) {
         Ok(rows) => rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
-        Err(e) => return err(500, "XX000", &e.to_string()),
+        Err(e) => return Err(err(500, "XX000", &e.to_string())),
     };
     if types.is_empty() {
-        return err(
+        return Err(err(
             404,
             "PGRST205",
             &format!("Could not find the table 'public.{table}' in the schema cache"),
-        );
+        ));
     }
     let mut b = Builder {
         types: &types,
         params: Vec::new(),
     };
-    let (mut select, mut order, mut limit) = ("*".to_owned(), String::new(), String::new());
+    let (mut select, mut order, mut limit) = ("*".to_owned(), String::new(), None);
     let mut wheres: Vec<String> = Vec::new();
     for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
         let v = decode(v);
@@ -227,7 +244,7 @@ pub fn get(
                     let col = it.next().unwrap_or("");
                     let mut term = col.to_owned();
                     if !ident(col) {
-                        return err(400, "PGRST100", &format!("bad order {v}"));
+                        return Err(err(400, "PGRST100", &format!("bad order {v}")));
                     }
                     for m in it {
                         term.push_str(match m {
@@ -235,7 +252,7 @@ pub fn get(
                             "desc" => " DESC",
                             "nullsfirst" => " NULLS FIRST",
                             "nullslast" => " NULLS LAST",
-                            _ => return err(400, "PGRST100", &format!("bad order {v}")),
+                            _ => return Err(err(400, "PGRST100", &format!("bad order {v}"))),
                         });
                     }
                     terms.push(term);
@@ -245,7 +262,7 @@ pub fn get(
             }
             "limit" => match v.parse::<u64>() {
                 Ok(n) => {
-                    limit = format!(" LIMIT {}", max_rows.map_or(n, |m| n.min(m)));
+                    limit = Some(n);
                     Ok(())
                 }
                 Err(_) => Err(format!("bad limit {v}")),
@@ -255,7 +272,7 @@ pub fn get(
             col => b.cond(col, &v).map(|w| wheres.push(w)),
         };
         if let Err(m) = r {
-            return err(400, "PGRST100", &m);
+            return Err(err(400, "PGRST100", &m));
         }
     }
     let wheres = if wheres.is_empty() {
@@ -263,18 +280,59 @@ pub fn get(
     } else {
         wheres.join(" AND ")
     };
-    if let (Some(m), true) = (max_rows, limit.is_empty()) {
-        limit = format!(" LIMIT {m}");
+    Ok(Parsed {
+        table: table.to_owned(),
+        select,
+        order,
+        limit,
+        wheres,
+        params: b.params,
+    })
+}
+
+/// Answers one GET; `query` is the raw query string; `max_rows` caps a table's rows as
+/// PostgREST's `db-max-rows` does.
+pub fn get(
+    path: &str,
+    query: &str,
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    decode: impl Fn(&str) -> String,
+    max_rows: Option<u64>,
+) -> (u16, Value) {
+    if let Some(function) = path.strip_prefix("rpc/") {
+        return rpc_get(function, query, rt, client, decode);
     }
+    let p = match parse(path, query, rt, client, decode) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let limit = match (p.limit, max_rows) {
+        (Some(n), Some(m)) => format!(" LIMIT {}", n.min(m)),
+        (Some(n), None) | (None, Some(n)) => format!(" LIMIT {n}"),
+        (None, None) => String::new(),
+    };
     let sql = format!(
-        "SELECT COALESCE(json_agg(t), '[]')::text FROM (SELECT {select} FROM {table} WHERE {wheres}{order}{limit}) t"
+        "SELECT COALESCE(json_agg(t), '[]')::text FROM (SELECT {} FROM {} WHERE {}{}{limit}) t",
+        p.select, p.table, p.wheres, p.order
     );
-    let args: Vec<&(dyn ToSql + Sync)> = b
-        .params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    read_only(rt, client, &sql, &args)
+    read_only(rt, client, &sql, &p.args())
+}
+
+/// `Prefer: count=exact` on a GET: how many rows its filters select, whatever its limit (what
+/// PostgREST puts after the `/` of `Content-Range`).
+pub fn count(
+    path: &str,
+    query: &str,
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    decode: impl Fn(&str) -> String,
+) -> Option<i64> {
+    let p = parse(path, query, rt, client, decode).ok()?;
+    let sql = format!("SELECT count(*) FROM {} WHERE {}", p.table, p.wheres);
+    rt.block_on(client.query_one(&sql, &p.args()))
+        .ok()
+        .map(|r| r.get(0))
 }
 
 /// Runs `sql` (one text column holding JSON) in a READ ONLY transaction.
