@@ -37,6 +37,8 @@ pub struct Chain {
     last_made: Option<DateTime<Utc>>,
     /// The store must be read back before the next seal.
     stale: bool,
+    /// A prune to record: the next digest is a prune digest until one is committed.
+    prune: Option<Pruned>,
 }
 
 impl Chain {
@@ -52,6 +54,7 @@ impl Chain {
             prev: [0; 32],
             last_made: None,
             stale: true,
+            prune: None,
         }
     }
 
@@ -122,7 +125,9 @@ impl Chain {
         entries: Vec<Entry>,
         now: DateTime<Utc>,
     ) -> Option<Sealed> {
-        let sealed = if close {
+        let sealed = if let Some(p) = &self.prune {
+            self.seal_kind(Kind::Prune, entries, Some(p.clone()), now)
+        } else if close {
             self.seal_kind(Kind::Close, entries, None, now)
         } else if entries.is_empty() && !self.idle_due(now) {
             return None;
@@ -178,16 +183,25 @@ impl Chain {
         self.prev = sealed.hash;
         self.last_made = Some(sealed.digest.made_at);
         self.stale = false;
+        if sealed.digest.kind == Kind::Prune {
+            self.prune = None;
+        }
         self.append(&sealed.line, &sealed.digest.made_at)
+    }
+
+    /// Makes the next digest a prune digest recording `p` (see [`crate::retention`]).
+    pub fn record_prune(&mut self, p: Pruned) {
+        self.prune = Some(p);
     }
 
     /// Whether an idle digest is due at `now`.
     pub(crate) fn idle_due(&self, now: DateTime<Utc>) -> bool {
-        self.last_made.is_none_or(|t| {
-            now.signed_duration_since(t)
-                .to_std()
-                .is_ok_and(|d| d >= self.interval)
-        })
+        self.prune.is_some()
+            || self.last_made.is_none_or(|t| {
+                now.signed_duration_since(t)
+                    .to_std()
+                    .is_ok_and(|d| d >= self.interval)
+            })
     }
 
     /// How often an idle digest is made.

@@ -554,7 +554,9 @@ impl Check {
                     all.insert(k, c);
                 }
                 None => {
-                    if self.files_checked {
+                    // A prune digest is made where the prune runs, often not beside a writer:
+                    // the store's copy is the one expected.
+                    if self.files_checked && c.read.digest.kind != Kind::Prune {
                         self.missing(&k.0, k.1, k.1, MissingFrom::Files);
                     }
                     all.insert(k, c);
@@ -624,7 +626,7 @@ impl Check {
                         }
                         let pd = &pc.read.digest;
                         let silence = d.made_at.signed_duration_since(pd.made_at);
-                        if pd.kind != Kind::Close && silence > allowed(pd.every) {
+                        if !ends_a_run(pd.kind) && silence > allowed(pd.every) {
                             self.findings.push(Finding::Gap {
                                 writer: writer.clone(),
                                 seq: pd.seq,
@@ -647,7 +649,7 @@ impl Check {
             }
             if let Some((seq, _, c)) = prev {
                 let d = &c.read.digest;
-                if d.kind != Kind::Close
+                if !ends_a_run(d.kind)
                     && self.now.signed_duration_since(d.made_at) > allowed(d.every)
                 {
                     self.findings.push(Finding::Stale {
@@ -823,6 +825,12 @@ impl Check {
         self.report.findings = self.findings;
         self.report
     }
+}
+
+/// Whether a digest of this kind ends a run of its writer, so silence may follow: a closing
+/// digest, or a prune's (a prune is a one-off).
+fn ends_a_run(kind: Kind) -> bool {
+    matches!(kind, Kind::Close | Kind::Prune)
 }
 
 /// The silence a chain may have between digests: three intervals, and a minute for clocks

@@ -58,6 +58,8 @@
 
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "audit")]
+mod signed;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "supabase")]
@@ -106,6 +108,25 @@ pub enum Error {
     /// deleted).
     #[error(transparent)]
     Store(#[from] query::Error),
+    /// The store keeps signed digests and no signing key was given: the prune would read as
+    /// deletions to `actionlog verify`. Nothing was deleted.
+    #[error(
+        "{target} keeps signed digests: give the signing key (ACTIONLOG_AUDIT_KEY_FILE, ACTIONLOG_AUDIT_KEY or --key) so the prune is recorded, or prune unsigned on purpose (nothing was deleted)"
+    )]
+    Unsigned {
+        /// The store, without secrets.
+        target: String,
+    },
+    /// The prune digest could not be recorded. Nothing was deleted.
+    #[error(
+        "{target}: the prune could not be recorded in the audit trail: {why} (nothing was deleted)"
+    )]
+    Record {
+        /// The store, without secrets.
+        target: String,
+        /// Why.
+        why: String,
+    },
 }
 
 impl Error {
@@ -113,7 +134,8 @@ impl Error {
     /// while pruning.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::BadSetting(_) | Error::Unguarded { .. } => true,
+            Error::BadSetting(_) | Error::Unguarded { .. } | Error::Unsigned { .. } => true,
+            Error::Record { .. } => false,
             Error::Store(e) => e.is_bad_input(),
         }
     }
@@ -188,6 +210,12 @@ pub struct Pruned {
 /// Deletes what is older than its ages; made by [`Prune::builder`].
 pub struct Prune {
     target: Target,
+    #[cfg(feature = "audit")]
+    audit: Option<crate::audit::Audit>,
+    #[cfg(feature = "audit")]
+    digest_dir: std::path::PathBuf,
+    #[cfg(feature = "audit")]
+    unsigned: bool,
     older_than: Duration,
     run_logs_older_than: Option<Duration>,
     batch_size: usize,
@@ -212,6 +240,12 @@ impl std::fmt::Debug for Prune {
 #[must_use]
 pub struct PruneBuilder {
     target: Target,
+    #[cfg(feature = "audit")]
+    audit: Option<crate::audit::Audit>,
+    #[cfg(feature = "audit")]
+    digest_dir: std::path::PathBuf,
+    #[cfg(feature = "audit")]
+    unsigned: bool,
     older_than: Option<Duration>,
     run_logs_older_than: Option<Duration>,
     batch_size: usize,
@@ -237,6 +271,12 @@ impl Prune {
     pub fn builder(target: Target) -> PruneBuilder {
         PruneBuilder {
             target,
+            #[cfg(feature = "audit")]
+            audit: None,
+            #[cfg(feature = "audit")]
+            digest_dir: crate::audit::digest_dir(std::path::Path::new("logs")),
+            #[cfg(feature = "audit")]
+            unsigned: false,
             older_than: None,
             run_logs_older_than: None,
             batch_size: DEFAULT_BATCH_SIZE,
@@ -277,12 +317,29 @@ impl Prune {
         }
     }
 
-    /// [`Self::plan`], then [`Self::run_plan`].
+    /// [`Self::plan`], then — in a store that keeps signed digests — a signed prune digest
+    /// recording the cutoffs and letting go of the digests that covered only deleted rows
+    /// ([`PruneBuilder::audit`]), then [`Self::run_plan`].
     ///
     /// # Errors
-    /// See [`Self::run_plan`].
+    /// See [`Self::run_plan`]; also, before anything is deleted, [`Error::Unsigned`] for a
+    /// store that keeps digests when no key was given, [`Error::Record`] when the prune
+    /// digest cannot be stored.
     pub async fn run(&self) -> Result<Pruned, Error> {
-        self.run_plan(&self.plan()).await
+        #[allow(unused_mut)]
+        let mut plan = self.plan();
+        #[cfg(feature = "audit")]
+        if !self.dry_run {
+            signed::record(
+                self,
+                &mut plan,
+                self.audit.as_ref(),
+                &self.digest_dir,
+                self.unsigned,
+            )
+            .await?;
+        }
+        self.run_plan(&plan).await
     }
 
     /// Deletes by `plan`, in bounded batches: the actions, the runs, then the run logs and
@@ -393,6 +450,35 @@ impl PruneBuilder {
         self
     }
 
+    /// Records the prune in the store's audit trail before deleting (see [`Prune::run`]):
+    /// `audit`'s key signs the prune digest, under its writer name (default
+    /// `actionlog-prune`).
+    #[cfg(feature = "audit")]
+    pub fn audit(mut self, audit: crate::audit::Audit) -> Self {
+        let named = audit.writer.is_some();
+        self.audit = Some(if named {
+            audit
+        } else {
+            audit.writer("actionlog-prune")
+        });
+        self
+    }
+
+    /// Where this machine's copy of the prune digest goes (default `logs/digests`).
+    #[cfg(feature = "audit")]
+    pub fn digest_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.digest_dir = dir.into();
+        self
+    }
+
+    /// Prunes a store that keeps signed digests without a key: `actionlog verify` will then
+    /// name the pruned rows as deleted (default off: such a prune is refused).
+    #[cfg(feature = "audit")]
+    pub fn unsigned(mut self, on: bool) -> Self {
+        self.unsigned = on;
+        self
+    }
+
     /// Counts what would go, and deletes nothing (default off).
     pub fn dry_run(mut self, on: bool) -> Self {
         self.dry_run = on;
@@ -449,6 +535,12 @@ impl PruneBuilder {
         }
         Ok(Prune {
             target: self.target,
+            #[cfg(feature = "audit")]
+            audit: self.audit,
+            #[cfg(feature = "audit")]
+            digest_dir: self.digest_dir,
+            #[cfg(feature = "audit")]
+            unsigned: self.unsigned,
             older_than,
             run_logs_older_than: self.run_logs_older_than,
             batch_size: self.batch_size,

@@ -18,6 +18,7 @@ mod alert_web;
 mod audit_cli;
 mod audit_init;
 mod audit_postgres;
+mod audit_prune;
 mod audit_store;
 mod audit_supabase;
 mod audit_verify;

@@ -406,7 +406,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         return verify::run(a, target, opts, &cli.log_dir);
     }
     if let Cmd::Prune(p) = &cli.cmd {
-        return prune::run(p, target, opts, &mut out);
+        return prune::run(p, target, opts, &cli.log_dir, &mut out);
     }
     #[cfg(feature = "web")]
     if let Cmd::Serve(s) = &cli.cmd {

@@ -4,6 +4,7 @@
 //! `ACTIONLOG_RETENTION` and `ACTIONLOG_RUN_LOG_RETENTION`. Prints one row per kind of row:
 //! what went (or, with `--dry-run`, would go), before which time, in how many batches.
 
+use actionlog::audit::{Audit, SigningKey};
 use actionlog::query::{Options, Rows, Target};
 use actionlog::retention::{Counts, DEFAULT_BATCH_SIZE, Prune, Pruned, parse_age};
 use clap::Args;
@@ -34,6 +35,15 @@ pub(crate) struct PruneArgs {
     /// Count what would go; delete nothing.
     #[arg(long)]
     dry_run: bool,
+    /// The audit trail's signing key (PEM or hex file), to record the prune in a signed digest
+    /// before deleting, so `verify` stays clean (default: ACTIONLOG_AUDIT_KEY_FILE or
+    /// ACTIONLOG_AUDIT_KEY). A store that keeps digests is not pruned without it.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+    /// Prune a store that keeps signed digests without recording it: `verify` will then name
+    /// the pruned rows as deleted.
+    #[arg(long, conflicts_with = "key")]
+    unsigned: bool,
 }
 
 /// The age given by `flag`, else by the variable `env`; `None` when neither says.
@@ -50,7 +60,13 @@ fn age(given: Option<&str>, flag: &str, env: &str) -> Result<Option<std::time::D
         .map_err(|e| Fail(2, format!("{from}: {e}")))
 }
 
-pub(crate) fn run(a: &PruneArgs, target: Target, opts: Options, out: &mut Out) -> Result<u8, Fail> {
+pub(crate) fn run(
+    a: &PruneArgs,
+    target: Target,
+    opts: Options,
+    log_dir: &std::path::Path,
+    out: &mut Out,
+) -> Result<u8, Fail> {
     let older_than = age(a.older_than.as_deref(), "--older-than", RETENTION_ENV)?.ok_or_else(
         || {
             Fail(
@@ -74,6 +90,16 @@ pub(crate) fn run(a: &PruneArgs, target: Target, opts: Options, out: &mut Out) -
     if let Some(age) = run_logs {
         builder = builder.run_logs_older_than(age);
     }
+    let key = match &a.key {
+        Some(path) => Some(SigningKey::from_file(path).map_err(|e| Fail(2, e.to_string()))?),
+        None => SigningKey::from_env().map_err(|e| Fail(2, e.to_string()))?,
+    };
+    if let Some(key) = key {
+        builder = builder.audit(Audit::new(key));
+    }
+    builder = builder
+        .digest_dir(actionlog::audit::digest_dir(log_dir))
+        .unsigned(a.unsigned);
     if std::env::var("ACTIONLOG_NOW").is_ok() {
         builder = builder.clock(actionlog::ManualClock::at(crate::now()));
     }
@@ -81,13 +107,8 @@ pub(crate) fn run(a: &PruneArgs, target: Target, opts: Options, out: &mut Out) -
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let pruned = rt.block_on(async {
-        let plan = prune.plan();
-        // HOOK: the cutoffs are fixed and nothing is deleted yet. A signed "prune" digest
-        // naming `plan` is recorded here, and the digests it lets go are added to
-        // `plan.digests_up_to`, before `run_plan` deletes anything.
-        prune.run_plan(&plan).await
-    });
+    // In a store that keeps signed digests, the prune is recorded in one before anything goes.
+    let pruned = rt.block_on(prune.run());
     let pruned = pruned.map_err(|e| Fail(if e.is_bad_input() { 2 } else { 1 }, e.to_string()))?;
     let section = if pruned.dry_run { "dry_run" } else { "pruned" };
     out.rows(Some(section), &rows(&pruned), None)
