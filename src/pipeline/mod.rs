@@ -287,7 +287,7 @@ fn start_one(
                 path: config.digest_path(),
                 source: e,
             })?;
-        if sink.keep_digests(chain).is_err() {
+        if !sink.keep_digests(chain) {
             return Err(Error::Config(
                 "the audit trail needs a store that keeps digests (SQLite, PostgreSQL or Supabase); \
                  this sink does not",

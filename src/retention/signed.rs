@@ -69,7 +69,7 @@ pub(super) async fn record(
         target: store.target(),
         why,
     })?;
-    if sink.keep_digests(chain).is_err() {
+    if !sink.keep_digests(chain) {
         return Err(Error::Record {
             target: store.target(),
             why: "its sink keeps no digests".into(),

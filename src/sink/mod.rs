@@ -179,12 +179,13 @@ pub trait Sink: Send + 'static {
     }
 
     /// Covers everything this sink writes from now on with `chain`'s signed digests, written
-    /// in the same transaction as the rows. The built-in database sinks do; the default hands
-    /// the chain back, and a pipeline with [`crate::audit::Audit`] set refuses to start on such
-    /// a sink.
+    /// in the same transaction as the rows, and says whether it does. The built-in database
+    /// sinks do; the default drops the chain and says `false`, and a pipeline with
+    /// [`crate::audit::Audit`] set refuses to start on such a sink.
     #[cfg(feature = "audit")]
-    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
-        Err(chain)
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> bool {
+        let _ = chain;
+        false
     }
 }
 
@@ -225,7 +226,7 @@ impl Sink for Box<dyn Sink> {
     }
 
     #[cfg(feature = "audit")]
-    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> bool {
         (**self).keep_digests(chain)
     }
 }

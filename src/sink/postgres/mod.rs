@@ -398,9 +398,9 @@ impl Sink for PostgresSink {
     }
 
     #[cfg(feature = "audit")]
-    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> bool {
         self.trail.keep(chain);
-        Ok(())
+        true
     }
 
     #[cfg(feature = "audit")]

@@ -484,17 +484,11 @@ impl Sink for SqliteSink {
     }
 
     #[cfg(feature = "audit")]
-    fn keep_digests(&mut self, chain: crate::audit::Chain) -> Result<(), crate::audit::Chain> {
+    fn keep_digests(&mut self, chain: crate::audit::Chain) -> bool {
         self.digest_every = Some(chain.interval());
-        match self.tx.as_ref() {
-            Some(tx) => tx
-                .send(Work::KeepDigests(Box::new(chain)))
-                .map_err(|e| match e.0 {
-                    Work::KeepDigests(c) => *c,
-                    _ => unreachable!("the message sent is handed back"),
-                }),
-            None => Err(chain),
-        }
+        self.tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Work::KeepDigests(Box::new(chain))).is_ok())
     }
 
     #[cfg(feature = "audit")]
