@@ -113,13 +113,14 @@ fn verify_without_a_usable_key_exits_2_and_without_digests_proves_nothing() {
     let logs = d.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let plain = tempfile::tempdir().unwrap();
-    common::actions::with_actions(
+    let guard = common::actions::with_actions(
         SqliteSink::open(logs.join("actions.db")).unwrap(),
         &plain.path().join("dead"),
         &actionlog::ManualClock::at(common::utc("2025-11-03T14:30:45Z")),
         actionlog::PipelineConfig::default(),
         || tracing::info!(action_type = "export", status = "completed"),
     );
+    drop(guard);
     let none = run(d, &["verify", "--public-key", "k.pub"], &[]);
     let said = text(&none);
     // The table exists (the sink made it) but holds no digest: nothing is proven, which is

@@ -88,7 +88,7 @@ fn prune_then_verify_is_clean() {
     let r = verify(
         &Target::Sqlite(db.clone()),
         &key.public(),
-        &[digests.clone()],
+        std::slice::from_ref(&digests),
     );
     assert_clean(&r);
     assert!(r.pruned > 5, "{r:?}");
@@ -141,7 +141,7 @@ fn digests_of_pruned_rows_go_and_the_chain_goes_on() {
     let r = verify(
         &Target::Sqlite(db.clone()),
         &key.public(),
-        &[digests.clone()],
+        std::slice::from_ref(&digests),
     );
     assert_clean_or_empty(&r);
 
