@@ -285,7 +285,8 @@ impl Store {
     /// Each record is built from the driver's row, each column as stored. What a store keeps
     /// of a written record:
     /// - every store: NUL in text and JSON becomes U+FFFD; times are kept to the microsecond;
-    ///   durations to the millisecond (`DECIMAL(10,3)`; SQLite's sink rounds to match);
+    ///   durations to the millisecond (`DECIMAL(10,3)`: the exact value rounded half away from
+    ///   zero, by every sink alike);
     ///   `first_write` is `false`; a NULL `status` comes back as `""`, NULL details as `{}`;
     /// - SQLite keeps the details as the JSON text written (`-0.0`, `1e300`, `u64::MAX` come
     ///   back as they went) and `job_execution_id` as written (an uppercase one stays so);

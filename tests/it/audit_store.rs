@@ -7,9 +7,8 @@
 //!
 //! What each store keeps of a written record, as asserted here:
 //! - all: NUL becomes U+FFFD (text columns, detail keys and values); times to the microsecond;
-//! - durations to milliseconds: SQLite and Supabase round the decimal value (1.2345 → 1.235),
-//!   PostgreSQL the same on its upsert path but the exact binary value on its COPY path for
-//!   first writes (1.2345 is 1.23449999… → 1.234), and a job run's duration like the upsert;
+//! - durations to milliseconds, the exact value rounded half away from zero on every path
+//!   (1.2345 is 1.23449999… in binary: 1.234, through COPY, the upsert and a job run alike);
 //! - SQLite keeps the details' JSON text and an uppercase `job_execution_id` as written;
 //!   PostgreSQL and Supabase keep `jsonb` (`-0.0` → `0.0`; `1e300`, `u64::MAX`, `i64::MIN` and
 //!   `f64` values as they were) and a lowercase UUID.
@@ -272,10 +271,9 @@ fn kept_run(w: &JobExecution, flavor: Flavor) -> JobExecution {
     e.error_message = kept_opt(&w.error_message);
     e.logs = nul_free(&w.logs);
     e.metadata = kept_map(&w.metadata, flavor != Flavor::Sqlite);
-    // The fixture's one run duration, 1.2345: every store keeps 1.235 (PostgreSQL casts the
-    // run's float8, whose text is 1.2345).
+    // The fixture's one run duration, 1.2345 (1.23449999… in binary): 1.234 in every store.
     assert!(w.duration_seconds.is_none_or(|d| d == 1.2345));
-    e.duration_seconds = w.duration_seconds.map(|_| 1.235);
+    e.duration_seconds = w.duration_seconds.map(|_| 1.234);
     e
 }
 
@@ -352,13 +350,8 @@ fn assert_scans(store: &Store, w: &Written, flavor: Flavor, exec: &dyn Fn(&str))
     // Every column as the store keeps it.
     let all = scan_actions(store, None, 10_000);
     let find = |id: Uuid| all.iter().find(|r| r.id == id).unwrap().clone();
-    let rich_duration = match flavor {
-        // COPY of a first write rounds the binary value: 1.23449999… → 1.234.
-        Flavor::Postgres => 1.234,
-        Flavor::Sqlite | Flavor::Supabase => 1.235,
-    };
     let rich = find(w.rich.id);
-    let want = kept_action(&w.rich, flavor, Some(rich_duration));
+    let want = kept_action(&w.rich, flavor, Some(1.234));
     assert_eq!(rich, want, "{name}");
     assert_eq!(
         details_text(&rich.action_details),
@@ -391,7 +384,7 @@ fn assert_scans(store: &Store, w: &Written, flavor: Flavor, exec: &dyn Fn(&str))
     assert!(!rich.first_write);
     assert_eq!(
         find(w.upserted.id),
-        kept_action(&w.upserted, flavor, Some(1.235)),
+        kept_action(&w.upserted, flavor, Some(1.234)),
         "{name}: the upsert path's duration"
     );
     assert_eq!(
