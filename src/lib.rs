@@ -65,10 +65,16 @@
 //! - `alert` (feature `alert`): rules over `query`'s reads, incidents kept in a state file of
 //!   their own, and the webhook, Slack and command notifiers; `actionlog alert` runs it. It
 //!   imports `query` and the ground (`clock`, `fs`, `redact`) only.
+//! - `audit` (feature `audit`, on by default): tamper evidence — the canonical encoding of a
+//!   stored row, signed digests chained per writer, Ed25519 keys, the digest files, and the
+//!   verification's logic ([`audit::Check`]); the sinks store each write's digest in its
+//!   transaction, and `query::verify_trail` reads a store back to check it (`actionlog
+//!   verify`). It imports the rows and the ground (`fs`, `report`) only.
 //! - `retention` (feature `retention`): old actions and job runs deleted in bounded batches,
-//!   runs' captured logs trimmed, the rollups kept; `actionlog prune` runs it. It imports
-//!   `query` (the store's choice, its sessions) and, for SQLite, the sink's schema (the
-//!   rollups' guarded delete triggers).
+//!   runs' captured logs trimmed, the rollups kept, and, in a signed store, the prune recorded
+//!   in a signed digest first; `actionlog prune` runs it. It imports `query` (the store's
+//!   choice, its sessions), `audit`, and the sinks (the SQLite schema's guarded delete
+//!   triggers, and the store's sink for the prune digest).
 //! - `web` (feature `web`): the dashboard — server-rendered pages, a live stream and exports
 //!   over `query`, as an axum router and `actionlog serve`; it imports only `query` (and, with
 //!   `alert`, `alert`'s state file to show what fires).
