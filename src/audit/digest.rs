@@ -101,7 +101,8 @@ pub struct Digest {
 pub struct Sealed {
     /// The line (no newline), as the store and the digest file hold it.
     pub line: String,
-    /// The hash the next digest names ([`hash_of_signed`] of the line).
+    /// The hash the next digest names: SHA-256 of the line's signed bytes (all but its
+    /// signature).
     pub hash: Hash,
     /// The fields.
     pub digest: Digest,
@@ -273,7 +274,7 @@ pub(crate) fn seal(mut d: Digest, key: &SigningKey) -> Sealed {
 pub struct Read {
     /// The fields.
     pub digest: Digest,
-    /// Its hash ([`hash_of_signed`]).
+    /// Its hash (see [`Sealed::hash`]).
     pub hash: Hash,
     /// The signature is `key`'s and good for the signed bytes.
     pub signature_ok: bool,

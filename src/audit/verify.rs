@@ -5,7 +5,7 @@
 //! ([`Check::store_digest`], [`Check::file_digest`]), then [`Check::chains`], which checks the
 //! chains and says from which time the rows must be read, then every row from that time
 //! ([`Check::action`], [`Check::run`]), then [`Check::finish`] with the [`Report`].
-//! [`verify`] drives it over a [`crate::query::Store`].
+//! `query::verify_trail` drives it over a store.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -839,7 +839,7 @@ fn allowed(every: u64) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(every.saturating_mul(3)).unwrap_or(i64::MAX / 4) + 60)
 }
 
-/// What [`verify`] reads besides the store.
+/// What `query::verify_trail` reads besides the store.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The public key the digests must be signed with.
