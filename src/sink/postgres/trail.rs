@@ -106,9 +106,12 @@ impl Trail {
 /// the digest number stayed taken (two writers share a name).
 #[cfg(feature = "audit")]
 async fn conflict(tx: &Transaction<'_>) -> tokio_postgres::Error {
-    let raise = "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001', \
-        MESSAGE = 'the next digest number is taken again and again: two writers share a name'; END $$";
-    match tx.batch_execute(raise).await {
+    // The message is a constant of ours, without quotes.
+    let raise = format!(
+        "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = '{}'; END $$",
+        crate::audit::chain::FORKED
+    );
+    match tx.batch_execute(&raise).await {
         Err(e) => e,
         // RAISE always fails; were it not to, a query for one row that returns none does.
         Ok(()) => match tx.query_one("SELECT 1 WHERE false", &[]).await {
