@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::canonical::{self, Entry, Hash, Table};
@@ -208,7 +208,9 @@ impl Finding {
 }
 
 fn t(micros: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+    // (`from_timestamp_micros` is newer than the lowest chrono the crate builds with.)
+    let nanos = u32::try_from(micros.rem_euclid(1_000_000) * 1000).unwrap_or(0);
+    DateTime::from_timestamp(micros.div_euclid(1_000_000), nanos).unwrap_or_default()
 }
 
 impl fmt::Display for Finding {
@@ -835,8 +837,8 @@ fn ends_a_run(kind: Kind) -> bool {
 
 /// The silence a chain may have between digests: three intervals, and a minute for clocks
 /// and slow stores.
-fn allowed(every: u64) -> TimeDelta {
-    TimeDelta::seconds(i64::try_from(every.saturating_mul(3)).unwrap_or(i64::MAX / 4) + 60)
+fn allowed(every: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(every.saturating_mul(3)).unwrap_or(i64::MAX / 4) + 60)
 }
 
 /// What `query::verify_trail` reads besides the store.
