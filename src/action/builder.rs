@@ -200,7 +200,8 @@ impl ActionLayerBuilder {
     /// chain of signed digests, written in the same transaction as the rows and to a digest
     /// file per day under `<log_dir>/digests/` (`stores/<name>-<hash>/digests/` for a store
     /// added with [`Self::also_sink`]); `actionlog verify` checks them. See [`crate::audit`].
-    /// A store whose sink keeps no digests fails [`Self::build`] with [`Error::Config`].
+    /// A first store whose sink keeps no digests fails [`Self::build`] with [`Error::Config`];
+    /// an added one that keeps none (an OTLP collector) gets the records without digests.
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")] {

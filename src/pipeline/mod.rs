@@ -189,7 +189,7 @@ pub(crate) struct Store {
 /// [`Sink::name`] and [`Sink::target`]): two pipelines would write every record to it twice;
 /// [`Error::Thread`] if a worker cannot start.
 pub(crate) fn start(
-    stores: Vec<Store>,
+    #[cfg_attr(not(feature = "audit"), allow(unused_mut))] mut stores: Vec<Store>,
     clock: Arc<dyn Clock>,
 ) -> Result<(Submitter, Vec<PipelineHandle>), Error> {
     if stores.is_empty() {
@@ -218,6 +218,25 @@ pub(crate) fn start(
                     "two stores would share a spool or dead-letter directory: give each its own",
                 ));
             }
+        }
+    }
+    // The audit trail: the first store must keep digests; an added one that cannot (a
+    // collector) carries the records without them.
+    #[cfg(feature = "audit")]
+    for (i, store) in stores.iter_mut().enumerate() {
+        let Some(audit) = &store.config.audit else {
+            continue;
+        };
+        let dir = store.config.digest_path();
+        let chain = audit.chain(dir.clone()).map_err(|e| Error::LogDir {
+            path: dir,
+            source: e,
+        })?;
+        if !store.sink.keep_digests(chain) && i == 0 {
+            return Err(Error::Config(
+                "the audit trail needs a store that keeps digests (SQLite, PostgreSQL or Supabase); \
+                 the first store's sink does not",
+            ));
         }
     }
     let several = stores.len() > 1;
@@ -273,27 +292,12 @@ pub(crate) fn check_lines(sink: &dyn Sink, config: &PipelineConfig) -> Result<()
 
 /// Starts the worker thread, named `thread_name`, delivering what `carries` to `sink`.
 fn start_one(
-    #[cfg_attr(not(feature = "audit"), allow(unused_mut))] mut sink: Box<dyn Sink>,
+    sink: Box<dyn Sink>,
     config: PipelineConfig,
     clock: Arc<dyn Clock>,
     carries: Carries,
     thread_name: String,
 ) -> Result<(queue::Lane, PipelineHandle), Error> {
-    #[cfg(feature = "audit")]
-    if let Some(audit) = &config.audit {
-        let chain = audit
-            .chain(config.digest_path())
-            .map_err(|e| Error::LogDir {
-                path: config.digest_path(),
-                source: e,
-            })?;
-        if !sink.keep_digests(chain) {
-            return Err(Error::Config(
-                "the audit trail needs a store that keeps digests (SQLite, PostgreSQL or Supabase); \
-                 this sink does not",
-            ));
-        }
-    }
     let (tx, rx) = crossbeam_channel::bounded(config.capacity);
     let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
     let counters = Arc::new(ActionCounters::default());
