@@ -380,3 +380,49 @@ fn idle_digests_keep_the_chain_alive_and_an_unclosed_chain_goes_stale() {
         r.findings
     );
 }
+
+/// A link planted in place of today's digest file is never written through: the rows and
+/// their digests still reach the store, the link's target is untouched, and verifying against
+/// that directory refuses the link rather than reading through it.
+#[cfg(unix)]
+#[test]
+fn a_link_in_the_digest_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let digests = dir.path().join("digests");
+    std::fs::create_dir_all(&digests).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "untouched\n").unwrap();
+    let today = chrono::Utc::now()
+        .format("digests-%Y-%m-%d.jsonl")
+        .to_string();
+    std::os::unix::fs::symlink(&victim, digests.join(&today)).unwrap();
+    let key = SigningKey::generate().unwrap();
+    let db = dir.path().join("actions.db");
+    write_trail(SqliteSink::open(&db).unwrap(), dir.path(), &key, "web-1", 8);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched\n");
+    // The store's copy is whole.
+    let r = verify(&Target::Sqlite(db.clone()), &key.public(), &[]);
+    assert_clean(&r);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = rt
+        .block_on(async {
+            let store = actionlog::query::Store::open(&Target::Sqlite(db), &Default::default())
+                .await
+                .unwrap();
+            actionlog::query::verify_trail(
+                &store,
+                &actionlog::audit::VerifyOptions {
+                    key: key.public(),
+                    since: None,
+                    digest_dirs: vec![digests],
+                    now: chrono::Utc::now(),
+                },
+            )
+            .await
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains(&today), "{e}");
+}
