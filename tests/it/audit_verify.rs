@@ -426,3 +426,47 @@ fn a_link_in_the_digest_directory_is_refused() {
         .unwrap_err();
     assert!(e.to_string().contains(&today), "{e}");
 }
+
+/// `since` checks the digests made from then on and the rows they cover: a later write's
+/// rows verify, and a change to a row only an earlier digest covers is outside the window.
+#[test]
+fn since_checks_the_window_only() {
+    let t = Trail::new();
+    let first = t.final_ids();
+    let since = chrono::Utc::now();
+    // A second run of the same writer, its chain going on.
+    let sink = SqliteSink::open(t.db()).unwrap();
+    write_trail(sink, t.dir.path(), &t.key, "web-1", 12);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let check = |since| {
+        rt.block_on(async {
+            let store = actionlog::query::Store::open(&Target::Sqlite(t.db()), &Default::default())
+                .await
+                .unwrap();
+            actionlog::query::verify_trail(
+                &store,
+                &actionlog::audit::VerifyOptions {
+                    key: t.key.public(),
+                    since,
+                    digest_dirs: vec![t.digests()],
+                    now: chrono::Utc::now(),
+                },
+            )
+            .await
+            .unwrap()
+        })
+    };
+    let r = check(Some(since));
+    assert!(r.is_clean(), "{:#?}", problems(&r));
+    // 12 actions, one left open, the action inside a run, four runs.
+    assert_eq!(r.verified, 11 + 1 + 4, "{r:?}");
+    t.sql(&format!(
+        "UPDATE action_logs SET result_message = 'older change' WHERE id = '{}'",
+        first[0]
+    ));
+    assert!(check(Some(since)).is_clean());
+    assert_eq!(modified(&check(None)), vec![first[0]]);
+}
