@@ -168,7 +168,10 @@ impl Fields {
     /// when it is one (a malformed one never reaches PostgreSQL).
     fn uuid_text(&mut self, s: Option<&str>) {
         match s.map(|s| (s, Uuid::parse_str(s))) {
-            Some((_, Ok(u))) => self.bytes(1, u.hyphenated().to_string().as_bytes()),
+            Some((_, Ok(u))) => {
+                let mut buf = Uuid::encode_buffer();
+                self.bytes(1, u.hyphenated().encode_lower(&mut buf).as_bytes());
+            }
             Some((s, Err(_))) => self.text(Some(s)),
             None => self.text(None),
         }
@@ -206,18 +209,38 @@ impl Fields {
 
 /// Appends the canonical JSON text of `m` (see the module's documentation).
 pub(crate) fn canonical_object(m: &Map<String, Value>, out: &mut Vec<u8>) {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort_unstable();
     out.push(b'{');
-    for (i, k) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    // serde_json's map keeps its keys sorted unless a crate in the build turns on its
+    // `preserve_order`: sort only then (a verification canonicalizes a million of these).
+    let mut keys = m.keys();
+    let sorted = keys.next().is_none_or(|mut prev| {
+        keys.all(|k| {
+            let ok = prev < k;
+            prev = k;
+            ok
+        })
+    });
+    if sorted {
+        for (i, (k, v)) in m.iter().enumerate() {
+            member(i, k, v, out);
         }
-        string(k, out);
-        out.push(b':');
-        canonical_value(&m[k], out);
+    } else {
+        let mut members: Vec<(&String, &Value)> = m.iter().collect();
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (i, (k, v)) in members.into_iter().enumerate() {
+            member(i, k, v, out);
+        }
     }
     out.push(b'}');
+}
+
+fn member(i: usize, k: &str, v: &Value, out: &mut Vec<u8>) {
+    if i > 0 {
+        out.push(b',');
+    }
+    string(k, out);
+    out.push(b':');
+    canonical_value(v, out);
 }
 
 fn canonical_value(v: &Value, out: &mut Vec<u8>) {

@@ -153,23 +153,47 @@ pub(crate) fn root(entries: &[Entry]) -> Hash {
     h.finalize().into()
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// Lowercase hex.
 pub(crate) fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
+    push_hex(&mut s, b);
     s
 }
 
-/// Lowercase or uppercase hex into exactly `N` bytes.
+/// Appends the lowercase hex of `b` (a digest line holds a thousand hashes).
+pub(crate) fn push_hex(s: &mut String, b: &[u8]) {
+    for x in b {
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 15)]));
+    }
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Lowercase or uppercase hex into exactly `N` bytes. Each pair reads as
+/// `u8::from_str_radix(pair, 16)` does (which takes a `+` before a single digit), without its
+/// per-pair cost: a verification reads a million hashes.
 pub(crate) fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != N * 2 || !s.is_ascii() {
+    let b = s.as_bytes();
+    if b.len() != N * 2 {
         return None;
     }
     let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        *o = match *pair {
+            [b'+', lo] => nibble(lo)?,
+            [hi, lo] => (nibble(hi)? << 4) | nibble(lo)?,
+            _ => return None,
+        };
     }
     Some(out)
 }
@@ -192,20 +216,26 @@ fn unsigned(d: &Digest) -> String {
         hex(&d.prev),
         d.key,
     );
+    // Pushed piece by piece, not through `write!`: the entries are most of a line, and the
+    // sink builds one for every transaction.
+    let mut id = Uuid::encode_buffer();
     for (i, e) in d.entries.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(
-            s,
-            "[\"{}\",\"{}\",{},\"{}\"",
-            e.table.tag(),
-            e.id.hyphenated(),
-            e.at,
-            hex(&e.hash)
-        );
+        s.push_str("[\"");
+        s.push_str(e.table.tag());
+        s.push_str("\",\"");
+        s.push_str(e.id.hyphenated().encode_lower(&mut id));
+        s.push_str("\",");
+        s.push_str(itoa::Buffer::new().format(e.at));
+        s.push_str(",\"");
+        push_hex(&mut s, &e.hash);
+        s.push('"');
         if let Some(l) = &e.logs {
-            let _ = write!(s, ",\"{}\"", hex(l));
+            s.push_str(",\"");
+            push_hex(&mut s, l);
+            s.push('"');
         }
         s.push(']');
     }
