@@ -1,14 +1,14 @@
-//! `actionlog::audit::verify` over a SQLite store of 1 000 000 final action rows written with
-//! their digests, against the target of 10 s.
+//! `actionlog::query::verify_trail` over a SQLite store of 1 000 000 final action rows written
+//! with their digests, against the target of 10 s.
 //!
 //! The store is built once per run in a temporary directory, through `SqliteSink` with a chain
 //! (`Sink::keep_digests`), batches of 500 fresh final records (ten action types, a thousand
 //! users, details with four fields, durations, one in twenty failed with an error message):
 //! a digest of 500 entries per transaction, in the store and in the day's digest file. Then
-//! `verify` runs over it whole (store digests and digest files compared), three times, and once
-//! more by hand through `Check` with each step timed: reading the store's digests, parsing and
-//! checking them, the digest files, the chains, the row scan (`Store::scan_actions`, pages of
-//! 10 000) and the comparison of each row with its entry (canonical hash and look-up).
+//! `verify_trail` runs over it whole (store digests and digest files compared), three times, and
+//! once more by hand through `Check` with each step timed: reading the store's digests, parsing
+//! and checking them, the digest files, the chains, the row scan (`Store::scan_actions`, pages
+//! of 10 000) and the comparison of each row with its entry (canonical hash and look-up).
 //!
 //! Run: `cargo bench --features query --bench audit_verify` (`ACTIONLOG_BENCH_ROWS` for another
 //! count, `ACTIONLOG_BENCH_ROUNDS` for another number of whole runs). With
@@ -18,8 +18,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use actionlog::audit::{Audit, Check, PublicKey, Report, SigningKey, VerifyOptions, verify};
-use actionlog::query::{Options, Store, Target};
+use actionlog::audit::{Audit, Check, PublicKey, Report, SigningKey, VerifyOptions};
+use actionlog::query::{Options, Store, Target, verify_trail};
 use actionlog::sink::{Sink, SqliteSink};
 
 mod audit_records;
@@ -66,7 +66,7 @@ fn check_clean(r: &Report, rows: usize) {
     assert!(r.files_checked);
 }
 
-/// `verify`'s steps by hand, each timed (the same calls in the same order).
+/// `verify_trail`'s steps by hand, each timed (the same calls in the same order).
 async fn steps(store: &Store, opts: &VerifyOptions, rows: usize) -> Vec<(&'static str, Duration)> {
     let mut out = Vec::new();
     let mut check = Check::new(opts.key.clone(), opts.since, opts.now);
@@ -177,7 +177,7 @@ fn main() {
     for round in 0..rounds {
         let opts = options(&public, dir);
         let t = Instant::now();
-        let report = rt.block_on(verify(&store, &opts)).unwrap();
+        let report = rt.block_on(verify_trail(&store, &opts)).unwrap();
         let d = t.elapsed();
         check_clean(&report, rows);
         println!(

@@ -400,7 +400,7 @@ struct Expect {
     hash: Hash,
     logs: Option<Hash>,
     /// The covering digest: its place in [`Check::covering`].
-    digest: u32,
+    digest: usize,
     seen: bool,
 }
 
@@ -741,7 +741,7 @@ impl Check {
                 }
                 prev = Some((d.seq, c.read.hash, c));
                 if c.read.signature_ok && c.read.root_ok && !d.entries.is_empty() {
-                    let digest = u32::try_from(self.covering.len()).unwrap_or(u32::MAX);
+                    let digest = self.covering.len();
                     self.covering.push(((writer.clone(), d.seq), d.made_at));
                     for e in &d.entries {
                         scan_from = scan_from.map(|s| s.min(e.at));
@@ -795,13 +795,10 @@ impl Check {
 
     /// `e`, listed by the digest `digest` of [`Self::covering`], is what its row must hold
     /// unless a newer digest lists it too.
-    fn cover(&mut self, e: &Entry, digest: u32) {
-        let newer = |x: &Expect| {
-            let (a, b) = (
-                &self.covering[x.digest as usize],
-                &self.covering[digest as usize],
-            );
-            (a.1, &a.0) <= (b.1, &b.0)
+    fn cover(&mut self, e: &Entry, digest: usize) {
+        let newer = |x: &Expect| match (self.covering.get(x.digest), self.covering.get(digest)) {
+            (Some(a), Some(b)) => (a.1, &a.0) <= (b.1, &b.0),
+            _ => true,
         };
         let x = Expect {
             at: e.at,
@@ -825,8 +822,11 @@ impl Check {
     }
 
     /// The digest `i` of [`Self::covering`] as findings name it.
-    fn digest_name(&self, i: u32) -> (String, u64) {
-        self.covering[i as usize].0.clone()
+    fn digest_name(&self, i: usize) -> (String, u64) {
+        self.covering
+            .get(i)
+            .map(|c| c.0.clone())
+            .unwrap_or_default()
     }
 
     /// One action row of the store.
