@@ -479,4 +479,62 @@ mod tests {
             LineError::NoSignature
         );
     }
+
+    /// The line pinned: a digest's bytes are what its signature and the next digest's `prev`
+    /// are over, so no change to the code may move them (values from the first implementation;
+    /// Ed25519 signatures are deterministic).
+    #[test]
+    fn the_line_is_pinned() {
+        let key = SigningKey::from_text(&"07".repeat(32), "test").unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let id = |n: u128| Uuid::from_u128(0x0193_b3e4_0000_7000_8000_0000_0000_0000 + n);
+        let d = Digest {
+            writer: "web-1 \"east\"\n".into(),
+            seq: 42,
+            kind: Kind::Prune,
+            made_at: at("2026-12-06T10:11:12.123456Z"),
+            every: 60,
+            prev: [3; 32],
+            entries: vec![
+                Entry {
+                    table: Table::Actions,
+                    id: id(1),
+                    at: 1_765_015_872_123_456,
+                    hash: [0xab; 32],
+                    logs: None,
+                },
+                Entry {
+                    table: Table::Runs,
+                    id: id(2),
+                    at: -5,
+                    hash: [0x01; 32],
+                    logs: Some([0xfe; 32]),
+                },
+            ],
+            root: [0; 32],
+            pruned: Some(Pruned {
+                actions_before: Some(at("2026-11-06T00:00:00Z")),
+                runs_before: None,
+                run_logs_before: Some(at("2026-11-20T00:00:00Z")),
+                anchors: vec![("web-0".into(), 41, [5; 32])],
+            }),
+            key: KeyId::default(),
+        };
+        let s = seal(d, &key);
+        let got = (
+            hex(&s.hash),
+            s.line.len(),
+            s.line[s.line.len() - 131..].to_owned(),
+        );
+        assert_eq!(
+            got,
+            (
+                "efce792b1301044f5aac1345a3dd0231b6eee8078b66fb6c7d1deceb4fea69ed".to_owned(),
+                941,
+                "\"143c3b8116e1c846c56fa9781e8ca221bc7f6fdc014673f55d1dc5f63d6e878399db327a\
+                 02c9f82a065f6197fda658f2ec7926b1ec2b27bb393f3797c3125c0e\"}"
+                    .to_owned()
+            )
+        );
+    }
 }
