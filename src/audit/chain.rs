@@ -1,13 +1,13 @@
 //! The writer's side of one chain: its place (the next sequence number and the previous
 //! digest's hash), the sealing of a transaction's rows, and the digest files.
 //!
-//! A sink seals the entries of the rows it is about to write ([`Chain::seal`]), inserts the
-//! digest in the same transaction as the rows, and after the commit calls
-//! [`Chain::committed`], which moves the chain on and appends the line to the day's digest file.
-//! After a failed write the chain is [`Chain::failed`]: the transaction may have committed
-//! after all (its answer lost), so before the next seal the sink reads its newest digest back
-//! from the store and [`Chain::sync`]s to it. At start it does the same, and the digest file
-//! gets any digest the store has and the file lacks (a crash between commit and append).
+//! A sink, through its [`Trail`], takes the digest of the rows it is writing from
+//! [`Chain::next`], inserts it in the same transaction as the rows, and after the commit the
+//! chain moves on ([`Chain::committed`]) and the line goes to the day's digest file. Until then
+//! the chain is unsure: the transaction may have committed with its answer lost, so before the
+//! next seal the sink reads its newest digest back from the store and [`Chain::sync`]s to it.
+//! At start it does the same, and the digest file gets any digest the store has and the file
+//! lacks (a crash between commit and append).
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::canonical::{self, Entry, Hash, Table};
-use super::digest::{self, Kind, LineError, Read};
+use super::digest::{self, Kind, Read};
 use super::key::{KeyId, PublicKey};
 use crate::rows::{ActionRecord, JobExecution};
 
@@ -551,12 +551,10 @@ impl Check {
                 })
             }
             Err(e) => {
-                let why = match e {
-                    LineError::Format(_) | LineError::Malformed(_) | LineError::NoSignature => {
-                        e.to_string()
-                    }
-                };
-                self.findings.push(Finding::Unreadable { source, why });
+                self.findings.push(Finding::Unreadable {
+                    source,
+                    why: e.to_string(),
+                });
                 None
             }
         }

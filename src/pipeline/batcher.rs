@@ -96,7 +96,7 @@ impl Batcher {
                             break;
                         }
                     }
-                    self.delivery.close();
+                    self.delivery.close(self.queue.asked.deadline());
                     if let Asked::Shutdown(_, late) =
                         std::mem::replace(&mut self.queue.asked, Asked::Nothing)
                     {
@@ -139,7 +139,7 @@ impl Batcher {
                         Ok(cmd) => { self.queue.asked.add(cmd); None }
                         Err(RecvTimeoutError::Timeout) => { self.delivery.tick(); None }
                         Err(RecvTimeoutError::Disconnected) => {
-                            self.delivery.close();
+                            self.delivery.close(None);
                             return;
                         }
                     },
@@ -149,7 +149,7 @@ impl Batcher {
                     Err(_) => {
                         // The guard is gone without a shutdown: deliver what is queued and stop.
                         self.drain_and_deliver();
-                        self.delivery.close();
+                        self.delivery.close(None);
                         return;
                     }
                 },

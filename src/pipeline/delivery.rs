@@ -182,10 +182,14 @@ impl Delivery {
         }
     }
 
-    /// The sink's [`Sink::close`], bounded by [`TICK_DEADLINE`] or the shutdown deadline's
-    /// rest, whichever is shorter; a failure is reported.
-    pub(crate) fn close(&mut self) {
-        if let Err(e) = self.run_bounded(TICK_DEADLINE, |s| s.close()) {
+    /// The sink's [`Sink::close`], bounded by [`TICK_DEADLINE`] or what is left of the
+    /// shutdown deadline (`deadline`), whichever comes first; a failure is reported.
+    pub(crate) fn close(&mut self, deadline: Option<Instant>) {
+        let left = deadline.map_or(TICK_DEADLINE, |d| {
+            d.saturating_duration_since(Instant::now())
+                .min(TICK_DEADLINE)
+        });
+        if let Err(e) = self.run_bounded(left, |s| s.close()) {
             self.failing(&e);
         }
     }

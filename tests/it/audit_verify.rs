@@ -346,14 +346,11 @@ fn idle_digests_keep_the_chain_alive_and_an_unclosed_chain_goes_stale() {
             )
             .unwrap()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while idle() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no idle digests within 30 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    common::wait_until(
+        "two idle digests",
+        std::time::Duration::from_secs(30),
+        || idle() >= 2,
+    );
     drop(guard);
     let target = Target::Sqlite(db.clone());
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
