@@ -1059,7 +1059,7 @@ mod tests {
                 },
                 Finding::Unreadable {
                     source: Source::File("d.jsonl".into(), 2),
-                    why: LineError::NoSignature.to_string(),
+                    why: crate::audit::LineError::NoSignature.to_string(),
                 },
             ]
         );
